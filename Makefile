@@ -1,0 +1,28 @@
+# Two entry points: `make run` (dashboard) and `make test` (the whole suite). Each builds .venv on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The offline MNIST copy beside this checkout and Debian's Fashion-MNIST, when present; override freely.
+empty :=
+space := $(empty) $(empty)
+GAN_DATA_DIR ?= $(subst $(space),:,$(wildcard ../shared/datasets /usr/share/datasets/fashion-mnist))
+export GAN_DATA_DIR
+PORT ?= 8501
+
+.PHONY: run test install clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+run: install
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

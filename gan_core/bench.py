@@ -1,0 +1,99 @@
+"""Throughput of the product trainer against a loop written the way the seed tutorials train, same run, same data.
+
+The reference (a) feeds batches through a torchvision DataLoader with ToTensor/Normalize, runs D separately on real
+and fake, draws fresh noise and runs G again for the G step through an unfrozen D, steps plain Adam and reads both
+losses back every step, as the tutorials' progress bars do. (b) is `trainer.train` with the same config.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from .config import TrainConfig
+from .events import ListSink, StepMetrics
+from .losses import LOSSES, gradient_penalty
+from .models import build_discriminator, build_generator, sample_noise
+from .trainer import resolve_device, train
+
+
+class TutorialMNIST(Dataset):
+    """What torchvision.datasets.MNIST does per item: uint8 array → PIL image → transform."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images.numpy()
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(Image.fromarray(self.images[i])), 0
+
+
+def reference_throughput(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) -> float:
+    """Images/s of the tutorial-style loop over `steps` steps after `warmup` untimed ones."""
+    device = resolve_device(cfg)
+    torch.manual_seed(cfg.seed)
+    g, d = build_generator(cfg).to(device), build_discriminator(cfg).to(device)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    loss = LOSSES[cfg.loss]
+    loader = DataLoader(TutorialMNIST(images), batch_size=cfg.batch_size, shuffle=True, drop_last=True)
+    done, t0 = 0, 0.0
+    while done < warmup + steps:
+        for real, _ in loader:
+            if done == warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+            if done == warmup + steps:
+                break
+            real = real.to(device)
+            fake = g(sample_noise(cfg, cfg.batch_size, device=device))
+            d_loss = loss.d(d(real), d(fake.detach()), 1.0 - cfg.label_smoothing)
+            if cfg.gp_weight:
+                d_loss = d_loss + cfg.gp_weight * gradient_penalty(d, real, fake.detach())
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            if (done + 1) % cfg.n_critic == 0:
+                g_loss = loss.g(d(g(sample_noise(cfg, cfg.batch_size, device=device))))
+                opt_g.zero_grad()
+                g_loss.backward()
+                opt_g.step()
+                g_loss.item()
+            d_loss.item()
+            done += 1
+    return steps * cfg.batch_size / (time.perf_counter() - t0)
+
+
+def product_throughput(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) -> float:
+    """Images/s of `trainer.train` over `steps` steps after `warmup` (its own metrics, which sync the device)."""
+    sink = ListSink()
+    train(cfg.replace(max_steps=warmup + steps, log_every=warmup, epochs=10_000), sink, images=images)
+    timed = sink.of(StepMetrics)[1:]
+    seconds = sum(warmup * cfg.batch_size / e.images_per_sec for e in timed)
+    return len(timed) * warmup * cfg.batch_size / seconds
+
+
+def run_bench(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, Any]:
+    """Both loops on the same data and config; returns a JSON-ready dict of the numbers."""
+    warmup = max(1, steps // 4)
+    steps = warmup * max(1, round(steps / warmup))
+    ref = reference_throughput(cfg, images, steps, warmup)
+    prod = product_throughput(cfg, images, steps, warmup)
+    steps_per_epoch = 60_000 // cfg.batch_size
+    return {
+        "arch": cfg.arch, "device": str(resolve_device(cfg)), "precision": cfg.precision, "compile": cfg.compile,
+        "batch_size": cfg.batch_size, "steps": steps, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+        "reference_img_s": round(ref, 1), "product_img_s": round(prod, 1), "speedup": round(prod / ref, 2),
+        "reference_s_per_epoch": round(steps_per_epoch * cfg.batch_size / ref, 2),
+        "product_s_per_epoch": round(steps_per_epoch * cfg.batch_size / prod, 2),
+    }

@@ -1,0 +1,198 @@
+"""`python -m gan_core train | sample | bench`: the command line over the same TrainConfig the dashboard uses."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .config import PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
+from .checkpoint import CheckpointError, atomic_write, atomic_write_text, read_header
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One `--field-name` flag per TrainConfig field, help and choices from the field's metadata."""
+    g = p.add_argument_group("config fields (override the preset)")
+    for f in config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        meta = f.metadata
+        if isinstance(f.default, bool):
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=meta["help"])
+        else:
+            rng = f" [{meta['min']:g}..{meta['max']:g}]" if meta["min"] is not None else ""
+            g.add_argument(flag, default=None, choices=meta["choices"], metavar=None if meta["choices"] else "V",
+                           help=f"{meta['help']}{rng} (default {_show(f.default)})")
+
+
+def _show(v: Any) -> str:
+    return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields given on the command line, coerced to their types."""
+    return {f.name: coerce_value(f.name, getattr(args, f.name)) for f in config_fields()
+            if getattr(args, f.name, None) is not None}
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Preset (or defaults) + `--config FILE` + individual flags, validated."""
+    base: dict[str, Any] = {}
+    if args.config:
+        base = json.loads(Path(args.config).read_text())
+    if args.preset:
+        return TrainConfig.from_preset(args.preset, **{**base, **config_overrides(args)})
+    return TrainConfig.from_dict({**base, **config_overrides(args)})
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train (or resume) a run into --out with a tqdm bar of live losses; Ctrl-C checkpoints and stops."""
+    from tqdm import tqdm
+
+    from .events import CheckpointWritten, Done, EpochSamples, Failed, StepMetrics, Stopped
+    from .sampling import grid, png_bytes
+    from .trainer import latest_checkpoint, resolve_device, train
+
+    out = Path(args.out)
+    resume = None
+    if args.resume:
+        resume = Path(args.resume)
+        if resume.is_dir():
+            resume = latest_checkpoint(resume)
+            if resume is None:
+                raise CheckpointError(f"{args.resume}: no checkpoints to resume from")
+        base = read_header(resume)["config"]
+        cfg = base.replace(**config_overrides(args))
+    else:
+        cfg = config_from_args(args)
+    resolve_device(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C: checkpoint, then stop
+        signal.signal(sig, lambda *_: stop.set())
+    n = cfg.train_subset or 60_000
+    total = cfg.epochs * (n // cfg.batch_size)
+    bar = tqdm(total=min(total, cfg.max_steps) if cfg.max_steps else total, unit="step", dynamic_ncols=True,
+               mininterval=0.5)
+    outcome: list[Any] = []
+
+    def sink(ev: Any) -> None:
+        if isinstance(ev, StepMetrics):
+            bar.update(ev.step - bar.n)
+            bar.set_postfix(epoch=ev.epoch, d=f"{ev.d_loss:.3f}", g=f"{ev.g_loss:.3f}", Dx=f"{ev.d_real:.2f}",
+                            DGz=f"{ev.d_fake:.2f}", img_s=f"{ev.images_per_sec:.0f}", refresh=False)
+        elif isinstance(ev, EpochSamples):
+            path = out / "samples" / f"epoch-{ev.epoch:04d}.png"
+            atomic_write(path, lambda tmp: Path(tmp).write_bytes(png_bytes(grid(ev.images), scale=2)))
+        elif isinstance(ev, CheckpointWritten):
+            bar.write(f"checkpoint: {ev.path}")
+        elif isinstance(ev, (Done, Stopped, Failed)):
+            outcome.append(ev)
+
+    train(cfg, sink, stop, resume_from=resume, out_dir=out, data_dir=args.data_dir)
+    bar.close()
+    ev = outcome[-1]
+    if isinstance(ev, Failed):
+        print(f"failed: {ev.reason}", file=sys.stderr)
+        return 1
+    print(f"{'stopped' if isinstance(ev, Stopped) else 'done'} at epoch {ev.epoch}, step {ev.step}; "
+          f"generator: {out / 'generator.safetensors'}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Write --n seeded samples from a checkpoint as .npy floats or a .png grid."""
+    from .checkpoint import load_generator
+    from .sampling import generate, generate_float, grid, png_bytes
+
+    if args.n < 1 or args.n > 10_000:
+        raise ConfigError(f"--n: {args.n} is out of range; allowed 1 to 10000")
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".png"):
+        raise ConfigError(f"--out: {out} must end in .npy (float32 N×28×28 in [-1, 1]) or .png (a grid)")
+    g, cfg, _ = load_generator(args.checkpoint)
+    if out.suffix == ".npy":
+        arr = generate_float(g, cfg, args.n, args.seed).astype(np.float32)
+        atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), arr))
+    else:
+        img = grid(generate(g, cfg, args.n, args.seed))
+        atomic_write(out, lambda tmp: Path(tmp).write_bytes(png_bytes(img, scale=2)))
+    print(f"wrote {args.n} samples (seed {args.seed}) to {out}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time the tutorial-style loop and the product trainer on the same data; print img/s and the ratio."""
+    from .bench import run_bench
+    from .data import load_dataset
+
+    preset = args.preset or ("seed003-dcgan" if args.arch == "dcgan" else "seed000-dense")
+    overrides = {k: v for k, v in dict(device=args.device, precision=args.precision, compile=args.compile,
+                                       batch_size=args.batch_size).items() if v is not None}
+    cfg = TrainConfig.from_preset(preset, **overrides)
+    if cfg.arch != args.arch:
+        raise ConfigError(f"--preset {preset} is a {cfg.arch} recipe, but --arch is {args.arch}")
+    images, _ = load_dataset(cfg.dataset, "train", args.data_dir)
+    result = {"preset": preset, **run_bench(cfg, images, args.steps)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{preset} on {result['device']} ({result['precision']}, batch {cfg.batch_size}, "
+              f"{result['threads']} threads, torch {result['torch']}), {result['steps']} timed steps")
+        print(f"  reference (tutorial loop): {result['reference_img_s']:>10.0f} img/s  "
+              f"{result['reference_s_per_epoch']:>7.2f} s/epoch")
+        print(f"  gan_core trainer:          {result['product_img_s']:>10.0f} img/s  "
+              f"{result['product_s_per_epoch']:>7.2f} s/epoch")
+        print(f"  speedup: {result['speedup']:.2f}x")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every subcommand."""
+    p = argparse.ArgumentParser(prog="python -m gan_core", description="GAN Studio engine")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train a GAN, writing checkpoints and sample grids to --out")
+    t.add_argument("--preset", choices=list(PRESETS), help="a seed tutorial's recipe")
+    t.add_argument("--config", help="a JSON file of config fields")
+    t.add_argument("--out", required=True, help="run folder for checkpoints, samples and the generator")
+    t.add_argument("--resume", help="checkpoint file or run folder (its newest checkpoint) to continue from")
+    t.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
+    add_config_flags(t)
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="generate digits from a checkpoint")
+    s.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
+    s.add_argument("--n", type=int, default=64, help="how many digits")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same digits")
+    s.add_argument("--out", required=True, help=".npy (float32 N×28×28 in [-1, 1]) or .png (grid)")
+    s.set_defaults(func=cmd_sample)
+
+    b = sub.add_parser("bench", help="product trainer vs. tutorial-style loop, images/s and ratio")
+    b.add_argument("--arch", choices=["dense", "dcgan"], default="dense")
+    b.add_argument("--preset", choices=list(PRESETS), help="default: seed000-dense or seed003-dcgan")
+    b.add_argument("--steps", type=int, default=200, help="timed steps for each loop")
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    b.add_argument("--precision", choices=["fp32", "bf16"])
+    b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    b.add_argument("--batch-size", type=int)
+    b.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, run, and turn a person's mistakes into one `error:` line and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, CheckpointError, FileNotFoundError, json.JSONDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

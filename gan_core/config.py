@@ -1,0 +1,241 @@
+"""TrainConfig: the one description of a training run, and the seed tutorials' recipes as presets.
+
+Every field carries its own help text and bounds in `metadata`; the dashboard form, the CLI flags, the checkpoint
+header and the stored run row are all generated from this class, so a default lives in exactly one place.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ARCHS = ("dense", "dcgan")
+DATASETS = ("mnist", "fashion_mnist")
+LOSS_NAMES = ("non_saturating", "minimax", "lsgan", "hinge", "wgan_gp")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
+NOISES = ("normal", "uniform")
+
+# Changing any of these makes old weights or optimizer state meaningless, so resume refuses it.
+ARCH_FIELDS = (
+    "arch", "dataset", "latent_dim", "noise", "g_widths", "d_widths", "width_mult", "leaky_slope", "d_dropout")
+
+
+class ConfigError(ValueError):
+    """A config value a person must fix; the message names the field, the bad value and what is allowed."""
+
+
+def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
+       choices: tuple[str, ...] | None = None, group: str = "training") -> Any:
+    """A dataclass field whose metadata drives validation, the UI form and the CLI flag."""
+    return field(default=default, metadata={"help": help, "min": lo, "max": hi, "choices": choices, "group": group})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run does. Frozen: change it with `replace`."""
+
+    arch: Literal["dense", "dcgan"] = _f("dense", "Model family: fully connected (seeds 000/002/004) or DCGAN "
+                                         "(seed 003).", choices=ARCHS, group="model")
+    dataset: Literal["mnist", "fashion_mnist"] = _f("mnist", "Training images: MNIST digits or Fashion-MNIST.",
+                                                     choices=DATASETS, group="data")
+    latent_dim: int = _f(128, "Size of the noise vector z fed to the generator.", lo=1, hi=1024, group="model")
+    noise: Literal["normal", "uniform"] = _f("normal", "Distribution of z: N(0, 1) or U(-1, 1) (seed 002).",
+                                             choices=NOISES, group="model")
+    g_widths: tuple[int, ...] = _f((256, 512, 1024), "Dense generator hidden layer widths, input side first.",
+                                   lo=1, hi=8192, group="model")
+    d_widths: tuple[int, ...] = _f((512, 256), "Dense discriminator hidden layer widths, input side first.",
+                                   lo=1, hi=8192, group="model")
+    width_mult: float = _f(1.0, "DCGAN channel multiplier (1.0 = seed 003's 256/128/64 channels).",
+                           lo=0.125, hi=4.0, group="model")
+    leaky_slope: float = _f(0.2, "Negative slope of the LeakyReLU activations.", lo=0.0, hi=1.0, group="model")
+    d_dropout: float = _f(0.0, "Dropout after each discriminator hidden layer (seed 004 uses 0.3).",
+                          lo=0.0, hi=0.9, group="model")
+    init_std: float = _f(0.0, "Initialise weights from N(0, init_std); 0 keeps PyTorch's default init.",
+                         lo=0.0, hi=1.0, group="model")
+    loss: str = _f("non_saturating", "GAN objective.", choices=LOSS_NAMES, group="loss")
+    label_smoothing: float = _f(0.0, "One-sided label smoothing: real label = 1 - value (BCE losses only).",
+                                lo=0.0, hi=0.5, group="loss")
+    gp_weight: float = _f(0.0, "Gradient penalty weight λ (seed 003's formula); wgan_gp needs it > 0.",
+                          lo=0.0, hi=1000.0, group="loss")
+    n_critic: int = _f(1, "Discriminator steps per generator step.", lo=1, hi=20, group="loss")
+    lr_g: float = _f(2e-4, "Generator Adam learning rate.", lo=1e-7, hi=1.0, group="optimizer")
+    lr_d: float = _f(2e-4, "Discriminator Adam learning rate.", lo=1e-7, hi=1.0, group="optimizer")
+    beta1: float = _f(0.5, "Adam β1.", lo=0.0, hi=0.999, group="optimizer")
+    beta2: float = _f(0.999, "Adam β2.", lo=0.0, hi=0.9999, group="optimizer")
+    batch_size: int = _f(128, "Images per batch.", lo=1, hi=8192, group="training")
+    epochs: int = _f(20, "Passes over the training set.", lo=1, hi=10000, group="training")
+    max_steps: int = _f(0, "Stop after this many steps in total (0 = no limit).", lo=0, hi=10_000_000,
+                        group="training")
+    train_subset: int = _f(0, "Train on the first N images only (0 = all); for quick tries.", lo=0,
+                           hi=10_000_000, group="data")
+    seed: int = _f(0, "Random seed: same seed, config and device give the same run.", lo=0, hi=2**31 - 1,
+                   group="training")
+    device: Literal["auto", "cpu", "cuda"] = _f("auto", "Where to train; auto picks CUDA when present.",
+                                                choices=DEVICES, group="performance")
+    precision: Literal["fp32", "bf16"] = _f("fp32", "bf16 autocast runs matmuls/convs in bfloat16.",
+                                            choices=PRECISIONS, group="performance")
+    compile: bool = _f(False, "torch.compile the models (slow first steps, faster after).", group="performance")
+    log_every: int = _f(10, "Report step metrics every N steps (the only host syncs in the loop).", lo=1,
+                        hi=100_000, group="performance")
+    sample_every: int = _f(1, "Save a fixed-noise sample grid every N epochs.", lo=1, hi=10000, group="training")
+    checkpoint_every: int = _f(1, "Write a resumable checkpoint every N epochs.", lo=1, hi=10000,
+                               group="training")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+        if self.loss == "wgan_gp" and self.gp_weight <= 0:
+            raise ConfigError("gp_weight: wgan_gp needs a gradient penalty, got 0; set gp_weight > 0 (10 is usual)")
+        if self.label_smoothing and self.loss not in ("non_saturating", "minimax"):
+            raise ConfigError(f"label_smoothing: only the BCE losses (non_saturating, minimax) use it, "
+                              f"got {self.label_smoothing} with loss={self.loss}; set it to 0")
+        if self.train_subset and self.train_subset < self.batch_size:
+            raise ConfigError(f"train_subset: {self.train_subset} images make no full batch of "
+                              f"{self.batch_size}; use 0 (all) or at least batch_size")
+
+    # --- conversions -------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_json(self) -> str:
+        """JSON text of `to_dict`, keys sorted so equal configs give equal text."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, refusing unknown keys with a message that lists the known ones."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return cls(**{k: _coerce(known[k], v) for k, v in data.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        """Inverse of `to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
+        """A seed recipe by name, with any field overridden."""
+        if name not in PRESETS:
+            raise ConfigError(f"preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **{k: _coerce(_FIELDS[k], v) for k, v in changes.items()})
+
+    def incompatible_with(self, other: TrainConfig) -> list[str]:
+        """Fields that differ in ways a checkpoint of `other` cannot be resumed under (empty = compatible)."""
+        return [f"{k}: checkpoint has {getattr(other, k)!r}, config has {getattr(self, k)!r}"
+                for k in ARCH_FIELDS if getattr(self, k) != getattr(other, k)]
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    """Raise ConfigError if `value` breaks the type, choices or bounds in the field's metadata."""
+    meta, name = f.metadata, f.name
+    want = type(f.default)
+    if want is tuple:
+        if not isinstance(value, tuple) or not value or not all(_is_int(v) for v in value):
+            raise ConfigError(f"{name}: expected a non-empty list of whole numbers like 256,512, got {value!r}")
+        items = value
+    elif want is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        return
+    elif want is int:
+        if not _is_int(value):
+            raise ConfigError(f"{name}: expected a whole number, got {value!r}")
+        items = (value,)
+    elif want is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        items = (value,)
+    else:
+        if value not in meta["choices"]:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(meta['choices'])}")
+        return
+    lo, hi = meta["min"], meta["max"]
+    for v in items:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ConfigError(f"{name}: {value!r} is out of range; allowed {lo:g} to {hi:g}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _coerce(f: dataclasses.Field, value: Any) -> Any:
+    """Turn JSON/CLI/form spellings into the field's type; leave anything odd for validation to reject."""
+    want = type(f.default)
+    if want is tuple:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return tuple(int(p) for p in parts)
+            except ValueError:
+                return value
+        if isinstance(value, list):
+            return tuple(value)
+        return value
+    if want is float and _is_int(value):
+        return float(value)
+    if want is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if want is int and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if want is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if want is bool and isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    return value
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def config_fields() -> list[dataclasses.Field]:
+    """The fields in declaration order, for generating forms and flags."""
+    return list(dataclasses.fields(TrainConfig))
+
+
+def coerce_value(name: str, value: Any) -> Any:
+    """Public form of the type coercion, for the CLI and the dashboard form."""
+    if name not in _FIELDS:
+        raise ConfigError(f"unknown config field {name!r}")
+    return _coerce(_FIELDS[name], value)
+
+
+# The seed tutorials' recipes. Only what differs from the TrainConfig defaults is written down.
+PRESETS: dict[str, dict[str, Any]] = {
+    # 000 Keras dense GAN: G 256-512-1024-784 tanh, D 512-256-1, LeakyReLU 0.2, latent 128, Adam 2e-4 β1 0.5.
+    "seed000-dense": dict(arch="dense", latent_dim=128, g_widths=(256, 512, 1024), d_widths=(512, 256),
+                          leaky_slope=0.2, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128),
+    # 002 TF1 dense GAN: one hidden layer of 128 (leak 0.01), smoothing 0.1, Adam 2e-3 (TF defaults β1 0.9),
+    # z ~ U(-1, 1) of size 100, batch 100.
+    "seed002-dense": dict(arch="dense", latent_dim=100, noise="uniform", g_widths=(128,), d_widths=(128,),
+                          leaky_slope=0.01, label_smoothing=0.1, lr_g=2e-3, lr_d=2e-3, beta1=0.9,
+                          batch_size=100),
+    # 003 TF DCGAN: Dense 7·7·256 → ConvT 128 → ConvT 64 → ConvT 1, BCE from logits, Adam 1e-4 (Keras defaults
+    # β1 0.9), batch 256, noise 100, 50 epochs; Keras LeakyReLU's default slope is 0.3.
+    "seed003-dcgan": dict(arch="dcgan", latent_dim=100, leaky_slope=0.3, lr_g=1e-4, lr_d=1e-4, beta1=0.9,
+                          batch_size=256, epochs=50),
+    # 004 Keras GAN with tqdm: G 256-512-1024, D 1024-512-256 with dropout 0.3, init N(0, 0.02), real label 0.9,
+    # latent 100, Adam 2e-4 β1 0.5, batch 128.
+    "seed004-dense": dict(arch="dense", latent_dim=100, g_widths=(256, 512, 1024), d_widths=(1024, 512, 256),
+                          d_dropout=0.3, init_std=0.02, label_smoothing=0.1, leaky_slope=0.2, lr_g=2e-4,
+                          lr_d=2e-4, beta1=0.5, batch_size=128),
+    # WGAN-GP on the DCGAN shapes (seed 003's gradient penalty section), n_critic 5 as in Gulrajani et al.
+    "dcgan-wgan-gp": dict(arch="dcgan", latent_dim=100, loss="wgan_gp", gp_weight=10.0, n_critic=5,
+                          lr_g=1e-4, lr_d=1e-4, beta1=0.5, beta2=0.9, batch_size=64),
+}

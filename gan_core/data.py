@@ -1,0 +1,159 @@
+"""Find, verify, decompress and load MNIST / Fashion-MNIST as one uint8 tensor.
+
+Where it looks, in order: `--data-dir` / `GAN_DATA_DIR` (several folders joined by os.pathsep), each as
+`DIR/<MNIST|FashionMNIST>/raw` and `DIR` itself, raw idx files or `.gz`; then Debian's dataset-fashion-mnist
+folder; then the product's own cache, where a last resort torchvision download also lands. Files are identified by
+the md5 of their decompressed bytes, so MNIST and Fashion-MNIST (which share file names) are never mixed up and a
+truncated file is never trained on. Source folders are only read: `.gz` files are decompressed into the cache.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# md5 of the decompressed originals (shared/datasets/README.md; Fashion-MNIST from Debian's package).
+MD5 = {
+    "mnist": {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
+TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+SYSTEM_DIRS = {"fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")], "mnist": []}
+CLASS_NAMES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The dataset is in none of the places searched; the message lists them and says how to fix it."""
+
+
+def cache_dir() -> Path:
+    """The product's own data cache: `GAN_CACHE_DIR`, else ~/.cache/gan_studio."""
+    return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan_studio")
+
+
+def data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The user's data folders: the argument, else `GAN_DATA_DIR`, split on os.pathsep."""
+    raw = str(data_dir) if data_dir else os.environ.get("GAN_DATA_DIR", "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
+
+
+def _candidates(dataset: str, data_dir: str | os.PathLike | None) -> list[Path]:
+    folders = []
+    for d in data_dirs(data_dir):
+        folders += [d / TORCHVISION_FOLDER[dataset] / "raw", d]
+    folders += SYSTEM_DIRS[dataset]
+    folders.append(cache_dir() / TORCHVISION_FOLDER[dataset] / "raw")
+    return folders
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _materialise(folder: Path, name: str, dataset: str) -> Path | None:
+    """A verified, decompressed copy of `folder/name[.gz]`, or None if absent or not this dataset's file."""
+    want = MD5[dataset][name]
+    cached = cache_dir() / TORCHVISION_FOLDER[dataset] / "raw" / name
+    raw, gz = folder / name, folder / (name + ".gz")
+    if raw.is_file() and _md5(raw) == want:
+        return raw
+    if not gz.is_file():
+        return None
+    if cached.is_file() and _md5(cached) == want:
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    # Decompress to a temp file beside the target, check, then rename: a crash never leaves half a file.
+    fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(gz, "rb") as src:
+            shutil.copyfileobj(src, out)
+        if _md5(Path(tmp)) != want:
+            return None
+        os.replace(tmp, cached)
+        return cached
+    except (OSError, EOFError):  # truncated or corrupt .gz: treat as not found here
+        return None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def find_files(dataset: str, split: str = "train", data_dir: str | os.PathLike | None = None,
+               download: bool = True) -> tuple[Path, Path]:
+    """Paths of the (images, labels) idx files for `split`, decompressed and verified."""
+    prefix = "train" if split == "train" else "t10k"
+    names = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+    searched = _candidates(dataset, data_dir)
+    for folder in searched:
+        found = [_materialise(folder, n, dataset) for n in names]
+        if all(found):
+            return found[0], found[1]  # type: ignore[return-value]
+    if download and _torchvision_download(dataset):
+        return find_files(dataset, split, data_dir, download=False)
+    where = "\n  ".join(str(p) for p in searched)
+    raise DataNotFoundError(
+        f"{dataset} {split} data not found. Looked for {names[0]}[.gz] and {names[1]}[.gz] (checked by md5) in:\n"
+        f"  {where}\n"
+        f"and a torchvision download into {cache_dir()} failed or was off. Fix: put the four idx files (raw or "
+        f".gz) in a folder and pass --data-dir FOLDER or set GAN_DATA_DIR=FOLDER"
+        + (" (or apt-get install dataset-fashion-mnist)" if dataset == "fashion_mnist" else "") + ".")
+
+
+def _torchvision_download(dataset: str) -> bool:
+    """torchvision's normal download into the cache (needs internet); False if it failed."""
+    import torchvision.datasets as tvd
+
+    cls = tvd.MNIST if dataset == "mnist" else tvd.FashionMNIST
+    try:
+        for train in (True, False):
+            cls(str(cache_dir()), train=train, download=True)
+        return True
+    except Exception:  # no network, mirror down: the caller explains where it looked
+        return False
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an idx file (big-endian header, uint8 payload) without copying the payload twice."""
+    data = path.read_bytes()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def load_dataset(dataset: str, split: str = "train", data_dir: str | os.PathLike | None = None,
+                 limit: int = 0, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 (N, 28, 28), labels int64 (N,)) on the CPU; `limit` > 0 keeps the first `limit`."""
+    img_path, lbl_path = find_files(dataset, split, data_dir, download)
+    images, labels = read_idx(img_path), read_idx(lbl_path)
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) → float (N, 1, 28, 28) in [-1, 1], as every seed normalises."""
+    return images.unsqueeze(1).float().div_(127.5).sub_(1.0)

@@ -1,0 +1,76 @@
+"""Typed events the trainer emits, and the sink protocol that receives them.
+
+The trainer knows nothing about who listens: the CLI prints them with tqdm, the worker writes them to the store,
+tests collect them in a list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Means over the `log_every` steps ending at `step` (1-based, counted over the whole run)."""
+    step: int
+    epoch: int
+    d_loss: float
+    g_loss: float
+    d_real: float   # mean D(x), as a probability
+    d_fake: float   # mean D(G(z)), as a probability
+    images_per_sec: float
+
+
+@dataclass(frozen=True)
+class EpochSamples:
+    """The fixed-noise grid after `epoch` (1-based): uint8 (64, 28, 28), 0 = black."""
+    epoch: int
+    step: int
+    images: np.ndarray
+
+
+@dataclass(frozen=True)
+class CheckpointWritten:
+    epoch: int
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """Finished every epoch (or max_steps)."""
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Stopped on request, after writing a checkpoint to resume from."""
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+    step: int
+
+
+Event = Union[StepMetrics, EpochSamples, CheckpointWritten, Done, Stopped, Failed]
+
+
+class Sink(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+
+class ListSink(list):
+    """Collects events in order; handy for tests and short scripts."""
+
+    def __call__(self, event: Event) -> None:
+        self.append(event)
+
+    def of(self, kind: type) -> list:
+        """The collected events of one type."""
+        return [e for e in self if isinstance(e, kind)]

@@ -1,0 +1,95 @@
+"""Turning generators into pictures: seeded sampling, slerp interpolation, grids, PNG and GIF."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .config import TrainConfig
+from .models import sample_noise
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(N, 1, 28, 28) in [-1, 1] → uint8 (N, 28, 28), the inverse of data.to_float."""
+    return ((x.detach().float().squeeze(1).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+@torch.no_grad()
+def render_float(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """G(z) as float (N, 1, 28, 28) in [-1, 1] on the CPU, in eval mode (BatchNorm running stats), restored after."""
+    was_training = g.training
+    g.eval()
+    try:
+        return g(z.to(next(g.parameters()).device)).float().cpu()
+    finally:
+        g.train(was_training)
+
+
+def render(g: nn.Module, z: torch.Tensor) -> np.ndarray:
+    """G(z) as uint8 (N, 28, 28)."""
+    return to_uint8(render_float(g, z))
+
+
+def seeded_noise(cfg: TrainConfig, n: int, seed: int) -> torch.Tensor:
+    """z of shape (n, latent_dim) drawn on the CPU from `seed` alone, so every device sees the same digits."""
+    return sample_noise(cfg, n, torch.Generator().manual_seed(seed))
+
+
+def generate(g: nn.Module, cfg: TrainConfig, n: int, seed: int) -> np.ndarray:
+    """n digits as uint8 (n, 28, 28); the same seed always gives the same digits."""
+    return render(g, seeded_noise(cfg, n, seed))
+
+
+def generate_float(g: nn.Module, cfg: TrainConfig, n: int, seed: int) -> np.ndarray:
+    """n digits as float32 (n, 28, 28) in [-1, 1], unquantised."""
+    return render_float(g, seeded_noise(cfg, n, seed)).squeeze(1).numpy()
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latent vectors a, b of shape (D,) at fractions t (T,) → (T, D)."""
+    an, bn = a / a.norm(), b / b.norm()
+    omega = torch.arccos((an * bn).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def interpolate(g: nn.Module, cfg: TrainConfig, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
+    """A strip of `steps` digits morphing from seed_a's digit to seed_b's, uint8 (steps, 28, 28)."""
+    za, zb = seeded_noise(cfg, 1, seed_a)[0], seeded_noise(cfg, 1, seed_b)[0]
+    return render(g, slerp(za, zb, torch.linspace(0, 1, steps)))
+
+
+def grid(images: np.ndarray, ncol: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile uint8 (N, H, W) into one uint8 image with `ncol` columns (default: square) and a black gutter."""
+    n, h, w = images.shape
+    ncol = ncol or math.ceil(math.sqrt(n))
+    nrow = math.ceil(n / ncol)
+    out = np.zeros((nrow * (h + pad) + pad, ncol * (w + pad) + pad), dtype=np.uint8)
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = images[i]
+    return out
+
+
+def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    """A uint8 (H, W) image as PNG bytes, optionally enlarged with nearest-neighbour pixels."""
+    im = Image.fromarray(image)
+    if scale > 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gif_bytes(frames: list[np.ndarray], ms_per_frame: int = 200, scale: int = 2) -> bytes:
+    """An animated GIF of uint8 (H, W) frames, looping (seed 003's per-epoch progression)."""
+    ims = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
+           for f in frames]
+    buf = io.BytesIO()
+    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=ms_per_frame, loop=0)
+    return buf.getvalue()

@@ -1,0 +1,243 @@
+"""The training loop: `train(config, sink, stop_event, resume_from)`.
+
+Fast by design (pytorch/examples dcgan, tuned): the whole dataset sits on the device as one uint8 tensor and a
+batch is a slice of a per-epoch permutation (no DataLoader); D sees real and fake in one forward pass; the fake
+batch of the D step is reused for the G step with D's weights frozen; fused Adam; the only host syncs are every
+`log_every` steps. The loop knows nothing about who listens: it emits typed events to `sink`.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .config import ConfigError, TrainConfig
+from .data import load_dataset, to_float
+from .events import CheckpointWritten, Done, EpochSamples, Failed, Sink, StepMetrics, Stopped
+from .losses import LOSSES, Loss, gradient_penalty
+from .models import build_discriminator, build_generator, sample_noise
+from .sampling import render, seeded_noise
+
+GRID_SEED_OFFSET = 1  # the fixed sample grid uses seed + 1, so it never shares noise with training
+KEEP_CHECKPOINTS = 2
+
+
+def resolve_device(cfg: TrainConfig) -> torch.device:
+    """The torch device `cfg.device` names; a clear error if CUDA is asked for but absent."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'")
+    return torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class GAN:
+    """Everything one training step touches."""
+    cfg: TrainConfig
+    g: nn.Module
+    d: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: Loss
+    rng: torch.Generator  # data order and noise, on the training device
+    device: torch.device
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when the config asks for it, else a no-op."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
+
+
+def build_gan(cfg: TrainConfig, device: torch.device) -> GAN:
+    """Models, optimizers and RNG for `cfg`, seeded so the same config gives the same run."""
+    torch.manual_seed(cfg.seed)  # weight init and dropout masks
+    g, d = build_generator(cfg).to(device), build_discriminator(cfg).to(device)
+
+    def adam(params, lr: float) -> torch.optim.Optimizer:
+        # fused=True runs the whole update as one kernel per device (CPU too, torch ≥ 2.4).
+        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True)
+
+    rng = torch.Generator(device).manual_seed(cfg.seed)
+    return GAN(cfg, g, d, adam(g.parameters(), cfg.lr_g), adam(d.parameters(), cfg.lr_d), LOSSES[cfg.loss], rng,
+               device)
+
+
+def train_step(m: GAN, real: torch.Tensor, g_step: bool) -> torch.Tensor:
+    """One D update and, if `g_step`, one G update on real images (B, 1, 28, 28).
+
+    Returns the detached stats [d_loss, g_loss, D(x), D(G(z)), g_step] so the caller can sum them on the device.
+    """
+    cfg, b = m.cfg, real.shape[0]
+    z = sample_noise(cfg, b, m.rng, m.device)                      # (B, latent)
+    with m.autocast(), torch.set_grad_enabled(g_step):            # G's graph only matters if G steps now
+        fake = m.g(z)                                              # (B, 1, 28, 28)
+    with m.autocast():
+        logits = m.d(torch.cat([real, fake.detach()])).float()     # (2B,): one D pass for both halves
+    real_l, fake_l = logits.split(b)
+    d_loss = m.loss.d(real_l, fake_l, 1.0 - cfg.label_smoothing)
+    if cfg.gp_weight:
+        d_loss = d_loss + cfg.gp_weight * gradient_penalty(m.d, real, fake.detach().float(), generator=m.rng)
+    m.opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    m.opt_d.step()
+
+    g_loss = torch.zeros((), device=m.device)
+    if g_step:
+        m.d.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
+        with m.autocast():
+            g_loss = m.loss.g(m.d(fake).float())  # the same fake batch, judged by the updated D
+        m.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        m.opt_g.step()
+        m.d.requires_grad_(True)
+    probs = torch.sigmoid(logits.detach())
+    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:b].mean(), probs[b:].mean(),
+                        torch.tensor(float(g_step), device=m.device)])
+
+
+def _rng_state(m: GAN) -> dict[str, torch.Tensor]:
+    state = {"torch_cpu": torch.get_rng_state(), "loop": m.rng.get_state()}
+    if m.device.type == "cuda":
+        state["torch_cuda"] = torch.cuda.get_rng_state(m.device)
+    return state
+
+
+def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
+    """Load weights, optimizers and RNG from a checkpoint; returns (epoch, step, permutation, position)."""
+    header = ckpt.read_header(path)
+    old: TrainConfig = header["config"]
+    problems = m.cfg.incompatible_with(old)
+    if problems:
+        raise ConfigError("cannot resume from " + str(path) + ": the config differs in " + "; ".join(problems))
+    t = ckpt.load_tensors(path)
+    m.g.load_state_dict(ckpt.split_prefix(t, "G"))
+    m.d.load_state_dict(ckpt.split_prefix(t, "D"))
+    for name, opt, lr in (("opt_g", m.opt_g, m.cfg.lr_g), ("opt_d", m.opt_d, m.cfg.lr_d)):
+        opt.load_state_dict(ckpt.optimizer_state(t, header, name))
+        for group in opt.param_groups:  # a resumed run may change the learning rate or betas on purpose
+            group.update(lr=lr, betas=(m.cfg.beta1, m.cfg.beta2))
+    torch.set_rng_state(t["rng.torch_cpu"])
+    if m.device.type == "cuda" and "rng.torch_cuda" in t:
+        torch.cuda.set_rng_state(t["rng.torch_cuda"], m.device)
+    try:
+        m.rng.set_state(t["rng.loop"])
+    except RuntimeError:  # saved on another device type: stay deterministic, though no longer bit-exact
+        m.rng.manual_seed(m.cfg.seed + header["step"])
+    perm = t.get("rng.perm")
+    return header["epoch"], header["step"], None if perm is None else perm.to(m.device), header.get("pos", 0)
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    """The newest checkpoint in `out_dir/checkpoints`, or None."""
+    found = sorted((Path(out_dir) / "checkpoints").glob("ckpt-*.safetensors"))
+    return found[-1] if found else None
+
+
+def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = None,
+          resume_from: str | Path | None = None, out_dir: str | Path | None = None,
+          images: torch.Tensor | None = None, data_dir: str | None = None) -> None:
+    """Train `cfg`, emitting events to `sink`, until done, failed or `stop_event` is set.
+
+    `out_dir` receives checkpoints (none if None); `images` (uint8 (N, 28, 28)) skips loading the dataset.
+    Every outcome ends with exactly one Done, Stopped or Failed event; exceptions inside the loop become Failed.
+    """
+    stop_event = stop_event or threading.Event()
+    device = resolve_device(cfg)
+    if images is None:
+        images, _ = load_dataset(cfg.dataset, "train", data_dir, limit=cfg.train_subset)
+    elif cfg.train_subset:
+        images = images[:cfg.train_subset]
+    images = images.to(device)                          # (N, 28, 28) uint8, resident for the whole run
+    n, b = images.shape[0], cfg.batch_size
+    steps_per_epoch = n // b
+    if steps_per_epoch == 0:
+        raise ConfigError(f"batch_size: {b} is larger than the {n} training images")
+    m = build_gan(cfg, device)
+    epoch, step, perm, pos = 0, 0, None, 0
+    if resume_from is not None:
+        epoch, step, perm, pos = _restore(m, Path(resume_from))
+        if perm is not None and perm.numel() != n:
+            raise ConfigError(f"cannot resume: the checkpoint saw {perm.numel()} images, this run has {n} "
+                              f"(train_subset or dataset changed)")
+    g_run, d_run = (torch.compile(m.g), torch.compile(m.d)) if cfg.compile else (m.g, m.d)
+    step_model = GAN(cfg, g_run, d_run, m.opt_g, m.opt_d, m.loss, m.rng, device)
+    fixed_z = seeded_noise(cfg, 64, cfg.seed + GRID_SEED_OFFSET).to(device)
+    out = Path(out_dir) if out_dir is not None else None
+
+    acc = torch.zeros(5, device=device)
+    acc_steps, t0, last_g, saved_at = 0, time.perf_counter(), 0.0, -1
+
+    def flush() -> str | None:
+        """Emit the mean stats since the last flush; returns a reason if they are not finite."""
+        nonlocal acc_steps, t0, last_g
+        if acc_steps == 0:
+            return None
+        d_loss, g_loss, d_real, d_fake, g_steps = acc.tolist()  # the one host sync per log interval
+        elapsed = time.perf_counter() - t0
+        last_g = g_loss / g_steps if g_steps else last_g  # n_critic > log_every: no G step in this interval
+        ev = StepMetrics(step, epoch + 1, d_loss / acc_steps, last_g, d_real / acc_steps, d_fake / acc_steps,
+                         acc_steps * b / max(elapsed, 1e-9))
+        acc.zero_()
+        acc_steps, t0 = 0, time.perf_counter()
+        if not all(map(_finite, (ev.d_loss, ev.g_loss))):
+            return f"diverged at step {step}: d_loss={ev.d_loss}, g_loss={ev.g_loss}"
+        sink(ev)
+        return None
+
+    def save() -> None:
+        nonlocal saved_at
+        if out is None or saved_at == step:
+            return
+        saved_at = step
+        path = out / "checkpoints" / f"ckpt-{step:08d}.safetensors"
+        rng = _rng_state(m)
+        if perm is not None and pos:
+            rng["perm"] = perm  # mid-epoch: keep this epoch's order so resume continues it exactly
+        ckpt.save_checkpoint(path, cfg, m.g, m.d, m.opt_g, m.opt_d, epoch, step, rng, {"pos": pos})
+        ckpt.save_generator(out / "generator.safetensors", cfg, m.g, epoch, step)
+        for old in sorted(path.parent.glob("ckpt-*.safetensors"))[:-KEEP_CHECKPOINTS]:
+            old.unlink()
+            old.with_suffix(".json").unlink(missing_ok=True)
+        sink(CheckpointWritten(epoch, step, str(path)))
+
+    try:
+        while epoch < cfg.epochs:
+            if pos == 0:
+                perm = torch.randperm(n, generator=m.rng, device=device)
+            while pos < steps_per_epoch and not stop_event.is_set() and not (cfg.max_steps and step >= cfg.max_steps):
+                real = to_float(images[perm[pos * b:(pos + 1) * b]])  # (B, 1, 28, 28) in [-1, 1]
+                acc += train_step(step_model, real, g_step=(step + 1) % cfg.n_critic == 0)
+                acc_steps, pos, step = acc_steps + 1, pos + 1, step + 1
+                if step % cfg.log_every == 0 and (reason := flush()):
+                    sink(Failed(reason, step))
+                    return
+            if reason := flush():
+                sink(Failed(reason, step))
+                return
+            if pos == steps_per_epoch:
+                epoch, pos = epoch + 1, 0
+                last = epoch == cfg.epochs or (cfg.max_steps and step >= cfg.max_steps)
+                if epoch % cfg.sample_every == 0 or last:
+                    sink(EpochSamples(epoch, step, render(m.g, fixed_z)))
+                if epoch % cfg.checkpoint_every == 0 or last:
+                    save()
+            if stop_event.is_set():
+                save()
+                sink(Stopped(epoch, step))
+                return
+            if cfg.max_steps and step >= cfg.max_steps:
+                if pos:  # ended mid-epoch: still leave a sample grid and a checkpoint
+                    sink(EpochSamples(epoch + 1, step, render(m.g, fixed_z)))
+                    save()
+                break
+        sink(Done(epoch, step))
+    except Exception as e:  # a crash in the loop must reach the sink, not vanish with a thread
+        sink(Failed(f"{type(e).__name__}: {e}", step))
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")

@@ -1,0 +1,32 @@
+"""Shared fixtures: the real MNIST files from ../shared/datasets (or $GAN_DATA_DIR) and a private data cache."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+if not os.environ.get("GAN_DATA_DIR") and SHARED_DATA.is_dir():
+    os.environ["GAN_DATA_DIR"] = str(SHARED_DATA)
+# Subprocesses inherit these too, so CLI tests find the data without touching the user's home cache.
+os.environ.setdefault("GAN_CACHE_DIR", str(ROOT / ".cache" / "test-data"))
+
+from gan_core.config import TrainConfig  # noqa: E402
+from gan_core.data import load_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mnist_slice() -> torch.Tensor:
+    """The first 512 MNIST training images, uint8 (512, 28, 28)."""
+    return load_dataset("mnist", limit=512)[0]
+
+
+@pytest.fixture
+def tiny_cfg() -> TrainConfig:
+    """A dense config small enough to train a few epochs in well under a second: 8 steps of 64 per epoch."""
+    return TrainConfig.from_preset("seed004-dense", g_widths=(64, 128), d_widths=(128, 64), batch_size=64,
+                                   train_subset=512, epochs=2, log_every=1, device="cpu")

@@ -1,0 +1,61 @@
+import pickle
+
+import pytest
+import torch
+
+from gan_core.checkpoint import CheckpointError, load_generator, load_tensors, read_header
+from gan_core.events import ListSink
+from gan_core.sampling import generate
+from gan_core.trainer import latest_checkpoint, train
+
+
+@pytest.fixture
+def run(tiny_cfg, mnist_slice, tmp_path):
+    train(tiny_cfg, ListSink(), images=mnist_slice, out_dir=tmp_path)
+    return tmp_path
+
+
+def test_header_has_config_epoch_step_and_version(run, tiny_cfg):
+    path = latest_checkpoint(run)
+    h = read_header(path)
+    assert (h["config"], h["epoch"], h["step"], h["format_version"]) == (tiny_cfg, 2, 16, 1)
+    assert path.with_suffix(".json").is_file()  # human-readable copy beside it
+    names = load_tensors(path).keys()
+    assert {n.split(".")[0] for n in names} == {"G", "D", "opt_g", "opt_d", "rng"}
+
+
+def test_generator_export_loads_without_d_and_matches_the_full_checkpoint(run):
+    g_export, cfg, header = load_generator(run / "generator.safetensors")
+    g_full, _, _ = load_generator(latest_checkpoint(run))
+    assert header["kind"] == "gan-studio/generator"
+    assert not any(k.startswith("D.") for k in load_tensors(run / "generator.safetensors"))
+    assert (generate(g_export, cfg, 16, seed=5) == generate(g_full, cfg, 16, seed=5)).all()
+
+
+def test_a_pickle_is_refused_without_being_unpickled(tmp_path):
+    evil = tmp_path / "evil.safetensors"
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("open('" + str(tmp_path / "pwned") + "', 'w').write('x')",))
+    evil.write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(CheckpointError, match="not a safetensors checkpoint"):
+        load_generator(evil)
+    torch.save({"w": torch.zeros(2)}, tmp_path / "torch.pt")
+    with pytest.raises(CheckpointError, match="not a safetensors checkpoint"):
+        load_generator(tmp_path / "torch.pt")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_truncated_and_foreign_files_are_refused(run, tmp_path):
+    data = (run / "generator.safetensors").read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError):
+        load_generator(cut)
+    from safetensors.torch import save_file
+    save_file({"x": torch.zeros(3)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(CheckpointError, match="not a GAN Studio checkpoint"):
+        load_generator(tmp_path / "plain.safetensors")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_generator(tmp_path / "missing.safetensors")

@@ -1,0 +1,75 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run([sys.executable, "-m", "gan_core", *args], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    p = cli("train", "--preset", "seed003-dcgan", "--epochs", "2", "--train-subset", "256", "--batch-size", "64",
+            "--width-mult", "0.25", "--device", "cpu", "--out", str(out))
+    assert "done at epoch 2, step 8" in p.stdout
+    assert "step/s" in p.stderr or "it/s" in p.stderr or "8/8" in p.stderr  # tqdm progress
+    return out
+
+
+def test_train_writes_config_samples_checkpoints_and_generator(trained):
+    assert json.loads((trained / "config.json").read_text())["arch"] == "dcgan"
+    assert sorted(p.name for p in (trained / "samples").iterdir()) == ["epoch-0001.png", "epoch-0002.png"]
+    assert (trained / "generator.safetensors").is_file() and len(list((trained / "checkpoints").glob("*.safetensors")))
+
+
+def test_resume_from_a_run_folder_extends_training(trained, tmp_path):
+    p = cli("train", "--resume", str(trained), "--epochs", "3", "--out", str(trained))
+    assert "done at epoch 3, step 12" in p.stdout
+
+
+def test_sample_npy_is_float32_in_range_and_seeded(trained, tmp_path):
+    for name in ("a", "b", "c"):
+        seed = "7" if name != "c" else "8"
+        cli("sample", "--checkpoint", str(trained / "generator.safetensors"), "--n", "10", "--seed", seed,
+            "--out", str(tmp_path / f"{name}.npy"))
+    a, b, c = (np.load(tmp_path / f"{n}.npy") for n in "abc")
+    assert a.shape == (10, 28, 28) and a.dtype == np.float32 and a.min() >= -1 and a.max() <= 1
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_sample_png_grid(trained, tmp_path):
+    cli("sample", "--checkpoint", str(trained / "generator.safetensors"), "--n", "16", "--out", str(tmp_path / "g.png"))
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--preset", "seed000-dense", "--lr-g", "5", "--out", "X"], "error: lr_g: 5.0 is out of range"),
+    (["train", "--batch-size", "many", "--out", "X"], "error: batch_size: expected a whole number, got 'many'"),
+    (["train", "--resume", "no/such/dir", "--out", "X"], "no/such/dir: no such checkpoint file"),
+    (["sample", "--checkpoint", "nope.safetensors", "--out", "x.npy"], "error: nope.safetensors: no such checkpoint"),
+    (["sample", "--checkpoint", "nope.safetensors", "--out", "x.jpg"], "error: --out: x.jpg must end in .npy"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(args, message, tmp_path):
+    p = cli(*args, check=False)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+    assert not (ROOT / "X").exists()
+
+
+def test_bench_reports_both_loops_and_their_ratio():
+    p = cli("bench", "--arch", "dense", "--steps", "8", "--json")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["reference_img_s"] > 0 and r["product_img_s"] > 0
+    assert r["speedup"] == pytest.approx(r["product_img_s"] / r["reference_img_s"], rel=0.01)
+    assert r["arch"] == "dense" and r["device"] == "cpu" and r["steps"] == 8

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+
+from gan_core.config import PRESETS, ConfigError, TrainConfig, coerce_value
+
+
+def test_defaults_are_valid_and_json_round_trips():
+    cfg = TrainConfig()
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+    assert json.loads(cfg.to_json())["g_widths"] == [256, 512, 1024]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_round_trips(name):
+    cfg = TrainConfig.from_preset(name)
+    assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_presets_follow_the_seeds():
+    s0 = TrainConfig.from_preset("seed000-dense")
+    assert (s0.g_widths, s0.d_widths, s0.latent_dim, s0.lr_g, s0.beta1, s0.batch_size) == (
+        (256, 512, 1024), (512, 256), 128, 2e-4, 0.5, 128)
+    s2 = TrainConfig.from_preset("seed002-dense")
+    assert (s2.g_widths, s2.label_smoothing, s2.lr_d, s2.noise, s2.latent_dim, s2.batch_size) == (
+        (128,), 0.1, 2e-3, "uniform", 100, 100)
+    s3 = TrainConfig.from_preset("seed003-dcgan")
+    assert (s3.arch, s3.lr_g, s3.batch_size, s3.latent_dim, s3.epochs) == ("dcgan", 1e-4, 256, 100, 50)
+    s4 = TrainConfig.from_preset("seed004-dense")
+    assert (s4.d_widths, s4.d_dropout, s4.init_std, 1 - s4.label_smoothing, s4.latent_dim) == (
+        (1024, 512, 256), 0.3, 0.02, 0.9, 100)
+
+
+BAD = [
+    ("arch", "resnet", "arch: 'resnet' is not one of dense, dcgan"),
+    ("dataset", "cifar", "dataset: 'cifar' is not one of mnist, fashion_mnist"),
+    ("latent_dim", 0, "latent_dim: 0 is out of range; allowed 1 to 1024"),
+    ("latent_dim", 2.5, "latent_dim: expected a whole number, got 2.5"),
+    ("g_widths", (), "g_widths: expected a non-empty list"),
+    ("d_widths", (512, -1), "d_widths: (512, -1) is out of range"),
+    ("width_mult", 9.0, "width_mult: 9.0 is out of range; allowed 0.125 to 4"),
+    ("loss", "mse", "loss: 'mse' is not one of"),
+    ("label_smoothing", 0.7, "label_smoothing: 0.7 is out of range; allowed 0 to 0.5"),
+    ("lr_g", 0.0, "lr_g: 0.0 is out of range"),
+    ("lr_d", float("nan"), "lr_d: expected a number, got nan"),
+    ("beta1", 1.0, "beta1: 1.0 is out of range"),
+    ("batch_size", 0, "batch_size: 0 is out of range; allowed 1 to 8192"),
+    ("epochs", -3, "epochs: -3 is out of range"),
+    ("n_critic", 0, "n_critic: 0 is out of range"),
+    ("device", "tpu", "device: 'tpu' is not one of auto, cpu, cuda"),
+    ("precision", "fp8", "precision: 'fp8' is not one of fp32, bf16"),
+    ("compile", "yes please", "compile: expected true or false"),
+    ("seed", True, "seed: expected a whole number, got True"),
+    ("sample_every", 0, "sample_every: 0 is out of range"),
+    ("checkpoint_every", 0, "checkpoint_every: 0 is out of range"),
+]
+
+
+@pytest.mark.parametrize("field,value,message", BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])
+def test_each_bad_field_names_field_value_and_range(field, value, message):
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**{field: value})
+    assert message in str(e.value)
+
+
+def test_cross_field_rules():
+    with pytest.raises(ConfigError, match="gp_weight: wgan_gp needs a gradient penalty"):
+        TrainConfig(loss="wgan_gp")
+    with pytest.raises(ConfigError, match="label_smoothing: only the BCE losses"):
+        TrainConfig(loss="hinge", label_smoothing=0.1)
+    with pytest.raises(ConfigError, match="train_subset: 10 images make no full batch"):
+        TrainConfig(train_subset=10)
+
+
+def test_unknown_field_and_preset_are_refused():
+    with pytest.raises(ConfigError, match="unknown config field.*lr_gen"):
+        TrainConfig.from_dict({"lr_gen": 1e-3})
+    with pytest.raises(ConfigError, match="unknown preset 'seed999'"):
+        TrainConfig.from_preset("seed999")
+
+
+def test_strings_from_forms_and_flags_are_coerced():
+    assert coerce_value("g_widths", "64, 128") == (64, 128)
+    assert coerce_value("lr_g", "1e-3") == 1e-3
+    assert coerce_value("epochs", "7") == 7
+    assert coerce_value("compile", "true") is True
+    cfg = TrainConfig.from_dict({"g_widths": [32], "lr_g": 1})  # JSON gives lists and ints
+    assert cfg.g_widths == (32,) and cfg.lr_g == 1.0
+
+
+def test_frozen_and_replace_validates():
+    cfg = TrainConfig()
+    with pytest.raises(Exception):
+        cfg.epochs = 3  # type: ignore[misc]
+    assert cfg.replace(epochs=3).epochs == 3
+    with pytest.raises(ConfigError, match="epochs"):
+        cfg.replace(epochs=0)
+
+
+def test_incompatible_configs_are_named():
+    a = TrainConfig()
+    assert a.incompatible_with(a.replace(epochs=99, lr_g=1e-3)) == []
+    problems = a.incompatible_with(a.replace(arch="dcgan", latent_dim=64))
+    assert any(p.startswith("arch:") for p in problems) and any(p.startswith("latent_dim:") for p in problems)

@@ -1,0 +1,57 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gan_core.losses import LOSSES, gradient_penalty
+
+LN2 = math.log(2)
+zero = torch.zeros(4)
+
+
+def test_bce_of_logit_zero_is_ln2():
+    assert LOSSES["non_saturating"].d(zero, zero, 1.0).item() == pytest.approx(2 * LN2)  # real + fake terms
+    assert LOSSES["non_saturating"].g(zero).item() == pytest.approx(LN2)
+    assert LOSSES["minimax"].g(zero).item() == pytest.approx(-LN2)  # log(1 - 1/2)
+
+
+def test_known_values_of_the_other_losses():
+    real, fake = torch.tensor([2.0, 4.0]), torch.tensor([-1.0, 3.0])
+    assert LOSSES["lsgan"].d(real, fake, 1.0).item() == pytest.approx(0.5 * (1 + 9) / 2 + 0.5 * (1 + 9) / 2)
+    assert LOSSES["lsgan"].g(fake).item() == pytest.approx(0.5 * (4 + 4) / 2)
+    assert LOSSES["hinge"].d(real, fake, 1.0).item() == pytest.approx(0 + (0 + 4) / 2)
+    assert LOSSES["hinge"].g(fake).item() == pytest.approx(-1.0)
+    assert LOSSES["wgan_gp"].d(real, fake, 1.0).item() == pytest.approx(1.0 - 3.0)
+
+
+def test_one_sided_label_smoothing_changes_only_the_real_term():
+    real, fake = torch.full((3,), 5.0), torch.full((3,), -5.0)
+    hard, smooth = (LOSSES["non_saturating"].d(real, fake, lbl).item() for lbl in (1.0, 0.9))
+    # BCE(l, 0.9) - BCE(l, 1) = 0.1 * l for any logit l, so the gap at l = 5 is exactly 0.5.
+    assert smooth - hard == pytest.approx(0.5, rel=1e-4)
+
+
+def test_minimax_gradient_saturates_where_non_saturating_does_not():
+    fake = torch.tensor([-8.0], requires_grad=True)  # D is sure it is fake
+    (g_mm,) = torch.autograd.grad(LOSSES["minimax"].g(fake), fake)
+    (g_ns,) = torch.autograd.grad(LOSSES["non_saturating"].g(fake), fake)
+    assert abs(g_mm.item()) < 1e-3 < abs(g_ns.item())
+
+
+def test_gradient_penalty_of_a_linear_critic_is_hand_computable():
+    d = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        d.weight.copy_(torch.tensor([[3.0, 4.0]]))  # ∇x D = w everywhere, ‖w‖ = 5 → GP = (5 - 1)² = 16
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    assert gradient_penalty(d, real, fake).item() == pytest.approx(16.0)
+    assert gradient_penalty(d, real, fake, target_norm=5.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_gradient_penalty_is_differentiable_in_d():
+    d = nn.Linear(2, 1, bias=False)
+    gp = gradient_penalty(d, torch.randn(4, 2), torch.randn(4, 2))
+    gp.backward()
+    w = d.weight.detach()[0]
+    expected = 2 * (w.norm() - 1) * w / w.norm()  # d/dw (‖w‖ - 1)²
+    assert torch.allclose(d.weight.grad[0], expected, atol=1e-5)

@@ -1,0 +1,61 @@
+import pytest
+import torch
+from torch import nn
+
+from gan_core.config import TrainConfig
+from gan_core.data import load_dataset, to_float
+from gan_core.models import DCGANDiscriminator, DCGANGenerator, build_discriminator, build_generator
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("preset", ["seed000-dense", "seed002-dense", "seed003-dcgan", "seed004-dense"])
+def test_shapes_for_every_arch_and_dataset(preset, dataset):
+    cfg = TrainConfig.from_preset(preset, dataset=dataset)
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    real = to_float(load_dataset(dataset, limit=8)[0])
+    assert real.shape == (8, 1, 28, 28) and real.min() >= -1 and real.max() <= 1
+    fake = g(torch.randn(8, cfg.latent_dim))
+    assert fake.shape == (8, 1, 28, 28)
+    assert fake.min() >= -1 and fake.max() <= 1  # tanh output, same range as the data
+    assert d(real).shape == (8,) and d(fake).shape == (8,)
+
+
+def _shapes(model: nn.Module, x: torch.Tensor, kinds: tuple) -> list[tuple]:
+    out: list[tuple] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: out.append(tuple(o.shape[1:])))
+             for m in model.modules() if isinstance(m, kinds)]
+    model(x)
+    for h in hooks:
+        h.remove()
+    return out
+
+
+def test_dcgan_matches_seed_003_exactly():
+    g = DCGANGenerator(100)
+    assert _shapes(g, torch.randn(2, 100), (nn.Linear, nn.ConvTranspose2d)) == [
+        (7 * 7 * 256,), (128, 7, 7), (64, 14, 14), (1, 28, 28)]
+    assert all(m.kernel_size == (5, 5) for m in g.modules() if isinstance(m, nn.ConvTranspose2d))
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in g.modules()) == 2
+    d = DCGANDiscriminator(0.3)
+    assert _shapes(d, torch.randn(2, 1, 28, 28), (nn.Conv2d, nn.Linear)) == [(64, 14, 14), (128, 7, 7), (1,)]
+    assert [m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)] == [0.3, 0.3]
+
+
+def test_width_multiplier_scales_channels():
+    g = DCGANGenerator(100, mult=0.5)
+    assert _shapes(g, torch.randn(2, 100), (nn.ConvTranspose2d,)) == [(64, 7, 7), (32, 14, 14), (1, 28, 28)]
+
+
+def test_dense_layer_sizes_follow_config():
+    cfg = TrainConfig.from_preset("seed004-dense")
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    assert [m.out_features for m in g.modules() if isinstance(m, nn.Linear)] == [256, 512, 1024, 784]
+    assert [m.out_features for m in d.modules() if isinstance(m, nn.Linear)] == [1024, 512, 256, 1]
+    assert [m.p for m in d.modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3, 0.3]
+
+
+def test_init_std_draws_weights_from_that_normal():
+    g = build_generator(TrainConfig(init_std=0.02, seed=0))
+    w = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, nn.Linear)])
+    assert abs(w.std().item() - 0.02) < 0.001
+    assert all(torch.all(m.bias == 0) for m in g.modules() if isinstance(m, nn.Linear))

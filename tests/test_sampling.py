@@ -1,0 +1,44 @@
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gan_core.config import TrainConfig
+from gan_core.models import build_generator
+from gan_core.sampling import generate, gif_bytes, grid, interpolate, png_bytes, seeded_noise, slerp
+
+
+def test_same_seed_same_digits_other_seed_other_digits():
+    cfg = TrainConfig.from_preset("seed003-dcgan", width_mult=0.25)
+    g = build_generator(cfg)
+    a, b, c = generate(g, cfg, 9, 42), generate(g, cfg, 9, 42), generate(g, cfg, 9, 43)
+    assert a.shape == (9, 28, 28) and a.dtype == np.uint8
+    assert (a == b).all() and not (a == c).all()
+    assert g.training  # sampling switched to eval mode and back
+
+
+def test_slerp_hits_both_ends_and_keeps_the_norm_on_the_sphere():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    path = slerp(a, b, torch.linspace(0, 1, 5))
+    assert torch.allclose(path[0], a, atol=1e-6) and torch.allclose(path[-1], b, atol=1e-6)
+    assert torch.allclose(path.norm(dim=1), torch.ones(5), atol=1e-6)  # a straight line would dip to 0.707
+
+
+def test_interpolation_strip_starts_and_ends_at_the_seeds_digits():
+    cfg = TrainConfig()
+    g = build_generator(cfg)
+    strip = interpolate(g, cfg, 1, 2, 7)
+    assert strip.shape == (7, 28, 28)
+    assert (strip[0] == generate(g, cfg, 1, 1)[0]).all() and (strip[-1] == generate(g, cfg, 1, 2)[0]).all()
+    assert seeded_noise(cfg, 1, 1).shape == (1, 128)
+
+
+def test_grid_png_and_gif():
+    imgs = np.stack([np.full((28, 28), i * 20, np.uint8) for i in range(10)])
+    g = grid(imgs, ncol=5, pad=2)
+    assert g.shape == (2 * 30 + 2, 5 * 30 + 2) and g[2, 2 + 30] == 20  # second tile of the first row
+    im = Image.open(io.BytesIO(png_bytes(g, scale=2)))
+    assert im.size == (g.shape[1] * 2, g.shape[0] * 2)
+    gif = Image.open(io.BytesIO(gif_bytes([g, g // 2, g // 3])))
+    assert gif.format == "GIF" and gif.n_frames == 3

@@ -1,0 +1,149 @@
+import threading
+
+import pytest
+import torch
+
+from gan_core import trainer
+from gan_core.checkpoint import load_tensors, read_header
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.data import to_float
+from gan_core.events import CheckpointWritten, Done, EpochSamples, Failed, ListSink, StepMetrics, Stopped
+from gan_core.losses import LOSSES, Loss
+from gan_core.models import sample_noise
+from gan_core.trainer import build_gan, latest_checkpoint, train
+
+
+def _losses(cfg, images, steps=20):
+    sink = ListSink()
+    train(cfg.replace(max_steps=steps, epochs=10), sink, images=images)
+    return [(e.d_loss, e.g_loss) for e in sink.of(StepMetrics)]
+
+
+def test_same_config_and_seed_give_identical_losses_for_20_steps(tiny_cfg, mnist_slice):
+    a, b = _losses(tiny_cfg, mnist_slice), _losses(tiny_cfg, mnist_slice)
+    assert len(a) == 20 and a == b
+    assert a != _losses(tiny_cfg.replace(seed=1), mnist_slice)
+
+
+def test_events_of_a_whole_run(tiny_cfg, mnist_slice, tmp_path):
+    sink = ListSink()
+    train(tiny_cfg, sink, images=mnist_slice, out_dir=tmp_path)
+    assert [e.step for e in sink.of(StepMetrics)] == list(range(1, 17))
+    grids = sink.of(EpochSamples)
+    assert [g.epoch for g in grids] == [1, 2] and grids[0].images.shape == (64, 28, 28)
+    assert grids[0].images.dtype.name == "uint8" and not (grids[0].images == grids[1].images).all()
+    assert [c.step for c in sink.of(CheckpointWritten)] == [8, 16]
+    assert isinstance(sink[-1], Done) and (sink[-1].epoch, sink[-1].step) == (2, 16)
+    assert (tmp_path / "generator.safetensors").is_file()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_training_teaches_d_to_spot_fakes_and_g_to_look_like_digits(mnist_slice, tmp_path):
+    cfg = TrainConfig.from_preset("seed000-dense", g_widths=(128, 256), d_widths=(256, 128), batch_size=64,
+                                  epochs=25, train_subset=512, device="cpu", seed=3)
+    untrained = build_gan(cfg, torch.device("cpu"))
+    z = sample_noise(cfg, 256, torch.Generator().manual_seed(9))
+    trained = {}
+
+    def grab(ev):
+        if isinstance(ev, CheckpointWritten):
+            trained["path"] = ev.path
+    train(cfg, grab, images=mnist_slice, out_dir=tmp_path)
+    t = load_tensors(trained["path"])
+    m = build_gan(cfg, torch.device("cpu"))
+    m.g.load_state_dict({k[2:]: v for k, v in t.items() if k.startswith("G.")})
+    m.d.load_state_dict({k[2:]: v for k, v in t.items() if k.startswith("D.")})
+    with torch.no_grad():
+        fakes, crude = m.g.eval()(z), untrained.g.eval()(z)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        # D learned what an untrained generator's noise looks like and rejects it far more surely than before.
+        loss_untrained = bce(untrained.d.eval()(crude), torch.zeros(256)).item()
+        loss_trained = bce(m.d.eval()(crude), torch.zeros(256)).item()
+        assert loss_trained < 0.9 * loss_untrained
+        # G learned the digits' ink statistics: mostly black background (-1), mean pixel near the data's.
+        real_mean = to_float(mnist_slice).mean().item()
+        assert abs(fakes.mean().item() - real_mean) < abs(crude.mean().item() - real_mean) / 2
+
+
+def test_stop_event_ends_within_a_step_with_a_checkpoint(tiny_cfg, mnist_slice, tmp_path):
+    stop, sink = threading.Event(), ListSink()
+
+    def stopper(ev):
+        sink(ev)
+        if isinstance(ev, StepMetrics) and ev.step == 3:
+            stop.set()
+    train(tiny_cfg, stopper, stop, images=mnist_slice, out_dir=tmp_path)
+    assert isinstance(sink[-1], Stopped) and sink[-1].step == 3
+    assert read_header(latest_checkpoint(tmp_path))["step"] == 3
+
+
+def _weights(path):
+    return {k: v for k, v in load_tensors(path).items()}
+
+
+@pytest.mark.parametrize("preset", ["seed004-dense", "seed003-dcgan"])
+def test_resume_is_exact(preset, mnist_slice, tmp_path):
+    over = dict(batch_size=64, train_subset=256, epochs=2, device="cpu", log_every=1)
+    if preset == "seed003-dcgan":
+        over["width_mult"] = 0.25
+    else:
+        over.update(g_widths=(64,), d_widths=(64,))
+    cfg = TrainConfig.from_preset(preset, **over)
+    straight = ListSink()
+    train(cfg, straight, images=mnist_slice, out_dir=tmp_path / "a")
+    # 1 epoch, then resume for the second.
+    train(cfg.replace(epochs=1), ListSink(), images=mnist_slice, out_dir=tmp_path / "b")
+    resumed = ListSink()
+    train(cfg, resumed, images=mnist_slice, out_dir=tmp_path / "b", resume_from=latest_checkpoint(tmp_path / "b"))
+    # Stop mid-epoch (step 2 of 4), then resume: must continue the same permutation and noise.
+    stop = threading.Event()
+    train(cfg, lambda e: isinstance(e, StepMetrics) and e.step == 2 and stop.set(), stop, images=mnist_slice,
+          out_dir=tmp_path / "c")
+    resumed_mid = ListSink()
+    train(cfg, resumed_mid, images=mnist_slice, out_dir=tmp_path / "c", resume_from=latest_checkpoint(tmp_path / "c"))
+    assert isinstance(resumed[-1], Done) and isinstance(resumed_mid[-1], Done) and resumed_mid[-1].step == 8
+
+    a, b, c = (_weights(latest_checkpoint(tmp_path / x)) for x in "abc")
+    assert a.keys() == b.keys() == c.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+        assert torch.equal(a[k], c[k]), k
+    assert [e.d_loss for e in straight.of(StepMetrics)][4:] == [e.d_loss for e in resumed.of(StepMetrics)]
+
+
+def test_resume_with_an_incompatible_config_is_refused(tiny_cfg, mnist_slice, tmp_path):
+    train(tiny_cfg.replace(epochs=1), ListSink(), images=mnist_slice, out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="cannot resume .* latent_dim: checkpoint has 100, config has 64"):
+        train(tiny_cfg.replace(latent_dim=64), ListSink(), images=mnist_slice,
+              resume_from=latest_checkpoint(tmp_path))
+
+
+def test_divergence_fails_and_keeps_the_last_good_checkpoint(tiny_cfg, mnist_slice, tmp_path, monkeypatch):
+    # Real divergence is not reproducible on demand, so the loss turns NaN after 12 D steps (mid epoch 2).
+    calls = {"n": 0}
+    real_loss = LOSSES["non_saturating"]
+
+    def d_loss(real, fake, label):
+        calls["n"] += 1
+        out = real_loss.d(real, fake, label)
+        return out * float("nan") if calls["n"] > 12 else out
+    monkeypatch.setitem(trainer.LOSSES, "non_saturating", Loss(d_loss, real_loss.g))
+    sink = ListSink()
+    train(tiny_cfg, sink, images=mnist_slice, out_dir=tmp_path)
+    assert isinstance(sink[-1], Failed) and sink[-1].reason.startswith("diverged at step 13: d_loss=nan")
+    assert read_header(latest_checkpoint(tmp_path))["step"] == 8  # epoch 1's, written before the NaN
+
+
+def test_cuda_device_without_cuda_is_a_clear_error(tiny_cfg):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(ConfigError, match="device: 'cuda' was asked for but no CUDA GPU is visible"):
+        train(tiny_cfg.replace(device="cuda"), ListSink())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_runs_and_is_deterministic(tiny_cfg, mnist_slice):
+    cfg = tiny_cfg.replace(device="cuda")
+    a, b = _losses(cfg, mnist_slice), _losses(cfg, mnist_slice)
+    assert len(a) == 20 and all(map(lambda x: x[0] == x[0], a))
+    assert a[:5] == pytest.approx(b[:5], rel=1e-4)
