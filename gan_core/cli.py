@@ -13,6 +13,7 @@ import numpy as np
 
 from .config import PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
 from .checkpoint import CheckpointError, atomic_write, atomic_write_text, read_header
+from .store import StoreError
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -153,6 +154,53 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a worker that trains queued runs from the store."""
+    from .worker import worker_main
+
+    return worker_main(once=args.once, max_runs=args.max_runs, cap=args.cap)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Validate a config and queue it as a run in the store; prints the run id."""
+    from .store import Store
+
+    cfg = config_from_args(args)
+    run_id = Store().submit(cfg, name=args.name or "", owner=args.owner or "")
+    print(run_id)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List the store's runs."""
+    from .store import Store
+
+    for r in Store().list_runs():
+        print(f"{r.id:>5}  {r.status:<11} {r.step:>8}/{r.total_steps:<8} {r.name}  {r.error or ''}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Ask a queued or running run to stop (it checkpoints first)."""
+    from .store import Store
+
+    if not Store().request_stop(args.run):
+        raise ConfigError(f"run {args.run} is not queued or running")
+    print(f"stop requested for run {args.run}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Queue a stopped, interrupted or failed run again; a worker continues it from its newest checkpoint."""
+    from .store import Store
+
+    if not Store().request_resume(args.run, extra_epochs=args.extra_epochs):
+        raise ConfigError(f"run {args.run} cannot be resumed (it must exist and be stopped, interrupted or failed; "
+                          f"a done run needs --extra-epochs)")
+    print(f"run {args.run} queued to resume")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every subcommand."""
     p = argparse.ArgumentParser(prog="python -m gan_core", description="GAN Studio engine")
@@ -185,6 +233,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=cmd_bench)
+
+    w = sub.add_parser("worker", help="train queued runs from the store ($GAN_HOME / $GAN_DB_URL)")
+    w.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    w.add_argument("--max-runs", type=int, default=0, help="exit after this many runs (0 = never)")
+    w.add_argument("--cap", type=int, help="concurrency cap across workers (default $GAN_MAX_CONCURRENT or 1)")
+    w.set_defaults(func=cmd_worker)
+
+    q = sub.add_parser("submit", help="validate a config and queue it as a run for the workers")
+    q.add_argument("--preset", choices=list(PRESETS), help="a seed tutorial's recipe")
+    q.add_argument("--config", help="a JSON file of config fields")
+    q.add_argument("--name", help="run name")
+    q.add_argument("--owner", help="who the run belongs to")
+    add_config_flags(q)
+    q.set_defaults(func=cmd_submit)
+
+    sub.add_parser("runs", help="list runs in the store").set_defaults(func=cmd_runs)
+    st = sub.add_parser("stop", help="ask a run to stop after a checkpoint")
+    st.add_argument("--run", type=int, required=True)
+    st.set_defaults(func=cmd_stop)
+    rs = sub.add_parser("resume", help="queue a stopped or interrupted run to continue from its checkpoint")
+    rs.add_argument("--run", type=int, required=True)
+    rs.add_argument("--extra-epochs", type=int, default=0, help="train this many epochs more than planned")
+    rs.set_defaults(func=cmd_resume)
     return p
 
 
@@ -193,6 +264,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, FileNotFoundError, json.JSONDecodeError) as e:
+    except (ConfigError, CheckpointError, StoreError, FileNotFoundError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

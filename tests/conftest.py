@@ -30,3 +30,35 @@ def tiny_cfg() -> TrainConfig:
     """A dense config small enough to train a few epochs in well under a second: 8 steps of 64 per epoch."""
     return TrainConfig.from_preset("seed004-dense", g_widths=(64, 128), d_widths=(128, 64), batch_size=64,
                                    train_subset=512, epochs=2, log_every=1, device="cpu")
+
+
+PG_URL = os.environ.get("GAN_TEST_PG_URL")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_env(request, tmp_path, monkeypatch):
+    """GAN_HOME (and GAN_DB_URL for PostgreSQL) for a fresh, empty store; the env reaches worker subprocesses."""
+    monkeypatch.setenv("GAN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GAN_DB_URL", raising=False)
+    if request.param == "postgresql":
+        if not PG_URL:
+            if os.environ.get("CI"):
+                pytest.fail("CI must test PostgreSQL: .ci/run sets GAN_TEST_PG_URL")
+            pytest.skip("GAN_TEST_PG_URL not set (bash .ci/run starts PostgreSQL)")
+        from sqlalchemy import create_engine
+        from gan_core.store import Base
+        engine = create_engine(PG_URL)
+        Base.metadata.drop_all(engine)
+        engine.dispose()
+        monkeypatch.setenv("GAN_DB_URL", PG_URL)
+    return request.param
+
+
+@pytest.fixture
+def store(store_env):
+    """A Store on the backend of `store_env`."""
+    from gan_core.store import Store
+    s = Store()
+    yield s
+    s.dispose()

@@ -1,0 +1,371 @@
+"""The run store: SQLAlchemy tables for runs, step metrics and epoch samples, and the queries on them.
+
+SQLite in WAL mode under `GAN_HOME` (default ./runs) by default, PostgreSQL when `GAN_DB_URL` says so. Every
+browser session and every worker reads and writes the same rows, so a run belongs to the server, not to a tab.
+Timestamps are Unix seconds (floats): no time-zone arithmetic differs between the two backends.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import (Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, delete,
+                        event, func, insert, select, text, update)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .config import ConfigError, TrainConfig
+
+SCHEMA_VERSION = 1
+ACTIVE = ("running", "stopping")
+FINISHED = ("stopped", "done", "failed", "interrupted")
+STATUSES = ("queued",) + ACTIVE + FINISHED
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (unreachable, newer schema); the message says what to do."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    config_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True, default="queued")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    resume: Mapped[bool] = mapped_column(Boolean, default=False)  # continue from the newest checkpoint
+    epoch: Mapped[int] = mapped_column(Integer, default=0)          # completed epochs
+    step: Mapped[int] = mapped_column(Integer, default=0)           # newest step seen
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    artifacts: Mapped[str] = mapped_column(String(500), default="")  # folder under GAN_HOME
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (UniqueConstraint("run_id", "step"),)  # a resumed run can never write a step twice
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer)
+    d_loss: Mapped[float] = mapped_column(Float)
+    g_loss: Mapped[float] = mapped_column(Float)
+    d_real: Mapped[float] = mapped_column(Float)
+    d_fake: Mapped[float] = mapped_column(Float)
+    images_per_sec: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Sample(Base):
+    __tablename__ = "samples"
+    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(500))  # relative to GAN_HOME
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+
+
+class Meta(Base):
+    __tablename__ = "gan_meta"
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A plain, detached snapshot of a run row, safe to hand to any thread or page."""
+    id: int
+    name: str
+    owner: str
+    config: TrainConfig
+    status: str
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    worker_id: str | None
+    stop_requested: bool
+    resume: bool
+    epoch: int
+    step: int
+    total_steps: int
+    artifacts: str
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the planned steps done, 0..1."""
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+
+def _view(r: Any) -> RunView:
+    """A RunView from a core result row of `select(Run)`."""
+    return RunView(r.id, r.name, r.owner, TrainConfig.from_json(r.config_json), r.status, r.error, r.created_at, r.started_at, r.finished_at,
+                   r.heartbeat_at, r.worker_id, r.stop_requested, r.resume, r.epoch, r.step, r.total_steps,
+                   r.artifacts)
+
+
+def gan_home() -> Path:
+    """Root folder for the database and run artifacts: `GAN_HOME`, default ./runs."""
+    return Path(os.environ.get("GAN_HOME") or "runs").resolve()
+
+
+def planned_steps(cfg: TrainConfig, n_images: int = 60_000) -> int:
+    """Steps the run will take: epochs × full batches, capped by max_steps."""
+    total = cfg.epochs * ((cfg.train_subset or n_images) // cfg.batch_size)
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
+class Store:
+    """All reads and writes of runs, metrics, samples and workers; one instance per process is enough."""
+
+    def __init__(self, url: str | None = None, home: str | os.PathLike | None = None) -> None:
+        self.home = Path(home).resolve() if home else gan_home()
+        self.url = url or os.environ.get("GAN_DB_URL") or f"sqlite:///{self.home / 'gan_studio.db'}"
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.home.mkdir(parents=True, exist_ok=True)
+            # timeout: wait for another process's write instead of failing with "database is locked".
+            # Writers take the lock up front (BEGIN IMMEDIATE), so claim's check-then-update is atomic across
+            # processes; readers use a deferred BEGIN and, with WAL, never wait for a writer.
+            self.engine: Engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            self.reader: Engine = _sqlite_engine(self.url, "BEGIN")
+        else:
+            self.engine = self.reader = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        safe_url = make_url(self.url).render_as_string(hide_password=True)
+        try:
+            Base.metadata.create_all(self.engine)
+            with self.engine.begin() as c:
+                row = c.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
+                if row is None:
+                    c.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                elif int(row) > SCHEMA_VERSION:
+                    raise StoreError(f"database {safe_url} has schema {row}, newer than this GAN Studio "
+                                     f"({SCHEMA_VERSION}); upgrade GAN Studio")
+        except OperationalError as e:
+            raise StoreError(f"cannot reach the run database {safe_url}: {str(e.orig).strip().splitlines()[0]}. "
+                             f"Check GAN_DB_URL, that the server runs and accepts this user.") from None
+
+    def dispose(self) -> None:
+        """Close pooled connections (before fork, at exit)."""
+        self.engine.dispose()
+        self.reader.dispose()
+
+    # --- runs ----------------------------------------------------------------------------------------------
+    def submit(self, cfg: TrainConfig | dict[str, Any], name: str = "", owner: str = "",
+               preset: str | None = None) -> int:
+        """Validate and queue a run; returns its id. Bad input raises ConfigError and writes nothing."""
+        if not isinstance(cfg, TrainConfig):
+            cfg = TrainConfig.from_preset(preset, **cfg) if preset else TrainConfig.from_dict(cfg)
+        elif preset:
+            raise ConfigError("preset: give either a preset and overrides, or a full TrainConfig")
+        name = name.strip() or f"{cfg.arch}-{cfg.dataset}"
+        if len(name) > 200:
+            raise ConfigError(f"name: {len(name)} characters is too long; allowed 1 to 200")
+        with self.engine.begin() as c:
+            run_id = c.execute(insert(Run).values(
+                name=name, owner=owner, config_json=cfg.to_json(), status="queued", created_at=time.time(),
+                total_steps=planned_steps(cfg)).returning(Run.id)).scalar_one()
+            c.execute(update(Run).where(Run.id == run_id).values(artifacts=f"run-{run_id:06d}"))
+        return run_id
+
+    def get(self, run_id: int) -> RunView | None:
+        """One run, or None."""
+        with self.reader.connect() as c:
+            row = c.execute(select(Run).where(Run.id == run_id)).first()
+        return _view(row) if row else None
+
+    def list_runs(self, statuses: Iterable[str] | None = None) -> list[RunView]:
+        """Runs, newest first, optionally only those in `statuses`."""
+        q = select(Run).order_by(Run.id.desc())
+        if statuses:
+            q = q.where(Run.status.in_(list(statuses)))
+        with self.reader.connect() as c:
+            return [_view(r) for r in c.execute(q)]
+
+    def artifacts_dir(self, run: RunView) -> Path:
+        """Absolute artifacts folder of a run (inside GAN_HOME by construction)."""
+        return self.home / run.artifacts
+
+    def claim(self, worker_id: str, cap: int) -> RunView | None:
+        """Atomically take the oldest queued run if fewer than `cap` runs are active; None otherwise."""
+        with self.engine.begin() as c:
+            if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already serialises writers
+                c.execute(text("SELECT pg_advisory_xact_lock(731504)"))
+            active = c.execute(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE))).scalar_one()
+            if active >= cap:
+                return None
+            run_id = c.execute(select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1)).scalar()
+            if run_id is None:
+                return None
+            now = time.time()
+            done = c.execute(update(Run).where(Run.id == run_id, Run.status == "queued").values(
+                status="running", worker_id=worker_id, started_at=now, heartbeat_at=now, error=None,
+                finished_at=None, stop_requested=False))
+            if done.rowcount != 1:
+                return None
+            row = c.execute(select(Run).where(Run.id == run_id)).first()
+        return _view(row)
+
+    def heartbeat(self, run_id: int, worker_id: str) -> bool:
+        """Refresh a run's heartbeat; returns whether a stop was requested."""
+        with self.engine.begin() as c:
+            c.execute(update(Run).where(Run.id == run_id, Run.worker_id == worker_id)
+                      .values(heartbeat_at=time.time()))
+            return bool(c.execute(select(Run.stop_requested).where(Run.id == run_id)).scalar())
+
+    def request_stop(self, run_id: int) -> bool:
+        """Ask a queued or running run to stop; a queued one stops at once. False if it was not stoppable."""
+        with self.engine.begin() as c:
+            if c.execute(update(Run).where(Run.id == run_id, Run.status == "queued")
+                         .values(status="stopped", finished_at=time.time())).rowcount:
+                return True
+            return bool(c.execute(update(Run).where(Run.id == run_id, Run.status == "running")
+                                  .values(status="stopping", stop_requested=True)).rowcount)
+
+    def request_resume(self, run_id: int, extra_epochs: int = 0) -> bool:
+        """Queue a stopped, interrupted or failed run again, to continue from its newest checkpoint."""
+        with self.engine.begin() as c:
+            row = c.execute(select(Run).where(Run.id == run_id)).first()
+            if row is None or row.status not in ("stopped", "interrupted", "failed", "done"):
+                return False
+            values: dict[str, Any] = dict(status="queued", resume=True, stop_requested=False, error=None,
+                                          finished_at=None)
+            if extra_epochs:
+                cfg = TrainConfig.from_json(row.config_json)
+                cfg = cfg.replace(epochs=cfg.epochs + extra_epochs)
+                values.update(config_json=cfg.to_json(), total_steps=planned_steps(cfg))
+            elif row.status == "done":
+                return False
+            c.execute(update(Run).where(Run.id == run_id).values(**values))
+        return True
+
+    def finish(self, run_id: int, status: str, error: str | None = None) -> None:
+        """Record a run's final status."""
+        assert status in FINISHED
+        with self.engine.begin() as c:
+            c.execute(update(Run).where(Run.id == run_id).values(
+                status=status, error=error, finished_at=time.time(), stop_requested=False))
+
+    def set_progress(self, run_id: int, epoch: int | None = None, step: int | None = None) -> None:
+        """Update the run row's epoch/step counters."""
+        values = {k: v for k, v in (("epoch", epoch), ("step", step)) if v is not None}
+        with self.engine.begin() as c:
+            c.execute(update(Run).where(Run.id == run_id).values(**values))
+
+    def mark_interrupted(self, stale_after: float) -> list[int]:
+        """Active runs whose heartbeat is older than `stale_after` seconds become 'interrupted'."""
+        cutoff = time.time() - stale_after
+        with self.engine.begin() as c:
+            ids = list(c.execute(select(Run.id).where(Run.status.in_(ACTIVE), Run.heartbeat_at < cutoff)).scalars())
+            if ids:
+                c.execute(update(Run).where(Run.id.in_(ids), Run.status.in_(ACTIVE)).values(
+                    status="interrupted", error="the worker stopped sending heartbeats (crashed or killed); "
+                                                "resume continues from the last checkpoint",
+                    finished_at=time.time()))
+            c.execute(delete(Worker).where(Worker.heartbeat_at < cutoff))
+        return ids
+
+    def rewind(self, run_id: int, step: int, epoch: int) -> None:
+        """Forget metrics after `step` and samples after `epoch`: a resume recomputes them."""
+        with self.engine.begin() as c:
+            c.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > step))
+            c.execute(delete(Sample).where(Sample.run_id == run_id, Sample.epoch > epoch))
+            c.execute(update(Run).where(Run.id == run_id).values(step=step, epoch=epoch))
+
+    # --- metrics and samples ---------------------------------------------------------------------------------
+    def add_metrics(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        """Append a batch of step metrics in one statement and move the run's step counter."""
+        if not rows:
+            return
+        now = time.time()
+        with self.engine.begin() as c:
+            c.execute(insert(Metric), [{**r, "run_id": run_id, "created_at": now} for r in rows])
+            c.execute(update(Run).where(Run.id == run_id).values(step=max(r["step"] for r in rows)))
+
+    def metrics(self, run_id: int, after_step: int = 0) -> list[dict[str, Any]]:
+        """Step metrics of a run in step order (those after `after_step` only, for incremental polling)."""
+        cols = [Metric.step, Metric.epoch, Metric.d_loss, Metric.g_loss, Metric.d_real, Metric.d_fake,
+                Metric.images_per_sec]
+        with self.reader.connect() as c:
+            res = c.execute(select(*cols).where(Metric.run_id == run_id, Metric.step > after_step)
+                            .order_by(Metric.step))
+            return [dict(r._mapping) for r in res]
+
+    def add_sample(self, run_id: int, epoch: int, step: int, rel_path: str) -> None:
+        """Record an epoch's sample grid (the PNG is already on disk)."""
+        with self.engine.begin() as c:
+            c.execute(delete(Sample).where(Sample.run_id == run_id, Sample.epoch == epoch))
+            c.execute(insert(Sample).values(run_id=run_id, epoch=epoch, step=step, path=rel_path))
+
+    def samples(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's epoch sample grids in epoch order: epoch, step, absolute path."""
+        with self.reader.connect() as c:
+            res = c.execute(select(Sample.epoch, Sample.step, Sample.path).where(Sample.run_id == run_id)
+                            .order_by(Sample.epoch))
+            return [{"epoch": e, "step": s, "path": self.home / p} for e, s, p in res]
+
+    # --- workers -------------------------------------------------------------------------------------------
+    def worker_beat(self, worker_id: str, pid: int, host: str) -> None:
+        """Register or refresh a worker process."""
+        now = time.time()
+        with self.engine.begin() as c:
+            if not c.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now)).rowcount:
+                c.execute(insert(Worker).values(id=worker_id, pid=pid, host=host, started_at=now, heartbeat_at=now))
+
+    def worker_gone(self, worker_id: str) -> None:
+        """Remove a worker that exits cleanly."""
+        with self.engine.begin() as c:
+            c.execute(delete(Worker).where(Worker.id == worker_id))
+
+    def live_workers(self, stale_after: float) -> int:
+        """Workers whose heartbeat is fresher than `stale_after` seconds."""
+        with self.reader.connect() as c:
+            return c.execute(select(func.count()).select_from(Worker)
+                             .where(Worker.heartbeat_at >= time.time() - stale_after)).scalar_one()
+
+
+def _sqlite_engine(url: str, begin: str) -> Engine:
+    # timeout: wait for another process's write instead of failing with "database is locked".
+    engine = create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    return engine
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE itself (pysqlite's own BEGIN is deferred).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, so many viewers are cheap
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+

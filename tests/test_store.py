@@ -1,0 +1,101 @@
+import threading
+import time
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.store import Store, StoreError
+
+
+def test_submit_queues_a_validated_run(store):
+    run_id = store.submit({"epochs": 3, "batch_size": 100}, name="first", owner="ada")
+    r = store.get(run_id)
+    assert (r.name, r.owner, r.status, r.total_steps, r.config.epochs) == ("first", "ada", "queued", 1800, 3)
+    assert r.artifacts == f"run-{run_id:06d}" and store.artifacts_dir(r).parent == store.home
+
+
+@pytest.mark.parametrize("cfg,preset,message", [
+    ({"epochs": 0}, None, "epochs: 0 is out of range"),
+    ({"arch": "vit"}, None, "arch: 'vit' is not one of dense, dcgan"),
+    ({}, "seed999", "unknown preset 'seed999'"),
+    ({"lr": 1}, "seed000-dense", "unknown config field(s) lr"),
+])
+def test_bad_submission_is_rejected_and_writes_no_row(store, cfg, preset, message):
+    with pytest.raises(ConfigError) as e:
+        store.submit(cfg, preset=preset)
+    assert message in str(e.value)
+    assert store.list_runs() == []
+
+
+def test_claim_is_atomic_and_honours_the_cap(store):
+    ids = [store.submit(TrainConfig(epochs=1)) for _ in range(6)]
+    got: list = []
+    barrier = threading.Barrier(6)
+
+    def claimer(i):
+        barrier.wait()
+        r = store.claim(f"w{i}", cap=3)
+        if r:
+            got.append(r.id)
+    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 3 and len(set(got)) == 3 and sorted(got) == ids[:3]  # oldest first, each once
+    assert len(store.list_runs(["running"])) == 3
+    assert store.claim("late", cap=3) is None
+
+
+def test_stop_requests(store):
+    queued, running = store.submit(TrainConfig()), store.submit(TrainConfig())
+    store.claim("w", cap=5)  # takes `queued` (the older)
+    assert store.request_stop(queued)
+    assert store.get(queued).status == "stopping" and store.heartbeat(queued, "w") is True
+    assert store.request_stop(running) and store.get(running).status == "stopped"  # never started
+    assert not store.request_stop(running)
+
+
+def test_stale_heartbeat_marks_interrupted_and_resume_requeues(store):
+    a = store.submit(TrainConfig())
+    store.claim("w", cap=1)
+    assert store.mark_interrupted(stale_after=60) == []
+    time.sleep(0.05)
+    assert store.mark_interrupted(stale_after=0.01) == [a]
+    r = store.get(a)
+    assert r.status == "interrupted" and "heartbeat" in r.error
+    assert store.request_resume(a) and store.get(a).status == "queued" and store.get(a).resume
+    assert not store.request_resume(a)  # already queued
+
+
+def test_metrics_are_append_only_per_step_and_rewind_forgets_the_tail(store):
+    a = store.submit(TrainConfig())
+    rows = [dict(step=s, epoch=1, d_loss=1.0, g_loss=0.5, d_real=0.6, d_fake=0.4, images_per_sec=100.0)
+            for s in (10, 20, 30)]
+    store.add_metrics(a, rows)
+    assert [m["step"] for m in store.metrics(a)] == [10, 20, 30] and store.get(a).step == 30
+    assert [m["step"] for m in store.metrics(a, after_step=10)] == [20, 30]
+    with pytest.raises(IntegrityError):
+        store.add_metrics(a, rows[:1])
+    store.add_sample(a, 1, 10, "run/samples/epoch-0001.png")
+    store.add_sample(a, 2, 30, "run/samples/epoch-0002.png")
+    store.rewind(a, step=20, epoch=1)
+    assert [m["step"] for m in store.metrics(a)] == [10, 20]
+    assert [s["epoch"] for s in store.samples(a)] == [1]
+
+
+def test_schema_is_versioned(store):
+    from sqlalchemy import update
+    from gan_core.store import Meta
+    with store.engine.begin() as c:
+        c.execute(update(Meta).where(Meta.key == "schema_version").values(value="99"))
+    with pytest.raises(StoreError, match="schema 99, newer than this GAN Studio"):
+        Store()
+
+
+def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path):
+    with pytest.raises(StoreError) as e:
+        Store("postgresql+psycopg://bob:hunter2@127.0.0.1:1/none", home=tmp_path)
+    assert "cannot reach the run database" in str(e.value) and "GAN_DB_URL" in str(e.value)
+    assert "hunter2" not in str(e.value)
