@@ -7,8 +7,9 @@ losses back every step, as the tutorials' progress bars do. (b) is `trainer.trai
 from __future__ import annotations
 
 import platform
+import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from PIL import Image
@@ -73,13 +74,41 @@ def reference_throughput(cfg: TrainConfig, images: torch.Tensor, steps: int, war
     return steps * cfg.batch_size / (time.perf_counter() - t0)
 
 
-def product_throughput(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) -> float:
-    """Images/s of `trainer.train` over `steps` steps after `warmup` (its own metrics, which sync the device)."""
-    sink = ListSink()
-    train(cfg.replace(max_steps=warmup + steps, log_every=warmup, epochs=10_000), sink, images=images)
-    timed = sink.of(StepMetrics)[1:]
+def product_throughput(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int,
+                       sink: Callable[[Any], None] | None = None) -> float:
+    """Images/s of `trainer.train` over `steps` steps after `warmup` (its own metrics, which sync the device).
+
+    `sink`, if given, also receives every event, and its time is part of what is measured.
+    """
+    events = ListSink()
+    tee = events if sink is None else (lambda ev: (events(ev), sink(ev)))
+    train(cfg.replace(max_steps=warmup + steps, log_every=warmup, epochs=10_000), tee, images=images)
+    timed = events.of(StepMetrics)[1:]
     seconds = sum(warmup * cfg.batch_size / e.images_per_sec for e in timed)
     return len(timed) * warmup * cfg.batch_size / seconds
+
+
+def store_overhead(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, Any]:
+    """Throughput with and without the worker's StoreSink (SQLite in a temp GAN_HOME), sample grid every epoch.
+
+    Epochs are cut to 50 steps (train_subset) so that PNG grids and their rows are written often; metrics are
+    logged every 10 steps as by default. Runs alternate three times and the best of each is kept (noise).
+    """
+    from .store import Store
+    from .worker import StoreSink
+
+    cfg = cfg.replace(train_subset=50 * cfg.batch_size, sample_every=1, log_every=10)
+    warmup = 10
+    best_plain = best_store = 0.0
+    with tempfile.TemporaryDirectory() as home:
+        store = Store(home=home)
+        for _ in range(3):
+            best_plain = max(best_plain, product_throughput(cfg, images, steps, warmup))
+            run = store.get(store.submit(cfg, name="bench"))
+            best_store = max(best_store, product_throughput(cfg, images, steps, warmup, StoreSink(store, run)))
+        store.dispose()
+    return {"no_store_img_s": round(best_plain, 1), "with_store_img_s": round(best_store, 1),
+            "store_overhead_pct": round(100 * (1 - best_store / best_plain), 2)}
 
 
 def run_bench(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, Any]:

@@ -140,6 +140,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if cfg.arch != args.arch:
         raise ConfigError(f"--preset {preset} is a {cfg.arch} recipe, but --arch is {args.arch}")
     images, _ = load_dataset(cfg.dataset, "train", args.data_dir)
+    if args.store:
+        from .bench import store_overhead
+
+        result = {"preset": preset, "precision": cfg.precision, **store_overhead(cfg, images, args.steps)}
+        print(json.dumps(result) if args.json else
+              f"{preset}: {result['no_store_img_s']:.0f} img/s without the store, {result['with_store_img_s']:.0f} "
+              f"with it: overhead {result['store_overhead_pct']:.1f} %")
+        return 0
     result = {"preset": preset, **run_bench(cfg, images, args.steps)}
     if args.json:
         print(json.dumps(result))
@@ -231,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     b.add_argument("--batch-size", type=int)
     b.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
+    b.add_argument("--store", action="store_true",
+                   help="instead: cost of writing metrics and sample grids to the store (worker's sink)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=cmd_bench)
 

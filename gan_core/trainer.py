@@ -177,12 +177,13 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         if acc_steps == 0:
             return None
         d_loss, g_loss, d_real, d_fake, g_steps = acc.tolist()  # the one host sync per log interval
-        elapsed = time.perf_counter() - t0
+        now = time.perf_counter()
+        elapsed, t0 = now - t0, now  # the sink's own time counts in the next interval: images/s stays honest
         last_g = g_loss / g_steps if g_steps else last_g  # n_critic > log_every: no G step in this interval
         ev = StepMetrics(step, epoch + 1, d_loss / acc_steps, last_g, d_real / acc_steps, d_fake / acc_steps,
                          acc_steps * b / max(elapsed, 1e-9))
         acc.zero_()
-        acc_steps, t0 = 0, time.perf_counter()
+        acc_steps = 0
         if not all(map(_finite, (ev.d_loss, ev.g_loss))):
             return f"diverged at step {step}: d_loss={ev.d_loss}, g_loss={ev.g_loss}"
         sink(ev)

@@ -73,3 +73,10 @@ def test_bench_reports_both_loops_and_their_ratio():
     assert r["reference_img_s"] > 0 and r["product_img_s"] > 0
     assert r["speedup"] == pytest.approx(r["product_img_s"] / r["reference_img_s"], rel=0.01)
     assert r["arch"] == "dense" and r["device"] == "cpu" and r["steps"] == 8
+
+
+def test_bench_store_reports_the_cost_of_the_worker_sink():
+    p = cli("bench", "--arch", "dense", "--steps", "20", "--store", "--json")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["no_store_img_s"] > 0 and r["with_store_img_s"] > 0
+    assert r["store_overhead_pct"] == pytest.approx(100 * (1 - r["with_store_img_s"] / r["no_store_img_s"]), abs=0.01)
