@@ -319,6 +319,11 @@ class Store:
                             .order_by(Metric.step))
             return [dict(r._mapping) for r in res]
 
+    def last_metric_step(self, run_id: int) -> int:
+        """The newest step whose metrics are stored (0 if none)."""
+        with self.reader.connect() as c:
+            return c.execute(select(func.max(Metric.step)).where(Metric.run_id == run_id)).scalar() or 0
+
     def add_sample(self, run_id: int, epoch: int, step: int, rel_path: str) -> None:
         """Record an epoch's sample grid (the PNG is already on disk)."""
         with self.engine.begin() as c:
@@ -350,6 +355,20 @@ class Store:
         with self.reader.connect() as c:
             return c.execute(select(func.count()).select_from(Worker)
                              .where(Worker.heartbeat_at >= time.time() - stale_after)).scalar_one()
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Registered workers (id, pid, host, started_at, heartbeat_at), newest heartbeat first."""
+        with self.reader.connect() as c:
+            res = c.execute(select(Worker.id, Worker.pid, Worker.host, Worker.started_at, Worker.heartbeat_at)
+                            .order_by(Worker.heartbeat_at.desc()))
+            return [dict(r._mapping) for r in res]
+
+    def latest_sample(self, run_id: int) -> dict[str, Any] | None:
+        """The run's newest epoch sample grid (epoch, step, absolute path), or None before the first epoch ends."""
+        with self.reader.connect() as c:
+            row = c.execute(select(Sample.epoch, Sample.step, Sample.path).where(Sample.run_id == run_id)
+                            .order_by(Sample.epoch.desc()).limit(1)).first()
+        return {"epoch": row[0], "step": row[1], "path": self.home / row[2]} if row else None
 
 
 def _sqlite_engine(url: str, begin: str) -> Engine:

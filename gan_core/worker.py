@@ -23,7 +23,7 @@ from .checkpoint import atomic_write, atomic_write_text, read_header
 from .events import CheckpointWritten, Done, EpochSamples, Event, Failed, StepMetrics, Stopped
 from .sampling import grid, png_bytes
 from .store import RunView, Store
-from .trainer import latest_checkpoint, train
+from .trainer import train
 
 
 def heartbeat_every() -> float:
@@ -77,11 +77,24 @@ class StoreSink:
             self.outcome = ev
 
 
+def durable_checkpoint(store: Store, run: RunView) -> Path | None:
+    """The newest checkpoint whose metrics all reached the store.
+
+    A worker killed between writing a checkpoint file and flushing its metric buffer leaves a checkpoint newer than
+    the stored metrics; resuming from it would leave a gap, so the one before it is used (two are kept).
+    """
+    durable = store.last_metric_step(run.id)
+    for path in sorted((store.artifacts_dir(run) / "checkpoints").glob("ckpt-*.safetensors"), reverse=True):
+        if read_header(path)["step"] <= durable:
+            return path
+    return None
+
+
 def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Event | None = None) -> str:
     """Train one claimed run to its end; returns the final status written to the store."""
     out = store.artifacts_dir(run)
     out.mkdir(parents=True, exist_ok=True)
-    resume_from = latest_checkpoint(out) if run.resume else None
+    resume_from = durable_checkpoint(store, run) if run.resume else None
     if resume_from is not None:
         h = read_header(resume_from)
         store.rewind(run.id, h["step"], h["epoch"])  # metrics after the checkpoint are recomputed, not doubled
