@@ -1,0 +1,203 @@
+"""What the dashboard pages compute, without Streamlit: form specs from TrainConfig metadata, form values ↔
+config, ETA, run tables, config diffs, sample progressions. Pages only lay these out, so all of it is testable here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .config import PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
+from .sampling import gif_bytes
+from .store import RunView, Store
+
+GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
+GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "Optimizer",
+                "training": "Training", "performance": "Performance"}
+TOP_FIELDS = ("arch", "dataset")  # shown above the grouped expanders
+DEFAULTS_LABEL = "(TrainConfig defaults)"
+STATUS_ICONS = {"queued": "⏳", "running": "🟢", "stopping": "🟡", "stopped": "⏹️", "done": "✅", "failed": "❌",
+                "interrupted": "⚠️"}
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+    """How one TrainConfig field is drawn as a widget: kind, bounds, step, format, choices, help, group."""
+    name: str
+    kind: str  # "select" | "bool" | "int" | "float" | "list"
+    group: str
+    help: str
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    format: str | None = None
+    choices: tuple[str, ...] = ()
+
+
+def field_specs() -> list[FieldSpec]:
+    """One FieldSpec per TrainConfig field, in declaration order, from the fields' own metadata."""
+    specs = []
+    for f in config_fields():
+        meta, default = f.metadata, f.default
+        common = dict(name=f.name, group=meta["group"], help=meta["help"])
+        if meta.get("choices"):
+            specs.append(FieldSpec(kind="select", choices=tuple(meta["choices"]), **common))
+        elif isinstance(default, bool):
+            specs.append(FieldSpec(kind="bool", **common))
+        elif isinstance(default, tuple):
+            specs.append(FieldSpec(kind="list", min=meta["min"], max=meta["max"], **common))
+        elif isinstance(default, int):
+            specs.append(FieldSpec(kind="int", min=meta["min"], max=meta["max"], step=1, format="%d", **common))
+        else:
+            specs.append(FieldSpec(kind="float", min=float(meta["min"]), max=float(meta["max"]),
+                                   step=_float_step(f.name, default), format=_float_format(f.name), **common))
+    return specs
+
+
+def _float_step(name: str, default: float) -> float:
+    """Arrow-key step of a float input: learning rates move by 1e-5, the rest by 0.01 (or 0.125 for width)."""
+    if name.startswith("lr_"):
+        return 1e-5
+    if name == "width_mult":
+        return 0.125
+    if name in ("beta1", "beta2"):
+        return 0.001
+    return 0.01 if default < 10 else 1.0
+
+
+def _float_format(name: str) -> str:
+    """printf format of a float input: learning rates in scientific notation, the rest with enough digits."""
+    return "%.2e" if name.startswith("lr_") else "%.4g"
+
+
+def specs_by_group() -> dict[str, list[FieldSpec]]:
+    """The field specs below the top row (arch, dataset), grouped by metadata['group'] in GROUPS order."""
+    out: dict[str, list[FieldSpec]] = {g: [] for g in GROUPS}
+    for s in field_specs():
+        if s.name not in TOP_FIELDS:
+            out.setdefault(s.group, []).append(s)
+    return {g: v for g, v in out.items() if v}
+
+
+def preset_names() -> list[str]:
+    """The preset picker's options: the plain defaults first, then every seed recipe."""
+    return [DEFAULTS_LABEL, *PRESETS]
+
+
+def form_values(preset: str | None = None) -> dict[str, Any]:
+    """Widget values for a preset (or the defaults): lists become '256, 512' text, everything else as is."""
+    cfg = TrainConfig() if preset in (None, "", DEFAULTS_LABEL) else TrainConfig.from_preset(preset)
+    return {k: ", ".join(map(str, v)) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def config_from_form(values: Mapping[str, Any]) -> TrainConfig:
+    """Validate the form's values into a TrainConfig; raises ConfigError naming the first bad field."""
+    fields = {f.name for f in config_fields()}
+    data = {}
+    for k in fields:
+        if k not in values:
+            raise ConfigError(f"{k}: missing from the form")
+        v = values[k]
+        if isinstance(v, str) and not v.strip():
+            raise ConfigError(f"{k}: empty; enter a value")
+        data[k] = coerce_value(k, v)
+    return TrainConfig.from_dict(data)
+
+
+def preset_summary(preset: str) -> str:
+    """What a preset changes relative to the defaults, as 'field=value' text."""
+    if preset in PRESETS:
+        items = PRESETS[preset].items()
+        return ", ".join(f"{k}={', '.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in items)
+    return "every field at its TrainConfig default"
+
+
+# --- runs ----------------------------------------------------------------------------------------------------
+def format_duration(seconds: float | None) -> str:
+    """'1h 02m', '3m 05s', '12s', or '–' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s}s"
+
+
+def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], window: int = 20) -> float | None:
+    """Seconds left at the recent throughput (mean images/s of the last `window` metric rows); None if unknown."""
+    if run.status not in ("running", "stopping", "queued") or not rows or not run.total_steps:
+        return None
+    recent = [float(r["images_per_sec"]) for r in rows[-window:] if r["images_per_sec"] > 0]
+    if not recent:
+        return None
+    left = max(0, run.total_steps - run.step)
+    return left * run.config.batch_size / (sum(recent) / len(recent))
+
+
+def run_label(run: RunView) -> str:
+    """'#12 dense-mnist · running' for pickers."""
+    return f"#{run.id} {run.name} · {STATUS_ICONS.get(run.status, '')} {run.status}"
+
+
+def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[str, Any]]:
+    """One row per run for the runs table: id, name, owner, status, progress, epoch, step, arch, age."""
+    now = now or time.time()
+    return [{"id": r.id, "name": r.name, "owner": r.owner or "–",
+             "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}", "progress": round(r.progress, 4),
+             "epoch": f"{r.epoch}/{r.config.epochs}", "step": f"{r.step}/{r.total_steps}",
+             "arch": r.config.arch, "dataset": r.config.dataset,
+             "created": format_duration(now - r.created_at) + " ago"} for r in runs]
+
+
+def latest(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The newest metric row, or an empty dict."""
+    return dict(rows[-1]) if rows else {}
+
+
+def config_diff(configs: Mapping[str, TrainConfig]) -> list[dict[str, Any]]:
+    """Rows {'field': name, label: value, ...} for the fields whose values differ between the configs."""
+    if not configs:
+        return []
+    dicts = {label: cfg.to_dict() for label, cfg in configs.items()}
+    out = []
+    for f in config_fields():
+        values = [d[f.name] for d in dicts.values()]
+        if any(v != values[0] for v in values[1:]):
+            out.append({"field": f.name, **{label: _show(d[f.name]) for label, d in dicts.items()}})
+    return out
+
+
+def _show(v: Any) -> str:
+    return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+# --- artifacts -----------------------------------------------------------------------------------------------
+def generator_path(store: Store, run: RunView) -> Path | None:
+    """The run's generator.safetensors if training has written one yet."""
+    p = store.artifacts_dir(run) / "generator.safetensors"
+    return p if p.is_file() else None
+
+
+def read_grid(path: str | Path) -> np.ndarray:
+    """A saved sample grid PNG as uint8 (H, W)."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+def progression_gif(paths: Sequence[str | Path], ms_per_frame: int = 300) -> bytes:
+    """The epoch grids in order as one looping animated GIF."""
+    if not paths:
+        raise ValueError("no sample grids to animate")
+    return gif_bytes([read_grid(p) for p in paths], ms_per_frame=ms_per_frame)
+
+
+def display_scale(width_px: int, target_px: int = 768) -> int:
+    """The whole-number enlargement that brings an image of `width_px` closest to `target_px` without passing it."""
+    return max(1, target_px // max(1, width_px))

@@ -1,0 +1,54 @@
+"""Compare: two or more runs side by side: losses on one chart, final sample grids, the config fields that differ."""
+import streamlit as st
+
+import ui
+from gan_core import charts
+from gan_core import dashboard as dash
+
+st.header("Compare runs")
+runs = ui.list_runs()
+if len(runs) < 2:
+    if not runs:
+        ui.no_runs_yet("Nothing to compare")
+    else:
+        st.info("Comparing needs at least two runs; queue another one on the Train page.")
+        if st.button("Go to Train", type="primary"):
+            st.switch_page(ui.PAGES["train"])
+    st.stop()
+
+by_id = {r.id: r for r in runs}
+chosen = st.multiselect("Runs", list(by_id), default=list(by_id)[:2], key="compare_runs",
+                        format_func=lambda i: dash.run_label(by_id[i]))
+if len(chosen) < 2:
+    st.info("Pick at least two runs.")
+    st.stop()
+
+store = ui.get_store()
+label = {i: f"#{i} {by_id[i].name}" for i in chosen}
+smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="compare_smoothing")
+series = {label[i]: store.metrics(i) for i in chosen}
+if any(series.values()):
+    st.plotly_chart(charts.compare_figure({k: v for k, v in series.items() if v}, smoothing), width="stretch",
+                    key="compare-loss")
+    empty = [k for k, v in series.items() if not v]
+    if empty:
+        st.caption(f"No metrics yet for {', '.join(empty)}.")
+else:
+    st.info("None of these runs has recorded metrics yet.")
+
+st.subheader("Final sample grids")
+cols = st.columns(len(chosen))
+for col, i in zip(cols, chosen):
+    with col:
+        s = store.latest_sample(i)
+        if s and s["path"].is_file():
+            st.image(str(s["path"]), output_format="PNG", caption=f"{label[i]} · epoch {s['epoch']}", width="stretch")
+        else:
+            st.caption(f"{label[i]}: no sample grid yet")
+
+st.subheader("Config differences")
+diff = dash.config_diff({label[i]: by_id[i].config for i in chosen})
+if diff:
+    st.dataframe(diff, hide_index=True, width="stretch")
+else:
+    st.success("The configs are identical.")

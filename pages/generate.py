@@ -1,0 +1,90 @@
+"""Generate: digits from a run's trained generator; the same seed always draws the same grid; slerp strips."""
+import hashlib
+import random
+from pathlib import Path
+
+import streamlit as st
+
+import ui
+from gan_core import dashboard as dash
+from gan_core.checkpoint import CheckpointError, load_generator
+from gan_core.sampling import generate, grid, interpolate, png_bytes
+
+@st.cache_resource(show_spinner="Loading the generator…", max_entries=8)
+def _generator(path: str, mtime: float):
+    """(G, config, header); the mtime in the key reloads a generator the worker has since overwritten."""
+    return load_generator(path)
+
+
+def _random_seed() -> None:
+    st.session_state["gen_seed"] = random.randrange(0, 2**31 - 1)
+
+
+st.header("Generate")
+runs = ui.list_runs()
+source = st.radio("Generator from", ["a run", "an uploaded file"], horizontal=True, key="gen_source",
+                  label_visibility="collapsed")
+path: Path | None = None
+if source == "a run":
+    if not runs:
+        ui.no_runs_yet("No generators yet")
+        st.stop()
+    run = ui.select_run(runs)
+    path = dash.generator_path(ui.get_store(), run)
+    if path is None:
+        st.info(f"Run #{run.id} has no checkpoint yet: `generator.safetensors` is written at the end of every "
+                f"{run.config.checkpoint_every} epoch(s)"
+                + (", so wait for its first epoch to finish." if run.status in ("queued", "running")
+                   else ". This run ended before its first checkpoint; resume it or pick another run."))
+        st.stop()
+else:
+    up = st.file_uploader("A GAN Studio `generator.safetensors` (or a full checkpoint)", type=["safetensors"])
+    if up is None:
+        st.info("Upload a `.safetensors` file written by GAN Studio; nothing is ever unpickled.")
+        st.stop()
+    data = up.getvalue()
+    path = ui.get_store().home / "uploads" / f"{hashlib.sha256(data).hexdigest()[:16]}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(data)
+
+try:
+    g, cfg, header = _generator(str(path), path.stat().st_mtime)
+except (CheckpointError, OSError) as e:
+    st.error(f"Cannot load this generator: {e}. Pick a run that finished an epoch, or upload a file that "
+             f"GAN Studio wrote.")
+    st.stop()
+st.caption(f"{cfg.arch} generator, latent {cfg.latent_dim} ({cfg.noise}), trained {header['epoch']} epoch(s) · "
+           f"{header['step']:,} steps · `{path.name}`")
+
+if "gen_seed" not in st.session_state:
+    st.session_state["gen_seed"] = 0
+c1, c2, c3 = st.columns([2, 1, 2], vertical_alignment="bottom")
+with c1:
+    seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="gen_seed",
+                               help="The same seed always draws the same digits."))
+with c2:
+    st.button("🎲 Random seed", on_click=_random_seed, key="gen_random", width="stretch")
+with c3:
+    side = st.slider("Grid size", 1, 16, 8, key="gen_side", help="Digits per row and column.")
+
+digits = generate(g, cfg, side * side, seed)
+tiles = grid(digits, ncol=side)
+png = png_bytes(tiles, scale=dash.display_scale(tiles.shape[1]))  # enlarged here: Streamlit never resamples it
+st.image(png, output_format="PNG", caption=f"seed {seed} · {side}×{side}")
+st.download_button("Download PNG", png, file_name=f"digits-seed{seed}-{side}x{side}.png", mime="image/png",
+                   key="gen_png")
+
+st.subheader("Latent interpolation")
+i1, i2 = st.columns([1, 2])
+with i1:
+    seed_b = int(st.number_input("to seed", min_value=0, max_value=2**31 - 1, value=min(seed + 1, 2**31 - 1),
+                                 step=1,
+                                 key="gen_seed_b", help="Walk on the sphere (slerp) from the seed above to this."))
+with i2:
+    steps = st.slider("Steps", 2, 24, 10, key="gen_steps")
+tiles = grid(interpolate(g, cfg, seed, seed_b, steps), ncol=steps)
+strip = png_bytes(tiles, scale=dash.display_scale(tiles.shape[1], 1200))
+st.image(strip, output_format="PNG", caption=f"slerp from seed {seed} to seed {seed_b} in {steps} steps")
+st.download_button("Download strip PNG", strip, file_name=f"slerp-{seed}-to-{seed_b}.png", mime="image/png",
+                   key="gen_strip_png")

@@ -1,0 +1,119 @@
+"""Runs: every run with status, owner and progress; the selected run's live view (fragment polling the store)."""
+import streamlit as st
+
+import ui
+from gan_core import charts
+from gan_core import dashboard as dash
+from gan_core.store import ACTIVE, StoreError
+
+REFRESH_S = 2.0
+
+st.header("Runs")
+runs = ui.list_runs()
+if not runs:
+    ui.no_runs_yet("No runs yet")
+    st.stop()
+
+any_active = any(r.status in ACTIVE + ("queued",) for r in runs)
+
+
+@st.fragment(run_every=REFRESH_S if any_active else None)
+def runs_table() -> None:
+    fresh = ui.list_runs()
+    st.dataframe(dash.runs_table(fresh), hide_index=True, width="stretch",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
+                                                                           format="percent")})
+
+
+runs_table()
+run = ui.select_run(runs)
+smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="smoothing",
+                      help="Exponential moving average of the curves (0 = raw points).")
+
+
+def live_view(run_id: int, smoothing: float) -> None:
+    store = ui.get_store()
+    run = store.get(run_id)
+    if run is None:
+        st.warning(f"Run #{run_id} no longer exists.")
+        return
+    rows = store.metrics(run_id)
+    last = dash.latest(rows)
+
+    title, buttons = st.columns([3, 2])
+    with title:
+        st.subheader(f"#{run.id} {run.name}")
+        st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {run.owner or '–'} · "
+                   f"{run.config.arch} on {run.config.dataset} · batch {run.config.batch_size} · "
+                   f"loss {run.config.loss}")
+    with buttons:
+        b1, b2, b3 = st.columns(3)
+        with b1:
+            if st.button("Stop", key=f"stop-{run.id}", disabled=run.status not in ("queued", "running"),
+                         width="stretch", help="Finish the current step, checkpoint, stop."):
+                if not store.request_stop(run.id):
+                    st.error("This run is not running any more, so there is nothing to stop.")
+                st.rerun()
+        with b2:
+            extra = 0
+            if run.status == "done":
+                extra = st.number_input("more epochs", 1, 10000, 5, key=f"extra-{run.id}",
+                                        label_visibility="collapsed", help="Epochs to add when resuming.")
+        with b3:
+            if st.button("Resume", key=f"resume-{run.id}",
+                         disabled=run.status not in ("stopped", "interrupted", "failed", "done"),
+                         width="stretch", help="Continue from the newest checkpoint."):
+                if store.request_resume(run.id, extra_epochs=int(extra)):
+                    ui.ensure_worker()
+                else:
+                    st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
+                st.rerun()
+
+    if run.error:
+        (st.warning if run.status == "interrupted" else st.error)(run.error)
+
+    eta = dash.eta_seconds(run, rows)
+    st.progress(run.progress, text=f"epoch {min(run.epoch + (run.status in ACTIVE), run.config.epochs)}"
+                                   f"/{run.config.epochs} · step {run.step:,}/{run.total_steps:,} · "
+                                   f"{run.progress:.0%} · ETA {dash.format_duration(eta)}")
+    m = st.columns(6)
+    m[0].metric("step", f"{last.get('step', 0):,}")
+    m[1].metric("D loss", f"{last['d_loss']:.4f}" if last else "–")
+    m[2].metric("G loss", f"{last['g_loss']:.4f}" if last else "–")
+    m[3].metric("D(x)", f"{last['d_real']:.3f}" if last else "–")
+    m[4].metric("D(G(z))", f"{last['d_fake']:.3f}" if last else "–")
+    m[5].metric("images/s", f"{last['images_per_sec']:,.0f}" if last else "–")
+
+    if not rows:
+        st.info("No metrics yet: the run is queued or still loading its data." if run.status in
+                ("queued", "running") else "This run recorded no metrics.")
+    else:
+        c1, c2 = st.columns(2)
+        with c1:
+            st.plotly_chart(charts.loss_figure(rows, smoothing), width="stretch", key="live-loss")
+        with c2:
+            st.plotly_chart(charts.d_output_figure(rows, smoothing), width="stretch", key="live-dout")
+    c3, c4 = st.columns([3, 2])
+    with c3:
+        if rows:
+            st.plotly_chart(charts.speed_figure(rows, smoothing), width="stretch", key="live-speed")
+    with c4:
+        sample = store.latest_sample(run.id)
+        if sample and sample["path"].is_file():
+            st.image(str(sample["path"]), output_format="PNG", caption=f"fixed-noise samples after epoch {sample['epoch']}",
+                     width="stretch")
+        else:
+            st.caption("The first sample grid appears when the first epoch ends.")
+
+    if run.status not in ACTIVE + ("queued",) and st.session_state.get("live_was_active") == run.id:
+        st.session_state.pop("live_was_active")
+        st.rerun()  # the run just ended: a full rerun turns the polling off and refreshes the table
+    if run.status in ACTIVE + ("queued",):
+        st.session_state["live_was_active"] = run.id
+
+
+active = run.status in ACTIVE + ("queued",)
+try:
+    st.fragment(run_every=REFRESH_S if active else None)(live_view)(run.id, smoothing)
+except StoreError as e:
+    st.error(f"Could not read the run from the database: {e}. Check that the database is reachable, then reload.")

@@ -1,0 +1,95 @@
+"""Train: a form generated from TrainConfig's field metadata, a preset picker that fills it, and Start."""
+import streamlit as st
+
+import ui
+from gan_core import dashboard as dash
+from gan_core.config import ConfigError
+from gan_core.store import StoreError
+
+FORM = "train_form"  # plain dict of the form's values: survives page switches (widget state does not)
+
+
+def _key(name: str) -> str:
+    return f"cfg.{name}"
+
+
+def _apply_preset() -> None:
+    """Preset picker callback: overwrite every field with the preset's values."""
+    values = dash.form_values(st.session_state["preset"])
+    st.session_state[FORM] = values
+    for name, v in values.items():
+        st.session_state[_key(name)] = v
+
+
+def _widget(spec: dash.FieldSpec) -> None:
+    key = _key(spec.name)
+    if key not in st.session_state:  # back on this page: restore the widget from the remembered form
+        st.session_state[key] = st.session_state[FORM][spec.name]
+    if spec.kind == "select":
+        st.selectbox(spec.name, spec.choices, key=key, help=spec.help)
+    elif spec.kind == "bool":
+        st.checkbox(spec.name, key=key, help=spec.help)
+    elif spec.kind == "list":
+        st.text_input(spec.name, key=key, help=f"{spec.help} Comma-separated, each {spec.min:g} to {spec.max:g}.")
+    elif spec.kind == "int":
+        st.number_input(spec.name, min_value=int(spec.min), max_value=int(spec.max), step=1, key=key,
+                        help=f"{spec.help} ({spec.min:g} to {spec.max:g})")
+    else:
+        st.number_input(spec.name, min_value=spec.min, max_value=spec.max, step=spec.step, format=spec.format,
+                        key=key, help=f"{spec.help} ({spec.min:g} to {spec.max:g})")
+    st.session_state[FORM][spec.name] = st.session_state[key]
+
+
+st.header("Train a GAN")
+if FORM not in st.session_state:
+    st.session_state[FORM] = dash.form_values(None)
+
+specs = {s.name: s for s in dash.field_specs()}
+left, right = st.columns([3, 2], gap="large")
+with left:
+    top = st.columns([2, 1, 1])
+    with top[0]:
+        st.selectbox("Preset (seed recipe)", dash.preset_names(), key="preset", on_change=_apply_preset,
+                     help="Fills every field with a seed tutorial's recipe; edit anything afterwards.")
+    for col, name in zip(top[1:], dash.TOP_FIELDS):
+        with col:
+            _widget(specs[name])
+    st.text_input("Run name", key="run_name", placeholder="e.g. dcgan-first-try (default: arch-dataset)",
+                  max_chars=200)
+    for group, group_specs in dash.specs_by_group().items():
+        with st.expander(dash.GROUP_TITLES.get(group, group.title()), expanded=group in ("training", "data")):
+            cols = st.columns(2)
+            for i, spec in enumerate(group_specs):
+                with cols[i % 2]:
+                    _widget(spec)
+
+with right:
+    st.subheader("Check")
+    cfg, problem = None, None
+    try:
+        cfg = dash.config_from_form(st.session_state[FORM])
+    except ConfigError as e:
+        problem = str(e)
+    if problem:
+        st.error(f"Fix this before starting: {problem}")
+    else:
+        from gan_core.store import planned_steps
+        st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epochs, {planned_steps(cfg):,} steps "
+                   f"of {cfg.batch_size} images.")
+    st.caption(f"Preset: {dash.preset_summary(st.session_state.get('preset', dash.DEFAULTS_LABEL))}")
+    start = st.button("Start", type="primary", key="start", width="stretch")
+    st.caption(f"Queued as **{ui.owner()}**; a background worker trains it, and you can close this tab.")
+    if start:
+        if problem:
+            st.error(f"Nothing was queued: {problem}")
+        else:
+            try:
+                run_id = ui.get_store().submit(cfg, name=st.session_state.get("run_name", ""), owner=ui.owner())
+            except ConfigError as e:
+                st.error(f"Nothing was queued: {e}")
+            except StoreError as e:
+                st.error(f"The run database refused the run: {e}")
+            else:
+                ui.ensure_worker()  # a crashed worker is replaced the next time someone queues a run
+                st.session_state["run_id"] = run_id
+                st.switch_page(ui.PAGES["runs"], query_params={"run": str(run_id)})

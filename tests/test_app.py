@@ -1,0 +1,303 @@
+"""The dashboard's pages through Streamlit's AppTest: no browser, the real Store on a temporary GAN_HOME."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gan_core.config import TrainConfig
+from gan_core.store import Store
+from gan_core.trainer import train
+from gan_core.worker import StoreSink
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["pages/train.py", "pages/runs.py", "pages/samples.py", "pages/generate.py", "pages/compare.py"]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty GAN_HOME on SQLite, and no worker processes spawned by the app."""
+    monkeypatch.setenv("GAN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GAN_DB_URL", raising=False)
+    monkeypatch.setenv("GAN_NO_AUTOWORKER", "1")
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def store(home):
+    s = Store()
+    yield s
+    s.dispose()
+
+
+def app(page: str | None = None, run_id: int | None = None) -> AppTest:
+    """The app, run once, then switched to `page` (with ?run= if given) and run again."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    if run_id is not None:
+        at.query_params["run"] = str(run_id)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def trained_run(store: Store, cfg: TrainConfig, images, name: str = "tiny") -> int:
+    """A run trained in this process the way the worker does it (metrics, samples, checkpoints in the store)."""
+    run_id = store.submit(cfg, name=name, owner="tester")
+    run = store.claim("test-worker", cap=10)
+    assert run is not None and run.id == run_id
+    sink = StoreSink(store, run)
+    train(run.config, sink, out_dir=store.artifacts_dir(run), images=images)
+    sink.flush()
+    store.finish(run_id, "done")
+    return run_id
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def plotly_charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+# --- empty states --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_every_page_has_an_empty_state_that_leads_to_train(home, store, page):
+    at = app(page)
+    assert any("no runs" in t for t in texts(at, "info"))
+    assert not at.error
+    button = [b for b in at.button if b.label == "Go to Train"]
+    assert button
+    button[0].click().run()
+    assert at.header[0].value == "Train a GAN"
+
+
+def test_app_does_not_spawn_a_worker_when_told_not_to(home, store):
+    app("pages/train.py")
+    assert store.workers() == []
+
+
+# --- Train ---------------------------------------------------------------------------------------------------
+def _set(at: AppTest, name: str, value) -> None:
+    for kind in ("number_input", "text_input", "selectbox", "checkbox"):
+        for w in getattr(at, kind):
+            if w.key == f"cfg.{name}":
+                w.set_value(value)
+                return
+    raise KeyError(name)
+
+
+def _value(at: AppTest, name: str):
+    return at.session_state[f"cfg.{name}"]
+
+
+def test_form_has_every_config_field_with_help_and_bounds(home, store):
+    at = app("pages/train.py")
+    keys = {w.key for kind in ("number_input", "text_input", "selectbox", "checkbox") for w in getattr(at, kind)}
+    from gan_core.config import config_fields
+    assert {f"cfg.{f.name}" for f in config_fields()} <= keys
+    lr = next(w for w in at.number_input if w.key == "cfg.lr_g")
+    assert lr.min == 1e-7 and lr.max == 1.0 and "learning rate" in lr.help
+    assert len(at.expander) >= 5
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("train_subset", 100, "train_subset: 100 images make no full batch of 128"),
+    ("g_widths", "256, lots", "g_widths: expected a non-empty list of whole numbers"),
+    ("g_widths", "256, 99999", "g_widths: (256, 99999) is out of range"),
+])
+def test_bad_values_show_the_config_error_and_queue_nothing(home, store, field, value, message):
+    at = app("pages/train.py")
+    _set(at, field, value)
+    at.run()
+    assert any(message in t for t in texts(at, "error")), texts(at, "error")
+    at.button(key="start").click().run()
+    assert not at.exception
+    assert sum(message in t for t in texts(at, "error")) >= 1
+    assert any("Nothing was queued" in t for t in texts(at, "error"))
+    assert store.list_runs() == []
+
+
+def test_cross_field_rule_wgan_gp_needs_gp_weight(home, store):
+    at = app("pages/train.py")
+    _set(at, "loss", "wgan_gp")
+    at.run()
+    at.button(key="start").click().run()
+    assert any("gp_weight: wgan_gp needs a gradient penalty" in t for t in texts(at, "error"))
+    assert store.list_runs() == []
+
+
+def test_preset_fills_the_form(home, store):
+    at = app("pages/train.py")
+    at.selectbox(key="preset").set_value("seed003-dcgan").run()
+    assert _value(at, "arch") == "dcgan" and _value(at, "batch_size") == 256 and _value(at, "lr_g") == 1e-4
+    at.selectbox(key="preset").set_value("seed002-dense").run()
+    assert _value(at, "g_widths") == "128" and _value(at, "noise") == "uniform"
+
+
+def test_valid_form_queues_a_run_and_opens_its_live_view(home, store):
+    at = app()  # Train is the default page
+    at.sidebar.text_input(key="owner_input").set_value("ada")
+    at.session_state["owner"] = "ada"  # AppTest reruns only the page after the first run, not app.py's sidebar
+    at.selectbox(key="preset").set_value("seed003-dcgan").run()
+    _set(at, "epochs", 3)
+    _set(at, "train_subset", 1024)
+    at.text_input(key="run_name").set_value("my dcgan")
+    at.run()
+    assert not at.error
+    at.button(key="start").click().run()
+    assert not at.exception
+    runs = store.list_runs()
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run.name, run.owner, run.status) == ("my dcgan", "ada", "queued")
+    assert run.config == TrainConfig.from_preset("seed003-dcgan", epochs=3, train_subset=1024)
+    assert at.header[0].value == "Runs"  # switched to the live view of the new run
+    assert at.query_params["run"] == [str(run.id)] or at.query_params["run"] == str(run.id)
+    assert any("my dcgan" in s.value for s in at.subheader)
+
+
+def test_form_values_survive_a_page_switch(home, store):
+    at = app("pages/train.py")
+    _set(at, "epochs", 7)
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    at.switch_page("pages/train.py").run()
+    assert _value(at, "epochs") == 7
+
+
+# --- Runs / live view ----------------------------------------------------------------------------------------
+def _metric_rows(n: int) -> list[dict]:
+    return [dict(step=i, epoch=1, d_loss=1.0 + i / 100, g_loss=2.0 - i / 100, d_real=0.75, d_fake=0.25,
+                 images_per_sec=1234.0) for i in range(1, n + 1)]
+
+
+def test_live_view_shows_a_runs_metrics(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="watched", owner="bob")
+    assert store.claim("w1", cap=1).id == run_id
+    store.add_metrics(run_id, _metric_rows(40))
+    at = app("pages/runs.py", run_id=run_id)
+    assert len(plotly_charts(at)) == 3
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["step"] == "40" and metrics["D loss"] == "1.4000" and metrics["G loss"] == "1.6000"
+    assert metrics["D(x)"] == "0.750" and metrics["D(G(z))"] == "0.250" and metrics["images/s"] == "1,234"
+    assert at.dataframe[0].value["status"].str.contains("running").all()
+    # another "browser session" sees the same numbers, and new rows once the worker writes them
+    store.add_metrics(run_id, _metric_rows(50)[40:])
+    other = app("pages/runs.py", run_id=run_id)
+    assert {m.label: m.value for m in other.metric}["step"] == "50"
+
+
+def test_stop_and_resume_buttons(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="stoppable")
+    store.claim("w1", cap=1)
+    at = app("pages/runs.py", run_id=run_id)
+    assert not at.button(key=f"stop-{run_id}").disabled and at.button(key=f"resume-{run_id}").disabled
+    at.button(key=f"stop-{run_id}").click().run()
+    assert store.get(run_id).status == "stopping" and store.get(run_id).stop_requested
+    store.finish(run_id, "stopped")
+    at = app("pages/runs.py", run_id=run_id)
+    at.button(key=f"resume-{run_id}").click().run()
+    run = store.get(run_id)
+    assert run.status == "queued" and run.resume
+
+
+def test_failed_run_shows_its_error(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="broken")
+    store.claim("w1", cap=1)
+    store.finish(run_id, "failed", "ValueError: the data folder is empty")
+    at = app("pages/runs.py", run_id=run_id)
+    assert any("data folder is empty" in t for t in texts(at, "error"))
+
+
+# --- Samples, Generate, Compare with a really trained run -----------------------------------------------------
+@pytest.fixture
+def trained(store, tiny_cfg, mnist_slice) -> int:
+    return trained_run(store, tiny_cfg.replace(epochs=3), mnist_slice)
+
+
+def test_samples_page_has_an_epoch_slider_play_and_gif(store, trained):
+    at = app("pages/samples.py", run_id=trained)
+    slider = at.select_slider(key=f"sample_epoch-{trained}")
+    assert list(slider.options) == ["1", "2", "3"] and slider.value == 3
+    first = at.image[0].value[0]
+    slider.set_value(1).run()
+    assert at.image[0].value[0] != first
+    assert any(b.label.endswith("Play") for b in at.button)
+    assert at.get("download_button")
+
+
+@pytest.fixture
+def media(monkeypatch) -> dict[str, bytes]:
+    """Media file id → the bytes st.image/st.download_button handed to Streamlit (AppTest keeps only URLs)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    seen: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        seen[file_id] = self._files_by_id[file_id].content
+        return file_id
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return seen
+
+
+def _image_bytes(at: AppTest, media: dict[str, bytes], index: int = 0) -> bytes:
+    """The bytes behind the index-th st.image."""
+    url = at.image[index].value[0]
+    return media[url.rsplit("/", 1)[-1].split(".")[0]]
+
+
+def test_generate_is_deterministic_for_a_seed(store, trained, media):
+    at = app("pages/generate.py", run_id=trained)
+    assert not at.error and not at.info
+    at.number_input(key="gen_seed").set_value(5).run()
+    a = _image_bytes(at, media)
+    at2 = app("pages/generate.py", run_id=trained)
+    at2.number_input(key="gen_seed").set_value(5).run()
+    assert _image_bytes(at2, media) == a and a[:8] == b"\x89PNG\r\n\x1a\n"
+    from gan_core.checkpoint import load_generator
+    from gan_core.sampling import generate, grid, png_bytes
+    g, cfg, _ = load_generator(store.artifacts_dir(store.get(trained)) / "generator.safetensors")
+    assert a == png_bytes(grid(generate(g, cfg, 64, 5), ncol=8), scale=3)  # exactly what gan_core draws
+    at2.number_input(key="gen_seed").set_value(6).run()
+    assert _image_bytes(at2, media) != a
+    at2.button(key="gen_random").click().run()
+    assert not at2.exception
+    assert _image_bytes(at2, media) != _image_bytes(at, media) or at2.number_input(key="gen_seed").value == 5
+    assert len(at2.image) == 2  # the grid and the slerp strip
+    assert len(at2.get("download_button")) == 2
+
+
+def test_generate_grid_size(store, trained):
+    at = app("pages/generate.py", run_id=trained)
+    at.slider(key="gen_side").set_value(3).run()
+    assert "3×3" in at.image[0].captions[0]
+
+
+def test_generate_explains_a_run_without_a_checkpoint(store):
+    run_id = store.submit(TrainConfig(epochs=2), name="fresh")
+    at = app("pages/generate.py", run_id=run_id)
+    assert any("no checkpoint yet" in t for t in texts(at, "info"))
+    assert not at.error
+
+
+def test_generate_reports_a_broken_checkpoint_without_a_traceback(store, trained):
+    path = store.artifacts_dir(store.get(trained)) / "generator.safetensors"
+    path.write_bytes(b"not a checkpoint")
+    at = app("pages/generate.py", run_id=trained)
+    assert any("Cannot load this generator" in t for t in texts(at, "error"))
+
+
+def test_compare_two_runs(store, tiny_cfg, mnist_slice):
+    a = trained_run(store, tiny_cfg, mnist_slice, name="a")
+    b = trained_run(store, tiny_cfg.replace(lr_g=1e-3, seed=4), mnist_slice, name="b")
+    at = app("pages/compare.py")
+    assert sorted(at.multiselect(key="compare_runs").value) == [a, b]
+    assert len(plotly_charts(at)) == 1
+    diff = at.dataframe[0].value
+    assert sorted(diff["field"]) == ["lr_g", "seed"]
+    assert len(at.image) == 2

@@ -1,0 +1,107 @@
+"""Streamlit glue shared by app.py and the pages: the per-process Store, the worker start, page handles, pickers.
+
+Only session-level UI state (the owner name, which run is selected) lives in st.session_state / st.query_params;
+everything about a run is read from the store on every render, so every browser tab sees the same numbers.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import streamlit as st
+
+from gan_core import worker
+from gan_core.store import RunView, Store, StoreError, gan_home
+
+PAGES = {
+    "train": "pages/train.py",
+    "runs": "pages/runs.py",
+    "samples": "pages/samples.py",
+    "generate": "pages/generate.py",
+    "compare": "pages/compare.py",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def _store(home: str, url: str) -> Store:
+    return Store(url or None, home)
+
+
+def get_store() -> Store:
+    """The process-wide Store; on a database problem, an st.error saying what to do, then stop the page."""
+    try:
+        # Keyed on where the store lives, so a process only ever holds one Store per database.
+        return _store(str(gan_home()), os.environ.get("GAN_DB_URL", ""))
+    except StoreError as e:
+        st.error(f"The run database cannot be used: {e}")
+        st.stop()
+        raise  # unreachable: st.stop raises
+
+
+def autoworker_enabled() -> bool:
+    """False when GAN_NO_AUTOWORKER is set (tests; or workers you run yourself with `python -m gan_core worker`)."""
+    return os.environ.get("GAN_NO_AUTOWORKER", "").strip().lower() not in ("1", "true", "yes")
+
+
+@st.cache_resource(show_spinner=False)
+def _worker_once(home: str) -> bool:
+    return ensure_worker()
+
+
+def ensure_worker() -> bool:
+    """Start a detached training worker if none is alive (never trains in this process); True if one started."""
+    if not autoworker_enabled():
+        return False
+    try:
+        return worker.ensure_worker(get_store())
+    except OSError as e:
+        st.warning(f"Could not start a training worker ({e}); run `python -m gan_core worker` yourself.")
+        return False
+
+
+def ensure_worker_once() -> None:
+    """ensure_worker, once per server process (st.cache_resource)."""
+    _worker_once(str(get_store().home))
+
+
+def list_runs() -> list[RunView]:
+    """All runs, newest first, after marking runs whose worker went silent as interrupted."""
+    store = get_store()
+    store.mark_interrupted(worker.stale_after())
+    return store.list_runs()
+
+
+def owner() -> str:
+    """The display name typed in the sidebar ('anonymous' by default)."""
+    return (st.session_state.get("owner") or "").strip() or "anonymous"
+
+
+def selected_run_id() -> int | None:
+    """The run named by ?run= in the URL (shared links open the same run), else the session's last choice."""
+    raw = st.query_params.get("run") or st.session_state.get("run_id")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_picker") -> RunView:
+    """A selectbox over `runs` that remembers the choice in ?run= and session_state; returns the chosen run."""
+    ids = [r.id for r in runs]
+    want = selected_run_id()
+    index = ids.index(want) if want in ids else 0
+    by_id = {r.id: r for r in runs}
+    # A fresh key per page keeps Streamlit from clearing the choice between pages; the index carries it over.
+    chosen = st.selectbox(label, ids, index=index, key=key,
+                          format_func=lambda i: f"#{i} {by_id[i].name} · {by_id[i].status}")
+    st.session_state["run_id"] = chosen
+    if st.query_params.get("run") != str(chosen):
+        st.query_params["run"] = str(chosen)
+    return by_id[chosen]
+
+
+def no_runs_yet(what: str = "Nothing to show yet") -> None:
+    """The empty state: say so and offer the way to the Train page."""
+    st.info(f"{what}: no runs in the store. Queue one on the Train page; a worker trains it in the background.")
+    if st.button("Go to Train", type="primary", key="empty_go_train"):
+        st.switch_page(PAGES["train"])
