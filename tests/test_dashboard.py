@@ -1,0 +1,83 @@
+import time
+
+import pytest
+
+from gan_core import dashboard as dash
+from gan_core.config import PRESETS, ConfigError, TrainConfig, config_fields
+from gan_core.sampling import grid, png_bytes
+from gan_core.store import RunView
+
+
+def test_every_field_has_a_spec_with_metadata_bounds():
+    specs = {s.name: s for s in dash.field_specs()}
+    assert list(specs) == [f.name for f in config_fields()]
+    assert specs["arch"].kind == "select" and specs["arch"].choices == ("dense", "dcgan")
+    assert specs["compile"].kind == "bool"
+    assert specs["g_widths"].kind == "list" and specs["g_widths"].max == 8192
+    assert (specs["batch_size"].kind, specs["batch_size"].min, specs["batch_size"].max) == ("int", 1, 8192)
+    assert specs["lr_g"].kind == "float" and specs["lr_g"].format == "%.2e" and specs["lr_g"].step == 1e-5
+    assert all(s.help for s in specs.values())
+    grouped = dash.specs_by_group()
+    assert set(grouped) <= set(dash.GROUPS) and "arch" not in {s.name for g in grouped.values() for s in g}
+
+
+@pytest.mark.parametrize("preset", [None, *PRESETS])
+def test_form_values_round_trip_to_the_preset(preset):
+    values = dash.form_values(preset)
+    want = TrainConfig.from_preset(preset) if preset else TrainConfig()
+    assert dash.config_from_form(values) == want
+    assert isinstance(values["g_widths"], str)
+
+
+def test_config_from_form_names_the_bad_field():
+    values = dash.form_values(None)
+    with pytest.raises(ConfigError, match="train_subset"):
+        dash.config_from_form({**values, "train_subset": 10})
+    with pytest.raises(ConfigError, match="d_widths: empty"):
+        dash.config_from_form({**values, "d_widths": " "})
+    with pytest.raises(ConfigError, match="epochs: missing"):
+        dash.config_from_form({k: v for k, v in values.items() if k != "epochs"})
+
+
+def _run(status="running", step=100, total=1000, batch=50) -> RunView:
+    return RunView(1, "r", "me", TrainConfig(batch_size=batch), status, None, time.time() - 60, None, None, None,
+                   None, False, False, 0, step, total, "run-000001")
+
+
+def test_eta_from_recent_throughput():
+    rows = [dict(images_per_sec=500.0)] * 5
+    assert dash.eta_seconds(_run(), rows) == pytest.approx(900 * 50 / 500)
+    assert dash.eta_seconds(_run(status="done"), rows) is None
+    assert dash.eta_seconds(_run(), []) is None
+
+
+def test_format_duration():
+    assert [dash.format_duration(s) for s in (None, 5, 65, 3725)] == ["–", "5s", "1m 05s", "1h 02m"]
+
+
+def test_runs_table_and_label():
+    row = dash.runs_table([_run()])[0]
+    assert row["progress"] == 0.1 and row["status"].endswith("running") and row["step"] == "100/1000"
+    assert dash.run_label(_run()).startswith("#1 r")
+
+
+def test_config_diff_lists_only_differing_fields():
+    a, b = TrainConfig(), TrainConfig(lr_g=1e-3, g_widths=(64,))
+    diff = dash.config_diff({"a": a, "b": b})
+    assert [d["field"] for d in diff] == ["g_widths", "lr_g"]
+    assert diff[0] == {"field": "g_widths", "a": "256, 512, 1024", "b": "64"}
+    assert dash.config_diff({"a": a, "b": a}) == []
+
+
+def test_progression_gif_and_display_scale(tmp_path):
+    import numpy as np
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"e{i}.png"
+        p.write_bytes(png_bytes(grid(np.full((4, 28, 28), 60 * i, dtype=np.uint8), ncol=2)))
+        paths.append(p)
+    assert (dash.read_grid(paths[1]) == grid(np.full((4, 28, 28), 60, dtype=np.uint8), ncol=2)).all()
+    assert dash.progression_gif(paths)[:6] == b"GIF89a"
+    with pytest.raises(ValueError):
+        dash.progression_gif([])
+    assert dash.display_scale(242) == 3 and dash.display_scale(5000) == 1
