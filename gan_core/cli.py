@@ -162,6 +162,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print the quality numbers of a checkpoint's generator beside those of real test data."""
+    from .checkpoint import load_generator
+    from .metrics import measure_generator, real_floor
+
+    if not 100 <= args.n <= 50_000:
+        raise ConfigError(f"--n: {args.n} is out of range; allowed 100 to 50000")
+    g, cfg, header = load_generator(args.checkpoint)
+    q, floor = measure_generator(g, cfg, args.n, seed=args.seed), real_floor(cfg.dataset, min(args.n, 10_000))
+    result = {"checkpoint": str(args.checkpoint), "dataset": cfg.dataset, "epoch": header["epoch"],
+              "generated": q.to_dict(), "real_test": floor.to_dict(), "fd_ratio": q.fd / floor.fd}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.checkpoint} ({cfg.arch}, {cfg.dataset}, epoch {header['epoch']}), {args.n} samples")
+    print(f"{'':24}{'generated':>12}{'real test':>12}")
+    for label, a, b in (("Fréchet distance", q.fd, floor.fd), ("inception score", q.inception_score,
+                        floor.inception_score), ("mean confidence", q.confidence, floor.confidence),
+                        ("feature diversity", q.diversity, floor.diversity)):
+        print(f"{label:24}{a:>12.3f}{b:>12.3f}")
+    print(f"FD ratio to the real floor: {q.fd / floor.fd:.2f}x")
+    print("class shares: " + " ".join(f"{i}:{s:.1%}" for i, s in enumerate(q.class_shares)))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a worker that trains queued runs from the store."""
     from .worker import worker_main
@@ -243,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: cost of writing metrics and sample grids to the store (worker's sink)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=cmd_bench)
+
+    e = sub.add_parser("evaluate", help="quality of a checkpoint's samples vs. real test data")
+    e.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
+    e.add_argument("--n", type=int, default=5000, help="samples to score")
+    e.add_argument("--seed", type=int, default=12345)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
 
     w = sub.add_parser("worker", help="train queued runs from the store ($GAN_HOME / $GAN_DB_URL)")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")

@@ -79,6 +79,8 @@ class TrainConfig:
     compile: bool = _f(False, "torch.compile the models (slow first steps, faster after).", group="performance")
     log_every: int = _f(10, "Report step metrics every N steps (the only host syncs in the loop).", lo=1,
                         hi=100_000, group="performance")
+    eval_samples: int = _f(2000, "Samples scored by the quality classifier after each epoch (0 = off).", lo=0,
+                           hi=50_000, group="quality")
     sample_every: int = _f(1, "Save a fixed-noise sample grid every N epochs.", lo=1, hi=10000, group="training")
     checkpoint_every: int = _f(1, "Write a resumable checkpoint every N epochs.", lo=1, hi=10000,
                                group="training")

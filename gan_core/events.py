@@ -32,6 +32,15 @@ class EpochSamples:
 
 
 @dataclass(frozen=True)
+class EpochQuality:
+    """Quality numbers of `eval_samples` generated images after `epoch` (see metrics.Quality.to_dict)."""
+    epoch: int
+    step: int
+    quality: dict
+    seconds: float  # time the measurement took, to keep its cost visible
+
+
+@dataclass(frozen=True)
 class CheckpointWritten:
     epoch: int
     step: int
@@ -58,7 +67,7 @@ class Failed:
     step: int
 
 
-Event = Union[StepMetrics, EpochSamples, CheckpointWritten, Done, Stopped, Failed]
+Event = Union[StepMetrics, EpochSamples, EpochQuality, CheckpointWritten, Done, Stopped, Failed]
 
 
 class Sink(Protocol):

@@ -6,6 +6,7 @@ Timestamps are Unix seconds (floats): no time-zone arithmetic differs between th
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -78,6 +79,16 @@ class Sample(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(String(500))  # relative to GAN_HOME
+
+
+class QualityRow(Base):
+    __tablename__ = "quality"
+    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    data: Mapped[str] = mapped_column(Text)  # JSON of metrics.Quality.to_dict() + measurement seconds
 
 
 class Worker(Base):
@@ -298,6 +309,7 @@ class Store:
         with self.engine.begin() as c:
             c.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > step))
             c.execute(delete(Sample).where(Sample.run_id == run_id, Sample.epoch > epoch))
+            c.execute(delete(QualityRow).where(QualityRow.run_id == run_id, QualityRow.epoch > epoch))
             c.execute(update(Run).where(Run.id == run_id).values(step=step, epoch=epoch))
 
     # --- metrics and samples ---------------------------------------------------------------------------------
@@ -336,6 +348,19 @@ class Store:
             res = c.execute(select(Sample.epoch, Sample.step, Sample.path).where(Sample.run_id == run_id)
                             .order_by(Sample.epoch))
             return [{"epoch": e, "step": s, "path": self.home / p} for e, s, p in res]
+
+    def add_quality(self, run_id: int, epoch: int, step: int, data: dict[str, Any]) -> None:
+        """Record an epoch's quality numbers (replacing an earlier row for the same epoch)."""
+        with self.engine.begin() as c:
+            c.execute(delete(QualityRow).where(QualityRow.run_id == run_id, QualityRow.epoch == epoch))
+            c.execute(insert(QualityRow).values(run_id=run_id, epoch=epoch, step=step, data=json.dumps(data)))
+
+    def quality(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's per-epoch quality numbers in epoch order, each a dict with epoch and step added."""
+        with self.reader.connect() as c:
+            res = c.execute(select(QualityRow.epoch, QualityRow.step, QualityRow.data)
+                            .where(QualityRow.run_id == run_id).order_by(QualityRow.epoch))
+            return [{"epoch": e, "step": s, **json.loads(d)} for e, s, d in res]
 
     # --- workers -------------------------------------------------------------------------------------------
     def worker_beat(self, worker_id: str, pid: int, host: str) -> None:

@@ -19,7 +19,7 @@ from torch import nn
 from . import checkpoint as ckpt
 from .config import ConfigError, TrainConfig
 from .data import load_dataset, to_float
-from .events import CheckpointWritten, Done, EpochSamples, Failed, Sink, StepMetrics, Stopped
+from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Sink, StepMetrics, Stopped
 from .losses import LOSSES, Loss, gradient_penalty
 from .models import build_discriminator, build_generator, sample_noise
 from .sampling import render, seeded_noise
@@ -46,6 +46,7 @@ class GAN:
     loss: Loss
     rng: torch.Generator  # data order and noise, on the training device
     device: torch.device
+    split_d: bool = False  # D has BatchNorm: run it on real and fake separately (see train_step)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast when the config asks for it, else a no-op."""
@@ -62,8 +63,9 @@ def build_gan(cfg: TrainConfig, device: torch.device) -> GAN:
         return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True)
 
     rng = torch.Generator(device).manual_seed(cfg.seed)
+    split_d = any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in d.modules())
     return GAN(cfg, g, d, adam(g.parameters(), cfg.lr_g), adam(d.parameters(), cfg.lr_d), LOSSES[cfg.loss], rng,
-               device)
+               device, split_d)
 
 
 def train_step(m: GAN, real: torch.Tensor, g_step: bool) -> torch.Tensor:
@@ -76,7 +78,10 @@ def train_step(m: GAN, real: torch.Tensor, g_step: bool) -> torch.Tensor:
     with m.autocast(), torch.set_grad_enabled(g_step):            # G's graph only matters if G steps now
         fake = m.g(z)                                              # (B, 1, 28, 28)
     with m.autocast():
-        logits = m.d(torch.cat([real, fake.detach()])).float()     # (2B,): one D pass for both halves
+        if m.split_d:  # BatchNorm in D: statistics must come from one kind of image, so two passes (as seed 003)
+            logits = torch.cat([m.d(real), m.d(fake.detach())]).float()   # (2B,)
+        else:          # no batch statistics: one D pass over both halves
+            logits = m.d(torch.cat([real, fake.detach()])).float()         # (2B,)
     real_l, fake_l = logits.split(b)
     d_loss = m.loss.d(real_l, fake_l, 1.0 - cfg.label_smoothing)
     if cfg.gp_weight:
@@ -164,7 +169,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
             raise ConfigError(f"cannot resume: the checkpoint saw {perm.numel()} images, this run has {n} "
                               f"(train_subset or dataset changed)")
     g_run, d_run = (torch.compile(m.g), torch.compile(m.d)) if cfg.compile else (m.g, m.d)
-    step_model = GAN(cfg, g_run, d_run, m.opt_g, m.opt_d, m.loss, m.rng, device)
+    step_model = GAN(cfg, g_run, d_run, m.opt_g, m.opt_d, m.loss, m.rng, device, m.split_d)
     fixed_z = seeded_noise(cfg, 64, cfg.seed + GRID_SEED_OFFSET).to(device)
     out = Path(out_dir) if out_dir is not None else None
 
@@ -188,6 +193,16 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
             return f"diverged at step {step}: d_loss={ev.d_loss}, g_loss={ev.g_loss}"
         sink(ev)
         return None
+
+    def measure(at_epoch: int) -> None:
+        """Score eval_samples images with the shipped classifier, when there is one for this dataset."""
+        from . import metrics
+
+        if not cfg.eval_samples or not metrics.classifier_path(cfg.dataset).is_file():
+            return
+        t = time.perf_counter()
+        q = metrics.measure_generator(m.g, cfg, cfg.eval_samples)
+        sink(EpochQuality(at_epoch, step, q.to_dict(), time.perf_counter() - t))
 
     def save() -> None:
         nonlocal saved_at
@@ -224,6 +239,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 last = epoch == cfg.epochs or (cfg.max_steps and step >= cfg.max_steps)
                 if epoch % cfg.sample_every == 0 or last:
                     sink(EpochSamples(epoch, step, render(m.g, fixed_z)))
+                    measure(epoch)
                 if epoch % cfg.checkpoint_every == 0 or last:
                     save()
             if stop_event.is_set():

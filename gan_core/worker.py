@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import atomic_write, atomic_write_text, read_header
-from .events import CheckpointWritten, Done, EpochSamples, Event, Failed, StepMetrics, Stopped
+from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, StepMetrics, Stopped
 from .sampling import grid, png_bytes
 from .store import RunView, Store
 from .trainer import train
@@ -69,6 +69,8 @@ class StoreSink:
             atomic_write(self.store.home / rel, lambda tmp: Path(tmp).write_bytes(png))
             self.flush()
             self.store.add_sample(self.run.id, ev.epoch, ev.step, rel)
+        elif isinstance(ev, EpochQuality):
+            self.store.add_quality(self.run.id, ev.epoch, ev.step, {**ev.quality, "seconds": ev.seconds})
         elif isinstance(ev, CheckpointWritten):
             self.flush()  # every metric up to the checkpoint is durable before the run row says so
             self.store.set_progress(self.run.id, epoch=ev.epoch, step=ev.step)

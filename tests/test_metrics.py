@@ -1,0 +1,96 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gan_core import metrics
+from gan_core.data import load_dataset, to_float
+from gan_core.metrics import (Quality, detect_d_overpowering, detect_divergence, detect_mode_collapse,
+                              frechet_distance, inception_score)
+
+needs_classifier = pytest.mark.skipif(not metrics.classifier_path("mnist").is_file(),
+                                      reason="classifier not trained yet (scripts/train_classifier.py)")
+
+
+def test_frechet_distance_of_gaussians_with_known_answer():
+    mu, cov = np.zeros(4), np.eye(4)
+    assert frechet_distance(mu, cov, mu, cov) == pytest.approx(0.0, abs=1e-8)
+    assert frechet_distance(mu, cov, mu + 2.0, cov) == pytest.approx(16.0)  # ‖μ1 - μ2‖² = 4 · 2²
+    # Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½) for Σ1 = I, Σ2 = 4I is 4 (1 + 4 - 2·2) = 4
+    assert frechet_distance(mu, cov, mu, 4 * cov) == pytest.approx(4.0)
+
+
+def test_inception_score_extremes():
+    assert inception_score(np.eye(10)) == pytest.approx(10.0)        # confident and evenly spread
+    assert inception_score(np.tile(np.eye(10)[3], (50, 1))) == pytest.approx(1.0)  # all one class
+    assert inception_score(np.full((20, 10), 0.1)) == pytest.approx(1.0)            # pure doubt
+
+
+def _q(shares, diversity=10.0) -> Quality:
+    return Quality(1000, 5.0, 9.0, 0.9, tuple(shares), diversity)
+
+
+FLOOR = _q([0.1] * 10)
+
+
+def test_mode_collapse_triggers_on_skewed_classes_missing_classes_or_low_diversity():
+    assert detect_mode_collapse(_q([0.5] + [0.5 / 9] * 9), FLOOR).kind == "mode_collapse"
+    assert "almost never appear" in detect_mode_collapse(_q([0.125] * 8 + [0.0, 0.0]), FLOOR).message
+    assert "diversity" in detect_mode_collapse(_q([0.1] * 10, diversity=4.0), FLOOR).message
+
+
+def test_mode_collapse_stays_quiet_for_a_healthy_generator():
+    assert detect_mode_collapse(_q([0.08, 0.12, 0.09, 0.11, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], 9.0), FLOOR) is None
+
+
+def _rows(d_real, d_fake, n=30, d_loss=1.0, g_loss=1.0):
+    return [dict(step=i, d_real=d_real, d_fake=d_fake, d_loss=d_loss, g_loss=g_loss) for i in range(n)]
+
+
+def test_d_overpowering():
+    assert detect_d_overpowering(_rows(0.99, 0.01)).kind == "d_overpowering"
+    assert detect_d_overpowering(_rows(0.7, 0.3)) is None
+    assert detect_d_overpowering(_rows(0.99, 0.01, n=5)) is None  # too short to judge
+    assert detect_d_overpowering(_rows(0.7, 0.3) + _rows(0.99, 0.01, n=5)) is None  # a blip, not a stretch
+
+
+def test_divergence():
+    exploding = _rows(0.5, 0.5, 20) + _rows(0.5, 0.5, 10, d_loss=80.0, g_loss=90.0)
+    assert detect_divergence(exploding).kind == "divergence"
+    assert detect_divergence(_rows(0.5, 0.5, 40)) is None
+    assert "diverged at step 7" in detect_divergence([], "diverged at step 7: d_loss=nan").message
+    assert detect_divergence([], "OSError: disk full") is None
+
+
+@needs_classifier
+def test_shipped_classifier_is_small_and_accurate():
+    assert metrics.classifier_path("mnist").stat().st_size < 2_000_000
+    x, y = load_dataset("mnist", "test")
+    assert metrics.accuracy(metrics.load_classifier("mnist"), x, y) >= 0.99
+
+
+@needs_classifier
+def test_real_data_scores_far_better_than_noise_and_than_one_repeated_digit():
+    floor = metrics.real_floor("mnist", 1000)
+    assert floor.inception_score > 9.0 and all(0.05 < s < 0.15 for s in floor.class_shares)
+    noise = metrics.measure(torch.rand(1000, 1, 28, 28) * 2 - 1, "mnist")
+    assert noise.fd > 10 * floor.fd
+    x, _ = load_dataset("mnist", "test", limit=1)
+    same = metrics.measure(to_float(x).repeat(1000, 1, 1, 1), "mnist")  # one digit, a thousand times
+    assert same.inception_score == pytest.approx(1.0, abs=0.05) and max(same.class_shares) == 1.0
+    assert detect_mode_collapse(same, floor) is not None and detect_mode_collapse(floor, floor) is None
+
+
+@needs_classifier
+def test_trainer_emits_quality_each_epoch(tiny_cfg, mnist_slice):
+    from gan_core.events import EpochQuality, ListSink
+    from gan_core.trainer import train
+    sink = ListSink()
+    train(tiny_cfg.replace(eval_samples=300), sink, images=mnist_slice)
+    q = sink.of(EpochQuality)
+    assert [e.epoch for e in q] == [1, 2] and q[0].quality["n"] == 300
+    assert math.isclose(sum(q[0].quality["class_shares"]), 1.0, rel_tol=1e-6)
+    sink = ListSink()
+    train(tiny_cfg.replace(eval_samples=0), sink, images=mnist_slice)
+    assert sink.of(EpochQuality) == []
