@@ -7,22 +7,21 @@ import streamlit as st
 
 import ui
 
-st.set_page_config(page_title="GAN Studio", page_icon="🎛️", layout="wide")
+st.set_page_config(page_title="GAN Studio", page_icon=":material/tune:", layout="wide")
 
 ui.get_store()  # a database problem stops here with an st.error, before any page runs
 ui.ensure_worker_once()
 
 with st.sidebar:
-    st.session_state.setdefault("owner_input", st.session_state.get("owner", "anonymous"))
-    st.text_input("Your name", key="owner_input", max_chars=200,
+    st.text_input("Your name", value="anonymous", key="owner_input", max_chars=200,
                   help="Shown as the owner of the runs you start (real sign-in comes later).")
     st.session_state["owner"] = st.session_state["owner_input"]  # plain key: pages read it via ui.owner()
 
 pages = [
-    st.Page(ui.PAGES["train"], title="Train", icon="🏋️", default=True),
-    st.Page(ui.PAGES["runs"], title="Runs", icon="📈"),
-    st.Page(ui.PAGES["samples"], title="Samples", icon="🖼️"),
-    st.Page(ui.PAGES["generate"], title="Generate", icon="✨"),
-    st.Page(ui.PAGES["compare"], title="Compare", icon="⚖️"),
+    st.Page(ui.PAGES["train"], title="Train", icon=":material/model_training:", default=True),
+    st.Page(ui.PAGES["runs"], title="Runs", icon=":material/monitoring:"),
+    st.Page(ui.PAGES["samples"], title="Samples", icon=":material/grid_view:"),
+    st.Page(ui.PAGES["generate"], title="Generate", icon=":material/auto_awesome:"),
+    st.Page(ui.PAGES["compare"], title="Compare", icon=":material/compare:"),
 ]
 st.navigation(pages).run()

@@ -93,7 +93,7 @@ def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_pick
     by_id = {r.id: r for r in runs}
     # A fresh key per page keeps Streamlit from clearing the choice between pages; the index carries it over.
     chosen = st.selectbox(label, ids, index=index, key=key,
-                          format_func=lambda i: f"#{i} {by_id[i].name} · {by_id[i].status}")
+                          format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'})")
     st.session_state["run_id"] = chosen
     if st.query_params.get("run") != str(chosen):
         st.query_params["run"] = str(chosen)

@@ -21,8 +21,9 @@ GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "
                 "training": "Training", "performance": "Performance"}
 TOP_FIELDS = ("arch", "dataset")  # shown above the grouped expanders
 DEFAULTS_LABEL = "(TrainConfig defaults)"
-STATUS_ICONS = {"queued": "⏳", "running": "🟢", "stopping": "🟡", "stopped": "⏹️", "done": "✅", "failed": "❌",
-                "interrupted": "⚠️"}
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:",
+                "stopping": ":material/pause_circle:", "stopped": ":material/stop_circle:",
+                "done": ":material/check_circle:", "failed": ":material/error:", "interrupted": ":material/warning:"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +77,8 @@ def _float_format(name: str) -> str:
 
 
 def specs_by_group() -> dict[str, list[FieldSpec]]:
-    """The field specs below the top row (arch, dataset), grouped by metadata['group'] in GROUPS order."""
+    """The field specs below the top row (arch, dataset), grouped by metadata['group']: GROUPS order first, then
+    any group a newer TrainConfig adds, in declaration order."""
     out: dict[str, list[FieldSpec]] = {g: [] for g in GROUPS}
     for s in field_specs():
         if s.name not in TOP_FIELDS:
@@ -130,27 +132,31 @@ def format_duration(seconds: float | None) -> str:
     return f"{s}s"
 
 
-def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], window: int = 20) -> float | None:
-    """Seconds left at the recent throughput (mean images/s of the last `window` metric rows); None if unknown."""
-    if run.status not in ("running", "stopping", "queued") or not rows or not run.total_steps:
+def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], steps_per_sec: float | None = None,
+                window: int = 20) -> float | None:
+    """Seconds left: at `steps_per_sec` (wall clock, from Store.step_rate) when known, else at the recent
+    images/s of the last `window` metric rows (which leaves out sampling and checkpoints); None if unknown."""
+    if run.status not in ("running", "stopping") or not run.total_steps:
         return None
+    left = max(0, run.total_steps - run.step)
+    if steps_per_sec:
+        return left / steps_per_sec
     recent = [float(r["images_per_sec"]) for r in rows[-window:] if r["images_per_sec"] > 0]
     if not recent:
         return None
-    left = max(0, run.total_steps - run.step)
     return left * run.config.batch_size / (sum(recent) / len(recent))
 
 
 def run_label(run: RunView) -> str:
     """'#12 dense-mnist · running' for pickers."""
-    return f"#{run.id} {run.name} · {STATUS_ICONS.get(run.status, '')} {run.status}"
+    return f"#{run.id} {run.name} · {run.status}"
 
 
 def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[str, Any]]:
     """One row per run for the runs table: id, name, owner, status, progress, epoch, step, arch, age."""
     now = now or time.time()
     return [{"id": r.id, "name": r.name, "owner": r.owner or "–",
-             "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}", "progress": round(r.progress, 4),
+             "status": r.status, "progress": round(r.progress, 4),
              "epoch": f"{r.epoch}/{r.config.epochs}", "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
              "created": format_duration(now - r.created_at) + " ago"} for r in runs]

@@ -395,6 +395,16 @@ class Store:
                             .order_by(Sample.epoch.desc()).limit(1)).first()
         return {"epoch": row[0], "step": row[1], "path": self.home / row[2]} if row else None
 
+    def step_rate(self, run_id: int, last: int = 200) -> float | None:
+        """Steps per wall-clock second over the run's newest `last` metric rows (epoch-end work included)."""
+        with self.reader.connect() as c:
+            rows = c.execute(select(Metric.step, Metric.created_at).where(Metric.run_id == run_id)
+                             .order_by(Metric.step.desc()).limit(last)).all()
+        if len(rows) < 2:
+            return None
+        (s1, t1), (s0, t0) = rows[0], rows[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
+
 
 def _sqlite_engine(url: str, begin: str) -> Engine:
     # timeout: wait for another process's write instead of failing with "database is locked".

@@ -64,7 +64,7 @@ with c1:
     seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="gen_seed",
                                help="The same seed always draws the same digits."))
 with c2:
-    st.button("🎲 Random seed", on_click=_random_seed, key="gen_random", width="stretch")
+    st.button("Random seed", icon=":material/casino:", on_click=_random_seed, key="gen_random", width="stretch")
 with c3:
     side = st.slider("Grid size", 1, 16, 8, key="gen_side", help="Digits per row and column.")
 

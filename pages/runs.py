@@ -72,7 +72,7 @@ def live_view(run_id: int, smoothing: float) -> None:
     if run.error:
         (st.warning if run.status == "interrupted" else st.error)(run.error)
 
-    eta = dash.eta_seconds(run, rows)
+    eta = dash.eta_seconds(run, rows, store.step_rate(run.id))
     st.progress(run.progress, text=f"epoch {min(run.epoch + (run.status in ACTIVE), run.config.epochs)}"
                                    f"/{run.config.epochs} · step {run.step:,}/{run.total_steps:,} · "
                                    f"{run.progress:.0%} · ETA {dash.format_duration(eta)}")

@@ -54,10 +54,10 @@ def viewer() -> None:
             st.caption(f"Epoch {epochs[0]} (the only grid so far)")
     with c2:
         if st.session_state.get(playing_key):
-            if st.button("⏸ Pause", key="pause", width="stretch"):
+            if st.button("Pause", icon=":material/pause:", key="pause", width="stretch"):
                 st.session_state[playing_key] = False
                 st.rerun()
-        elif st.button("▶ Play", key="play", width="stretch", disabled=len(epochs) < 2):
+        elif st.button("Play", icon=":material/play_arrow:", key="play", width="stretch", disabled=len(epochs) < 2):
             st.session_state[playing_key] = True
             st.session_state["play_restart"] = True
             st.rerun()

@@ -214,9 +214,16 @@ def test_failed_run_shows_its_error(home, store):
 
 
 # --- Samples, Generate, Compare with a really trained run -----------------------------------------------------
+def fast(cfg: TrainConfig, **changes) -> TrainConfig:
+    """The config without per-epoch quality scoring (where TrainConfig has it): these tests look at pages."""
+    if hasattr(cfg, "eval_samples"):
+        changes.setdefault("eval_samples", 0)
+    return cfg.replace(**changes)
+
+
 @pytest.fixture
 def trained(store, tiny_cfg, mnist_slice) -> int:
-    return trained_run(store, tiny_cfg.replace(epochs=3), mnist_slice)
+    return trained_run(store, fast(tiny_cfg, epochs=3), mnist_slice)
 
 
 def test_samples_page_has_an_epoch_slider_play_and_gif(store, trained):
@@ -293,8 +300,8 @@ def test_generate_reports_a_broken_checkpoint_without_a_traceback(store, trained
 
 
 def test_compare_two_runs(store, tiny_cfg, mnist_slice):
-    a = trained_run(store, tiny_cfg, mnist_slice, name="a")
-    b = trained_run(store, tiny_cfg.replace(lr_g=1e-3, seed=4), mnist_slice, name="b")
+    a = trained_run(store, fast(tiny_cfg), mnist_slice, name="a")
+    b = trained_run(store, fast(tiny_cfg, lr_g=1e-3, seed=4), mnist_slice, name="b")
     at = app("pages/compare.py")
     assert sorted(at.multiselect(key="compare_runs").value) == [a, b]
     assert len(plotly_charts(at)) == 1

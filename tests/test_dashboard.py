@@ -18,7 +18,10 @@ def test_every_field_has_a_spec_with_metadata_bounds():
     assert specs["lr_g"].kind == "float" and specs["lr_g"].format == "%.2e" and specs["lr_g"].step == 1e-5
     assert all(s.help for s in specs.values())
     grouped = dash.specs_by_group()
-    assert set(grouped) <= set(dash.GROUPS) and "arch" not in {s.name for g in grouped.values() for s in g}
+    known = [g for g in grouped if g in dash.GROUPS]
+    assert list(grouped)[:len(known)] == known == [g for g in dash.GROUPS if g in grouped]
+    names = [s.name for g in grouped.values() for s in g]
+    assert sorted(names + list(dash.TOP_FIELDS)) == sorted(specs)
 
 
 @pytest.mark.parametrize("preset", [None, *PRESETS])
@@ -81,3 +84,26 @@ def test_progression_gif_and_display_scale(tmp_path):
     with pytest.raises(ValueError):
         dash.progression_gif([])
     assert dash.display_scale(242) == 3 and dash.display_scale(5000) == 1
+
+
+def test_eta_prefers_the_wall_clock_step_rate():
+    assert dash.eta_seconds(_run(), [dict(images_per_sec=500.0)], steps_per_sec=3.0) == pytest.approx(300)
+
+
+def test_store_step_rate_and_latest_sample(tmp_path):
+    from gan_core.store import Store
+    store = Store(url=None, home=tmp_path)
+    run_id = store.submit(TrainConfig(epochs=1))
+    assert store.step_rate(run_id) is None and store.latest_sample(run_id) is None
+    row = dict(epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5, images_per_sec=10.0)
+    store.add_metrics(run_id, [dict(row, step=1)])
+    time.sleep(0.2)
+    store.add_metrics(run_id, [dict(row, step=11)])
+    assert 10 < store.step_rate(run_id) < 60
+    store.add_sample(run_id, 1, 11, "run-000001/samples/epoch-0001.png")
+    store.add_sample(run_id, 2, 22, "run-000001/samples/epoch-0002.png")
+    assert store.latest_sample(run_id)["epoch"] == 2
+    assert store.workers() == []
+    store.worker_beat("w", 123, "host")
+    assert [w["pid"] for w in store.workers()] == [123]
+    store.dispose()

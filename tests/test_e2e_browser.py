@@ -1,0 +1,225 @@
+"""End to end in real Chromium: `streamlit run app.py`, queue a tiny run through the Train form, watch the live
+chart grow while the worker the app spawned trains it, then open Samples and Generate. Screenshots of every page go
+to test-artifacts/ for people to look at.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PLOT = ".js-plotly-plot .main-svg"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the browser test: {CHROMIUM} is missing (.ci/run installs chromium)",
+                    pytrace=False)
+    pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not come up in {timeout}s")
+
+
+def kill(pid: int, sig: int = signal.SIGTERM) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is as good as gone
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`streamlit run app.py` on a free port with its own GAN_HOME; stops it and the worker it spawned after."""
+    home = tmp_path / "home"
+    port = free_port()
+    env = {**os.environ, "GAN_HOME": str(home), "GAN_HEARTBEAT_S": "0.5", "PYTHONUNBUFFERED": "1"}
+    for k in ("GAN_DB_URL", "GAN_NO_AUTOWORKER"):
+        env.pop(k, None)
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url, proc)
+        yield url, home
+    finally:
+        from gan_core.store import Store
+        pids = set()
+        try:
+            store = Store(home=home)
+            pids = {w["pid"] for w in store.workers() if w["pid"]}
+            store.dispose()
+        except Exception:  # the store may not exist if the app never started
+            pass
+        kill(proc.pid)
+        for pid in pids:
+            kill(pid)  # SIGTERM: the worker checkpoints and exits
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (proc.poll() is None or any(alive(p) for p in pids)):
+            time.sleep(0.2)
+        for pid in pids:
+            kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        log.close()
+        print((tmp_path / "streamlit.log").read_text()[-3000:])
+        if (home / "worker.log").exists():
+            print((home / "worker.log").read_text()[-3000:])
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the rerun a widget change started."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+
+
+def fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    settle(page)
+
+
+def metric(page, label: str) -> str:
+    return page.locator(f'[data-testid="stMetric"]:has-text("{label}") [data-testid="stMetricValue"]').first \
+        .inner_text()
+
+
+def shot(page, name: str, height: int = 2000) -> None:
+    """Streamlit scrolls inside its own container, so a tall viewport (not full_page) shows the whole page."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": height})
+    page.wait_for_timeout(800)  # let Plotly and images re-layout to the new size
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.set_viewport_size(size)
+
+
+def no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').first.inner_text()
+
+
+def test_queue_watch_sample_generate_in_chromium(server):
+    url, home = server
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(url)
+            page.get_by_text("Train a GAN").wait_for()
+            fill(page, "train_subset", "512")
+            fill(page, "batch_size", "64")
+            fill(page, "epochs", "300")
+            page.get_by_text("Model", exact=True).click()
+            page.get_by_text("Performance", exact=True).click()
+            fill(page, "g_widths", "64, 128")
+            fill(page, "d_widths", "128, 64")
+            fill(page, "log_every", "1")
+            if page.get_by_text("Quality", exact=True).count():  # per-epoch scoring would dwarf 8-step epochs
+                page.get_by_text("Quality", exact=True).click()
+                fill(page, "eval_samples", "0")
+            page.get_by_text("Valid: dense on mnist, 300 epochs, 2,400 steps of 64 images.").wait_for()
+            fill(page, "Your name", "e2e")
+            page.get_by_text("Queued as e2e").wait_for()
+            no_exception(page)
+            shot(page, "1-train")
+
+            page.get_by_role("button", name="Start").click()
+            page.wait_for_url(re.compile(r".*/runs\?run=1"))
+            page.get_by_text("#1 dense-mnist").first.wait_for()
+            page.wait_for_selector(PLOT, timeout=90_000)  # worker start + data load + first metric flush
+            first = int(metric(page, "step").replace(",", ""))
+            deadline = time.monotonic() + 45
+            while (now := int(metric(page, "step").replace(",", ""))) <= first and time.monotonic() < deadline:
+                page.wait_for_timeout(500)
+            assert now > first, f"the live view stayed at step {first}"
+            # the chart itself gained points, without a page reload
+            points = page.evaluate("() => document.querySelector('.js-plotly-plot').data[1].x.length")
+            page.wait_for_function(f"() => document.querySelector('.js-plotly-plot').data[1].x.length > {points}",
+                                   timeout=45_000)
+            page.get_by_text("fixed-noise samples after epoch").first.wait_for(timeout=60_000)
+            from gan_core.store import Store
+            store = Store(home=home)
+            assert store.get(1).owner == "e2e"  # the sidebar name reached Store.submit
+            store.dispose()
+            no_exception(page)
+            page.wait_for_timeout(1000)  # let Plotly finish the redraw before the picture
+            shot(page, "2-live")
+
+            page.goto(f"{url}/samples?run=1")
+            page.get_by_text("Download the progression").wait_for()
+            page.locator('[data-testid="stImage"] img').first.wait_for()
+            no_exception(page)
+            shot(page, "3-samples")
+
+            page.goto(f"{url}/generate?run=1")
+            page.get_by_text("Latent interpolation").wait_for()
+            page.locator('[data-testid="stImage"] img').nth(1).wait_for()
+            src = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
+            page.get_by_role("button", name="Random seed").click()
+            settle(page)
+            page.wait_for_function(
+                "src => document.querySelector('[data-testid=\"stImage\"] img').getAttribute('src') !== src",
+                arg=src)
+            no_exception(page)
+            shot(page, "4-generate")
+
+            page.goto(f"{url}/compare")
+            page.get_by_text("Comparing needs at least two runs").wait_for()
+            shot(page, "5-compare")
+
+            page.goto(f"{url}/runs?run=1")
+            page.get_by_role("button", name="Stop").click()
+            sync_api.expect(page.get_by_role("button", name="Resume")).to_be_enabled(timeout=60_000)
+            page.locator('[data-testid="stCaptionContainer"]:has-text("stopped")').first.wait_for()
+            shot(page, "6-stopped")
+        finally:
+            browser.close()
