@@ -126,3 +126,33 @@ def run_bench(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, A
         "reference_s_per_epoch": round(steps_per_epoch * cfg.batch_size / ref, 2),
         "product_s_per_epoch": round(steps_per_epoch * cfg.batch_size / prod, 2),
     }
+
+
+def generation_latency(cfg: TrainConfig, n: int = 64, repeats: int = 30) -> dict[str, Any]:
+    """Warm wall time of sampling n digits (noise, G forward in eval mode, uint8 conversion): median and p90 ms."""
+    from .sampling import generate
+
+    torch.manual_seed(cfg.seed)
+    g = build_generator(cfg).to(resolve_device(cfg))
+    for _ in range(3):
+        generate(g, cfg, n, seed=0)
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        generate(g, cfg, n, seed=i)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return {"arch": cfg.arch, "n": n, "median_ms": round(times[len(times) // 2], 2),
+            "p90_ms": round(times[int(len(times) * 0.9)], 2)}
+
+
+def profile_steps(cfg: TrainConfig, images: torch.Tensor, steps: int = 10, rows: int = 15) -> str:
+    """torch.profiler table of the product trainer's steps: where the time goes, by operator."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if resolve_device(cfg).type == "cuda" else [])
+    train(cfg.replace(max_steps=3, epochs=10_000), ListSink(), images=images)  # warm the allocator and kernels
+    with profile(activities=activities) as prof:
+        train(cfg.replace(max_steps=steps, epochs=10_000, log_every=steps), ListSink(), images=images)
+    key = "self_cuda_time_total" if len(activities) > 1 else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)

@@ -132,14 +132,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Time the tutorial-style loop and the product trainer on the same data; print img/s and the ratio."""
     from .bench import run_bench
     from .data import load_dataset
+    from .trainer import resolve_device
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     preset = args.preset or ("seed003-dcgan" if args.arch == "dcgan" else "seed000-dense")
     overrides = {k: v for k, v in dict(device=args.device, precision=args.precision, compile=args.compile,
                                        batch_size=args.batch_size).items() if v is not None}
     cfg = TrainConfig.from_preset(preset, **overrides)
     if cfg.arch != args.arch:
         raise ConfigError(f"--preset {preset} is a {cfg.arch} recipe, but --arch is {args.arch}")
+    if args.scale_lr:  # linear scaling rule: a k-times larger batch takes k-times larger steps
+        base = TrainConfig.from_preset(preset).batch_size
+        cfg = cfg.replace(lr_g=cfg.lr_g * cfg.batch_size / base, lr_d=cfg.lr_d * cfg.batch_size / base)
+    if args.generate:
+        from .bench import generation_latency
+
+        r = {"preset": preset, "device": str(resolve_device(cfg)), **generation_latency(cfg)}
+        print(json.dumps(r) if args.json else
+              f"{preset}: {r['n']} digits in {r['median_ms']:.1f} ms (median, warm), p90 {r['p90_ms']:.1f} ms")
+        return 0
     images, _ = load_dataset(cfg.dataset, "train", args.data_dir)
+    if args.profile:
+        from .bench import profile_steps
+
+        print(profile_steps(cfg, images, steps=args.steps))
+        return 0
     if args.store:
         from .bench import store_overhead
 
@@ -264,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     b.add_argument("--batch-size", type=int)
     b.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
+    b.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core)")
+    b.add_argument("--scale-lr", action="store_true", help="scale both learning rates with --batch-size "
+                   "relative to the preset's batch (linear scaling rule)")
+    b.add_argument("--generate", action="store_true", help="instead: warm latency of sampling 64 digits")
+    b.add_argument("--profile", action="store_true", help="instead: torch.profiler table of --steps trainer steps")
     b.add_argument("--store", action="store_true",
                    help="instead: cost of writing metrics and sample grids to the store (worker's sink)")
     b.add_argument("--json", action="store_true", help="print one JSON object")

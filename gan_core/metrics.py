@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -88,13 +89,17 @@ def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor) -> f
     return (preds == labels).float().mean().item()
 
 
-def save_classifier(model: Classifier, path: Path, info: dict[str, Any]) -> None:
-    """Weights as safetensors with `info` (dataset, accuracy, command) in the header."""
+def save_classifier(model: Classifier, path: Path, info: dict[str, Any], train_images: torch.Tensor) -> None:
+    """Weights, the real training set's feature statistics (μ, Σ) and `info` (accuracy, command) as safetensors."""
     from safetensors.torch import save_file
 
     from .checkpoint import atomic_write
+    from .data import to_float
 
+    feats, _ = embed(model, to_float(train_images))
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    tensors["ref.mu"] = torch.from_numpy(feats.mean(0))
+    tensors["ref.cov"] = torch.from_numpy(np.cov(feats, rowvar=False))
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"gan_studio": json.dumps(info)}))
 
 
@@ -108,7 +113,7 @@ def load_classifier(dataset: str) -> Classifier:
         raise CheckpointError(f"no classifier for {dataset} at {path}; train one with "
                               f"`python scripts/train_classifier.py --dataset {dataset}`")
     model = Classifier()
-    model.load_state_dict(load_tensors(path))
+    model.load_state_dict({k: v for k, v in load_tensors(path).items() if not k.startswith("ref.")})
     return model.eval()
 
 
@@ -125,7 +130,9 @@ def embed(model: Classifier, images: torch.Tensor, batch: int = 500) -> tuple[np
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     """‖μ1 - μ2‖² + Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½), the FID formula, with scipy's sqrtm."""
-    covmean, _ = linalg.sqrtm(cov1 @ cov2, disp=False)
+    with warnings.catch_warnings():  # a singular product (e.g. one repeated image) is handled just below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(cov1 @ cov2)
     if not np.isfinite(covmean).all():  # singular product: nudge both diagonals, as the FID reference code does
         eps = np.eye(cov1.shape[0]) * 1e-6
         covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
@@ -163,12 +170,11 @@ class Quality:
 
 @lru_cache(maxsize=4)
 def reference_stats(dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """(μ, Σ) of the classifier features of the whole real training set (cached per process)."""
-    from .data import load_dataset, to_float
+    """(μ, Σ) of the classifier features of the whole real training set, shipped beside the weights."""
+    from .checkpoint import load_tensors
 
-    images, _ = load_dataset(dataset, "train")
-    feats, _ = embed(load_classifier(dataset), to_float(images))
-    return feats.mean(0), np.cov(feats, rowvar=False)
+    t = load_tensors(classifier_path(dataset))
+    return t["ref.mu"].numpy(), t["ref.cov"].numpy()
 
 
 def measure(images: torch.Tensor, dataset: str) -> Quality:
