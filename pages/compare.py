@@ -37,9 +37,11 @@ else:
     st.info("None of these runs has recorded metrics yet.")
 
 st.subheader("Final sample grids")
-cols = st.columns(len(chosen))
-for col, i in zip(cols, chosen):
-    with col:
+PER_ROW = 4
+for n, i in enumerate(chosen):
+    if n % PER_ROW == 0:
+        cols = st.columns(PER_ROW)
+    with cols[n % PER_ROW]:
         s = store.latest_sample(i)
         if s and s["path"].is_file():
             st.image(str(s["path"]), output_format="PNG", caption=f"{label[i]} · epoch {s['epoch']}", width="stretch")

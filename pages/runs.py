@@ -2,7 +2,7 @@
 import streamlit as st
 
 import ui
-from gan_core import charts
+from gan_core import charts, worker
 from gan_core import dashboard as dash
 from gan_core.store import ACTIVE, StoreError
 
@@ -69,6 +69,9 @@ def live_view(run_id: int, smoothing: float) -> None:
                     st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
                 st.rerun()
 
+    if run.status == "queued" and store.live_workers(worker.stale_after()) == 0:
+        st.warning("No training worker is running, so this run waits in the queue. Start one with "
+                   "`python -m gan_core worker` (the dashboard starts one itself unless GAN_NO_AUTOWORKER is set).")
     if run.error:
         (st.warning if run.status == "interrupted" else st.error)(run.error)
 
