@@ -112,7 +112,8 @@ def load_classifier(dataset: str) -> Classifier:
     if not path.is_file():
         raise CheckpointError(f"no classifier for {dataset} at {path}; train one with "
                               f"`python scripts/train_classifier.py --dataset {dataset}`")
-    model = Classifier()
+    with torch.random.fork_rng(devices=[]):  # init draws random weights: keep the training run's RNG untouched
+        model = Classifier()
     model.load_state_dict({k: v for k, v in load_tensors(path).items() if not k.startswith("ref.")})
     return model.eval()
 

@@ -94,3 +94,15 @@ def test_trainer_emits_quality_each_epoch(tiny_cfg, mnist_slice):
     sink = ListSink()
     train(tiny_cfg.replace(eval_samples=0), sink, images=mnist_slice)
     assert sink.of(EpochQuality) == []
+
+
+@needs_classifier
+def test_quality_scoring_leaves_the_training_rng_alone(tiny_cfg, mnist_slice):
+    # Loading the classifier the first time in a process must not shift dropout masks of the run being scored.
+    from gan_core.events import ListSink, StepMetrics
+    from gan_core.trainer import train
+    metrics.load_classifier.cache_clear()
+    a, b = ListSink(), ListSink()
+    train(tiny_cfg.replace(eval_samples=200), a, images=mnist_slice)  # loads the classifier after epoch 1
+    train(tiny_cfg.replace(eval_samples=200), b, images=mnist_slice)  # classifier already cached
+    assert [e.d_loss for e in a.of(StepMetrics)] == [e.d_loss for e in b.of(StepMetrics)]
