@@ -4,8 +4,13 @@ One Store per process (st.cache_resource) and one background worker per machine 
 started detached if none is alive). The pages under pages/ only lay out what gan_core computes.
 """
 import streamlit as st
+import torch
 
 import ui
+
+# The server only samples small batches; two OpenMP threads contending with a worker that trains on both cores
+# made a 4 ms generator call take ~100 ms. One thread keeps Generate fast while training runs.
+torch.set_num_threads(1)
 
 st.set_page_config(page_title="GAN Studio", page_icon=":material/tune:", layout="wide")
 

@@ -97,7 +97,7 @@ def store_overhead(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[s
     from .store import Store
     from .worker import StoreSink
 
-    cfg = cfg.replace(train_subset=50 * cfg.batch_size, sample_every=1, log_every=10)
+    cfg = cfg.replace(train_subset=50 * cfg.batch_size, sample_every=1, log_every=10, eval_samples=0)
     warmup = 10
     best_plain = best_store = 0.0
     with tempfile.TemporaryDirectory() as home:
@@ -126,6 +126,21 @@ def run_bench(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, A
         "reference_s_per_epoch": round(steps_per_epoch * cfg.batch_size / ref, 2),
         "product_s_per_epoch": round(steps_per_epoch * cfg.batch_size / prod, 2),
     }
+
+
+def quality_overhead(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, Any]:
+    """Seconds of one epoch against seconds of scoring `cfg.eval_samples` samples after it, and their ratio."""
+    from .metrics import measure_generator
+
+    img_s = product_throughput(cfg.replace(eval_samples=0), images, steps, max(1, steps // 4))
+    epoch_s = (len(images) // cfg.batch_size) * cfg.batch_size / img_s
+    g = build_generator(cfg)
+    measure_generator(g, cfg, 100)  # load the classifier and its statistics once, as the worker does
+    t = time.perf_counter()
+    measure_generator(g, cfg, cfg.eval_samples)
+    score_s = time.perf_counter() - t
+    return {"eval_samples": cfg.eval_samples, "epoch_s": round(epoch_s, 2), "score_s": round(score_s, 3),
+            "quality_overhead_pct": round(100 * score_s / epoch_s, 1)}
 
 
 def generation_latency(cfg: TrainConfig, n: int = 64, repeats: int = 30) -> dict[str, Any]:

@@ -107,3 +107,26 @@ def compare_figure(series: Mapping[str, Rows], smoothing: float = 0.6) -> go.Fig
 def point_count(fig: go.Figure) -> int:
     """Points in the figure's longest trace (what a live chart has drawn so far)."""
     return max((len(t.x) for t in fig.data if t.x is not None), default=0)
+
+
+def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None = None) -> go.Figure:
+    """Fréchet distance (left axis, log) and Inception Score (right axis) per epoch, one colour per run;
+    dotted lines mark real test data's values, the floor to compare with."""
+    fig = go.Figure()
+    for i, (label, rows) in enumerate(series.items()):
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        epochs = [r["epoch"] for r in rows]
+        fig.add_trace(go.Scatter(x=epochs, y=[r["fd"] for r in rows], mode="lines+markers", name=f"{label} · FD",
+                                 line=dict(color=color, width=2)))
+        fig.add_trace(go.Scatter(x=epochs, y=[r["inception_score"] for r in rows], mode="lines+markers",
+                                 name=f"{label} · IS", yaxis="y2", line=dict(color=color, width=2, dash="dash")))
+    if floor:
+        fig.add_hline(y=floor["fd"], line=dict(color="gray", width=1, dash="dot"),
+                      annotation_text="real FD", annotation_position="bottom left")
+        fig.add_hline(y=floor["inception_score"], yref="y2", line=dict(color="gray", width=1, dash="dot"),
+                      annotation_text="real IS", annotation_position="top left")
+    fig = _layout(fig, "Quality (FD lower is better, IS higher)", "Fréchet distance", height=320)
+    fig.update_layout(xaxis_title="epoch", hovermode="x unified",
+                      yaxis=dict(type="log"), yaxis2=dict(title="Inception Score", overlaying="y", side="right",
+                                                          range=[1, 10.5], showgrid=False))
+    return fig

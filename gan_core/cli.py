@@ -160,6 +160,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(profile_steps(cfg, images, steps=args.steps))
         return 0
+    if args.quality:
+        from .bench import quality_overhead
+
+        r = {"preset": preset, "precision": cfg.precision, **quality_overhead(cfg, images, args.steps)}
+        print(json.dumps(r) if args.json else
+              f"{preset}: scoring {r['eval_samples']} samples takes {r['score_s']:.2f} s after an epoch of "
+              f"{r['epoch_s']:.1f} s: {r['quality_overhead_pct']:.1f} % extra")
+        return 0
     if args.store:
         from .bench import store_overhead
 
@@ -289,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "relative to the preset's batch (linear scaling rule)")
     b.add_argument("--generate", action="store_true", help="instead: warm latency of sampling 64 digits")
     b.add_argument("--profile", action="store_true", help="instead: torch.profiler table of --steps trainer steps")
+    b.add_argument("--quality", action="store_true", help="instead: cost of the per-epoch quality scoring")
     b.add_argument("--store", action="store_true",
                    help="instead: cost of writing metrics and sample grids to the store (worker's sink)")
     b.add_argument("--json", action="store_true", help="print one JSON object")

@@ -207,3 +207,30 @@ def progression_gif(paths: Sequence[str | Path], ms_per_frame: int = 300) -> byt
 def display_scale(width_px: int, target_px: int = 768) -> int:
     """The whole-number enlargement that brings an image of `width_px` closest to `target_px` without passing it."""
     return max(1, target_px // max(1, width_px))
+
+
+def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
+    """Real test data's quality numbers for n samples (the floor), or None without a shipped classifier."""
+    from . import metrics
+
+    if not metrics.classifier_path(dataset).is_file():
+        return None
+    return metrics.real_floor(dataset, max(100, min(n, 10_000))).to_dict()
+
+
+def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
+           quality: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The warnings the live view shows for a run: divergence, D overpowering, mode collapse (newest epoch)."""
+    from . import metrics
+
+    found = [metrics.detect_divergence(rows, run.error), metrics.detect_d_overpowering(rows)]
+    if quality:
+        floor = quality_floor(run.config.dataset, int(quality[-1]["n"]))
+        if floor:
+            last = quality[-1]
+            q = metrics.Quality(int(last["n"]), last["fd"], last["inception_score"], last["confidence"],
+                                tuple(last["class_shares"]), last["diversity"])
+            f = metrics.Quality(int(floor["n"]), floor["fd"], floor["inception_score"], floor["confidence"],
+                                tuple(floor["class_shares"]), floor["diversity"])
+            found.append(metrics.detect_mode_collapse(q, f))
+    return [a for a in found if a is not None]

@@ -36,6 +36,11 @@ if any(series.values()):
 else:
     st.info("None of these runs has recorded metrics yet.")
 
+quality = {label[i]: store.quality(i) for i in chosen}
+if any(quality.values()):
+    st.plotly_chart(charts.quality_figure({k: v for k, v in quality.items() if v}), width="stretch",
+                    key="compare-quality")
+
 st.subheader("Final sample grids")
 PER_ROW = 4
 for n, i in enumerate(chosen):

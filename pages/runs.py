@@ -74,6 +74,9 @@ def live_view(run_id: int, smoothing: float) -> None:
                    "`python -m gan_core worker` (the dashboard starts one itself unless GAN_NO_AUTOWORKER is set).")
     if run.error:
         (st.warning if run.status == "interrupted" else st.error)(run.error)
+    quality = store.quality(run_id)
+    for alert in dash.alerts(run, rows, quality):
+        st.warning(f"**{alert.message}** {alert.suggestion}", icon=":material/report:")
 
     eta = dash.eta_seconds(run, rows, store.step_rate(run.id))
     st.progress(run.progress, text=f"epoch {min(run.epoch + (run.status in ACTIVE), run.config.epochs)}"
@@ -107,6 +110,20 @@ def live_view(run_id: int, smoothing: float) -> None:
                      width="stretch")
         else:
             st.caption("The first sample grid appears when the first epoch ends.")
+
+    if quality:
+        q1, q2 = st.columns([3, 2])
+        last = quality[-1]
+        with q1:
+            floor = dash.quality_floor(run.config.dataset, int(last["n"]))
+            st.plotly_chart(charts.quality_figure({f"#{run.id}": quality}, floor), width="stretch",
+                            key="live-quality")
+        with q2:
+            st.caption(f"Epoch {last['epoch']}: {int(last['n']):,} samples scored by the {run.config.dataset} "
+                       f"classifier in {last.get('seconds', 0):.1f} s")
+            st.bar_chart({"share of samples": last["class_shares"]}, height=200)
+    elif run.config.eval_samples:
+        st.caption("Quality numbers (Fréchet distance, Inception Score, class shares) appear after each epoch.")
 
     if run.status not in ACTIVE + ("queued",) and st.session_state.get("live_was_active") == run.id:
         st.session_state.pop("live_was_active")

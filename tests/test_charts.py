@@ -63,3 +63,13 @@ def test_compare_figure_one_colour_per_run():
 
 def test_empty_figures_do_not_fail():
     assert charts.point_count(charts.loss_figure([])) == 0
+
+
+def test_quality_figure_plots_fd_and_is_per_run_with_the_real_floor():
+    from gan_core.charts import quality_figure
+    rows = [{"epoch": e, "fd": 100.0 / e, "inception_score": 1 + e} for e in (1, 2, 3)]
+    fig = quality_figure({"#1": rows, "#2": rows[:2]}, floor={"fd": 2.0, "inception_score": 9.8})
+    names = [t.name for t in fig.data]
+    assert names == ["#1 · FD", "#1 · IS", "#2 · FD", "#2 · IS"]
+    assert list(fig.data[0].y) == [100.0, 50.0, 100.0 / 3] and fig.data[1].yaxis == "y2"
+    assert fig.layout.yaxis.type == "log" and len(fig.layout.shapes) == 2  # the two floor lines

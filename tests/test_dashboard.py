@@ -107,3 +107,22 @@ def test_store_step_rate_and_latest_sample(tmp_path):
     store.worker_beat("w", 123, "host")
     assert [w["pid"] for w in store.workers()] == [123]
     store.dispose()
+
+
+def test_alerts_name_divergence_overpowering_and_collapse():
+    import dataclasses
+
+    from gan_core import metrics
+    from gan_core.config import TrainConfig
+    from gan_core.store import RunView
+    run = RunView(1, "r", "", TrainConfig(), "failed", "diverged at step 9: d_loss=nan", 0.0, None, None, None,
+                  None, False, False, 0, 9, 100, "run-000001")
+    overpowered = [dict(step=i, d_real=0.99, d_fake=0.01, d_loss=0.01, g_loss=6.0) for i in range(25)]
+    kinds = [a.kind for a in dash.alerts(run, overpowered, [])]
+    assert kinds == ["divergence", "d_overpowering"]
+    if metrics.classifier_path("mnist").is_file():
+        collapsed = [{"epoch": 1, "n": 500, "fd": 4000.0, "inception_score": 1.0, "confidence": 0.99,
+                      "class_shares": [0.0] * 8 + [1.0, 0.0], "diversity": 0.5}]
+        healthy = dataclasses.replace(run, status="running", error=None)
+        assert [a.kind for a in dash.alerts(healthy, [], collapsed)] == ["mode_collapse"]
+        assert dash.alerts(healthy, [], []) == []
