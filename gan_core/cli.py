@@ -160,22 +160,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(profile_steps(cfg, images, steps=args.steps))
         return 0
-    if args.quality:
-        from .bench import quality_overhead
+    from .bench import quality_overhead, store_overhead
 
-        r = {"preset": preset, "precision": cfg.precision, **quality_overhead(cfg, images, args.steps)}
-        print(json.dumps(r) if args.json else
-              f"{preset}: scoring {r['eval_samples']} samples takes {r['score_s']:.2f} s after an epoch of "
-              f"{r['epoch_s']:.1f} s: {r['quality_overhead_pct']:.1f} % extra")
-        return 0
-    if args.store:
-        from .bench import store_overhead
-
-        result = {"preset": preset, "precision": cfg.precision, **store_overhead(cfg, images, args.steps)}
-        print(json.dumps(result) if args.json else
-              f"{preset}: {result['no_store_img_s']:.0f} img/s without the store, {result['with_store_img_s']:.0f} "
-              f"with it: overhead {result['store_overhead_pct']:.1f} %")
-        return 0
+    overheads = {  # mode → (measurement, one-line report)
+        "quality": (quality_overhead, lambda r: f"{preset}: scoring {r['eval_samples']} samples takes "
+                    f"{r['score_s']:.2f} s after an epoch of {r['epoch_s']:.1f} s: {r['quality_overhead_pct']:.1f} % "
+                    f"extra"),
+        "store": (store_overhead, lambda r: f"{preset}: {r['no_store_img_s']:.0f} img/s without the store, "
+                  f"{r['with_store_img_s']:.0f} with it: overhead {r['store_overhead_pct']:.1f} %"),
+    }
+    for mode, (measure, report) in overheads.items():
+        if getattr(args, mode):
+            r = {"preset": preset, "precision": cfg.precision, **measure(cfg, images, args.steps)}
+            print(json.dumps(r) if args.json else report(r))
+            return 0
     result = {"preset": preset, **run_bench(cfg, images, args.steps)}
     if args.json:
         print(json.dumps(result))

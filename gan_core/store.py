@@ -71,23 +71,22 @@ class Metric(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
-class Sample(Base):
-    __tablename__ = "samples"
+class _PerEpoch:
+    """Columns of a row recorded once per run and epoch (a rewound, resumed run replaces it)."""
     __table_args__ = (UniqueConstraint("run_id", "epoch"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     epoch: Mapped[int] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(Integer)
+
+
+class Sample(_PerEpoch, Base):
+    __tablename__ = "samples"
     path: Mapped[str] = mapped_column(String(500))  # relative to GAN_HOME
 
 
-class QualityRow(Base):
+class QualityRow(_PerEpoch, Base):
     __tablename__ = "quality"
-    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    epoch: Mapped[int] = mapped_column(Integer)
-    step: Mapped[int] = mapped_column(Integer)
     data: Mapped[str] = mapped_column(Text)  # JSON of metrics.Quality.to_dict() + measurement seconds
 
 
