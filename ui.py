@@ -38,6 +38,17 @@ def get_store() -> Store:
         raise  # unreachable: st.stop raises
 
 
+def bootstrap() -> None:
+    """First call of every page. Until some session has run app.py's st.navigation, Streamlit treats pages/ as a
+    legacy multipage folder and a deep link (/runs?run=3 on a freshly started server) runs that page alone: no
+    sidebar, no worker. Switch that mode off and rerun, which goes through app.py to the same page."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def autoworker_enabled() -> bool:
     """False when GAN_NO_AUTOWORKER is set (tests; or workers you run yourself with `python -m gan_core worker`)."""
     return os.environ.get("GAN_NO_AUTOWORKER", "").strip().lower() not in ("1", "true", "yes")

@@ -171,3 +171,44 @@ def profile_steps(cfg: TrainConfig, images: torch.Tensor, steps: int = 10, rows:
         train(cfg.replace(max_steps=steps, epochs=10_000, log_every=steps), ListSink(), images=images)
     key = "self_cuda_time_total" if len(activities) > 1 else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """Measured GFLOP/s of a large square matmul: the practical ceiling for this device and dtype."""
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    for _ in range(2):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e9
+
+
+def step_flops(cfg: TrainConfig) -> float:
+    """FLOPs of one training step per image, counted by torch's FlopCounterMode (an upper bound: it also counts
+    weight gradients that autograd skips for frozen or input layers)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .trainer import build_gan, train_step
+
+    m = build_gan(cfg.replace(device="cpu"), torch.device("cpu"))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        train_step(m, torch.rand(cfg.batch_size, 1, 28, 28) * 2 - 1, True)
+    return counter.get_total_flops() / cfg.batch_size
+
+
+def roofline(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, Any]:
+    """Achieved GFLOP/s of the product trainer against the measured matmul peak in the same precision."""
+    device = resolve_device(cfg)
+    warmup = max(1, steps // 4)
+    img_s = product_throughput(cfg.replace(eval_samples=0), images, warmup * max(1, steps // warmup), warmup)
+    flops = step_flops(cfg)
+    peak = matmul_peak(torch.bfloat16 if cfg.precision == "bf16" else torch.float32, device)
+    achieved = img_s * flops / 1e9
+    return {"mflop_per_image": round(flops / 1e6, 1), "img_s": round(img_s, 1), "achieved_gflops": round(achieved, 1),
+            "matmul_peak_gflops": round(peak, 1), "fraction_of_peak": round(achieved / peak, 3)}

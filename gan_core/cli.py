@@ -160,12 +160,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(profile_steps(cfg, images, steps=args.steps))
         return 0
-    from .bench import quality_overhead, store_overhead
+    from .bench import quality_overhead, roofline, store_overhead
 
     overheads = {  # mode → (measurement, one-line report)
         "quality": (quality_overhead, lambda r: f"{preset}: scoring {r['eval_samples']} samples takes "
                     f"{r['score_s']:.2f} s after an epoch of {r['epoch_s']:.1f} s: {r['quality_overhead_pct']:.1f} % "
                     f"extra"),
+        "roofline": (roofline, lambda r: f"{preset}: {r['mflop_per_image']} MFLOP/image × {r['img_s']:.0f} img/s = "
+                     f"{r['achieved_gflops']:.0f} GFLOP/s, {r['fraction_of_peak']:.0%} of the measured matmul peak "
+                     f"({r['matmul_peak_gflops']:.0f} GFLOP/s)"),
         "store": (store_overhead, lambda r: f"{preset}: {r['no_store_img_s']:.0f} img/s without the store, "
                   f"{r['with_store_img_s']:.0f} with it: overhead {r['store_overhead_pct']:.1f} %"),
     }
@@ -295,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "relative to the preset's batch (linear scaling rule)")
     b.add_argument("--generate", action="store_true", help="instead: warm latency of sampling 64 digits")
     b.add_argument("--profile", action="store_true", help="instead: torch.profiler table of --steps trainer steps")
+    b.add_argument("--roofline", action="store_true",
+                   help="instead: achieved GFLOP/s against a large matmul's in the same precision")
     b.add_argument("--quality", action="store_true", help="instead: cost of the per-epoch quality scoring")
     b.add_argument("--store", action="store_true",
                    help="instead: cost of writing metrics and sample grids to the store (worker's sink)")

@@ -5,6 +5,8 @@ import ui
 from gan_core import charts
 from gan_core import dashboard as dash
 
+ui.bootstrap()
+
 st.header("Compare runs")
 runs = ui.list_runs()
 if len(runs) < 2:

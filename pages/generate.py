@@ -10,6 +10,8 @@ from gan_core import dashboard as dash
 from gan_core.checkpoint import CheckpointError, load_generator
 from gan_core.sampling import generate, grid, interpolate, png_bytes
 
+ui.bootstrap()
+
 @st.cache_resource(show_spinner="Loading the generator…", max_entries=8)
 def _generator(path: str, mtime: float):
     """(G, config, header); the mtime in the key reloads a generator the worker has since overwritten."""

@@ -6,6 +6,8 @@ from gan_core import charts, worker
 from gan_core import dashboard as dash
 from gan_core.store import ACTIVE, StoreError
 
+ui.bootstrap()
+
 REFRESH_S = 2.0
 
 st.header("Runs")

@@ -6,6 +6,8 @@ import streamlit as st
 import ui
 from gan_core import dashboard as dash
 
+ui.bootstrap()
+
 PLAY_S = 0.5
 
 

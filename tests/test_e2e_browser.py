@@ -223,3 +223,29 @@ def test_queue_watch_sample_generate_in_chromium(server):
             shot(page, "6-stopped")
         finally:
             browser.close()
+
+
+def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(server):
+    # Before any session ran app.py, Streamlit would run pages/runs.py alone (legacy pages/ folder): no sidebar,
+    # no owner box, no worker. ui.bootstrap() reroutes such a run through app.py.
+    url, home = server
+    from gan_core.store import Store
+    store = Store(home=home)
+    run_id = store.submit({"epochs": 1, "train_subset": 512, "batch_size": 64, "eval_samples": 0}, name="linked")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/runs?run={run_id}")
+        page.get_by_text(f"#{run_id} linked").first.wait_for(timeout=60_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "7-deep-link.png"))
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Train" in nav and "Compare" in nav and "app" not in nav.split()  # app.py's titles, not file names
+        assert page.get_by_role("textbox", name="Your name").count() == 1
+        browser.close()
+    # the app started its worker, which trains the linked run
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and store.get(run_id).status not in ("done", "failed"):
+        time.sleep(0.5)
+    assert store.get(run_id).status == "done", store.get(run_id)
+    store.dispose()
