@@ -38,15 +38,18 @@ def get_store() -> Store:
         raise  # unreachable: st.stop raises
 
 
-def bootstrap() -> None:
-    """First call of every page. Until some session has run app.py's st.navigation, Streamlit treats pages/ as a
-    legacy multipage folder and a deep link (/runs?run=3 on a freshly started server) runs that page alone: no
-    sidebar, no worker. Switch that mode off and rerun, which goes through app.py to the same page."""
+def bootstrap(page_file: str) -> None:
+    """First call of every page (`ui.bootstrap(__file__)`). Until some session has run app.py's st.navigation,
+    Streamlit treats pages/ as a legacy multipage folder and a deep link (/runs?run=3 on a freshly started server)
+    runs that page alone: no sidebar, no worker. Switch that mode off and go to the same page through app.py."""
+    from pathlib import Path
+
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not os.environ.get("GAN_NO_PAGE_REROUTE"):
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        page = Path(page_file).resolve().relative_to(Path(__file__).resolve().parent).as_posix()
+        st.switch_page(page, query_params=st.query_params.to_dict())
 
 
 def autoworker_enabled() -> bool:

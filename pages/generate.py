@@ -10,7 +10,7 @@ from gan_core import dashboard as dash
 from gan_core.checkpoint import CheckpointError, load_generator
 from gan_core.sampling import generate, grid, interpolate, png_bytes
 
-ui.bootstrap()
+ui.bootstrap(__file__)
 
 @st.cache_resource(show_spinner="Loading the generator…", max_entries=8)
 def _generator(path: str, mtime: float):

@@ -6,7 +6,7 @@ from gan_core import charts, worker
 from gan_core import dashboard as dash
 from gan_core.store import ACTIVE, StoreError
 
-ui.bootstrap()
+ui.bootstrap(__file__)
 
 REFRESH_S = 2.0
 

@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 from gan_core import dashboard as dash
 
-ui.bootstrap()
+ui.bootstrap(__file__)
 
 PLAY_S = 0.5
 

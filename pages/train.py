@@ -6,7 +6,7 @@ from gan_core import dashboard as dash
 from gan_core.config import ConfigError
 from gan_core.store import StoreError
 
-ui.bootstrap()
+ui.bootstrap(__file__)
 
 FORM = "train_form"  # plain dict of the form's values: survives page switches (widget state does not)
 

@@ -21,6 +21,9 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("GAN_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("GAN_DB_URL", raising=False)
     monkeypatch.setenv("GAN_NO_AUTOWORKER", "1")
+    # AppTest re-enters Streamlit's legacy pages/ mode on every run; the deep-link reroute is for real servers and
+    # is covered in Chromium by test_e2e_browser.py.
+    monkeypatch.setenv("GAN_NO_PAGE_REROUTE", "1")
     return tmp_path / "home"
 
 
