@@ -35,11 +35,6 @@ MD5 = {
 }
 TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 SYSTEM_DIRS = {"fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")], "mnist": []}
-CLASS_NAMES = {
-    "mnist": [str(i) for i in range(10)],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
-}
 
 
 class DataNotFoundError(FileNotFoundError):

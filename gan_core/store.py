@@ -24,7 +24,6 @@ from .config import ConfigError, TrainConfig
 SCHEMA_VERSION = 1
 ACTIVE = ("running", "stopping")
 FINISHED = ("stopped", "done", "failed", "interrupted")
-STATUSES = ("queued",) + ACTIVE + FINISHED
 
 
 class StoreError(RuntimeError):

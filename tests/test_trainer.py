@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gan_core import trainer
-from gan_core.checkpoint import load_tensors, read_header
+from gan_core.checkpoint import load_tensors, read_header, split_prefix
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import to_float
 from gan_core.events import CheckpointWritten, Done, EpochSamples, Failed, ListSink, StepMetrics, Stopped
@@ -51,8 +51,8 @@ def test_training_teaches_d_to_spot_fakes_and_g_to_look_like_digits(mnist_slice,
     train(cfg, grab, images=mnist_slice, out_dir=tmp_path)
     t = load_tensors(trained["path"])
     m = build_gan(cfg, torch.device("cpu"))
-    m.g.load_state_dict({k[2:]: v for k, v in t.items() if k.startswith("G.")})
-    m.d.load_state_dict({k[2:]: v for k, v in t.items() if k.startswith("D.")})
+    m.g.load_state_dict(split_prefix(t, "G"))
+    m.d.load_state_dict(split_prefix(t, "D"))
     with torch.no_grad():
         fakes, crude = m.g.eval()(z), untrained.g.eval()(z)
         bce = torch.nn.functional.binary_cross_entropy_with_logits
