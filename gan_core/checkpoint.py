@@ -24,6 +24,14 @@ FORMAT_VERSION = 1
 KIND_FULL, KIND_GENERATOR = "gan-studio/checkpoint", "gan-studio/generator"
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "assets" / "generators"
+
+
+def shipped_generators() -> dict[str, Path]:
+    """The pretrained generators that ship with the package, by name (their file stem)."""
+    return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.safetensors"))}
+
+
 class CheckpointError(ValueError):
     """A file that is not a usable checkpoint; the message says why."""
 
@@ -66,10 +74,12 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups: 
 
 def save_checkpoint(path: Path, cfg: TrainConfig, g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer,
                     opt_d: torch.optim.Optimizer, epoch: int, step: int, rng: dict[str, torch.Tensor],
-                    extra: dict[str, Any] | None = None) -> None:
+                    extra: dict[str, Any] | None = None, g_ema: nn.Module | None = None) -> None:
     """Write everything needed to resume exactly; `epoch` counts completed epochs."""
     tensors: dict[str, torch.Tensor] = {}
-    for prefix, module in (("G", g), ("D", d)):
+    for prefix, module in (("G", g), ("D", d), ("G_ema", g_ema)):
+        if module is None:
+            continue
         for k, v in module.state_dict().items():
             tensors[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
     groups = {"opt_g": _flatten_optimizer("opt_g", opt_g, tensors),
@@ -142,7 +152,9 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     header = read_header(path)
     cfg: TrainConfig = header["config"]
     tensors = load_tensors(path)
-    weights = tensors if header["kind"] == KIND_GENERATOR else split_prefix(tensors, "G")
+    # A full checkpoint's samples come from the EMA copy when the run kept one, as its exports do.
+    weights = tensors if header["kind"] == KIND_GENERATOR else (
+        split_prefix(split_prefix(tensors, "G_ema"), "module") or split_prefix(tensors, "G"))
     g = build_generator(cfg)
     try:
         g.load_state_dict(weights)

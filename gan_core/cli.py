@@ -54,7 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) a run into --out with a tqdm bar of live losses; Ctrl-C checkpoints and stops."""
     from tqdm import tqdm
 
-    from .events import CheckpointWritten, Done, EpochSamples, Failed, StepMetrics, Stopped
+    from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, StepMetrics, Stopped
     from .sampling import grid, png_bytes
     from .trainer import latest_checkpoint, resolve_device, train
 
@@ -91,6 +91,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         elif isinstance(ev, EpochSamples):
             path = out / "samples" / f"epoch-{ev.epoch:04d}.png"
             atomic_write(path, lambda tmp: Path(tmp).write_bytes(png_bytes(grid(ev.images), scale=2)))
+        elif isinstance(ev, EpochQuality):
+            q = ev.quality
+            fid = f", fidelity {q['fidelity']:.1%}" if "fidelity" in q else ""
+            bar.write(f"epoch {ev.epoch}: FD {q['fd']:.2f}, IS {q['inception_score']:.2f}, classes "
+                      f"{min(q['class_shares']):.1%}..{max(q['class_shares']):.1%}{fid} ({ev.seconds:.1f} s)")
         elif isinstance(ev, CheckpointWritten):
             bar.write(f"checkpoint: {ev.path}")
         elif isinstance(ev, (Done, Stopped, Failed)):
@@ -110,7 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     """Write --n seeded samples from a checkpoint as .npy floats or a .png grid."""
     from .checkpoint import load_generator
-    from .sampling import generate, generate_float, grid, png_bytes
+    from .data import CLASS_NAMES
+    from .sampling import generate, generate_float, grid, label_tensor, png_bytes
 
     if args.n < 1 or args.n > 10_000:
         raise ConfigError(f"--n: {args.n} is out of range; allowed 1 to 10000")
@@ -118,13 +124,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix not in (".npy", ".png"):
         raise ConfigError(f"--out: {out} must end in .npy (float32 N×28×28 in [-1, 1]) or .png (a grid)")
     g, cfg, _ = load_generator(args.checkpoint)
+    label_tensor(cfg, args.label, 1)  # refuse a wrong or missing label before writing anything
     if out.suffix == ".npy":
-        arr = generate_float(g, cfg, args.n, args.seed).astype(np.float32)
+        arr = generate_float(g, cfg, args.n, args.seed, args.label).astype(np.float32)
         atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), arr))
     else:
-        img = grid(generate(g, cfg, args.n, args.seed))
+        img = grid(generate(g, cfg, args.n, args.seed, args.label))
         atomic_write(out, lambda tmp: Path(tmp).write_bytes(png_bytes(img, scale=2)))
-    print(f"wrote {args.n} samples (seed {args.seed}) to {out}")
+    of = "" if args.label is None else f" of class {args.label} ({CLASS_NAMES[cfg.dataset][args.label]})"
+    print(f"wrote {args.n} samples{of} (seed {args.seed}) to {out}")
     return 0
 
 
@@ -213,6 +221,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{label:24}{a:>12.3f}{b:>12.3f}")
     print(f"FD ratio to the real floor: {q.fd / floor.fd:.2f}x")
     print("class shares: " + " ".join(f"{i}:{s:.1%}" for i, s in enumerate(q.class_shares)))
+    if q.fidelity is not None:
+        print(f"class fidelity (classifier agrees with the requested class): {q.fidelity:.2%}")
+        print("per class: " + " ".join(f"{i}:{s:.1%}" for i, s in enumerate(q.fidelity_per_class or ())))
     return 0
 
 
@@ -281,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
     s.add_argument("--n", type=int, default=64, help="how many digits")
     s.add_argument("--seed", type=int, default=0, help="same seed, same digits")
+    s.add_argument("--label", type=int, default=None,
+                   help="class to draw (0-9); required by conditional generators, refused by others")
     s.add_argument("--out", required=True, help=".npy (float32 N×28×28 in [-1, 1]) or .png (grid)")
     s.set_defaults(func=cmd_sample)
 

@@ -19,7 +19,8 @@ NOISES = ("normal", "uniform")
 
 # Changing any of these makes old weights or optimizer state meaningless, so resume refuses it.
 ARCH_FIELDS = (
-    "arch", "dataset", "latent_dim", "noise", "g_widths", "d_widths", "width_mult", "leaky_slope", "d_dropout")
+    "arch", "dataset", "conditional", "latent_dim", "noise", "g_widths", "d_widths", "width_mult", "leaky_slope",
+    "d_dropout", "d_batchnorm", "spectral_norm")
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,8 @@ class TrainConfig:
                                          "(seed 003).", choices=ARCHS, group="model")
     dataset: Literal["mnist", "fashion_mnist"] = _f("mnist", "Training images: MNIST digits or Fashion-MNIST.",
                                                      choices=DATASETS, group="data")
+    conditional: bool = _f(False, "Class-conditional: G takes the class to draw, D judges (image, class) pairs "
+                                  "with a projection head; Generate then lets you pick the class.", group="model")
     latent_dim: int = _f(128, "Size of the noise vector z fed to the generator.", lo=1, hi=1024, group="model")
     noise: Literal["normal", "uniform"] = _f("normal", "Distribution of z: N(0, 1) or U(-1, 1) (seed 002).",
                                              choices=NOISES, group="model")
@@ -52,6 +55,10 @@ class TrainConfig:
     leaky_slope: float = _f(0.2, "Negative slope of the LeakyReLU activations.", lo=0.0, hi=1.0, group="model")
     d_dropout: float = _f(0.0, "Dropout after each discriminator hidden layer (seed 004 uses 0.3).",
                           lo=0.0, hi=0.9, group="model")
+    d_batchnorm: bool = _f(True, "DCGAN discriminator: BatchNorm after each conv, as seed 003 (dense D has none).",
+                           group="model")
+    spectral_norm: bool = _f(False, "Spectral norm on every discriminator weight (Miyato et al. 2018): bounds D's "
+                             "slope, a common cure for collapse.", group="model")
     init_std: float = _f(0.0, "Initialise weights from N(0, init_std); 0 keeps PyTorch's default init.",
                          lo=0.0, hi=1.0, group="model")
     loss: str = _f("non_saturating", "GAN objective.", choices=LOSS_NAMES, group="loss")
@@ -60,6 +67,9 @@ class TrainConfig:
     gp_weight: float = _f(0.0, "Gradient penalty weight λ (seed 003's formula); wgan_gp needs it > 0.",
                           lo=0.0, hi=1000.0, group="loss")
     n_critic: int = _f(1, "Discriminator steps per generator step.", lo=1, hi=20, group="loss")
+    g_ema: float = _f(0.0, "Keep an exponential moving average of G's weights with this decay and use it for "
+                      "samples, scores and exports (0 = off; 0.999 is usual).", lo=0.0, hi=0.99999,
+                      group="optimizer")
     lr_g: float = _f(2e-4, "Generator Adam learning rate.", lo=1e-7, hi=1.0, group="optimizer")
     lr_d: float = _f(2e-4, "Discriminator Adam learning rate.", lo=1e-7, hi=1.0, group="optimizer")
     beta1: float = _f(0.5, "Adam β1.", lo=0.0, hi=0.999, group="optimizer")

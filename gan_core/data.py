@@ -18,6 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# What each class index means, for pickers and captions.
+CLASS_NAMES = {
+    "mnist": tuple(str(i) for i in range(10)),
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"),
+}
+
 # md5 of the decompressed originals (shared/datasets/README.md; Fashion-MNIST from Debian's package).
 MD5 = {
     "mnist": {

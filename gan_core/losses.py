@@ -71,7 +71,7 @@ LOSSES: dict[str, Loss] = {
 }
 
 
-def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, target_norm: float = 1.0,
+def gradient_penalty(d: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, target_norm: float = 1.0,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """Seed 003's GP = E[(‖∇ D(x̂)‖₂ - k)²] at x̂ = εx + (1-ε)G(z), ε ~ U(0, 1) per sample (unweighted)."""
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, generator=generator)

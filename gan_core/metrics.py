@@ -164,11 +164,17 @@ class Quality:
     confidence: float           # mean max class probability
     class_shares: tuple[float, ...]  # fraction of samples per predicted class
     diversity: float            # feature spread, compare with real data's
+    # Conditional runs: how often the classifier sees the class that was asked for, overall and per class.
+    fidelity: float | None = None
+    fidelity_per_class: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {"n": self.n, "fd": self.fd, "inception_score": self.inception_score, "confidence": self.confidence,
-                "class_shares": list(self.class_shares), "diversity": self.diversity}
+        """JSON-ready dict (the fidelity keys only for conditional samples)."""
+        out = {"n": self.n, "fd": self.fd, "inception_score": self.inception_score, "confidence": self.confidence,
+               "class_shares": list(self.class_shares), "diversity": self.diversity}
+        if self.fidelity is not None:
+            out |= {"fidelity": self.fidelity, "fidelity_per_class": list(self.fidelity_per_class or ())}
+        return out
 
 
 @lru_cache(maxsize=4)
@@ -180,14 +186,23 @@ def reference_stats(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     return t["ref.mu"].numpy(), t["ref.cov"].numpy()
 
 
-def measure(images: torch.Tensor, dataset: str) -> Quality:
-    """Quality of float images (N, 1, 28, 28) in [-1, 1], against `dataset`'s training statistics."""
+def measure(images: torch.Tensor, dataset: str, labels: torch.Tensor | None = None) -> Quality:
+    """Quality of float images (N, 1, 28, 28) in [-1, 1], against `dataset`'s training statistics; with the
+    requested `labels` (N,) also the class fidelity."""
     feats, probs = embed(load_classifier(dataset), images)
     mu, cov = reference_stats(dataset)
-    shares = np.bincount(probs.argmax(1), minlength=N_CLASSES) / len(probs)
+    pred = probs.argmax(1)
+    shares = np.bincount(pred, minlength=N_CLASSES) / len(probs)
+    fidelity = per_class = None
+    if labels is not None:
+        want = labels.cpu().numpy()
+        hit = pred == want
+        fidelity = float(hit.mean())
+        per_class = tuple(float(hit[want == c].mean()) if (want == c).any() else float("nan")
+                          for c in range(N_CLASSES))
     return Quality(len(images), frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), mu, cov),
                    inception_score(probs), float(probs.max(1).mean()), tuple(float(s) for s in shares),
-                   diversity(feats))
+                   diversity(feats), fidelity, per_class)
 
 
 @lru_cache(maxsize=8)
@@ -201,12 +216,15 @@ def real_floor(dataset: str, n: int) -> Quality:
 
 @torch.no_grad()
 def measure_generator(g: nn.Module, cfg: TrainConfig, n: int, seed: int = 12345) -> Quality:
-    """Quality of n samples of G (eval mode, fixed seed so epochs are comparable)."""
+    """Quality of n samples of G (eval mode, fixed seed so epochs are comparable); a conditional G is asked for
+    every class equally often and also scored on class fidelity."""
     from .sampling import render_float, seeded_noise
 
     z = seeded_noise(cfg, n, seed)
-    images = torch.cat([render_float(g, z[i:i + 1000]) for i in range(0, n, 1000)])
-    return measure(images, cfg.dataset)
+    y = torch.arange(n) % N_CLASSES if cfg.conditional else None
+    images = torch.cat([render_float(g, z[i:i + 1000], None if y is None else y[i:i + 1000])
+                        for i in range(0, n, 1000)])
+    return measure(images, cfg.dataset, y)
 
 
 # --- warnings a user can act on ------------------------------------------------------------------------------

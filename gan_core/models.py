@@ -2,6 +2,12 @@
 
 Images are (N, 1, 28, 28) in [-1, 1]; discriminators return raw logits (N,), never probabilities, so every loss
 can use the numerically stable *_with_logits forms.
+
+Conditional models (issue 9) take class labels y (N,) int64 in 0..9. G gets a learned class embedding: concatenated
+to z (dense) or to the first 7×7 feature map as one extra channel (DCGAN). D uses a projection head (Miyato &
+Koyama 2018): logit = w·h + ⟨embed(y), h⟩ on its penultimate features h. Projection rather than concatenating
+labels to the input because it keeps D's output a single unconstrained logit (so every loss in losses.py applies
+unchanged) and it is the variant that gave the better class fidelity and FID in that paper.
 """
 from __future__ import annotations
 
@@ -12,100 +18,157 @@ from .config import TrainConfig
 
 IMG_SHAPE = (1, 28, 28)
 IMG_PIXELS = 28 * 28
+N_CLASSES = 10   # MNIST digits and Fashion-MNIST's ten garments
+EMBED_DIM = 32   # dense G's label embedding, concatenated to z
+
+
+def _check_labels(conditional: bool, y: torch.Tensor | None) -> None:
+    """Models refuse a missing label when conditional and a label when not; callers validate earlier."""
+    if conditional and y is None:
+        raise ValueError("this model is conditional: pass class labels y (N,) in 0..9")
+    if not conditional and y is not None:
+        raise ValueError("this model is unconditional: it takes no class labels")
 
 
 class DenseGenerator(nn.Module):
-    """Seeds 000/002/004: z → [Linear → LeakyReLU]* → Linear(784) → tanh."""
+    """Seeds 000/002/004: z (⊕ label embedding) → [Linear → LeakyReLU]* → Linear(784) → tanh."""
 
-    def __init__(self, latent_dim: int, widths: tuple[int, ...], slope: float) -> None:
+    def __init__(self, latent_dim: int, widths: tuple[int, ...], slope: float, conditional: bool = False) -> None:
         super().__init__()
+        self.embed = nn.Embedding(N_CLASSES, EMBED_DIM) if conditional else None
         layers: list[nn.Module] = []
-        prev = latent_dim
+        prev = latent_dim + (EMBED_DIM if conditional else 0)
         for w in widths:
             layers += [nn.Linear(prev, w), nn.LeakyReLU(slope)]
             prev = w
         layers += [nn.Linear(prev, IMG_PIXELS), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
+        _check_labels(self.embed is not None, y)
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y).to(z.dtype)], 1)  # (N, latent + EMBED_DIM)
         return self.net(z).view(-1, *IMG_SHAPE)
 
 
-class DenseDiscriminator(nn.Module):
-    """Seeds 000/002/004: flatten → [Linear → LeakyReLU → Dropout]* → Linear(1) logit."""
+class _ProjectionHead(nn.Module):
+    """logit = Linear(h) (+ ⟨embed(y), h⟩ when conditional) on penultimate features h (N, F)."""
 
-    def __init__(self, widths: tuple[int, ...], slope: float, dropout: float) -> None:
+    def __init__(self, features: int, conditional: bool, sn: bool) -> None:
+        super().__init__()
+        self.linear = _sn(nn.Linear(features, 1), sn)
+        self.embed = _sn(nn.Embedding(N_CLASSES, features), sn) if conditional else None
+        if self.embed is not None:
+            nn.init.zeros_(self.embed.weight)  # start as the unconditional D; the class term grows as it helps
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # (N, F) → (N,)
+        _check_labels(self.embed is not None, y)
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            out = out + (self.embed(y).to(h.dtype) * h).sum(1)
+        return out
+
+
+def _sn(layer: nn.Module, on: bool) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of a layer's weight when `on`."""
+    return nn.utils.parametrizations.spectral_norm(layer) if on else layer
+
+
+class DenseDiscriminator(nn.Module):
+    """Seeds 000/002/004: flatten → [Linear → LeakyReLU → Dropout]* → logit (projection head when conditional)."""
+
+    def __init__(self, widths: tuple[int, ...], slope: float, dropout: float, conditional: bool = False,
+                 sn: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         prev = IMG_PIXELS
         for w in widths:
-            layers += [nn.Linear(prev, w), nn.LeakyReLU(slope)]
+            layers += [_sn(nn.Linear(prev, w), sn), nn.LeakyReLU(slope)]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             prev = w
-        layers.append(nn.Linear(prev, 1))
         self.net = nn.Sequential(*layers)
+        self.head = _ProjectionHead(prev, conditional, sn)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, 28, 28) → (N,)
-        return self.net(x).squeeze(1)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, 1, 28, 28) → (N,)
+        return self.head(self.net(x), y)
 
 
 class DCGANGenerator(nn.Module):
     """Seed 003: Dense 7·7·256 (ReLU) → ConvT 128 5×5 s1 → ConvT 64 5×5 s2 → ConvT 1 5×5 s2 tanh.
 
     As in the seed, each hidden ConvT is followed by ReLU then BatchNorm; `mult` scales every channel count.
+    Conditional: a 7×7 label map (embedding of 49) joins the first feature map as one more channel.
     """
 
-    def __init__(self, latent_dim: int, mult: float = 1.0) -> None:
+    def __init__(self, latent_dim: int, mult: float = 1.0, conditional: bool = False) -> None:
         super().__init__()
         c1, c2, c3 = (max(1, round(c * mult)) for c in (256, 128, 64))
         self.c1 = c1
         self.fc = nn.Sequential(nn.Linear(latent_dim, 7 * 7 * c1), nn.ReLU())
+        self.embed = nn.Embedding(N_CLASSES, 7 * 7) if conditional else None
         # padding=2 keeps 'same' size at stride 1; output_padding=1 makes stride 2 exactly double (7→14→28).
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(c1, c2, 5, stride=1, padding=2), nn.ReLU(), nn.BatchNorm2d(c2),  # (N, c2, 7, 7)
+            nn.ConvTranspose2d(c1 + (1 if conditional else 0), c2, 5, stride=1, padding=2), nn.ReLU(),
+            nn.BatchNorm2d(c2),                                                                 # (N, c2, 7, 7)
             nn.ConvTranspose2d(c2, c3, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
             nn.BatchNorm2d(c3),                                                                 # (N, c3, 14, 14)
             nn.ConvTranspose2d(c3, 1, 5, stride=2, padding=2, output_padding=1), nn.Tanh(),     # (N, 1, 28, 28)
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
-        return self.net(self.fc(z).view(-1, self.c1, 7, 7))
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
+        _check_labels(self.embed is not None, y)
+        h = self.fc(z).view(-1, self.c1, 7, 7)                                     # (N, c1, 7, 7)
+        if self.embed is not None:
+            h = torch.cat([h, self.embed(y).view(-1, 1, 7, 7).to(h.dtype)], 1)   # (N, c1 + 1, 7, 7)
+        return self.net(h)
 
 
 class DCGANDiscriminator(nn.Module):
-    """Seed 003: Conv 64 5×5 s2 → LeakyReLU → BN → Conv 128 5×5 s2 → LeakyReLU → BN → Dense 1 logit."""
+    """Seed 003: Conv 64 5×5 s2 → LeakyReLU → BN → Conv 128 5×5 s2 → LeakyReLU → BN → Dense 1 logit.
 
-    def __init__(self, slope: float, mult: float = 1.0, dropout: float = 0.0) -> None:
+    `batchnorm=False` drops the BN layers (the TF tutorial's later revision uses Dropout 0.3 instead), `sn` puts
+    spectral norm on every weight; both are the usual cures for the seed's collapse.
+    """
+
+    def __init__(self, slope: float, mult: float = 1.0, dropout: float = 0.0, conditional: bool = False,
+                 batchnorm: bool = True, sn: bool = False) -> None:
         super().__init__()
         c1, c2 = (max(1, round(c * mult)) for c in (64, 128))
-        self.net = nn.Sequential(
-            nn.Conv2d(1, c1, 5, stride=2, padding=2), nn.LeakyReLU(slope), nn.BatchNorm2d(c1),   # (N, c1, 14, 14)
-            nn.Dropout(dropout) if dropout else nn.Identity(),
-            nn.Conv2d(c1, c2, 5, stride=2, padding=2), nn.LeakyReLU(slope), nn.BatchNorm2d(c2),  # (N, c2, 7, 7)
-            nn.Dropout(dropout) if dropout else nn.Identity(),
-            nn.Flatten(), nn.Linear(c2 * 7 * 7, 1),
-        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, 28, 28) → (N,)
-        return self.net(x).squeeze(1)
+        def norm(c: int) -> nn.Module:
+            return nn.BatchNorm2d(c) if batchnorm else nn.Identity()
+
+        self.net = nn.Sequential(
+            _sn(nn.Conv2d(1, c1, 5, stride=2, padding=2), sn), nn.LeakyReLU(slope), norm(c1),   # (N, c1, 14, 14)
+            nn.Dropout(dropout) if dropout else nn.Identity(),
+            _sn(nn.Conv2d(c1, c2, 5, stride=2, padding=2), sn), nn.LeakyReLU(slope), norm(c2),  # (N, c2, 7, 7)
+            nn.Dropout(dropout) if dropout else nn.Identity(),
+            nn.Flatten(),                                                                          # (N, c2·49)
+        )
+        self.head = _ProjectionHead(c2 * 7 * 7, conditional, sn)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, 1, 28, 28) → (N,)
+        return self.head(self.net(x), y)
 
 
 def build_generator(cfg: TrainConfig) -> nn.Module:
     """The generator `cfg` describes, initialised as `cfg.init_std` says."""
     if cfg.arch == "dense":
-        g: nn.Module = DenseGenerator(cfg.latent_dim, cfg.g_widths, cfg.leaky_slope)
+        g: nn.Module = DenseGenerator(cfg.latent_dim, cfg.g_widths, cfg.leaky_slope, cfg.conditional)
     else:
-        g = DCGANGenerator(cfg.latent_dim, cfg.width_mult)
+        g = DCGANGenerator(cfg.latent_dim, cfg.width_mult, cfg.conditional)
     return _init(g, cfg.init_std)
 
 
 def build_discriminator(cfg: TrainConfig) -> nn.Module:
     """The discriminator `cfg` describes, initialised as `cfg.init_std` says."""
     if cfg.arch == "dense":
-        d: nn.Module = DenseDiscriminator(cfg.d_widths, cfg.leaky_slope, cfg.d_dropout)
+        d: nn.Module = DenseDiscriminator(cfg.d_widths, cfg.leaky_slope, cfg.d_dropout, cfg.conditional,
+                                          cfg.spectral_norm)
     else:
-        d = DCGANDiscriminator(cfg.leaky_slope, cfg.width_mult, cfg.d_dropout)
+        d = DCGANDiscriminator(cfg.leaky_slope, cfg.width_mult, cfg.d_dropout, cfg.conditional, cfg.d_batchnorm,
+                               cfg.spectral_norm)
     return _init(d, cfg.init_std)
 
 
@@ -114,7 +177,8 @@ def _init(model: nn.Module, std: float) -> nn.Module:
     if std:
         for m in model.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, 0.0, std)
+                w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+                nn.init.normal_(w, 0.0, std)
                 nn.init.zeros_(m.bias)
     return model
 
@@ -125,3 +189,11 @@ def sample_noise(cfg: TrainConfig, n: int, generator: torch.Generator | None = N
     if cfg.noise == "uniform":
         return torch.rand(n, cfg.latent_dim, generator=generator, device=device) * 2 - 1
     return torch.randn(n, cfg.latent_dim, generator=generator, device=device)
+
+
+def sample_labels(cfg: TrainConfig, n: int, generator: torch.Generator | None = None,
+                  device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """Uniform class labels (n,) for a conditional config, None for an unconditional one."""
+    if not cfg.conditional:
+        return None
+    return torch.randint(0, N_CLASSES, (n,), generator=generator, device=device)

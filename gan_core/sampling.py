@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .config import TrainConfig
-from .models import sample_noise
+from .config import ConfigError, TrainConfig
+from .models import N_CLASSES, sample_noise
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -19,19 +19,35 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def render_float(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """G(z) as float (N, 1, 28, 28) in [-1, 1] on the CPU, in eval mode (BatchNorm running stats), restored after."""
+def render_float(g: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """G(z[, y]) as float (N, 1, 28, 28) in [-1, 1] on the CPU, in eval mode (BatchNorm running stats)."""
     was_training = g.training
     g.eval()
+    device = next(g.parameters()).device
     try:
-        return g(z.to(next(g.parameters()).device)).float().cpu()
+        return g(z.to(device), None if y is None else y.to(device)).float().cpu()
     finally:
         g.train(was_training)
 
 
-def render(g: nn.Module, z: torch.Tensor) -> np.ndarray:
-    """G(z) as uint8 (N, 28, 28)."""
-    return to_uint8(render_float(g, z))
+def render(g: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> np.ndarray:
+    """G(z[, y]) as uint8 (N, 28, 28)."""
+    return to_uint8(render_float(g, z, y))
+
+
+def label_tensor(cfg: TrainConfig, label: int | None, n: int) -> torch.Tensor | None:
+    """Labels (n,) for `label`, checked against the generator: a conditional one needs a class, others refuse it."""
+    if cfg.conditional:
+        if label is None:
+            raise ConfigError("label: this generator is conditional; choose a class 0-9 to draw "
+                              "(e.g. --label 7)")
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < N_CLASSES:
+            raise ConfigError(f"label: {label!r} is not a class; choose a whole number from 0 to {N_CLASSES - 1}")
+        return torch.full((n,), label, dtype=torch.long)
+    if label is not None:
+        raise ConfigError("label: this generator is unconditional and cannot draw a chosen class; train with "
+                          "conditional on, or leave the label out")
+    return None
 
 
 def seeded_noise(cfg: TrainConfig, n: int, seed: int) -> torch.Tensor:
@@ -39,14 +55,23 @@ def seeded_noise(cfg: TrainConfig, n: int, seed: int) -> torch.Tensor:
     return sample_noise(cfg, n, torch.Generator().manual_seed(seed))
 
 
-def generate(g: nn.Module, cfg: TrainConfig, n: int, seed: int) -> np.ndarray:
-    """n digits as uint8 (n, 28, 28); the same seed always gives the same digits."""
-    return render(g, seeded_noise(cfg, n, seed))
+def generate(g: nn.Module, cfg: TrainConfig, n: int, seed: int, label: int | None = None) -> np.ndarray:
+    """n digits (of class `label` for a conditional G) as uint8 (n, 28, 28); the same seed gives the same digits."""
+    return render(g, seeded_noise(cfg, n, seed), label_tensor(cfg, label, n))
 
 
-def generate_float(g: nn.Module, cfg: TrainConfig, n: int, seed: int) -> np.ndarray:
+def generate_float(g: nn.Module, cfg: TrainConfig, n: int, seed: int, label: int | None = None) -> np.ndarray:
     """n digits as float32 (n, 28, 28) in [-1, 1], unquantised."""
-    return render_float(g, seeded_noise(cfg, n, seed)).squeeze(1).numpy()
+    return render_float(g, seeded_noise(cfg, n, seed), label_tensor(cfg, label, n)).squeeze(1).numpy()
+
+
+def class_rows(g: nn.Module, cfg: TrainConfig, seed: int, ncol: int) -> np.ndarray:
+    """A conditional G's classes as uint8 (10·ncol, 28, 28): row r is class r, column c reuses one noise vector
+    for every class, so a column carries one style across all ten (style transfer for a fixed seed)."""
+    if not cfg.conditional:
+        raise ConfigError("this generator is unconditional: it has no classes to lay out in rows")
+    z = seeded_noise(cfg, ncol, seed).repeat(N_CLASSES, 1)                      # (10·ncol, latent)
+    return render(g, z, torch.arange(N_CLASSES).repeat_interleave(ncol))
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -58,10 +83,11 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
-def interpolate(g: nn.Module, cfg: TrainConfig, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
+def interpolate(g: nn.Module, cfg: TrainConfig, seed_a: int, seed_b: int, steps: int,
+                label: int | None = None) -> np.ndarray:
     """A strip of `steps` digits morphing from seed_a's digit to seed_b's, uint8 (steps, 28, 28)."""
     za, zb = seeded_noise(cfg, 1, seed_a)[0], seeded_noise(cfg, 1, seed_b)[0]
-    return render(g, slerp(za, zb, torch.linspace(0, 1, steps)))
+    return render(g, slerp(za, zb, torch.linspace(0, 1, steps)), label_tensor(cfg, label, steps))
 
 
 def grid(images: np.ndarray, ncol: int | None = None, pad: int = 2) -> np.ndarray:

@@ -11,17 +11,19 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint as ckpt
 from .config import ConfigError, TrainConfig
 from .data import load_dataset, to_float
 from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Sink, StepMetrics, Stopped
 from .losses import LOSSES, Loss, gradient_penalty
-from .models import build_discriminator, build_generator, sample_noise
+from .models import N_CLASSES, build_discriminator, build_generator, sample_labels, sample_noise
 from .sampling import render, seeded_noise
 
 GRID_SEED_OFFSET = 1  # the fixed sample grid uses seed + 1, so it never shares noise with training
@@ -47,6 +49,12 @@ class GAN:
     rng: torch.Generator  # data order and noise, on the training device
     device: torch.device
     split_d: bool = False  # D has BatchNorm: run it on real and fake separately (see train_step)
+    g_ema: AveragedModel | None = None  # moving average of G's weights (cfg.g_ema > 0)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The G that samples, scores and exports use: the EMA copy when there is one."""
+        return self.g_ema.module if self.g_ema is not None else self.g
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast when the config asks for it, else a no-op."""
@@ -64,28 +72,47 @@ def build_gan(cfg: TrainConfig, device: torch.device) -> GAN:
 
     rng = torch.Generator(device).manual_seed(cfg.seed)
     split_d = any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in d.modules())
+    # EMA of the weights only; BatchNorm running stats are copied from the live G (use_buffers=False).
+    ema = AveragedModel(g, multi_avg_fn=ema_update(cfg.g_ema)) if cfg.g_ema else None
     return GAN(cfg, g, d, adam(g.parameters(), cfg.lr_g), adam(d.parameters(), cfg.lr_d), LOSSES[cfg.loss], rng,
-               device, split_d)
+               device, split_d, ema)
 
 
-def train_step(m: GAN, real: torch.Tensor, g_step: bool) -> torch.Tensor:
-    """One D update and, if `g_step`, one G update on real images (B, 1, 28, 28).
+def ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
+    """AveragedModel's multi_avg_fn for an EMA whose decay ramps up as min(decay, (1 + n) / (10 + n)).
+
+    A fixed 0.999 from step 0 would keep ~40 % of the random initial weights after 500 steps; averaging weights
+    that far apart gives noise, not digits. The ramp (as in timm's ModelEma warm-up) makes the average follow G
+    closely early on and smooth it later.
+    """
+    @torch.no_grad()
+    def update(ema: list, current: list, n_averaged: torch.Tensor) -> None:
+        n = float(n_averaged)
+        torch._foreach_lerp_(ema, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+    return update
+
+
+def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: bool) -> torch.Tensor:
+    """One D update and, if `g_step`, one G update on real images (B, 1, 28, 28) with labels (B,) if conditional.
 
     Returns the detached stats [d_loss, g_loss, D(x), D(G(z)), g_step] so the caller can sum them on the device.
     """
     cfg, b = m.cfg, real.shape[0]
     z = sample_noise(cfg, b, m.rng, m.device)                      # (B, latent)
+    y_fake = sample_labels(cfg, b, m.rng, m.device)                # (B,) uniform classes, or None
     with m.autocast(), torch.set_grad_enabled(g_step):            # G's graph only matters if G steps now
-        fake = m.g(z)                                              # (B, 1, 28, 28)
+        fake = m.g(z, y_fake)                                      # (B, 1, 28, 28)
     with m.autocast():
         if m.split_d:  # BatchNorm in D: statistics must come from one kind of image, so two passes (as seed 003)
-            logits = torch.cat([m.d(real), m.d(fake.detach())]).float()   # (2B,)
+            logits = torch.cat([m.d(real, y_real), m.d(fake.detach(), y_fake)]).float()     # (2B,)
         else:          # no batch statistics: one D pass over both halves
-            logits = m.d(torch.cat([real, fake.detach()])).float()         # (2B,)
+            y_both = None if y_real is None else torch.cat([y_real, y_fake])
+            logits = m.d(torch.cat([real, fake.detach()]), y_both).float()                 # (2B,)
     real_l, fake_l = logits.split(b)
     d_loss = m.loss.d(real_l, fake_l, 1.0 - cfg.label_smoothing)
-    if cfg.gp_weight:
-        d_loss = d_loss + cfg.gp_weight * gradient_penalty(m.d, real, fake.detach().float(), generator=m.rng)
+    if cfg.gp_weight:  # interpolates keep the real labels: the penalty is on D's slope in x, per class
+        d_loss = d_loss + cfg.gp_weight * gradient_penalty(lambda x: m.d(x, y_real), real, fake.detach().float(),
+                                                           generator=m.rng)
     m.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     m.opt_d.step()
@@ -94,11 +121,13 @@ def train_step(m: GAN, real: torch.Tensor, g_step: bool) -> torch.Tensor:
     if g_step:
         m.d.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
         with m.autocast():
-            g_loss = m.loss.g(m.d(fake).float())  # the same fake batch, judged by the updated D
+            g_loss = m.loss.g(m.d(fake, y_fake).float())  # the same fake batch, judged by the updated D
         m.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         m.opt_g.step()
         m.d.requires_grad_(True)
+        if m.g_ema is not None:
+            m.g_ema.update_parameters(m.g)
     probs = torch.sigmoid(logits.detach())
     return torch.stack([d_loss.detach(), g_loss.detach(), probs[:b].mean(), probs[b:].mean(),
                         torch.tensor(float(g_step), device=m.device)])
@@ -121,6 +150,12 @@ def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
     t = ckpt.load_tensors(path)
     m.g.load_state_dict(ckpt.split_prefix(t, "G"))
     m.d.load_state_dict(ckpt.split_prefix(t, "D"))
+    if m.g_ema is not None:
+        ema = ckpt.split_prefix(t, "G_ema")
+        if ema:
+            m.g_ema.load_state_dict(ema)
+        else:  # EMA switched on at resume: start the average from the current G
+            m.g_ema.module.load_state_dict(m.g.state_dict())
     for name, opt, lr in (("opt_g", m.opt_g, m.cfg.lr_g), ("opt_d", m.opt_d, m.cfg.lr_d)):
         opt.load_state_dict(ckpt.optimizer_state(t, header, name))
         for group in opt.param_groups:  # a resumed run may change the learning rate or betas on purpose
@@ -136,6 +171,15 @@ def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
     return header["epoch"], header["step"], None if perm is None else perm.to(m.device), header.get("pos", 0)
 
 
+def sample_grid_inputs(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fixed (z, y) of the per-epoch sample grid: 8×8 random digits, or for a conditional run 10×10 with
+    one row per class and the same noise down each column, so a column shows one style across classes."""
+    if not cfg.conditional:
+        return seeded_noise(cfg, 64, cfg.seed + GRID_SEED_OFFSET), None
+    z = seeded_noise(cfg, N_CLASSES, cfg.seed + GRID_SEED_OFFSET).repeat(N_CLASSES, 1)   # (100, latent)
+    return z, torch.arange(N_CLASSES).repeat_interleave(N_CLASSES)                        # (100,) row = class
+
+
 def latest_checkpoint(out_dir: str | Path) -> Path | None:
     """The newest checkpoint in `out_dir/checkpoints`, or None."""
     found = sorted((Path(out_dir) / "checkpoints").glob("ckpt-*.safetensors"))
@@ -144,19 +188,25 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
 
 def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = None,
           resume_from: str | Path | None = None, out_dir: str | Path | None = None,
-          images: torch.Tensor | None = None, data_dir: str | None = None) -> None:
+          images: torch.Tensor | None = None, data_dir: str | None = None,
+          labels: torch.Tensor | None = None) -> None:
     """Train `cfg`, emitting events to `sink`, until done, failed or `stop_event` is set.
 
-    `out_dir` receives checkpoints (none if None); `images` (uint8 (N, 28, 28)) skips loading the dataset.
+    `out_dir` receives checkpoints (none if None); `images` (uint8 (N, 28, 28)) and `labels` (N,) skip loading the
+    dataset.
     Every outcome ends with exactly one Done, Stopped or Failed event; exceptions inside the loop become Failed.
     """
     stop_event = stop_event or threading.Event()
     device = resolve_device(cfg)
     if images is None:
-        images, _ = load_dataset(cfg.dataset, "train", data_dir, limit=cfg.train_subset)
+        images, labels = load_dataset(cfg.dataset, "train", data_dir, limit=cfg.train_subset)
     elif cfg.train_subset:
         images = images[:cfg.train_subset]
+        labels = labels[:cfg.train_subset] if labels is not None else None
+    if cfg.conditional and labels is None:
+        raise ConfigError("conditional: a conditional run needs the class labels of its training images")
     images = images.to(device)                          # (N, 28, 28) uint8, resident for the whole run
+    labels = labels.to(device) if cfg.conditional else None  # (N,) int64
     n, b = images.shape[0], cfg.batch_size
     steps_per_epoch = n // b
     if steps_per_epoch == 0:
@@ -169,8 +219,11 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
             raise ConfigError(f"cannot resume: the checkpoint saw {perm.numel()} images, this run has {n} "
                               f"(train_subset or dataset changed)")
     g_run, d_run = (torch.compile(m.g), torch.compile(m.d)) if cfg.compile else (m.g, m.d)
-    step_model = GAN(cfg, g_run, d_run, m.opt_g, m.opt_d, m.loss, m.rng, device, m.split_d)
-    fixed_z = seeded_noise(cfg, 64, cfg.seed + GRID_SEED_OFFSET).to(device)
+    step_model = GAN(cfg, g_run, d_run, m.opt_g, m.opt_d, m.loss, m.rng, device, m.split_d, m.g_ema)
+    fixed_z, fixed_y = sample_grid_inputs(cfg)
+
+    def samples() -> EpochSamples:
+        return EpochSamples(epoch + (1 if pos else 0), step, render(m.sampler, fixed_z, fixed_y))
     out = Path(out_dir) if out_dir is not None else None
 
     acc = torch.zeros(5, device=device)
@@ -201,7 +254,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         if not cfg.eval_samples or not metrics.classifier_path(cfg.dataset).is_file():
             return
         t = time.perf_counter()
-        q = metrics.measure_generator(m.g, cfg, cfg.eval_samples)
+        q = metrics.measure_generator(m.sampler, cfg, cfg.eval_samples)
         sink(EpochQuality(at_epoch, step, q.to_dict(), time.perf_counter() - t))
 
     def save() -> None:
@@ -213,8 +266,8 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         rng = _rng_state(m)
         if perm is not None and pos:
             rng["perm"] = perm  # mid-epoch: keep this epoch's order so resume continues it exactly
-        ckpt.save_checkpoint(path, cfg, m.g, m.d, m.opt_g, m.opt_d, epoch, step, rng, {"pos": pos})
-        ckpt.save_generator(out / "generator.safetensors", cfg, m.g, epoch, step)
+        ckpt.save_checkpoint(path, cfg, m.g, m.d, m.opt_g, m.opt_d, epoch, step, rng, {"pos": pos}, m.g_ema)
+        ckpt.save_generator(out / "generator.safetensors", cfg, m.sampler, epoch, step)
         for old in sorted(path.parent.glob("ckpt-*.safetensors"))[:-KEEP_CHECKPOINTS]:
             old.unlink()
             old.with_suffix(".json").unlink(missing_ok=True)
@@ -225,8 +278,10 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
             if pos == 0:
                 perm = torch.randperm(n, generator=m.rng, device=device)
             while pos < steps_per_epoch and not stop_event.is_set() and not (cfg.max_steps and step >= cfg.max_steps):
-                real = to_float(images[perm[pos * b:(pos + 1) * b]])  # (B, 1, 28, 28) in [-1, 1]
-                acc += train_step(step_model, real, g_step=(step + 1) % cfg.n_critic == 0)
+                idx = perm[pos * b:(pos + 1) * b]
+                real = to_float(images[idx])                          # (B, 1, 28, 28) in [-1, 1]
+                acc += train_step(step_model, real, None if labels is None else labels[idx],
+                                  g_step=(step + 1) % cfg.n_critic == 0)
                 acc_steps, pos, step = acc_steps + 1, pos + 1, step + 1
                 if step % cfg.log_every == 0 and (reason := flush()):
                     sink(Failed(reason, step))
@@ -238,7 +293,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 epoch, pos = epoch + 1, 0
                 last = epoch == cfg.epochs or (cfg.max_steps and step >= cfg.max_steps)
                 if epoch % cfg.sample_every == 0 or last:
-                    sink(EpochSamples(epoch, step, render(m.g, fixed_z)))
+                    sink(samples())
                     measure(epoch)
                 if epoch % cfg.checkpoint_every == 0 or last:
                     save()
@@ -248,7 +303,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 return
             if cfg.max_steps and step >= cfg.max_steps:
                 if pos:  # ended mid-epoch: still leave a sample grid and a checkpoint
-                    sink(EpochSamples(epoch + 1, step, render(m.g, fixed_z)))
+                    sink(samples())
                     save()
                 break
         sink(Done(epoch, step))

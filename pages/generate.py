@@ -7,8 +7,9 @@ import streamlit as st
 
 import ui
 from gan_core import dashboard as dash
-from gan_core.checkpoint import CheckpointError, load_generator
-from gan_core.sampling import generate, grid, interpolate, png_bytes
+from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
+from gan_core.data import CLASS_NAMES
+from gan_core.sampling import class_rows, generate, grid, interpolate, png_bytes
 
 ui.bootstrap(__file__)
 
@@ -24,10 +25,20 @@ def _random_seed() -> None:
 
 st.header("Generate")
 runs = ui.list_runs()
-source = st.radio("Generator from", ["a run", "an uploaded file"], horizontal=True, key="gen_source",
-                  label_visibility="collapsed")
+shipped = shipped_generators()
+# A fresh install has no runs: open on the pretrained generators then, on the user's runs otherwise.
+sources = ["a run", "a pretrained generator", "an uploaded file"] if runs else \
+    ["a pretrained generator", "a run", "an uploaded file"]
+source = st.radio("Generator from", sources, horizontal=True, key="gen_source", label_visibility="collapsed")
 path: Path | None = None
-if source == "a run":
+if source == "a pretrained generator":
+    if not shipped:
+        st.info("This install ships no pretrained generators; train one on the Train page.")
+        st.stop()
+    name = st.selectbox("Pretrained generator", list(shipped), key="gen_shipped",
+                        help="Trained with GAN Studio's own trainer; the command is in the README.")
+    path = shipped[name]
+elif source == "a run":
     if not runs:
         ui.no_runs_yet("No generators yet")
         st.stop()
@@ -56,8 +67,22 @@ except (CheckpointError, OSError) as e:
     st.error(f"Cannot load this generator: {e}. Pick a run that finished an epoch, or upload a file that "
              f"GAN Studio wrote.")
     st.stop()
-st.caption(f"{cfg.arch} generator, latent {cfg.latent_dim} ({cfg.noise}), trained {header['epoch']} epoch(s) · "
-           f"{header['step']:,} steps · `{path.name}`")
+st.caption(f"{'conditional ' if cfg.conditional else ''}{cfg.arch} generator on {cfg.dataset}, latent "
+           f"{cfg.latent_dim} ({cfg.noise}), trained {header['epoch']} epoch(s) · {header['step']:,} steps · "
+           f"`{path.name}`")
+names = CLASS_NAMES[cfg.dataset]
+label: int | None = None
+by_class = False
+if cfg.conditional:
+    k1, k2 = st.columns([1, 2], vertical_alignment="bottom")
+    with k1:
+        label = st.selectbox("Class", range(len(names)), format_func=lambda i: f"{i} · {names[i]}"
+                             if names[i] != str(i) else str(i), key="gen_label",
+                             help="A conditional generator draws the class you ask for.")
+    with k2:
+        by_class = st.toggle("One row per class", key="gen_rows",
+                             help="Every class in its own row; each column reuses one noise vector, so a column "
+                                  "shows the same style (stroke, slant, width) carried across all classes.")
 
 if "gen_seed" not in st.session_state:
     st.session_state["gen_seed"] = 0
@@ -70,12 +95,16 @@ with c2:
 with c3:
     side = st.slider("Grid size", 1, 16, 8, key="gen_side", help="Digits per row and column.")
 
-digits = generate(g, cfg, side * side, seed)
-tiles = grid(digits, ncol=side)
+if by_class:
+    tiles = grid(class_rows(g, cfg, seed, side), ncol=side)
+    caption, fname = f"seed {seed} · one row per class (0 at the top) · {side} styles", f"classes-seed{seed}.png"
+else:
+    tiles = grid(generate(g, cfg, side * side, seed, label), ncol=side)
+    of = "" if label is None else f" · class {names[label]}"
+    caption, fname = f"seed {seed} · {side}×{side}{of}", f"digits-seed{seed}-{side}x{side}.png"
 png = png_bytes(tiles, scale=dash.display_scale(tiles.shape[1]))  # enlarged here: Streamlit never resamples it
-st.image(png, output_format="PNG", caption=f"seed {seed} · {side}×{side}")
-st.download_button("Download PNG", png, file_name=f"digits-seed{seed}-{side}x{side}.png", mime="image/png",
-                   key="gen_png")
+st.image(png, output_format="PNG", caption=caption)
+st.download_button("Download PNG", png, file_name=fname, mime="image/png", key="gen_png")
 
 st.subheader("Latent interpolation")
 i1, i2 = st.columns([1, 2])
@@ -85,7 +114,7 @@ with i1:
                                  key="gen_seed_b", help="Walk on the sphere (slerp) from the seed above to this."))
 with i2:
     steps = st.slider("Steps", 2, 24, 10, key="gen_steps")
-tiles = grid(interpolate(g, cfg, seed, seed_b, steps), ncol=steps)
+tiles = grid(interpolate(g, cfg, seed, seed_b, steps, label), ncol=steps)
 strip = png_bytes(tiles, scale=dash.display_scale(tiles.shape[1], 1200))
 st.image(strip, output_format="PNG", caption=f"slerp from seed {seed} to seed {seed_b} in {steps} steps")
 st.download_button("Download strip PNG", strip, file_name=f"slerp-{seed}-to-{seed_b}.png", mime="image/png",

@@ -64,8 +64,10 @@ def viewer() -> None:
             st.session_state["play_restart"] = True
             st.rerun()
     s = by_epoch[st.session_state[key]]
-    st.image(str(s["path"]), output_format="PNG", caption=f"epoch {s['epoch']} · step {s['step']:,} · the same 64 noise vectors "
-                                     f"every epoch", width=480)
+    what = ("one row per class, the same noise down each column" if run.config.conditional
+            else "the same 64 noise vectors every epoch")
+    st.image(str(s["path"]), output_format="PNG", caption=f"epoch {s['epoch']} · step {s['step']:,} · {what}",
+             width=480)
 
 
 viewer()

@@ -25,6 +25,12 @@ def mnist_slice() -> torch.Tensor:
     return load_dataset("mnist", limit=512)[0]
 
 
+@pytest.fixture(scope="session")
+def mnist_labels() -> torch.Tensor:
+    """The labels of `mnist_slice`, int64 (512,)."""
+    return load_dataset("mnist", limit=512)[1]
+
+
 @pytest.fixture
 def tiny_cfg() -> TrainConfig:
     """A dense config small enough to train a few epochs in well under a second: 8 steps of 64 per epoch."""

@@ -59,3 +59,41 @@ def test_init_std_draws_weights_from_that_normal():
     w = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, nn.Linear)])
     assert abs(w.std().item() - 0.02) < 0.001
     assert all(torch.all(m.bias == 0) for m in g.modules() if isinstance(m, nn.Linear))
+
+
+@pytest.mark.parametrize("arch", ["dense", "dcgan"])
+def test_conditional_models_take_labels_and_refuse_to_go_without(arch):
+    cfg = TrainConfig(arch=arch, conditional=True, width_mult=0.25, latent_dim=16)
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    z, y = torch.randn(6, 16), torch.tensor([0, 1, 2, 7, 8, 9])
+    x = g(z, y)
+    assert x.shape == (6, 1, 28, 28) and d(x, y).shape == (6,)
+    # The label really steers G: same noise, other classes, other images.
+    assert not torch.allclose(g.eval()(z, y), g.eval()(z, (y + 1) % 10))
+    with pytest.raises(ValueError, match="conditional"):
+        g(z)
+    with pytest.raises(ValueError, match="conditional"):
+        d(x)
+    plain = TrainConfig(arch=arch, width_mult=0.25, latent_dim=16)
+    with pytest.raises(ValueError, match="unconditional"):
+        build_generator(plain)(z, y)
+    with pytest.raises(ValueError, match="unconditional"):
+        build_discriminator(plain)(x, y)
+
+
+def test_projection_head_starts_as_the_unconditional_discriminator():
+    # The class embedding starts at zero, so at init every label gives the same logit; it can only learn to help.
+    d = build_discriminator(TrainConfig(arch="dcgan", conditional=True, width_mult=0.25))
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.allclose(d(x, torch.zeros(4, dtype=torch.long)), d(x, torch.full((4,), 9)))
+    assert d.head.embed.weight.shape == (10, 32 * 7 * 7)
+
+
+def test_discriminator_normalisation_options():
+    d = build_discriminator(TrainConfig(arch="dcgan", d_batchnorm=False, spectral_norm=True))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+    convs = [m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert convs and all(nn.utils.parametrize.is_parametrized(m, "weight") for m in convs)
+    d(torch.randn(3, 1, 28, 28))  # one power iteration
+    w = convs[0].weight.flatten(1)
+    assert torch.linalg.matrix_norm(w, 2).item() == pytest.approx(1.0, rel=0.1)  # spectral norm ≈ 1

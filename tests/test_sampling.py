@@ -1,5 +1,7 @@
 import io
 
+import pytest
+
 import numpy as np
 import torch
 from PIL import Image
@@ -42,3 +44,25 @@ def test_grid_png_and_gif():
     assert im.size == (g.shape[1] * 2, g.shape[0] * 2)
     gif = Image.open(io.BytesIO(gif_bytes([g, g // 2, g // 3])))
     assert gif.format == "GIF" and gif.n_frames == 3
+
+
+def test_labels_are_checked_against_the_generator():
+    from gan_core.config import ConfigError
+    from gan_core.sampling import class_rows
+
+    cond = TrainConfig(conditional=True, g_widths=(32,), latent_dim=8)
+    g = build_generator(cond)
+    sevens = generate(g, cond, 4, 1, label=7)
+    assert sevens.shape == (4, 28, 28) and not (sevens == generate(g, cond, 4, 1, label=3)).all()
+    with pytest.raises(ConfigError, match="conditional; choose a class"):
+        generate(g, cond, 4, 1)
+    for bad in (10, -1, True):
+        with pytest.raises(ConfigError, match="not a class"):
+            generate(g, cond, 4, 1, label=bad)
+    plain = TrainConfig(g_widths=(32,), latent_dim=8)
+    with pytest.raises(ConfigError, match="unconditional"):
+        generate(build_generator(plain), plain, 4, 1, label=7)
+    # One row per class, one style per column: row r is `generate(label=r)` of the same seed's noise.
+    rows = class_rows(g, cond, seed=5, ncol=3)
+    assert rows.shape == (30, 28, 28)
+    assert (rows[21:24] == generate(g, cond, 3, 5, label=7)).all()
