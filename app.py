@@ -18,9 +18,9 @@ ui.get_store()  # a database problem stops here with an st.error, before any pag
 ui.ensure_worker_once()
 
 with st.sidebar:
-    st.text_input("Your name", value="anonymous", key="owner_input", max_chars=200,
-                  help="Shown as the owner of the runs you start (real sign-in comes later).")
-    st.session_state["owner"] = st.session_state["owner_input"]  # plain key: pages read it via ui.owner()
+    ui.identity_sidebar()
+    if ui.settings().demo_mode:
+        st.caption("Public demo: runs are small and capped, and old runs are removed automatically.")
 
 pages = [
     st.Page(ui.PAGES["train"], title="Train", icon=":material/model_training:", default=True),

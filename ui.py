@@ -10,7 +10,8 @@ from typing import Sequence
 
 import streamlit as st
 
-from gan_core import worker
+from gan_core import dashboard as dash
+from gan_core import policy, worker
 from gan_core.store import RunView, Store, StoreError, gan_home
 
 PAGES = {
@@ -85,9 +86,49 @@ def list_runs() -> list[RunView]:
     return store.list_runs()
 
 
+def auth_configured() -> bool:
+    """Whether `.streamlit/secrets.toml` has an `[auth]` section, i.e. OIDC sign-in via st.login is on."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all: Streamlit raises rather than returning empty
+        return False
+
+
 def owner() -> str:
-    """The display name typed in the sidebar ('anonymous' by default)."""
+    """Who is using this session: the OIDC identity (email, else name) when sign-in is configured, '' until signed
+    in; otherwise the display name this browser chose in the sidebar ('anonymous' by default)."""
+    if auth_configured():
+        if not st.user.is_logged_in:
+            return ""
+        return str(st.user.get("email") or st.user.get("name") or "").strip()
     return (st.session_state.get("owner") or "").strip() or "anonymous"
+
+
+def settings() -> policy.Settings:
+    """This deployment's demo caps and admins (environment; see gan_core.policy.Settings.from_env)."""
+    return policy.Settings.from_env()
+
+
+def can_manage(run: RunView) -> bool:
+    """Whether this session may stop, resume, edit or delete `run` (owner or admin)."""
+    return policy.can_manage(run, owner(), settings())
+
+
+def identity_sidebar() -> None:
+    """Sign-in (OIDC) or the trusted team's display name, shown in the sidebar of every page."""
+    if auth_configured():
+        if st.user.is_logged_in:
+            st.caption(f"Signed in as {dash.plain(owner())}")
+            st.button("Log out", on_click=st.logout, key="logout")
+        else:
+            st.caption("Sign in to start and manage runs; everyone can watch.")
+            st.button("Log in", on_click=st.login, key="login", type="primary")
+        return
+    if "owner_input" not in st.session_state:  # chosen once per browser session, kept across pages
+        st.session_state["owner_input"] = st.session_state.get("owner", "anonymous")
+    st.text_input("Your name", key="owner_input", max_chars=200,
+                  help="Shown as the owner of the runs you start; only you (or an admin) can stop or delete them.")
+    st.session_state["owner"] = st.session_state["owner_input"]  # plain key: survives the widget's cleanup
 
 
 def selected_run_id() -> int | None:
@@ -107,7 +148,7 @@ def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_pick
     by_id = {r.id: r for r in runs}
     # A fresh key per page keeps Streamlit from clearing the choice between pages; the index carries it over.
     chosen = st.selectbox(label, ids, index=index, key=key,
-                          format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'})")
+                          format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'})")  # plain text
     st.session_state["run_id"] = chosen
     if st.query_params.get("run") != str(chosen):
         st.query_params["run"] = str(chosen)

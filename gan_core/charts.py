@@ -4,6 +4,8 @@ Metric rows are the dicts `Store.metrics` returns (step, epoch, d_loss, g_loss, 
 """
 from __future__ import annotations
 
+import html
+
 import math
 from typing import Any, Mapping, Sequence
 
@@ -97,6 +99,7 @@ def compare_figure(series: Mapping[str, Rows], smoothing: float = 0.6) -> go.Fig
     """Several runs' losses on one chart: one colour per run, G solid, D dashed, EMA-smoothed."""
     fig = go.Figure()
     for i, (label, rows) in enumerate(series.items()):
+        label = html.escape(label)  # run names are user text; Plotly renders <a>, <b>… tags in trace names
         rows = downsample(rows)
         color = RUN_COLORS[i % len(RUN_COLORS)]
         _pair(fig, rows, "g_loss", f"{label} · G", color, smoothing, raw=False)
@@ -114,6 +117,7 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
     dotted lines mark real test data's values, the floor to compare with."""
     fig = go.Figure()
     for i, (label, rows) in enumerate(series.items()):
+        label = html.escape(label)  # user text, see compare_figure
         color = RUN_COLORS[i % len(RUN_COLORS)]
         epochs = [r["epoch"] for r in rows]
         fig.add_trace(go.Scatter(x=epochs, y=[r["fd"] for r in rows], mode="lines+markers", name=f"{label} · FD",

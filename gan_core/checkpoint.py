@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 from torch import nn
@@ -151,14 +152,33 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
 
     header = read_header(path)
     cfg: TrainConfig = header["config"]
-    tensors = load_tensors(path)
+    with torch.device("meta"):  # shapes only, no memory: a hostile header cannot make us allocate a huge model
+        want = {k: tuple(v.shape) for k, v in build_generator(cfg).state_dict().items()}
+    with safe_open(str(path), framework="pt") as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     # A full checkpoint's samples come from the EMA copy when the run kept one, as its exports do.
-    weights = tensors if header["kind"] == KIND_GENERATOR else (
-        split_prefix(split_prefix(tensors, "G_ema"), "module") or split_prefix(tensors, "G"))
+    prefix = "" if header["kind"] == KIND_GENERATOR else (
+        "G_ema.module." if any(k.startswith("G_ema.module.") for k in shapes) else "G.")
+    have = {k[len(prefix):]: v for k, v in shapes.items() if k.startswith(prefix)}
+    if have != want:
+        bad = sorted(set(have) ^ set(want)) or sorted(k for k in want if have[k] != want[k])
+        raise CheckpointError(f"{path}: weights do not fit the {cfg.arch} generator its header describes "
+                              f"({len(bad)} tensor(s) missing, extra or of the wrong shape, e.g. {bad[0]})")
+    tensors = load_tensors(path)
     g = build_generator(cfg)
-    try:
-        g.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the {cfg.arch} generator its header describes: "
-                              f"{str(e).splitlines()[0]}") from None
+    g.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     return g.to(device).eval(), cfg, header
+
+
+def check_upload(data: bytes, max_mb: float) -> None:
+    """Refuse an uploaded generator before it is written anywhere: too large, or not a safetensors file
+    (a pickle, a truncated file, random bytes). Shapes are checked when it is loaded (load_generator)."""
+    if len(data) > max_mb * 1024 * 1024:
+        raise CheckpointError(f"the file is {len(data) / 2**20:.1f} MB; generators are accepted up to {max_mb:g} MB")
+    if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
+        raise CheckpointError("this is a pickle (torch.save) file, which can run code when loaded; only "
+                              ".safetensors files written by GAN Studio are accepted")
+    try:
+        safetensors_load(data)  # parses the header and checks every tensor lies inside the bytes
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"not a complete safetensors file (truncated upload, or another format): {e}") from None

@@ -147,6 +147,16 @@ def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], steps_per_sec: 
     return left * run.config.batch_size / (sum(recent) / len(recent))
 
 
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=")
+
+
+def plain(text: str) -> str:
+    """User text (run names, tags, descriptions) made safe for st.markdown/caption/subheader: every markdown,
+    emoji-shortcode (:x:), colour directive and LaTeX character is backslash-escaped and newlines become spaces,
+    so it shows literally; Streamlit already refuses raw HTML without unsafe_allow_html, which we never pass."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else (" " if ch in "\r\n" else ch) for ch in str(text))
+
+
 def run_label(run: RunView) -> str:
     """'#12 dense-mnist · running' for pickers."""
     return f"#{run.id} {run.name} · {run.status}"
@@ -155,7 +165,7 @@ def run_label(run: RunView) -> str:
 def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[str, Any]]:
     """One row per run for the runs table: id, name, owner, status, progress, epoch, step, arch, age."""
     now = now or time.time()
-    return [{"id": r.id, "name": r.name, "owner": r.owner or "–",
+    return [{"id": r.id, "name": r.name, "owner": r.owner or "–", "tags": ", ".join(r.tags),
              "status": r.status, "progress": round(r.progress, 4),
              "epoch": f"{r.epoch}/{r.config.epochs}", "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,

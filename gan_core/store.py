@@ -11,17 +11,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import (Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, delete,
-                        event, func, insert, select, text, update)
-from sqlalchemy.engine import Engine, make_url
+                        event, func, insert, inspect, select, text, update)
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .config import ConfigError, TrainConfig
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.tags, runs.description, runs.deleted_at (added in place to a version-1 database)
 ACTIVE = ("running", "stopping")
 FINISHED = ("stopped", "done", "failed", "interrupted")
 
@@ -53,6 +53,9 @@ class Run(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)           # newest step seen
     total_steps: Mapped[int] = mapped_column(Integer, default=0)
     artifacts: Mapped[str] = mapped_column(String(500), default="")  # folder under GAN_HOME
+    tags: Mapped[str] = mapped_column(String(500), default="")          # comma-separated, normalised by clean_tags
+    description: Mapped[str] = mapped_column(Text, default="")
+    deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)  # soft delete
 
 
 class Metric(Base):
@@ -124,6 +127,9 @@ class RunView:
     step: int
     total_steps: int
     artifacts: str
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    deleted_at: float | None = None
 
     @property
     def progress(self) -> float:
@@ -133,9 +139,40 @@ class RunView:
 
 def _view(r: Any) -> RunView:
     """A RunView from a core result row of `select(Run)`."""
-    return RunView(r.id, r.name, r.owner, TrainConfig.from_json(r.config_json), r.status, r.error, r.created_at, r.started_at, r.finished_at,
-                   r.heartbeat_at, r.worker_id, r.stop_requested, r.resume, r.epoch, r.step, r.total_steps,
-                   r.artifacts)
+    return RunView(r.id, r.name, r.owner, TrainConfig.from_json(r.config_json), r.status, r.error, r.created_at,
+                   r.started_at, r.finished_at, r.heartbeat_at, r.worker_id, r.stop_requested, r.resume, r.epoch,
+                   r.step, r.total_steps, r.artifacts, tuple(t for t in (r.tags or "").split(",") if t),
+                   r.description or "", r.deleted_at)
+
+
+MAX_NAME, MAX_TAGS, MAX_TAG, MAX_DESCRIPTION = 200, 10, 40, 2000
+
+
+def clean_text(value: str, field: str, limit: int) -> str:
+    """A name or description: stripped, no control characters, at most `limit` characters (else ConfigError).
+
+    Kept as plain text: every page renders it as text, never as HTML or markdown (see dashboard.plain)."""
+    value = "".join(ch for ch in str(value) if ch in "\n\t" or ch.isprintable()).strip()
+    if len(value) > limit:
+        raise ConfigError(f"{field}: {len(value)} characters is too long; allowed up to {limit}")
+    return value
+
+
+def clean_tags(tags: str | Iterable[str]) -> tuple[str, ...]:
+    """Tags from 'a, b' or a list: lower-case words of letters, digits, '-', '_' or '.', deduplicated."""
+    parts = tags.split(",") if isinstance(tags, str) else list(tags)
+    out: list[str] = []
+    for t in (str(p).strip().lower() for p in parts):
+        if not t:
+            continue
+        if len(t) > MAX_TAG or not all(ch.isalnum() or ch in "-_." for ch in t):
+            raise ConfigError(f"tags: {t[:MAX_TAG]!r} is not a tag; use up to {MAX_TAG} letters, digits, '-', '_' "
+                              f"or '.'")
+        if t not in out:
+            out.append(t)
+    if len(out) > MAX_TAGS:
+        raise ConfigError(f"tags: {len(out)} tags is too many; allowed up to {MAX_TAGS}")
+    return tuple(out)
 
 
 def gan_home() -> Path:
@@ -172,12 +209,16 @@ class Store:
         try:
             Base.metadata.create_all(self.engine)
             with self.engine.begin() as c:
+                if not self.is_sqlite:  # two processes starting at once must not both migrate
+                    c.execute(text("SELECT pg_advisory_xact_lock(731506)"))
                 row = c.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
                 if row is None:
                     c.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
                 elif int(row) > SCHEMA_VERSION:
                     raise StoreError(f"database {safe_url} has schema {row}, newer than this GAN Studio "
                                      f"({SCHEMA_VERSION}); upgrade GAN Studio")
+                elif int(row) < SCHEMA_VERSION:
+                    _upgrade(c, int(row))
         except OperationalError as e:
             raise StoreError(f"cannot reach the run database {safe_url}: {str(e.orig).strip().splitlines()[0]}. "
                              f"Check GAN_DB_URL, that the server runs and accepts this user.") from None
@@ -189,19 +230,27 @@ class Store:
 
     # --- runs ----------------------------------------------------------------------------------------------
     def submit(self, cfg: TrainConfig | dict[str, Any], name: str = "", owner: str = "",
-               preset: str | None = None) -> int:
-        """Validate and queue a run; returns its id. Bad input raises ConfigError and writes nothing."""
+               preset: str | None = None, tags: str | Iterable[str] = (), description: str = "",
+               guard: Callable[[Connection, TrainConfig], None] | None = None) -> int:
+        """Validate and queue a run; returns its id. Bad input raises ConfigError and writes nothing.
+
+        `guard(conn, cfg)` runs inside the write transaction, after the lock, so limits it checks (runs queued,
+        submissions per minute) cannot be raced past by two submissions at once; it raises to refuse."""
         if not isinstance(cfg, TrainConfig):
             cfg = TrainConfig.from_preset(preset, **cfg) if preset else TrainConfig.from_dict(cfg)
         elif preset:
             raise ConfigError("preset: give either a preset and overrides, or a full TrainConfig")
-        name = name.strip() or f"{cfg.arch}-{cfg.dataset}"
-        if len(name) > 200:
-            raise ConfigError(f"name: {len(name)} characters is too long; allowed 1 to 200")
+        name = clean_text(name, "name", MAX_NAME) or f"{cfg.arch}-{cfg.dataset}"
+        tag_text, description = ",".join(clean_tags(tags)), clean_text(description, "description", MAX_DESCRIPTION)
         with self.engine.begin() as c:
+            if guard is not None:
+                if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already serialises writers
+                    c.execute(text("SELECT pg_advisory_xact_lock(731505)"))
+                guard(c, cfg)
             run_id = c.execute(insert(Run).values(
                 name=name, owner=owner, config_json=cfg.to_json(), status="queued", created_at=time.time(),
-                total_steps=planned_steps(cfg)).returning(Run.id)).scalar_one()
+                total_steps=planned_steps(cfg), tags=tag_text, description=description)
+                .returning(Run.id)).scalar_one()
             c.execute(update(Run).where(Run.id == run_id).values(artifacts=f"run-{run_id:06d}"))
         return run_id
 
@@ -211,17 +260,78 @@ class Store:
             row = c.execute(select(Run).where(Run.id == run_id)).first()
         return _view(row) if row else None
 
-    def list_runs(self, statuses: Iterable[str] | None = None) -> list[RunView]:
-        """Runs, newest first, optionally only those in `statuses`."""
+    def list_runs(self, statuses: Iterable[str] | None = None, deleted: bool = False) -> list[RunView]:
+        """Runs, newest first, optionally only those in `statuses`; soft-deleted ones only if `deleted`."""
         q = select(Run).order_by(Run.id.desc())
+        if not deleted:
+            q = q.where(Run.deleted_at.is_(None))
         if statuses:
             q = q.where(Run.status.in_(list(statuses)))
         with self.reader.connect() as c:
             return [_view(r) for r in c.execute(q)]
 
     def artifacts_dir(self, run: RunView) -> Path:
-        """Absolute artifacts folder of a run (inside GAN_HOME by construction)."""
-        return self.home / run.artifacts
+        """Absolute artifacts folder of a run: always `run-<id>` inside GAN_HOME, whatever the row says."""
+        path = (self.home / f"run-{run.id:06d}").resolve()
+        if path.parent != self.home:  # cannot happen for an int id; kept as the one place paths are made
+            raise StoreError(f"run {run.id}: artifacts folder {path} is outside {self.home}")
+        return path
+
+    def update_info(self, run_id: int, name: str | None = None, tags: str | Iterable[str] | None = None,
+                    description: str | None = None) -> None:
+        """Rename, retag or redescribe a run (validated like submit)."""
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = clean_text(name, "name", MAX_NAME) or "unnamed"
+        if tags is not None:
+            values["tags"] = ",".join(clean_tags(tags))
+        if description is not None:
+            values["description"] = clean_text(description, "description", MAX_DESCRIPTION)
+        if values:
+            with self.engine.begin() as c:
+                c.execute(update(Run).where(Run.id == run_id).values(**values))
+
+    def soft_delete(self, run_id: int) -> bool:
+        """Hide a run that is not training (stop it first); its rows and files stay until `purge`."""
+        with self.engine.begin() as c:
+            return bool(c.execute(update(Run).where(Run.id == run_id, Run.deleted_at.is_(None),
+                                                    Run.status.not_in(ACTIVE + ("queued",)))
+                                  .values(deleted_at=time.time())).rowcount)
+
+    def restore(self, run_id: int) -> bool:
+        """Undo a soft delete."""
+        with self.engine.begin() as c:
+            return bool(c.execute(update(Run).where(Run.id == run_id, Run.deleted_at.is_not(None))
+                                  .values(deleted_at=None)).rowcount)
+
+    def purge(self, run_id: int) -> bool:
+        """Delete a soft-deleted run for good: its rows (metrics, samples, quality cascade) and artifacts folder."""
+        import shutil
+
+        run = self.get(run_id)
+        if run is None or run.deleted_at is None:
+            return False
+        shutil.rmtree(self.artifacts_dir(run), ignore_errors=True)
+        with self.engine.begin() as c:
+            for table in (Metric, Sample, QualityRow):  # explicit: SQLite enforces no cascade without a pragma
+                c.execute(delete(table).where(table.run_id == run_id))
+            c.execute(delete(Run).where(Run.id == run_id))
+        return True
+
+    def count_runs(self, conn: Connection | None = None, owner: str | None = None,
+                   statuses: Iterable[str] | None = None, since: float | None = None) -> int:
+        """How many (not deleted) runs match; pass `conn` to count inside a submit guard's transaction."""
+        q = select(func.count()).select_from(Run).where(Run.deleted_at.is_(None))
+        if owner is not None:
+            q = q.where(Run.owner == owner)
+        if statuses is not None:
+            q = q.where(Run.status.in_(list(statuses)))
+        if since is not None:
+            q = q.where(Run.created_at >= since)
+        if conn is not None:
+            return int(conn.execute(q).scalar_one())
+        with self.reader.connect() as c:
+            return int(c.execute(q).scalar_one())
 
     def claim(self, worker_id: str, cap: int) -> RunView | None:
         """Atomically take the oldest queued run if fewer than `cap` runs are active; None otherwise."""
@@ -402,6 +512,17 @@ class Store:
             return None
         (s1, t1), (s0, t0) = rows[0], rows[-1]
         return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
+
+
+def _upgrade(c: Connection, version: int) -> None:
+    """Bring an older database's tables up to SCHEMA_VERSION in place (create_all adds tables, not columns)."""
+    if version < 2:
+        have = {col["name"] for col in inspect(c).get_columns("runs")}
+        for name, ddl in (("tags", "VARCHAR(500) DEFAULT '' NOT NULL"), ("description", "TEXT DEFAULT '' NOT NULL"),
+                          ("deleted_at", "FLOAT")):
+            if name not in have:
+                c.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {ddl}"))
+    c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 
 def _sqlite_engine(url: str, begin: str) -> Engine:

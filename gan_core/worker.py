@@ -19,11 +19,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from . import policy
 from .checkpoint import atomic_write, atomic_write_text, read_header
 from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, StepMetrics, Stopped
 from .sampling import grid, png_bytes
 from .store import RunView, Store
 from .trainer import train
+
+
+PRUNE_EVERY_S = 600  # demo mode: how often a worker removes runs older than GAN_DEMO_PRUNE_DAYS
 
 
 def heartbeat_every() -> float:
@@ -140,12 +144,16 @@ def run_worker(store: Store, worker_id: str | None = None, cap: int | None = Non
     """Claim and train runs until `shutdown` is set (or, with `once`, until the queue is empty); returns runs done."""
     worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     shutdown = shutdown or threading.Event()
-    cap = cap or max_concurrent()
-    done = 0
+    settings = policy.Settings.from_env()
+    cap = policy.worker_cap(cap or max_concurrent(), settings)
+    done, pruned_at = 0, 0.0
     try:
         while not shutdown.is_set():
             store.worker_beat(worker_id, os.getpid(), socket.gethostname())
             store.mark_interrupted(stale_after())
+            if settings.demo_mode and time.time() - pruned_at > PRUNE_EVERY_S:
+                policy.prune(store, settings)
+                pruned_at = time.time()
             run = store.claim(worker_id, cap)
             if run is not None:
                 run_one(store, run, worker_id, shutdown)
@@ -163,12 +171,18 @@ def run_worker(store: Store, worker_id: str | None = None, cap: int | None = Non
 
 def worker_main(once: bool = False, max_runs: int = 0, cap: int | None = None) -> int:
     """Entry point of `python -m gan_core worker`: SIGTERM/SIGINT finish the current step, checkpoint, exit."""
+    from .executor import executor_name, ray_dispatch  # executor imports this module: import it late
+
+    executor = executor_name()  # a wrong GAN_EXECUTOR fails before anything starts
     shutdown = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: shutdown.set())
     store = Store()
-    print(f"worker {os.getpid()}: store {store.home}, cap {cap or max_concurrent()}", flush=True)
-    n = run_worker(store, cap=cap, once=once, max_runs=max_runs, shutdown=shutdown)
+    print(f"worker {os.getpid()}: store {store.home}, cap {cap or max_concurrent()}, executor {executor}", flush=True)
+    if executor == "ray":
+        n = ray_dispatch(store, cap=cap, once=once, max_runs=max_runs, shutdown=shutdown)
+    else:
+        n = run_worker(store, cap=cap, once=once, max_runs=max_runs, shutdown=shutdown)
     print(f"worker {os.getpid()}: trained {n} run(s), exiting", flush=True)
     return 0
 

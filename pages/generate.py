@@ -7,7 +7,8 @@ import streamlit as st
 
 import ui
 from gan_core import dashboard as dash
-from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
+from gan_core import policy
+from gan_core.checkpoint import CheckpointError, atomic_write, check_upload, load_generator, shipped_generators
 from gan_core.data import CLASS_NAMES
 from gan_core.sampling import class_rows, generate, grid, interpolate, png_bytes
 
@@ -56,10 +57,15 @@ else:
         st.info("Upload a `.safetensors` file written by GAN Studio; nothing is ever unpickled.")
         st.stop()
     data = up.getvalue()
+    try:
+        check_upload(data, ui.settings().max_upload_mb)  # before anything touches the disk
+    except CheckpointError as e:
+        st.error(f"This file was not accepted: {e}")
+        st.stop()
+    # The name is the content hash, never the uploaded file name: no user-chosen path reaches the disk.
     path = ui.get_store().home / "uploads" / f"{hashlib.sha256(data).hexdigest()[:16]}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_bytes(data)
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 try:
     g, cfg, header = _generator(str(path), path.stat().st_mtime)
@@ -93,7 +99,14 @@ with c1:
 with c2:
     st.button("Random seed", icon=":material/casino:", on_click=_random_seed, key="gen_random", width="stretch")
 with c3:
-    side = st.slider("Grid size", 1, 16, 8, key="gen_side", help="Digits per row and column.")
+    settings = ui.settings()
+    max_side = settings.max_grid if settings.demo_mode else 16
+    side = st.slider("Grid size", 1, max_side, min(8, max_side), key="gen_side", help="Digits per row and column.")
+try:
+    policy.check_grid(side, settings)  # the server's own check: a widget's bounds are not a limit
+except policy.PolicyError as e:
+    st.error(str(e))
+    st.stop()
 
 if by_class:
     tiles = grid(class_rows(g, cfg, seed, side), ncol=side)

@@ -2,8 +2,9 @@
 import streamlit as st
 
 import ui
-from gan_core import charts, worker
+from gan_core import charts, policy, worker
 from gan_core import dashboard as dash
+from gan_core.config import ConfigError
 from gan_core.store import ACTIVE, StoreError
 
 ui.bootstrap(__file__)
@@ -43,33 +44,45 @@ def live_view(run_id: int, smoothing: float) -> None:
     last = dash.latest(rows)
 
     title, buttons = st.columns([3, 2])
+    mine, settings = ui.can_manage(run), ui.settings()
+    who = "" if mine else f" Only {run.owner or 'its owner'} or an admin can stop or resume it."
     with title:
-        st.subheader(f"#{run.id} {run.name}")
-        st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {run.owner or '–'} · "
-                   f"{run.config.arch} on {run.config.dataset} · batch {run.config.batch_size} · "
-                   f"loss {run.config.loss}")
+        st.subheader(f"#{run.id} {dash.plain(run.name)}")  # user text: escaped, never markdown or HTML
+        st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {dash.plain(run.owner or '–')}"
+                   f" · {run.config.arch} on {run.config.dataset} · batch {run.config.batch_size} · "
+                   f"loss {run.config.loss}" + (f" · tags {dash.plain(', '.join(run.tags))}" if run.tags else ""))
+        if run.description:
+            st.text(run.description)
     with buttons:
         b1, b2, b3 = st.columns(3)
         with b1:
-            if st.button("Stop", key=f"stop-{run.id}", disabled=run.status not in ("queued", "running"),
-                         width="stretch", help="Finish the current step, checkpoint, stop."):
-                if not store.request_stop(run.id):
-                    st.error("This run is not running any more, so there is nothing to stop.")
-                st.rerun()
+            if st.button("Stop", key=f"stop-{run.id}", disabled=not mine or run.status not in ("queued", "running"),
+                         width="stretch", help="Finish the current step, checkpoint, stop." + who):
+                try:
+                    if not policy.stop(store, run.id, ui.owner(), settings):
+                        st.error("This run is not running any more, so there is nothing to stop.")
+                except policy.PolicyError as e:
+                    st.error(str(e))
+                else:
+                    st.rerun()
         with b2:
             extra = 0
-            if run.status == "done":
+            if run.status == "done" and mine:
                 extra = st.number_input("more epochs", 1, 10000, 5, key=f"extra-{run.id}",
                                         label_visibility="collapsed", help="Epochs to add when resuming.")
         with b3:
             if st.button("Resume", key=f"resume-{run.id}",
-                         disabled=run.status not in ("stopped", "interrupted", "failed", "done"),
-                         width="stretch", help="Continue from the newest checkpoint."):
-                if store.request_resume(run.id, extra_epochs=int(extra)):
-                    ui.ensure_worker()
+                         disabled=not mine or run.status not in ("stopped", "interrupted", "failed", "done"),
+                         width="stretch", help="Continue from the newest checkpoint." + who):
+                try:
+                    if policy.resume(store, run.id, ui.owner(), settings, extra_epochs=int(extra)):
+                        ui.ensure_worker()
+                    else:
+                        st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
+                except policy.PolicyError as e:
+                    st.error(str(e))
                 else:
-                    st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
-                st.rerun()
+                    st.rerun()
 
     if run.status == "queued" and store.live_workers(worker.stale_after()) == 0:
         st.warning("No training worker is running, so this run waits in the queue. Start one with "
@@ -134,8 +147,64 @@ def live_view(run_id: int, smoothing: float) -> None:
         st.session_state["live_was_active"] = run.id
 
 
+def manage(run) -> None:
+    """Owner/admin tools: name, tags, description; delete (soft, hidden on the demo)."""
+    settings = ui.settings()
+    if not ui.can_manage(run):
+        return
+    with st.expander("Edit or delete this run"):
+        with st.form(f"edit-{run.id}"):
+            name = st.text_input("Name", run.name, max_chars=200)
+            tags = st.text_input("Tags", ", ".join(run.tags), help="Comma-separated words, e.g. baseline, dcgan")
+            description = st.text_area("Description", run.description, max_chars=2000)
+            if st.form_submit_button("Save"):
+                try:
+                    policy.edit(ui.get_store(), run.id, ui.owner(), settings, name, tags, description)
+                except (policy.PolicyError, ConfigError) as e:
+                    st.error(f"Nothing was changed: {e}")
+                else:
+                    st.rerun()
+        if not settings.demo_mode or policy.is_admin(ui.owner(), settings):
+            busy = run.status in ACTIVE + ("queued",)
+            if st.button("Delete run", key=f"delete-{run.id}", disabled=busy, icon=":material/delete:",
+                         help="Stop it first. " if busy else "Hides the run at once; its files are removed when "
+                                                             "an admin purges deleted runs."):
+                try:
+                    policy.delete(ui.get_store(), run.id, ui.owner(), settings)
+                except policy.PolicyError as e:
+                    st.error(str(e))
+                else:
+                    st.query_params.pop("run", None)
+                    st.session_state.pop("run_id", None)
+                    st.rerun()
+
+
 active = run.status in ACTIVE + ("queued",)
 try:
     st.fragment(run_every=REFRESH_S if active else None)(live_view)(run.id, smoothing)
 except StoreError as e:
     st.error(f"Could not read the run from the database: {e}. Check that the database is reachable, then reload.")
+manage(run)
+
+
+def deleted_runs() -> None:
+    """Soft-deleted runs this person may restore or remove for good."""
+    store, settings, me = ui.get_store(), ui.settings(), ui.owner()
+    mine = [r for r in store.list_runs(deleted=True) if r.deleted_at is not None
+            and policy.can_manage(r, me, settings)]
+    if not mine or (settings.demo_mode and not policy.is_admin(me, settings)):
+        return
+    with st.expander(f"Deleted runs ({len(mine)})"):
+        for r in mine:
+            c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="center")
+            c1.text(f"#{r.id} {r.name}")
+            if c2.button("Restore", key=f"restore-{r.id}"):
+                policy.restore(store, r.id, me, settings)
+                st.rerun()
+            if c3.button("Delete forever", key=f"purge-{r.id}", type="primary",
+                         help="Removes its metrics, samples, checkpoints and generator."):
+                policy.purge(store, r.id, me, settings)
+                st.rerun()
+
+
+deleted_runs()

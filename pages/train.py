@@ -3,6 +3,7 @@ import streamlit as st
 
 import ui
 from gan_core import dashboard as dash
+from gan_core import policy
 from gan_core.config import ConfigError
 from gan_core.store import StoreError
 
@@ -58,6 +59,9 @@ with left:
             _widget(specs[name])
     st.text_input("Run name", key="run_name", placeholder="e.g. dcgan-first-try (default: arch-dataset)",
                   max_chars=200)
+    t1, t2 = st.columns([1, 2])
+    t1.text_input("Tags", key="run_tags", placeholder="baseline, dcgan", help="Comma-separated words.")
+    t2.text_input("Description", key="run_description", max_chars=2000, placeholder="What this run tries")
     for group, group_specs in dash.specs_by_group().items():
         with st.expander(dash.GROUP_TITLES.get(group, group.title()), expanded=group in ("training", "data")):
             cols = st.columns(2)
@@ -79,15 +83,23 @@ with right:
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epochs, {planned_steps(cfg):,} steps "
                    f"of {cfg.batch_size} images.")
     st.caption(f"Preset: {dash.preset_summary(st.session_state.get('preset', dash.DEFAULTS_LABEL))}")
-    start = st.button("Start", type="primary", key="start", width="stretch")
-    st.caption(f"Queued as **{ui.owner()}**; a background worker trains it, and you can close this tab.")
+    settings, me = ui.settings(), ui.owner()
+    if settings.demo_mode:
+        st.info(f"Demo limits: up to {settings.max_epochs} epochs and {settings.max_steps:,} steps a run, "
+                f"{settings.max_queued_per_user} runs queued per person, {settings.submissions_per_minute} a minute.")
+    start = st.button("Start", type="primary", key="start", width="stretch", disabled=not me)
+    st.caption(f"Queued as **{dash.plain(me)}**; a background worker trains it, and you can close this tab." if me
+               else "Sign in (sidebar) to start runs; you can watch every run without signing in.")
     if start:
         if problem:
             st.error(f"Nothing was queued: {problem}")
         else:
             try:
-                run_id = ui.get_store().submit(cfg, name=st.session_state.get("run_name", ""), owner=ui.owner())
-            except ConfigError as e:
+                # policy.submit re-checks every demo cap on the server side, inside the store's transaction.
+                run_id = policy.submit(ui.get_store(), cfg, me, settings, name=st.session_state.get("run_name", ""),
+                                       tags=st.session_state.get("run_tags", ""),
+                                       description=st.session_state.get("run_description", ""))
+            except (ConfigError, policy.PolicyError) as e:
                 st.error(f"Nothing was queued: {e}")
             except StoreError as e:
                 st.error(f"The run database refused the run: {e}")

@@ -1,11 +1,13 @@
 """The dashboard's pages through Streamlit's AppTest: no browser, the real Store on a temporary GAN_HOME."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from gan_core import dashboard as dash
 from gan_core.config import TrainConfig
 from gan_core.store import Store
 from gan_core.trainer import train
@@ -34,11 +36,20 @@ def store(home):
     s.dispose()
 
 
-def app(page: str | None = None, run_id: int | None = None) -> AppTest:
-    """The app, run once, then switched to `page` (with ?run= if given) and run again."""
+def app(page: str | None = None, run_id: int | None = None, user: str | None = None,
+        oidc_user: dict | None = None) -> AppTest:
+    """The app, run once, then switched to `page` (with ?run= if given) and run again. `user` is the sidebar
+    display name; `oidc_user` turns on OIDC sign-in ([auth] secrets) with that st.user."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     if run_id is not None:
         at.query_params["run"] = str(run_id)
+    if user is not None:
+        at.session_state["owner"] = user
+    if oidc_user is not None:
+        at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                              "client_id": "c", "client_secret": "s",
+                              "server_metadata_url": "https://example.invalid/.well-known/openid-configuration"}
+        at.user = oidc_user
     at.run()
     if page:
         at.switch_page(page).run()
@@ -95,6 +106,8 @@ def plotly_charts(at: AppTest) -> list:
 @pytest.mark.parametrize("page", PAGES[1:])
 def test_every_page_has_an_empty_state_that_leads_to_train(home, store, page):
     at = app(page)
+    if page == "pages/generate.py":  # a fresh install opens Generate on the pretrained generators instead
+        at.radio(key="gen_source").set_value("a run").run()
     assert any("no runs" in t for t in texts(at, "info"))
     assert not at.error
     button = [b for b in at.button if b.label == "Go to Train"]
@@ -219,15 +232,18 @@ def test_live_view_shows_a_runs_metrics(home, store):
     assert {m.label: m.value for m in other.metric}["step"] == "50"
 
 
-def test_stop_and_resume_buttons(home, store):
-    run_id = store.submit(TrainConfig(epochs=2), name="stoppable")
+def test_stop_and_resume_buttons_for_the_owner_only(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="stoppable", owner="ada")
     store.claim("w1", cap=1)
-    at = app("pages/runs.py", run_id=run_id)
+    at = app("pages/runs.py", run_id=run_id)  # this browser is "anonymous": it may watch, not stop
+    assert at.button(key=f"stop-{run_id}").disabled and "Only ada or an admin" in at.button(key=f"stop-{run_id}").help
+    assert not at.expander  # no edit/delete tools for someone else's run
+    at = app("pages/runs.py", run_id=run_id, user="ada")
     assert not at.button(key=f"stop-{run_id}").disabled and at.button(key=f"resume-{run_id}").disabled
     at.button(key=f"stop-{run_id}").click().run()
     assert store.get(run_id).status == "stopping" and store.get(run_id).stop_requested
     store.finish(run_id, "stopped")
-    at = app("pages/runs.py", run_id=run_id)
+    at = app("pages/runs.py", run_id=run_id, user="ada")
     at.button(key=f"resume-{run_id}").click().run()
     run = store.get(run_id)
     assert run.status == "queued" and run.resume
@@ -345,3 +361,74 @@ def test_queued_run_without_a_worker_says_how_to_start_one(home, store):
     store.worker_beat("w1", 1, "host")
     at = app("pages/runs.py", run_id=run_id)
     assert not any("No training worker" in w.value for w in at.warning)
+
+
+# --- people, ownership, demo mode, hostile text ----------------------------------------------------------------
+def test_owner_edits_tags_and_soft_deletes_then_restores(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="mine", owner="ada")
+    store.request_stop(run_id)
+    at = app("pages/runs.py", run_id=run_id, user="ada")
+    form = [t for t in at.text_input if t.label == "Tags"][0]
+    form.set_value("baseline, dcgan")
+    [t for t in at.text_area if t.label == "Description"][0].set_value("first try")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    run = store.get(run_id)
+    assert run.tags == ("baseline", "dcgan") and run.description == "first try"
+    at.button(key=f"delete-{run_id}").click().run()
+    assert store.get(run_id).deleted_at is not None and store.list_runs() == []
+    at = app("pages/runs.py", user="ada")
+    assert any("no runs" in t for t in texts(at, "info"))
+
+
+def test_oidc_sign_in_mode(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="theirs", owner="ada@example.com")
+    store.claim("w1", cap=1)
+    out = app(oidc_user={"is_logged_in": False})  # Train, the default page, with app.py's sidebar
+    assert at_button(out, "Log in") and out.button(key="start").disabled  # watch only until signed in
+    assert not out.sidebar.text_input  # no free-typed names when sign-in is configured
+    ada = {"is_logged_in": True, "email": "ada@example.com", "name": "Ada"}
+    signed = app(oidc_user=ada)
+    assert at_button(signed, "Log out") and not signed.button(key="start").disabled
+    assert any(dash.plain("ada@example.com") in c.value for c in signed.caption)
+    who = app("pages/runs.py", run_id=run_id, oidc_user=ada)
+    assert not who.button(key=f"stop-{run_id}").disabled
+    other = app("pages/runs.py", run_id=run_id, oidc_user={"is_logged_in": True, "email": "bob@example.com"})
+    assert other.button(key=f"stop-{run_id}").disabled
+
+
+def at_button(at: AppTest, label: str) -> bool:
+    return any(b.label == label for b in at.button)
+
+
+def test_demo_mode_caps_the_form_and_hides_delete(home, store, monkeypatch):
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    monkeypatch.setenv("GAN_DEMO_MAX_EPOCHS", "2")
+    at = app("pages/train.py", user="ada")
+    assert any("Demo limits" in t for t in texts(at, "info"))
+    _set(at, "epochs", 3)
+    at.button(key="start").click().run()
+    assert any("demo limit: epochs 3 is more than the 2" in t for t in texts(at, "error"))
+    assert store.list_runs() == []  # refused on the server side, nothing queued
+    run_id = store.submit(TrainConfig(epochs=2), name="mine", owner="ada")
+    store.request_stop(run_id)
+    at = app("pages/runs.py", run_id=run_id, user="ada")
+    assert not [b for b in at.button if b.key == f"delete-{run_id}"]  # destructive actions hidden on the demo
+
+
+def test_demo_mode_caps_the_generate_grid(store, trained, monkeypatch):
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    monkeypatch.setenv("GAN_DEMO_MAX_GRID", "4")
+    at = app("pages/generate.py", run_id=trained)
+    assert at.slider(key="gen_side").max == 4 and "4×4" in at.image[0].captions[0]
+
+
+@pytest.mark.parametrize("hostile", ["<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
+                                     ":red[**HUGE**] $\\frac{1}{0}$ ![p](http://evil.example/t.png)"])
+def test_hostile_run_names_render_as_plain_text(home, store, hostile):
+    run_id = store.submit(TrainConfig(epochs=2), name=hostile, owner="ada", tags="x", description=hostile)
+    at = app("pages/runs.py", run_id=run_id)
+    sub = at.subheader[0].value
+    assert sub == f"#{run_id} " + dash.plain(hostile)  # every markdown character escaped
+    assert not re.search(r"(?<!\\)[<>\[\]():$!*]", sub.split(" ", 1)[1])  # no markup character left unescaped
+    assert hostile in [t.value for t in at.text]  # the description is st.text: shown literally
+    assert not at.exception

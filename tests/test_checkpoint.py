@@ -1,9 +1,13 @@
+import json
 import pickle
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from gan_core.checkpoint import CheckpointError, load_generator, load_tensors, read_header
+from gan_core.checkpoint import CheckpointError, check_upload, load_generator, load_tensors, read_header, save_generator
+from gan_core.config import TrainConfig
+from gan_core.models import build_generator
 from gan_core.events import ListSink
 from gan_core.sampling import generate
 from gan_core.trainer import latest_checkpoint, train
@@ -59,3 +63,39 @@ def test_truncated_and_foreign_files_are_refused(run, tmp_path):
         load_generator(tmp_path / "plain.safetensors")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_generator(tmp_path / "missing.safetensors")
+
+
+def _export(tmp_path):
+    cfg = TrainConfig(g_widths=(32,), d_widths=(32,), latent_dim=8)
+    path = tmp_path / "g.safetensors"
+    save_generator(path, cfg, build_generator(cfg), 1, 10)
+    return path, cfg
+
+
+def test_uploads_accept_only_complete_safetensors_within_the_size_limit(tmp_path):
+    path, _ = _export(tmp_path)
+    good = path.read_bytes()
+    check_upload(good, max_mb=1)  # no exception
+    import io
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(3)}, buf)  # a pickle: torch.load could run code from it
+    with pytest.raises(CheckpointError, match="pickle"):
+        check_upload(buf.getvalue(), max_mb=1)
+    with pytest.raises(CheckpointError, match="truncated"):
+        check_upload(good[:-100], max_mb=1)
+    with pytest.raises(CheckpointError, match="truncated"):
+        check_upload(b"\x00" * 3, max_mb=1)
+    with pytest.raises(CheckpointError, match="accepted up to 0.01 MB"):
+        check_upload(good + b" " * 20_000, max_mb=0.01)
+
+
+def test_a_header_that_lies_about_the_architecture_is_refused_before_building_it(tmp_path):
+    path, cfg = _export(tmp_path)
+    tensors = load_tensors(path)
+    # Same tensors, but a header claiming 8192-wide layers: refused from the shapes alone, nothing allocated.
+    meta = {"gan_studio": json.dumps({"kind": "gan-studio/generator", "format_version": 1, "epoch": 1, "step": 1,
+                                      "config": cfg.replace(g_widths=(8192, 8192, 8192)).to_dict()})}
+    liar = tmp_path / "liar.safetensors"
+    save_file(tensors, str(liar), metadata=meta)
+    with pytest.raises(CheckpointError, match="do not fit the dense generator"):
+        load_generator(liar)

@@ -1,0 +1,159 @@
+"""Ownership and the demo caps, enforced by gan_core.policy on a real store (SQLite and PostgreSQL)."""
+import pytest
+
+from gan_core import policy
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.policy import PolicyError, Settings
+from gan_core.store import clean_tags
+
+TEAM = Settings(admins=frozenset({"root"}))
+DEMO = Settings(demo_mode=True, admins=frozenset({"root"}), max_epochs=3, max_steps=1000, max_queued_per_user=2,
+                max_queued_total=3, submissions_per_minute=5, max_grid=6, prune_days=7)
+SMALL = TrainConfig(epochs=2, train_subset=12_800)  # 2 × 100 steps of 128
+
+
+def test_only_the_owner_or_an_admin_may_stop_resume_edit_or_delete(store):
+    run_id = policy.submit(store, SMALL, "ada", TEAM, name="mine")
+    for action in (lambda u: policy.stop(store, run_id, u, TEAM),
+                   lambda u: policy.edit(store, run_id, u, TEAM, name="renamed by " + u)):
+        with pytest.raises(PolicyError, match="belongs to ada; only its owner or an admin"):
+            action("bob")
+    assert store.get(run_id).status == "queued" and store.get(run_id).name == "mine"  # nothing changed
+    assert policy.stop(store, run_id, "ada", TEAM) and store.get(run_id).status == "stopped"
+    with pytest.raises(PolicyError):
+        policy.resume(store, run_id, "bob", TEAM)
+    assert policy.resume(store, run_id, "root", TEAM)  # an admin may
+    store.finish(run_id, "stopped")
+    with pytest.raises(PolicyError):
+        policy.delete(store, run_id, "bob", TEAM)
+    assert policy.delete(store, run_id, "ada", TEAM)
+    assert run_id not in [r.id for r in store.list_runs()]                       # soft: hidden ...
+    assert store.get(run_id).deleted_at is not None                             # ... but still there
+    assert policy.restore(store, run_id, "ada", TEAM) and store.get(run_id).deleted_at is None
+
+
+def test_soft_delete_then_purge_removes_rows_and_artifacts(store):
+    run_id = policy.submit(store, SMALL, "ada", TEAM)
+    folder = store.artifacts_dir(store.get(run_id))
+    (folder / "samples").mkdir(parents=True)
+    (folder / "generator.safetensors").write_bytes(b"x")
+    store.add_metrics(run_id, [dict(step=1, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5,
+                                    images_per_sec=1.0)])
+    store.request_stop(run_id)
+    assert not policy.purge(store, run_id, "ada", TEAM)  # not soft-deleted yet: purge refuses
+    assert folder.exists()
+    policy.delete(store, run_id, "ada", TEAM)
+    assert policy.purge(store, run_id, "ada", TEAM)
+    assert store.get(run_id) is None and not folder.exists() and store.metrics(run_id) == []
+
+
+def test_a_running_run_cannot_be_deleted(store):
+    run_id = policy.submit(store, SMALL, "ada", TEAM)
+    store.claim("w", cap=1)
+    assert not policy.delete(store, run_id, "ada", TEAM)
+    assert store.get(run_id).deleted_at is None
+
+
+@pytest.mark.parametrize("cfg, message", [
+    (SMALL.replace(epochs=4), "epochs 4 is more than the 3"),
+    (TrainConfig(epochs=3), "steps is more than the 1,000"),
+])
+def test_demo_caps_per_run(store, cfg, message):
+    with pytest.raises(PolicyError, match=message):
+        policy.submit(store, cfg, "ada", DEMO)
+    assert store.list_runs() == []
+    policy.submit(store, cfg, "ada", TEAM)  # the same config is fine for a team without demo mode
+
+
+def test_demo_caps_on_queued_runs_per_person_and_in_total(store):
+    policy.submit(store, SMALL, "ada", DEMO)
+    policy.submit(store, SMALL, "ada", DEMO)
+    with pytest.raises(PolicyError, match="you already have 2 run"):
+        policy.submit(store, SMALL, "ada", DEMO)
+    policy.submit(store, SMALL, "bob", DEMO)
+    with pytest.raises(PolicyError, match="3 runs are queued or training on this demo"):
+        policy.submit(store, SMALL, "cyd", DEMO)
+    assert len(store.list_runs()) == 3
+    policy.stop(store, store.list_runs()[0].id, "bob", DEMO)  # a queued run stops at once, freeing a slot
+    policy.submit(store, SMALL, "cyd", DEMO)
+
+
+def test_demo_cap_on_submissions_per_minute(store):
+    fast = Settings(demo_mode=True, submissions_per_minute=2, max_queued_per_user=10, max_queued_total=10,
+                    max_epochs=3, max_steps=1000)
+    for _ in range(2):
+        run_id = policy.submit(store, SMALL, "ada", fast)
+        policy.stop(store, run_id, "ada", fast)  # not queued any more: only the rate limit is left
+    with pytest.raises(PolicyError, match="at most 2 runs a minute"):
+        policy.submit(store, SMALL, "ada", fast)
+    policy.submit(store, SMALL, "bob", fast)  # per person
+
+
+def test_demo_resume_cannot_grow_a_run_past_the_cap(store):
+    run_id = policy.submit(store, SMALL, "ada", DEMO)
+    store.claim("w", cap=1)
+    store.finish(run_id, "done")
+    with pytest.raises(PolicyError, match="epochs 5 is more than the 3"):
+        policy.resume(store, run_id, "ada", DEMO, extra_epochs=3)
+    assert store.get(run_id).status == "done"
+
+
+def test_demo_hides_delete_but_admins_keep_it(store):
+    run_id = policy.submit(store, SMALL, "ada", DEMO)
+    store.request_stop(run_id)
+    with pytest.raises(PolicyError, match="cannot delete runs on the demo"):
+        policy.delete(store, run_id, "ada", DEMO)
+    assert policy.delete(store, run_id, "root", DEMO)
+
+
+def test_demo_grid_and_worker_caps():
+    assert policy.check_grid(6, DEMO) == 6
+    with pytest.raises(PolicyError, match="choose 1 to 6"):
+        policy.check_grid(7, DEMO)
+    assert policy.check_grid(16, TEAM) == 16
+    assert policy.worker_cap(4, DEMO) == 1 and policy.worker_cap(4, TEAM) == 4
+
+
+def test_demo_prunes_finished_runs_older_than_n_days(store):
+    old, new, busy = (policy.submit(store, SMALL, u, TEAM) for u in ("ada", "bob", "cyd"))
+    for run_id in (old, new):
+        store.request_stop(run_id)
+    folder = store.artifacts_dir(store.get(old))
+    folder.mkdir(parents=True)
+    now = store.get(new).finished_at
+    # 8 days later the two stopped runs are old enough; the queued one is never pruned
+    assert sorted(policy.prune(store, DEMO, now=now + 8 * 86400)) == [old, new]
+    assert store.get(old) is None and not folder.exists() and store.get(busy) is not None
+    assert policy.prune(store, TEAM, now=now + 80 * 86400) == []  # never outside demo mode
+
+
+def test_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    monkeypatch.setenv("GAN_ADMINS", "root, eve")
+    monkeypatch.setenv("GAN_DEMO_MAX_EPOCHS", "2")
+    s = Settings.from_env()
+    assert s.demo_mode and s.admins == {"root", "eve"} and s.max_epochs == 2 and s.max_grid == 8
+
+
+HOSTILE = ["<script>alert(1)</script>", "[x](javascript:alert(1))", "![t](http://evil.example/p.png)",
+           ":red[big] **bold** $x^2$", "../../etc/passwd", "name\u0000with\u0007control\nchars"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_are_stored_as_plain_text_and_never_become_paths(store, name):
+    run_id = policy.submit(store, SMALL, "ada", TEAM, name=name, description=name)
+    run = store.get(run_id)
+    assert "\u0000" not in run.name and "\u0007" not in run.name
+    assert store.artifacts_dir(run) == store.home / f"run-{run_id:06d}"  # the id decides the folder, not the name
+
+
+def test_tags_and_text_limits():
+    assert clean_tags(" Baseline, dcgan ,baseline,,") == ("baseline", "dcgan")
+    for bad in ("a b", "<b>", "x" * 41, ",".join(f"t{i}" for i in range(11))):
+        with pytest.raises(ConfigError, match="tags"):
+            clean_tags(bad)
+
+
+def test_no_name_no_run(store):
+    with pytest.raises(PolicyError, match="sign in"):
+        policy.submit(store, SMALL, "", TEAM)
