@@ -66,7 +66,7 @@ def train_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("trained")
 
 
-def trained_run(store: Store, cfg: TrainConfig, images, cache: Path, name: str = "tiny") -> int:
+def trained_run(store: Store, cfg: TrainConfig, images, cache: Path, name: str = "tiny", labels=None) -> int:
     """A finished run with real metrics, samples and checkpoints in `store`, as the worker would leave it.
 
     Each config is trained once per test session (in a cache folder); later calls replay its events through the
@@ -79,7 +79,7 @@ def trained_run(store: Store, cfg: TrainConfig, images, cache: Path, name: str =
     if key not in _TRAINED:
         out = cache / f"cfg-{len(_TRAINED)}"
         events = ListSink()
-        train(cfg, events, out_dir=out, images=images)
+        train(cfg, events, out_dir=out, images=images, labels=labels)
         _TRAINED[key] = (out, list(events))
     out, events = _TRAINED[key]
     run_id = store.submit(cfg, name=name, owner="tester")
@@ -432,3 +432,29 @@ def test_hostile_run_names_render_as_plain_text(home, store, hostile):
     assert not re.search(r"(?<!\\)[<>\[\]():$!*]", sub.split(" ", 1)[1])  # no markup character left unescaped
     assert hostile in [t.value for t in at.text]  # the description is st.text: shown literally
     assert not at.exception
+
+
+# --- conditional generation and the pretrained generators -----------------------------------------------------
+def test_generate_class_picker_and_one_row_per_class(store, tiny_cfg, mnist_slice, mnist_labels, train_cache,
+                                                     media):
+    cfg = fast(tiny_cfg, conditional=True, epochs=1)
+    run_id = trained_run(store, cfg, mnist_slice, train_cache, name="cond", labels=mnist_labels)
+    at = app("pages/generate.py", run_id=run_id)
+    picker = at.selectbox(key="gen_label")
+    assert list(picker.options) == [str(i) for i in range(10)]
+    picker.set_value(7).run()
+    at.slider(key="gen_side").set_value(3).run()
+    assert "class 7" in at.image[0].captions[0]
+    from gan_core.checkpoint import load_generator
+    from gan_core.sampling import class_rows, generate, grid, png_bytes
+    g, gcfg, _ = load_generator(store.artifacts_dir(store.get(run_id)) / "generator.safetensors")
+    seed = at.number_input(key="gen_seed").value
+    assert _image_bytes(at, media) == png_bytes(grid(generate(g, gcfg, 9, seed, label=7), ncol=3), scale=8)
+    at.toggle(key="gen_rows").set_value(True).run()
+    assert "one row per class" in at.image[0].captions[0]
+    assert _image_bytes(at, media) == png_bytes(grid(class_rows(g, gcfg, seed, 3), ncol=3), scale=8)
+
+
+def test_unconditional_generator_has_no_class_picker(store, trained):
+    at = app("pages/generate.py", run_id=trained)
+    assert not [s for s in at.selectbox if s.key == "gen_label"]

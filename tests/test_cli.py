@@ -80,3 +80,30 @@ def test_bench_store_reports_the_cost_of_the_worker_sink():
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert r["no_store_img_s"] > 0 and r["with_store_img_s"] > 0
     assert r["store_overhead_pct"] == pytest.approx(100 * (1 - r["with_store_img_s"] / r["no_store_img_s"]), abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def conditional(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "cond"
+    cli("train", "--arch", "dense", "--conditional", "--g-widths", "32", "--d-widths", "32", "--epochs", "1",
+        "--train-subset", "256", "--batch-size", "64", "--eval-samples", "0", "--device", "cpu", "--out", str(out))
+    return out / "generator.safetensors"
+
+
+def test_sample_label_draws_the_class_asked_for(conditional, tmp_path):
+    p = cli("sample", "--checkpoint", str(conditional), "--n", "4", "--label", "7", "--out", str(tmp_path / "7.npy"))
+    assert "of class 7 (7)" in p.stdout
+    cli("sample", "--checkpoint", str(conditional), "--n", "4", "--label", "3", "--out", str(tmp_path / "3.npy"))
+    assert not np.array_equal(np.load(tmp_path / "7.npy"), np.load(tmp_path / "3.npy"))  # same seed, other class
+
+
+def test_sample_label_is_required_by_conditional_and_refused_by_unconditional(conditional, trained, tmp_path):
+    for args, message in (
+            ([str(conditional)], "error: label: this generator is conditional; choose a class 0-9"),
+            ([str(conditional), "--label", "10"], "error: label: 10 is not a class"),
+            ([str(trained / "generator.safetensors"), "--label", "7"], "error: label: this generator is "
+                                                                        "unconditional")):
+        out = tmp_path / "x.png"
+        p = cli("sample", "--checkpoint", *args, "--out", str(out), check=False)
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+        assert not out.exists()  # refused before anything was written
