@@ -458,3 +458,15 @@ def test_generate_class_picker_and_one_row_per_class(store, tiny_cfg, mnist_slic
 def test_unconditional_generator_has_no_class_picker(store, trained):
     at = app("pages/generate.py", run_id=trained)
     assert not [s for s in at.selectbox if s.key == "gen_label"]
+
+
+def test_a_fresh_install_opens_generate_on_the_pretrained_generators(home, store):
+    from gan_core.checkpoint import shipped_generators
+    shipped = shipped_generators()
+    assert "dcgan-conditional-mnist" in shipped  # shipped in the package, trained by scripts/pretrain.sh
+    at = app("pages/generate.py")
+    assert at.radio(key="gen_source").value == "a pretrained generator" and not at.error
+    assert sorted(at.selectbox(key="gen_shipped").options) == sorted(shipped)
+    at.selectbox(key="gen_shipped").set_value("dcgan-conditional-mnist").run()
+    assert at.selectbox(key="gen_label") is not None and "conditional dcgan" in at.caption[0].value
+    assert len(at.image) == 2 and not at.exception

@@ -106,3 +106,22 @@ def test_quality_scoring_leaves_the_training_rng_alone(tiny_cfg, mnist_slice):
     train(tiny_cfg.replace(eval_samples=200), a, images=mnist_slice)  # loads the classifier after epoch 1
     train(tiny_cfg.replace(eval_samples=200), b, images=mnist_slice)  # classifier already cached
     assert [e.d_loss for e in a.of(StepMetrics)] == [e.d_loss for e in b.of(StepMetrics)]
+
+
+def test_class_fidelity_counts_agreement_with_the_requested_class():
+    from gan_core.data import load_dataset, to_float
+    from gan_core.metrics import measure
+    images, labels = load_dataset("mnist", "test", limit=500)
+    right = measure(to_float(images), "mnist", labels)
+    wrong = measure(to_float(images), "mnist", (labels + 1) % 10)  # every image asked for as another class
+    assert right.fidelity > 0.97 and wrong.fidelity < 0.03
+    assert len(right.fidelity_per_class) == 10 and min(right.fidelity_per_class) > 0.9
+    assert "fidelity" in right.to_dict() and "fidelity" not in measure(to_float(images), "mnist").to_dict()
+
+
+def test_the_shipped_conditional_generator_draws_the_class_asked_for():
+    from gan_core.checkpoint import load_generator, shipped_generators
+    from gan_core.metrics import measure_generator
+    g, cfg, _ = load_generator(shipped_generators()["dcgan-conditional-mnist"])
+    q = measure_generator(g, cfg, 1000)
+    assert cfg.conditional and q.fidelity >= 0.97 and q.inception_score > 9.0
