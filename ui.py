@@ -124,11 +124,32 @@ def identity_sidebar() -> None:
             st.caption("Sign in to start and manage runs; everyone can watch.")
             st.button("Log in", on_click=st.login, key="login", type="primary")
         return
-    if "owner_input" not in st.session_state:  # chosen once per browser session, kept across pages
-        st.session_state["owner_input"] = st.session_state.get("owner", "anonymous")
+    if "owner_input" not in st.session_state:  # a new session: the name this browser chose before, if any
+        remembered = (st.context.cookies.get(NAME_COOKIE) or "").strip()[:200]
+        st.session_state["owner_input"] = st.session_state.get("owner") or remembered or "anonymous"
     st.text_input("Your name", key="owner_input", max_chars=200,
-                  help="Shown as the owner of the runs you start; only you (or an admin) can stop or delete them.")
-    st.session_state["owner"] = st.session_state["owner_input"]  # plain key: survives the widget's cleanup
+                  help="Shown as the owner of the runs you start; only you (or an admin) can stop or delete them. "
+                       "This browser remembers it.")
+    name = st.session_state["owner_input"]
+    st.session_state["owner"] = name  # plain key: survives the widget's cleanup
+    if name.strip() and st.context.cookies.get(NAME_COOKIE) != name and st.session_state.get("_cookie_set") != name:
+        _remember_name(name)
+        st.session_state["_cookie_set"] = name
+
+
+NAME_COOKIE = "gan_studio_name"
+
+
+def _remember_name(name: str) -> None:
+    """Store the display name in a cookie of this site, so the next tab or visit of this browser starts with it.
+    Streamlit reads cookies (st.context.cookies) but cannot set them; a zero-height component does."""
+    import json
+
+    from streamlit.components.v1 import html
+
+    value = json.dumps(name).replace("<", "\\u003c")  # a JS string literal that cannot close the script tag
+    html(f"<script>window.parent.document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({value}) + "
+         f"'; path=/; max-age=31536000; SameSite=Strict';</script>", height=0)
 
 
 def selected_run_id() -> int | None:
