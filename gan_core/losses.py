@@ -10,7 +10,6 @@ from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 
 class Loss(NamedTuple):

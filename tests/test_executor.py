@@ -5,32 +5,15 @@ import secrets
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from gan_core.checkpoint import read_header
-from gan_core.config import ConfigError, TrainConfig
+from test_worker import tiny, wait_for  # the same small config and polling helper as the local worker's tests
+from gan_core.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny(**over) -> TrainConfig:
-    """8 steps of 64 images per epoch, a dense GAN small enough for ~100 steps/s on two cores."""
-    base = dict(g_widths=(64, 128), d_widths=(128, 64), batch_size=64, train_subset=512, epochs=2, log_every=1,
-                device="cpu")
-    return TrainConfig.from_preset("seed000-dense", **{**base, **over})
-
-
-def wait_for(pred, timeout=60.0, every=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, wait_http  # skips without Chromium
 

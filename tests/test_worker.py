@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from gan_core.checkpoint import read_header
 from gan_core.config import TrainConfig
