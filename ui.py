@@ -125,7 +125,8 @@ def identity_sidebar() -> None:
             st.button("Log in", on_click=st.login, key="login", type="primary")
         return
     if "owner_input" not in st.session_state:  # a new session: the name this browser chose before, if any
-        remembered = (st.context.cookies.get(NAME_COOKIE) or "").strip()[:200]
+        cookie = st.context.cookies.get(NAME_COOKIE)
+        remembered = cookie.strip()[:200] if isinstance(cookie, str) else ""
         st.session_state["owner_input"] = st.session_state.get("owner") or remembered or "anonymous"
     st.text_input("Your name", key="owner_input", max_chars=200,
                   help="Shown as the owner of the runs you start; only you (or an admin) can stop or delete them. "
