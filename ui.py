@@ -5,8 +5,10 @@ everything about a run is read from the store on every render, so every browser 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Sequence
+from urllib.parse import unquote
 
 import streamlit as st
 
@@ -106,7 +108,9 @@ def owner() -> str:
 
 def settings() -> policy.Settings:
     """This deployment's demo caps and admins (environment; see gan_core.policy.Settings.from_env)."""
-    return policy.Settings.from_env()
+    s = policy.Settings.from_env()
+    # A typed display name proves nothing: admin rights only for identities that signed in (OIDC).
+    return s if auth_configured() else dataclasses.replace(s, admins=frozenset())
 
 
 def can_manage(run: RunView) -> bool:
@@ -126,7 +130,7 @@ def identity_sidebar() -> None:
         return
     if "owner_input" not in st.session_state:  # a new session: the name this browser chose before, if any
         cookie = st.context.cookies.get(NAME_COOKIE)
-        remembered = cookie.strip()[:200] if isinstance(cookie, str) else ""
+        remembered = unquote(cookie).strip()[:200] if isinstance(cookie, str) else ""  # set percent-encoded
         st.session_state["owner_input"] = st.session_state.get("owner") or remembered or "anonymous"
     st.text_input("Your name", key="owner_input", max_chars=200,
                   help="Shown as the owner of the runs you start; only you (or an admin) can stop or delete them. "

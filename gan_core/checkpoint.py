@@ -115,7 +115,14 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
                               f"written by GAN Studio") from None
     if "gan_studio" not in meta:
         raise CheckpointError(f"{path}: a safetensors file, but not a GAN Studio checkpoint (no header)")
-    header = json.loads(meta["gan_studio"])
+    try:
+        header = json.loads(meta["gan_studio"])
+        ok = isinstance(header, dict) and header.get("kind") in (KIND_FULL, KIND_GENERATOR) and all(
+            isinstance(header.get(k), int) for k in ("epoch", "step")) and isinstance(header.get("config"), dict)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: its GAN Studio header is malformed (kind, epoch, step or config missing)")
     if header.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {header.get('format_version')} is not supported "
                               f"(this version reads {FORMAT_VERSION})")
@@ -175,10 +182,10 @@ def check_upload(data: bytes, max_mb: float) -> None:
     (a pickle, a truncated file, random bytes). Shapes are checked when it is loaded (load_generator)."""
     if len(data) > max_mb * 1024 * 1024:
         raise CheckpointError(f"the file is {len(data) / 2**20:.1f} MB; generators are accepted up to {max_mb:g} MB")
-    if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
-        raise CheckpointError("this is a pickle (torch.save) file, which can run code when loaded; only "
-                              ".safetensors files written by GAN Studio are accepted")
     try:
         safetensors_load(data)  # parses the header and checks every tensor lies inside the bytes
     except (SafetensorError, ValueError) as e:
+        if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":  # pickle protocol 2+ / torch.save's zip
+            raise CheckpointError("this is a pickle (torch.save) file, which can run code when loaded; only "
+                                  ".safetensors files written by GAN Studio are accepted") from None
         raise CheckpointError(f"not a complete safetensors file (truncated upload, or another format): {e}") from None

@@ -58,8 +58,10 @@ class _ProjectionHead(nn.Module):
         super().__init__()
         self.linear = _sn(nn.Linear(features, 1), sn)
         self.embed = _sn(nn.Embedding(N_CLASSES, features), sn) if conditional else None
-        if self.embed is not None:
-            nn.init.zeros_(self.embed.weight)  # start as the unconditional D; the class term grows as it helps
+        if self.embed is not None and not sn:
+            # Start as the unconditional D; the class term grows as it helps. (Under spectral norm a zero weight
+            # has no spectral norm to divide by, so there it starts small and random instead.)
+            nn.init.zeros_(self.embed.weight)
 
     def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # (N, F) → (N,)
         _check_labels(self.embed is not None, y)

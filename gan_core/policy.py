@@ -1,15 +1,16 @@
 """Who may do what: run ownership, admins, and the hosted demo's caps, all checked here on the server side.
 
-The dashboard's widgets mirror these limits so people see them, but every action goes through a function of this
-module, which checks again, so a crafted request or a stale form cannot pass a limit. Settings come from the
-environment (or Streamlit secrets copied into it by the dashboard), read once per call so tests can change them.
+The dashboard's widgets mirror these limits so people see them, but every dashboard action goes through a function
+of this module, which checks again, so a crafted request or a stale form cannot pass a limit. (The CLI is the
+operator's tool on the server and uses the Store directly.) Settings come from the environment, read once per call
+so tests can change them.
 """
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from sqlalchemy.engine import Connection
 
@@ -76,12 +77,17 @@ def submit(store: Store, cfg: TrainConfig, user: str, settings: Settings, name: 
     """Queue `cfg` for `user` after checking the demo caps inside the store's write transaction; returns the id."""
     if not user:
         raise PolicyError("cannot start a run without a name: sign in, or enter your name in the sidebar")
+    guard = None
     if settings.demo_mode:
         check_demo_config(cfg, settings)
+        guard = _queue_guard(store, user, settings, now, rate=True)
+    return store.submit(cfg, name=name, owner=user, tags=tags, description=description, guard=guard)
 
+
+def _queue_guard(store: Store, user: str, settings: Settings, now: float | None,
+                 rate: bool) -> Callable[[Connection, TrainConfig], None]:
+    """The demo's queue caps, checked inside the store's write transaction (so parallel requests cannot race)."""
     def guard(conn: Connection, cfg: TrainConfig) -> None:
-        if not settings.demo_mode:
-            return
         t = time.time() if now is None else now
         waiting = ("queued",) + ACTIVE
         if store.count_runs(conn, owner=user, statuses=waiting) >= settings.max_queued_per_user:
@@ -90,10 +96,10 @@ def submit(store: Store, cfg: TrainConfig, user: str, settings: Settings, name: 
         if store.count_runs(conn, statuses=waiting) >= settings.max_queued_total:
             raise PolicyError(f"demo limit: {settings.max_queued_total} runs are queued or training on this demo; "
                               f"try again in a few minutes")
-        if store.count_runs(conn, owner=user, since=t - 60) >= settings.submissions_per_minute:
+        if rate and store.count_runs(conn, owner=user, since=t - 60) >= settings.submissions_per_minute:
             raise PolicyError(f"demo limit: at most {settings.submissions_per_minute} runs a minute per person; "
                               f"try again in a minute")
-    return store.submit(cfg, name=name, owner=user, tags=tags, description=description, guard=guard)
+    return guard
 
 
 def check_demo_config(cfg: TrainConfig, settings: Settings) -> None:
@@ -114,9 +120,11 @@ def stop(store: Store, run_id: int, user: str, settings: Settings) -> bool:
 def resume(store: Store, run_id: int, user: str, settings: Settings, extra_epochs: int = 0) -> bool:
     """Queue a run again from its checkpoint, as its owner or an admin (within the demo caps)."""
     run = _require(store.get(run_id), user, settings, "resume")
-    if settings.demo_mode:
+    guard = None
+    if settings.demo_mode:  # a resumed run joins the queue again: the same queue caps as a new one
         check_demo_config(run.config.replace(epochs=run.config.epochs + extra_epochs), settings)
-    return store.request_resume(run_id, extra_epochs=extra_epochs)
+        guard = _queue_guard(store, user, settings, None, rate=False)
+    return store.request_resume(run_id, extra_epochs=extra_epochs, guard=guard)
 
 
 def edit(store: Store, run_id: int, user: str, settings: Settings, name: str | None = None,
@@ -175,4 +183,7 @@ def prune(store: Store, settings: Settings, now: float | None = None) -> list[in
         store.soft_delete(run.id)
         if store.purge(run.id):
             gone.append(run.id)
+    for upload in (store.home / "uploads").glob("*.safetensors"):  # uploads age out too: they cost disk
+        if upload.stat().st_mtime < cutoff:
+            upload.unlink(missing_ok=True)
     return gone

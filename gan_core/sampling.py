@@ -70,8 +70,13 @@ def class_rows(g: nn.Module, cfg: TrainConfig, seed: int, ncol: int) -> np.ndarr
     for every class, so a column carries one style across all ten (style transfer for a fixed seed)."""
     if not cfg.conditional:
         raise ConfigError("this generator is unconditional: it has no classes to lay out in rows")
-    z = seeded_noise(cfg, ncol, seed).repeat(N_CLASSES, 1)                      # (10·ncol, latent)
-    return render(g, z, torch.arange(N_CLASSES).repeat_interleave(ncol))
+    return render(g, *class_row_inputs(cfg, seed, ncol))
+
+
+def class_row_inputs(cfg: TrainConfig, seed: int, ncol: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z (10·ncol, latent), y (10·ncol,)) for `class_rows`: row r is class r, column c one noise vector."""
+    z = seeded_noise(cfg, ncol, seed).repeat(N_CLASSES, 1)
+    return z, torch.arange(N_CLASSES).repeat_interleave(ncol)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -369,10 +369,16 @@ class Store:
             return bool(c.execute(update(Run).where(Run.id == run_id, Run.status == "running")
                                   .values(status="stopping", stop_requested=True)).rowcount)
 
-    def request_resume(self, run_id: int, extra_epochs: int = 0) -> bool:
-        """Queue a stopped, interrupted or failed run again, to continue from its newest checkpoint."""
+    def request_resume(self, run_id: int, extra_epochs: int = 0,
+                       guard: Callable[[Connection, TrainConfig], None] | None = None) -> bool:
+        """Queue a stopped, interrupted or failed run again, to continue from its newest checkpoint; `guard` as in
+        `submit`."""
         with self.engine.begin() as c:
             row = c.execute(select(Run).where(Run.id == run_id)).first()
+            if guard is not None and row is not None:
+                if not self.is_sqlite:
+                    c.execute(text("SELECT pg_advisory_xact_lock(731505)"))
+                guard(c, TrainConfig.from_json(row.config_json))
             if row is None or row.status not in ("stopped", "interrupted", "failed", "done"):
                 return False
             values: dict[str, Any] = dict(status="queued", resume=True, stop_requested=False, error=None,
@@ -522,6 +528,7 @@ def _upgrade(c: Connection, version: int) -> None:
                           ("deleted_at", "FLOAT")):
             if name not in have:
                 c.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {ddl}"))
+        c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_deleted_at ON runs (deleted_at)"))
     c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

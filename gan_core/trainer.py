@@ -24,7 +24,7 @@ from .data import load_dataset, to_float
 from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Sink, StepMetrics, Stopped
 from .losses import LOSSES, Loss, gradient_penalty
 from .models import N_CLASSES, build_discriminator, build_generator, sample_labels, sample_noise
-from .sampling import render, seeded_noise
+from .sampling import class_row_inputs, render, seeded_noise
 
 GRID_SEED_OFFSET = 1  # the fixed sample grid uses seed + 1, so it never shares noise with training
 KEEP_CHECKPOINTS = 2
@@ -176,8 +176,7 @@ def sample_grid_inputs(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | N
     one row per class and the same noise down each column, so a column shows one style across classes."""
     if not cfg.conditional:
         return seeded_noise(cfg, 64, cfg.seed + GRID_SEED_OFFSET), None
-    z = seeded_noise(cfg, N_CLASSES, cfg.seed + GRID_SEED_OFFSET).repeat(N_CLASSES, 1)   # (100, latent)
-    return z, torch.arange(N_CLASSES).repeat_interleave(N_CLASSES)                        # (100,) row = class
+    return class_row_inputs(cfg, cfg.seed + GRID_SEED_OFFSET, N_CLASSES)  # (100, latent), (100,): row = class
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:

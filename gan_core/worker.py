@@ -68,8 +68,8 @@ class StoreSink:
             if time.monotonic() - self.last_flush >= self.flush_s:
                 self.flush()
         elif isinstance(ev, EpochSamples):
-            rel = f"{self.run.artifacts}/samples/epoch-{ev.epoch:04d}.png"
-            png = png_bytes(grid(ev.images, ncol=8))
+            rel = f"{self.store.artifacts_dir(self.run).name}/samples/epoch-{ev.epoch:04d}.png"
+            png = png_bytes(grid(ev.images))
             atomic_write(self.store.home / rel, lambda tmp: Path(tmp).write_bytes(png))
             self.flush()
             self.store.add_sample(self.run.id, ev.epoch, ev.step, rel)

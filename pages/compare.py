@@ -34,7 +34,7 @@ if any(series.values()):
                     key="compare-loss")
     empty = [k for k, v in series.items() if not v]
     if empty:
-        st.caption(f"No metrics yet for {', '.join(empty)}.")
+        st.caption(f"No metrics yet for {dash.plain(', '.join(empty))}.")
 else:
     st.info("None of these runs has recorded metrics yet.")
 
@@ -53,7 +53,7 @@ for n, i in enumerate(chosen):
         if s and s["path"].is_file():
             st.image(str(s["path"]), output_format="PNG", caption=f"{label[i]} · epoch {s['epoch']}", width="stretch")
         else:
-            st.caption(f"{label[i]}: no sample grid yet")
+            st.caption(f"{dash.plain(label[i])}: no sample grid yet")
 
 st.subheader("Config differences")
 diff = dash.config_diff({label[i]: by_id[i].config for i in chosen})

@@ -45,7 +45,7 @@ def live_view(run_id: int, smoothing: float) -> None:
 
     title, buttons = st.columns([3, 2])
     mine, settings = ui.can_manage(run), ui.settings()
-    who = "" if mine else f" Only {run.owner or 'its owner'} or an admin can stop or resume it."
+    who = "" if mine else f" Only {dash.plain(run.owner or 'its owner')} or an admin can stop or resume it."
     with title:
         st.subheader(f"#{run.id} {dash.plain(run.name)}")  # user text: escaped, never markdown or HTML
         st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {dash.plain(run.owner or '–')}"
@@ -62,7 +62,7 @@ def live_view(run_id: int, smoothing: float) -> None:
                     if not policy.stop(store, run.id, ui.owner(), settings):
                         st.error("This run is not running any more, so there is nothing to stop.")
                 except policy.PolicyError as e:
-                    st.error(str(e))
+                    st.error(dash.plain(str(e)))  # names user text (the owner)
                 else:
                     st.rerun()
         with b2:
@@ -80,7 +80,7 @@ def live_view(run_id: int, smoothing: float) -> None:
                     else:
                         st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
                 except policy.PolicyError as e:
-                    st.error(str(e))
+                    st.error(dash.plain(str(e)))
                 else:
                     st.rerun()
 
@@ -161,7 +161,7 @@ def manage(run) -> None:
                 try:
                     policy.edit(ui.get_store(), run.id, ui.owner(), settings, name, tags, description)
                 except (policy.PolicyError, ConfigError) as e:
-                    st.error(f"Nothing was changed: {e}")
+                    st.error(f"Nothing was changed: {dash.plain(str(e))}")
                 else:
                     st.rerun()
         if not settings.demo_mode or policy.is_admin(ui.owner(), settings):
@@ -172,7 +172,7 @@ def manage(run) -> None:
                 try:
                     policy.delete(ui.get_store(), run.id, ui.owner(), settings)
                 except policy.PolicyError as e:
-                    st.error(str(e))
+                    st.error(dash.plain(str(e)))
                 else:
                     st.query_params.pop("run", None)
                     st.session_state.pop("run_id", None)
@@ -198,13 +198,16 @@ def deleted_runs() -> None:
         for r in mine:
             c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="center")
             c1.text(f"#{r.id} {r.name}")
-            if c2.button("Restore", key=f"restore-{r.id}"):
-                policy.restore(store, r.id, me, settings)
-                st.rerun()
-            if c3.button("Delete forever", key=f"purge-{r.id}", type="primary",
-                         help="Removes its metrics, samples, checkpoints and generator."):
-                policy.purge(store, r.id, me, settings)
-                st.rerun()
+            try:
+                if c2.button("Restore", key=f"restore-{r.id}"):
+                    policy.restore(store, r.id, me, settings)
+                    st.rerun()
+                if c3.button("Delete forever", key=f"purge-{r.id}", type="primary",
+                             help="Removes its metrics, samples, checkpoints and generator."):
+                    policy.purge(store, r.id, me, settings)
+                    st.rerun()
+            except policy.PolicyError as e:
+                st.error(dash.plain(str(e)))
 
 
 deleted_runs()

@@ -100,7 +100,7 @@ with right:
                                        tags=st.session_state.get("run_tags", ""),
                                        description=st.session_state.get("run_description", ""))
             except (ConfigError, policy.PolicyError) as e:
-                st.error(f"Nothing was queued: {e}")
+                st.error(f"Nothing was queued: {dash.plain(str(e))}")  # may quote the name or tags typed
             except StoreError as e:
                 st.error(f"The run database refused the run: {e}")
             else:

@@ -157,3 +157,14 @@ def test_tags_and_text_limits():
 def test_no_name_no_run(store):
     with pytest.raises(PolicyError, match="sign in"):
         policy.submit(store, SMALL, "", TEAM)
+
+
+def test_demo_resume_joins_the_queue_under_the_same_caps(store):
+    done = policy.submit(store, SMALL, "ada", TEAM)
+    store.claim("w", cap=1)
+    store.finish(done, "stopped")
+    policy.submit(store, SMALL, "ada", DEMO)
+    policy.submit(store, SMALL, "ada", DEMO)  # ada now has 2 queued: the demo's per-person cap
+    with pytest.raises(PolicyError, match="you already have 2 run"):
+        policy.resume(store, done, "ada", DEMO)
+    assert store.get(done).status == "stopped"
