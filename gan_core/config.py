@@ -20,7 +20,7 @@ NOISES = ("normal", "uniform")
 # Changing any of these makes old weights or optimizer state meaningless, so resume refuses it.
 ARCH_FIELDS = (
     "arch", "dataset", "conditional", "latent_dim", "noise", "g_widths", "d_widths", "width_mult", "leaky_slope",
-    "d_dropout", "d_batchnorm", "spectral_norm")
+    "d_dropout", "d_batchnorm", "spectral_norm", "info_code")
 
 
 class ConfigError(ValueError):
@@ -59,6 +59,11 @@ class TrainConfig:
                            group="model")
     spectral_norm: bool = _f(False, "Spectral norm on every discriminator weight (Miyato et al. 2018): bounds D's "
                              "slope, a common cure for collapse.", group="model")
+    info_code: bool = _f(False, "InfoGAN (Chen et al. 2016) without labels: a 10-way code read from z picks G's "
+                         "mode and a Q head on D must recover it, which pushes G to split the data into sharp, "
+                         "distinct modes (on MNIST: the digits).", group="model")
+    info_weight: float = _f(1.0, "Weight λ of InfoGAN's code-recovery loss, added to both D's and G's loss "
+                            "(used when info_code is on).", lo=0.0, hi=100.0, group="loss")
     init_std: float = _f(0.0, "Initialise weights from N(0, init_std); 0 keeps PyTorch's default init.",
                          lo=0.0, hi=1.0, group="model")
     loss: str = _f("non_saturating", "GAN objective.", choices=LOSS_NAMES, group="loss")
@@ -103,6 +108,12 @@ class TrainConfig:
         if self.label_smoothing and self.loss not in ("non_saturating", "minimax"):
             raise ConfigError(f"label_smoothing: only the BCE losses (non_saturating, minimax) use it, "
                               f"got {self.label_smoothing} with loss={self.loss}; set it to 0")
+        if self.info_code and self.conditional:
+            raise ConfigError("info_code: a conditional run is already told the class; turn one of conditional "
+                              "and info_code off")
+        if self.info_code and self.latent_dim < 10:
+            raise ConfigError(f"info_code: the code is read from the first 10 entries of z; latent_dim must be at "
+                              f"least 10, got {self.latent_dim}")
         if self.train_subset and self.train_subset < self.batch_size:
             raise ConfigError(f"train_subset: {self.train_subset} images make no full batch of "
                               f"{self.batch_size}; use 0 (all) or at least batch_size")

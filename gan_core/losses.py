@@ -70,6 +70,11 @@ LOSSES: dict[str, Loss] = {
 }
 
 
+def info_loss(code_logits: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's mutual-information bound as a loss: cross-entropy of Q's code logits (N, 10) against the code (N,)."""
+    return F.cross_entropy(code_logits.float(), code)
+
+
 def gradient_penalty(d: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, target_norm: float = 1.0,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """Seed 003's GP = E[(‖∇ D(x̂)‖₂ - k)²] at x̂ = εx + (1-ε)G(z), ε ~ U(0, 1) per sample (unweighted)."""

@@ -8,6 +8,11 @@ to z (dense) or to the first 7×7 feature map as one extra channel (DCGAN). D us
 Koyama 2018): logit = w·h + ⟨embed(y), h⟩ on its penultimate features h. Projection rather than concatenating
 labels to the input because it keeps D's output a single unconstrained logit (so every loss in losses.py applies
 unchanged) and it is the variant that gave the better class fidelity and FID in that paper.
+
+InfoGAN mode (`info_code`, Chen et al. 2016) uses no labels: G's label path is fed a code c = argmax z[:, :10] read
+from the noise itself, so G stays a function of z alone (every sampler works unchanged), and D gets a Q head that
+must recover c from the image. An unconditional G maps a connected latent space onto ten disconnected digit
+manifolds, so it spends samples on ambiguous in-between shapes; the code gives it a discrete switch instead.
 """
 from __future__ import annotations
 
@@ -22,6 +27,11 @@ N_CLASSES = 10   # MNIST digits and Fashion-MNIST's ten garments
 EMBED_DIM = 32   # dense G's label embedding, concatenated to z
 
 
+def info_code(z: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's categorical code (N,) in 0..9, read from z (N, latent): uniform for N(0, 1) and U(-1, 1) noise."""
+    return z[:, :N_CLASSES].argmax(1)
+
+
 def _check_labels(conditional: bool, y: torch.Tensor | None) -> None:
     """Models refuse a missing label when conditional and a label when not; callers validate earlier."""
     if conditional and y is None:
@@ -33,11 +43,13 @@ def _check_labels(conditional: bool, y: torch.Tensor | None) -> None:
 class DenseGenerator(nn.Module):
     """Seeds 000/002/004: z (⊕ label embedding) → [Linear → LeakyReLU]* → Linear(784) → tanh."""
 
-    def __init__(self, latent_dim: int, widths: tuple[int, ...], slope: float, conditional: bool = False) -> None:
+    def __init__(self, latent_dim: int, widths: tuple[int, ...], slope: float, conditional: bool = False,
+                 code: bool = False) -> None:
         super().__init__()
-        self.embed = nn.Embedding(N_CLASSES, EMBED_DIM) if conditional else None
+        self.conditional, self.code = conditional, code
+        self.embed = nn.Embedding(N_CLASSES, EMBED_DIM) if conditional or code else None
         layers: list[nn.Module] = []
-        prev = latent_dim + (EMBED_DIM if conditional else 0)
+        prev = latent_dim + (EMBED_DIM if self.embed is not None else 0)
         for w in widths:
             layers += [nn.Linear(prev, w), nn.LeakyReLU(slope)]
             prev = w
@@ -45,8 +57,9 @@ class DenseGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
-        _check_labels(self.embed is not None, y)
+        _check_labels(self.conditional, y)
         if self.embed is not None:
+            y = info_code(z) if self.code else y
             z = torch.cat([z, self.embed(y).to(z.dtype)], 1)  # (N, latent + EMBED_DIM)
         return self.net(z).view(-1, *IMG_SHAPE)
 
@@ -76,11 +89,27 @@ def _sn(layer: nn.Module, on: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(layer) if on else layer
 
 
-class DenseDiscriminator(nn.Module):
+class _Discriminator(nn.Module):
+    """What both discriminators share: a body `net` to features h (N, F), a logit `head` and InfoGAN's `q`."""
+
+    net: nn.Module
+    head: _ProjectionHead
+    q: nn.Linear | None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, with_code: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (N,) of images x (N, 1, 28, 28); with_code also Q's code logits (N, 10), None without a Q head."""
+        h = self.net(x)                                                       # (N, F)
+        if with_code:
+            return self.head(h, y), None if self.q is None else self.q(h)
+        return self.head(h, y)
+
+
+class DenseDiscriminator(_Discriminator):
     """Seeds 000/002/004: flatten → [Linear → LeakyReLU → Dropout]* → logit (projection head when conditional)."""
 
     def __init__(self, widths: tuple[int, ...], slope: float, dropout: float, conditional: bool = False,
-                 sn: bool = False) -> None:
+                 sn: bool = False, code: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         prev = IMG_PIXELS
@@ -91,9 +120,7 @@ class DenseDiscriminator(nn.Module):
             prev = w
         self.net = nn.Sequential(*layers)
         self.head = _ProjectionHead(prev, conditional, sn)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, 1, 28, 28) → (N,)
-        return self.head(self.net(x), y)
+        self.q = nn.Linear(prev, N_CLASSES) if code else None  # InfoGAN's Q: code logits from D's features
 
 
 class DCGANGenerator(nn.Module):
@@ -103,15 +130,15 @@ class DCGANGenerator(nn.Module):
     Conditional: a 7×7 label map (embedding of 49) joins the first feature map as one more channel.
     """
 
-    def __init__(self, latent_dim: int, mult: float = 1.0, conditional: bool = False) -> None:
+    def __init__(self, latent_dim: int, mult: float = 1.0, conditional: bool = False, code: bool = False) -> None:
         super().__init__()
         c1, c2, c3 = (max(1, round(c * mult)) for c in (256, 128, 64))
-        self.c1 = c1
+        self.c1, self.conditional, self.code = c1, conditional, code
         self.fc = nn.Sequential(nn.Linear(latent_dim, 7 * 7 * c1), nn.ReLU())
-        self.embed = nn.Embedding(N_CLASSES, 7 * 7) if conditional else None
+        self.embed = nn.Embedding(N_CLASSES, 7 * 7) if conditional or code else None
         # padding=2 keeps 'same' size at stride 1; output_padding=1 makes stride 2 exactly double (7→14→28).
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(c1 + (1 if conditional else 0), c2, 5, stride=1, padding=2), nn.ReLU(),
+            nn.ConvTranspose2d(c1 + (1 if self.embed is not None else 0), c2, 5, stride=1, padding=2), nn.ReLU(),
             nn.BatchNorm2d(c2),                                                                 # (N, c2, 7, 7)
             nn.ConvTranspose2d(c2, c3, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
             nn.BatchNorm2d(c3),                                                                 # (N, c3, 14, 14)
@@ -119,14 +146,15 @@ class DCGANGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
-        _check_labels(self.embed is not None, y)
+        _check_labels(self.conditional, y)
         h = self.fc(z).view(-1, self.c1, 7, 7)                                     # (N, c1, 7, 7)
         if self.embed is not None:
+            y = info_code(z) if self.code else y
             h = torch.cat([h, self.embed(y).view(-1, 1, 7, 7).to(h.dtype)], 1)   # (N, c1 + 1, 7, 7)
         return self.net(h)
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(_Discriminator):
     """Seed 003: Conv 64 5×5 s2 → LeakyReLU → BN → Conv 128 5×5 s2 → LeakyReLU → BN → Dense 1 logit.
 
     `batchnorm=False` drops the BN layers (the TF tutorial's later revision uses Dropout 0.3 instead), `sn` puts
@@ -134,7 +162,7 @@ class DCGANDiscriminator(nn.Module):
     """
 
     def __init__(self, slope: float, mult: float = 1.0, dropout: float = 0.0, conditional: bool = False,
-                 batchnorm: bool = True, sn: bool = False) -> None:
+                 batchnorm: bool = True, sn: bool = False, code: bool = False) -> None:
         super().__init__()
         c1, c2 = (max(1, round(c * mult)) for c in (64, 128))
 
@@ -149,17 +177,16 @@ class DCGANDiscriminator(nn.Module):
             nn.Flatten(),                                                                          # (N, c2·49)
         )
         self.head = _ProjectionHead(c2 * 7 * 7, conditional, sn)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, 1, 28, 28) → (N,)
-        return self.head(self.net(x), y)
+        self.q = nn.Linear(c2 * 7 * 7, N_CLASSES) if code else None  # InfoGAN's Q: code logits from D's features
 
 
 def build_generator(cfg: TrainConfig) -> nn.Module:
     """The generator `cfg` describes, initialised as `cfg.init_std` says."""
     if cfg.arch == "dense":
-        g: nn.Module = DenseGenerator(cfg.latent_dim, cfg.g_widths, cfg.leaky_slope, cfg.conditional)
+        g: nn.Module = DenseGenerator(cfg.latent_dim, cfg.g_widths, cfg.leaky_slope, cfg.conditional,
+                                      cfg.info_code)
     else:
-        g = DCGANGenerator(cfg.latent_dim, cfg.width_mult, cfg.conditional)
+        g = DCGANGenerator(cfg.latent_dim, cfg.width_mult, cfg.conditional, cfg.info_code)
     return _init(g, cfg.init_std)
 
 
@@ -167,10 +194,10 @@ def build_discriminator(cfg: TrainConfig) -> nn.Module:
     """The discriminator `cfg` describes, initialised as `cfg.init_std` says."""
     if cfg.arch == "dense":
         d: nn.Module = DenseDiscriminator(cfg.d_widths, cfg.leaky_slope, cfg.d_dropout, cfg.conditional,
-                                          cfg.spectral_norm)
+                                          cfg.spectral_norm, cfg.info_code)
     else:
         d = DCGANDiscriminator(cfg.leaky_slope, cfg.width_mult, cfg.d_dropout, cfg.conditional, cfg.d_batchnorm,
-                               cfg.spectral_norm)
+                               cfg.spectral_norm, cfg.info_code)
     return _init(d, cfg.init_std)
 
 

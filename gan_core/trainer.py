@@ -22,8 +22,8 @@ from . import checkpoint as ckpt
 from .config import ConfigError, TrainConfig
 from .data import load_dataset, to_float
 from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Sink, StepMetrics, Stopped
-from .losses import LOSSES, Loss, gradient_penalty
-from .models import N_CLASSES, build_discriminator, build_generator, sample_labels, sample_noise
+from .losses import LOSSES, Loss, gradient_penalty, info_loss
+from .models import N_CLASSES, build_discriminator, info_code, build_generator, sample_labels, sample_noise
 from .sampling import class_row_inputs, render, seeded_noise
 
 GRID_SEED_OFFSET = 1  # the fixed sample grid uses seed + 1, so it never shares noise with training
@@ -100,19 +100,24 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
     cfg, b = m.cfg, real.shape[0]
     z = sample_noise(cfg, b, m.rng, m.device)                      # (B, latent)
     y_fake = sample_labels(cfg, b, m.rng, m.device)                # (B,) uniform classes, or None
+    code = info_code(z) if cfg.info_code else None                # (B,) InfoGAN code G was given, or None
     with m.autocast(), torch.set_grad_enabled(g_step):            # G's graph only matters if G steps now
         fake = m.g(z, y_fake)                                      # (B, 1, 28, 28)
     with m.autocast():
         if m.split_d:  # BatchNorm in D: statistics must come from one kind of image, so two passes (as seed 003)
-            logits = torch.cat([m.d(real, y_real), m.d(fake.detach(), y_fake)]).float()     # (2B,)
+            real_l, (fake_l, q_fake) = m.d(real, y_real), m.d(fake.detach(), y_fake, with_code=True)
+            logits = torch.cat([real_l, fake_l]).float()                                    # (2B,)
         else:          # no batch statistics: one D pass over both halves
             y_both = None if y_real is None else torch.cat([y_real, y_fake])
-            logits = m.d(torch.cat([real, fake.detach()]), y_both).float()                 # (2B,)
+            logits, q = m.d(torch.cat([real, fake.detach()]), y_both, with_code=True)
+            logits, q_fake = logits.float(), None if q is None else q[b:]                  # (2B,), (B, 10)
     real_l, fake_l = logits.split(b)
     d_loss = m.loss.d(real_l, fake_l, 1.0 - cfg.label_smoothing)
     if cfg.gp_weight:  # interpolates keep the real labels: the penalty is on D's slope in x, per class
         d_loss = d_loss + cfg.gp_weight * gradient_penalty(lambda x: m.d(x, y_real), real, fake.detach().float(),
                                                            generator=m.rng)
+    if code is not None:  # Q (sharing D's body) learns to read the code back from the fake
+        d_loss = d_loss + cfg.info_weight * info_loss(q_fake, code)
     m.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     m.opt_d.step()
@@ -120,8 +125,11 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
     g_loss = torch.zeros((), device=m.device)
     if g_step:
         m.d.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
-        with m.autocast():
-            g_loss = m.loss.g(m.d(fake, y_fake).float())  # the same fake batch, judged by the updated D
+        with m.autocast():  # the same fake batch, judged by the updated D
+            fake_l, q_fake = m.d(fake, y_fake, with_code=True)
+            g_loss = m.loss.g(fake_l.float())
+        if code is not None:  # ...and G is rewarded for drawing the code legibly
+            g_loss = g_loss + cfg.info_weight * info_loss(q_fake, code)
         m.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         m.opt_g.step()

@@ -70,6 +70,10 @@ def test_cross_field_rules():
         TrainConfig(loss="hinge", label_smoothing=0.1)
     with pytest.raises(ConfigError, match="train_subset: 10 images make no full batch"):
         TrainConfig(train_subset=10)
+    with pytest.raises(ConfigError, match="info_code: a conditional run is already told the class"):
+        TrainConfig(conditional=True, info_code=True)
+    with pytest.raises(ConfigError, match="latent_dim must be at least 10, got 8"):
+        TrainConfig(info_code=True, latent_dim=8)
 
 
 def test_unknown_field_and_preset_are_refused():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_core.losses import LOSSES, gradient_penalty
+from gan_core.losses import LOSSES, gradient_penalty, info_loss
 
 LN2 = math.log(2)
 zero = torch.zeros(4)
@@ -55,3 +55,13 @@ def test_gradient_penalty_is_differentiable_in_d():
     w = d.weight.detach()[0]
     expected = 2 * (w.norm() - 1) * w / w.norm()  # d/dw (‖w‖ - 1)²
     assert torch.allclose(d.weight.grad[0], expected, atol=1e-5)
+
+
+def test_info_loss_is_cross_entropy_of_the_code():
+    code = torch.tensor([0, 3, 9])
+    uniform = torch.zeros(3, 10)
+    assert info_loss(uniform, code).item() == pytest.approx(math.log(10))  # Q knows nothing: ln 10
+    sure = torch.full((3, 10), -20.0)
+    sure[torch.arange(3), code] = 20.0
+    assert info_loss(sure, code).item() < 1e-6
+    assert info_loss(sure, (code + 1) % 10).item() > 39  # confidently wrong costs ~40 nats

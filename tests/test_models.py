@@ -4,7 +4,8 @@ from torch import nn
 
 from gan_core.config import TrainConfig
 from gan_core.data import load_dataset, to_float
-from gan_core.models import DCGANDiscriminator, DCGANGenerator, build_discriminator, build_generator
+from gan_core.models import (DCGANDiscriminator, DCGANGenerator, build_discriminator, build_generator, info_code,
+                             sample_noise)
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
@@ -97,3 +98,33 @@ def test_discriminator_normalisation_options():
     d(torch.randn(3, 1, 28, 28))  # one power iteration
     w = convs[0].weight.flatten(1)
     assert torch.linalg.matrix_norm(w, 2).item() == pytest.approx(1.0, rel=0.1)  # spectral norm ≈ 1
+
+
+@pytest.mark.parametrize("noise", ["normal", "uniform"])
+def test_info_code_is_read_from_z_and_uniform(noise):
+    cfg = TrainConfig(noise=noise, info_code=True)
+    z = sample_noise(cfg, 20_000, torch.Generator().manual_seed(0))
+    c = info_code(z)
+    assert torch.equal(c, z[:, :10].argmax(1))
+    shares = torch.bincount(c, minlength=10) / 20_000
+    assert shares.min() > 0.09 and shares.max() < 0.11  # every code equally likely
+
+
+@pytest.mark.parametrize("arch", ["dense", "dcgan"])
+def test_info_models_steer_g_by_the_code_and_give_d_a_q_head(arch):
+    cfg = TrainConfig(arch=arch, info_code=True, width_mult=0.25, latent_dim=16)
+    g, d = build_generator(cfg).eval(), build_discriminator(cfg)
+    z = torch.randn(6, 16)
+    x = g(z)  # unconditional from outside: the code comes from z itself
+    assert x.shape == (6, 1, 28, 28)
+    logits, q = d(x, with_code=True)
+    assert logits.shape == (6,) and q.shape == (6, 10)
+    assert torch.equal(d(x), logits)  # Q does not change D's judgement
+    # The code really steers G: the same z with another winning entry among the first ten draws another image.
+    z2 = z.clone()
+    z2[:, :10] = z[:, :10].roll(1, dims=1)
+    assert not torch.equal(info_code(z2), info_code(z)) and not torch.allclose(g(z2), x)
+    with pytest.raises(ValueError, match="unconditional"):
+        g(z, torch.zeros(6, dtype=torch.long))  # callers cannot pick the class: it is not a conditional model
+    plain = build_discriminator(TrainConfig(arch=arch, width_mult=0.25))
+    assert plain.q is None and plain(x, with_code=True)[1] is None
