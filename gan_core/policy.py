@@ -26,6 +26,19 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
 
+def _env_number(name: str, default: int | float) -> int | float:
+    """A numeric setting from the environment; a malformed one is refused with the variable's name."""
+    text = _env(name, str(default))
+    try:
+        value = type(default)(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a {'whole ' if isinstance(default, int) else ''}number; "
+                         f"unset it or give one like {default}") from None
+    if value < 0:
+        raise ValueError(f"{name}={text!r} is negative; give 0 or more (default {default})")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Limits of this deployment. `demo_mode` switches the caps on; admins may manage every run."""
@@ -45,12 +58,12 @@ class Settings:
     def from_env(cls) -> Settings:
         """GAN_DEMO_MODE=1, GAN_ADMINS=a,b and GAN_DEMO_<CAP> (e.g. GAN_DEMO_MAX_EPOCHS=3) override the defaults."""
         d = cls()
-        num = {f: type(getattr(d, f))(_env(f"GAN_DEMO_{f.upper()}", str(getattr(d, f))))
+        num = {f: _env_number(f"GAN_DEMO_{f.upper()}", getattr(d, f))
                for f in ("max_epochs", "max_steps", "max_queued_per_user", "max_queued_total", "max_concurrent",
                          "max_grid", "submissions_per_minute", "prune_days")}
         return cls(demo_mode=_env("GAN_DEMO_MODE", "0").lower() in ("1", "true", "yes"),
                    admins=frozenset(a.strip() for a in _env("GAN_ADMINS", "").split(",") if a.strip()),
-                   max_upload_mb=float(_env("GAN_MAX_UPLOAD_MB", str(d.max_upload_mb))), **num)
+                   max_upload_mb=_env_number("GAN_MAX_UPLOAD_MB", d.max_upload_mb), **num)
 
 
 def is_admin(user: str, settings: Settings) -> bool:

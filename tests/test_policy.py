@@ -135,6 +135,19 @@ def test_settings_from_the_environment(monkeypatch):
     assert s.demo_mode and s.admins == {"root", "eve"} and s.max_epochs == 2 and s.max_grid == 8
 
 
+@pytest.mark.parametrize("var, value, message", [
+    ("GAN_DEMO_MAX_EPOCHS", "three", "GAN_DEMO_MAX_EPOCHS='three' is not a whole number"),
+    ("GAN_DEMO_MAX_GRID", "2.5", "GAN_DEMO_MAX_GRID='2.5' is not a whole number"),
+    ("GAN_DEMO_PRUNE_DAYS", "-1", "GAN_DEMO_PRUNE_DAYS='-1' is negative"),
+    ("GAN_MAX_UPLOAD_MB", "lots", "GAN_MAX_UPLOAD_MB='lots' is not a number"),
+])
+def test_a_malformed_setting_names_its_variable(monkeypatch, var, value, message):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError) as e:
+        Settings.from_env()
+    assert message in str(e.value)
+
+
 HOSTILE = ["<script>alert(1)</script>", "[x](javascript:alert(1))", "![t](http://evil.example/p.png)",
            ":red[big] **bold** $x^2$", "../../etc/passwd", "name\u0000with\u0007control\nchars"]
 
