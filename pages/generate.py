@@ -84,7 +84,8 @@ if cfg.conditional:
     with k1:
         label = st.selectbox("Class", range(len(names)), format_func=lambda i: f"{i} · {names[i]}"
                              if names[i] != str(i) else str(i), key="gen_label",
-                             help="A conditional generator draws the class you ask for.")
+                             help="A conditional generator draws the class you ask for. With one row per class "
+                                  "on, this picks the class of the interpolation strip below.")
     with k2:
         by_class = st.toggle("One row per class", key="gen_rows",
                              help="Every class in its own row; each column reuses one noise vector, so a column "
@@ -129,6 +130,7 @@ with i2:
     steps = st.slider("Steps", 2, 24, 10, key="gen_steps")
 tiles = grid(interpolate(g, cfg, seed, seed_b, steps, label), ncol=steps)
 strip = png_bytes(tiles, scale=dash.display_scale(tiles.shape[1], 1200))
-st.image(strip, output_format="PNG", caption=f"slerp from seed {seed} to seed {seed_b} in {steps} steps")
+of = "" if label is None else f" · class {names[label]} (the Class picker above)"
+st.image(strip, output_format="PNG", caption=f"slerp from seed {seed} to seed {seed_b} in {steps} steps{of}")
 st.download_button("Download strip PNG", strip, file_name=f"slerp-{seed}-to-{seed_b}.png", mime="image/png",
                    key="gen_strip_png")

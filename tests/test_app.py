@@ -453,6 +453,7 @@ def test_generate_class_picker_and_one_row_per_class(store, tiny_cfg, mnist_slic
     at.toggle(key="gen_rows").set_value(True).run()
     assert "one row per class" in at.image[0].captions[0]
     assert _image_bytes(at, media) == png_bytes(grid(class_rows(g, gcfg, seed, 3), ncol=3), scale=8)
+    assert "class 7 (the Class picker above)" in at.image[1].captions[0]  # the picker still drives the strip
 
 
 def test_unconditional_generator_has_no_class_picker(store, trained):
