@@ -147,6 +147,16 @@ def split_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, tor
     return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
+def discriminator_state(tensors: dict[str, torch.Tensor], d: nn.Module) -> dict[str, torch.Tensor]:
+    """D's weights from a checkpoint, for `d`; files from before the projection head (conditional generation) kept
+    D's last Linear as `net.<K>` at the end of the body, and it is renamed to `head.linear` so they still resume."""
+    state = split_prefix(tensors, "D")
+    if any(k.startswith("head.") for k in state):
+        return state
+    old = f"net.{len(d.net)}."  # the slot right after the body's last layer: where the logit layer used to be
+    return {("head.linear." + k[len(old):] if k.startswith(old) else k): v for k, v in state.items()}
+
+
 def optimizer_state(tensors: dict[str, torch.Tensor], header: dict[str, Any], name: str) -> dict:
     """The optimizer state_dict stored under `name` ('opt_g' or 'opt_d')."""
     return _unflatten_optimizer(name, tensors, header["param_groups"][name])

@@ -157,7 +157,7 @@ def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
         raise ConfigError("cannot resume from " + str(path) + ": the config differs in " + "; ".join(problems))
     t = ckpt.load_tensors(path)
     m.g.load_state_dict(ckpt.split_prefix(t, "G"))
-    m.d.load_state_dict(ckpt.split_prefix(t, "D"))
+    m.d.load_state_dict(ckpt.discriminator_state(t, m.d))
     if m.g_ema is not None:
         ema = ckpt.split_prefix(t, "G_ema")
         if ema:

@@ -116,6 +116,26 @@ def test_resume_is_exact(preset, mnist_slice, mnist_labels, tmp_path):
     assert [e.d_loss for e in straight.of(StepMetrics)][4:] == [e.d_loss for e in resumed.of(StepMetrics)]
 
 
+@pytest.mark.parametrize("arch", ["dense", "dcgan"])
+def test_checkpoints_from_before_the_projection_head_still_resume(arch, mnist_slice, tmp_path):
+    # Those files kept D's logit layer as the body's last entry, net.<K>; rewrite a fresh checkpoint that way.
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    cfg = TrainConfig.from_preset("seed004-dense", arch=arch, g_widths=(64,), d_widths=(64,), width_mult=0.25,
+                                  batch_size=64, train_subset=256, epochs=1, device="cpu")
+    train(cfg, ListSink(), images=mnist_slice, out_dir=tmp_path)
+    path = latest_checkpoint(tmp_path)
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    k = len(build_gan(cfg, torch.device("cpu")).d.net)
+    old = {key.replace("D.head.linear.", f"D.net.{k}."): v for key, v in load_tensors(path).items()}
+    assert f"D.net.{k}.weight" in old and not any(key.startswith("D.head.") for key in old)
+    save_file(old, str(path), metadata=meta)
+    sink = ListSink()
+    train(cfg.replace(epochs=2), sink, images=mnist_slice, out_dir=tmp_path, resume_from=path)
+    assert isinstance(sink[-1], Done) and sink[-1].epoch == 2
+
+
 def test_resume_with_an_incompatible_config_is_refused(tiny_cfg, mnist_slice, tmp_path):
     train(tiny_cfg.replace(epochs=1), ListSink(), images=mnist_slice, out_dir=tmp_path)
     with pytest.raises(ConfigError, match="cannot resume .* latent_dim: checkpoint has 100, config has 64"):
