@@ -267,6 +267,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "dcgan-sn-conditional": dict(arch="dcgan", conditional=True, latent_dim=100, width_mult=0.5, d_batchnorm=False,
                                  spectral_norm=True, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999,
                                  precision="bf16", epochs=30),
+    # dcgan-sn plus InfoGAN's code (no labels): G picks one of ten modes from z, which cuts the ambiguous in-between
+    # digits; the best unconditional MNIST DCGAN shipped (BENCHMARKS.md).
+    "dcgan-sn-info": dict(arch="dcgan", info_code=True, latent_dim=100, width_mult=0.5, d_batchnorm=False,
+                          spectral_norm=True, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999,
+                          precision="bf16", epochs=60),
+    # Seed 000's dense shapes and recipe, class-conditional, with an EMA of G: the shipped dense generator that meets
+    # issue 6's dense targets.
+    "dense-conditional": dict(arch="dense", conditional=True, latent_dim=128, g_widths=(256, 512, 1024),
+                              d_widths=(512, 256), leaky_slope=0.2, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128,
+                              g_ema=0.999, precision="bf16", epochs=60),
     # WGAN-GP on the DCGAN shapes (seed 003's gradient penalty section), n_critic 5 as in Gulrajani et al.
     "dcgan-wgan-gp": dict(arch="dcgan", latent_dim=100, loss="wgan_gp", gp_weight=10.0, n_critic=5,
                           lr_g=1e-4, lr_d=1e-4, beta1=0.5, beta2=0.9, batch_size=64),

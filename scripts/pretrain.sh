@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the generators shipped in gan_core/assets/generators/ with the product's own trainer, then score each
 # with `evaluate` (numbers in BENCHMARKS.md). CPU, 2 cores: about a minute an epoch for the half-width DCGANs,
-# 15 s for the dense one. Stop any with Ctrl-C: it checkpoints, and the same command with --resume continues.
+# 5-15 s for the dense ones. Stop any with Ctrl-C: it checkpoints, and the same command with --resume continues.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -19,3 +19,4 @@ ship dcgan-conditional-mnist --preset dcgan-sn-conditional --epochs 13
 ship dcgan-mnist --preset dcgan-sn --epochs 30
 ship dcgan-fashion-mnist --preset dcgan-sn --dataset fashion_mnist --epochs 30
 ship dense-mnist --preset seed000-dense --g-ema 0.999 --precision bf16 --epochs 60
+ship dense-conditional-mnist --preset dense-conditional --epochs 60
