@@ -32,6 +32,14 @@ def info_code(z: torch.Tensor) -> torch.Tensor:
     return z[:, :N_CLASSES].argmax(1)
 
 
+def force_code(z: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """z (N, latent) with two of its first ten entries swapped so that info_code(z) == code (N,); a permutation, so
+    the noise keeps its distribution and everything but the chosen mode stays as drawn."""
+    z, rows, cur = z.clone(), torch.arange(len(z)), info_code(z)
+    z[rows, cur], z[rows, code] = z[rows, code], z[rows, cur]
+    return z
+
+
 def _check_labels(conditional: bool, y: torch.Tensor | None) -> None:
     """Models refuse a missing label when conditional and a label when not; callers validate earlier."""
     if conditional and y is None:

@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 
 from .config import ConfigError, TrainConfig
-from .models import N_CLASSES, sample_noise
+from .models import N_CLASSES, force_code, sample_noise
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -66,17 +66,19 @@ def generate_float(g: nn.Module, cfg: TrainConfig, n: int, seed: int, label: int
 
 
 def class_rows(g: nn.Module, cfg: TrainConfig, seed: int, ncol: int) -> np.ndarray:
-    """A conditional G's classes as uint8 (10·ncol, 28, 28): row r is class r, column c reuses one noise vector
-    for every class, so a column carries one style across all ten (style transfer for a fixed seed)."""
-    if not cfg.conditional:
+    """A conditional G's classes (an InfoGAN G's codes) as uint8 (10·ncol, 28, 28): row r is class (code) r,
+    column c reuses one noise vector for every row, so a column carries one style across all ten."""
+    if not (cfg.conditional or cfg.info_code):
         raise ConfigError("this generator is unconditional: it has no classes to lay out in rows")
     return render(g, *class_row_inputs(cfg, seed, ncol))
 
 
-def class_row_inputs(cfg: TrainConfig, seed: int, ncol: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(z (10·ncol, latent), y (10·ncol,)) for `class_rows`: row r is class r, column c one noise vector."""
+def class_row_inputs(cfg: TrainConfig, seed: int, ncol: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(z (10·ncol, latent), y (10·ncol,)) for `class_rows`: row r is class r, column c one noise vector; for an
+    InfoGAN config y is None and row r's noise is permuted to carry code r instead."""
     z = seeded_noise(cfg, ncol, seed).repeat(N_CLASSES, 1)
-    return z, torch.arange(N_CLASSES).repeat_interleave(ncol)
+    rows = torch.arange(N_CLASSES).repeat_interleave(ncol)
+    return (force_code(z, rows), None) if cfg.info_code else (z, rows)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

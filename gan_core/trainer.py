@@ -180,9 +180,9 @@ def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
 
 
 def sample_grid_inputs(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The fixed (z, y) of the per-epoch sample grid: 8×8 random digits, or for a conditional run 10×10 with
-    one row per class and the same noise down each column, so a column shows one style across classes."""
-    if not cfg.conditional:
+    """The fixed (z, y) of the per-epoch sample grid: 8×8 random digits, or for a conditional (InfoGAN) run 10×10
+    with one row per class (code) and the same noise down each column, so a column shows one style across rows."""
+    if not (cfg.conditional or cfg.info_code):
         return seeded_noise(cfg, 64, cfg.seed + GRID_SEED_OFFSET), None
     return class_row_inputs(cfg, cfg.seed + GRID_SEED_OFFSET, N_CLASSES)  # (100, latent), (100,): row = class
 

@@ -73,7 +73,8 @@ except (CheckpointError, OSError) as e:
     st.error(f"Cannot load this generator: {e}. Pick a run that finished an epoch, or upload a file that "
              f"GAN Studio wrote.")
     st.stop()
-st.caption(f"{'conditional ' if cfg.conditional else ''}{cfg.arch} generator on {cfg.dataset}, latent "
+kind = "conditional " if cfg.conditional else "InfoGAN " if cfg.info_code else ""
+st.caption(f"{kind}{cfg.arch} generator on {cfg.dataset}, latent "
            f"{cfg.latent_dim} ({cfg.noise}), trained {header['epoch']} epoch(s) · {header['step']:,} steps · "
            f"`{path.name}`")
 names = CLASS_NAMES[cfg.dataset]
@@ -90,6 +91,10 @@ if cfg.conditional:
         by_class = st.toggle("One row per class", key="gen_rows",
                              help="Every class in its own row; each column reuses one noise vector, so a column "
                                   "shows the same style (stroke, slant, width) carried across all classes.")
+elif cfg.info_code:
+    by_class = st.toggle("One row per code", key="gen_rows",
+                         help="This generator learned ten modes without labels (InfoGAN): row r forces code r, "
+                              "each column reuses one noise vector. Codes often settle on digits, not always.")
 
 if "gen_seed" not in st.session_state:
     st.session_state["gen_seed"] = 0
@@ -111,7 +116,8 @@ except policy.PolicyError as e:
 
 if by_class:
     tiles = grid(class_rows(g, cfg, seed, side), ncol=side)
-    caption, fname = f"seed {seed} · one row per class (0 at the top) · {side} styles", f"classes-seed{seed}.png"
+    rows = "class" if cfg.conditional else "code"
+    caption, fname = f"seed {seed} · one row per {rows} (0 at the top) · {side} styles", f"{rows}s-seed{seed}.png"
 else:
     tiles = grid(generate(g, cfg, side * side, seed, label), ncol=side)
     of = "" if label is None else f" · class {names[label]}"

@@ -65,6 +65,7 @@ def viewer() -> None:
             st.rerun()
     s = by_epoch[st.session_state[key]]
     what = ("one row per class, the same noise down each column" if run.config.conditional
+            else "one row per InfoGAN code, the same noise down each column" if run.config.info_code
             else "the same 64 noise vectors every epoch")
     st.image(str(s["path"]), output_format="PNG", caption=f"epoch {s['epoch']} · step {s['step']:,} · {what}",
              width=480)

@@ -456,6 +456,23 @@ def test_generate_class_picker_and_one_row_per_class(store, tiny_cfg, mnist_slic
     assert "class 7 (the Class picker above)" in at.image[1].captions[0]  # the picker still drives the strip
 
 
+def test_generate_rows_per_code_for_an_infogan_generator(store, tiny_cfg, mnist_slice, train_cache, media):
+    cfg = fast(tiny_cfg, info_code=True, epochs=1)
+    run_id = trained_run(store, cfg, mnist_slice, train_cache, name="info")
+    at = app("pages/generate.py", run_id=run_id)
+    assert "InfoGAN dense generator" in at.caption[0].value
+    assert not [s for s in at.selectbox if s.key == "gen_label"]  # no classes to pick: it learned its own modes
+    at.slider(key="gen_side").set_value(3).run()
+    at.toggle(key="gen_rows").set_value(True).run()
+    assert "one row per code" in at.image[0].captions[0]
+    from gan_core.checkpoint import load_generator
+    from gan_core.sampling import class_rows, grid, png_bytes
+    g, gcfg, _ = load_generator(store.artifacts_dir(store.get(run_id)) / "generator.safetensors")
+    seed = at.number_input(key="gen_seed").value
+    assert _image_bytes(at, media) == png_bytes(grid(class_rows(g, gcfg, seed, 3), ncol=3), scale=8)
+    assert not at.exception
+
+
 def test_unconditional_generator_has_no_class_picker(store, trained):
     at = app("pages/generate.py", run_id=trained)
     assert not [s for s in at.selectbox if s.key == "gen_label"]

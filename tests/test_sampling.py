@@ -66,3 +66,22 @@ def test_labels_are_checked_against_the_generator():
     rows = class_rows(g, cond, seed=5, ncol=3)
     assert rows.shape == (30, 28, 28)
     assert (rows[21:24] == generate(g, cond, 3, 5, label=7)).all()
+
+
+def test_infogan_rows_force_each_code_and_keep_the_noise():
+    from gan_core.models import force_code, info_code
+    from gan_core.sampling import class_row_inputs, class_rows
+    z = torch.randn(50, 16)
+    code = torch.arange(50) % 10
+    forced = force_code(z, code)
+    assert torch.equal(info_code(forced), code)
+    assert torch.equal(forced.sort(1).values, z.sort(1).values)  # a permutation of each row: same values
+    assert torch.equal(forced[:, 10:], z[:, 10:]) and (forced != z).sum(1).max() <= 2  # at most one swap
+    cfg = TrainConfig(arch="dcgan", info_code=True, width_mult=0.25, latent_dim=16)
+    zr, y = class_row_inputs(cfg, seed=3, ncol=4)
+    assert y is None and info_code(zr).tolist() == [r for r in range(10) for _ in range(4)]
+    g = build_generator(cfg)
+    rows = class_rows(g, cfg, 3, 4)
+    assert rows.shape == (40, 28, 28) and not (rows[:4] == rows[4:8]).all()  # another code, other digits
+    with pytest.raises(ValueError, match="unconditional: it has no classes"):
+        class_rows(g, TrainConfig(arch="dcgan", width_mult=0.25, latent_dim=16), 3, 4)

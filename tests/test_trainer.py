@@ -230,3 +230,10 @@ def test_info_code_loss_teaches_q_to_read_the_code_g_draws(arch, mnist_slice):
 
     assert q_accuracy(1.0) > 0.6
     assert q_accuracy(0.0) < 0.3
+
+
+def test_an_infogan_run_samples_one_row_per_code():
+    cfg = TrainConfig(arch="dcgan", info_code=True, width_mult=0.25)
+    z, y = trainer.sample_grid_inputs(cfg)
+    assert y is None and z.shape == (100, cfg.latent_dim)
+    assert info_code(z).view(10, 10).tolist() == [[r] * 10 for r in range(10)]
