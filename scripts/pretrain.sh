@@ -16,7 +16,7 @@ ship() {  # name, then train flags
 }
 
 ship dcgan-conditional-mnist --preset dcgan-sn-conditional --epochs 13
-ship dcgan-mnist --preset dcgan-sn-info --epochs 103
+ship dcgan-mnist --preset dcgan-sn-info --epochs 150
 ship dcgan-fashion-mnist --preset dcgan-sn --dataset fashion_mnist --epochs 30
 ship dense-mnist --preset seed000-dense --g-ema 0.999 --precision bf16 --epochs 60
 ship dense-conditional-mnist --preset dense-conditional --epochs 60
