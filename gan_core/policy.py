@@ -7,6 +7,7 @@ so tests can change them.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -34,8 +35,8 @@ def _env_number(name: str, default: int | float) -> int | float:
     except ValueError:
         raise ValueError(f"{name}={text!r} is not a {'whole ' if isinstance(default, int) else ''}number; "
                          f"unset it or give one like {default}") from None
-    if value < 0:
-        raise ValueError(f"{name}={text!r} is negative; give 0 or more (default {default})")
+    if not math.isfinite(value) or value <= 0:  # nan would switch a limit off; 0 leaves nothing allowed
+        raise ValueError(f"{name}={text!r} must be a positive number (default {default})")
     return value
 
 

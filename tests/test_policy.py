@@ -138,7 +138,9 @@ def test_settings_from_the_environment(monkeypatch):
 @pytest.mark.parametrize("var, value, message", [
     ("GAN_DEMO_MAX_EPOCHS", "three", "GAN_DEMO_MAX_EPOCHS='three' is not a whole number"),
     ("GAN_DEMO_MAX_GRID", "2.5", "GAN_DEMO_MAX_GRID='2.5' is not a whole number"),
-    ("GAN_DEMO_PRUNE_DAYS", "-1", "GAN_DEMO_PRUNE_DAYS='-1' is negative"),
+    ("GAN_DEMO_PRUNE_DAYS", "-1", "GAN_DEMO_PRUNE_DAYS='-1' must be a positive number"),
+    ("GAN_DEMO_MAX_GRID", "0", "GAN_DEMO_MAX_GRID='0' must be a positive number"),
+    ("GAN_MAX_UPLOAD_MB", "nan", "GAN_MAX_UPLOAD_MB='nan' must be a positive number"),
     ("GAN_MAX_UPLOAD_MB", "lots", "GAN_MAX_UPLOAD_MB='lots' is not a number"),
 ])
 def test_a_malformed_setting_names_its_variable(monkeypatch, var, value, message):
