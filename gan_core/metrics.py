@@ -22,9 +22,9 @@ from scipy import linalg
 from torch import nn
 
 from .config import TrainConfig
+from .models import N_CLASSES
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-N_CLASSES = 10
 FEATURES = 64
 
 

@@ -40,6 +40,12 @@ def force_code(z: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     return z
 
 
+def _g_label(g: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+    """What a generator's label path embeds: the class y (conditional), the code read from z (InfoGAN), or None."""
+    _check_labels(g.conditional, y)
+    return info_code(z) if g.code else y
+
+
 def _check_labels(conditional: bool, y: torch.Tensor | None) -> None:
     """Models refuse a missing label when conditional and a label when not; callers validate earlier."""
     if conditional and y is None:
@@ -65,9 +71,8 @@ class DenseGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
-        _check_labels(self.conditional, y)
-        if self.embed is not None:
-            y = info_code(z) if self.code else y
+        y = _g_label(self, z, y)
+        if y is not None:
             z = torch.cat([z, self.embed(y).to(z.dtype)], 1)  # (N, latent + EMBED_DIM)
         return self.net(z).view(-1, *IMG_SHAPE)
 
@@ -101,8 +106,11 @@ class _Discriminator(nn.Module):
     """What both discriminators share: a body `net` to features h (N, F), a logit `head` and InfoGAN's `q`."""
 
     net: nn.Module
-    head: _ProjectionHead
-    q: nn.Linear | None
+
+    def _heads(self, features: int, conditional: bool, sn: bool, code: bool) -> None:
+        """The logit head and, for InfoGAN, Q (code logits) on the body's `features` outputs."""
+        self.head = _ProjectionHead(features, conditional, sn)
+        self.q = nn.Linear(features, N_CLASSES) if code else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, with_code: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
@@ -127,8 +135,7 @@ class DenseDiscriminator(_Discriminator):
                 layers.append(nn.Dropout(dropout))
             prev = w
         self.net = nn.Sequential(*layers)
-        self.head = _ProjectionHead(prev, conditional, sn)
-        self.q = nn.Linear(prev, N_CLASSES) if code else None  # InfoGAN's Q: code logits from D's features
+        self._heads(prev, conditional, sn, code)
 
 
 class DCGANGenerator(nn.Module):
@@ -154,10 +161,9 @@ class DCGANGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
-        _check_labels(self.conditional, y)
+        y = _g_label(self, z, y)
         h = self.fc(z).view(-1, self.c1, 7, 7)                                     # (N, c1, 7, 7)
-        if self.embed is not None:
-            y = info_code(z) if self.code else y
+        if y is not None:
             h = torch.cat([h, self.embed(y).view(-1, 1, 7, 7).to(h.dtype)], 1)   # (N, c1 + 1, 7, 7)
         return self.net(h)
 
@@ -184,8 +190,7 @@ class DCGANDiscriminator(_Discriminator):
             nn.Dropout(dropout) if dropout else nn.Identity(),
             nn.Flatten(),                                                                          # (N, c2·49)
         )
-        self.head = _ProjectionHead(c2 * 7 * 7, conditional, sn)
-        self.q = nn.Linear(c2 * 7 * 7, N_CLASSES) if code else None  # InfoGAN's Q: code logits from D's features
+        self._heads(c2 * 7 * 7, conditional, sn, code)
 
 
 def build_generator(cfg: TrainConfig) -> nn.Module:
