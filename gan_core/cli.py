@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
+from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
 from .checkpoint import CheckpointError, atomic_write, atomic_write_text, read_header
 from .store import StoreError
 
@@ -204,8 +204,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import load_generator
     from .metrics import measure_generator, real_floor
 
-    if not 100 <= args.n <= 50_000:
-        raise ConfigError(f"--n: {args.n} is out of range; allowed 100 to 50000")
+    if not MIN_EVAL_SAMPLES <= args.n <= 50_000:
+        raise ConfigError(f"--n: {args.n} is out of range; allowed {MIN_EVAL_SAMPLES} to 50000")
     g, cfg, header = load_generator(args.checkpoint)
     q, floor = measure_generator(g, cfg, args.n, seed=args.seed), real_floor(cfg.dataset, min(args.n, 10_000))
     result = {"checkpoint": str(args.checkpoint), "dataset": cfg.dataset, "epoch": header["epoch"],

@@ -16,6 +16,7 @@ LOSS_NAMES = ("non_saturating", "minimax", "lsgan", "hinge", "wgan_gp")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 NOISES = ("normal", "uniform")
+MIN_EVAL_SAMPLES = 100  # fewer make the feature covariance of the Fréchet distance meaningless (1 gives NaN)
 
 # Changing any of these makes old weights or optimizer state meaningless, so resume refuses it.
 ARCH_FIELDS = (
@@ -114,6 +115,9 @@ class TrainConfig:
         if self.info_code and self.latent_dim < 10:
             raise ConfigError(f"info_code: the code is read from the first 10 entries of z; latent_dim must be at "
                               f"least 10, got {self.latent_dim}")
+        if 0 < self.eval_samples < MIN_EVAL_SAMPLES:
+            raise ConfigError(f"eval_samples: a Fréchet distance needs a covariance of many samples; use 0 (off) or "
+                              f"at least {MIN_EVAL_SAMPLES}, got {self.eval_samples}")
         if self.train_subset and self.train_subset < self.batch_size:
             raise ConfigError(f"train_subset: {self.train_subset} images make no full batch of "
                               f"{self.batch_size}; use 0 (all) or at least batch_size")

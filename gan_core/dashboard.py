@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from .config import PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
+from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
 from .sampling import gif_bytes
 from .store import RunView, Store
 
@@ -222,10 +222,14 @@ def display_scale(width_px: int, target_px: int = 768) -> int:
 def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
     """Real test data's quality numbers for n samples (the floor), or None without a shipped classifier."""
     from . import metrics
+    from .data import DataNotFoundError
 
     if not metrics.classifier_path(dataset).is_file():
         return None
-    return metrics.real_floor(dataset, max(100, min(n, 10_000))).to_dict()
+    try:
+        return metrics.real_floor(dataset, max(MIN_EVAL_SAMPLES, min(n, 10_000))).to_dict()
+    except DataNotFoundError:  # no test images on this server: the run's own numbers still show, without the floor
+        return None
 
 
 def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
@@ -233,7 +237,8 @@ def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
     """The warnings the live view shows for a run: divergence, D overpowering, mode collapse (newest epoch)."""
     from . import metrics
 
-    found = [metrics.detect_divergence(rows, run.error), metrics.detect_d_overpowering(rows)]
+    loss = run.config.loss
+    found = [metrics.detect_divergence(rows, run.error, loss), metrics.detect_d_overpowering(rows, loss)]
     if quality:
         floor = quality_floor(run.config.dataset, int(quality[-1]["n"]))
         if floor:

@@ -249,8 +249,16 @@ def detect_mode_collapse(q: Quality, floor: Quality) -> Alert | None:
     return None
 
 
-def detect_d_overpowering(rows: Sequence[dict[str, Any]], window: int = 20) -> Alert | None:
-    """D(x) → 1 and D(G(z)) → 0 for the last `window` logged intervals: G gets no useful gradient."""
+# Losses whose D logit is a log-odds, so sigmoid(logit) is D's probability; a hinge or WGAN critic's raw scores have
+# no such meaning (sigmoid of a healthy critic can sit near 0 and 1), and an LSGAN's targets are 0 and 1 themselves.
+PROBABILITY_LOSSES = ("non_saturating", "minimax")
+
+
+def detect_d_overpowering(rows: Sequence[dict[str, Any]], loss: str = "non_saturating",
+                          window: int = 20) -> Alert | None:
+    """D(x) → 1 and D(G(z)) → 0 for the last `window` logged intervals: G gets no useful gradient (BCE losses)."""
+    if loss not in PROBABILITY_LOSSES:
+        return None
     tail = rows[-window:]
     if len(tail) == window and all(r["d_real"] > 0.95 and r["d_fake"] < 0.05 for r in tail):
         return Alert("d_overpowering", "The discriminator is overpowering the generator: D(x) ≈ 1 and "
@@ -260,15 +268,19 @@ def detect_d_overpowering(rows: Sequence[dict[str, Any]], window: int = 20) -> A
     return None
 
 
-def detect_divergence(rows: Sequence[dict[str, Any]], status_error: str | None = None) -> Alert | None:
+def detect_divergence(rows: Sequence[dict[str, Any]], status_error: str | None = None,
+                      loss: str = "non_saturating") -> Alert | None:
     """NaN/inf losses (the trainer fails the run) or losses exploding to 10× their earlier scale."""
     if status_error and status_error.startswith("diverged"):
         return Alert("divergence", f"Training diverged: {status_error}.",
                        "Resume from the last checkpoint with lower learning rates, or use precision fp32.")
+    # A hinge or WGAN G loss is -E[D(G(z))], which drifts with the critic's unbounded offset in a healthy run: judge
+    # those by D's loss alone.
+    keys = ("d_loss", "g_loss") if loss in PROBABILITY_LOSSES + ("lsgan",) else ("d_loss",)
     if len(rows) >= 20:
         half = len(rows) // 2
-        early = np.median([abs(r["d_loss"]) + abs(r["g_loss"]) for r in rows[:half]])
-        recent = np.median([abs(r["d_loss"]) + abs(r["g_loss"]) for r in rows[-5:]])
+        early = np.median([sum(abs(r[k]) for k in keys) for r in rows[:half]])
+        recent = np.median([sum(abs(r[k]) for k in keys) for r in rows[-5:]])
         if recent > 10 * max(early, 0.1):
             return Alert("divergence", f"Losses are exploding: recent scale {recent:.3g} vs {early:.3g} earlier.",
                            "Stop, lower the learning rates (or add gp_weight), and resume.")

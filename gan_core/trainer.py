@@ -301,7 +301,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 last = epoch == cfg.epochs or (cfg.max_steps and step >= cfg.max_steps)
                 if epoch % cfg.sample_every == 0 or last:
                     sink(samples())
-                    measure(epoch)
+                measure(epoch)  # every epoch, whatever sample_every says: the quality chart has no gaps
                 if epoch % cfg.checkpoint_every == 0 or last:
                     save()
             if stop_event.is_set():

@@ -53,6 +53,8 @@ BAD = [
     ("seed", True, "seed: expected a whole number, got True"),
     ("sample_every", 0, "sample_every: 0 is out of range"),
     ("checkpoint_every", 0, "checkpoint_every: 0 is out of range"),
+    ("eval_samples", 1, "eval_samples: a Fréchet distance needs a covariance of many samples; use 0 (off) or at "
+                        "least 100, got 1"),
 ]
 
 

@@ -63,11 +63,35 @@ def test_divergence():
     assert detect_divergence([], "OSError: disk full") is None
 
 
+def test_critic_losses_are_not_read_as_probabilities():
+    # A healthy WGAN/hinge critic's raw scores are far from 0, so sigmoid(score) sits near 1 and 0: no warning there,
+    # while the same numbers from a BCE discriminator mean D has won.
+    assert detect_d_overpowering(_rows(0.99, 0.01), loss="wgan_gp") is None
+    assert detect_d_overpowering(_rows(0.99, 0.01), loss="hinge") is None
+    assert detect_d_overpowering(_rows(0.99, 0.01), loss="minimax").kind == "d_overpowering"
+    # WGAN's G loss -E[D(G(z))] drifts with the critic's offset; only an exploding critic loss is divergence.
+    drifting_g = _rows(0.5, 0.5, 20, d_loss=-1.0, g_loss=2.0) + _rows(0.5, 0.5, 10, d_loss=-1.5, g_loss=60.0)
+    assert detect_divergence(drifting_g, loss="wgan_gp") is None
+    assert detect_divergence(drifting_g, loss="non_saturating").kind == "divergence"
+    exploding_d = _rows(0.5, 0.5, 20, d_loss=-1.0) + _rows(0.5, 0.5, 10, d_loss=-50.0)
+    assert detect_divergence(exploding_d, loss="wgan_gp").kind == "divergence"
+
+
 @needs_classifier
 def test_shipped_classifier_is_small_and_accurate():
     assert metrics.classifier_path("mnist").stat().st_size < 2_000_000
     x, y = load_dataset("mnist", "test")
     assert metrics.accuracy(metrics.load_classifier("mnist"), x, y) >= 0.99
+
+
+@pytest.mark.skipif(not metrics.classifier_path("fashion_mnist").is_file(), reason="no Fashion-MNIST classifier")
+def test_shipped_fashion_classifier_is_small_and_accurate():
+    assert metrics.classifier_path("fashion_mnist").stat().st_size < 2_000_000
+    try:
+        x, y = load_dataset("fashion_mnist", "test", download=False)
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST is not on this machine (apt-get install dataset-fashion-mnist)")
+    assert metrics.accuracy(metrics.load_classifier("fashion_mnist"), x, y) >= 0.90
 
 
 @needs_classifier
@@ -94,6 +118,9 @@ def test_trainer_emits_quality_each_epoch(tiny_cfg, mnist_slice):
     sink = ListSink()
     train(tiny_cfg.replace(eval_samples=0), sink, images=mnist_slice)
     assert sink.of(EpochQuality) == []
+    sink = ListSink()  # sample grids every 2nd epoch only: quality is still scored after every epoch
+    train(tiny_cfg.replace(eval_samples=100, epochs=3, sample_every=2), sink, images=mnist_slice)
+    assert [e.epoch for e in sink.of(EpochQuality)] == [1, 2, 3]
 
 
 @needs_classifier
