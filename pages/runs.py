@@ -136,6 +136,8 @@ def live_view(run_id: int, smoothing: float) -> None:
         with q2:
             st.caption(f"Epoch {last['epoch']}: {int(last['n']):,} samples scored by the {run.config.dataset} "
                        f"classifier in {last.get('seconds', 0):.1f} s")
+            real = f" (real data {floor['confidence']:.3f} / {floor['diversity']:.2f})" if floor else ""
+            st.caption(f"Mean confidence {last['confidence']:.3f}, feature diversity {last['diversity']:.2f}{real}")
             st.bar_chart({"share of samples": last["class_shares"]}, height=200)
     elif run.config.eval_samples:
         st.caption("Quality numbers (Fréchet distance, Inception Score, class shares) appear after each epoch.")

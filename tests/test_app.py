@@ -232,6 +232,34 @@ def test_live_view_shows_a_runs_metrics(home, store):
     assert {m.label: m.value for m in other.metric}["step"] == "50"
 
 
+def _quality_row(shares, fd=40.0, inception=8.0) -> dict:
+    return dict(n=500, fd=fd, inception_score=inception, confidence=0.9, class_shares=shares, diversity=22.0,
+                seconds=0.4)
+
+
+def test_live_view_plots_quality_and_warns_of_mode_collapse(home, store):
+    run_id = store.submit(TrainConfig(epochs=3), name="collapsing", owner="bob")
+    store.claim("w1", cap=1)
+    store.add_metrics(run_id, _metric_rows(40))
+    store.add_quality(run_id, 1, 20, _quality_row([0.1] * 10))
+    at = app("pages/runs.py", run_id=run_id)
+    assert len(plotly_charts(at)) == 4 and not any("mode collapse" in w.value for w in at.warning)
+    assert any("Mean confidence 0.900" in c.value and "real data" in c.value for c in at.caption)
+    store.add_quality(run_id, 2, 40, _quality_row([0.82] + [0.02] * 9, fd=300.0, inception=1.8))
+    at = app("pages/runs.py", run_id=run_id)
+    warning = [w.value for w in at.warning if "mode collapse" in w.value]
+    assert warning and "82% of samples are one class" in warning[0] and "learning rates" in warning[0]
+
+
+def test_compare_plots_quality_with_the_real_floor(home, store):
+    ids = [store.submit(TrainConfig(epochs=2), name=n) for n in ("a", "b")]
+    for i, run_id in enumerate(ids):
+        store.add_quality(run_id, 1, 10, _quality_row([0.1] * 10, fd=50.0 - i))
+    at = app("pages/compare.py")
+    quality = [c for c in plotly_charts(at) if "Quality" in c.proto.spec]
+    assert len(quality) == 1 and "real FD" in quality[0].proto.spec  # the floor line of real MNIST test data
+
+
 def test_stop_and_resume_buttons_for_the_owner_only(home, store):
     run_id = store.submit(TrainConfig(epochs=2), name="stoppable", owner="ada")
     store.claim("w1", cap=1)

@@ -107,3 +107,23 @@ def test_sample_label_is_required_by_conditional_and_refused_by_unconditional(co
         p = cli("sample", "--checkpoint", *args, "--out", str(out), check=False)
         assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
         assert not out.exists()  # refused before anything was written
+
+
+def test_evaluate_scores_the_shipped_generator_against_the_real_floor():
+    from gan_core.checkpoint import shipped_generators
+    path = shipped_generators()["dcgan-conditional-mnist"]
+    r = json.loads(cli("evaluate", "--checkpoint", str(path), "--n", "500", "--json").stdout.strip().splitlines()[-1])
+    gen, real = r["generated"], r["real_test"]
+    assert gen["n"] == 500 and real["n"] == 500 and r["dataset"] == "mnist"
+    assert r["fd_ratio"] == pytest.approx(gen["fd"] / real["fd"])
+    assert 9.0 < real["inception_score"] <= 10.0 and sum(gen["class_shares"]) == pytest.approx(1.0)
+    assert gen["fidelity"] > 0.9  # a trained conditional generator draws the classes it is asked for
+    text = cli("evaluate", "--checkpoint", str(path), "--n", "500").stdout
+    assert "Fréchet distance" in text and "FD ratio to the real floor" in text and "class fidelity" in text
+
+
+def test_evaluate_refuses_too_few_samples_and_a_missing_file():
+    p = cli("evaluate", "--checkpoint", "nope.safetensors", "--n", "5", check=False)
+    assert p.returncode == 2 and "--n: 5 is out of range; allowed 100 to 50000" in p.stderr
+    p = cli("evaluate", "--checkpoint", "nope.safetensors", check=False)
+    assert p.returncode == 2 and "nope.safetensors: no such checkpoint" in p.stderr

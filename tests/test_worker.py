@@ -54,6 +54,9 @@ def test_worker_trains_a_submitted_run_to_done(store):
     assert [s["epoch"] for s in samples] == [1, 2]
     assert all(s["path"].read_bytes()[:4] == b"\x89PNG" for s in samples)
     assert (store.artifacts_dir(r) / "generator.safetensors").is_file()
+    quality = store.quality(run_id)  # scored after every epoch by the worker and kept with the run
+    assert [q["epoch"] for q in quality] == [1, 2] and all(q["n"] == r.config.eval_samples for q in quality)
+    assert all(q["fd"] > 0 and 1.0 <= q["inception_score"] <= 10.0 and q["seconds"] > 0 for q in quality)
 
 
 def test_stop_request_ends_stopped_within_one_step_batch_with_a_checkpoint(store):
