@@ -152,3 +152,13 @@ def test_the_shipped_conditional_generator_draws_the_class_asked_for():
     g, cfg, _ = load_generator(shipped_generators()["dcgan-conditional-mnist"])
     q = measure_generator(g, cfg, 1000)
     assert cfg.conditional and q.fidelity >= 0.97 and q.inception_score > 9.0
+
+
+@needs_classifier
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_gpu_run_is_scored_on_the_gpu_with_the_cpu_numbers():
+    x, _ = load_dataset("mnist", "test", limit=500)
+    cpu, gpu = metrics.measure(to_float(x), "mnist"), metrics.measure(to_float(x), "mnist", device="cuda")
+    assert next(metrics.load_classifier("mnist", "cuda").parameters()).is_cuda
+    assert gpu.inception_score == pytest.approx(cpu.inception_score, rel=0.01)
+    assert gpu.fd == pytest.approx(cpu.fd, rel=0.05) and gpu.class_shares == pytest.approx(cpu.class_shares, abs=0.01)
