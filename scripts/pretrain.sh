@@ -15,7 +15,7 @@ ship() {  # name, then train flags
   "$PY" -m gan_core evaluate --checkpoint "gan_core/assets/generators/$name.safetensors" --n 5000
 }
 
-ship dcgan-conditional-mnist --preset dcgan-sn-conditional --epochs 13
+ship dcgan-conditional-mnist --preset dcgan-sn-conditional --max-steps 6146  # stopped 62 steps into epoch 14
 ship dcgan-mnist --preset dcgan-sn-info --epochs 150
 ship dcgan-fashion-mnist --preset dcgan-sn --dataset fashion_mnist --epochs 30
 ship dense-mnist --preset seed000-dense --g-ema 0.999 --precision bf16 --epochs 60
