@@ -92,7 +92,9 @@ def speed_figure(rows: Rows, smoothing: float = 0.6) -> go.Figure:
     rows = downsample(rows)
     fig = go.Figure()
     _pair(fig, rows, "images_per_sec", "images/s", "#a3a3a3", smoothing)
-    return _layout(fig, "Throughput", "images/s", height=260)
+    fig = _layout(fig, "Throughput", "images/s", height=260)
+    fig.update_yaxes(tickformat=",.0f")  # a steady rate otherwise gets ticks like 999.99999999
+    return fig
 
 
 def compare_figure(series: Mapping[str, Rows], smoothing: float = 0.6) -> go.Figure:
@@ -124,13 +126,17 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
                                  line=dict(color=color, width=2)))
         fig.add_trace(go.Scatter(x=epochs, y=[r["inception_score"] for r in rows], mode="lines+markers",
                                  name=f"{label} · IS", yaxis="y2", line=dict(color=color, width=2, dash="dash")))
-    if floor:
-        fig.add_hline(y=floor["fd"], line=dict(color="gray", width=1, dash="dot"),
-                      annotation_text="real FD", annotation_position="bottom left")
-        fig.add_hline(y=floor["inception_score"], yref="y2", line=dict(color="gray", width=1, dash="dot"),
-                      annotation_text="real IS", annotation_position="top left")
+    epochs = sorted({r["epoch"] for rows in series.values() for r in rows})
+    if floor and epochs:
+        # Traces, not add_hline: plotly.js places shapes on a log axis in log10 units, so a shape at FD 7.6 lands at
+        # 10^7.6 and stretches the autorange to millions.
+        span = [epochs[0], epochs[-1]]
+        for key, name, axis in (("fd", "real data · FD", "y"), ("inception_score", "real data · IS", "y2")):
+            fig.add_trace(go.Scatter(x=span, y=[floor[key]] * 2, mode="lines", name=name, yaxis=axis,
+                                     line=dict(color="gray", width=1, dash="dot"), hoverinfo="skip"))
     fig = _layout(fig, "Quality (FD lower is better, IS higher)", "Fréchet distance", height=320)
-    fig.update_layout(xaxis_title="epoch", hovermode="x unified",
+    fig.update_layout(xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 15 else None), hovermode="x unified",
                       yaxis=dict(type="log"), yaxis2=dict(title="Inception Score", overlaying="y", side="right",
-                                                          range=[1, 10.5], showgrid=False))
+                                                          range=[1, 10.5], showgrid=False, tickmode="linear",
+                                                          dtick=1))
     return fig

@@ -1,6 +1,7 @@
 """The dashboard's pages through Streamlit's AppTest: no browser, the real Store on a temporary GAN_HOME."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -257,7 +258,8 @@ def test_compare_plots_quality_with_the_real_floor(home, store):
         store.add_quality(run_id, 1, 10, _quality_row([0.1] * 10, fd=50.0 - i))
     at = app("pages/compare.py")
     quality = [c for c in plotly_charts(at) if "Quality" in c.proto.spec]
-    assert len(quality) == 1 and "real FD" in quality[0].proto.spec  # the floor line of real MNIST test data
+    names = [t["name"] for t in json.loads(quality[0].proto.spec)["data"]] if len(quality) == 1 else []
+    assert "real data · FD" in names and "real data · IS" in names  # the floor lines of real MNIST test data
 
 
 def test_stop_and_resume_buttons_for_the_owner_only(home, store):

@@ -70,6 +70,9 @@ def test_quality_figure_plots_fd_and_is_per_run_with_the_real_floor():
     rows = [{"epoch": e, "fd": 100.0 / e, "inception_score": 1 + e} for e in (1, 2, 3)]
     fig = quality_figure({"#1": rows, "#2": rows[:2]}, floor={"fd": 2.0, "inception_score": 9.8})
     names = [t.name for t in fig.data]
-    assert names == ["#1 · FD", "#1 · IS", "#2 · FD", "#2 · IS"]
+    assert names == ["#1 · FD", "#1 · IS", "#2 · FD", "#2 · IS", "real data · FD", "real data · IS"]
     assert list(fig.data[0].y) == [100.0, 50.0, 100.0 / 3] and fig.data[1].yaxis == "y2"
-    assert fig.layout.yaxis.type == "log" and len(fig.layout.shapes) == 2  # the two floor lines
+    # The floor lines span every epoch at the real values, in data units (no shapes: a log axis reads those in log10).
+    assert list(fig.data[4].x) == [1, 3] and list(fig.data[4].y) == [2.0, 2.0] and fig.data[4].yaxis == "y"
+    assert list(fig.data[5].y) == [9.8, 9.8] and fig.data[5].yaxis == "y2"
+    assert fig.layout.yaxis.type == "log" and not fig.layout.shapes
