@@ -276,6 +276,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "dcgan-sn-info": dict(arch="dcgan", info_code=True, latent_dim=100, width_mult=0.5, d_batchnorm=False,
                           spectral_norm=True, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999,
                           precision="bf16", epochs=60),
+    # Seed 000's dense GAN with seed 004's dropout 0.3 in D and an EMA of G: the shipped unconditional dense-mnist.
+    # Dropout keeps D from memorising, which kept the class shares even and FD falling for 200 epochs where the
+    # dropout-free base got worse after 60 (BENCHMARKS.md).
+    "dense-ema": dict(arch="dense", latent_dim=128, g_widths=(256, 512, 1024), d_widths=(512, 256), leaky_slope=0.2,
+                      d_dropout=0.3, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999, precision="bf16",
+                      epochs=200),
     # Seed 000's dense shapes and recipe, class-conditional, with an EMA of G: the shipped dense generator that meets
     # issue 6's dense targets.
     "dense-conditional": dict(arch="dense", conditional=True, latent_dim=128, g_widths=(256, 512, 1024),

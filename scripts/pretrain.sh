@@ -18,5 +18,5 @@ ship() {  # name, then train flags
 ship dcgan-conditional-mnist --preset dcgan-sn-conditional --max-steps 6146  # stopped 62 steps into epoch 14
 ship dcgan-mnist --preset dcgan-sn-info --epochs 150
 ship dcgan-fashion-mnist --preset dcgan-sn --dataset fashion_mnist --epochs 30
-ship dense-mnist --preset seed000-dense --g-ema 0.999 --precision bf16 --epochs 60
+ship dense-mnist --preset dense-ema --epochs 200
 ship dense-conditional-mnist --preset dense-conditional --epochs 60

@@ -29,6 +29,8 @@ def test_presets_follow_the_seeds():
     s4 = TrainConfig.from_preset("seed004-dense")
     assert (s4.d_widths, s4.d_dropout, s4.init_std, 1 - s4.label_smoothing, s4.latent_dim) == (
         (1024, 512, 256), 0.3, 0.02, 0.9, 100)
+    # The shipped dense-mnist's recipe is seed 000's with only dropout in D, an EMA of G, bf16 and its length changed.
+    assert TrainConfig.from_preset("dense-ema") == s0.replace(d_dropout=0.3, g_ema=0.999, precision="bf16", epochs=200)
 
 
 BAD = [

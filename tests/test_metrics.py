@@ -162,3 +162,14 @@ def test_a_gpu_run_is_scored_on_the_gpu_with_the_cpu_numbers():
     assert next(metrics.load_classifier("mnist", "cuda").parameters()).is_cuda
     assert gpu.inception_score == pytest.approx(cpu.inception_score, rel=0.01)
     assert gpu.fd == pytest.approx(cpu.fd, rel=0.05) and gpu.class_shares == pytest.approx(cpu.class_shares, abs=0.01)
+
+
+def test_the_shipped_dense_generator_is_the_dense_ema_recipe_and_covers_every_digit():
+    from gan_core.checkpoint import load_generator, read_header, shipped_generators
+    from gan_core.config import TrainConfig
+    from gan_core.metrics import measure_generator
+    path = shipped_generators()["dense-mnist"]
+    assert read_header(path)["config"] == TrainConfig.from_preset("dense-ema")  # what pretrain.sh reproduces
+    g, cfg, _ = load_generator(path)
+    q = measure_generator(g, cfg, 2000)
+    assert q.inception_score > 8.3 and 0.06 < min(q.class_shares) and max(q.class_shares) < 0.16
