@@ -130,7 +130,7 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
     if floor and epochs:
         # Traces, not add_hline: plotly.js places shapes on a log axis in log10 units, so a shape at FD 7.6 lands at
         # 10^7.6 and stretches the autorange to millions.
-        span = [epochs[0], epochs[-1]]
+        span = [epochs[0], epochs[-1]] if len(epochs) > 1 else [epochs[0] - 0.5, epochs[0] + 0.5]  # never a dot
         for key, name, axis in (("fd", "real data · FD", "y"), ("inception_score", "real data · IS", "y2")):
             fig.add_trace(go.Scatter(x=span, y=[floor[key]] * 2, mode="lines", name=name, yaxis=axis,
                                      line=dict(color="gray", width=1, dash="dot"), hoverinfo="skip"))

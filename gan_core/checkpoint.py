@@ -127,7 +127,7 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint format {header.get('format_version')} is not supported "
                               f"(this version reads {FORMAT_VERSION})")
     try:
-        header["config"] = TrainConfig.from_dict(header["config"])
+        header["config"] = TrainConfig.from_stored(header["config"])
     except ConfigError as e:
         raise CheckpointError(f"{path}: its config is invalid: {e}") from None
     return header

@@ -204,8 +204,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import load_generator
     from .metrics import measure_generator, real_floor
 
-    if not MIN_EVAL_SAMPLES <= args.n <= 50_000:
-        raise ConfigError(f"--n: {args.n} is out of range; allowed {MIN_EVAL_SAMPLES} to 50000")
+    most = TrainConfig.__dataclass_fields__["eval_samples"].metadata["max"]
+    if not MIN_EVAL_SAMPLES <= args.n <= most:
+        raise ConfigError(f"--n: {args.n} is out of range; allowed {MIN_EVAL_SAMPLES} to {most}")
     g, cfg, header = load_generator(args.checkpoint)
     q, floor = measure_generator(g, cfg, args.n, seed=args.seed), real_floor(cfg.dataset, min(args.n, 10_000))
     result = {"checkpoint": str(args.checkpoint), "dataset": cfg.dataset, "epoch": header["epoch"],

@@ -142,8 +142,17 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        """Inverse of `to_json`."""
-        return cls.from_dict(json.loads(text))
+        """Inverse of `to_json`, for stored records (see `from_stored`)."""
+        return cls.from_stored(json.loads(text))
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> TrainConfig:
+        """A config written by this or an earlier version (run rows, checkpoint headers): values that earlier
+        versions accepted and this one refuses are moved to the nearest allowed value, so old runs stay readable."""
+        data = dict(data)
+        if 0 < data.get("eval_samples", 0) < MIN_EVAL_SAMPLES:  # 1..99 were accepted before the bound existed
+            data["eval_samples"] = MIN_EVAL_SAMPLES
+        return cls.from_dict(data)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:

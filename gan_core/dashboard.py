@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -219,16 +220,20 @@ def display_scale(width_px: int, target_px: int = 768) -> int:
     return max(1, target_px // max(1, width_px))
 
 
+@lru_cache(maxsize=16)
 def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
-    """Real test data's quality numbers for n samples (the floor), or None without a shipped classifier."""
+    """Real test data's quality numbers for n samples (the floor), or None without a shipped classifier or test data.
+
+    Cached, the None too: a server without the test images must not retry (or try to download) on every refresh.
+    """
     from . import metrics
     from .data import DataNotFoundError
 
     if not metrics.classifier_path(dataset).is_file():
         return None
     try:
-        return metrics.real_floor(dataset, max(MIN_EVAL_SAMPLES, min(n, 10_000))).to_dict()
-    except DataNotFoundError:  # no test images on this server: the run's own numbers still show, without the floor
+        return metrics.real_floor(dataset, max(MIN_EVAL_SAMPLES, min(n, 10_000)), download=False).to_dict()
+    except DataNotFoundError:  # the run's own numbers still show, without the floor
         return None
 
 

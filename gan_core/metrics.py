@@ -207,11 +207,11 @@ def measure(images: torch.Tensor, dataset: str, labels: torch.Tensor | None = No
 
 
 @lru_cache(maxsize=8)
-def real_floor(dataset: str, n: int) -> Quality:
+def real_floor(dataset: str, n: int, download: bool = True) -> Quality:
     """The same numbers for n real test images: the best a generator can be expected to score."""
     from .data import load_dataset, to_float
 
-    images, _ = load_dataset(dataset, "test", limit=n)
+    images, _ = load_dataset(dataset, "test", limit=n, download=download)
     return measure(to_float(images), dataset)
 
 
@@ -271,7 +271,8 @@ def detect_d_overpowering(rows: Sequence[dict[str, Any]], loss: str = "non_satur
 
 def detect_divergence(rows: Sequence[dict[str, Any]], status_error: str | None = None,
                       loss: str = "non_saturating") -> Alert | None:
-    """NaN/inf losses (the trainer fails the run) or losses exploding to 10× their earlier scale."""
+    """NaN/inf losses (the trainer fails the run) or losses exploding to 10× their earlier scale (for the hinge and
+    WGAN `loss`, D's loss alone)."""
     if status_error and status_error.startswith("diverged"):
         return Alert("divergence", f"Training diverged: {status_error}.",
                        "Resume from the last checkpoint with lower learning rates, or use precision fp32.")

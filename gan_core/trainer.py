@@ -309,8 +309,9 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 sink(Stopped(epoch, step))
                 return
             if cfg.max_steps and step >= cfg.max_steps:
-                if pos:  # ended mid-epoch: still leave a sample grid and a checkpoint
+                if pos:  # ended mid-epoch: still leave a sample grid, its quality and a checkpoint
                     sink(samples())
+                    measure(epoch + 1)
                     save()
                 break
         sink(Done(epoch, step))

@@ -260,6 +260,13 @@ def test_compare_plots_quality_with_the_real_floor(home, store):
     quality = [c for c in plotly_charts(at) if "Quality" in c.proto.spec]
     names = [t["name"] for t in json.loads(quality[0].proto.spec)["data"]] if len(quality) == 1 else []
     assert "real data · FD" in names and "real data · IS" in names  # the floor lines of real MNIST test data
+    fashion = store.submit(TrainConfig(epochs=2, dataset="fashion_mnist"), name="c")
+    store.add_quality(fashion, 1, 10, _quality_row([0.1] * 10))
+    at = app("pages/compare.py")
+    at.multiselect(key="compare_runs").set_value([ids[0], fashion]).run()
+    quality = [c for c in plotly_charts(at) if "Quality" in c.proto.spec]
+    assert not any(t["name"].startswith("real data") for t in json.loads(quality[0].proto.spec)["data"])
+    assert any("different datasets" in c.value for c in at.caption)  # one floor would be wrong for one of them
 
 
 def test_stop_and_resume_buttons_for_the_owner_only(home, store):

@@ -80,6 +80,15 @@ def test_cross_field_rules():
         TrainConfig(info_code=True, latent_dim=8)
 
 
+def test_stored_configs_of_earlier_versions_stay_readable():
+    # eval_samples 1..99 were accepted before the bound: a stored run or checkpoint header with one still loads.
+    old = {**TrainConfig().to_dict(), "eval_samples": 50}
+    assert TrainConfig.from_json(json.dumps(old)).eval_samples == 100
+    assert TrainConfig.from_stored(old).eval_samples == 100
+    with pytest.raises(ConfigError, match="eval_samples"):  # ...but new input with it is refused
+        TrainConfig.from_dict(old)
+
+
 def test_unknown_field_and_preset_are_refused():
     with pytest.raises(ConfigError, match="unknown config field.*lr_gen"):
         TrainConfig.from_dict({"lr_gen": 1e-3})

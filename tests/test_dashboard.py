@@ -126,3 +126,22 @@ def test_alerts_name_divergence_overpowering_and_collapse():
         healthy = dataclasses.replace(run, status="running", error=None)
         assert [a.kind for a in dash.alerts(healthy, [], collapsed)] == ["mode_collapse"]
         assert dash.alerts(healthy, [], []) == []
+    # A hinge critic's scores are not probabilities: the same outputs raise nothing for a hinge run.
+    hinge = dataclasses.replace(run, config=TrainConfig(loss="hinge"), status="running", error=None)
+    assert dash.alerts(hinge, overpowered, []) == []
+
+
+def test_quality_floor_is_none_without_test_data_and_never_downloads(tmp_path, monkeypatch):
+    from gan_core import metrics
+    if not metrics.classifier_path("mnist").is_file():
+        pytest.skip("no shipped classifier")
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    dash.quality_floor.cache_clear()
+    metrics.real_floor.cache_clear()
+    try:
+        assert dash.quality_floor("mnist", 500) is None
+        assert not (tmp_path / "cache").exists()  # no torchvision download was started from the dashboard
+    finally:
+        dash.quality_floor.cache_clear()
+        metrics.real_floor.cache_clear()

@@ -121,6 +121,9 @@ def test_trainer_emits_quality_each_epoch(tiny_cfg, mnist_slice):
     sink = ListSink()  # sample grids every 2nd epoch only: quality is still scored after every epoch
     train(tiny_cfg.replace(eval_samples=100, epochs=3, sample_every=2), sink, images=mnist_slice)
     assert [e.epoch for e in sink.of(EpochQuality)] == [1, 2, 3]
+    sink = ListSink()  # max_steps ends the run 4 steps into epoch 2: that part-epoch is scored too
+    train(tiny_cfg.replace(eval_samples=100, max_steps=12), sink, images=mnist_slice)
+    assert [(e.epoch, e.step) for e in sink.of(EpochQuality)] == [(1, 8), (2, 12)]
 
 
 @needs_classifier
@@ -164,6 +167,7 @@ def test_a_gpu_run_is_scored_on_the_gpu_with_the_cpu_numbers():
     assert gpu.fd == pytest.approx(cpu.fd, rel=0.05) and gpu.class_shares == pytest.approx(cpu.class_shares, abs=0.01)
 
 
+@needs_classifier
 def test_the_shipped_dense_generator_is_the_dense_ema_recipe_and_covers_every_digit():
     from gan_core.checkpoint import load_generator, read_header, shipped_generators
     from gan_core.config import TrainConfig
