@@ -126,16 +126,16 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
                                  line=dict(color=color, width=2)))
         fig.add_trace(go.Scatter(x=epochs, y=[r["inception_score"] for r in rows], mode="lines+markers",
                                  name=f"{label} · IS", yaxis="y2", line=dict(color=color, width=2, dash="dash")))
-    epochs = sorted({r["epoch"] for rows in series.values() for r in rows})
-    if floor and epochs:
+    seen = sorted({r["epoch"] for rows in series.values() for r in rows})  # every run's epochs together
+    if floor and seen:
         # Traces, not add_hline: plotly.js places shapes on a log axis in log10 units, so a shape at FD 7.6 lands at
         # 10^7.6 and stretches the autorange to millions.
-        span = [epochs[0], epochs[-1]] if len(epochs) > 1 else [epochs[0] - 0.5, epochs[0] + 0.5]  # never a dot
+        span = [seen[0], seen[-1]] if len(seen) > 1 else [seen[0] - 0.5, seen[0] + 0.5]  # never a dot
         for key, name, axis in (("fd", "real data · FD", "y"), ("inception_score", "real data · IS", "y2")):
             fig.add_trace(go.Scatter(x=span, y=[floor[key]] * 2, mode="lines", name=name, yaxis=axis,
                                      line=dict(color="gray", width=1, dash="dot"), hoverinfo="skip"))
     fig = _layout(fig, "Quality (FD lower is better, IS higher)", "Fréchet distance", height=320)
-    fig.update_layout(xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 15 else None), hovermode="x unified",
+    fig.update_layout(xaxis=dict(title="epoch", dtick=1 if len(seen) <= 15 else None), hovermode="x unified",
                       yaxis=dict(type="log"), yaxis2=dict(title="Inception Score", overlaying="y", side="right",
                                                           range=[1, 10.5], showgrid=False, tickmode="linear",
                                                           dtick=1))

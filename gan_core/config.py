@@ -253,10 +253,16 @@ def coerce_value(name: str, value: Any) -> Any:
 
 
 # The seed tutorials' recipes. Only what differs from the TrainConfig defaults is written down.
+# 000 Keras dense GAN: G 256-512-1024-784 tanh, D 512-256-1, LeakyReLU 0.2, latent 128, Adam 2e-4 β1 0.5.
+_SEED000 = dict(arch="dense", latent_dim=128, g_widths=(256, 512, 1024), d_widths=(512, 256), leaky_slope=0.2,
+                lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128)
+# Seed 003's shapes at half width with the field's cures for its collapse: no BatchNorm but spectral norm in D
+# (Miyato et al. 2018), Adam 2e-4 β1 0.5 (DCGAN paper), batch 128, an EMA of G's weights for samples; bf16.
+_DCGAN_SN = dict(arch="dcgan", latent_dim=100, width_mult=0.5, d_batchnorm=False, spectral_norm=True, lr_g=2e-4,
+                 lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999, precision="bf16", epochs=30)
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # 000 Keras dense GAN: G 256-512-1024-784 tanh, D 512-256-1, LeakyReLU 0.2, latent 128, Adam 2e-4 β1 0.5.
-    "seed000-dense": dict(arch="dense", latent_dim=128, g_widths=(256, 512, 1024), d_widths=(512, 256),
-                          leaky_slope=0.2, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128),
+    "seed000-dense": _SEED000,
     # 002 TF1 dense GAN: one hidden layer of 128 (leak 0.01), smoothing 0.1, Adam 2e-3 (TF defaults β1 0.9),
     # z ~ U(-1, 1) of size 100, batch 100.
     "seed002-dense": dict(arch="dense", latent_dim=100, noise="uniform", g_widths=(128,), d_widths=(128,),
@@ -271,31 +277,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed004-dense": dict(arch="dense", latent_dim=100, g_widths=(256, 512, 1024), d_widths=(1024, 512, 256),
                           d_dropout=0.3, init_std=0.02, label_smoothing=0.1, leaky_slope=0.2, lr_g=2e-4,
                           lr_d=2e-4, beta1=0.5, batch_size=128),
-    # Seed 003's shapes at half width with the field's cures for its collapse: no BatchNorm but spectral norm in D
-    # (Miyato et al. 2018), Adam 2e-4 β1 0.5 (DCGAN paper), batch 128, an EMA of G's weights for samples; bf16.
-    # The shipped MNIST and Fashion-MNIST DCGANs were trained with it (README, BENCHMARKS.md).
-    "dcgan-sn": dict(arch="dcgan", latent_dim=100, width_mult=0.5, d_batchnorm=False, spectral_norm=True,
-                     lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999, precision="bf16", epochs=30),
+    # The shipped Fashion-MNIST DCGAN was trained with it (README, BENCHMARKS.md).
+    "dcgan-sn": _DCGAN_SN,
     # The same, class-conditional (label map into G, projection D): the shipped "draw a 7" generator.
-    "dcgan-sn-conditional": dict(arch="dcgan", conditional=True, latent_dim=100, width_mult=0.5, d_batchnorm=False,
-                                 spectral_norm=True, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999,
-                                 precision="bf16", epochs=30),
+    "dcgan-sn-conditional": {**_DCGAN_SN, "conditional": True},
     # dcgan-sn plus InfoGAN's code (no labels): G picks one of ten modes from z, which cuts the ambiguous in-between
     # digits; the best unconditional MNIST DCGAN shipped (BENCHMARKS.md).
-    "dcgan-sn-info": dict(arch="dcgan", info_code=True, latent_dim=100, width_mult=0.5, d_batchnorm=False,
-                          spectral_norm=True, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999,
-                          precision="bf16", epochs=60),
+    "dcgan-sn-info": {**_DCGAN_SN, "info_code": True, "epochs": 60},
     # Seed 000's dense GAN with seed 004's dropout 0.3 in D and an EMA of G: the shipped unconditional dense-mnist.
     # Dropout keeps D from memorising, which kept the class shares even and FD falling for 200 epochs where the
     # dropout-free base got worse after 60 (BENCHMARKS.md).
-    "dense-ema": dict(arch="dense", latent_dim=128, g_widths=(256, 512, 1024), d_widths=(512, 256), leaky_slope=0.2,
-                      d_dropout=0.3, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999, precision="bf16",
-                      epochs=200),
+    "dense-ema": {**_SEED000, "d_dropout": 0.3, "g_ema": 0.999, "precision": "bf16", "epochs": 200},
     # Seed 000's dense shapes and recipe, class-conditional, with an EMA of G: the shipped dense generator that meets
     # issue 6's dense targets.
-    "dense-conditional": dict(arch="dense", conditional=True, latent_dim=128, g_widths=(256, 512, 1024),
-                              d_widths=(512, 256), leaky_slope=0.2, lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128,
-                              g_ema=0.999, precision="bf16", epochs=60),
+    "dense-conditional": {**_SEED000, "conditional": True, "g_ema": 0.999, "precision": "bf16", "epochs": 60},
     # WGAN-GP on the DCGAN shapes (seed 003's gradient penalty section), n_critic 5 as in Gulrajani et al.
     "dcgan-wgan-gp": dict(arch="dcgan", latent_dim=100, loss="wgan_gp", gp_weight=10.0, n_critic=5,
                           lr_g=1e-4, lr_d=1e-4, beta1=0.5, beta2=0.9, batch_size=64),

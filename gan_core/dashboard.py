@@ -237,6 +237,18 @@ def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
         return None
 
 
+def shared_floor(runs: Sequence[RunView], quality: Sequence[Sequence[Mapping[str, Any]]]
+                 ) -> tuple[dict[str, Any] | None, str | None]:
+    """One real-data floor for several runs' quality rows (same order), or None and the reason to show: a floor is
+    per dataset (and per sample count), so runs on different datasets share none."""
+    scored = [(run, rows) for run, rows in zip(runs, quality) if rows]
+    datasets = {run.config.dataset for run, _ in scored}
+    if len(datasets) != 1:
+        return None, "These runs are on different datasets, so no real-data floor is drawn." if datasets else None
+    floor = quality_floor(datasets.pop(), int(scored[0][1][-1]["n"]))
+    return floor, None if floor else "No real test data on this server, so no real-data floor is drawn."
+
+
 def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
            quality: Sequence[Mapping[str, Any]]) -> list[Any]:
     """The warnings the live view shows for a run: divergence, D overpowering, mode collapse (newest epoch)."""

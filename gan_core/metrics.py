@@ -253,6 +253,7 @@ def detect_mode_collapse(q: Quality, floor: Quality) -> Alert | None:
 # Losses whose D logit is a log-odds, so sigmoid(logit) is D's probability; a hinge or WGAN critic's raw scores have
 # no such meaning (sigmoid of a healthy critic can sit near 0 and 1), and an LSGAN's targets are 0 and 1 themselves.
 PROBABILITY_LOSSES = ("non_saturating", "minimax")
+CRITIC_LOSSES = ("hinge", "wgan_gp")  # G's loss is -E[D(G(z))]: it drifts with the critic's offset in healthy runs
 
 
 def detect_d_overpowering(rows: Sequence[dict[str, Any]], loss: str = "non_saturating",
@@ -276,9 +277,7 @@ def detect_divergence(rows: Sequence[dict[str, Any]], status_error: str | None =
     if status_error and status_error.startswith("diverged"):
         return Alert("divergence", f"Training diverged: {status_error}.",
                        "Resume from the last checkpoint with lower learning rates, or use precision fp32.")
-    # A hinge or WGAN G loss is -E[D(G(z))], which drifts with the critic's unbounded offset in a healthy run: judge
-    # those by D's loss alone.
-    keys = ("d_loss", "g_loss") if loss in PROBABILITY_LOSSES + ("lsgan",) else ("d_loss",)
+    keys = ("d_loss",) if loss in CRITIC_LOSSES else ("d_loss", "g_loss")
     if len(rows) >= 20:
         half = len(rows) // 2
         early = np.median([sum(abs(r[k]) for k in keys) for r in rows[:half]])

@@ -40,17 +40,11 @@ else:
 
 quality = {label[i]: store.quality(i) for i in chosen}
 if any(quality.values()):
-    scored = [i for i in chosen if quality[label[i]]]
-    datasets = {by_id[i].config.dataset for i in scored}
-    # One real-data floor line only when every scored run is on the same dataset; FD's floor depends on n too.
-    floor = (dash.quality_floor(next(iter(datasets)), int(quality[label[scored[0]]][-1]["n"]))
-             if len(datasets) == 1 else None)
+    floor, why_none = dash.shared_floor([by_id[i] for i in chosen], [quality[label[i]] for i in chosen])
     st.plotly_chart(charts.quality_figure({k: v for k, v in quality.items() if v}, floor), width="stretch",
                     key="compare-quality")
-    if len(datasets) > 1:
-        st.caption("These runs are on different datasets, so no real-data floor is drawn.")
-    elif floor is None:
-        st.caption("No real test data on this server, so no real-data floor is drawn.")
+    if why_none:
+        st.caption(why_none)
 
 st.subheader("Final sample grids")
 PER_ROW = 4

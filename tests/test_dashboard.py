@@ -145,3 +145,19 @@ def test_quality_floor_is_none_without_test_data_and_never_downloads(tmp_path, m
     finally:
         dash.quality_floor.cache_clear()
         metrics.real_floor.cache_clear()
+
+
+def test_shared_floor_only_for_runs_on_one_dataset():
+    from gan_core.store import RunView
+    from gan_core import metrics
+
+    def run(dataset):
+        return RunView(1, "r", "", TrainConfig(dataset=dataset), "done", None, 0.0, None, None, None, None, False,
+                       False, 0, 9, 100, "run-000001")
+    rows = [{"epoch": 1, "n": 500}]
+    floor, why = dash.shared_floor([run("mnist"), run("fashion_mnist")], [rows, rows])
+    assert floor is None and "different datasets" in why
+    assert dash.shared_floor([run("mnist")], [[]]) == (None, None)  # nothing scored: no floor and nothing to say
+    if metrics.classifier_path("mnist").is_file():
+        floor, why = dash.shared_floor([run("mnist"), run("fashion_mnist")], [rows, []])
+        assert why is None and floor["n"] == 500 and floor["inception_score"] > 9.0  # the unscored run does not count
