@@ -134,8 +134,10 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
         for key, name, axis in (("fd", "real data · FD", "y"), ("inception_score", "real data · IS", "y2")):
             fig.add_trace(go.Scatter(x=span, y=[floor[key]] * 2, mode="lines", name=name, yaxis=axis,
                                      line=dict(color="gray", width=1, dash="dot"), hoverinfo="skip"))
-    fig = _layout(fig, "Quality (FD lower is better, IS higher)", "Fréchet distance", height=320)
-    fig.update_layout(xaxis=dict(title="epoch", dtick=1 if len(seen) <= 15 else None), hovermode="x unified",
+    fig = _layout(fig, "Quality (FD lower is better, IS higher)", "Fréchet distance", height=380)
+    # Two entries per run plus the floor: above the plot they ran into the title, so they go below the axis.
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
+                      margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(title="epoch", dtick=1 if len(seen) <= 15 else None), hovermode="x unified",
                       yaxis=dict(type="log"), yaxis2=dict(title="Inception Score", overlaying="y", side="right",
                                                           range=[1, 10.5], showgrid=False, tickmode="linear",
                                                           dtick=1))
