@@ -96,14 +96,44 @@ def auth_configured() -> bool:
         return False
 
 
-def owner() -> str:
-    """Who is using this session: the OIDC identity (email, else name) when sign-in is configured, '' until signed
-    in; otherwise the display name this browser chose in the sidebar ('anonymous' by default)."""
+def identity() -> policy.Identity:
+    """Who is using this session. With OIDC sign-in: the provider's subject (nobody until signed in). On a demo
+    without sign-in: this browser's server-issued visitor token, the typed name only a label. In a trusted team:
+    the typed display name ('anonymous' by default)."""
+    s = policy.Settings.from_env()
     if auth_configured():
-        if not st.user.is_logged_in:
-            return ""
-        return str(st.user.get("email") or st.user.get("name") or "").strip()
-    return (st.session_state.get("owner") or "").strip() or "anonymous"
+        return policy.oidc_identity(st.user.to_dict(), s) if st.user.is_logged_in else policy.Identity("", "")
+    name = (st.session_state.get("owner") or "").strip() or "anonymous"
+    if s.demo_mode:
+        return policy.visitor_identity(visitor_token(), name)
+    return policy.Identity.named(name)  # a typed name is never an admin
+
+
+def owner() -> str:
+    """The name this session's runs are shown under ('' until signed in, when sign-in is configured)."""
+    return identity().label
+
+
+def owner_key() -> str:
+    """What ownership, caps and upload quotas key on for this session ('' = may watch, not act)."""
+    return identity().key
+
+
+VISITOR_COOKIE = "gan_studio_visitor"
+
+
+def visitor_token() -> str:
+    """This browser's visitor token on a demo without sign-in: read from its signed cookie, else issued now (and
+    the cookie set), kept in the session. Clearing cookies gives a new token, which the demo's global caps bound."""
+    if st.session_state.get("_visitor_token"):
+        return st.session_state["_visitor_token"]
+    key = policy.secret_key(get_store().home)
+    token = policy.read_visitor_token(key, st.context.cookies.get(VISITOR_COOKIE))
+    if token is None:
+        token, signed = policy.visitor_token(key)
+        _set_cookie(VISITOR_COOKIE, signed, max_age=policy.VISITOR_TOKEN_DAYS * 86400)
+    st.session_state["_visitor_token"] = token
+    return token
 
 
 def settings() -> policy.Settings:
@@ -115,7 +145,7 @@ def settings() -> policy.Settings:
 
 def can_manage(run: RunView) -> bool:
     """Whether this session may stop, resume, edit or delete `run` (owner or admin)."""
-    return policy.can_manage(run, owner(), settings())
+    return policy.can_manage(run, identity(), settings())
 
 
 def identity_sidebar() -> None:
@@ -128,13 +158,23 @@ def identity_sidebar() -> None:
             st.caption("Sign in to start and manage runs; everyone can watch.")
             st.button("Log in", on_click=st.login, key="login", type="primary")
         return
+    demo = policy.Settings.from_env().demo_mode
+    if demo:
+        visitor_token()  # issued (and its cookie set) on the first page this browser opens
     if "owner_input" not in st.session_state:  # a new session: the name this browser chose before, if any
         cookie = st.context.cookies.get(NAME_COOKIE)
         remembered = unquote(cookie).strip()[:200] if isinstance(cookie, str) else ""  # set percent-encoded
         st.session_state["owner_input"] = st.session_state.get("owner") or remembered or "anonymous"
-    st.text_input("Your name", key="owner_input", max_chars=200,
-                  help="Shown as the owner of the runs you start; only you (or an admin) can stop or delete them. "
-                       "This browser remembers it.")
+    if demo:
+        st.text_input("Your name (a label)", key="owner_input", max_chars=100,
+                      help="Shown beside the runs you start. It proves nothing: what you may stop or resume is tied "
+                           "to this browser (a signed cookie), not to the name.")
+        st.caption("Public demo: your runs belong to this browser. Clearing its cookies hands them back to the demo.")
+    else:
+        st.text_input("Your name", key="owner_input", max_chars=100,
+                      help="Shown as the owner of the runs you start. Team mode trusts names: anyone who types "
+                           "your name can stop or edit your runs. This browser remembers it.")
+        st.caption("Team mode: names are trusted, not checked. Use sign-in (OIDC) or demo mode for strangers.")
     name = st.session_state["owner_input"]
     st.session_state["owner"] = name  # plain key: survives the widget's cleanup
     if name.strip() and st.context.cookies.get(NAME_COOKIE) != name and st.session_state.get("_cookie_set") != name:
@@ -146,15 +186,21 @@ NAME_COOKIE = "gan_studio_name"
 
 
 def _remember_name(name: str) -> None:
-    """Store the display name in a cookie of this site, so the next tab or visit of this browser starts with it.
-    Streamlit reads cookies (st.context.cookies) but cannot set them; a zero-height component does."""
+    """Store the display name in a cookie of this site, so the next tab or visit of this browser starts with it."""
+    _set_cookie(NAME_COOKIE, name, max_age=31536000)
+
+
+def _set_cookie(name: str, value: str, max_age: int) -> None:
+    """Set a cookie of this site. Streamlit reads cookies (st.context.cookies) but cannot set them; a zero-height
+    component does."""
     import json
 
     from streamlit.components.v1 import html
 
-    value = json.dumps(name).replace("<", "\\u003c")  # a JS string literal that cannot close the script tag
-    html(f"<script>window.parent.document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({value}) + "
-         f"'; path=/; max-age=31536000; SameSite=Strict';</script>", height=0)
+    text = json.dumps(value).replace("<", "\\u003c")  # a JS string literal that cannot close the script tag
+    secure = "; Secure" if (st.context.url or "").startswith("https:") else ""
+    html(f"<script>window.parent.document.cookie = '{name}=' + encodeURIComponent({text}) + "
+         f"'; path=/; max-age={max_age}; SameSite=Strict{secure}';</script>", height=0)
 
 
 def selected_run_id() -> int | None:

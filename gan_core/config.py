@@ -29,9 +29,10 @@ class ConfigError(ValueError):
 
 
 def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
-       choices: tuple[str, ...] | None = None, group: str = "training") -> Any:
-    """A dataclass field whose metadata drives validation, the UI form and the CLI flag."""
-    return field(default=default, metadata={"help": help, "min": lo, "max": hi, "choices": choices, "group": group})
+       choices: tuple[str, ...] | None = None, group: str = "training", max_len: int | None = None) -> Any:
+    """A dataclass field whose metadata drives validation, the UI form and the CLI flag (`max_len`: list fields)."""
+    return field(default=default, metadata={"help": help, "min": lo, "max": hi, "choices": choices, "group": group,
+                                            "max_len": max_len})
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,9 @@ class TrainConfig:
     noise: Literal["normal", "uniform"] = _f("normal", "Distribution of z: N(0, 1) or U(-1, 1) (seed 002).",
                                              choices=NOISES, group="model")
     g_widths: tuple[int, ...] = _f((256, 512, 1024), "Dense generator hidden layer widths, input side first.",
-                                   lo=1, hi=8192, group="model")
+                                   lo=1, hi=8192, group="model", max_len=8)
     d_widths: tuple[int, ...] = _f((512, 256), "Dense discriminator hidden layer widths, input side first.",
-                                   lo=1, hi=8192, group="model")
+                                   lo=1, hi=8192, group="model", max_len=8)
     width_mult: float = _f(1.0, "DCGAN channel multiplier (1.0 = seed 003's 256/128/64 channels).",
                            lo=0.125, hi=4.0, group="model")
     leaky_slope: float = _f(0.2, "Negative slope of the LeakyReLU activations.", lo=0.0, hi=1.0, group="model")
@@ -72,7 +73,7 @@ class TrainConfig:
                                 lo=0.0, hi=0.5, group="loss")
     gp_weight: float = _f(0.0, "Gradient penalty weight λ (seed 003's formula); wgan_gp needs it > 0.",
                           lo=0.0, hi=1000.0, group="loss")
-    n_critic: int = _f(1, "Discriminator steps per generator step.", lo=1, hi=20, group="loss")
+    n_critic: int = _f(1, "Discriminator steps per generator step (WGAN-GP uses 5).", lo=1, hi=10, group="loss")
     g_ema: float = _f(0.0, "Keep an exponential moving average of G's weights with this decay and use it for "
                       "samples, scores and exports (0 = off; 0.999 is usual).", lo=0.0, hi=0.99999,
                       group="optimizer")
@@ -95,8 +96,8 @@ class TrainConfig:
     compile: bool = _f(False, "torch.compile the models (slow first steps, faster after).", group="performance")
     log_every: int = _f(10, "Report step metrics every N steps (the only host syncs in the loop).", lo=1,
                         hi=100_000, group="performance")
-    eval_samples: int = _f(2000, "Samples scored by the quality classifier after each epoch (0 = off).", lo=0,
-                           hi=50_000, group="quality")
+    eval_samples: int = _f(2000, "Samples scored by the quality classifier after each epoch (0 = off); the real "
+                           "floor uses at most the 10,000 test images.", lo=0, hi=10_000, group="quality")
     sample_every: int = _f(1, "Save a fixed-noise sample grid every N epochs.", lo=1, hi=10000, group="training")
     checkpoint_every: int = _f(1, "Write a resumable checkpoint every N epochs.", lo=1, hi=10000,
                                group="training")
@@ -152,6 +153,10 @@ class TrainConfig:
         data = dict(data)
         if 0 < data.get("eval_samples", 0) < MIN_EVAL_SAMPLES:  # 1..99 were accepted before the bound existed
             data["eval_samples"] = MIN_EVAL_SAMPLES
+        for name in ("eval_samples", "n_critic"):  # upper bounds tightened (issue 14): 50,000 and 20 before
+            hi = _FIELDS[name].metadata["max"]
+            if _is_int(data.get(name)) and data[name] > hi:
+                data[name] = hi
         return cls.from_dict(data)
 
     @classmethod
@@ -178,6 +183,8 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
     if want is tuple:
         if not isinstance(value, tuple) or not value or not all(_is_int(v) for v in value):
             raise ConfigError(f"{name}: expected a non-empty list of whole numbers like 256,512, got {value!r}")
+        if len(value) > meta["max_len"]:
+            raise ConfigError(f"{name}: {len(value)} layers is too many; allowed 1 to {meta['max_len']}")
         items = value
     elif want is bool:
         if not isinstance(value, bool):

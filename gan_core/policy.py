@@ -1,4 +1,8 @@
-"""Who may do what: run ownership, admins, and the hosted demo's caps, all checked here on the server side.
+"""Who may do what: identities, run ownership, admins, and the hosted demo's caps, all checked here on the server.
+
+An `Identity` is what caps and ownership key on. In a trusted team it is the typed display name; on a public demo it
+never is: it is the OIDC subject when sign-in is configured, else a server-issued, signed visitor token (see
+`visitor_token`), and the typed name is only a label.
 
 The dashboard's widgets mirror these limits so people see them, but every dashboard action goes through a function
 of this module, which checks again, so a crafted request or a stale form cannot pass a limit. (The CLI is the
@@ -7,14 +11,19 @@ so tests can change them.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import re
+import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy.engine import Connection
 
+from .budget import Estimate, check_fits
 from .config import TrainConfig
 from .store import ACTIVE, RunView, Store, planned_steps
 
@@ -47,127 +56,252 @@ class Settings:
     admins: frozenset[str] = field(default_factory=frozenset)
     max_epochs: int = 5
     max_steps: int = 3000
+    max_params: int = 5_000_000       # G and D together; seed 004's dense GAN has 2.9 M, seed 003's DCGAN 2.5 M
+    max_train_tflop: float = 60.0     # a run's whole training compute: dcgan-sn for 5 epochs is about 47
     max_queued_per_user: int = 2
     max_queued_total: int = 20
     max_concurrent: int = 1
     max_grid: int = 8
     submissions_per_minute: int = 3
+    submissions_per_minute_total: int = 10  # all visitors together: no number of new visitor tokens gets past it
     prune_days: float = 7.0
     max_upload_mb: float = 20.0
+    upload_quota_mb_per_user: float = 100.0  # every mode: what one person's uploads may take on disk
+    upload_quota_mb_total: float = 1000.0    # every mode: what all uploads together may take
+    upload_keep_days: float = 2.0            # every mode: uploads older than this are removed
 
     @classmethod
     def from_env(cls) -> Settings:
         """GAN_DEMO_MODE=1, GAN_ADMINS=a,b and GAN_DEMO_<CAP> (e.g. GAN_DEMO_MAX_EPOCHS=3) override the defaults."""
         d = cls()
         num = {f: _env_number(f"GAN_DEMO_{f.upper()}", getattr(d, f))
-               for f in ("max_epochs", "max_steps", "max_queued_per_user", "max_queued_total", "max_concurrent",
-                         "max_grid", "submissions_per_minute", "prune_days")}
+               for f in ("max_epochs", "max_steps", "max_params", "max_train_tflop", "max_queued_per_user",
+                         "max_queued_total", "max_concurrent", "max_grid", "submissions_per_minute",
+                         "submissions_per_minute_total", "prune_days")}
         return cls(demo_mode=_env("GAN_DEMO_MODE", "0").lower() in ("1", "true", "yes"),
                    admins=frozenset(a.strip() for a in _env("GAN_ADMINS", "").split(",") if a.strip()),
-                   max_upload_mb=_env_number("GAN_MAX_UPLOAD_MB", d.max_upload_mb), **num)
+                   max_upload_mb=_env_number("GAN_MAX_UPLOAD_MB", d.max_upload_mb),
+                   upload_quota_mb_per_user=_env_number("GAN_UPLOAD_QUOTA_MB_PER_USER", d.upload_quota_mb_per_user),
+                   upload_quota_mb_total=_env_number("GAN_UPLOAD_QUOTA_MB_TOTAL", d.upload_quota_mb_total),
+                   upload_keep_days=_env_number("GAN_UPLOAD_KEEP_DAYS", d.upload_keep_days), **num)
 
 
-def is_admin(user: str, settings: Settings) -> bool:
-    """Whether `user` is listed in GAN_ADMINS."""
-    return bool(user) and user in settings.admins
+@dataclass(frozen=True)
+class Identity:
+    """Who acts. `key` is what ownership and caps compare ('' = nobody: may watch, not act); `label` is the name
+    shown; `admin` is decided when the identity is built, from a verified identity only; `aliases` are older keys
+    this person's runs may carry (a signed-in, verified email owns the runs started under that name before)."""
+    key: str
+    label: str
+    admin: bool = False
+    aliases: frozenset[str] = frozenset()
+
+    @classmethod
+    def named(cls, name: str, settings: Settings | None = None) -> Identity:
+        """A trusted display name (team mode, the operator's CLI); admin when GAN_ADMINS lists it."""
+        name = name.strip()
+        return cls(f"name:{name}" if name else "", name, bool(name) and settings is not None
+                   and name in settings.admins)
 
 
-def can_manage(run: RunView, user: str, settings: Settings) -> bool:
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def oidc_identity(claims: Mapping[str, Any], settings: Settings) -> Identity:
+    """The identity of a signed-in OIDC user: keyed on the provider's subject; an email counts (for admin rights
+    and for runs started under it) only when the provider says it is verified, and a `name` claim never does."""
+    sub, iss = str(claims.get("sub") or "").strip(), str(claims.get("iss") or "").strip()
+    verified = claims.get("email_verified") in (True, "true")  # some providers send the string
+    email = str(claims.get("email") or "").strip().lower() if verified else ""
+    email = email if _EMAIL.fullmatch(email) else ""
+    key = f"oidc:{iss}|{sub}" if sub else (f"email:{email}" if email else "")
+    name = " ".join(str(claims.get("name") or "").split())[:100]
+    # A name claim that looks like an email could pose as someone's address in the runs table: never shown as is.
+    label = email or (name if name and "@" not in name else "") or (
+        f"user-{hashlib.sha256(key.encode()).hexdigest()[:8]}" if key else "")
+    admins = {a.lower() for a in settings.admins}
+    return Identity(key, label, admin=bool(email) and email in admins,
+                    aliases=frozenset({f"name:{email}"}) if email else frozenset())
+
+
+def visitor_identity(token: str, label: str) -> Identity:
+    """A demo visitor without sign-in: keyed on the visitor token's id (see `visitor_token`), never on `label`."""
+    return Identity(f"anon:{token}" if token else "", " ".join(label.split())[:100] or "anonymous")
+
+
+def secret_key(home: Path) -> bytes:
+    """The key that signs visitor tokens: `GAN_SECRET_KEY`, else one made once in GAN_HOME/.secret_key (0600).
+    Replicas behind one proxy must share it (the same GAN_HOME or the same variable)."""
+    if os.environ.get("GAN_SECRET_KEY", "").strip():
+        return os.environ["GAN_SECRET_KEY"].strip().encode()
+    path = home / ".secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # exactly one process creates it
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    except FileExistsError:
+        pass
+    for _ in range(50):  # another process may be between creating and writing it
+        key = path.read_text().strip()
+        if key:
+            return key.encode()
+        time.sleep(0.01)
+    raise RuntimeError(f"{path.name} in GAN_HOME is empty; delete it or set GAN_SECRET_KEY")
+
+
+VISITOR_TOKEN_DAYS = 30
+
+
+def _signer(key: bytes) -> Any:
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(key, salt="gan-studio-visitor")
+
+
+def visitor_token(key: bytes) -> tuple[str, str]:
+    """A new visitor: (token id, signed cookie value). Only this server can issue a value `read_visitor_token`
+    accepts, so a visitor can drop their token but never pick someone else's."""
+    token = secrets.token_urlsafe(16)
+    return token, _signer(key).dumps(token)
+
+
+def read_visitor_token(key: bytes, signed: str | None) -> str | None:
+    """The token id in a signed cookie value, or None if it is missing, forged or older than 30 days."""
+    from itsdangerous import BadData
+
+    if not signed or len(signed) > 200:
+        return None
+    try:
+        token = _signer(key).loads(signed, max_age=VISITOR_TOKEN_DAYS * 86400)
+    except BadData:
+        return None
+    return token if isinstance(token, str) and token else None
+
+
+def _who(who: Identity | str, settings: Settings) -> Identity:
+    """A plain string is a trusted display name (team mode, the CLI); the dashboard always passes an Identity."""
+    return who if isinstance(who, Identity) else Identity.named(who, settings)
+
+
+def is_admin(who: Identity | str, settings: Settings) -> bool:
+    """Whether `who` is an admin (GAN_ADMINS, matched when the identity was built)."""
+    return _who(who, settings).admin
+
+
+def can_manage(run: RunView, who: Identity | str, settings: Settings) -> bool:
     """Owner or admin: who may stop, resume, edit or delete `run`. Everyone may watch."""
-    return bool(user) and (run.owner == user or is_admin(user, settings))
+    me = _who(who, settings)
+    return bool(me.key) and (run.owner_key in {me.key, *me.aliases} or me.admin)
 
 
-def _require(run: RunView | None, user: str, settings: Settings, action: str) -> RunView:
+def _require(run: RunView | None, who: Identity | str, settings: Settings, action: str) -> RunView:
     if run is None or run.deleted_at is not None:
         raise PolicyError(f"cannot {action}: no such run")
-    if not can_manage(run, user, settings):
+    if not can_manage(run, who, settings):
         raise PolicyError(f"cannot {action} run #{run.id}: it belongs to {run.owner or 'nobody'}; only its owner "
                           f"or an admin may")
     return run
 
 
-def submit(store: Store, cfg: TrainConfig, user: str, settings: Settings, name: str = "",
+def submit(store: Store, cfg: TrainConfig, who: Identity | str, settings: Settings, name: str = "",
            tags: str | Iterable[str] = (), description: str = "", now: float | None = None) -> int:
-    """Queue `cfg` for `user` after checking the demo caps inside the store's write transaction; returns the id."""
-    if not user:
+    """Queue `cfg` for `who` after checking the demo caps inside the store's write transaction; returns the id."""
+    me = _who(who, settings)
+    if not me.key:
         raise PolicyError("cannot start a run without a name: sign in, or enter your name in the sidebar")
+    check_resources(cfg, settings)
     guard = None
     if settings.demo_mode:
-        check_demo_config(cfg, settings)
-        guard = _queue_guard(store, user, settings, now, rate=True)
-    return store.submit(cfg, name=name, owner=user, tags=tags, description=description, guard=guard)
+        guard = _queue_guard(store, me, settings, now, rate=True)
+    return store.submit(cfg, name=name, owner=me.label, owner_key=me.key, tags=tags, description=description,
+                        guard=guard)
 
 
-def _queue_guard(store: Store, user: str, settings: Settings, now: float | None,
+def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | None,
                  rate: bool) -> Callable[[Connection, TrainConfig], None]:
     """The demo's queue caps, checked inside the store's write transaction (so parallel requests cannot race)."""
     def guard(conn: Connection, cfg: TrainConfig) -> None:
         t = time.time() if now is None else now
         waiting = ("queued",) + ACTIVE
-        if store.count_runs(conn, owner=user, statuses=waiting) >= settings.max_queued_per_user:
+        if store.count_runs(conn, owner_key=me.key, statuses=waiting) >= settings.max_queued_per_user:
             raise PolicyError(f"demo limit: you already have {settings.max_queued_per_user} run(s) queued or "
                               f"training; wait for one to finish or stop one")
         if store.count_runs(conn, statuses=waiting) >= settings.max_queued_total:
             raise PolicyError(f"demo limit: {settings.max_queued_total} runs are queued or training on this demo; "
                               f"try again in a few minutes")
-        if rate and store.count_runs(conn, owner=user, since=t - 60) >= settings.submissions_per_minute:
+        if rate and store.count_runs(conn, owner_key=me.key, since=t - 60) >= settings.submissions_per_minute:
             raise PolicyError(f"demo limit: at most {settings.submissions_per_minute} runs a minute per person; "
                               f"try again in a minute")
+        if rate and store.count_runs(conn, since=t - 60) >= settings.submissions_per_minute_total:
+            raise PolicyError(f"demo limit: this demo takes at most {settings.submissions_per_minute_total} new "
+                              f"runs a minute from everyone together; try again in a minute")
     return guard
 
 
-def check_demo_config(cfg: TrainConfig, settings: Settings) -> None:
-    """The per-run caps of demo mode: epochs and total steps."""
+def check_resources(cfg: TrainConfig, settings: Settings) -> Estimate:
+    """What a run may cost, before it is queued: it must fit in memory (every mode); on the demo, also the caps on
+    epochs, steps, parameters and total training compute. Returns the estimate."""
+    est = check_fits(cfg)  # ConfigError: the config itself must change
+    if not settings.demo_mode:
+        return est
     if cfg.epochs > settings.max_epochs:
         raise PolicyError(f"demo limit: epochs {cfg.epochs} is more than the {settings.max_epochs} this demo allows")
     if planned_steps(cfg) > settings.max_steps:
         raise PolicyError(f"demo limit: {planned_steps(cfg):,} steps is more than the {settings.max_steps:,} this "
                           f"demo allows; lower epochs or train_subset, or raise batch_size")
+    if est.params > settings.max_params:
+        raise PolicyError(f"demo limit: G and D have {est.params / 1e6:.1f} M parameters, more than the "
+                          f"{settings.max_params / 1e6:.1f} M this demo allows; make the model narrower")
+    if est.train_flops > settings.max_train_tflop * 1e12:
+        raise PolicyError(f"demo limit: this run needs about {est.train_flops / 1e12:.0f} TFLOP of compute, more than "
+                          f"the {settings.max_train_tflop:g} this demo allows; lower epochs, the batch size, n_critic, "
+                          f"eval_samples or the width")
+    return est
 
 
-def stop(store: Store, run_id: int, user: str, settings: Settings) -> bool:
+def stop(store: Store, run_id: int, who: Identity | str, settings: Settings) -> bool:
     """Ask a run to stop, as its owner or an admin."""
-    _require(store.get(run_id), user, settings, "stop")
+    _require(store.get(run_id), who, settings, "stop")
     return store.request_stop(run_id)
 
 
-def resume(store: Store, run_id: int, user: str, settings: Settings, extra_epochs: int = 0) -> bool:
+def resume(store: Store, run_id: int, who: Identity | str, settings: Settings, extra_epochs: int = 0) -> bool:
     """Queue a run again from its checkpoint, as its owner or an admin (within the demo caps)."""
-    run = _require(store.get(run_id), user, settings, "resume")
+    run = _require(store.get(run_id), who, settings, "resume")
+    check_resources(run.config.replace(epochs=run.config.epochs + extra_epochs), settings)
     guard = None
     if settings.demo_mode:  # a resumed run joins the queue again: the same queue caps as a new one
-        check_demo_config(run.config.replace(epochs=run.config.epochs + extra_epochs), settings)
-        guard = _queue_guard(store, user, settings, None, rate=False)
+        guard = _queue_guard(store, _who(who, settings), settings, None, rate=False)
     return store.request_resume(run_id, extra_epochs=extra_epochs, guard=guard)
 
 
-def edit(store: Store, run_id: int, user: str, settings: Settings, name: str | None = None,
+def edit(store: Store, run_id: int, who: Identity | str, settings: Settings, name: str | None = None,
          tags: str | Iterable[str] | None = None, description: str | None = None) -> None:
     """Rename, retag or redescribe a run, as its owner or an admin."""
-    _require(store.get(run_id), user, settings, "edit")
+    _require(store.get(run_id), who, settings, "edit")
     store.update_info(run_id, name, tags, description)
 
 
-def delete(store: Store, run_id: int, user: str, settings: Settings) -> bool:
+def delete(store: Store, run_id: int, who: Identity | str, settings: Settings) -> bool:
     """Soft-delete a run, as its owner or an admin; refused in demo mode, where destructive actions are off."""
-    if settings.demo_mode and not is_admin(user, settings):
+    if settings.demo_mode and not is_admin(who, settings):
         raise PolicyError("cannot delete runs on the demo; old runs are pruned automatically")
-    _require(store.get(run_id), user, settings, "delete")
+    _require(store.get(run_id), who, settings, "delete")
     return store.soft_delete(run_id)
 
 
-def restore(store: Store, run_id: int, user: str, settings: Settings) -> bool:
+def restore(store: Store, run_id: int, who: Identity | str, settings: Settings) -> bool:
     """Undo a soft delete, as the owner or an admin."""
     run = store.get(run_id)
-    if run is None or not can_manage(run, user, settings):
+    if run is None or not can_manage(run, who, settings):
         raise PolicyError(f"cannot restore run #{run_id}: only its owner or an admin may")
     return store.restore(run_id)
 
 
-def purge(store: Store, run_id: int, user: str, settings: Settings) -> bool:
+def purge(store: Store, run_id: int, who: Identity | str, settings: Settings) -> bool:
     """Delete a soft-deleted run and its files for good, as the owner or an admin (admins only on the demo)."""
     run = store.get(run_id)
-    if run is None or not can_manage(run, user, settings) or (settings.demo_mode and not is_admin(user, settings)):
+    if run is None or not can_manage(run, who, settings) or (settings.demo_mode and not is_admin(who, settings)):
         raise PolicyError(f"cannot purge run #{run_id}: only its owner or an admin may")
     return store.purge(run_id)
 
@@ -186,7 +320,11 @@ def worker_cap(cap: int, settings: Settings) -> int:
 
 
 def prune(store: Store, settings: Settings, now: float | None = None) -> list[int]:
-    """Demo mode: soft-delete and purge finished runs older than `prune_days`; returns the ids removed."""
+    """Uploads older than `upload_keep_days` in every mode; in demo mode also soft-delete and purge finished runs
+    older than `prune_days`. Returns the run ids removed."""
+    from .uploads import prune_uploads  # here, not at the top: uploads → checkpoint loads torch, policy need not
+
+    prune_uploads(store.home, settings, now=now)  # every mode: anyone may upload, so uploads always age out
     if not settings.demo_mode:
         return []
     cutoff = (time.time() if now is None else now) - settings.prune_days * 86400
@@ -197,7 +335,4 @@ def prune(store: Store, settings: Settings, now: float | None = None) -> list[in
         store.soft_delete(run.id)
         if store.purge(run.id):
             gone.append(run.id)
-    for upload in (store.home / "uploads").glob("*.safetensors"):  # uploads age out too: they cost disk
-        if upload.stat().st_mtime < cutoff:
-            upload.unlink(missing_ok=True)
     return gone

@@ -19,9 +19,11 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .budget import check_fits
 from .config import ConfigError, TrainConfig
 
-SCHEMA_VERSION = 2  # 2: runs.tags, runs.description, runs.deleted_at (added in place to a version-1 database)
+# 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key (each added in place to an older database)
+SCHEMA_VERSION = 3
 ACTIVE = ("running", "stopping")
 FINISHED = ("stopped", "done", "failed", "interrupted")
 
@@ -38,7 +40,10 @@ class Run(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
-    owner: Mapped[str] = mapped_column(String(200), default="")
+    owner: Mapped[str] = mapped_column(String(200), default="")  # the label shown; proves nothing
+    # Who may manage the run and whose caps it counts against (policy.Identity.key): "oidc:<issuer>|<subject>",
+    # "anon:<server-issued token id>" on a demo without sign-in, "name:<display name>" in a trusted team.
+    owner_key: Mapped[str] = mapped_column(String(300), default="", index=True)
     config_json: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True, default="queued")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -130,6 +135,7 @@ class RunView:
     tags: tuple[str, ...] = ()
     description: str = ""
     deleted_at: float | None = None
+    owner_key: str = ""
 
     @property
     def progress(self) -> float:
@@ -142,16 +148,18 @@ def _view(r: Any) -> RunView:
     return RunView(r.id, r.name, r.owner, TrainConfig.from_json(r.config_json), r.status, r.error, r.created_at,
                    r.started_at, r.finished_at, r.heartbeat_at, r.worker_id, r.stop_requested, r.resume, r.epoch,
                    r.step, r.total_steps, r.artifacts, tuple(t for t in (r.tags or "").split(",") if t),
-                   r.description or "", r.deleted_at)
+                   r.description or "", r.deleted_at, r.owner_key or "")
 
 
-MAX_NAME, MAX_TAGS, MAX_TAG, MAX_DESCRIPTION = 200, 10, 40, 2000
+MAX_NAME, MAX_TAGS, MAX_TAG, MAX_DESCRIPTION, MAX_OWNER = 200, 10, 40, 2000, 100
 
 
 def clean_text(value: str, field: str, limit: int) -> str:
     """A name or description: stripped, no control characters, at most `limit` characters (else ConfigError).
 
     Kept as plain text: every page renders it as text, never as HTML or markdown (see dashboard.plain)."""
+    # isprintable() is False for control characters (ESC, NUL) and for format characters such as U+202E (right-to-
+    # left override), which would make a name display as something else.
     value = "".join(ch for ch in str(value) if ch in "\n\t" or ch.isprintable()).strip()
     if len(value) > limit:
         raise ConfigError(f"{field}: {len(value)} characters is too long; allowed up to {limit}")
@@ -231,7 +239,7 @@ class Store:
     # --- runs ----------------------------------------------------------------------------------------------
     def submit(self, cfg: TrainConfig | dict[str, Any], name: str = "", owner: str = "",
                preset: str | None = None, tags: str | Iterable[str] = (), description: str = "",
-               guard: Callable[[Connection, TrainConfig], None] | None = None) -> int:
+               guard: Callable[[Connection, TrainConfig], None] | None = None, owner_key: str | None = None) -> int:
         """Validate and queue a run; returns its id. Bad input raises ConfigError and writes nothing.
 
         `guard(conn, cfg)` runs inside the write transaction, after the lock, so limits it checks (runs queued,
@@ -240,7 +248,10 @@ class Store:
             cfg = TrainConfig.from_preset(preset, **cfg) if preset else TrainConfig.from_dict(cfg)
         elif preset:
             raise ConfigError("preset: give either a preset and overrides, or a full TrainConfig")
+        check_fits(cfg)  # in every mode, whoever submits: a run that cannot fit in memory is never queued
         name = clean_text(name, "name", MAX_NAME) or f"{cfg.arch}-{cfg.dataset}"
+        owner = " ".join(clean_text(owner, "owner", MAX_OWNER).split())  # one line: it is a label in tables
+        owner_key = owner_key if owner_key is not None else (f"name:{owner}" if owner else "")
         tag_text, description = ",".join(clean_tags(tags)), clean_text(description, "description", MAX_DESCRIPTION)
         with self.engine.begin() as c:
             if guard is not None:
@@ -248,7 +259,7 @@ class Store:
                     c.execute(text("SELECT pg_advisory_xact_lock(731505)"))
                 guard(c, cfg)
             run_id = c.execute(insert(Run).values(
-                name=name, owner=owner, config_json=cfg.to_json(), status="queued", created_at=time.time(),
+                name=name, owner=owner, owner_key=owner_key, config_json=cfg.to_json(), status="queued", created_at=time.time(),
                 total_steps=planned_steps(cfg), tags=tag_text, description=description)
                 .returning(Run.id)).scalar_one()
             c.execute(update(Run).where(Run.id == run_id).values(artifacts=f"run-{run_id:06d}"))
@@ -318,12 +329,12 @@ class Store:
             c.execute(delete(Run).where(Run.id == run_id))
         return True
 
-    def count_runs(self, conn: Connection | None = None, owner: str | None = None,
+    def count_runs(self, conn: Connection | None = None, owner_key: str | None = None,
                    statuses: Iterable[str] | None = None, since: float | None = None) -> int:
         """How many (not deleted) runs match; pass `conn` to count inside a submit guard's transaction."""
         q = select(func.count()).select_from(Run).where(Run.deleted_at.is_(None))
-        if owner is not None:
-            q = q.where(Run.owner == owner)
+        if owner_key is not None:
+            q = q.where(Run.owner_key == owner_key)
         if statuses is not None:
             q = q.where(Run.status.in_(list(statuses)))
         if since is not None:
@@ -457,11 +468,21 @@ class Store:
             c.execute(insert(Sample).values(run_id=run_id, epoch=epoch, step=step, path=rel_path))
 
     def samples(self, run_id: int) -> list[dict[str, Any]]:
-        """The run's epoch sample grids in epoch order: epoch, step, absolute path."""
+        """The run's epoch sample grids in epoch order: epoch, step, absolute path (only paths inside GAN_HOME)."""
         with self.reader.connect() as c:
-            res = c.execute(select(Sample.epoch, Sample.step, Sample.path).where(Sample.run_id == run_id)
-                            .order_by(Sample.epoch))
-            return [{"epoch": e, "step": s, "path": self.home / p} for e, s, p in res]
+            rows = c.execute(select(Sample.epoch, Sample.step, Sample.path).where(Sample.run_id == run_id)
+                             .order_by(Sample.epoch)).all()
+        out = []
+        for e, s, p in rows:
+            # A row is data, not a trusted path: `../x`, an absolute path or a link out of GAN_HOME would make the
+            # pages read any file of the server, so each resolves (links followed) and must stay inside home.
+            try:
+                path = (self.home / p).resolve()
+            except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+                continue
+            if self.home in path.parents:
+                out.append({"epoch": e, "step": s, "path": path})
+        return out
 
     def add_quality(self, run_id: int, epoch: int, step: int, data: dict[str, Any]) -> None:
         """Record an epoch's quality numbers (replacing an earlier row for the same epoch)."""
@@ -503,11 +524,11 @@ class Store:
             return [dict(r._mapping) for r in res]
 
     def latest_sample(self, run_id: int) -> dict[str, Any] | None:
-        """The run's newest epoch sample grid (epoch, step, absolute path), or None before the first epoch ends."""
-        with self.reader.connect() as c:
-            row = c.execute(select(Sample.epoch, Sample.step, Sample.path).where(Sample.run_id == run_id)
-                            .order_by(Sample.epoch.desc()).limit(1)).first()
-        return {"epoch": row[0], "step": row[1], "path": self.home / row[2]} if row else None
+        """The run's newest epoch sample grid (epoch, step, absolute path), or None before the first epoch ends.
+
+        Paths that lead out of GAN_HOME are skipped as in `samples`, which is the one place that checks them."""
+        rows = self.samples(run_id)
+        return rows[-1] if rows else None
 
     def step_rate(self, run_id: int, last: int = 200) -> float | None:
         """Steps per wall-clock second over the run's newest `last` metric rows (epoch-end work included)."""
@@ -529,6 +550,11 @@ def _upgrade(c: Connection, version: int) -> None:
             if name not in have:
                 c.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {ddl}"))
         c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_deleted_at ON runs (deleted_at)"))
+    if version < 3:  # runs of a trusted team, or of an older demo: owned by the name they were started under
+        if "owner_key" not in {col["name"] for col in inspect(c).get_columns("runs")}:
+            c.execute(text("ALTER TABLE runs ADD COLUMN owner_key VARCHAR(300) DEFAULT '' NOT NULL"))
+        c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_owner_key ON runs (owner_key)"))
+        c.execute(update(Run).where(Run.owner != "").values(owner_key="name:" + Run.owner))
     c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from . import policy
+from .budget import check_fits
+from .config import ConfigError
 from .checkpoint import atomic_write, atomic_write_text, read_header
 from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, StepMetrics, Stopped
 from .sampling import grid, png_bytes
@@ -27,7 +29,7 @@ from .store import RunView, Store
 from .trainer import train
 
 
-PRUNE_EVERY_S = 600  # demo mode: how often a worker removes runs older than GAN_DEMO_PRUNE_DAYS
+PRUNE_EVERY_S = 600  # how often a worker removes old uploads (and on the demo, runs older than GAN_DEMO_PRUNE_DAYS)
 
 
 def heartbeat_every() -> float:
@@ -98,6 +100,11 @@ def durable_checkpoint(store: Store, run: RunView) -> Path | None:
 
 def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Event | None = None) -> str:
     """Train one claimed run to its end; returns the final status written to the store."""
+    try:  # checked again at claim: a row written by an older version, or by hand, never reaches the allocator
+        check_fits(run.config)
+    except ConfigError as e:
+        store.finish(run.id, "failed", f"refused before training: {e}")
+        return "failed"
     out = store.artifacts_dir(run)
     out.mkdir(parents=True, exist_ok=True)
     resume_from = durable_checkpoint(store, run) if run.resume else None
@@ -151,7 +158,7 @@ def run_worker(store: Store, worker_id: str | None = None, cap: int | None = Non
         while not shutdown.is_set():
             store.worker_beat(worker_id, os.getpid(), socket.gethostname())
             store.mark_interrupted(stale_after())
-            if settings.demo_mode and time.time() - pruned_at > PRUNE_EVERY_S:
+            if time.time() - pruned_at > PRUNE_EVERY_S:  # old uploads in every mode, old runs on the demo
                 policy.prune(store, settings)
                 pruned_at = time.time()
             run = store.claim(worker_id, cap)

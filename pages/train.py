@@ -71,28 +71,30 @@ with left:
 
 with right:
     st.subheader("Check")
-    cfg, problem = None, None
+    cfg, problem, estimate = None, None, None
+    settings, me = ui.settings(), ui.identity()
     try:
         cfg = dash.config_from_form(st.session_state[FORM])
-    except ConfigError as e:
+        estimate = policy.check_resources(cfg, settings)  # memory in every mode; the demo's caps too
+    except (ConfigError, policy.PolicyError) as e:
         problem = str(e)
     if problem:
-        st.error(f"Fix this before starting: {problem}")
+        st.error(f"Fix this before starting: {dash.plain(problem)}")  # may quote typed text
     else:
         from gan_core.store import planned_steps
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epochs, {planned_steps(cfg):,} steps "
-                   f"of {cfg.batch_size} images.")
+                   f"of {cfg.batch_size} images; {estimate.describe()}.")
     st.caption(f"Preset: {dash.preset_summary(st.session_state.get('preset', dash.DEFAULTS_LABEL))}")
-    settings, me = ui.settings(), ui.owner()
     if settings.demo_mode:
-        st.info(f"Demo limits: up to {settings.max_epochs} epochs and {settings.max_steps:,} steps a run, "
+        st.info(f"Demo limits: up to {settings.max_epochs} epochs, {settings.max_steps:,} steps, "
+                f"{settings.max_params / 1e6:g} M parameters and {settings.max_train_tflop:g} TFLOP a run; "
                 f"{settings.max_queued_per_user} runs queued per person, {settings.submissions_per_minute} a minute.")
-    start = st.button("Start", type="primary", key="start", width="stretch", disabled=not me)
-    st.caption(f"Queued as **{dash.plain(me)}**; a background worker trains it, and you can close this tab." if me
-               else "Sign in (sidebar) to start runs; you can watch every run without signing in.")
+    start = st.button("Start", type="primary", key="start", width="stretch", disabled=not me.key)
+    st.caption(f"Queued as **{dash.plain(me.label)}**; a background worker trains it, and you can close this tab."
+               if me.key else "Sign in (sidebar) to start runs; you can watch every run without signing in.")
     if start:
         if problem:
-            st.error(f"Nothing was queued: {problem}")
+            st.error(f"Nothing was queued: {dash.plain(problem)}")
         else:
             try:
                 # policy.submit re-checks every demo cap on the server side, inside the store's transaction.

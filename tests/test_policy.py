@@ -1,4 +1,6 @@
 """Ownership and the demo caps, enforced by gan_core.policy on a real store (SQLite and PostgreSQL)."""
+import dataclasses
+
 import pytest
 
 from gan_core import policy
@@ -183,3 +185,73 @@ def test_demo_resume_joins_the_queue_under_the_same_caps(store):
     with pytest.raises(PolicyError, match="you already have 2 run"):
         policy.resume(store, done, "ada", DEMO)
     assert store.get(done).status == "stopped"
+
+
+# --- who is who on a public demo (issue 14) ---------------------------------------------------------------------
+def visitor(label: str) -> policy.Identity:
+    """A demo visitor as the dashboard builds one: a fresh server-issued token, `label` typed in the sidebar."""
+    token, _ = policy.visitor_token(b"k" * 32)
+    return policy.visitor_identity(token, label)
+
+
+def test_on_the_demo_a_typed_name_is_a_label_never_an_identity(store):
+    mallory = visitor("mallory")
+    for label in ("mallory", "mallory2"):  # retyping the name changes the label, not who it is
+        policy.submit(store, SMALL, dataclasses.replace(mallory, label=label), DEMO)
+    with pytest.raises(PolicyError, match="you already have 2 run"):
+        policy.submit(store, SMALL, dataclasses.replace(mallory, label="mallory3"), DEMO)
+    ada = visitor("ada")
+    run_id = policy.submit(store, SMALL, ada, DEMO)
+    assert store.get(run_id).owner == "ada" and store.get(run_id).owner_key == ada.key
+    impostor = visitor("ada")  # types the owner name shown in the runs table
+    assert not policy.can_manage(store.get(run_id), impostor, DEMO)
+    for action in (lambda: policy.stop(store, run_id, impostor, DEMO),
+                   lambda: policy.edit(store, run_id, impostor, DEMO, name="mine now"),
+                   lambda: policy.resume(store, run_id, impostor, DEMO)):
+        with pytest.raises(PolicyError, match="only its owner or an admin"):
+            action()
+    assert store.get(run_id).status == "queued" and store.get(run_id).name != "mine now"
+    assert policy.stop(store, run_id, ada, DEMO)  # the browser that started it may
+
+
+def test_new_visitor_tokens_do_not_get_past_the_global_caps(store):
+    demo = dataclasses.replace(DEMO, max_queued_total=50, submissions_per_minute_total=4)
+    for _ in range(4):
+        policy.submit(store, SMALL, visitor("x"), demo, now=1000.0)
+    with pytest.raises(PolicyError, match="at most 4 new runs a minute from everyone"):
+        policy.submit(store, SMALL, visitor("fresh"), demo, now=1010.0)
+    tight = dataclasses.replace(DEMO, max_queued_total=4)  # the queue cap counts every visitor's runs too
+    with pytest.raises(PolicyError, match="4 runs are queued or training"):
+        policy.submit(store, SMALL, visitor("fresh"), tight)
+
+
+def test_visitor_tokens_are_signed_by_the_server(tmp_path):
+    key = policy.secret_key(tmp_path)
+    assert key == policy.secret_key(tmp_path) and (tmp_path / ".secret_key").stat().st_mode & 0o077 == 0
+    token, signed = policy.visitor_token(key)
+    assert policy.read_visitor_token(key, signed) == token
+    _, other = policy.visitor_token(key)
+    forged = other.split(".")[0] + "." + signed.split(".", 1)[1]  # someone else's id under this signature
+    for bad in (forged, token, signed[:-2] + "xx", "", None, "a" * 500):
+        assert policy.read_visitor_token(key, bad) is None
+    assert policy.read_visitor_token(b"another server" * 3, signed) is None
+
+
+def test_oidc_identity_trusts_only_verified_emails():
+    s = Settings(admins=frozenset({"Root@Example.com"}))
+    root = policy.oidc_identity({"sub": "7", "iss": "https://idp", "email": "root@example.com",
+                                 "email_verified": True}, s)
+    assert root.admin and root.key == "oidc:https://idp|7" and root.label == "root@example.com"
+    for claims in ({"sub": "8", "email": "root@example.com"},
+                   {"sub": "8", "email": "root@example.com", "email_verified": False},
+                   {"sub": "8", "name": "root@example.com", "email_verified": True}):
+        who = policy.oidc_identity(claims, s)
+        assert not who.admin and not who.aliases and "root@example.com" not in who.label and who.key == "oidc:|8"
+    assert policy.oidc_identity({"name": "no subject, no verified email"}, s).key == ""  # may watch, not act
+
+
+def test_owners_are_cleaned_like_names(store):
+    with pytest.raises(ConfigError, match="owner: 10000 characters is too long"):
+        store.submit(SMALL, owner="x" * 10_000)
+    run_id = store.submit(SMALL, owner="ev\u202eil\x1b[31m\nname")
+    assert store.get(run_id).owner == "evil[31m name"

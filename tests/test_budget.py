@@ -1,0 +1,105 @@
+"""A config's size and cost on the meta device, and the bounds and caps built on it (issue 14)."""
+import time
+
+import pytest
+from gan_core import budget, policy
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.models import build_discriminator, build_generator
+from gan_core.policy import PolicyError, Settings
+from gan_core.store import planned_steps
+
+DEMO = Settings(demo_mode=True)
+HUGE_DENSE = TrainConfig(g_widths=(8192,) * 8, d_widths=(8192,) * 8, batch_size=8192)
+
+
+def test_parameter_counts_match_the_real_models():
+    for cfg in (TrainConfig.from_preset("seed000-dense"), TrainConfig.from_preset("dcgan-sn-conditional")):
+        est = budget.estimate(cfg)
+        real = [sum(p.numel() for p in m.parameters()) for m in (build_generator(cfg), build_discriminator(cfg))]
+        assert [est.g_params, est.d_params] == real
+
+
+def test_flops_follow_the_work():
+    base = TrainConfig.from_preset("seed000-dense")
+    est = budget.estimate(base)
+    # One dense matmul of (in, out) costs 2·in·out FLOPs per image: G's forward alone is twice its weights.
+    g_fwd = 2 * sum(a * b for a, b in zip((128, 256, 512, 1024), (256, 512, 1024, 784)))
+    assert est.step_flops > base.batch_size * 3 * g_fwd  # G's forward and backward at least
+    assert budget.estimate(base.replace(batch_size=256)).step_flops == pytest.approx(2 * est.step_flops)
+    assert budget.estimate(base.replace(n_critic=5)).step_flops > 2 * est.step_flops
+    more = budget.estimate(base.replace(epochs=base.epochs * 2))
+    assert more.train_flops == pytest.approx(2 * est.train_flops, rel=0.01)
+    assert est.train_flops >= planned_steps(base) * est.step_flops
+
+
+def test_a_huge_config_is_sized_without_allocating_it():
+    t = time.perf_counter()
+    est = budget.estimate(HUGE_DENSE)
+    assert time.perf_counter() - t < 30  # meta tensors: 1 G parameters would take minutes and 16 GB to build
+    assert est.params > 500e6 and est.memory_bytes > 8 * est.params
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_in_every_mode(monkeypatch):
+    monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "4")
+    with pytest.raises(ConfigError, match=r"would need about \d+\.\d GB of memory .* more than GAN_MAX_RUN_MEMORY_GB"):
+        budget.check_fits(HUGE_DENSE)
+    with pytest.raises(ConfigError, match="would need about"):
+        policy.check_resources(HUGE_DENSE, Settings())  # team mode too
+    assert budget.check_fits(TrainConfig.from_preset("seed000-dense")).params < 3e6
+    monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "lots")
+    with pytest.raises(ConfigError, match="GAN_MAX_RUN_MEMORY_GB='lots' is not a number"):
+        budget.check_fits(TrainConfig())
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(g_widths=(8192,) * 60), "g_widths: 60 layers is too many; allowed 1 to 8"),
+    (dict(d_widths=(64,) * 9), "d_widths: 9 layers is too many; allowed 1 to 8"),
+    (dict(n_critic=20), "n_critic: 20 is out of range; allowed 1 to 10"),
+    (dict(eval_samples=50_000), "eval_samples: 50000 is out of range; allowed 0 to 10000"),
+    (dict(width_mult=8.0), "width_mult: 8.0 is out of range; allowed 0.125 to 4"),
+    (dict(batch_size=100_000), "batch_size: 100000 is out of range; allowed 1 to 8192"),
+])
+def test_hard_bounds_in_every_mode_name_the_field_and_the_bound(changes, message):
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**changes)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(arch="dcgan", width_mult=4.0, batch_size=64, epochs=1, train_subset=640),
+     "M parameters, more than the 5.0 M this demo allows"),
+    (dict(arch="dcgan", batch_size=8192, epochs=3), "TFLOP of compute, more than the 60 this demo allows"),
+    (dict(arch="dcgan", n_critic=10, epochs=5, max_steps=1000), "TFLOP of compute"),
+])
+def test_demo_caps_parameters_and_compute(changes, message):
+    cfg = TrainConfig(**changes)
+    with pytest.raises(PolicyError, match=message):
+        policy.check_resources(cfg, DEMO)
+    policy.check_resources(cfg, Settings())  # the same run is fine for a team that owns its machine
+
+
+def test_every_demo_sized_preset_fits_the_demo_caps():
+    for name in ("seed000-dense", "seed002-dense", "seed004-dense", "dense-ema", "dense-conditional", "dcgan-sn",
+                 "dcgan-sn-conditional", "dcgan-sn-info"):
+        cfg = TrainConfig.from_preset(name, epochs=DEMO.max_epochs)
+        if planned_steps(cfg) <= DEMO.max_steps:
+            policy.check_resources(cfg, DEMO)
+
+
+def test_the_store_and_the_worker_refuse_what_does_not_fit(store, monkeypatch):
+    from sqlalchemy import update
+
+    from gan_core.store import Run
+    from gan_core.worker import run_one
+
+    monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "4")
+    with pytest.raises(ConfigError, match="would need about"):
+        store.submit(HUGE_DENSE, owner="ada")  # whoever calls the store: the CLI, a script
+    assert store.list_runs() == []
+    run_id = store.submit(TrainConfig(epochs=1), owner="ada")
+    with store.engine.begin() as c:  # a row written by hand, or by an older version without the check
+        c.execute(update(Run).where(Run.id == run_id).values(config_json=HUGE_DENSE.to_json()))
+    run = store.claim("w", cap=1)
+    assert run_one(store, run, "w") == "failed"
+    assert "refused before training" in store.get(run_id).error and "GB of memory" in store.get(run_id).error
+    assert not store.artifacts_dir(run).exists()  # nothing was allocated or written
