@@ -1,0 +1,143 @@
+"""Uploaded generators: checked in memory, then kept per person under their content hash, within quotas, aged out.
+
+Nothing a visitor sends reaches the disk before `checkpoint.check_upload` has accepted the bytes, no name a visitor
+chose becomes a path (the folder is a hash of the person's key, the file a hash of its content), and a person's
+uploads and everyone's together stay within the quotas of `policy.Settings` in every mode, not only on the demo.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from .checkpoint import atomic_write, check_upload
+
+if TYPE_CHECKING:  # policy imports this module (prune), so only the type is needed here
+    from .policy import Settings
+
+SUFFIX = ".safetensors"
+_MB = 1024 * 1024
+_LOCK = ".lock"
+
+
+class UploadError(PermissionError):
+    """An upload this person may not store (signed out, or over a quota); the message says which and why."""
+
+
+def uploads_dir(home: Path) -> Path:
+    """Where every upload lives: `GAN_HOME/uploads`."""
+    return Path(home) / "uploads"
+
+
+def person_dir(home: Path, owner_key: str) -> Path:
+    """One person's upload folder, named by a hash of their key, so no typed name or email becomes a path."""
+    return uploads_dir(home) / f"u-{hashlib.sha256(owner_key.encode()).hexdigest()[:32]}"
+
+
+def store_upload(home: Path, owner_key: str, data: bytes, settings: Settings, now: float | None = None) -> Path:
+    """Check `data` in memory, then keep it as `owner_key`'s upload within the quotas; returns the file's path.
+
+    Raises UploadError (signed out, over a quota) or checkpoint.CheckpointError (not an acceptable file), and then
+    nothing has been written. The same bytes uploaded again reuse their file and count once."""
+    if not owner_key:
+        raise UploadError("sign in to upload a generator; signed-out visitors can use runs and pretrained ones")
+    check_upload(data, settings.max_upload_mb)  # first: a refused file never touches the disk
+    t = time.time() if now is None else now
+    prune_uploads(home, settings, now=t)  # expired uploads free their quota first (it takes the lock itself)
+    path = person_dir(home, owner_key) / f"{hashlib.sha256(data).hexdigest()[:32]}{SUFFIX}"
+    with _locked(uploads_dir(home)):  # two uploads at once must not both pass the quota that only one fits
+        if _size(path) == len(data):
+            os.utime(path, (t, t))  # used again: it ages from now, and is not counted twice
+            return path
+        mine = sum(_size(p) for p in _files(path.parent))
+        total = sum(_size(p) for p in _all_files(home))
+        if mine + len(data) > settings.upload_quota_mb_per_user * _MB:
+            raise UploadError(f"upload quota: your uploads would take {(mine + len(data)) / _MB:.1f} MB, more than "
+                              f"the {settings.upload_quota_mb_per_user:g} MB per person "
+                              f"(GAN_UPLOAD_QUOTA_MB_PER_USER); uploads are removed after "
+                              f"{settings.upload_keep_days:g} day(s)")
+        if total + len(data) > settings.upload_quota_mb_total * _MB:
+            raise UploadError(f"upload quota: uploads on this server would take {(total + len(data)) / _MB:.1f} MB, "
+                              f"more than the {settings.upload_quota_mb_total:g} MB allowed in total "
+                              f"(GAN_UPLOAD_QUOTA_MB_TOTAL); try again after older uploads expire")
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+        os.utime(path, (t, t))
+    return path
+
+
+def prune_uploads(home: Path, settings: Settings, now: float | None = None) -> int:
+    """Remove uploads (and leftover temporary files) older than `upload_keep_days`; returns how many went."""
+    root = uploads_dir(home)
+    if not root.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - settings.upload_keep_days * 86400
+    gone = 0
+    with _locked(root):  # an upload being written must not lose its folder to a prune in another process
+        for folder in [root, *(d for d in root.iterdir() if d.is_dir() and not d.is_symlink())]:
+            for p in folder.iterdir():
+                if p.name == _LOCK or (p.is_dir() and not p.is_symlink()):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if p.lstat().st_mtime < cutoff:
+                        p.unlink()
+                        gone += 1
+            if folder != root:
+                with contextlib.suppress(OSError):  # not empty: kept
+                    folder.rmdir()
+    return gone
+
+
+def _files(folder: Path) -> list[Path]:
+    return list(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+
+
+def _all_files(home: Path) -> list[Path]:
+    """Every stored upload: per-person folders, and the flat files older versions wrote to `uploads/`."""
+    root = uploads_dir(home)
+    return _files(root) + [p for d in (root.iterdir() if root.is_dir() else ())
+                           if d.is_dir() and not d.is_symlink() for p in _files(d)]
+
+
+def _size(path: Path) -> int:
+    """Bytes a regular file takes; 0 for anything missing or not a plain file (a link counts nothing, and is
+    never reused as an upload)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return 0
+    return st.st_size if path.is_file() and not path.is_symlink() else 0
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """An exclusive lock on the uploads folder for the quota check and the write (across processes, POSIX)."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: a single-process server, where the quota check cannot race
+        yield
+        return
+    with open(root / _LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def public_reason(error: BaseException, *paths: str | os.PathLike) -> str:
+    """What a visitor may read of a checkpoint or upload error: its reason, with every server path in `paths`
+    (the file, GAN_HOME) cut out, so no absolute path of the server reaches a page."""
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str) and reason:
+        text = reason
+    elif isinstance(error, OSError) and error.strerror:  # errno's message: str() would add the file's path
+        text = error.strerror
+    else:
+        text = str(error)
+    for p in sorted({str(p) for p in paths if str(p)}, key=len, reverse=True):  # longest first: the file, then home
+        text = text.replace(f"{p}: ", "").replace(p, Path(p).name)
+    return text
