@@ -1,5 +1,4 @@
 """Generate: digits from a run's trained generator; the same seed always draws the same grid; slerp strips."""
-import hashlib
 import random
 from pathlib import Path
 
@@ -7,8 +6,8 @@ import streamlit as st
 
 import ui
 from gan_core import dashboard as dash
-from gan_core import policy
-from gan_core.checkpoint import CheckpointError, atomic_write, check_upload, load_generator, shipped_generators
+from gan_core import policy, uploads
+from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
 from gan_core.data import CLASS_NAMES
 from gan_core.sampling import class_rows, generate, grid, interpolate, png_bytes
 
@@ -52,26 +51,31 @@ elif source == "a run":
                    else ". This run ended before its first checkpoint; resume it or pick another run."))
         st.stop()
 else:
+    owner_key = ui.owner_key()
+    if not owner_key:  # uploads cost the server disk: only people it can hold to a quota may send them
+        st.info("Sign in to upload a generator. Runs and pretrained generators need no account.")
+        st.stop()
     up = st.file_uploader("A GAN Studio `generator.safetensors` (or a full checkpoint)", type=["safetensors"])
     if up is None:
         st.info("Upload a `.safetensors` file written by GAN Studio; nothing is ever unpickled.")
         st.stop()
-    data = up.getvalue()
-    try:
-        check_upload(data, ui.settings().max_upload_mb)  # before anything touches the disk
-    except CheckpointError as e:
-        st.error(f"This file was not accepted: {e}")
-        st.stop()
-    # The name is the content hash, never the uploaded file name: no user-chosen path reaches the disk.
-    path = ui.get_store().home / "uploads" / f"{hashlib.sha256(data).hexdigest()[:16]}.safetensors"
-    if not path.exists():
-        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    kept = st.session_state.get("gen_upload")
+    if kept and kept[:2] == (up.file_id, owner_key) and Path(kept[2]).is_file():
+        path = Path(kept[2])  # this upload was checked and stored on an earlier rerun (seed, grid size...)
+    else:
+        try:  # checked in memory, then stored within the quotas: see gan_core/uploads.py
+            path = uploads.store_upload(ui.get_store().home, owner_key, up.getvalue(), ui.settings())
+        except (CheckpointError, uploads.UploadError) as e:
+            st.error(f"This file was not accepted: {uploads.public_reason(e, ui.get_store().home)}")
+            st.stop()
+        st.session_state["gen_upload"] = (up.file_id, owner_key, str(path))
 
 try:
     g, cfg, header = _generator(str(path), path.stat().st_mtime)
 except (CheckpointError, OSError) as e:
-    st.error(f"Cannot load this generator: {e}. Pick a run that finished an epoch, or upload a file that "
-             f"GAN Studio wrote.")
+    # The reason only: the messages name the file, and visitors must not see the server's folders.
+    st.error(f"Cannot load this generator: {uploads.public_reason(e, path, path.parent, ui.get_store().home)}. "
+             f"Pick a run that finished an epoch, or upload a file that GAN Studio wrote.")
     st.stop()
 kind = "conditional " if cfg.conditional else "InfoGAN " if cfg.info_code else ""
 st.caption(f"{kind}{cfg.arch} generator on {cfg.dataset}, latent "
