@@ -203,9 +203,14 @@ def generator_path(store: Store, run: RunView) -> Path | None:
 
 
 def read_grid(path: str | Path) -> np.ndarray:
-    """A saved sample grid PNG as uint8 (H, W)."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L"))
+    """A saved sample grid PNG as uint8 (H, W); ValueError, naming no path, if it is not a readable image."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"))
+    except Exception as e:  # PIL's decoders raise many types for a damaged file (OSError, SyntaxError, EOFError,
+        # struct.error, DecompressionBombError...); all mean the same to a page: a note instead of the image, never
+        # a traceback with the server's path in it.
+        raise ValueError("this sample image is unreadable") from e
 
 
 def progression_gif(paths: Sequence[str | Path], ms_per_frame: int = 300) -> bytes:
