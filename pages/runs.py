@@ -120,9 +120,14 @@ def live_view(run_id: int, smoothing: float) -> None:
             st.plotly_chart(charts.speed_figure(rows, smoothing), width="stretch", key="live-speed")
     with c4:
         sample = store.latest_sample(run.id)
-        if sample and sample["path"].is_file():
-            st.image(str(sample["path"]), output_format="PNG", caption=f"fixed-noise samples after epoch {sample['epoch']}",
-                     width="stretch")
+        if sample and sample["path"].exists():
+            try:
+                pixels = dash.read_grid(sample["path"])
+            except ValueError:  # a damaged file or not an image: a note, and the rest of the view still updates
+                st.warning(f"Epoch {sample['epoch']}: this sample image is unreadable.", icon=":material/broken_image:")
+            else:
+                st.image(pixels, output_format="PNG", caption=f"fixed-noise samples after epoch {sample['epoch']}",
+                         width="stretch")
         else:
             st.caption("The first sample grid appears when the first epoch ends.")
 
