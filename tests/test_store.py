@@ -99,3 +99,24 @@ def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path):
         Store("postgresql+psycopg://bob:hunter2@127.0.0.1:1/none", home=tmp_path)
     assert "cannot reach the run database" in str(e.value) and "GAN_DB_URL" in str(e.value)
     assert "hunter2" not in str(e.value)
+
+
+def test_sample_paths_that_lead_out_of_gan_home_are_never_returned(store, tmp_path):
+    import os
+    run_id = store.submit(TrainConfig(epochs=6), name="paths")
+    folder = store.artifacts_dir(store.get(run_id)) / "samples"
+    folder.mkdir(parents=True)
+    (folder / "epoch-001.png").write_bytes(b"grid")
+    secret = tmp_path / "secret.png"  # a file of the server outside GAN_HOME
+    secret.write_bytes(b"secret")
+    (folder / "epoch-004.png").symlink_to(secret)
+    rows = {1: f"run-{run_id:06d}/samples/epoch-001.png",
+            2: os.path.relpath(secret, store.home),          # ../secret.png
+            3: str(secret),                                   # absolute: joining to home keeps it absolute
+            4: f"run-{run_id:06d}/samples/epoch-004.png",    # inside home, but a link that points outside
+            5: f"run-{run_id:06d}/../../secret.png",          # in, then out again
+            6: "."}                                           # GAN_HOME itself
+    for epoch, rel in rows.items():
+        store.add_sample(run_id, epoch, epoch * 10, rel)
+    assert [(s["epoch"], s["path"]) for s in store.samples(run_id)] == [(1, folder / "epoch-001.png")]
+    assert store.latest_sample(run_id)["epoch"] == 1  # the newer rows lead outside: skipped, not returned
