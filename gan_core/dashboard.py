@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -151,11 +152,18 @@ def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], steps_per_sec: 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=")
 
 
+# GFM turns bare URLs and emails into links after escapes are resolved (seen in Chromium: "http\\://x" became a
+# link), so an invisible word joiner (U+2060) goes where those patterns need two characters side by side.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www)(?=[:.])|@")
+
+
 def plain(text: str) -> str:
     """User text (run names, tags, descriptions) made safe for st.markdown/caption/subheader: every markdown,
-    emoji-shortcode (:x:), colour directive and LaTeX character is backslash-escaped and newlines become spaces,
-    so it shows literally; Streamlit already refuses raw HTML without unsafe_allow_html, which we never pass."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else (" " if ch in "\r\n" else ch) for ch in str(text))
+    emoji-shortcode (:x:), colour directive and LaTeX character is backslash-escaped, bare URLs and emails are kept
+    from becoming links, and newlines become spaces, so it shows literally; Streamlit already refuses raw HTML
+    without unsafe_allow_html, which we never pass."""
+    text = _AUTOLINK.sub(lambda m: m.group(0) + "\u2060", str(text))
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else (" " if ch in "\r\n" else ch) for ch in text)
 
 
 def run_label(run: RunView) -> str:

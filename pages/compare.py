@@ -53,8 +53,16 @@ for n, i in enumerate(chosen):
         cols = st.columns(PER_ROW)
     with cols[n % PER_ROW]:
         s = store.latest_sample(i)
-        if s and s["path"].is_file():
-            st.image(str(s["path"]), output_format="PNG", caption=f"{label[i]} · epoch {s['epoch']}", width="stretch")
+        pixels = None
+        if s and s["path"].exists():
+            try:
+                pixels = dash.read_grid(s["path"])
+            except ValueError:
+                st.caption(f"{dash.plain(label[i])}: this sample image is unreadable")
+                continue
+        if pixels is not None:  # a caption is markdown: the run name in it is escaped
+            st.image(pixels, output_format="PNG", caption=f"{dash.plain(label[i])} · epoch {s['epoch']}",
+                     width="stretch")
         else:
             st.caption(f"{dash.plain(label[i])}: no sample grid yet")
 

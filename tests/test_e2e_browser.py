@@ -71,13 +71,15 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def server(tmp_path):
-    """`streamlit run app.py` on a free port with its own GAN_HOME; stops it and the worker it spawned after."""
+def server(tmp_path, request):
+    """`streamlit run app.py` on a free port with its own GAN_HOME; stops it and the worker it spawned after.
+    Parametrize it indirectly with a dict to add environment variables (GAN_DEMO_MODE, GAN_NO_AUTOWORKER...)."""
     home = tmp_path / "home"
     port = free_port()
     env = {**os.environ, "GAN_HOME": str(home), "GAN_HEARTBEAT_S": "0.5", "PYTHONUNBUFFERED": "1"}
-    for k in ("GAN_DB_URL", "GAN_NO_AUTOWORKER"):
+    for k in ("GAN_DB_URL", "GAN_NO_AUTOWORKER", "GAN_DEMO_MODE"):
         env.pop(k, None)
+    env.update(getattr(request, "param", {}))
     log = open(tmp_path / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -249,3 +251,57 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(server):
         time.sleep(0.5)
     assert store.get(run_id).status == "done", store.get(run_id)
     store.dispose()
+
+
+HOSTILE_NAME = "![t](http://evil.example/x.png) [link](http://evil.example/) <img src=http://evil.example/y.png> :red[red]"
+
+
+@pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
+def test_hostile_run_text_is_literal_on_every_page_and_fetches_nothing(server):
+    url, home = server
+    from gan_core.sampling import png_bytes
+    from gan_core.store import Store
+
+    import numpy as np
+    store = Store(home=home)
+    ids = []
+    for i in range(2):
+        run_id = store.submit({"epochs": 1, "train_subset": 512, "batch_size": 64}, name=f"{HOSTILE_NAME} {i}",
+                              owner="<b>ev</b>[il](http://evil.example/o)", tags="x.png, evil-example",
+                              description=HOSTILE_NAME)
+        store.claim("e2e", cap=10)
+        rel = f"run-{run_id:06d}/samples/epoch-0001.png"
+        (home / rel).parent.mkdir(parents=True)
+        (home / rel).write_bytes(png_bytes(np.random.default_rng(i).integers(0, 255, (28, 28), dtype=np.uint8)))
+        store.add_sample(run_id, 1, 8, rel)
+        store.finish(run_id, "done")
+        ids.append(run_id)
+    store.dispose()
+    requested: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.on("request", lambda r: requested.append(r.url))
+        try:
+            for path, ready in ((f"runs?run={ids[0]}", "fixed-noise samples after epoch 1"),
+                                (f"samples?run={ids[0]}", "Download the progression"),
+                                (f"generate?run={ids[0]}", "has no checkpoint yet"),
+                                ("compare", "Final sample grids")):
+                page.goto(f"{url}/{path}")
+                page.get_by_text(ready).first.wait_for(timeout=60_000)
+                settle(page)
+                no_exception(page)
+                text = page.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return "
+                                     "m.innerText + [...m.querySelectorAll('input')].map(i => i.value).join(' ') }")
+                text = text.replace("\u2060", "")  # see dashboard.plain
+                assert "![t](http://evil.example/x.png)" in text, text[:2000]  # shown as typed, not rendered
+                assert ":red[red]" in text
+                links = page.locator("[data-testid=stMain] a[href*='evil.example']")
+                assert links.count() == 0, [links.nth(k).evaluate("e => e.parentElement.outerHTML")
+                                            for k in range(links.count())]  # no link was made
+                assert page.locator("img[src*='evil.example']").count() == 0
+                shot(page, f"8-hostile-{path.split('?')[0]}")
+        finally:
+            browser.close()
+    assert not [u for u in requested if "evil.example" in u], requested
