@@ -8,7 +8,7 @@ GAN_DATA_DIR ?= $(subst $(space),:,$(wildcard ../shared/datasets /usr/share/data
 export GAN_DATA_DIR
 PORT ?= 8501
 
-.PHONY: run test install clean
+.PHONY: run demo test install clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,9 @@ $(VENV)/.installed: requirements.txt
 
 run: install
 	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+demo: install  # the public demo profile (README "Public demo"); GAN_MAX_UPLOAD_MB etc. pass through
+	PYTHON=$(PY) scripts/serve_demo.sh --server.port $(PORT)
 
 test: install
 	$(PY) -m pytest -q

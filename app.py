@@ -13,6 +13,7 @@ import ui
 torch.set_num_threads(1)
 
 st.set_page_config(page_title="GAN Studio", page_icon=":material/tune:", layout="wide")
+ui.apply_server_profile()
 
 ui.get_store()  # a database problem stops here with an st.error, before any page runs
 ui.ensure_worker_once()

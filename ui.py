@@ -55,6 +55,21 @@ def bootstrap(page_file: str) -> None:
         st.switch_page(page, query_params=st.query_params.to_dict())
 
 
+def apply_server_profile() -> None:
+    """Streamlit's own settings that this deployment's settings decide: uploads no larger than GAN_MAX_UPLOAD_MB
+    (Streamlit's server checks `server.maxUploadSize` on every upload request), and on the demo the viewer toolbar
+    and no error details. Settings are process-wide: `make demo` sets them before the first page too."""
+    import math
+
+    from streamlit import config
+
+    s = policy.Settings.from_env()
+    config.set_option("server.maxUploadSize", math.ceil(s.max_upload_mb), "GAN_MAX_UPLOAD_MB")
+    if s.demo_mode:
+        st.set_option("client.toolbarMode", "viewer")       # no "deploy", no settings menu for strangers
+        st.set_option("client.showErrorDetails", "none")    # a traceback leaks paths and code
+
+
 def autoworker_enabled() -> bool:
     """False when GAN_NO_AUTOWORKER is set (tests; or workers you run yourself with `python -m gan_core worker`)."""
     return os.environ.get("GAN_NO_AUTOWORKER", "").strip().lower() not in ("1", "true", "yes")
