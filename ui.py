@@ -64,10 +64,13 @@ def apply_server_profile() -> None:
     from streamlit import config
 
     s = policy.Settings.from_env()
-    config.set_option("server.maxUploadSize", math.ceil(s.max_upload_mb), "GAN_MAX_UPLOAD_MB")
+    want = {"server.maxUploadSize": math.ceil(s.max_upload_mb)}
     if s.demo_mode:
-        st.set_option("client.toolbarMode", "viewer")       # no "deploy", no settings menu for strangers
-        st.set_option("client.showErrorDetails", "none")    # a traceback leaks paths and code
+        want |= {"client.toolbarMode": "viewer",        # no "deploy", no settings menu for strangers
+                 "client.showErrorDetails": "none"}     # a traceback leaks paths and code
+    for key, value in want.items():
+        if config.get_option(key) != value:  # setting an option, even to its value, made the frontend reset
+            config.set_option(key, value, "GAN Studio's settings (ui.apply_server_profile)")
 
 
 def autoworker_enabled() -> bool:
@@ -174,8 +177,6 @@ def identity_sidebar() -> None:
             st.button("Log in", on_click=st.login, key="login", type="primary")
         return
     demo = policy.Settings.from_env().demo_mode
-    if demo:
-        visitor_token()  # issued (and its cookie set) on the first page this browser opens
     if "owner_input" not in st.session_state:  # a new session: the name this browser chose before, if any
         cookie = st.context.cookies.get(NAME_COOKIE)
         remembered = unquote(cookie).strip()[:200] if isinstance(cookie, str) else ""  # set percent-encoded
@@ -192,6 +193,8 @@ def identity_sidebar() -> None:
         st.caption("Team mode: names are trusted, not checked. Use sign-in (OIDC) or demo mode for strangers.")
     name = st.session_state["owner_input"]
     st.session_state["owner"] = name  # plain key: survives the widget's cleanup
+    if demo:  # issued (its cookie set) on the first page this browser opens; after the input, which a component
+        visitor_token()  # placed before it would remount, and a remounted input forgets what was typed
     if name.strip() and st.context.cookies.get(NAME_COOKIE) != name and st.session_state.get("_cookie_set") != name:
         _remember_name(name)
         st.session_state["_cookie_set"] = name
