@@ -150,11 +150,9 @@ def _rng_state(m: GAN) -> dict[str, torch.Tensor]:
 
 def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
     """Load weights, optimizers and RNG from a checkpoint; returns (epoch, step, permutation, position)."""
-    header = ckpt.read_header(path)
-    old: TrainConfig = header["config"]
-    problems = m.cfg.incompatible_with(old)
-    if problems:
-        raise ConfigError("cannot resume from " + str(path) + ": the config differs in " + "; ".join(problems))
+    # Everything that could fail half-way (a generator export, missing RNG state, optimizer groups or tensors that
+    # do not fit, an incompatible config) is refused here first: the CLI and the worker both come through this.
+    header = ckpt.check_resumable(path, m.cfg)
     t = ckpt.load_tensors(path)
     m.g.load_state_dict(ckpt.split_prefix(t, "G"))
     m.d.load_state_dict(ckpt.discriminator_state(t, m.d))
