@@ -5,6 +5,11 @@ Where it looks, in order: `--data-dir` / `GAN_DATA_DIR` (several folders joined 
 folder; then the product's own cache, where a last resort torchvision download also lands. Files are identified by
 the md5 of their decompressed bytes, so MNIST and Fashion-MNIST (which share file names) are never mixed up and a
 truncated file is never trained on. Source folders are only read: `.gz` files are decompressed into the cache.
+
+The download gives up within seconds on a machine without network: the mirror's host must accept a connection
+within PROBE_TIMEOUT_S, and no socket operation of the download may wait longer than DOWNLOAD_TIMEOUT_S.
+`GAN_DATA_MIRROR=URL` downloads from a mirror of your own instead of torchvision's; `GAN_DATA_DOWNLOAD=0` never
+downloads.
 """
 from __future__ import annotations
 
@@ -12,7 +17,10 @@ import gzip
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +50,8 @@ MD5 = {
 }
 TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 SYSTEM_DIRS = {"fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")], "mnist": []}
+PROBE_TIMEOUT_S = 3.0     # the mirror's host must accept a TCP connection (DNS lookup included) this fast
+DOWNLOAD_TIMEOUT_S = 6.0  # longest wait for any one socket operation of the download: a silent server is left then
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -114,28 +124,90 @@ def find_files(dataset: str, split: str = "train", data_dir: str | os.PathLike |
         found = [_materialise(folder, n, dataset) for n in names]
         if all(found):
             return found[0], found[1]  # type: ignore[return-value]
-    if download and _torchvision_download(dataset):
+    why = _torchvision_download(dataset) if download else "no download was tried (download=False)"
+    if why is None:
         return find_files(dataset, split, data_dir, download=False)
     where = "\n  ".join(str(p) for p in searched)
     raise DataNotFoundError(
         f"{dataset} {split} data not found. Looked for {names[0]}[.gz] and {names[1]}[.gz] (checked by md5) in:\n"
         f"  {where}\n"
-        f"and a torchvision download into {cache_dir()} failed or was off. Fix: put the four idx files (raw or "
+        f"and the torchvision download into {cache_dir()} did not work: {why}. Fix: put the four idx files (raw or "
         f".gz) in a folder and pass --data-dir FOLDER or set GAN_DATA_DIR=FOLDER"
-        + (" (or apt-get install dataset-fashion-mnist)" if dataset == "fashion_mnist" else "") + ".")
+        + (" (or apt-get install dataset-fashion-mnist)" if dataset == "fashion_mnist" else "")
+        + "; or set GAN_DATA_MIRROR=URL to download from a mirror of your own (GAN_DATA_DOWNLOAD=0 never downloads).")
 
 
-def _torchvision_download(dataset: str) -> bool:
-    """torchvision's normal download into the cache (needs internet); False if it failed."""
+def _torchvision_class(dataset: str) -> type:
     import torchvision.datasets as tvd
 
-    cls = tvd.MNIST if dataset == "mnist" else tvd.FashionMNIST
+    return tvd.MNIST if dataset == "mnist" else tvd.FashionMNIST
+
+
+def mirrors(dataset: str) -> list[str]:
+    """Base URLs the download tries: `GAN_DATA_MIRROR` if set, else torchvision's own mirrors for `dataset`."""
+    own = os.environ.get("GAN_DATA_MIRROR", "").strip()
+    return [own.rstrip("/") + "/"] if own else list(_torchvision_class(dataset).mirrors)
+
+
+def _shown(url: str) -> str:
+    """A URL for a message, without any user:password part."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6] bracket
+        return "the mirror in GAN_DATA_MIRROR (not a URL)"
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _probe(url: str, timeout: float) -> str | None:
+    """None if `url`'s host accepts a TCP connection within `timeout` seconds, else why not.
+
+    The connection is made in a daemon thread joined with a timeout, because a DNS lookup is not bound by any socket
+    timeout and can block for minutes where there is no network; a thread still stuck in it is simply left behind.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number, an unclosed [IPv6] bracket
+        return f"{_shown(url)} is not a URL"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"{_shown(url)} is not an http(s) URL"
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except (OSError, UnicodeError) as e:  # refused, unreachable, unknown host, a name IDNA cannot encode
+            outcome.append(f"{_shown(url)} is unreachable ({' '.join(str(e).split()) or type(e).__name__})")
+
+    t = threading.Thread(target=connect, name="gan-data-probe", daemon=True)
+    t.start()
+    t.join(timeout)
+    return outcome[0] if outcome else f"{_shown(url)} did not answer within {timeout:g} s (no network?)"
+
+
+def _torchvision_download(dataset: str) -> str | None:
+    """torchvision's normal download into the cache; None when it worked, else why it did not."""
+    if os.environ.get("GAN_DATA_DOWNLOAD", "").strip().lower() in ("0", "false", "no", "off"):
+        return "it is switched off (GAN_DATA_DOWNLOAD=0)"
+    urls = mirrors(dataset)
+    why = _probe(urls[0], PROBE_TIMEOUT_S)  # the first mirror's host: torchvision tries that one first
+    if why is not None:
+        return why
+    cls = _torchvision_class(dataset)
+    # The same class name (torchvision names the cache folder after it), trying only these mirrors.
+    mirrored = type(cls.__name__, (cls,), {"mirrors": urls})
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # urllib's reads in torchvision take no timeout of their own
     try:
         for train in (True, False):
-            cls(str(cache_dir()), train=train, download=True)
-        return True
-    except Exception:  # no network, mirror down: the caller explains where it looked
-        return False
+            mirrored(str(cache_dir()), train=train, download=True)
+        return None
+    except Exception as e:  # no network, mirror down, a silent server: the caller explains where it looked
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        return f"downloading from {_shown(urls[0])} failed ({reason})"
+    finally:
+        socket.setdefaulttimeout(before)
 
 
 def read_idx(path: Path) -> np.ndarray:
