@@ -3,17 +3,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
-from .checkpoint import CheckpointError, atomic_write, atomic_write_text, read_header
+from .checkpoint import CheckpointError, atomic_write, atomic_write_text, json_depth, read_header
 from .store import StoreError
+
+SEED_MAX = TrainConfig.__dataclass_fields__["seed"].metadata["max"]  # seeds are 0..2**31-1, as in TrainConfig
+EPOCHS_MAX = TrainConfig.__dataclass_fields__["epochs"].metadata["max"]
+RUN_ID_MAX = 2**63 - 1  # the store's 64-bit id column
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes
+MAX_CONFIG_DEPTH = 4  # an object of fields, some of them lists: 2 levels
+
+
+def int_in(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `lo` to `hi` (argparse puts the flag's name before the message)."""
+    def parse(text: str) -> int:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        try:
+            value = int(text)
+        except ValueError:  # not a number, or more digits than int() converts
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo} to {hi}, got {shown!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{shown} is out of range; allowed {lo} to {hi}")
+        return value
+    return parse
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -40,43 +61,101 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
             if getattr(args, f.name, None) is not None}
 
 
+def read_config_file(name: str) -> dict[str, Any]:
+    """The JSON object of config fields in file `name`; anything else (a folder, binary bytes, a list, JSON nested
+    deeper than a config needs) is a ConfigError that names --config."""
+    path = Path(name)
+    if path.is_dir():
+        raise ConfigError(f"--config: {name} is a folder; give a JSON file of config fields like {{\"epochs\": 5}}")
+    if not path.is_file():
+        raise ConfigError(f"--config: {name}: no such file" if not path.exists() else
+                          f"--config: {name} is not a regular file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"--config: {name} is {path.stat().st_size / 2**20:.1f} MB; a config file is a few hundred "
+                          f"bytes (at most {MAX_CONFIG_BYTES // 2**20} MB accepted)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config: {name} is not UTF-8 text; give a JSON file of config fields") from None
+    if json_depth(text) > MAX_CONFIG_DEPTH:  # refused before parsing: json recurses once per level
+        raise ConfigError(f"--config: {name} nests deeper than {MAX_CONFIG_DEPTH} levels; a config is one object "
+                          f"of fields")
+    try:
+        data = json.loads(text)
+    except ValueError as e:  # JSONDecodeError, or a number too long for int()
+        raise ConfigError(f"--config: {name} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {name} holds a JSON {type(data).__name__}, not an object of config fields "
+                          f"like {{\"epochs\": 5}}")
+    return data
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Preset (or defaults) + `--config FILE` + individual flags, validated."""
-    base: dict[str, Any] = {}
-    if args.config:
-        base = json.loads(Path(args.config).read_text())
+    base = read_config_file(args.config) if args.config else {}
     if args.preset:
         return TrainConfig.from_preset(args.preset, **{**base, **config_overrides(args)})
     return TrainConfig.from_dict({**base, **config_overrides(args)})
+
+
+def check_new_path(path: Path, flag: str, folder: bool) -> None:
+    """Refuse, before any work, an output path that cannot be created: a folder where a file goes or a file where a
+    folder goes, a path under a file, or one inside a folder this user cannot write."""
+    if folder and path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag}: {path} is a file; train writes a run folder (config.json, checkpoints/, "
+                          f"samples/) there, so give a folder")
+    if not folder and path.is_dir():
+        raise ConfigError(f"{flag}: {path} is a folder; give a file name")
+    here = path.absolute()
+    for at in ([here] if folder else []) + list(here.parents):  # the nearest folder that exists must take writes
+        if at.exists():
+            if not at.is_dir():
+                raise ConfigError(f"{flag}: {path} lies under {at}, which is a file, not a folder")
+            if not os.access(at, os.W_OK | os.X_OK):
+                raise ConfigError(f"{flag}: cannot write {path}: {at} is not writable")
+            return
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) a run into --out with a tqdm bar of live losses; Ctrl-C checkpoints and stops."""
     from tqdm import tqdm
 
+    from .checkpoint import check_resumable, saved_order_size
+    from .data import load_dataset
     from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, StepMetrics, Stopped
     from .sampling import grid, png_bytes
     from .trainer import latest_checkpoint, resolve_device, train
 
+    # Every check comes before the first write: a refused command leaves --out exactly as it was.
     out = Path(args.out)
+    check_new_path(out, "--out", folder=True)
     resume = None
     if args.resume:
         resume = Path(args.resume)
         if resume.is_dir():
             resume = latest_checkpoint(resume)
             if resume is None:
-                raise CheckpointError(f"{args.resume}: no checkpoints to resume from")
-        base = read_header(resume)["config"]
-        cfg = base.replace(**config_overrides(args))
+                raise CheckpointError("no checkpoints to resume from", args.resume)
+        cfg = read_header(resume)["config"].replace(**config_overrides(args))
+        check_resumable(resume, cfg)
     else:
         cfg = config_from_args(args)
+    theirs = latest_checkpoint(out)
+    if theirs is not None and (resume is None or resume.resolve().parent != theirs.resolve().parent):
+        # Two runs' checkpoints in one folder: the newest-step file would win every later resume.
+        raise ConfigError(f"--out: {out} already holds a run's checkpoints ({theirs.name}); continue it with "
+                          f"--resume {out}, or choose an empty folder")
     resolve_device(cfg)
+    images, labels = load_dataset(cfg.dataset, "train", args.data_dir, limit=cfg.train_subset)
+    seen = saved_order_size(resume) if resume is not None else None
+    if seen is not None and seen != images.shape[0]:
+        raise ConfigError(f"cannot resume: the checkpoint saw {seen} images, this run has {images.shape[0]} "
+                          f"(train_subset or dataset changed)")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
 
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C: checkpoint, then stop
-        signal.signal(sig, lambda *_: stop.set())
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     n = cfg.train_subset or 60_000
     total = cfg.epochs * (n // cfg.batch_size)
     bar = tqdm(total=min(total, cfg.max_steps) if cfg.max_steps else total, unit="step", dynamic_ncols=True,
@@ -101,8 +180,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         elif isinstance(ev, (Done, Stopped, Failed)):
             outcome.append(ev)
 
-    train(cfg, sink, stop, resume_from=resume, out_dir=out, data_dir=args.data_dir)
-    bar.close()
+    try:  # Ctrl-C: checkpoint, then stop
+        train(cfg, sink, stop, resume_from=resume, out_dir=out, images=images, labels=labels)
+    finally:
+        bar.close()
+        for sig, handler in handlers.items():  # main() may be called again in this process (tests, scripts)
+            signal.signal(sig, handler)
     ev = outcome[-1]
     if isinstance(ev, Failed):
         print(f"failed: {ev.reason}", file=sys.stderr)
@@ -118,16 +201,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .data import CLASS_NAMES
     from .sampling import generate, generate_float, grid, label_tensor, png_bytes
 
-    if args.n < 1 or args.n > 10_000:
-        raise ConfigError(f"--n: {args.n} is out of range; allowed 1 to 10000")
     out = Path(args.out)
     if out.suffix not in (".npy", ".png"):
         raise ConfigError(f"--out: {out} must end in .npy (float32 N×28×28 in [-1, 1]) or .png (a grid)")
+    check_new_path(out, "--out", folder=False)
     g, cfg, _ = load_generator(args.checkpoint)
     label_tensor(cfg, args.label, 1)  # refuse a wrong or missing label before writing anything
     if out.suffix == ".npy":
         arr = generate_float(g, cfg, args.n, args.seed, args.label).astype(np.float32)
-        atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), arr))
+
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, arr)
+        atomic_write(out, save)
     else:
         img = grid(generate(g, cfg, args.n, args.seed, args.label))
         atomic_write(out, lambda tmp: Path(tmp).write_bytes(png_bytes(img, scale=2)))
@@ -204,11 +290,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import load_generator
     from .metrics import measure_generator, real_floor
 
-    most = TrainConfig.__dataclass_fields__["eval_samples"].metadata["max"]
-    if not MIN_EVAL_SAMPLES <= args.n <= most:
-        raise ConfigError(f"--n: {args.n} is out of range; allowed {MIN_EVAL_SAMPLES} to {most}")
     g, cfg, header = load_generator(args.checkpoint)
-    q, floor = measure_generator(g, cfg, args.n, seed=args.seed), real_floor(cfg.dataset, min(args.n, 10_000))
+    floor = real_floor(cfg.dataset, min(args.n, 10_000))  # first: missing test data fails before the long part
+    q = measure_generator(g, cfg, args.n, seed=args.seed)
     result = {"checkpoint": str(args.checkpoint), "dataset": cfg.dataset, "epoch": header["epoch"],
               "generated": q.to_dict(), "real_test": floor.to_dict(), "fd_ratio": q.fd / floor.fd}
     if args.json:
@@ -230,8 +314,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a worker that trains queued runs from the store."""
-    from .worker import worker_main
+    from .worker import heartbeat_every, max_concurrent, stale_after, worker_main
 
+    heartbeat_every(), stale_after(), max_concurrent()  # a malformed GAN_* setting is refused before anything starts
     return worker_main(once=args.once, max_runs=args.max_runs, cap=args.cap)
 
 
@@ -291,8 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="generate digits from a checkpoint")
     s.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
-    s.add_argument("--n", type=int, default=64, help="how many digits")
-    s.add_argument("--seed", type=int, default=0, help="same seed, same digits")
+    s.add_argument("--n", type=int_in(1, 10_000), default=64, help="how many digits [1..10000]")
+    s.add_argument("--seed", type=int_in(0, SEED_MAX), default=0, help=f"same seed, same digits [0..{SEED_MAX}]")
     s.add_argument("--label", type=int, default=None,
                    help="class to draw (0-9); required by conditional generators, refused by others")
     s.add_argument("--out", required=True, help=".npy (float32 N×28×28 in [-1, 1]) or .png (grid)")
@@ -301,13 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="product trainer vs. tutorial-style loop, images/s and ratio")
     b.add_argument("--arch", choices=["dense", "dcgan"], default="dense")
     b.add_argument("--preset", choices=list(PRESETS), help="default: seed000-dense or seed003-dcgan")
-    b.add_argument("--steps", type=int, default=200, help="timed steps for each loop")
+    b.add_argument("--steps", type=int_in(1, 1_000_000), default=200, help="timed steps for each loop")
     b.add_argument("--device", choices=["auto", "cpu", "cuda"])
     b.add_argument("--precision", choices=["fp32", "bf16"])
     b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     b.add_argument("--batch-size", type=int)
     b.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
-    b.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core)")
+    b.add_argument("--threads", type=int_in(1, 1024),
+                   help="torch CPU threads (default: torch's choice, one per core)")
     b.add_argument("--scale-lr", action="store_true", help="scale both learning rates with --batch-size "
                    "relative to the preset's batch (linear scaling rule)")
     b.add_argument("--generate", action="store_true", help="instead: warm latency of sampling 64 digits")
@@ -322,15 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="quality of a checkpoint's samples vs. real test data")
     e.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
-    e.add_argument("--n", type=int, default=5000, help="samples to score")
-    e.add_argument("--seed", type=int, default=12345)
+    most = TrainConfig.__dataclass_fields__["eval_samples"].metadata["max"]
+    e.add_argument("--n", type=int_in(MIN_EVAL_SAMPLES, most), default=5000,
+                   help=f"samples to score [{MIN_EVAL_SAMPLES}..{most}]")
+    e.add_argument("--seed", type=int_in(0, SEED_MAX), default=12345)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
     w = sub.add_parser("worker", help="train queued runs from the store ($GAN_HOME / $GAN_DB_URL)")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")
-    w.add_argument("--max-runs", type=int, default=0, help="exit after this many runs (0 = never)")
-    w.add_argument("--cap", type=int, help="concurrency cap across workers (default $GAN_MAX_CONCURRENT or 1)")
+    w.add_argument("--max-runs", type=int_in(0, 2**31 - 1), default=0, help="exit after this many runs (0 = never)")
+    w.add_argument("--cap", type=int_in(1, 10_000),
+                   help="concurrency cap across workers, at least 1 (default $GAN_MAX_CONCURRENT or 1)")
     w.set_defaults(func=cmd_worker)
 
     q = sub.add_parser("submit", help="validate a config and queue it as a run for the workers")
@@ -343,11 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runs", help="list runs in the store").set_defaults(func=cmd_runs)
     st = sub.add_parser("stop", help="ask a run to stop after a checkpoint")
-    st.add_argument("--run", type=int, required=True)
+    st.add_argument("--run", type=int_in(1, RUN_ID_MAX), required=True, help="the run's id (see `runs`)")
     st.set_defaults(func=cmd_stop)
     rs = sub.add_parser("resume", help="queue a stopped or interrupted run to continue from its checkpoint")
-    rs.add_argument("--run", type=int, required=True)
-    rs.add_argument("--extra-epochs", type=int, default=0, help="train this many epochs more than planned")
+    rs.add_argument("--run", type=int_in(1, RUN_ID_MAX), required=True, help="the run's id (see `runs`)")
+    rs.add_argument("--extra-epochs", type=int_in(0, EPOCHS_MAX), default=0,
+                    help=f"train this many epochs more than planned [0..{EPOCHS_MAX}]")
     rs.set_defaults(func=cmd_resume)
     return p
 
@@ -357,6 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, StoreError, FileNotFoundError, json.JSONDecodeError) as e:
+    # Only the errors a person's input or machine causes (OSError: missing data, unwritable paths, a full disk);
+    # anything else is a bug and keeps its traceback.
+    except (ConfigError, CheckpointError, StoreError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

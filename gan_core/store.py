@@ -203,13 +203,27 @@ class Store:
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             self.home.mkdir(parents=True, exist_ok=True)
-            # timeout: wait for another process's write instead of failing with "database is locked".
-            # Writers take the lock up front (BEGIN IMMEDIATE), so claim's check-then-update is atomic across
-            # processes; readers use a deferred BEGIN and, with WAL, never wait for a writer.
-            self.engine: Engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
-            self.reader: Engine = _sqlite_engine(self.url, "BEGIN")
-        else:
-            self.engine = self.reader = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        import re
+
+        from sqlalchemy.exc import ArgumentError
+        try:
+            if self.is_sqlite:
+                # timeout: wait for another process's write instead of failing with "database is locked".
+                # Writers take the lock up front (BEGIN IMMEDIATE), so claim's check-then-update is atomic across
+                # processes; readers use a deferred BEGIN and, with WAL, never wait for a writer.
+                self.engine: Engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+                self.reader: Engine = _sqlite_engine(self.url, "BEGIN")
+            else:
+                self.engine = self.reader = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        except (ArgumentError, ValueError, ImportError) as e:  # unparseable, a port that is no number, no such driver
+            # The URL could not be parsed, so SQLAlchemy cannot hide its password: cut it out here.
+            secret = re.search(r"://[^/@]*?:([^/@]*)@", self.url)
+            shown, reason = self.url, " ".join(str(e).split())
+            if secret and secret.group(1):
+                shown, reason = shown.replace(secret.group(1), "***"), reason.replace(secret.group(1), "***")
+            raise StoreError(f"the run database URL {shown} (GAN_DB_URL) is not usable: {reason}. It looks like "
+                             f"postgresql+psycopg://user:PASSWORD@host:5432/dbname or sqlite:///path/to/file.db"
+                             ) from None
         self._migrate()
 
     def _migrate(self) -> None:

@@ -32,19 +32,29 @@ from .trainer import train
 PRUNE_EVERY_S = 600  # how often a worker removes old uploads (and on the demo, runs older than GAN_DEMO_PRUNE_DAYS)
 
 
+def _setting(name: str, default: int | float) -> int | float:
+    """A positive number from the environment; a malformed one is a ConfigError naming the variable."""
+    from .config import ConfigError
+
+    try:
+        return policy._env_number(name, default)
+    except ValueError as e:  # "abc", nan, inf, 0 or negative
+        raise ConfigError(str(e)) from None
+
+
 def heartbeat_every() -> float:
     """Seconds between heartbeats (`GAN_HEARTBEAT_S`, default 2)."""
-    return float(os.environ.get("GAN_HEARTBEAT_S", "2"))
+    return float(_setting("GAN_HEARTBEAT_S", 2.0))
 
 
 def stale_after() -> float:
     """A heartbeat older than this many seconds means the worker is gone (`GAN_HEARTBEAT_TIMEOUT`, default 30)."""
-    return float(os.environ.get("GAN_HEARTBEAT_TIMEOUT", "30"))
+    return float(_setting("GAN_HEARTBEAT_TIMEOUT", 30.0))
 
 
 def max_concurrent() -> int:
     """The concurrency cap (`GAN_MAX_CONCURRENT`, default 1: two CPU cores train one run well, not two)."""
-    return max(1, int(os.environ.get("GAN_MAX_CONCURRENT", "1")))
+    return int(_setting("GAN_MAX_CONCURRENT", 1))
 
 
 class StoreSink:

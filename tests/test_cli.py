@@ -127,3 +127,186 @@ def test_evaluate_refuses_too_few_samples_and_a_missing_file():
     assert p.returncode == 2 and "--n: 5 is out of range; allowed 100 to 50000" in p.stderr
     p = cli("evaluate", "--checkpoint", "nope.safetensors", check=False)
     assert p.returncode == 2 and "nope.safetensors: no such checkpoint" in p.stderr
+
+
+# --- refusals, in-process: one `error:` line (or argparse's usage + error), exit 2, no traceback, nothing written ---
+
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    """`python -m gan_core ARGV` in this process: (exit code, stdout, stderr)."""
+    from gan_core.cli import main
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse's own refusals
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None] | None:
+    """Every path under `folder` with its bytes (None for folders); None if `folder` does not exist."""
+    if not folder.exists():
+        return None
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def places(tmp_path):
+    """A file, a folder and a JSON file or three to point flags at."""
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "binary.json").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "deep-field.json").write_text('{"g_widths": ' + "[" * 200 + "1" + "]" * 200 + "}")
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["sample", "--checkpoint", "g.safetensors", "--seed", "18446744073709551616", "--out", "x.png"],
+     "argument --seed: 18446744073709551616 is out of range; allowed 0 to 2147483647"),
+    (["sample", "--checkpoint", "g.safetensors", "--seed", "-1", "--out", "x.png"],
+     "argument --seed: -1 is out of range; allowed 0 to 2147483647"),
+    (["sample", "--checkpoint", "g.safetensors", "--n", "0", "--out", "x.png"],
+     "argument --n: 0 is out of range; allowed 1 to 10000"),
+    (["sample", "--checkpoint", "g.safetensors", "--n", "-64", "--out", "x.png"],
+     "argument --n: -64 is out of range; allowed 1 to 10000"),
+    (["evaluate", "--checkpoint", "g.safetensors", "--seed", str(2**31)],
+     "argument --seed: 2147483648 is out of range; allowed 0 to 2147483647"),
+    (["stop", "--run", str(2**70)], "argument --run: 1180591620717411303424 is out of range; allowed 1 to "
+                                   "9223372036854775807"),
+    (["resume", "--run", str(2**70)], "argument --run: 1180591620717411303424 is out of range"),
+    (["resume", "--run", "0"], "argument --run: 0 is out of range; allowed 1 to 9223372036854775807"),
+    (["resume", "--run", "1", "--extra-epochs", "-3"], "argument --extra-epochs: -3 is out of range; allowed 0 to"),
+    (["worker", "--once", "--cap", "-1"], "argument --cap: -1 is out of range; allowed 1 to"),
+    (["worker", "--once", "--cap", "many"], "argument --cap: expected a whole number from 1 to"),
+    (["bench", "--threads", "0"], "argument --threads: 0 is out of range; allowed 1 to 1024"),
+    (["train", "--config", "a-folder", "--out", "new"], "error: --config: a-folder is a folder; give a JSON file"),
+    (["train", "--config", "list.json", "--out", "new"], "error: --config: list.json holds a JSON list, not an "
+                                                         "object of config fields"),
+    (["train", "--config", "binary.json", "--out", "new"], "error: --config: binary.json is not UTF-8 text"),
+    (["train", "--config", "deep.json", "--out", "new"], "error: --config: deep.json nests deeper than 4 levels"),
+    (["submit", "--config", "deep-field.json"], "error: --config: deep-field.json nests deeper than 4 levels"),
+    (["train", "--config", "missing.json", "--out", "new"], "error: --config: missing.json: no such file"),
+    (["train", "--out", "a-file"], "error: --out: a-file is a file; train writes a run folder"),
+    (["train", "--out", "a-file/run"], "error: --out: a-file/run lies under"),
+    (["sample", "--checkpoint", "g.safetensors", "--out", "a-folder/x.png/"], "error: --out: a-folder/x.png"),
+    (["sample", "--checkpoint", "g.safetensors", "--out", "a-file/x.png"], "error: --out: a-file/x.png lies under"),
+])
+def test_bad_flags_and_files_are_refused_at_the_edge(argv, message, places, capsys, monkeypatch):
+    monkeypatch.chdir(places)
+    monkeypatch.setenv("GAN_HOME", str(places / "home"))
+    (places / "a-folder" / "x.png").mkdir()
+    before = snapshot(places)
+    rc, out, err = run_main(argv, capsys)
+    assert rc == 2 and message in err and "Traceback" not in err, err
+    assert snapshot(places) == before  # refused before anything was written
+
+
+def _rewrite(src: Path, dst: Path, drop: tuple[str, ...] = (), tensors: dict | None = None,
+             header: dict | None = None) -> Path:
+    """A copy of checkpoint `src` with tensors dropped or replaced and header fields replaced (None removes one)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from gan_core.checkpoint import load_tensors
+    with safe_open(str(src), framework="pt") as f:
+        head = json.loads(f.metadata()["gan_studio"])
+    for k, v in (header or {}).items():
+        head.pop(k, None) if v is None else head.__setitem__(k, v)
+    t = {k: v for k, v in load_tensors(src).items() if k not in drop}
+    save_file({**t, **(tensors or {})}, str(dst), metadata={"gan_studio": json.dumps(head)})
+    return dst
+
+
+@pytest.fixture
+def hostile_resumes(trained, tmp_path):
+    """Files `train --resume` must refuse, by what is wrong with them."""
+    import torch
+
+    from gan_core.trainer import latest_checkpoint
+    ckpt = latest_checkpoint(trained)
+    return {
+        "generator export": trained / "generator.safetensors",
+        "wrong D shape": _rewrite(ckpt, tmp_path / "d.safetensors", tensors={"D.net.0.weight": torch.zeros(3, 1, 5, 5)}),
+        "no torch RNG": _rewrite(ckpt, tmp_path / "rng.safetensors", drop=("rng.torch_cpu",)),
+        "no loop RNG": _rewrite(ckpt, tmp_path / "loop.safetensors", drop=("rng.loop",)),
+        "no optimizer groups": _rewrite(ckpt, tmp_path / "groups.safetensors", header={"param_groups": None}),
+        "two optimizer groups": _rewrite(ckpt, tmp_path / "two.safetensors", header={"param_groups": {
+            "opt_g": [{"params": [0]}, {"params": [1]}], "opt_d": []}}),
+    }
+
+
+@pytest.mark.parametrize("what,message", [
+    ("generator export", "this is a generator export, not a full checkpoint; it cannot be resumed"),
+    ("wrong D shape", "weights do not fit the dcgan discriminator its header describes"),
+    ("no torch RNG", "its RNG state rng.torch_cpu is missing"),
+    ("no loop RNG", "its RNG state rng.loop is missing"),
+    ("no optimizer groups", "opt_g: its optimizer param_groups are missing or malformed"),
+    ("two optimizer groups", "opt_g: its optimizer param_groups are missing or malformed"),
+])
+def test_resume_of_a_file_that_cannot_resume_is_refused_before_writing(what, message, hostile_resumes, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "new-run"
+    rc, _, err = run_main(["train", "--resume", str(hostile_resumes[what]), "--out", str(out)], capsys)
+    assert rc == 2 and message in err and "Traceback" not in err, err
+    assert err.startswith("error: ") and not out.exists()
+
+
+def test_a_refused_resume_into_its_own_folder_rewrites_nothing(trained, capsys):
+    before = snapshot(trained)
+    rc, _, err = run_main(["train", "--resume", str(trained), "--out", str(trained), "--latent-dim", "64"], capsys)
+    assert rc == 2 and "latent_dim: checkpoint has 100, config has 64" in err
+    assert snapshot(trained) == before  # config.json included: it used to be rewritten before the check
+
+
+def test_a_fresh_run_into_a_folder_with_checkpoints_is_refused(trained, capsys):
+    before = snapshot(trained)
+    rc, _, err = run_main(["train", "--preset", "seed000-dense", "--out", str(trained)], capsys)
+    assert rc == 2 and f"--out: {trained} already holds a run's checkpoints" in err and f"--resume {trained}" in err
+    assert snapshot(trained) == before
+
+
+def test_train_without_data_gives_up_within_seconds_and_says_where_it_looked(tmp_path, capsys, monkeypatch):
+    import socket
+    import time
+
+    from gan_core import data
+    silent = socket.socket()  # a mirror that accepts the connection and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    monkeypatch.setenv("GAN_DATA_MIRROR", f"http://127.0.0.1:{silent.getsockname()[1]}/mnist/")
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", [])
+    out = tmp_path / "run"
+    t = time.monotonic()
+    try:
+        rc, _, err = run_main(["train", "--preset", "seed000-dense", "--data-dir", "/nonexistent", "--out", str(out)],
+                              capsys)
+    finally:
+        silent.close()
+    assert time.monotonic() - t < 15  # it used to wait minutes in torchvision's download
+    assert rc == 2 and err.startswith("error: mnist train data not found") and "Traceback" not in err
+    for expected in ("/nonexistent/MNIST/raw", str(tmp_path / "cache" / "MNIST" / "raw"), "timed out",
+                     "--data-dir", "GAN_DATA_DIR", "GAN_DATA_MIRROR", "GAN_DATA_DOWNLOAD=0"):
+        assert expected in err, expected
+    assert not out.exists()  # nothing written for a run that could not start
+
+
+def test_malformed_store_and_worker_settings_are_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GAN_DB_URL", "postgresql+psycopg://gan:hunter2@db-host:fivefour/gan")
+    rc, _, err = run_main(["runs"], capsys)
+    assert rc == 2 and err.startswith("error: the run database URL postgresql+psycopg://gan:***@db-host:fivefour/gan")
+    assert "hunter2" not in err and "Traceback" not in err
+    monkeypatch.setenv("GAN_DB_URL", "nosuchdb://gan:hunter2@db-host/gan")
+    rc, _, err = run_main(["submit", "--preset", "seed000-dense"], capsys)
+    assert rc == 2 and "not usable: Can't load plugin" in err and "hunter2" not in err
+    monkeypatch.delenv("GAN_DB_URL")
+    for name, value, message in (("GAN_MAX_CONCURRENT", "abc", "GAN_MAX_CONCURRENT='abc' is not a whole number"),
+                                 ("GAN_HEARTBEAT_S", "soon", "GAN_HEARTBEAT_S='soon' is not a number"),
+                                 ("GAN_HEARTBEAT_TIMEOUT", "-5", "GAN_HEARTBEAT_TIMEOUT='-5' must be a positive")):
+        monkeypatch.setenv(name, value)
+        rc, out, err = run_main(["worker", "--once"], capsys)
+        assert rc == 2 and err.startswith(f"error: {message}") and "Traceback" not in err, err
+        assert "trained" not in out  # refused before the worker started
+        monkeypatch.delenv(name)
