@@ -39,7 +39,7 @@ class Estimate:
     def describe(self) -> str:
         """'3.1 M parameters, 0.2 GB peak memory, 12.0 TFLOP to train'."""
         return (f"{self.params / 1e6:.1f} M parameters, {self.memory_bytes / 1e9:.2f} GB peak memory, "
-                f"{self.train_flops / 1e12:.1f} TFLOP to train")
+                f"{self.train_flops / 1e12:.2g} TFLOP to train")
 
 
 def _forward_cost(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[float, int]:

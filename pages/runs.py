@@ -45,7 +45,9 @@ def live_view(run_id: int, smoothing: float) -> None:
 
     title, buttons = st.columns([3, 2])
     mine, settings = ui.can_manage(run), ui.settings()
-    who = "" if mine else f" Only {dash.plain(run.owner or 'its owner')} or an admin can stop or resume it."
+    who = "" if mine else (" Only the browser that started it (a visitor token, not the name) or an admin can stop "
+                           "or resume it." if settings.demo_mode and not ui.auth_configured() else
+                           f" Only {dash.plain(run.owner or 'its owner')} or an admin can stop or resume it.")
     with title:
         st.subheader(f"#{run.id} {dash.plain(run.name)}")  # user text: escaped, never markdown or HTML
         st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {dash.plain(run.owner or '–')}"
@@ -59,7 +61,7 @@ def live_view(run_id: int, smoothing: float) -> None:
             if st.button("Stop", key=f"stop-{run.id}", disabled=not mine or run.status not in ("queued", "running"),
                          width="stretch", help="Finish the current step, checkpoint, stop." + who):
                 try:
-                    if not policy.stop(store, run.id, ui.owner(), settings):
+                    if not policy.stop(store, run.id, ui.identity(), settings):
                         st.error("This run is not running any more, so there is nothing to stop.")
                 except policy.PolicyError as e:
                     st.error(dash.plain(str(e)))  # names user text (the owner)
@@ -75,7 +77,7 @@ def live_view(run_id: int, smoothing: float) -> None:
                          disabled=not mine or run.status not in ("stopped", "interrupted", "failed", "done"),
                          width="stretch", help="Continue from the newest checkpoint." + who):
                 try:
-                    if policy.resume(store, run.id, ui.owner(), settings, extra_epochs=int(extra)):
+                    if policy.resume(store, run.id, ui.identity(), settings, extra_epochs=int(extra)):
                         ui.ensure_worker()
                     else:
                         st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
@@ -166,18 +168,18 @@ def manage(run) -> None:
             description = st.text_area("Description", run.description, max_chars=2000)
             if st.form_submit_button("Save"):
                 try:
-                    policy.edit(ui.get_store(), run.id, ui.owner(), settings, name, tags, description)
+                    policy.edit(ui.get_store(), run.id, ui.identity(), settings, name, tags, description)
                 except (policy.PolicyError, ConfigError) as e:
                     st.error(f"Nothing was changed: {dash.plain(str(e))}")
                 else:
                     st.rerun()
-        if not settings.demo_mode or policy.is_admin(ui.owner(), settings):
+        if not settings.demo_mode or policy.is_admin(ui.identity(), settings):
             busy = run.status in ACTIVE + ("queued",)
             if st.button("Delete run", key=f"delete-{run.id}", disabled=busy, icon=":material/delete:",
                          help="Stop it first. " if busy else "Hides the run at once; its files are removed when "
                                                              "an admin purges deleted runs."):
                 try:
-                    policy.delete(ui.get_store(), run.id, ui.owner(), settings)
+                    policy.delete(ui.get_store(), run.id, ui.identity(), settings)
                 except policy.PolicyError as e:
                     st.error(dash.plain(str(e)))
                 else:
@@ -196,7 +198,7 @@ manage(run)
 
 def deleted_runs() -> None:
     """Soft-deleted runs this person may restore or remove for good."""
-    store, settings, me = ui.get_store(), ui.settings(), ui.owner()
+    store, settings, me = ui.get_store(), ui.settings(), ui.identity()
     mine = [r for r in store.list_runs(deleted=True) if r.deleted_at is not None
             and policy.can_manage(r, me, settings)]
     if not mine or (settings.demo_mode and not policy.is_admin(me, settings)):

@@ -155,6 +155,7 @@ def test_bad_values_show_the_config_error_and_queue_nothing(home, store, field, 
     at = app("pages/train.py")
     _set(at, field, value)
     at.run()
+    message = dash.plain(message)  # shown escaped: the message may quote what was typed
     assert any(message in t for t in texts(at, "error")), texts(at, "error")
     at.button(key="start").click().run()
     assert not at.exception
@@ -168,7 +169,7 @@ def test_cross_field_rule_wgan_gp_needs_gp_weight(home, store):
     _set(at, "loss", "wgan_gp")
     at.run()
     at.button(key="start").click().run()
-    assert any("gp_weight: wgan_gp needs a gradient penalty" in t for t in texts(at, "error"))
+    assert any(dash.plain("gp_weight: wgan_gp needs a gradient penalty") in t for t in texts(at, "error"))
     assert store.list_runs() == []
 
 
@@ -423,14 +424,32 @@ def test_oidc_sign_in_mode(home, store):
     out = app(oidc_user={"is_logged_in": False})  # Train, the default page, with app.py's sidebar
     assert at_button(out, "Log in") and out.button(key="start").disabled  # watch only until signed in
     assert not out.sidebar.text_input  # no free-typed names when sign-in is configured
-    ada = {"is_logged_in": True, "email": "ada@example.com", "name": "Ada"}
+    ada = {"is_logged_in": True, "sub": "1001", "iss": "https://idp.example", "email": "ada@example.com",
+           "email_verified": True, "name": "Ada"}
     signed = app(oidc_user=ada)
     assert at_button(signed, "Log out") and not signed.button(key="start").disabled
     assert any(dash.plain("ada@example.com") in c.value for c in signed.caption)
-    who = app("pages/runs.py", run_id=run_id, oidc_user=ada)
+    who = app("pages/runs.py", run_id=run_id, oidc_user=ada)  # her verified email owns the run named after it
     assert not who.button(key=f"stop-{run_id}").disabled
-    other = app("pages/runs.py", run_id=run_id, oidc_user={"is_logged_in": True, "email": "bob@example.com"})
+    other = app("pages/runs.py", run_id=run_id, oidc_user={"is_logged_in": True, "sub": "1002",
+                                                            "email": "bob@example.com", "email_verified": True})
     assert other.button(key=f"stop-{run_id}").disabled
+
+
+@pytest.mark.parametrize("claims", [
+    {"sub": "666", "email": "ada@example.com"},                             # email_verified missing
+    {"sub": "666", "email": "ada@example.com", "email_verified": False},
+    {"sub": "666", "email": "ada@example.com", "email_verified": "false"},
+    {"sub": "666", "name": "ada@example.com"},                              # a name that looks like an email
+])
+def test_an_unverified_email_or_an_email_like_name_owns_nothing(home, store, monkeypatch, claims):
+    monkeypatch.setenv("GAN_ADMINS", "ada@example.com")
+    run_id = store.submit(TrainConfig(epochs=2), name="theirs", owner="ada@example.com")
+    store.claim("w1", cap=1)
+    mallory = app("pages/runs.py", run_id=run_id, oidc_user={"is_logged_in": True, **claims})
+    assert mallory.button(key=f"stop-{run_id}").disabled  # neither the owner nor, through GAN_ADMINS, an admin
+    shown = [c.value.replace("\\", "").replace("\u2060", "") for c in mallory.sidebar.caption]  # plain() undone
+    assert any("Signed in as" in c for c in shown) and not any("ada@example.com" in c for c in shown)
 
 
 def at_button(at: AppTest, label: str) -> bool:
@@ -528,12 +547,13 @@ def test_a_fresh_install_opens_generate_on_the_pretrained_generators(home, store
 
 
 def test_a_typed_name_never_grants_admin_rights(home, store, monkeypatch):
-    monkeypatch.setenv("GAN_ADMINS", "root")
+    monkeypatch.setenv("GAN_ADMINS", "root@example.com")
     run_id = store.submit(TrainConfig(epochs=2), name="theirs", owner="ada")
     store.claim("w1", cap=1)
-    at = app("pages/runs.py", run_id=run_id, user="root")  # anyone can type "root" without sign-in
+    at = app("pages/runs.py", run_id=run_id, user="root@example.com")  # anyone can type it without sign-in
     assert at.button(key=f"stop-{run_id}").disabled
-    admin = app("pages/runs.py", run_id=run_id, oidc_user={"is_logged_in": True, "email": "root"})
+    admin = app("pages/runs.py", run_id=run_id, oidc_user={"is_logged_in": True, "sub": "1", "email":
+                                                            "root@example.com", "email_verified": True})
     assert not admin.button(key=f"stop-{run_id}").disabled  # a signed-in admin may
 
 
