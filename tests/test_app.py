@@ -448,7 +448,8 @@ def test_an_unverified_email_or_an_email_like_name_owns_nothing(home, store, mon
     store.claim("w1", cap=1)
     mallory = app("pages/runs.py", run_id=run_id, oidc_user={"is_logged_in": True, **claims})
     assert mallory.button(key=f"stop-{run_id}").disabled  # neither the owner nor, through GAN_ADMINS, an admin
-    shown = [c.value.replace("\\", "").replace("\u2060", "") for c in mallory.sidebar.caption]  # plain() undone
+    train = app(oidc_user={"is_logged_in": True, **claims})  # the default page runs app.py's sidebar
+    shown = [c.value.replace("\\", "").replace("\u2060", "") for c in train.caption]  # plain() undone
     assert any("Signed in as" in c for c in shown) and not any("ada@example.com" in c for c in shown)
 
 
