@@ -1,4 +1,5 @@
 import json
+import re
 import pickle
 
 import pytest
@@ -13,16 +14,22 @@ from gan_core.sampling import generate
 from gan_core.trainer import latest_checkpoint, train
 
 
-@pytest.fixture
-def run(tiny_cfg, mnist_slice, tmp_path):
-    train(tiny_cfg, ListSink(), images=mnist_slice, out_dir=tmp_path)
-    return tmp_path
+# conftest's tiny_cfg without the per-epoch quality scoring, which these tests do not look at
+RUN_CFG = TrainConfig.from_preset("seed004-dense", g_widths=(64, 128), d_widths=(128, 64), batch_size=64,
+                                  train_subset=512, epochs=2, log_every=1, device="cpu", eval_samples=0)
 
 
-def test_header_has_config_epoch_step_and_version(run, tiny_cfg):
+@pytest.fixture(scope="module")
+def run(mnist_slice, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    train(RUN_CFG, ListSink(), images=mnist_slice, out_dir=out)
+    return out
+
+
+def test_header_has_config_epoch_step_and_version(run):
     path = latest_checkpoint(run)
     h = read_header(path)
-    assert (h["config"], h["epoch"], h["step"], h["format_version"]) == (tiny_cfg, 2, 16, 1)
+    assert (h["config"], h["epoch"], h["step"], h["format_version"]) == (RUN_CFG, 2, 16, 1)
     assert path.with_suffix(".json").is_file()  # human-readable copy beside it
     names = load_tensors(path).keys()
     assert {n.split(".")[0] for n in names} == {"G", "D", "opt_g", "opt_d", "rng"}
@@ -99,3 +106,208 @@ def test_a_header_that_lies_about_the_architecture_is_refused_before_building_it
     save_file(tensors, str(liar), metadata=meta)
     with pytest.raises(CheckpointError, match="do not fit the dense generator"):
         load_generator(liar)
+
+
+# --- issue 14: resume checks, bounded headers, weights that draw nothing, uploads checked whole -------------------
+
+import math
+import os
+from pathlib import Path
+
+from safetensors import safe_open
+
+from gan_core.checkpoint import check_resumable, saved_order_size
+from gan_core.config import ConfigError
+
+TINY = dict(g_widths=(32,), d_widths=(32,), batch_size=64, train_subset=512, log_every=1, device="cpu", eval_samples=0)
+
+
+def rewrite(src: Path, dst: Path, drop: tuple[str, ...] = (), tensors: dict | None = None,
+            header: dict | None = None, meta: str | None = None) -> Path:
+    """A copy of `src` with tensors dropped or replaced, header fields replaced (None removes one), or the whole
+    gan_studio metadata string replaced by `meta`."""
+    with safe_open(str(src), framework="pt") as f:
+        head = json.loads(f.metadata()["gan_studio"])
+    for k, v in (header or {}).items():
+        head.pop(k, None) if v is None else head.__setitem__(k, v)
+    t = {k: v for k, v in load_tensors(src).items() if k not in drop}
+    save_file({**t, **(tensors or {})}, str(dst), metadata={"gan_studio": meta if meta is not None else json.dumps(head)})
+    return dst
+
+
+@pytest.fixture(scope="module")
+def mid_epoch(mnist_slice, tmp_path_factory):
+    """A full checkpoint saved 3 steps into an epoch of 8 (so with its data order), with an EMA of G."""
+    cfg = TrainConfig.from_preset("seed004-dense", **TINY, g_ema=0.99, epochs=1, max_steps=3)
+    out = tmp_path_factory.mktemp("mid")
+    train(cfg, ListSink(), images=mnist_slice, out_dir=out)
+    return latest_checkpoint(out), cfg
+
+
+def test_check_resumable_accepts_what_the_trainer_wrote(mid_epoch):
+    path, cfg = mid_epoch
+    header = check_resumable(path)
+    assert (header["epoch"], header["step"], header["pos"], header["config"]) == (0, 3, 3, cfg)
+    assert check_resumable(path, cfg.replace(epochs=2, lr_g=1e-4))["step"] == 3  # non-architecture changes are fine
+    assert saved_order_size(path) == 512
+
+
+def _groups(path: Path) -> dict:
+    return read_header(path)["param_groups"]
+
+
+HOSTILE = {  # what is wrong → (how to make it from a good checkpoint, what the refusal says)
+    "generator export": (lambda p, d: p.parent.parent / "generator.safetensors", "this is a generator export"),
+    "D weight of another shape": (lambda p, d: rewrite(p, d, tensors={"D.net.1.weight": torch.zeros(3, 784)}),
+                                  "do not fit the dense discriminator"),
+    "extra G tensor": (lambda p, d: rewrite(p, d, tensors={"G.extra": torch.zeros(1)}), "do not fit the dense generator"),
+    "EMA without its counter": (lambda p, d: rewrite(p, d, drop=("G_ema.n_averaged",)), "dense generator's EMA"),
+    "float64 D weight": (lambda p, d: rewrite(p, d, tensors={"D.net.1.weight": torch.zeros(32, 784, dtype=torch.float64)}),
+                         "'net.1.weight' is float64, not float32"),
+    "NaN in D": (lambda p, d: rewrite(p, d, tensors={"D.net.1.bias": torch.full((32,), math.nan)}),
+                 "'D.net.1.bias' holds NaN or infinite values"),
+    "inf in Adam's state": (lambda p, d: rewrite(p, d, tensors={"opt_d.state.1.exp_avg": torch.full((32,), math.inf)}),
+                            "'opt_d.state.1.exp_avg' holds NaN or infinite values"),
+    "no rng.torch_cpu": (lambda p, d: rewrite(p, d, drop=("rng.torch_cpu",)), "rng.torch_cpu is missing"),
+    "no rng.loop": (lambda p, d: rewrite(p, d, drop=("rng.loop",)), "rng.loop is missing"),
+    "garbage rng.torch_cpu": (lambda p, d: rewrite(p, d, tensors={"rng.torch_cpu": torch.zeros(5056, dtype=torch.uint8)}),
+                              "rng.torch_cpu is not a valid CPU RNG state"),
+    "float rng.loop": (lambda p, d: rewrite(p, d, tensors={"rng.loop": torch.zeros(5056)}), "rng.loop is not an RNG"),
+    "no param_groups": (lambda p, d: rewrite(p, d, header={"param_groups": None}), "param_groups are missing"),
+    "groups over one parameter": (lambda p, d: rewrite(p, d, header={"param_groups": {
+        **_groups(p), "opt_g": [{**_groups(p)["opt_g"][0], "params": [0]}]}}), "opt_g: its optimizer param_groups"),
+    "Adam told to maximize": (lambda p, d: rewrite(p, d, header={"param_groups": {
+        **_groups(p), "opt_d": [{**_groups(p)["opt_d"][0], "maximize": True}]}}), "opt_d: its optimizer settings"),
+    "NaN eps": (lambda p, d: rewrite(p, d, header={"param_groups": {
+        **_groups(p), "opt_d": [{**_groups(p)["opt_d"][0], "eps": math.nan}]}}), "opt_d: its optimizer settings"),
+    "Adam state of another shape": (lambda p, d: rewrite(p, d, tensors={"opt_g.state.0.exp_avg": torch.zeros(2)}),
+                                    "optimizer tensor 'opt_g.state.0.exp_avg' is float32 [2], not float32 [32, 100]"),
+    "Adam state of no parameter": (lambda p, d: rewrite(p, d, tensors={"opt_g.state.99.step": torch.zeros(())}),
+                                   "unexpected optimizer tensor 'opt_g.state.99.step'"),
+    "incomplete Adam state": (lambda p, d: rewrite(p, d, drop=("opt_g.state.0.exp_avg_sq",)), "state is incomplete"),
+    "unknown tensor": (lambda p, d: rewrite(p, d, tensors={"junk": torch.zeros(1)}), "unexpected tensor 'junk'"),
+    "mid-epoch without its order": (lambda p, d: rewrite(p, d, drop=("rng.perm",)), "without that epoch's data order"),
+    "order that is no permutation": (lambda p, d: rewrite(p, d, tensors={"rng.perm": torch.zeros(512, dtype=torch.long)}),
+                                     "rng.perm is not a permutation"),
+    "position past the epoch": (lambda p, d: rewrite(p, d, header={"pos": 8}), "past the end of an epoch"),
+    "negative position": (lambda p, d: rewrite(p, d, header={"pos": -1}), "(pos) is not a whole number"),
+    "negative step": (lambda p, d: rewrite(p, d, header={"step": -5}), "header is malformed"),
+}
+
+
+@pytest.mark.parametrize("what", list(HOSTILE))
+def test_what_cannot_resume_is_refused_before_training_by_cli_and_worker_alike(what, mid_epoch, mnist_slice, tmp_path):
+    good, cfg = mid_epoch
+    make, message = HOSTILE[what]
+    bad = make(good, tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError, match=re.escape(message)) as e:
+        check_resumable(bad, cfg)
+    assert e.value.path == str(bad) and str(e.value) == f"{bad}: {e.value.reason}"
+    sink = ListSink()  # the trainer (so the worker) refuses through the same check, before a single step
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        train(cfg.replace(epochs=2), sink, images=mnist_slice, resume_from=bad, out_dir=tmp_path / "out")
+    assert len(sink) == 0 and not (tmp_path / "out").exists()
+
+
+def test_an_architecture_change_is_a_config_error(mid_epoch):
+    path, cfg = mid_epoch
+    with pytest.raises(ConfigError, match="the config differs in latent_dim: checkpoint has 100, config has 64"):
+        check_resumable(path, cfg.replace(latent_dim=64))
+
+
+def _export(tmp_path, **over):
+    cfg = TrainConfig(**{"g_widths": (32,), "d_widths": (32,), "latent_dim": 8, **over})
+    path = tmp_path / "g.safetensors"
+    save_generator(path, cfg, build_generator(cfg), 1, 10)
+    return path, cfg
+
+
+def _header(cfg: TrainConfig, **extra) -> dict:
+    return {"kind": "gan-studio/generator", "format_version": 1, "epoch": 1, "step": 10, "config": cfg.to_dict(),
+            **extra}
+
+
+@pytest.mark.parametrize("meta,message", [
+    ("[" * 20_000 + "]" * 20_000, "header nests deeper than 16 levels"),  # within 64 KiB, 20x the recursion limit
+    ("{" + '"a":{' * 5000 + "}" * 5000 + "}", "header nests deeper than 16 levels"),
+    (None, "header is 74 KiB; a real one is a few KiB (at most 64 KiB accepted)"),
+])
+def test_deep_or_huge_headers_are_refused_not_a_recursion_error(meta, message, tmp_path):
+    path, cfg = _export(tmp_path)
+    text = meta if meta is not None else json.dumps(_header(cfg, note="x" * 75_000))
+    bad = rewrite(path, tmp_path / "bad.safetensors", meta=text)
+    for load in (read_header, load_generator, lambda p: check_upload(p.read_bytes(), max_mb=1)):
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            load(bad)
+    nested = rewrite(path, tmp_path / "nested.safetensors", meta=json.dumps(_header(cfg, x=[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]])))
+    with pytest.raises(CheckpointError, match="nests deeper than 16"):  # deep inside an otherwise good header too
+        read_header(nested)
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "int8", "float64"])
+def test_generators_whose_weights_draw_nothing_are_refused(kind, tmp_path):
+    path, cfg = _export(tmp_path)
+    w = load_tensors(path)["net.0.weight"]
+    bad = {"nan": w.clone().fill_(math.nan), "inf": w.clone().fill_(-math.inf), "int8": w.to(torch.int8),
+           "float64": w.double()}[kind]
+    out = rewrite(path, tmp_path / "bad.safetensors", tensors={"net.0.weight": bad})
+    message = "holds NaN or infinite values" if kind in ("nan", "inf") else f"is {kind}, not float32"
+    with pytest.raises(CheckpointError, match=message):
+        load_generator(out)
+    with pytest.raises(CheckpointError, match=message) as e:
+        check_upload(out.read_bytes(), max_mb=1)
+    assert e.value.path is None and str(e.value) == e.value.reason
+
+
+def test_batchnorm_counters_are_int64_and_fine(tmp_path):
+    path, cfg = _export(tmp_path, arch="dcgan", width_mult=0.25)
+    assert load_tensors(path)["net.2.num_batches_tracked"].dtype == torch.int64
+    g, _, _ = load_generator(path)
+    assert check_upload(path.read_bytes(), max_mb=1)["config"] == cfg
+
+
+@pytest.mark.parametrize("what,message", [
+    ("no header", "not a GAN Studio checkpoint (no header)"),
+    ("a full checkpoint's kind with a bare generator", "do not fit the dense generator"),
+    ("another format version", "checkpoint format 2 is not supported"),
+    ("an invalid config", "its config is invalid: lr_g: 5.0 is out of range"),
+    ("a config value of no field's type", "its config is invalid"),
+    ("a lying architecture", "do not fit the dense generator its header describes"),
+    ("an extra tensor", "do not fit the dense generator"),
+    ("a header that is not JSON", "header is malformed"),
+])
+def test_uploads_are_checked_whole_in_memory_and_name_no_path(what, message, tmp_path):
+    path, cfg = _export(tmp_path)
+    tensors, header = load_tensors(path), _header(cfg)
+    if what == "no header":
+        save_file(tensors, str(path))
+    elif what == "an extra tensor":
+        save_file({**tensors, "extra": torch.zeros(1)}, str(path), metadata={"gan_studio": json.dumps(header)})
+    else:
+        header.update({
+            "a full checkpoint's kind with a bare generator": {"kind": "gan-studio/checkpoint"},
+            "another format version": {"format_version": 2},
+            "an invalid config": {"config": {**cfg.to_dict(), "lr_g": 5}},
+            "a config value of no field's type": {"config": {**cfg.to_dict(), "eval_samples": [1]}},
+            "a lying architecture": {"config": {**cfg.to_dict(), "g_widths": [8192, 8192]}},
+            "a header that is not JSON": {},
+        }[what])
+        meta = "{not json" if what == "a header that is not JSON" else json.dumps(header)
+        save_file(tensors, str(path), metadata={"gan_studio": meta})
+    data = path.read_bytes()
+    path.unlink()
+    with pytest.raises(CheckpointError, match=re.escape(message)) as e:
+        check_upload(data, max_mb=1)
+    assert e.value.path is None and str(e.value) == e.value.reason
+    for server_path in (str(tmp_path), os.getcwd(), str(Path.home())):
+        assert server_path not in str(e.value)
+
+
+def test_checkpoint_error_keeps_reason_and_path_apart(tmp_path):
+    missing = tmp_path / "missing.safetensors"
+    with pytest.raises(CheckpointError) as e:
+        read_header(missing)
+    assert (e.value.reason, e.value.path, str(e.value)) == ("no such checkpoint file", str(missing),
+                                                            f"{missing}: no such checkpoint file")
+    again = pickle.loads(pickle.dumps(e.value))  # crosses process boundaries (Ray) intact
+    assert (again.reason, again.path, str(again)) == (e.value.reason, e.value.path, str(e.value))
