@@ -1,6 +1,10 @@
 import gzip
+import http.server
 import os
 import shutil
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,9 +18,20 @@ NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
+def refusing():
+    """A loopback port that refuses connections (bound, never listening): a mirror that is down."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{s.getsockname()[1]}/mnist/"
+    s.close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch, refusing):
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("GAN_DATA_DIR", raising=False)
+    monkeypatch.delenv("GAN_DATA_DOWNLOAD", raising=False)
+    monkeypatch.setenv("GAN_DATA_MIRROR", refusing)  # a download fallback reached by mistake stays on this machine
     monkeypatch.setitem(data.SYSTEM_DIRS, "fashion_mnist", [])  # only the folders a test names
     return tmp_path / "cache"
 
@@ -72,3 +87,79 @@ def test_truncated_gz_is_skipped_and_missing_data_explains_where_it_looked(cache
 def test_to_float_maps_uint8_to_minus_one_one(mnist_slice):
     x = to_float(mnist_slice[:2])
     assert x.shape == (2, 1, 28, 28) and x.min().item() == -1.0 and x.max().item() == 1.0
+
+
+def test_mirrors_are_torchvisions_own_unless_gan_data_mirror_names_one(monkeypatch):
+    import torchvision.datasets as tvd
+    monkeypatch.delenv("GAN_DATA_MIRROR", raising=False)
+    assert data.mirrors("mnist") == tvd.MNIST.mirrors and data.mirrors("fashion_mnist") == tvd.FashionMNIST.mirrors
+    monkeypatch.setenv("GAN_DATA_MIRROR", "http://mirror.example/mnist")
+    assert data.mirrors("mnist") == ["http://mirror.example/mnist/"]
+
+
+def test_a_mirror_that_is_down_is_given_up_at_once_and_named(cache, refusing):
+    t = time.monotonic()
+    with pytest.raises(DataNotFoundError) as e:
+        find_files("mnist", "train", cache.parent / "empty")
+    assert time.monotonic() - t < data.PROBE_TIMEOUT_S  # refused: no need to wait for the probe's timeout
+    msg = str(e.value)
+    assert f"{refusing} is unreachable" in msg and "GAN_DATA_MIRROR" in msg and "GAN_DATA_DOWNLOAD=0" in msg
+    assert "--data-dir" in msg and "GAN_DATA_DIR" in msg and str(cache / "MNIST" / "raw") in msg
+
+
+def test_gan_data_download_0_never_connects(cache, monkeypatch):
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(4)
+    listening.settimeout(0.2)
+    monkeypatch.setenv("GAN_DATA_MIRROR", f"http://127.0.0.1:{listening.getsockname()[1]}/")
+    monkeypatch.setenv("GAN_DATA_DOWNLOAD", "0")
+    try:
+        with pytest.raises(DataNotFoundError, match=r"switched off \(GAN_DATA_DOWNLOAD=0\)"):
+            find_files("mnist", "train", cache.parent / "empty")
+        with pytest.raises(socket.timeout):
+            listening.accept()  # nobody knocked
+    finally:
+        listening.close()
+
+
+def test_the_probe_gives_up_on_a_lookup_that_hangs(monkeypatch):
+    # A DNS lookup without network can block for minutes whatever the socket timeout; it cannot be staged for real
+    # here, so name resolution is made to hang.
+    release = threading.Event()
+
+    def lookup_that_hangs(*args, **kwargs):
+        release.wait(60)
+        raise OSError("lookup abandoned")
+    monkeypatch.setattr(socket, "create_connection", lookup_that_hangs)
+    monkeypatch.setattr(data, "PROBE_TIMEOUT_S", 0.5)
+    monkeypatch.setenv("GAN_DATA_MIRROR", "http://mirror.invalid/mnist/")  # .invalid never resolves anyway
+    monkeypatch.delenv("GAN_DATA_DOWNLOAD", raising=False)
+    t = time.monotonic()
+    why = data._torchvision_download("mnist")
+    release.set()
+    assert time.monotonic() - t < 2 and "did not answer within 0.5 s (no network?)" in why
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_gan_data_mirror_downloads_from_a_mirror_of_your_own(cache, monkeypatch):
+    # A mirror on this machine serving the four .gz files, as an operator without internet access would run one.
+    import torchvision.datasets as tvd
+    handler = lambda *a, **k: _Quiet(*a, directory=str(MNIST_RAW), **k)
+    # The shared copies were recompressed (their README): torchvision checks the .gz md5, so it is told theirs. What
+    # lands in the cache is still checked against the originals' decompressed md5 by find_files.
+    monkeypatch.setattr(tvd.MNIST, "resources", [(n + ".gz", data._md5(MNIST_RAW / (n + ".gz"))) for n in NAMES])
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GAN_DATA_MIRROR", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        x, y = load_dataset("mnist", "test", cache.parent / "empty")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert x.shape == (10000, 28, 28) and y[:4].tolist() == [7, 2, 1, 0]
+    assert sorted(p.name for p in (cache / "MNIST" / "raw").glob("*-ubyte")) == sorted(NAMES)  # into the cache
