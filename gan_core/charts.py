@@ -45,18 +45,63 @@ def downsample(rows: Rows, max_points: int = MAX_POINTS) -> list[Mapping[str, An
     return picked
 
 
-def _layout(fig: go.Figure, title: str, y_title: str, height: int = 320) -> go.Figure:
+def _layout(fig: go.Figure, title: str, y_title: str, height: int = 320, x_title: str = "step") -> go.Figure:
+    # The legend goes below the axis: at the top right, Plotly's toolbar (modebar) covered it.
     fig.update_layout(title=dict(text=title, x=0.01), height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis_title="step", yaxis_title=y_title, hovermode="x unified",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
-                      uirevision="keep")  # keep the user's zoom while live updates redraw the chart
+                      xaxis_title=x_title, yaxis_title=y_title, hovermode="x unified",
+                      legend=LEGEND_BELOW, uirevision="keep")  # keep the user's zoom while live updates redraw
     return fig
 
 
+LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0)
+X_AXES = ("step", "time")  # what the step charts put on x: the step, or wall-clock time since the first metric
+
+
+def elapsed(rows: Rows) -> list[float]:
+    """Seconds since the run's first metric row, per row. Rows are stored in batches that share one `created_at`
+    (the worker writes every ~2 s), so the steps between two batch times are spread evenly between them."""
+    if not rows:
+        return []
+    anchors: list[tuple[int, float]] = []  # (last step of a batch, its time)
+    for r in rows:
+        t = float(r.get("created_at") or 0.0)
+        if anchors and anchors[-1][1] == t:
+            anchors[-1] = (r["step"], t)
+        else:
+            anchors.append((r["step"], t))
+    out, i = [], 0
+    for r in rows:
+        s = r["step"]
+        while i < len(anchors) - 1 and anchors[i][0] < s:
+            i += 1
+        s1, t1 = anchors[i]
+        if i > 0:
+            s0, t0 = anchors[i - 1]
+        elif len(anchors) > 1:  # the first batch: at the rate of the next one
+            s0, t0 = s1 - (anchors[1][0] - s1), t1 - (anchors[1][1] - t1)
+        else:
+            s0, t0 = s1, t1
+        out.append(t1 - (s1 - s) / (s1 - s0) * (t1 - t0) if s1 > s0 else t1)
+    start = min(out)
+    return [t - start for t in out]
+
+
+def _x(rows: Rows, x: str) -> tuple[list[float], str]:
+    """The x values of step rows and the axis title: steps, or time since start in seconds or minutes."""
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {X_AXES}, got {x!r}")
+    if x == "step":
+        return [r["step"] for r in rows], "step"
+    secs = elapsed(rows)
+    if secs and secs[-1] > 600:
+        return [v / 60 for v in secs], "minutes since start"
+    return secs, "seconds since start"
+
+
 def _pair(fig: go.Figure, rows: Rows, key: str, name: str, color: str, smoothing: float,
-          dash: str | None = None, raw: bool = True) -> None:
-    """The raw series faint, its EMA bold, both under one legend entry."""
-    steps = [r["step"] for r in rows]
+          dash: str | None = None, raw: bool = True, steps: Sequence[float] | None = None) -> None:
+    """The raw series faint, its EMA bold, both under one legend entry (x: `steps`, default the step)."""
+    steps = [r["step"] for r in rows] if steps is None else list(steps)
     values = [float(r[key]) for r in rows]
     if raw and smoothing > 0:
         fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{name} (raw)", legendgroup=name,
@@ -66,33 +111,40 @@ def _pair(fig: go.Figure, rows: Rows, key: str, name: str, color: str, smoothing
                              line=dict(color=color, width=2, dash=dash)))
 
 
-def loss_figure(rows: Rows, smoothing: float = 0.6) -> go.Figure:
-    """D and G loss against step, raw (faint) and EMA-smoothed."""
+def loss_figure(rows: Rows, smoothing: float = 0.6, log_y: bool = False, x: str = "step") -> go.Figure:
+    """D and G loss against step (or time since start), raw (faint) and EMA-smoothed; `log_y` for a log scale
+    (a loss at or below 0, as a WGAN or hinge critic has, cannot be drawn on it)."""
     rows = downsample(rows)
+    xs, x_title = _x(rows, x)
     fig = go.Figure()
-    _pair(fig, rows, "d_loss", "D loss", D_COLOR, smoothing)
-    _pair(fig, rows, "g_loss", "G loss", G_COLOR, smoothing)
-    return _layout(fig, "Losses", "loss")
+    _pair(fig, rows, "d_loss", "D loss", D_COLOR, smoothing, steps=xs)
+    _pair(fig, rows, "g_loss", "G loss", G_COLOR, smoothing, steps=xs)
+    fig = _layout(fig, "Losses" + (" (log scale)" if log_y else ""), "loss", x_title=x_title)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
 
 
-def d_output_figure(rows: Rows, smoothing: float = 0.6) -> go.Figure:
+def d_output_figure(rows: Rows, smoothing: float = 0.6, x: str = "step") -> go.Figure:
     """Mean D(x) on real and D(G(z)) on fake images, as probabilities in [0, 1]."""
     rows = downsample(rows)
+    xs, x_title = _x(rows, x)
     fig = go.Figure()
-    _pair(fig, rows, "d_real", "D(x)", REAL_COLOR, smoothing)
-    _pair(fig, rows, "d_fake", "D(G(z))", FAKE_COLOR, smoothing)
+    _pair(fig, rows, "d_real", "D(x)", REAL_COLOR, smoothing, steps=xs)
+    _pair(fig, rows, "d_fake", "D(G(z))", FAKE_COLOR, smoothing, steps=xs)
     fig.add_hline(y=0.5, line=dict(color="gray", width=1, dash="dot"))
-    fig = _layout(fig, "Discriminator outputs", "probability")
+    fig = _layout(fig, "Discriminator outputs", "probability", x_title=x_title)
     fig.update_yaxes(range=[0, 1])
     return fig
 
 
-def speed_figure(rows: Rows, smoothing: float = 0.6) -> go.Figure:
+def speed_figure(rows: Rows, smoothing: float = 0.6, x: str = "step") -> go.Figure:
     """Training throughput in images per second."""
     rows = downsample(rows)
+    xs, x_title = _x(rows, x)
     fig = go.Figure()
-    _pair(fig, rows, "images_per_sec", "images/s", "#a3a3a3", smoothing)
-    fig = _layout(fig, "Throughput", "images/s", height=260)
+    _pair(fig, rows, "images_per_sec", "images/s", "#a3a3a3", smoothing, steps=xs)
+    fig = _layout(fig, "Throughput", "images/s", height=260, x_title=x_title)
     fig.update_yaxes(tickformat=",.0f")  # a steady rate otherwise gets ticks like 999.99999999
     return fig
 
@@ -114,31 +166,95 @@ def point_count(fig: go.Figure) -> int:
     return max((len(t.x) for t in fig.data if t.x is not None), default=0)
 
 
-def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None = None) -> go.Figure:
-    """Fréchet distance (left axis, log) and Inception Score (right axis) per epoch, one colour per run;
-    dotted lines mark real test data's values, the floor to compare with."""
-    fig = go.Figure()
+FLOOR_COLOR = "#94a3b8"  # slate: the real-data line, drawn dash-dot and thicker, unlike any run's line
+QUALITY = {"fd": ("Fréchet distance", "FD", "lower is better"), "inception_score": ("Inception Score", "IS",
+                                                                                       "higher is better")}
+
+
+def log_ticks(values: Sequence[float]) -> tuple[list[float], list[str]]:
+    """Tick positions and labels for a log axis over `values`: 1-2-5 steps of each decade (only powers of ten when
+    that makes too many), written out in full ("1,000", "0.5"), so a log axis never reads "1000, 5, 2, 100"."""
+    vals = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    if not vals:
+        return [], []
+    lo, hi = min(vals), max(vals)
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for mults in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0 ** k for k in range(k0, k1 + 1) for m in mults]
+        inside = [t for t in ticks if lo / 1.2 <= t <= hi * 1.2]
+        if len(inside) <= 7:
+            break
+    if len(inside) < 2:  # a narrow range: the neighbouring ticks too
+        below = [t for t in ticks if t < lo][-1:]
+        above = [t for t in ticks if t > hi][:1]
+        inside = below + inside + above
+    return inside, [f"{t:,.0f}" if t >= 1 else f"{t:g}" for t in inside]
+
+
+def _quality_traces(fig: go.Figure, series: Mapping[str, Rows], key: str, floor: Mapping[str, Any] | None,
+                    **where: Any) -> tuple[list[float], list[Any]]:
+    """Each run's `key` per epoch, one colour per run, and real data's value as a labelled floor line; returns the
+    y values drawn and the epochs seen."""
+    ys: list[float] = []
     for i, (label, rows) in enumerate(series.items()):
-        label = html.escape(label)  # user text, see compare_figure
+        label = html.escape(label)  # run names are user text, see compare_figure
         color = RUN_COLORS[i % len(RUN_COLORS)]
-        epochs = [r["epoch"] for r in rows]
-        fig.add_trace(go.Scatter(x=epochs, y=[r["fd"] for r in rows], mode="lines+markers", name=f"{label} · FD",
-                                 line=dict(color=color, width=2)))
-        fig.add_trace(go.Scatter(x=epochs, y=[r["inception_score"] for r in rows], mode="lines+markers",
-                                 name=f"{label} · IS", yaxis="y2", line=dict(color=color, width=2, dash="dash")))
+        y = [r[key] for r in rows]
+        ys += y
+        fig.add_trace(go.Scatter(x=[r["epoch"] for r in rows], y=y, mode="lines+markers",
+                                 name=f"{label} · {QUALITY[key][1]}", line=dict(color=color, width=2),
+                                 legendgroup=label), **where)
     seen = sorted({r["epoch"] for rows in series.values() for r in rows})  # every run's epochs together
-    if floor and seen:
-        # Traces, not add_hline: plotly.js places shapes on a log axis in log10 units, so a shape at FD 7.6 lands at
-        # 10^7.6 and stretches the autorange to millions.
+    if floor and seen and floor.get(key) is not None:
+        # A trace, not add_hline: plotly.js places shapes on a log axis in log10 units, so a shape at FD 7.6 lands
+        # at 10^7.6 and stretches the autorange to millions.
         span = [seen[0], seen[-1]] if len(seen) > 1 else [seen[0] - 0.5, seen[0] + 0.5]  # never a dot
-        for key, name, axis in (("fd", "real data · FD", "y"), ("inception_score", "real data · IS", "y2")):
-            fig.add_trace(go.Scatter(x=span, y=[floor[key]] * 2, mode="lines", name=name, yaxis=axis,
-                                     line=dict(color="gray", width=1, dash="dot"), hoverinfo="skip"))
-    fig = _layout(fig, "Quality (FD lower is better, IS higher)", "Fréchet distance", height=380)
-    # Two entries per run plus the floor: above the plot they ran into the title, so they go below the axis.
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
-                      margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(title="epoch", dtick=1 if len(seen) <= 15 else None), hovermode="x unified",
-                      yaxis=dict(type="log"), yaxis2=dict(title="Inception Score", overlaying="y", side="right",
-                                                          range=[1, 10.5], showgrid=False, tickmode="linear",
-                                                          dtick=1))
+        fig.add_trace(go.Scatter(x=span, y=[floor[key]] * 2, mode="lines+text",
+                                 name=f"real data · {QUALITY[key][1]}",
+                                 text=["", f"real data {floor[key]:.3g}"], textposition="top left",
+                                 textfont=dict(color=FLOOR_COLOR, size=11),
+                                 line=dict(color=FLOOR_COLOR, width=2, dash="dashdot"), hoverinfo="skip"), **where)
+        ys.append(floor[key])
+    return ys, seen
+
+
+def _quality_one(series: Mapping[str, Rows], floor: Mapping[str, Any] | None, key: str) -> go.Figure:
+    fig = go.Figure()
+    ys, seen = _quality_traces(fig, series, key, floor)
+    title, _, better = QUALITY[key]
+    fig = _layout(fig, f"{title} ({better})", QUALITY[key][1], height=300, x_title="epoch")
+    fig.update_xaxes(dtick=1 if len(seen) <= 15 else None)
+    if key == "fd":
+        vals, text = log_ticks(ys)
+        fig.update_yaxes(type="log", tickvals=vals, ticktext=text)
+    else:
+        fig.update_yaxes(range=[0.5, 10.5], tickmode="linear", dtick=1)  # IS on 10 classes lies in 1..10
+    return fig
+
+
+def fd_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None = None) -> go.Figure:
+    """Fréchet distance per epoch (log axis with readable ticks), one colour per run, real data's FD labelled."""
+    return _quality_one(series, floor, "fd")
+
+
+def is_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None = None) -> go.Figure:
+    """Inception Score per epoch (1..10), one colour per run, real data's IS labelled."""
+    return _quality_one(series, floor, "inception_score")
+
+
+def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None = None) -> go.Figure:
+    """Fréchet distance (left, log) and Inception Score (right) per epoch as two side-by-side charts in one figure,
+    one colour per run, each with real data's value as its own labelled floor line."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("Fréchet distance (lower is better)", "Inception Score (higher is better)"))
+    fd, seen = _quality_traces(fig, series, "fd", floor, row=1, col=1)
+    _quality_traces(fig, series, "inception_score", floor, row=1, col=2)
+    fig.update_layout(title=dict(text="Quality", x=0.01), height=380, margin=dict(l=10, r=10, t=60, b=10),
+                      hovermode="x unified", legend=LEGEND_BELOW, uirevision="keep")
+    vals, text = log_ticks(fd)
+    fig.update_xaxes(title="epoch", dtick=1 if len(seen) <= 15 else None)
+    fig.update_yaxes(type="log", tickvals=vals, ticktext=text, title="FD", row=1, col=1)
+    fig.update_yaxes(range=[0.5, 10.5], tickmode="linear", dtick=1, title="IS", row=1, col=2)
     return fig
