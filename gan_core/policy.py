@@ -265,14 +265,18 @@ def stop(store: Store, run_id: int, who: Identity | str, settings: Settings) -> 
     return store.request_stop(run_id)
 
 
-def resume(store: Store, run_id: int, who: Identity | str, settings: Settings, extra_epochs: int = 0) -> bool:
-    """Queue a run again from its checkpoint, as its owner or an admin (within the demo caps)."""
+def resume(store: Store, run_id: int, who: Identity | str, settings: Settings, extra_epochs: int = 0,
+           extra_steps: int = 0) -> bool:
+    """Queue a run again from its checkpoint, as its owner or an admin (within the demo caps); `extra_steps` raises
+    the max_steps of a run that max_steps ended (see Store.request_resume)."""
+    from .store import extended
+
     run = _require(store.get(run_id), who, settings, "resume")
-    check_resources(run.config.replace(epochs=run.config.epochs + extra_epochs), settings)
+    check_resources(extended(run.config, extra_epochs, extra_steps), settings)
     guard = None
     if settings.demo_mode:  # a resumed run joins the queue again: the same queue caps as a new one
         guard = _queue_guard(store, _who(who, settings), settings, None, rate=False)
-    return store.request_resume(run_id, extra_epochs=extra_epochs, guard=guard)
+    return store.request_resume(run_id, extra_epochs=extra_epochs, guard=guard, extra_steps=extra_steps)
 
 
 def edit(store: Store, run_id: int, who: Identity | str, settings: Settings, name: str | None = None,

@@ -188,10 +188,32 @@ def gan_home() -> Path:
     return Path(os.environ.get("GAN_HOME") or "runs").resolve()
 
 
+def steps_per_epoch(cfg: TrainConfig, n_images: int = 60_000) -> int:
+    """Full batches in one epoch."""
+    return max(1, (cfg.train_subset or n_images) // cfg.batch_size)
+
+
 def planned_steps(cfg: TrainConfig, n_images: int = 60_000) -> int:
     """Steps the run will take: epochs × full batches, capped by max_steps."""
-    total = cfg.epochs * ((cfg.train_subset or n_images) // cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch(cfg, n_images)
     return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
+def capped_by_max_steps(cfg: TrainConfig, n_images: int = 60_000) -> bool:
+    """Whether max_steps, not the epochs, ends the run."""
+    return bool(cfg.max_steps) and cfg.max_steps < cfg.epochs * steps_per_epoch(cfg, n_images)
+
+
+def extended(cfg: TrainConfig, extra_epochs: int = 0, extra_steps: int = 0) -> TrainConfig:
+    """The config of a run resumed for more: epochs + extra_epochs; max_steps + extra_steps (only where max_steps
+    is set), with enough epochs that they do not end it first."""
+    cfg = cfg.replace(epochs=cfg.epochs + extra_epochs)
+    if extra_steps and cfg.max_steps:
+        steps = cfg.max_steps + extra_steps
+        cfg = cfg.replace(max_steps=steps, epochs=max(cfg.epochs, -(-steps // steps_per_epoch(cfg))))
+    elif extra_steps:
+        raise ConfigError("this run has no max_steps to raise; add epochs instead")
+    return cfg
 
 
 class Store:
@@ -395,27 +417,42 @@ class Store:
                                   .values(status="stopping", stop_requested=True)).rowcount)
 
     def request_resume(self, run_id: int, extra_epochs: int = 0,
-                       guard: Callable[[Connection, TrainConfig], None] | None = None) -> bool:
+                       guard: Callable[[Connection, TrainConfig], None] | None = None, extra_steps: int = 0) -> bool:
         """Queue a stopped, interrupted or failed run again, to continue from its newest checkpoint; `guard` as in
-        `submit`."""
+        `submit`. A done run needs more to do: `extra_epochs`, or for a run that max_steps ended, `extra_steps`
+        (max_steps rises by that much, and epochs too where they would end it sooner). Adding epochs to a run
+        that max_steps caps adds no steps: ConfigError says so."""
         with self.engine.begin() as c:
             row = c.execute(select(Run).where(Run.id == run_id)).first()
-            if guard is not None and row is not None:
-                if not self.is_sqlite:
-                    c.execute(text("SELECT pg_advisory_xact_lock(731505)"))
-                guard(c, TrainConfig.from_json(row.config_json))
             if row is None or row.status not in ("stopped", "interrupted", "failed", "done"):
                 return False
-            values: dict[str, Any] = dict(status="queued", resume=True, stop_requested=False, error=None,
-                                          finished_at=None)
-            if extra_epochs:
-                cfg = TrainConfig.from_json(row.config_json)
-                cfg = cfg.replace(epochs=cfg.epochs + extra_epochs)
-                values.update(config_json=cfg.to_json(), total_steps=planned_steps(cfg))
+            cfg = TrainConfig.from_json(row.config_json)
+            if extra_epochs or extra_steps:
+                cfg = extended(cfg, extra_epochs, extra_steps)
+                if planned_steps(cfg) <= row.total_steps and row.status == "done":
+                    raise ConfigError(f"max_steps {cfg.max_steps:,} ends this run, so more epochs add no steps; "
+                                      f"add steps instead")
             elif row.status == "done":
                 return False
+            if guard is not None:
+                if not self.is_sqlite:
+                    c.execute(text("SELECT pg_advisory_xact_lock(731505)"))
+                guard(c, cfg)
+            values: dict[str, Any] = dict(status="queued", resume=True, stop_requested=False, error=None,
+                                          finished_at=None)
+            if extra_epochs or extra_steps:
+                values.update(config_json=cfg.to_json(), total_steps=planned_steps(cfg))
             c.execute(update(Run).where(Run.id == run_id).values(**values))
         return True
+
+    def queue_position(self, run_id: int) -> int | None:
+        """1 for the next run a worker claims (the oldest queued), 2 for the one after…; None if not queued."""
+        with self.reader.connect() as c:
+            status = c.execute(select(Run.status).where(Run.id == run_id)).scalar()
+            if status != "queued":
+                return None
+            return 1 + int(c.execute(select(func.count()).select_from(Run)
+                                     .where(Run.status == "queued", Run.id < run_id)).scalar_one())
 
     def finish(self, run_id: int, status: str, error: str | None = None) -> None:
         """Record a run's final status."""
@@ -464,7 +501,7 @@ class Store:
     def metrics(self, run_id: int, after_step: int = 0) -> list[dict[str, Any]]:
         """Step metrics of a run in step order (those after `after_step` only, for incremental polling)."""
         cols = [Metric.step, Metric.epoch, Metric.d_loss, Metric.g_loss, Metric.d_real, Metric.d_fake,
-                Metric.images_per_sec]
+                Metric.images_per_sec, Metric.created_at]
         with self.reader.connect() as c:
             res = c.execute(select(*cols).where(Metric.run_id == run_id, Metric.step > after_step)
                             .order_by(Metric.step))
@@ -553,6 +590,30 @@ class Store:
             return None
         (s1, t1), (s0, t0) = rows[0], rows[-1]
         return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
+
+    def step_rates(self, run_id: int, recent_s: float = 30.0) -> tuple[float | None, float | None]:
+        """(recent, earlier) steps per wall-clock second: over the newest `recent_s` seconds of stored metrics, and
+        over everything before them. Rows arrive in batches sharing one time, so each span starts at a batch."""
+        with self.reader.connect() as c:
+            last = c.execute(select(Metric.step, Metric.created_at).where(Metric.run_id == run_id)
+                             .order_by(Metric.step.desc()).limit(1)).first()
+            if last is None:
+                return None, None
+            cutoff = last[1] - recent_s
+            before = c.execute(select(Metric.step, Metric.created_at)
+                               .where(Metric.run_id == run_id, Metric.created_at < cutoff)
+                               .order_by(Metric.step.desc()).limit(1)).first()
+            first = c.execute(select(Metric.step, Metric.created_at).where(Metric.run_id == run_id)
+                              .order_by(Metric.step).limit(1)).first()
+            if before is None:  # a young run: from its first batch
+                before = c.execute(select(Metric.step, Metric.created_at)
+                                   .where(Metric.run_id == run_id, Metric.created_at == first[1])
+                                   .order_by(Metric.step.desc()).limit(1)).first()
+
+        def rate(a: Any, b: Any) -> float | None:
+            return (b[0] - a[0]) / (b[1] - a[1]) if b[1] > a[1] and b[0] > a[0] else None
+
+        return rate(before, last), rate(first, before)
 
 
 def _upgrade(c: Connection, version: int) -> None:

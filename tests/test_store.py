@@ -120,3 +120,52 @@ def test_sample_paths_that_lead_out_of_gan_home_are_never_returned(store, tmp_pa
         store.add_sample(run_id, epoch, epoch * 10, rel)
     assert [(s["epoch"], s["path"]) for s in store.samples(run_id)] == [(1, folder / "epoch-001.png")]
     assert store.latest_sample(run_id)["epoch"] == 1  # the newer rows lead outside: skipped, not returned
+
+
+def test_resuming_a_run_that_max_steps_ended_raises_max_steps_or_says_why_not(store):
+    from gan_core.store import capped_by_max_steps
+    a = store.submit(TrainConfig(epochs=30, batch_size=100, max_steps=150))  # 600 steps an epoch: 150 cap it
+    run = store.get(a)
+    assert capped_by_max_steps(run.config) and run.total_steps == 150
+    store.claim("w", cap=1)
+    store.set_progress(a, epoch=0, step=150)
+    store.finish(a, "done")
+    with pytest.raises(ConfigError, match="more epochs add no steps"):  # never "queued, then done at once"
+        store.request_resume(a, extra_epochs=5)
+    assert store.get(a).status == "done"
+    assert store.request_resume(a, extra_steps=100)
+    run = store.get(a)
+    assert (run.status, run.config.max_steps, run.total_steps, run.config.epochs) == ("queued", 250, 250, 30)
+    b = store.submit(TrainConfig(epochs=1, batch_size=100, max_steps=500))  # 1 epoch = 600 steps
+    store.request_stop(b)  # queued → stopped
+    assert store.request_resume(b, extra_steps=400)  # 900 steps need 2 epochs: epochs rise too
+    assert (store.get(b).config.epochs, store.get(b).total_steps) == (2, 900)
+    c = store.submit(TrainConfig(epochs=1, batch_size=100))
+    store.request_stop(c)
+    with pytest.raises(ConfigError, match="no max_steps"):
+        store.request_resume(c, extra_steps=10)
+
+
+def test_queue_position_counts_the_older_queued_runs(store):
+    ids = [store.submit(TrainConfig(epochs=1)) for _ in range(4)]
+    assert [store.queue_position(i) for i in ids] == [1, 2, 3, 4]
+    store.claim("w", cap=1)  # the oldest starts
+    store.request_stop(ids[2])
+    assert [store.queue_position(i) for i in ids] == [None, 1, None, 2]
+
+
+def test_step_rates_are_recent_and_earlier(store, monkeypatch):
+    import gan_core.store as store_mod
+    a = store.submit(TrainConfig(epochs=1))
+    assert store.step_rates(a) == (None, None)
+    now = [1000.0]
+    monkeypatch.setattr(store_mod.time, "time", lambda: now[0])
+    step = 0
+    for t, steps in [(1000 + 2 * i, 100) for i in range(30)] + [(1060 + 2 * i, 4) for i in range(1, 21)]:
+        now[0] = float(t)
+        store.add_metrics(a, [dict(step=step + k, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5,
+                                   images_per_sec=1.0) for k in range(1, steps + 1)])
+        step += steps
+    recent, earlier = store.step_rates(a, recent_s=30.0)
+    assert recent == pytest.approx(2.0, rel=0.05) and earlier == pytest.approx(44.3, rel=0.05)  # through t=1068
+    assert "created_at" in store.metrics(a)[0]  # for the wall-clock axis
