@@ -24,7 +24,8 @@ with st.sidebar:
         st.caption("Public demo: runs are small and capped, and old runs are removed automatically.")
 
 pages = [
-    st.Page(ui.PAGES["train"], title="Train", icon=":material/model_training:", default=True),
+    st.Page(ui.PAGES["home"], title="Home", icon=":material/home:", default=True),
+    st.Page(ui.PAGES["train"], title="Train", icon=":material/model_training:"),
     st.Page(ui.PAGES["runs"], title="Runs", icon=":material/monitoring:"),
     st.Page(ui.PAGES["samples"], title="Samples", icon=":material/grid_view:"),
     st.Page(ui.PAGES["generate"], title="Generate", icon=":material/auto_awesome:"),

@@ -17,6 +17,7 @@ from gan_core import policy, worker
 from gan_core.store import RunView, Store, StoreError, gan_home
 
 PAGES = {
+    "home": "pages/home.py",
     "train": "pages/train.py",
     "runs": "pages/runs.py",
     "samples": "pages/samples.py",
@@ -246,7 +247,14 @@ def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_pick
 
 
 def no_runs_yet(what: str = "Nothing to show yet") -> None:
-    """The empty state: say so and offer the way to the Train page."""
-    st.info(f"{what}: no runs in the store. Queue one on the Train page; a worker trains it in the background.")
-    if st.button("Go to Train", type="primary", key="empty_go_train"):
-        st.switch_page(PAGES["train"])
+    """The empty state: say so, offer the pretrained generators (digits at once) and the way to the Train page."""
+    st.info(f"{what}: no runs in the store. Queue one on the Train page; a worker trains it in the background. "
+            "Meanwhile, the pretrained generators on the Generate page draw digits right away.")
+    c1, c2, _ = st.columns([1, 1, 2])
+    with c1:
+        if st.button("Go to Train", type="primary", key="empty_go_train", width="stretch"):
+            st.switch_page(PAGES["train"])
+    with c2:
+        if st.button("Try a pretrained generator", key="empty_go_pretrained", width="stretch"):
+            st.session_state["gen_open_pretrained"] = True  # read once by pages/generate.py
+            st.switch_page(PAGES["generate"])

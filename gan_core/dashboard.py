@@ -233,6 +233,60 @@ def display_scale(width_px: int, target_px: int = 768) -> int:
     return max(1, target_px // max(1, width_px))
 
 
+GRID_PX = 768         # an 8×8 grid (or smaller) on screen
+TILE_PX = 64          # at least this many pixels a digit once a grid is wider than 12 digits (16×16: 1024 px)
+STRIP_TILE_PX = 120   # a slerp strip's digits, until the strip reaches STRIP_MAX_PX
+STRIP_MAX_PX = 1200
+
+
+def grid_display_px(ncol: int) -> int:
+    """On-screen width of a grid `ncol` digits wide: never less for more digits (a 16×16 grid used to be drawn at
+    482 px beside an 8×8 grid's 726 px, because only whole-number scales were used)."""
+    return max(GRID_PX, TILE_PX * max(1, int(ncol)))
+
+
+def strip_display_px(steps: int) -> int:
+    """On-screen width of a slerp strip of `steps` digits: grows with the steps, up to STRIP_MAX_PX."""
+    return min(STRIP_MAX_PX, STRIP_TILE_PX * max(1, int(steps)))
+
+
+_PLAIN_REASONS = (  # (pattern in a CheckpointError / UploadError reason, what a person is told), first match wins
+    (r"pickle", "This is a PyTorch pickle file (torch.save). GAN Studio opens only .safetensors files, which cannot "
+                "run code when they are loaded."),
+    (r"MB; generators are accepted up to|upload quota|sign in", None),  # already written for people: shown as is
+    (r"not a complete safetensors|not a safetensors|HeaderTooLarge|header too large",
+     "This is not a generator file GAN Studio can open: it is not a complete .safetensors file (cut short while "
+     "uploading, or another kind of file renamed)."),
+    (r"not a GAN Studio checkpoint|GAN Studio header|nests deeper",
+     "This .safetensors file was not written by GAN Studio, so it does not say which model it holds."),
+    (r"format .* is not supported", "This file was written by a different version of GAN Studio."),
+    (r"config is invalid", "The training settings saved in this file are not ones GAN Studio accepts."),
+    (r"NaN or infinite", "This generator's weights are broken (not-a-number values): its training diverged. Use an "
+                         "earlier checkpoint or another run."),
+    (r"do not fit|tensor .* is |unexpected tensor", "The weights in this file do not match the model its settings "
+                                                    "describe (edited, or written by another program)."),
+    (r"no such checkpoint|folder", "The generator file is missing."),
+    (r"unreadable", "The file could not be read."),
+)
+
+
+def plain_checkpoint_error(reason: str) -> str:
+    """A checkpoint or upload error's reason in words for people (no "header too large"); show the technical reason
+    beside it for whoever wants it (an expander)."""
+    for pattern, message in _PLAIN_REASONS:
+        if re.search(pattern, reason, re.IGNORECASE):
+            return (message or reason[:1].upper() + reason[1:]).rstrip(".") + "."
+    return "This file cannot be used as a generator."
+
+
+DOWNLOAD_SCALES = (1, 2, 4, 8)  # ×1 is the generator's own 28 px a digit
+
+
+def grid_caption_epochs(n: int) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{n:,} epoch" + ("" if n == 1 else "s")
+
+
 @lru_cache(maxsize=16)
 def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
     """Real test data's quality numbers for n samples (the floor), or None without a shipped classifier or test data.

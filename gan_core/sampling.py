@@ -119,10 +119,30 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     return buf.getvalue()
 
 
-def gif_bytes(frames: list[np.ndarray], ms_per_frame: int = 200, scale: int = 2) -> bytes:
-    """An animated GIF of uint8 (H, W) frames, looping (seed 003's per-epoch progression)."""
+def resized(image: np.ndarray, width: int) -> Image.Image:
+    """A uint8 (H, W) image at exactly `width` pixels wide (height in proportion), for any width: BOX resampling is
+    nearest-neighbour where a source pixel covers whole output pixels and an area average on the seams, so digits
+    stay sharp and every tile of a grid gets the same size (a whole-number scale could not reach every width)."""
+    im = Image.fromarray(image)
+    width = max(1, int(width))
+    if width == im.width:
+        return im
+    return im.resize((width, max(1, round(im.height * width / im.width))), Image.BOX)
+
+
+def png_at_width(image: np.ndarray, width: int) -> bytes:
+    """A uint8 (H, W) image as PNG bytes exactly `width` pixels wide (see `resized`)."""
+    buf = io.BytesIO()
+    resized(image, width).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def gif_bytes(frames: list[np.ndarray], ms_per_frame: int = 200, scale: int = 2, loop: bool = True) -> bytes:
+    """An animated GIF of uint8 (H, W) frames (seed 003's per-epoch progression); `loop=False` plays it once and
+    stops on the last frame."""
     ims = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
            for f in frames]
     buf = io.BytesIO()
-    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=ms_per_frame, loop=0)
+    extra = {"loop": 0} if loop else {}
+    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=ms_per_frame, **extra)
     return buf.getvalue()

@@ -47,7 +47,7 @@ if any(quality.values()):
         st.caption(why_none)
 
 st.subheader("Final sample grids")
-PER_ROW = 4
+PER_ROW = 2  # two grids a row: digits big enough to judge (four were thumbnails)
 for n, i in enumerate(chosen):
     if n % PER_ROW == 0:
         cols = st.columns(PER_ROW)

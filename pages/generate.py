@@ -9,7 +9,7 @@ from gan_core import dashboard as dash
 from gan_core import policy, uploads
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
 from gan_core.data import CLASS_NAMES
-from gan_core.sampling import class_rows, generate, grid, interpolate, png_bytes
+from gan_core.sampling import class_rows, generate, grid, interpolate, png_at_width, png_bytes
 
 ui.bootstrap(__file__)
 
@@ -23,19 +23,50 @@ def _random_seed() -> None:
     st.session_state["gen_seed"] = random.randrange(0, 2**31 - 1)
 
 
+def _seed_b_set() -> None:
+    """"to seed" follows seed + 1 until the user types another value (typing seed + 1 itself follows again)."""
+    st.session_state["gen_seed_b_own"] = st.session_state["gen_seed_b"] != _next(st.session_state["gen_seed"])
+
+
+def _next(seed: int) -> int:
+    return min(int(seed) + 1, 2**31 - 1)
+
+
+def _refused(what: str, reason: str) -> None:
+    """An error in words for people, the technical reason one click away."""
+    st.error(f"{what}. {dash.plain_checkpoint_error(reason)}")
+    with st.expander("Technical details"):
+        st.code(reason, language=None, wrap_lines=True)
+
+
 st.header("Generate")
 runs = ui.list_runs()
 shipped = shipped_generators()
+SOURCES = ("a run", "a pretrained generator", "an uploaded file")
 # A fresh install has no runs: open on the pretrained generators then, on the user's runs otherwise.
-sources = ["a run", "a pretrained generator", "an uploaded file"] if runs else \
-    ["a pretrained generator", "a run", "an uploaded file"]
+sources = list(SOURCES) if runs else ["a pretrained generator", "a run", "an uploaded file"]
+note = None
+if st.session_state.pop("gen_open_pretrained", False) and shipped:  # "Generate digits now" / an empty state
+    st.session_state["gen_source"] = "a pretrained generator"
+elif "gen_source" not in st.session_state and runs and shipped:
+    # Opening on a run that has no generator yet (queued, or before its first checkpoint) would show nothing but a
+    # note: open on a pretrained generator instead and say why.
+    want = ui.selected_run_id()
+    first = next((r for r in runs if r.id == want), runs[0])
+    if dash.generator_path(ui.get_store(), first) is None:
+        st.session_state["gen_source"] = "a pretrained generator"
+        note = (f"Run #{first.id} ({first.name}) has no checkpoint yet, so these digits come from a pretrained "
+                f"generator. Choose \"a run\" once it has finished an epoch.")
 source = st.radio("Generator from", sources, horizontal=True, key="gen_source", label_visibility="collapsed")
+if note:
+    st.info(dash.plain(note), icon=":material/info:")
 path: Path | None = None
 if source == "a pretrained generator":
     if not shipped:
         st.info("This install ships no pretrained generators; train one on the Train page.")
         st.stop()
     name = st.selectbox("Pretrained generator", list(shipped), key="gen_shipped",
+                        index=list(shipped).index("dense-mnist") if "dense-mnist" in shipped else 0,
                         help="Trained with GAN Studio's own trainer; the command is in the README.")
     path = shipped[name]
 elif source == "a run":
@@ -49,6 +80,9 @@ elif source == "a run":
                 f"{run.config.checkpoint_every} epoch(s)"
                 + (", so wait for its first epoch to finish." if run.status in ("queued", "running")
                    else ". This run ended before its first checkpoint; resume it or pick another run."))
+        if shipped and st.button("Use a pretrained generator meanwhile", key="gen_use_shipped"):
+            st.session_state["gen_open_pretrained"] = True
+            st.rerun()
         st.stop()
 else:
     owner_key = ui.owner_key()
@@ -66,7 +100,7 @@ else:
         try:  # checked in memory, then stored within the quotas: see gan_core/uploads.py
             path = uploads.store_upload(ui.get_store().home, owner_key, up.getvalue(), ui.settings())
         except (CheckpointError, uploads.UploadError) as e:
-            st.error(f"This file was not accepted: {uploads.public_reason(e, ui.get_store().home)}")
+            _refused("This file was not accepted", uploads.public_reason(e, ui.get_store().home))
             st.stop()
         st.session_state["gen_upload"] = (up.file_id, owner_key, str(path))
 
@@ -74,8 +108,8 @@ try:
     g, cfg, header = _generator(str(path), path.stat().st_mtime)
 except (CheckpointError, OSError) as e:
     # The reason only: the messages name the file, and visitors must not see the server's folders.
-    st.error(f"Cannot load this generator: {uploads.public_reason(e, path, path.parent, ui.get_store().home)}. "
-             f"Pick a run that finished an epoch, or upload a file that GAN Studio wrote.")
+    _refused("Cannot load this generator", uploads.public_reason(e, path, path.parent, ui.get_store().home))
+    st.caption("Pick a run that finished an epoch, a pretrained generator, or upload a file that GAN Studio wrote.")
     st.stop()
 kind = "conditional " if cfg.conditional else "InfoGAN " if cfg.info_code else ""
 st.caption(f"{kind}{cfg.arch} generator on {cfg.dataset}, latent "
@@ -126,21 +160,37 @@ else:
     tiles = grid(generate(g, cfg, side * side, seed, label), ncol=side)
     of = "" if label is None else f" · class {names[label]}"
     caption, fname = f"seed {seed} · {side}×{side}{of}", f"digits-seed{seed}-{side}x{side}.png"
-png = png_bytes(tiles, scale=dash.display_scale(tiles.shape[1]))  # enlarged here: Streamlit never resamples it
-st.image(png, output_format="PNG", caption=caption)
-st.download_button("Download PNG", png, file_name=fname, mime="image/png", key="gen_png")
+png = png_at_width(tiles, dash.grid_display_px(side))
+st.image(png, output_format="PNG", caption=caption)  # drawn at its own size: Streamlit never resamples it
+d1, d2, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
+with d1:
+    scale = st.selectbox("Download size", dash.DOWNLOAD_SCALES, index=2, key="gen_dl_scale",
+                         format_func=lambda k: f"×{k} ({28 * k} px a digit)",
+                         help="The PNG files below, enlarged with sharp (nearest-neighbour) pixels. ×1 is the "
+                              "generator's own 28 × 28 pixels a digit.")
+with d2:
+    big = png_bytes(tiles, scale=scale)
+    st.download_button("Download PNG", big, file_name=fname.replace(".png", f"-x{scale}.png"), mime="image/png",
+                       key="gen_png", help=f"{tiles.shape[1] * scale} × {tiles.shape[0] * scale} px")
 
 st.subheader("Latent interpolation")
+if "gen_seed_b" not in st.session_state:  # a new visit of the page: widget state was cleared, follow again
+    st.session_state["gen_seed_b_own"] = False
+if not st.session_state.get("gen_seed_b_own"):
+    st.session_state["gen_seed_b"] = _next(seed)  # follows the seed (Random seed too) until the user sets it
 i1, i2 = st.columns([1, 2])
 with i1:
-    seed_b = int(st.number_input("to seed", min_value=0, max_value=2**31 - 1, value=min(seed + 1, 2**31 - 1),
-                                 step=1,
-                                 key="gen_seed_b", help="Walk on the sphere (slerp) from the seed above to this."))
+    seed_b = int(st.number_input("to seed", min_value=0, max_value=2**31 - 1, step=1, key="gen_seed_b",
+                                 on_change=_seed_b_set,
+                                 help="Walk on the sphere (slerp) from the seed above to this. Follows seed + 1 "
+                                      "until you type another number."))
 with i2:
     steps = st.slider("Steps", 2, 24, 10, key="gen_steps")
 tiles = grid(interpolate(g, cfg, seed, seed_b, steps, label), ncol=steps)
-strip = png_bytes(tiles, scale=dash.display_scale(tiles.shape[1], 1200))
+strip = png_at_width(tiles, dash.strip_display_px(steps))
 of = "" if label is None else f" · class {names[label]} (the Class picker above)"
 st.image(strip, output_format="PNG", caption=f"slerp from seed {seed} to seed {seed_b} in {steps} steps{of}")
-st.download_button("Download strip PNG", strip, file_name=f"slerp-{seed}-to-{seed_b}.png", mime="image/png",
-                   key="gen_strip_png")
+big = png_bytes(tiles, scale=scale)
+st.download_button("Download strip PNG", big, file_name=f"slerp-{seed}-to-{seed_b}-x{scale}.png", mime="image/png",
+                   key="gen_strip_png", help=f"{tiles.shape[1] * scale} × {tiles.shape[0] * scale} px, at the "
+                                              f"download size chosen above")

@@ -182,9 +182,8 @@ def test_preset_fills_the_form(home, store):
 
 
 def test_valid_form_queues_a_run_and_opens_its_live_view(home, store):
-    at = app()  # Train is the default page
-    at.sidebar.text_input(key="owner_input").set_value("ada")
-    at.session_state["owner"] = "ada"  # AppTest reruns only the page after the first run, not app.py's sidebar
+    at = app("pages/train.py")  # Home is the default page now; a switched-to page runs without app.py's sidebar
+    at.session_state["owner"] = "ada"
     at.selectbox(key="preset").set_value("seed003-dcgan").run()
     _set(at, "epochs", 3)
     _set(at, "train_subset", 1024)
@@ -349,9 +348,9 @@ def test_generate_is_deterministic_for_a_seed(store, trained, media):
     at2.number_input(key="gen_seed").set_value(5).run()
     assert _image_bytes(at2, media) == a and a[:8] == b"\x89PNG\r\n\x1a\n"
     from gan_core.checkpoint import load_generator
-    from gan_core.sampling import generate, grid, png_bytes
+    from gan_core.sampling import generate, grid, png_at_width
     g, cfg, _ = load_generator(store.artifacts_dir(store.get(trained)) / "generator.safetensors")
-    assert a == png_bytes(grid(generate(g, cfg, 64, 5), ncol=8), scale=3)  # exactly what gan_core draws
+    assert a == png_at_width(grid(generate(g, cfg, 64, 5), ncol=8), 768)  # exactly what gan_core draws
     at2.number_input(key="gen_seed").set_value(6).run()
     assert _image_bytes(at2, media) != a
     at2.button(key="gen_random").click().run()
@@ -682,3 +681,138 @@ def test_unreadable_sample_images_show_a_note_not_a_traceback(store, trained, ga
         assert not at.exception
     assert at.select_slider(key=f"sample_epoch-{trained}").value == 3
     assert any("unreadable" in w for w in texts(at, "warning"))
+
+# --- issue 15: the landing page, empty states, Generate / Samples / Compare ----------------------------------------
+def _png_size(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+    import io
+    with Image.open(io.BytesIO(data)) as im:
+        return im.size
+
+
+def test_home_is_the_default_page_with_a_live_grid_and_two_ways_in(home, store, media):
+    at = app()
+    assert at.title[0].value == "GAN Studio"
+    assert "generative adversarial networks" in at.markdown[0].value
+    assert len(at.image) == 1 and "pretrained" in at.image[0].captions[0]
+    assert _png_size(_image_bytes(at, media)) == (640, 640)
+    seed = at.session_state["home_seed"]
+    at.button(key="home_new").click().run()
+    assert at.session_state["home_seed"] != seed and not at.exception
+    at.button(key="home_generate").click().run()
+    assert at.header[0].value == "Generate" and at.radio(key="gen_source").value == "a pretrained generator"
+    assert len(at.image) == 2 and not at.error
+
+
+def test_train_your_first_gan_opens_train_on_the_fast_preset(home, store):
+    at = app()
+    at.button(key="home_train").click().run()
+    assert at.header[0].value == "Train a GAN" and not at.exception
+    assert at.selectbox(key="preset").value == "dense-ema"
+    assert at.session_state["train_form"]["epochs"] == 10
+    assert at.session_state["train_form"]["arch"] == "dense"
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_every_empty_state_offers_the_pretrained_generators(home, store, page):
+    at = app(page)
+    if page == "pages/generate.py":
+        at.radio(key="gen_source").set_value("a run").run()
+    assert any("pretrained generators" in t for t in texts(at, "info"))
+    [b for b in at.button if b.label == "Try a pretrained generator"][0].click().run()
+    assert at.header[0].value == "Generate" and at.radio(key="gen_source").value == "a pretrained generator"
+    assert len(at.image) == 2 and not at.error
+
+
+def test_generate_a_bigger_grid_is_never_drawn_smaller(store, trained, media):
+    at = app("pages/generate.py", run_id=trained)
+    widths = {}
+    for side in (1, 4, 8, 9, 12, 16):
+        at.slider(key="gen_side").set_value(side).run()
+        widths[side] = _png_size(_image_bytes(at, media))[0]
+    assert widths[16] > widths[8] and list(widths.values()) == sorted(widths.values()), widths
+    assert widths[8] == 768 and widths[16] == 1024
+
+
+def test_generate_downloads_are_scaled(store, trained, media):
+    at = app("pages/generate.py", run_id=trained)
+    at.slider(key="gen_steps").set_value(24).run()
+    downloads = at.get("download_button")
+    assert at.selectbox(key="gen_dl_scale").value == 4
+    strip = media[downloads[1].proto.url.rsplit("/", 1)[-1].split(".")[0]]
+    assert _png_size(strip) == (722 * 4, 32 * 4)
+    at.selectbox(key="gen_dl_scale").set_value(8).run()
+    grid_png = media[at.get("download_button")[0].proto.url.rsplit("/", 1)[-1].split(".")[0]]
+    assert _png_size(grid_png) == (242 * 8, 242 * 8)
+
+
+def test_generate_to_seed_follows_the_seed_until_set(store, trained):
+    at = app("pages/generate.py", run_id=trained)
+    assert at.number_input(key="gen_seed_b").value == 1
+    at.button(key="gen_random").click().run()
+    seed = at.number_input(key="gen_seed").value
+    assert seed != 0 and at.number_input(key="gen_seed_b").value == seed + 1
+    at.number_input(key="gen_seed").set_value(41).run()
+    assert at.number_input(key="gen_seed_b").value == 42
+    at.number_input(key="gen_seed_b").set_value(7).run()
+    at.button(key="gen_random").click().run()
+    assert at.number_input(key="gen_seed_b").value == 7  # the user's own choice stays
+    assert "to seed 7" in at.image[1].captions[0]
+
+
+def test_generate_falls_back_to_a_pretrained_generator_for_a_run_without_a_checkpoint(store):
+    run_id = store.submit(TrainConfig(epochs=2), name="fresh")
+    at = app("pages/generate.py", run_id=run_id)
+    assert at.radio(key="gen_source").value == "a pretrained generator"
+    assert any("no checkpoint yet" in t and "pretrained" in t for t in texts(at, "info"))
+    assert len(at.image) == 2 and not at.error
+    at.radio(key="gen_source").set_value("a run").run()  # chosen on purpose: explained, with a way out
+    assert any("no checkpoint yet" in t for t in texts(at, "info"))
+    at.button(key="gen_use_shipped").click().run()
+    assert at.radio(key="gen_source").value == "a pretrained generator" and len(at.image) == 2
+
+
+def test_generate_errors_are_in_plain_words_with_the_reason_in_an_expander(store, trained):
+    path = store.artifacts_dir(store.get(trained)) / "generator.safetensors"
+    path.write_bytes(b"\xff" * 64)  # safetensors reads a header length of ~1.8e19: "HeaderTooLarge"
+    at = app("pages/generate.py", run_id=trained)
+    error = texts(at, "error")[0]
+    assert "Cannot load this generator" in error and "not a complete .safetensors file" in error
+    assert "too large" not in error and "header" not in error.lower()
+    assert at.expander[0].label == "Technical details" and "header too large" in at.code[0].value
+
+
+def test_samples_play_shows_the_epochs_as_a_gif_that_keeps_time(store, trained, media):
+    import time as _time
+
+    from PIL import Image
+    import io
+    at = app("pages/samples.py", run_id=trained)
+    at.button(key="play").click().run()
+    assert any("Playing epochs 1–3" in c.value for c in at.caption)
+    gif = _image_bytes(at, media)
+    with Image.open(io.BytesIO(gif)) as im:
+        assert im.format == "GIF" and im.n_frames == 3 and im.info["duration"] == 500
+        assert "loop" not in im.info  # plays once and stops on the last epoch
+    _time.sleep(1.7)
+    at.button(key="pause").click().run()
+    assert not at.exception
+    slider = at.select_slider(key=f"sample_epoch-{trained}")
+    assert slider.value == 3  # the animation had reached the last epoch
+
+
+def test_a_single_grid_run_offers_no_gif(store, tiny_cfg, mnist_slice, train_cache):
+    one = trained_run(store, fast(tiny_cfg, epochs=1), mnist_slice, train_cache, name="one")
+    at = app("pages/samples.py", run_id=one)
+    assert not at.get("download_button") and not at.exception
+    assert any("second epoch" in c.value for c in at.caption)
+    assert not any("(1 epochs)" in c.value for c in at.caption)
+
+
+def test_compare_shows_grids_two_a_row(store, tiny_cfg, mnist_slice, train_cache, media):
+    trained_run(store, fast(tiny_cfg), mnist_slice, train_cache, name="a")
+    trained_run(store, fast(tiny_cfg, lr_g=1e-3, seed=4), mnist_slice, train_cache, name="b")
+    at = app("pages/compare.py")
+    assert len(at.image) == 2
+    src = Path(__file__).resolve().parents[1] / "pages" / "compare.py"
+    assert "PER_ROW = 2" in src.read_text()

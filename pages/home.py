@@ -1,0 +1,83 @@
+"""Home: what GAN Studio is, digits drawn live by a pretrained generator, and the two ways in."""
+import random
+
+import streamlit as st
+
+import ui
+from gan_core import dashboard as dash
+from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
+from gan_core.sampling import generate, grid, png_at_width
+
+ui.bootstrap(__file__)
+
+HOME_GENERATOR = "dense-mnist"  # unconditional, so one grid shows every digit; a dense G draws 64 digits in ms
+# The preset "Train your first GAN" opens with: the dense GAN is the fastest to train here (3.4 s an MNIST epoch in
+# bf16 on CPU, 13-16× faster than the DCGANs' 40-54 s; BENCHMARKS.md), and `dense-ema` is seed 000's dense GAN with
+# dropout in D and an EMA of G, the recipe of the shipped dense-mnist: the EMA smooths G's weights so digits are
+# recognisable after a handful of epochs (seed000-dense + EMA reached IS 7.6 by epoch 23, BENCHMARKS.md), not 200.
+FIRST_PRESET = "dense-ema"
+FIRST_EPOCHS = 10  # under a minute of training on a laptop, enough for recognisable digits
+TRAIN_FORM = "train_form"  # pages/train.py's remembered form (a plain dict) and its widgets' "cfg.<field>" keys
+
+
+@st.cache_resource(show_spinner="Loading a pretrained generator…", max_entries=2)
+def _shipped(name: str):
+    """(G, config) of a shipped generator, loaded once per server process."""
+    g, cfg, _ = load_generator(shipped_generators()[name])
+    return g, cfg
+
+
+def _train_first() -> None:
+    """Open Train with FIRST_PRESET filled in and FIRST_EPOCHS epochs."""
+    values = dash.form_values(FIRST_PRESET)
+    values["epochs"] = FIRST_EPOCHS
+    st.session_state["preset"] = FIRST_PRESET
+    st.session_state[TRAIN_FORM] = values
+    for k in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
+        del st.session_state[k]  # the Train page restores its widgets from the form above
+
+
+def _generate_now() -> None:
+    st.session_state["gen_open_pretrained"] = True  # read once by pages/generate.py
+
+
+st.title("GAN Studio")
+st.markdown("GAN Studio trains generative adversarial networks (GANs) that learn to draw handwritten digits and "
+            "clothing from the MNIST datasets, and lets you watch them learn, compare them and draw with them.")
+
+shipped = shipped_generators()
+left, right = st.columns([3, 2], gap="large")
+with left:
+    name = HOME_GENERATOR if HOME_GENERATOR in shipped else next(iter(shipped), None)
+    if name is None:
+        st.info("This install ships no pretrained generators: train one to see digits here.")
+    else:
+        if "home_seed" not in st.session_state:
+            st.session_state["home_seed"] = random.randrange(0, 2**31 - 1)  # different digits on every visit
+        try:
+            g, cfg = _shipped(name)
+        except (CheckpointError, OSError) as e:
+            st.warning(f"The pretrained generator could not be loaded: {dash.plain_checkpoint_error(str(e))}")
+        else:
+            seed = st.session_state["home_seed"]
+            label = 0 if cfg.conditional else None
+            tiles = grid(generate(g, cfg, 64, seed, label), ncol=8)
+            st.image(png_at_width(tiles, 640), output_format="PNG",
+                     caption=f"Drawn just now by the pretrained `{name}` generator from random noise (seed {seed}). "
+                             "None of these digits exists in the training data.")
+            if st.button("Draw new digits", icon=":material/casino:", key="home_new"):
+                st.session_state["home_seed"] = random.randrange(0, 2**31 - 1)
+                st.rerun()
+with right:
+    st.subheader("Start here")
+    st.markdown("**Draw digits now** with a pretrained generator: pick a seed, a grid size, or walk between two "
+                "digits.")
+    if st.button("Generate digits now", type="primary", icon=":material/auto_awesome:", key="home_generate",
+                 on_click=_generate_now, width="stretch"):
+        st.switch_page(ui.PAGES["generate"])
+    st.markdown(f"**Train your first GAN**: the form opens on the `{FIRST_PRESET}` recipe for {FIRST_EPOCHS} "
+                "epochs, the quickest to recognisable digits. Watch its losses and samples live on Runs.")
+    if st.button("Train your first GAN", icon=":material/model_training:", key="home_train", on_click=_train_first,
+                 width="stretch"):
+        st.switch_page(ui.PAGES["train"])
+    st.caption("Samples shows a run's grids epoch by epoch; Compare puts runs side by side.")
