@@ -16,6 +16,8 @@ LOSS_NAMES = ("non_saturating", "minimax", "lsgan", "hinge", "wgan_gp")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 NOISES = ("normal", "uniform")
+BCE_LOSSES = ("non_saturating", "minimax")  # D's output read as a probability: label smoothing applies
+CRITIC_LOSSES = ("hinge", "wgan_gp")  # D as an unbounded critic: several D steps per G step and a penalty are usual
 MIN_EVAL_SAMPLES = 100  # fewer make the feature covariance of the Fréchet distance meaningless (1 gives NaN)
 
 # Changing any of these makes old weights or optimizer state meaningless, so resume refuses it.
@@ -29,10 +31,17 @@ class ConfigError(ValueError):
 
 
 def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
-       choices: tuple[str, ...] | None = None, group: str = "training", max_len: int | None = None) -> Any:
-    """A dataclass field whose metadata drives validation, the UI form and the CLI flag (`max_len`: list fields)."""
+       choices: tuple[str, ...] | None = None, group: str = "training", max_len: int | None = None,
+       label: str = "", basic: bool = False, applies: dict[str, tuple[Any, ...]] | None = None) -> Any:
+    """A dataclass field whose metadata drives validation, the UI form and the CLI flag (`max_len`: list fields).
+
+    For people (the form, CLI help): `label` is the name they read, with its unit; `basic` puts the field in the
+    form's always-visible part; `applies` says when the field matters, as {other field: allowed values} (all must
+    hold; None: always), e.g. {"arch": ("dcgan",)}. The form hides a field that does not apply unless its value
+    differs from the default; hidden fields keep their values and are validated and queued as they are."""
     return field(default=default, metadata={"help": help, "min": lo, "max": hi, "choices": choices, "group": group,
-                                            "max_len": max_len})
+                                            "max_len": max_len, "label": label, "basic": basic,
+                                            "applies": applies})
 
 
 @dataclass(frozen=True)
@@ -40,67 +49,85 @@ class TrainConfig:
     """Everything that decides what a training run does. Frozen: change it with `replace`."""
 
     arch: Literal["dense", "dcgan"] = _f("dense", "Model family: fully connected (seeds 000/002/004) or DCGAN "
-                                         "(seed 003).", choices=ARCHS, group="model")
+                                         "(seed 003).", choices=ARCHS, group="model", label="Architecture", basic=True)
     dataset: Literal["mnist", "fashion_mnist"] = _f("mnist", "Training images: MNIST digits or Fashion-MNIST.",
-                                                     choices=DATASETS, group="data")
+                                                     choices=DATASETS, group="data", label="Dataset", basic=True)
     conditional: bool = _f(False, "Class-conditional: G takes the class to draw, D judges (image, class) pairs "
-                                  "with a projection head; Generate then lets you pick the class.", group="model")
-    latent_dim: int = _f(128, "Size of the noise vector z fed to the generator.", lo=1, hi=1024, group="model")
+                                  "with a projection head; Generate then lets you pick the class.", group="model",
+                                  label="Class-conditional", basic=True)
+    latent_dim: int = _f(128, "Size of the noise vector z fed to the generator.", lo=1, hi=1024, group="model",
+                         label="Noise size (z dimensions)")
     noise: Literal["normal", "uniform"] = _f("normal", "Distribution of z: N(0, 1) or U(-1, 1) (seed 002).",
-                                             choices=NOISES, group="model")
+                                             choices=NOISES, group="model", label="Noise distribution")
     g_widths: tuple[int, ...] = _f((256, 512, 1024), "Dense generator hidden layer widths, input side first.",
-                                   lo=1, hi=8192, group="model", max_len=8)
+                                   lo=1, hi=8192, group="model", max_len=8,
+                                   label="Generator layer widths (units)", applies={"arch": ("dense",)})
     d_widths: tuple[int, ...] = _f((512, 256), "Dense discriminator hidden layer widths, input side first.",
-                                   lo=1, hi=8192, group="model", max_len=8)
+                                   lo=1, hi=8192, group="model", max_len=8,
+                                   label="Discriminator layer widths (units)", applies={"arch": ("dense",)})
     width_mult: float = _f(1.0, "DCGAN channel multiplier (1.0 = seed 003's 256/128/64 channels).",
-                           lo=0.125, hi=4.0, group="model")
-    leaky_slope: float = _f(0.2, "Negative slope of the LeakyReLU activations.", lo=0.0, hi=1.0, group="model")
+                           lo=0.125, hi=4.0, group="model",
+                           label="DCGAN width multiplier (×)", applies={"arch": ("dcgan",)})
+    leaky_slope: float = _f(0.2, "Negative slope of the LeakyReLU activations.", lo=0.0, hi=1.0, group="model",
+                            label="LeakyReLU slope")
     d_dropout: float = _f(0.0, "Dropout after each discriminator hidden layer (seed 004 uses 0.3).",
-                          lo=0.0, hi=0.9, group="model")
+                          lo=0.0, hi=0.9, group="model", label="Dropout in D (fraction)")
     d_batchnorm: bool = _f(True, "DCGAN discriminator: BatchNorm after each conv, as seed 003 (dense D has none).",
-                           group="model")
+                           group="model", label="BatchNorm in D", applies={"arch": ("dcgan",)})
     spectral_norm: bool = _f(False, "Spectral norm on every discriminator weight (Miyato et al. 2018): bounds D's "
-                             "slope, a common cure for collapse.", group="model")
+                             "slope, a common cure for collapse.", group="model", label="Spectral norm in D")
     info_code: bool = _f(False, "InfoGAN (Chen et al. 2016) without labels: a 10-way code read from z picks G's "
                          "mode and a Q head on D must recover it, which pushes G to split the data into sharp, "
-                         "distinct modes (on MNIST: the digits).", group="model")
+                         "distinct modes (on MNIST: the digits).", group="model", label="InfoGAN code (10 modes)")
     info_weight: float = _f(1.0, "Weight λ of InfoGAN's code-recovery loss, added to both D's and G's loss "
-                            "(used when info_code is on).", lo=0.0, hi=100.0, group="loss")
+                            "(used when info_code is on).", lo=0.0, hi=100.0, group="loss",
+                            label="InfoGAN loss weight (λ)", applies={"info_code": (True,)})
     init_std: float = _f(0.0, "Initialise weights from N(0, init_std); 0 keeps PyTorch's default init.",
-                         lo=0.0, hi=1.0, group="model")
-    loss: str = _f("non_saturating", "GAN objective.", choices=LOSS_NAMES, group="loss")
+                         lo=0.0, hi=1.0, group="model", label="Initial weight std (0 = default)")
+    loss: str = _f("non_saturating", "GAN objective.", choices=LOSS_NAMES, group="loss",
+                   label="Loss function", basic=True)
     label_smoothing: float = _f(0.0, "One-sided label smoothing: real label = 1 - value (BCE losses only).",
-                                lo=0.0, hi=0.5, group="loss")
+                                lo=0.0, hi=0.5, group="loss",
+                                label="Label smoothing (1 − real label)", applies={"loss": BCE_LOSSES})
     gp_weight: float = _f(0.0, "Gradient penalty weight λ (seed 003's formula); wgan_gp needs it > 0.",
-                          lo=0.0, hi=1000.0, group="loss")
-    n_critic: int = _f(1, "Discriminator steps per generator step (WGAN-GP uses 5).", lo=1, hi=10, group="loss")
+                          lo=0.0, hi=1000.0, group="loss",
+                          label="Gradient penalty weight (λ)", applies={"loss": CRITIC_LOSSES})
+    n_critic: int = _f(1, "Discriminator steps per generator step (WGAN-GP uses 5).", lo=1, hi=10, group="loss",
+                       label="D steps per G step", applies={"loss": CRITIC_LOSSES})
     g_ema: float = _f(0.0, "Keep an exponential moving average of G's weights with this decay and use it for "
                       "samples, scores and exports (0 = off; 0.999 is usual).", lo=0.0, hi=0.99999,
-                      group="optimizer")
-    lr_g: float = _f(2e-4, "Generator Adam learning rate.", lo=1e-7, hi=1.0, group="optimizer")
-    lr_d: float = _f(2e-4, "Discriminator Adam learning rate.", lo=1e-7, hi=1.0, group="optimizer")
-    beta1: float = _f(0.5, "Adam β1.", lo=0.0, hi=0.999, group="optimizer")
-    beta2: float = _f(0.999, "Adam β2.", lo=0.0, hi=0.9999, group="optimizer")
-    batch_size: int = _f(128, "Images per batch.", lo=1, hi=8192, group="training")
-    epochs: int = _f(20, "Passes over the training set.", lo=1, hi=10000, group="training")
+                      group="optimizer", label="EMA decay of G (0 = off)")
+    lr_g: float = _f(2e-4, "Generator Adam learning rate.", lo=1e-7, hi=1.0, group="optimizer",
+                     label="Learning rate of G", basic=True)
+    lr_d: float = _f(2e-4, "Discriminator Adam learning rate.", lo=1e-7, hi=1.0, group="optimizer",
+                     label="Learning rate of D", basic=True)
+    beta1: float = _f(0.5, "Adam β1.", lo=0.0, hi=0.999, group="optimizer", label="Adam β1")
+    beta2: float = _f(0.999, "Adam β2.", lo=0.0, hi=0.9999, group="optimizer", label="Adam β2")
+    batch_size: int = _f(128, "Images per batch.", lo=1, hi=8192, group="training",
+                         label="Batch size (images)", basic=True)
+    epochs: int = _f(20, "Passes over the training set.", lo=1, hi=10000, group="training", label="Epochs",
+                     basic=True)
     max_steps: int = _f(0, "Stop after this many steps in total (0 = no limit).", lo=0, hi=10_000_000,
-                        group="training")
+                        group="training", label="Step limit (steps, 0 = none)")
     train_subset: int = _f(0, "Train on the first N images only (0 = all); for quick tries.", lo=0,
-                           hi=10_000_000, group="data")
+                           hi=10_000_000, group="data", label="Training images (0 = all)", basic=True)
     seed: int = _f(0, "Random seed: same seed, config and device give the same run.", lo=0, hi=2**31 - 1,
-                   group="training")
+                   group="training", label="Random seed")
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "Where to train; auto picks CUDA when present.",
-                                                choices=DEVICES, group="performance")
+                                                choices=DEVICES, group="performance", label="Device")
     precision: Literal["fp32", "bf16"] = _f("fp32", "bf16 autocast runs matmuls/convs in bfloat16.",
-                                            choices=PRECISIONS, group="performance")
-    compile: bool = _f(False, "torch.compile the models (slow first steps, faster after).", group="performance")
+                                            choices=PRECISIONS, group="performance", label="Precision")
+    compile: bool = _f(False, "torch.compile the models (slow first steps, faster after).", group="performance",
+                       label="torch.compile")
     log_every: int = _f(10, "Report step metrics every N steps (the only host syncs in the loop).", lo=1,
-                        hi=100_000, group="performance")
+                        hi=100_000, group="performance", label="Log every (steps)")
     eval_samples: int = _f(2000, "Samples scored by the quality classifier after each epoch (0 = off); the real "
-                           "floor uses at most the 10,000 test images.", lo=0, hi=10_000, group="quality")
-    sample_every: int = _f(1, "Save a fixed-noise sample grid every N epochs.", lo=1, hi=10000, group="training")
+                           "floor uses at most the 10,000 test images.", lo=0, hi=10_000, group="quality",
+                           label="Quality samples per epoch (0 = off)")
+    sample_every: int = _f(1, "Save a fixed-noise sample grid every N epochs.", lo=1, hi=10000, group="training",
+                           label="Sample grid every (epochs)")
     checkpoint_every: int = _f(1, "Write a resumable checkpoint every N epochs.", lo=1, hi=10000,
-                               group="training")
+                               group="training", label="Checkpoint every (epochs)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
+from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field, coerce_value, config_fields
 from .sampling import gif_bytes
 from .store import RunView, Store
 
@@ -30,7 +30,9 @@ STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circ
 
 @dataclasses.dataclass(frozen=True)
 class FieldSpec:
-    """How one TrainConfig field is drawn as a widget: kind, bounds, step, format, choices, help, group."""
+    """How one TrainConfig field is drawn as a widget: kind, bounds, step, format, choices, help, group, and for
+    people: label (with unit), basic (always visible) and applies ((other field, allowed values) pairs, all must
+    hold; empty: always applies)."""
     name: str
     kind: str  # "select" | "bool" | "int" | "float" | "list"
     group: str
@@ -40,6 +42,27 @@ class FieldSpec:
     step: float | None = None
     format: str | None = None
     choices: tuple[str, ...] = ()
+    label: str = ""
+    basic: bool = False
+    applies: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    default: Any = None
+
+    @property
+    def tooltip(self) -> str:
+        """The widget's help: the field's help, its range, when it applies, and its name (as in the CLI and JSON)."""
+        parts = [self.help]
+        if self.kind == "list":
+            parts.append(f"Comma-separated, each {self.min:g} to {self.max:g}.")
+        elif self.kind in ("int", "float"):
+            parts.append(f"Allowed {self.min:g} to {self.max:g}.")
+        if self.applies:
+            parts.append("Used with " + " and ".join(f"{k} {' or '.join(map(_word, v))}" for k, v in self.applies)
+                         + ".")
+        return " ".join(parts) + f" (`{self.name}`)"
+
+
+def _word(v: Any) -> str:
+    return ("on" if v else "off") if isinstance(v, bool) else str(v)
 
 
 def field_specs() -> list[FieldSpec]:
@@ -47,7 +70,9 @@ def field_specs() -> list[FieldSpec]:
     specs = []
     for f in config_fields():
         meta, default = f.metadata, f.default
-        common = dict(name=f.name, group=meta["group"], help=meta["help"])
+        common = dict(name=f.name, group=meta["group"], help=meta["help"], label=meta.get("label") or f.name,
+                      basic=bool(meta.get("basic")), applies=tuple((meta.get("applies") or {}).items()),
+                      default=_form_value(default))
         if meta.get("choices"):
             specs.append(FieldSpec(kind="select", choices=tuple(meta["choices"]), **common))
         elif isinstance(default, bool):
@@ -74,18 +99,66 @@ def _float_step(name: str, default: float) -> float:
 
 
 def _float_format(name: str) -> str:
-    """printf format of a float input: learning rates in scientific notation, the rest with enough digits."""
-    return "%.2e" if name.startswith("lr_") else "%.4g"
+    """printf format of a float input: learning rates in scientific notation, the rest with enough digits that no
+    allowed value is shown rounded (g_ema's 0.99999 read "1" with 4 digits)."""
+    return "%.2e" if name.startswith("lr_") else "%.6g"
 
 
-def specs_by_group() -> dict[str, list[FieldSpec]]:
-    """The field specs below the top row (arch, dataset), grouped by metadata['group']: GROUPS order first, then
-    any group a newer TrainConfig adds, in declaration order."""
+def specs_by_group(values: Mapping[str, Any] | None = None,
+                   problems: Sequence[tuple[str, str]] = ()) -> dict[str, list[FieldSpec]]:
+    """The advanced (not `basic`) field specs, grouped by metadata['group']: GROUPS order first, then any group a
+    newer TrainConfig adds, in declaration order. With the form's `values`, only the fields `shown` for them; every
+    group that has advanced fields is kept, empty or not, so the page's expanders stay where they are."""
     out: dict[str, list[FieldSpec]] = {g: [] for g in GROUPS}
     for s in field_specs():
-        if s.name not in TOP_FIELDS:
-            out.setdefault(s.group, []).append(s)
-    return {g: v for g, v in out.items() if v}
+        if s.basic or s.name in TOP_FIELDS:
+            continue
+        out.setdefault(s.group, [])
+        if values is None or shown(s, values, problems):
+            out[s.group].append(s)
+    groups = {s.group for s in field_specs() if not s.basic and s.name not in TOP_FIELDS}
+    return {g: v for g, v in out.items() if g in groups}
+
+
+def basic_specs() -> list[FieldSpec]:
+    """The always-visible fields below the top row (arch, dataset), in declaration order."""
+    return [s for s in field_specs() if s.basic and s.name not in TOP_FIELDS]
+
+
+def applies(spec: FieldSpec, values: Mapping[str, Any]) -> bool:
+    """Whether the field matters for the form's current values (its metadata's `applies`)."""
+    for other, allowed in spec.applies:
+        try:
+            v = coerce_value(other, values.get(other))
+        except ConfigError:
+            return False
+        if v not in allowed:
+            return False
+    return True
+
+
+def shown(spec: FieldSpec, values: Mapping[str, Any], problems: Sequence[tuple[str, str]] = ()) -> bool:
+    """A field is on the form when it applies, when its value differs from the default (a hidden value is still
+    queued, so a changed one is never hidden), or when a problem names it (so it can be fixed)."""
+    if applies(spec, values) or any(name == spec.name for name, _ in problems):
+        return True
+    try:
+        return coerce_value(spec.name, values.get(spec.name)) != coerce_value(spec.name, spec.default)
+    except ConfigError:
+        return True
+
+
+def hidden_names(values: Mapping[str, Any], problems: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The fields the form leaves out for these values (they keep their values, at the defaults)."""
+    return [s.name for s in field_specs() if not shown(s, values, problems)]
+
+
+def label_of(name: str) -> str:
+    """A field's label for people ('Learning rate of G'), or the name itself for anything that is not a field."""
+    return _LABELS.get(name, name)
+
+
+_LABELS = {f.name: f.metadata.get("label") or f.name for f in config_fields()}
 
 
 def preset_names() -> list[str]:
@@ -93,24 +166,85 @@ def preset_names() -> list[str]:
     return [DEFAULTS_LABEL, *PRESETS]
 
 
+def _form_value(v: Any) -> Any:
+    return ", ".join(map(str, v)) if isinstance(v, tuple) else v
+
+
 def form_values(preset: str | None = None) -> dict[str, Any]:
     """Widget values for a preset (or the defaults): lists become '256, 512' text, everything else as is."""
     cfg = TrainConfig() if preset in (None, "", DEFAULTS_LABEL) else TrainConfig.from_preset(preset)
-    return {k: ", ".join(map(str, v)) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    return {k: _form_value(v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+def form_problems(values: Mapping[str, Any]) -> tuple[TrainConfig | None, list[tuple[str, str]]]:
+    """The form's values checked as TrainConfig checks them: (config, []) when valid, else (None, [(field, TrainConfig's
+    message), ...]) for every field that is bad on its own (empty, wrong type, out of range), or, when each is fine
+    alone, the first rule between fields that fails. A number field may be empty (None) in the browser."""
+    problems: list[tuple[str, str]] = []
+    data: dict[str, Any] = {}
+    for f in config_fields():
+        if f.name not in values:
+            problems.append((f.name, f"{f.name}: missing from the form"))
+            continue
+        v = values[f.name]
+        if v is None or (isinstance(v, str) and not v.strip()):
+            problems.append((f.name, f"{f.name}: empty; enter a value"))
+            continue
+        v = coerce_value(f.name, v)
+        try:
+            _check_field(f, v)
+        except ConfigError as e:
+            problems.append((f.name, str(e)))
+            continue
+        data[f.name] = v
+    if problems:
+        return None, problems
+    try:
+        return TrainConfig(**data), []
+    except ConfigError as e:
+        return None, [(problem_field(str(e)), str(e))]
+
+
+def problem_field(message: str) -> str:
+    """The field a ConfigError message names ('epochs: 0 is out of range' -> 'epochs'), or '' if none."""
+    head = message.split(":", 1)[0].strip()
+    return head if head in _LABELS else ""
 
 
 def config_from_form(values: Mapping[str, Any]) -> TrainConfig:
     """Validate the form's values into a TrainConfig; raises ConfigError naming the first bad field."""
-    fields = {f.name for f in config_fields()}
-    data = {}
-    for k in fields:
-        if k not in values:
-            raise ConfigError(f"{k}: missing from the form")
-        v = values[k]
-        if isinstance(v, str) and not v.strip():
-            raise ConfigError(f"{k}: empty; enter a value")
-        data[k] = coerce_value(k, v)
-    return TrainConfig.from_dict(data)
+    cfg, problems = form_problems(values)
+    if problems:
+        raise ConfigError(problems[0][1])
+    return cfg
+
+
+def run_text_problems(name: str, tags: str, description: str) -> list[tuple[str, str]]:
+    """The run's name, tags and description checked as the store will check them when the run is queued."""
+    from .store import MAX_DESCRIPTION, MAX_NAME, clean_tags, clean_text
+    problems = []
+    for field, check in (("run_name", lambda: clean_text(name or "", "name", MAX_NAME)),
+                         ("run_tags", lambda: clean_tags(tags or "")),
+                         ("run_description", lambda: clean_text(description or "", "description", MAX_DESCRIPTION))):
+        try:
+            check()
+        except ConfigError as e:
+            problems.append((field, str(e)))
+    return problems
+
+
+RUN_TEXT_LABELS = {"run_name": "Run name", "run_tags": "Tags", "run_description": "Description"}
+
+
+def problem_markdown(field: str, message: str) -> str:
+    """One problem as a markdown line for the Check panel: the field's label, its name, and TrainConfig's (or the
+    store's) message with the field prefix dropped; the message is escaped (it may quote typed text)."""
+    label = RUN_TEXT_LABELS.get(field) or label_of(field)
+    head, sep, rest = message.partition(":")
+    why = rest.strip() if sep else message
+    if field in RUN_TEXT_LABELS or not field:
+        return f"**{plain(label)}**: {plain(why)}" if field else plain(message)
+    return f"**{plain(label)}** (`{field}`): {plain(why)}"
 
 
 def preset_summary(preset: str) -> str:

@@ -25,27 +25,43 @@ def _apply_preset() -> None:
 
 
 def _widget(spec: dash.FieldSpec) -> None:
+    """One field's widget, labelled for people; the help names the field. Number inputs have no min/max in the
+    browser: Streamlit keeps the last in-range value when a typed one breaks them, so the form would check and queue
+    something other than what it shows. The typed number goes to TrainConfig's own checks instead (the Check panel),
+    and `value=None` lets a cleared box stay empty rather than snap back."""
     key = _key(spec.name)
-    if key not in st.session_state:  # back on this page: restore the widget from the remembered form
+    if key not in st.session_state:  # back on this page, or shown again: restore the widget from the remembered form
         st.session_state[key] = st.session_state[FORM][spec.name]
     if spec.kind == "select":
-        st.selectbox(spec.name, spec.choices, key=key, help=spec.help)
+        st.selectbox(spec.label, spec.choices, key=key, help=spec.tooltip)
     elif spec.kind == "bool":
-        st.checkbox(spec.name, key=key, help=spec.help)
+        st.checkbox(spec.label, key=key, help=spec.tooltip)
     elif spec.kind == "list":
-        st.text_input(spec.name, key=key, help=f"{spec.help} Comma-separated, each {spec.min:g} to {spec.max:g}.")
+        st.text_input(spec.label, key=key, help=spec.tooltip)
     elif spec.kind == "int":
-        st.number_input(spec.name, min_value=int(spec.min), max_value=int(spec.max), step=1, key=key,
-                        help=f"{spec.help} ({spec.min:g} to {spec.max:g})")
+        st.number_input(spec.label, value=None, step=1, format="%d", key=key, help=spec.tooltip)
     else:
-        st.number_input(spec.name, min_value=spec.min, max_value=spec.max, step=spec.step, format=spec.format,
-                        key=key, help=f"{spec.help} ({spec.min:g} to {spec.max:g})")
+        st.number_input(spec.label, value=None, step=spec.step, format=spec.format, key=key, help=spec.tooltip)
     st.session_state[FORM][spec.name] = st.session_state[key]
 
 
 st.header("Train a GAN")
 if FORM not in st.session_state:
     st.session_state[FORM] = dash.form_values(None)
+form = st.session_state[FORM]
+for _name in form:  # what the browser shows now (widgets hidden since keep their remembered values)
+    if _key(_name) in st.session_state:
+        form[_name] = st.session_state[_key(_name)]
+cfg, problems = dash.form_problems(form)
+settings, me = ui.settings(), ui.identity()
+estimate = None
+if cfg is not None:
+    try:
+        estimate = policy.check_resources(cfg, settings)  # memory in every mode; the demo's caps too
+    except (ConfigError, policy.PolicyError) as e:
+        problems = [(dash.problem_field(str(e)), str(e))]
+problems += dash.run_text_problems(st.session_state.get("run_name", ""), st.session_state.get("run_tags", ""),
+                                   st.session_state.get("run_description", ""))
 
 specs = {s.name: s for s in dash.field_specs()}
 left, right = st.columns([3, 2], gap="large")
@@ -57,13 +73,24 @@ with left:
     for col, name in zip(top[1:], dash.TOP_FIELDS):
         with col:
             _widget(specs[name])
+    cols = st.columns(2)
+    for i, spec in enumerate(dash.basic_specs()):
+        with cols[i % 2]:
+            _widget(spec)
     st.text_input("Run name", key="run_name", placeholder="e.g. dcgan-first-try (default: arch-dataset)",
                   max_chars=200)
     t1, t2 = st.columns([1, 2])
-    t1.text_input("Tags", key="run_tags", placeholder="baseline, dcgan", help="Comma-separated words.")
+    t1.text_input("Tags", key="run_tags", placeholder="baseline, dcgan",
+                  help="Comma-separated words of letters, digits, '-', '_' or '.'; up to 10.")
     t2.text_input("Description", key="run_description", max_chars=2000, placeholder="What this run tries")
-    for group, group_specs in dash.specs_by_group().items():
-        with st.expander(dash.GROUP_TITLES.get(group, group.title()), expanded=group in ("training", "data")):
+    st.markdown("**Advanced**")
+    hidden = dash.hidden_names(form, problems)
+    st.caption(f"Only what applies to {form['arch']} with the {form['loss']} loss is shown"
+               + (f"; {len(hidden)} more fields keep their defaults." if hidden else "."))
+    for group, group_specs in dash.specs_by_group(form, problems).items():
+        with st.expander(dash.GROUP_TITLES.get(group, group.title())):
+            if not group_specs:
+                st.caption("Nothing here applies to this architecture and loss.")
             cols = st.columns(2)
             for i, spec in enumerate(group_specs):
                 with cols[i % 2]:
@@ -71,15 +98,8 @@ with left:
 
 with right:
     st.subheader("Check")
-    cfg, problem, estimate = None, None, None
-    settings, me = ui.settings(), ui.identity()
-    try:
-        cfg = dash.config_from_form(st.session_state[FORM])
-        estimate = policy.check_resources(cfg, settings)  # memory in every mode; the demo's caps too
-    except (ConfigError, policy.PolicyError) as e:
-        problem = str(e)
-    if problem:
-        st.error(f"Fix this before starting: {dash.plain(problem)}")  # may quote typed text
+    if problems:  # what the browser shows is what is checked: each bad field by its label and name, and why
+        st.error("Fix this before starting:\n\n" + "\n".join(f"- {dash.problem_markdown(f, m)}" for f, m in problems))
     else:
         from gan_core.store import planned_steps
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epochs, {planned_steps(cfg):,} steps "
@@ -89,12 +109,16 @@ with right:
         st.info(f"Demo limits: up to {settings.max_epochs} epochs, {settings.max_steps:,} steps, "
                 f"{settings.max_params / 1e6:g} M parameters and {settings.max_train_tflop:g} TFLOP a run; "
                 f"{settings.max_queued_per_user} runs queued per person, {settings.submissions_per_minute} a minute.")
-    start = st.button("Start", type="primary", key="start", width="stretch", disabled=not me.key)
-    st.caption(f"Queued as **{dash.plain(me.label)}**; a background worker trains it, and you can close this tab."
-               if me.key else "Sign in (sidebar) to start runs; you can watch every run without signing in.")
+    start = st.button("Start", type="primary", key="start", width="stretch", disabled=not me.key or bool(problems))
+    if not me.key:
+        st.caption("Sign in (sidebar) to start runs; you can watch every run without signing in.")
+    else:
+        st.caption(("Start is off until the form above is valid. " if problems else "")
+                   + f"Queued as **{dash.plain(me.label)}**; a background worker trains it, and you can close this "
+                     "tab.")
     if start:
-        if problem:
-            st.error(f"Nothing was queued: {dash.plain(problem)}")
+        if problems:
+            st.error(f"Nothing was queued: {dash.plain(problems[0][1])}")
         else:
             try:
                 # policy.submit re-checks every demo cap on the server side, inside the store's transaction.

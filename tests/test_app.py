@@ -136,14 +136,128 @@ def _value(at: AppTest, name: str):
     return at.session_state[f"cfg.{name}"]
 
 
-def test_form_has_every_config_field_with_help_and_bounds(home, store):
+def _widgets(at: AppTest) -> dict:
+    """The form's config widgets by field name."""
+    return {w.key[4:]: w for kind in ("number_input", "text_input", "selectbox", "checkbox")
+            for w in getattr(at, kind) if w.key and w.key.startswith("cfg.")}
+
+
+def _check_errors(at: AppTest) -> list[str]:
+    return [t for t in texts(at, "error") if t.startswith("Fix this before starting")]
+
+
+def test_form_has_every_applicable_field_with_label_help_and_no_client_side_bounds(home, store):
     at = app("pages/train.py")
-    keys = {w.key for kind in ("number_input", "text_input", "selectbox", "checkbox") for w in getattr(at, kind)}
+    shown = _widgets(at)
     from gan_core.config import config_fields
-    assert {f"cfg.{f.name}" for f in config_fields()} <= keys
-    lr = next(w for w in at.number_input if w.key == "cfg.lr_g")
-    assert lr.min == 1e-7 and lr.max == 1.0 and "learning rate" in lr.help
-    assert len(at.expander) >= 5
+    hidden = set(dash.hidden_names(dash.form_values(None)))
+    assert set(shown) == {f.name for f in config_fields()} - hidden
+    assert {"width_mult", "d_batchnorm", "gp_weight", "n_critic", "info_weight"} <= hidden  # not for dense + NS
+    specs = {s.name: s for s in dash.field_specs()}
+    for name, w in shown.items():  # a label for people, the field's name in the help
+        assert w.label == specs[name].label and w.label != name, (name, w.label)
+        assert f"(`{name}`)" in w.help, (name, w.help)
+    lr = shown["lr_g"]
+    assert lr.label == "Learning rate of G" and "learning rate" in lr.help and "Allowed 1e-07 to 1." in lr.help
+    assert lr.min is None and lr.max is None  # the browser would keep the last in-range value instead
+    assert shown["batch_size"].label == "Batch size (images)"
+    assert [e.label for e in at.expander] == ["Model", "Loss", "Optimizer", "Training", "Performance", "Quality"]
+
+
+@pytest.mark.parametrize("field,value,why", [
+    ("epochs", 0, "0 is out of range; allowed 1 to 10000"),
+    ("batch_size", 10_000_000, "10000000 is out of range; allowed 1 to 8192"),
+    ("lr_g", -0.001, "-0.001 is out of range; allowed 1e-07 to 1"),
+    ("epochs", None, "empty; enter a value"),  # a cleared box
+])
+def test_a_typed_bad_number_is_what_is_checked_and_start_is_disabled(home, store, field, value, why):
+    at = app("pages/train.py", user="ada")
+    assert not at.button(key="start").disabled
+    _set(at, field, value)
+    at.run()
+    assert _value(at, field) == value  # not snapped back to the last valid value
+    errors = _check_errors(at)
+    label = dash.label_of(field)
+    assert errors and f"**{dash.plain(label)}** (`{field}`): {dash.plain(why)}" in errors[0], errors
+    assert not at.success  # no "Valid" beside it
+    assert at.button(key="start").disabled  # AppTest, like a browser, cannot click it
+    _set(at, field, dash.form_values(None)[field])
+    at.run()
+    assert not _check_errors(at) and at.success[0].value.startswith("Valid")
+    assert not at.button(key="start").disabled
+
+
+def test_every_bad_field_is_named_at_once(home, store):
+    at = app("pages/train.py")
+    _set(at, "epochs", 0)
+    _set(at, "lr_d", 5.0)
+    at.run()
+    error = _check_errors(at)[0]
+    assert "**Epochs** (`epochs`)" in error and "**Learning rate of D** (`lr_d`)" in error
+
+
+@pytest.mark.parametrize("key,value,why", [
+    ("run_tags", "good, bad tag!", "'bad tag!' is not a tag"),
+    ("run_tags", ", ".join(f"t{i}" for i in range(11)), "11 tags is too many; allowed up to 10"),
+])
+def test_tags_are_checked_live(home, store, key, value, why):
+    at = app("pages/train.py", user="ada")
+    at.text_input(key=key).set_value(value).run()
+    errors = _check_errors(at)
+    assert errors and f"**Tags**: {dash.plain(why)}" in errors[0], errors
+    assert not at.success and at.button(key="start").disabled
+    at.text_input(key=key).set_value("baseline, dcgan").run()
+    assert not _check_errors(at) and not at.button(key="start").disabled
+
+
+def test_run_name_and_description_limits_are_checked_live():
+    assert dash.run_text_problems("x" * 201, "", "") == [("run_name", "name: 201 characters is too long; allowed "
+                                                                     "up to 200")]
+    assert dash.run_text_problems("ok", "a, b", "d" * 2001)[0][0] == "run_description"
+    assert dash.run_text_problems("ok", "a, b", "fine") == []
+
+
+def test_fields_shown_follow_arch_loss_and_info_code_and_hidden_ones_keep_their_values(home, store):
+    at = app("pages/train.py", user="ada")
+    shown = set(_widgets(at))
+    assert {"g_widths", "d_widths", "label_smoothing"} <= shown
+    assert not shown & {"width_mult", "d_batchnorm", "gp_weight", "n_critic", "info_weight"}
+    _set(at, "arch", "dcgan")
+    at.run()
+    shown = set(_widgets(at))
+    assert {"width_mult", "d_batchnorm"} <= shown and not shown & {"g_widths", "d_widths"}
+    _set(at, "loss", "hinge")
+    _set(at, "info_code", True)
+    at.run()
+    shown = set(_widgets(at))
+    assert {"gp_weight", "n_critic", "info_weight"} <= shown and "label_smoothing" not in shown
+    _set(at, "n_critic", 3)
+    _set(at, "width_mult", 0.5)
+    at.run()
+    _set(at, "loss", "lsgan")  # n_critic no longer applies, but 3 is not its default: still shown, never hidden
+    _set(at, "arch", "dense")
+    at.run()
+    shown = set(_widgets(at))
+    assert {"n_critic", "width_mult", "g_widths"} <= shown and not shown & {"gp_weight", "d_batchnorm"}
+    _set(at, "arch", "dcgan")
+    at.run()
+    assert _value(at, "d_batchnorm") is True  # hidden while dense, kept
+    at.button(key="start").click().run()
+    cfg = store.list_runs()[0].config
+    assert (cfg.arch, cfg.loss, cfg.n_critic, cfg.width_mult, cfg.info_code, cfg.g_widths) == (
+        "dcgan", "lsgan", 3, 0.5, True, (256, 512, 1024))
+
+
+def test_a_hidden_field_named_by_a_problem_is_shown_so_it_can_be_fixed(home, store):
+    at = app("pages/train.py")
+    at.selectbox(key="preset").set_value("seed002-dense").run()  # label_smoothing 0.1
+    _set(at, "loss", "hinge")  # smoothing does not apply to hinge, and TrainConfig refuses it
+    at.run()
+    assert "label_smoothing" in _widgets(at)
+    assert "(`label_smoothing`)" in _check_errors(at)[0]
+    _set(at, "label_smoothing", 0.0)
+    at.run()
+    assert not _check_errors(at) and "label_smoothing" not in _widgets(at)
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -155,22 +269,19 @@ def test_bad_values_show_the_config_error_and_queue_nothing(home, store, field, 
     at = app("pages/train.py")
     _set(at, field, value)
     at.run()
-    message = dash.plain(message)  # shown escaped: the message may quote what was typed
-    assert any(message in t for t in texts(at, "error")), texts(at, "error")
-    at.button(key="start").click().run()
+    why = dash.plain(message.split(": ", 1)[1])  # shown escaped: the message may quote what was typed
+    assert any(f"(`{field}`): {why}" in t for t in _check_errors(at)), texts(at, "error")
+    assert at.button(key="start").disabled
     assert not at.exception
-    assert sum(message in t for t in texts(at, "error")) >= 1
-    assert any("Nothing was queued" in t for t in texts(at, "error"))
-    assert store.list_runs() == []
 
 
 def test_cross_field_rule_wgan_gp_needs_gp_weight(home, store):
     at = app("pages/train.py")
     _set(at, "loss", "wgan_gp")
     at.run()
-    at.button(key="start").click().run()
-    assert any(dash.plain("gp_weight: wgan_gp needs a gradient penalty") in t for t in texts(at, "error"))
-    assert store.list_runs() == []
+    assert any(dash.plain("wgan_gp needs a gradient penalty") in t and "(`gp_weight`)" in t
+               for t in _check_errors(at))
+    assert at.button(key="start").disabled
 
 
 def test_preset_fills_the_form(home, store):
@@ -462,9 +573,10 @@ def test_demo_mode_caps_the_form_and_hides_delete(home, store, monkeypatch):
     at = app("pages/train.py", user="ada")
     assert any("Demo limits" in t for t in texts(at, "info"))
     _set(at, "epochs", 3)
-    at.button(key="start").click().run()
+    at.run()
     assert any(dash.plain("demo limit: epochs 3 is more than the 2") in t for t in texts(at, "error"))
-    assert store.list_runs() == []  # refused on the server side, nothing queued
+    assert at.button(key="start").disabled  # policy.submit would refuse it on the server side too
+    assert store.list_runs() == []
     run_id = store.submit(TrainConfig(epochs=2), name="mine", owner="ada")
     store.request_stop(run_id)
     at = app("pages/runs.py", run_id=run_id, user="ada")

@@ -119,3 +119,18 @@ def test_incompatible_configs_are_named():
     assert a.incompatible_with(a.replace(epochs=99, lr_g=1e-3)) == []
     problems = a.incompatible_with(a.replace(arch="dcgan", latent_dim=64))
     assert any(p.startswith("arch:") for p in problems) and any(p.startswith("latent_dim:") for p in problems)
+
+
+def test_every_field_has_a_label_and_well_formed_form_metadata():
+    from gan_core.config import config_fields
+    fields = {f.name: f for f in config_fields()}
+    labels = [f.metadata["label"] for f in fields.values()]
+    assert all(labels) and len(set(labels)) == len(labels)  # a name people read, one per field
+    assert all(label != name for label, name in zip(labels, fields) if name not in ("dataset", "device"))
+    for f in fields.values():
+        for other, allowed in (f.metadata["applies"] or {}).items():
+            assert other in fields and other != f.name and allowed
+            choices = fields[other].metadata["choices"] or (True, False)
+            assert set(allowed) <= set(choices), (f.name, other, allowed)
+    basic = {n for n, f in fields.items() if f.metadata["basic"]}
+    assert {"arch", "epochs", "batch_size", "lr_g"} <= basic and not any(fields[n].metadata["applies"] for n in basic)

@@ -20,8 +20,15 @@ def test_every_field_has_a_spec_with_metadata_bounds():
     grouped = dash.specs_by_group()
     known = [g for g in grouped if g in dash.GROUPS]
     assert list(grouped)[:len(known)] == known == [g for g in dash.GROUPS if g in grouped]
-    names = [s.name for g in grouped.values() for s in g]
+    names = [s.name for g in grouped.values() for s in g] + [s.name for s in dash.basic_specs()]
     assert sorted(names + list(dash.TOP_FIELDS)) == sorted(specs)
+    assert [s.name for s in dash.basic_specs()] == ["conditional", "loss", "lr_g", "lr_d", "batch_size", "epochs",
+                                                    "train_subset"]
+    assert specs["lr_g"].label == "Learning rate of G" and specs["lr_g"].tooltip.endswith("(`lr_g`)")
+    assert "Allowed 1e-07 to 1." in specs["lr_g"].tooltip
+    assert "Used with arch dcgan." in specs["width_mult"].tooltip
+    assert "Used with info_code on." in specs["info_weight"].tooltip
+    assert specs["g_ema"].format == "%.6g" and "%.6g" % 0.99999 == "0.99999"  # no allowed value shown rounded
 
 
 @pytest.mark.parametrize("preset", [None, *PRESETS])
@@ -40,6 +47,51 @@ def test_config_from_form_names_the_bad_field():
         dash.config_from_form({**values, "d_widths": " "})
     with pytest.raises(ConfigError, match="epochs: missing"):
         dash.config_from_form({k: v for k, v in values.items() if k != "epochs"})
+
+
+def test_form_problems_names_every_bad_field_with_trainconfigs_message():
+    values = dash.form_values(None)
+    cfg, problems = dash.form_problems(values)
+    assert cfg == TrainConfig() and problems == []
+    cfg, problems = dash.form_problems({**values, "epochs": 0, "lr_g": -0.001, "batch_size": None})
+    assert cfg is None and problems == [
+        ("lr_g", "lr_g: -0.001 is out of range; allowed 1e-07 to 1"),
+        ("batch_size", "batch_size: empty; enter a value"),
+        ("epochs", "epochs: 0 is out of range; allowed 1 to 10000")]
+    _, problems = dash.form_problems({**values, "loss": "wgan_gp"})  # each alone is fine: the rule between them
+    assert problems == [("gp_weight", "gp_weight: wgan_gp needs a gradient penalty, got 0; set gp_weight > 0 (10 "
+                                      "is usual)")]
+    assert dash.problem_markdown(*problems[0]) == ("**Gradient penalty weight \\(λ\\)** (`gp_weight`): wgan\\_gp "
+                                                   "needs a gradient penalty, got 0; set gp\\_weight \\> 0 \\(10 is "
+                                                   "usual\\)")
+    assert dash.problem_markdown("run_tags", "tags: 'a b' is not a tag").startswith("**Tags**: 'a b' is not a tag")
+    assert dash.problem_markdown("", "demo limit: too big") == dash.plain("demo limit: too big")
+
+
+@pytest.mark.parametrize("changes,shown,hidden", [
+    ({}, {"g_widths", "d_widths", "label_smoothing"}, {"width_mult", "d_batchnorm", "gp_weight", "n_critic",
+                                                       "info_weight"}),
+    ({"arch": "dcgan"}, {"width_mult", "d_batchnorm"}, {"g_widths", "d_widths"}),
+    ({"loss": "wgan_gp", "gp_weight": 10.0}, {"gp_weight", "n_critic"}, {"label_smoothing"}),
+    ({"loss": "hinge"}, {"gp_weight", "n_critic"}, {"label_smoothing"}),
+    ({"loss": "minimax"}, {"label_smoothing"}, {"gp_weight", "n_critic"}),
+    ({"info_code": True}, {"info_weight"}, set()),
+    ({"n_critic": 5}, {"n_critic"}, {"gp_weight"}),  # a changed value is never hidden: it is queued
+    ({"arch": "dcgan", "g_widths": "64"}, {"g_widths"}, {"d_widths"}),
+])
+def test_fields_apply_per_arch_loss_and_code(changes, shown, hidden):
+    values = {**dash.form_values(None), **changes}
+    gone = set(dash.hidden_names(values))
+    assert not shown & gone and hidden <= gone
+    every = {s.name for g in dash.specs_by_group(values).values() for s in g}
+    assert not every & gone and set(dash.specs_by_group(values)) == set(dash.specs_by_group())
+
+
+def test_a_field_named_by_a_problem_is_shown():
+    values = {**dash.form_values("seed002-dense"), "loss": "hinge"}
+    _, problems = dash.form_problems(values)
+    assert problems[0][0] == "label_smoothing"
+    assert "label_smoothing" not in dash.hidden_names(values, problems)
 
 
 def _run(status="running", step=100, total=1000, batch=50) -> RunView:
