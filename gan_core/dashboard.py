@@ -16,7 +16,7 @@ from PIL import Image
 
 from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field, coerce_value, config_fields
 from .sampling import gif_bytes
-from .store import RunView, Store
+from .store import RunView, Store, capped_by_max_steps, steps_per_epoch
 
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
 GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "Optimizer",
@@ -270,8 +270,9 @@ def format_duration(seconds: float | None) -> str:
 
 def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], steps_per_sec: float | None = None,
                 window: int = 20) -> float | None:
-    """Seconds left: at `steps_per_sec` (wall clock, from Store.step_rate) when known, else at the recent
-    images/s of the last `window` metric rows (which leaves out sampling and checkpoints); None if unknown."""
+    """Seconds left: at `steps_per_sec` (wall clock: pass the recent rate, Store.step_rates()[0]) when known, else
+    at the recent images/s of the last `window` metric rows (which leaves out sampling and checkpoints); None if
+    unknown."""
     if run.status not in ("running", "stopping") or not run.total_steps:
         return None
     left = max(0, run.total_steps - run.step)
@@ -281,6 +282,51 @@ def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], steps_per_sec: 
     if not recent:
         return None
     return left * run.config.batch_size / (sum(recent) / len(recent))
+
+
+SLOWED_FACTOR = 0.5  # "slowed down" when the recent rate is below half the earlier one
+
+
+def slowed_down(recent: float | None, earlier: float | None, factor: float = SLOWED_FACTOR) -> bool:
+    """Whether the recent step rate dropped well below the run's earlier rate."""
+    return bool(recent and earlier and recent < factor * earlier)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st…"""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _epochs(x: float) -> str:
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}" if x < 1 else f"{x:.1f}"
+
+
+def epoch_progress(run: RunView) -> str:
+    """'3/10'; for a run that max_steps caps, epochs as fractions of its real budget: '0.13/0.25 (max_steps 150)'."""
+    cfg = run.config
+    if capped_by_max_steps(cfg):
+        per = steps_per_epoch(cfg)
+        return f"{_epochs(run.step / per)}/{_epochs(run.total_steps / per)} (max_steps {cfg.max_steps:,})"
+    return f"{min(run.epoch + (run.status in ('running', 'stopping')), cfg.epochs)}/{cfg.epochs}"
+
+
+def progress_text(run: RunView, eta: float | None = None, recent: float | None = None,
+                  earlier: float | None = None, queue_position: int | None = None) -> str:
+    """The live view's progress line: epoch and steps against the real budget, %, ETA (at the recent rate, with
+    'slowed down' when it dropped), or the place in the queue."""
+    capped = capped_by_max_steps(run.config)
+    parts = [f"{'epochs' if capped else 'epoch'} {epoch_progress(run)}",
+             f"step {run.step:,}/{run.total_steps:,}", f"{run.progress:.0%}"]
+    if run.status == "queued":
+        parts.append("next in queue" if queue_position == 1 else
+                     f"{ordinal(queue_position)} in queue" if queue_position else "queued")
+    elif run.status in ("running", "stopping"):
+        eta_text = f"ETA {format_duration(eta)}"
+        if slowed_down(recent, earlier):
+            eta_text += f" (slowed down: {recent:,.1f} steps/s now, {earlier:,.1f} before)"
+        parts.append(eta_text)
+    return " · ".join(parts)
 
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=")
@@ -305,12 +351,21 @@ def run_label(run: RunView) -> str:
     return f"#{run.id} {run.name} · {run.status}"
 
 
+NAME_CHARS = 40  # the runs table's name column: longer names end in "…" (the live view shows them in full)
+
+
 def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[str, Any]]:
-    """One row per run for the runs table: id, name, owner, status, progress, epoch, step, arch, age."""
+    """One row per run for the runs table: id, name, owner, status (with the place in the queue), progress,
+    epoch, step, arch, age."""
     now = now or time.time()
-    return [{"id": r.id, "name": r.name, "owner": r.owner or "–", "tags": ", ".join(r.tags),
-             "status": r.status, "progress": round(r.progress, 4),
-             "epoch": f"{r.epoch}/{r.config.epochs}", "step": f"{r.step}/{r.total_steps}",
+    queued = sorted(r.id for r in runs if r.status == "queued")  # workers claim the oldest first
+
+    def short(text: str) -> str:
+        return text if len(text) <= NAME_CHARS else text[:NAME_CHARS - 1] + "…"
+
+    return [{"id": r.id, "name": short(r.name), "owner": short(r.owner or "–"), "tags": ", ".join(r.tags),
+             "status": f"queued ({ordinal(queued.index(r.id) + 1)})" if r.status == "queued" else r.status,
+             "progress": round(r.progress, 4), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
              "created": format_duration(now - r.created_at) + " ago"} for r in runs]
 
@@ -465,5 +520,5 @@ def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
                                 tuple(last["class_shares"]), last["diversity"])
             f = metrics.Quality(int(floor["n"]), floor["fd"], floor["inception_score"], floor["confidence"],
                                 tuple(floor["class_shares"]), floor["diversity"])
-            found.append(metrics.detect_mode_collapse(q, f))
+            found.append(metrics.detect_mode_collapse(q, f, step=int(last.get("step") or 0)))
     return [a for a in found if a is not None]

@@ -237,11 +237,22 @@ class Alert:
     suggestion: str
 
 
-def detect_mode_collapse(q: Quality, floor: Quality) -> Alert | None:
-    """Class shares far from uniform, or feature diversity well below real data's."""
+# Before this many steps a generator still draws noise, which the classifier happily calls "one class"; a collapse
+# verdict (and advice to change learning rates) would be about noise.
+MIN_COLLAPSE_STEPS = 300
+
+
+def detect_mode_collapse(q: Quality, floor: Quality, step: int | None = None,
+                         min_steps: int = MIN_COLLAPSE_STEPS) -> Alert | None:
+    """Class shares far from uniform, or feature diversity well below real data's. With `step` (the step the
+    numbers were measured at) below `min_steps`, an Alert of kind "too_early" instead: nothing to judge yet."""
     worst = max(q.class_shares)
     missing = [i for i, s in enumerate(q.class_shares) if s < 0.02]
     if worst > 0.3 or missing or q.diversity < 0.6 * floor.diversity:
+        if step is not None and step < min_steps:
+            return Alert("too_early", f"Too early to judge mode collapse: {step:,} steps trained.",
+                         f"A generator draws noise for its first few hundred steps, and the classifier sorts noise "
+                         f"into a few classes. Look again after {min_steps:,} steps.")
         detail = (f"{worst:.0%} of samples are one class" if worst > 0.3 else
                   f"classes {missing} almost never appear" if missing else
                   f"feature diversity is {q.diversity / floor.diversity:.0%} of real data's")

@@ -1,3 +1,4 @@
+import dataclasses
 import time
 
 import pytest
@@ -173,10 +174,12 @@ def test_alerts_name_divergence_overpowering_and_collapse():
     kinds = [a.kind for a in dash.alerts(run, overpowered, [])]
     assert kinds == ["divergence", "d_overpowering"]
     if metrics.classifier_path("mnist").is_file():
-        collapsed = [{"epoch": 1, "n": 500, "fd": 4000.0, "inception_score": 1.0, "confidence": 0.99,
+        collapsed = [{"epoch": 1, "step": 1000, "n": 500, "fd": 4000.0, "inception_score": 1.0, "confidence": 0.99,
                       "class_shares": [0.0] * 8 + [1.0, 0.0], "diversity": 0.5}]
         healthy = dataclasses.replace(run, status="running", error=None)
         assert [a.kind for a in dash.alerts(healthy, [], collapsed)] == ["mode_collapse"]
+        early = [dict(collapsed[0], step=40)]  # 40 steps of noise: nothing to judge yet
+        assert [a.kind for a in dash.alerts(healthy, [], early)] == ["too_early"]
         assert dash.alerts(healthy, [], []) == []
     # A hinge critic's scores are not probabilities: the same outputs raise nothing for a hinge run.
     hinge = dataclasses.replace(run, config=TrainConfig(loss="hinge"), status="running", error=None)
@@ -213,3 +216,46 @@ def test_shared_floor_only_for_runs_on_one_dataset():
     if metrics.classifier_path("mnist").is_file():
         floor, why = dash.shared_floor([run("mnist"), run("fashion_mnist")], [rows, []])
         assert why is None and floor["n"] == 500 and floor["inception_score"] > 9.0  # the unscored run does not count
+
+
+def _capped(step=150, status="done") -> RunView:
+    cfg = TrainConfig(epochs=30, batch_size=100, max_steps=600)  # 600 steps an epoch: max_steps ends it after one
+    return RunView(2, "capped", "me", cfg, status, None, time.time() - 60, None, None, None, None, False, False, 0,
+                   step, 600, "run-000002")
+
+
+def test_eta_uses_the_recent_rate_and_says_when_it_slowed_down():
+    run = _run(step=700, total=1000)  # 300 steps left
+    # throughput fell from ~140 to ~5 steps/s: the ETA follows the recent rate, not the run's average
+    assert dash.eta_seconds(run, [], steps_per_sec=5.0) == pytest.approx(60)
+    text = dash.progress_text(run, dash.eta_seconds(run, [], 5.0), recent=5.0, earlier=140.0)
+    assert "ETA 1m 00s" in text and "slowed down: 5.0 steps/s now, 140.0 before" in text
+    steady = dash.progress_text(run, 3.0, recent=100.0, earlier=140.0)
+    assert "ETA 3s" in steady and "slowed" not in steady
+    assert not dash.slowed_down(None, 100.0) and not dash.slowed_down(10.0, None) and dash.slowed_down(10.0, 30.0)
+
+
+def test_a_run_capped_by_max_steps_shows_progress_against_its_real_budget():
+    run = _capped(step=150, status="running")
+    assert dash.epoch_progress(run) == "0.25/1 (max_steps 600)"
+    text = dash.progress_text(run, 30.0)
+    assert text.startswith("epochs 0.25/1 (max_steps 600) · step 150/600 · 25%") and "0/30" not in text
+    row = dash.runs_table([_capped(step=600)])[0]
+    assert row["epoch"] == "1/1 (max_steps 600)" and row["progress"] == 1.0
+    assert dash.epoch_progress(_run()) == "1/20"  # uncapped: the epoch under way of all epochs
+
+
+def test_queue_position_in_words():
+    assert [dash.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 102, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "102nd", "111th"]
+    queued = _run(status="queued", step=0)
+    assert dash.progress_text(queued, queue_position=2).endswith("2nd in queue")
+    assert dash.progress_text(queued, queue_position=1).endswith("next in queue")
+    a, b = (dataclasses.replace(queued, id=i) for i in (7, 5))
+    assert [r["status"] for r in dash.runs_table([a, b, _run()])] == ["queued (2nd)", "queued (1st)", "running"]
+
+
+def test_runs_table_shortens_long_names():
+    long = dataclasses.replace(_run(), name="x" * 150)
+    name = dash.runs_table([long])[0]["name"]
+    assert len(name) == dash.NAME_CHARS and name.endswith("…")

@@ -177,3 +177,14 @@ def test_the_shipped_dense_generator_is_the_dense_ema_recipe_and_covers_every_di
     g, cfg, _ = load_generator(path)
     q = measure_generator(g, cfg, 2000)
     assert q.inception_score > 8.3 and 0.06 < min(q.class_shares) and max(q.class_shares) < 0.16
+
+
+def test_mode_collapse_is_not_judged_on_noise_before_the_generator_could_learn():
+    from gan_core.metrics import MIN_COLLAPSE_STEPS
+    noise = _q([0.9] + [0.1 / 9] * 9)  # a classifier calls untrained noise "one class"
+    early = detect_mode_collapse(noise, FLOOR, step=120)
+    assert early.kind == "too_early" and "Too early to judge" in early.message
+    assert "learning rate" not in early.suggestion.lower()  # no advice to change anything on noise
+    assert detect_mode_collapse(noise, FLOOR, step=MIN_COLLAPSE_STEPS).kind == "mode_collapse"
+    assert detect_mode_collapse(noise, FLOOR).kind == "mode_collapse"  # no step given: judged as before
+    assert detect_mode_collapse(_q([0.1] * 10), FLOOR, step=10) is None  # nothing looks wrong: nothing said
