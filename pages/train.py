@@ -45,6 +45,17 @@ def _widget(spec: dash.FieldSpec) -> None:
     st.session_state[FORM][spec.name] = st.session_state[key]
 
 
+def _grid(group_specs: list[dash.FieldSpec]) -> None:
+    """Fields two to a row, the boxes and pickers first and the checkboxes after them (a checkbox beside a number
+    box leaves a gap under it)."""
+    for part in ([s for s in group_specs if s.kind != "bool"], [s for s in group_specs if s.kind == "bool"]):
+        if part:
+            cols = st.columns(2)
+            for i, spec in enumerate(part):
+                with cols[i % 2]:
+                    _widget(spec)
+
+
 st.header("Train a GAN")
 if FORM not in st.session_state:
     st.session_state[FORM] = dash.form_values(None)
@@ -73,10 +84,7 @@ with left:
     for col, name in zip(top[1:], dash.TOP_FIELDS):
         with col:
             _widget(specs[name])
-    cols = st.columns(2)
-    for i, spec in enumerate(dash.basic_specs()):
-        with cols[i % 2]:
-            _widget(spec)
+    _grid(dash.basic_specs())
     st.text_input("Run name", key="run_name", placeholder="e.g. dcgan-first-try (default: arch-dataset)",
                   max_chars=200)
     t1, t2 = st.columns([1, 2])
@@ -91,10 +99,7 @@ with left:
         with st.expander(dash.GROUP_TITLES.get(group, group.title())):
             if not group_specs:
                 st.caption("Nothing here applies to this architecture and loss.")
-            cols = st.columns(2)
-            for i, spec in enumerate(group_specs):
-                with cols[i % 2]:
-                    _widget(spec)
+            _grid(group_specs)
 
 with right:
     st.subheader("Check")

@@ -157,17 +157,17 @@ def test_queue_watch_sample_generate_in_chromium(server):
         try:
             page.goto(url)
             page.get_by_text("Train a GAN").wait_for()
-            fill(page, "train_subset", "512")
-            fill(page, "batch_size", "64")
-            fill(page, "epochs", "300")
+            fill(page, "Training images (0 = all)", "512")
+            fill(page, "Batch size (images)", "64")
+            fill(page, "Epochs", "300")
             page.get_by_text("Model", exact=True).click()
             page.get_by_text("Performance", exact=True).click()
-            fill(page, "g_widths", "64, 128")
-            fill(page, "d_widths", "128, 64")
-            fill(page, "log_every", "1")
+            fill(page, "Generator layer widths (units)", "64, 128")
+            fill(page, "Discriminator layer widths (units)", "128, 64")
+            fill(page, "Log every (steps)", "1")
             if page.get_by_text("Quality", exact=True).count():  # per-epoch scoring would dwarf 8-step epochs
                 page.get_by_text("Quality", exact=True).click()
-                fill(page, "eval_samples", "0")
+                fill(page, "Quality samples per epoch (0 = off)", "0")
             page.get_by_text("Valid: dense on mnist, 300 epochs, 2,400 steps of 64 images.").wait_for()
             fill(page, "Your name", "e2e")
             page.get_by_text("Queued as e2e").wait_for()
@@ -323,7 +323,7 @@ def test_on_the_demo_runs_belong_to_the_browser_not_to_the_typed_name(server):
             page.set_default_timeout(30_000)
             page.goto(url)
             page.get_by_text("Train a GAN").wait_for()
-            for field, value in (("train_subset", "512"), ("batch_size", "64"), ("epochs", "1")):
+            for field, value in (("Training images (0 = all)", "512"), ("Batch size (images)", "64"), ("Epochs", "1")):
                 fill(page, field, value)
             # Typed as the first thing on a fresh page, the name is lost (issue 15, "remembered name"): type it last.
             fill(page, "Your name (a label)", "alice")
@@ -339,7 +339,7 @@ def test_on_the_demo_runs_belong_to_the_browser_not_to_the_typed_name(server):
             other.set_default_timeout(30_000)
             other.goto(url)
             other.get_by_text("Train a GAN").wait_for()
-            fill(other, "epochs", "2")
+            fill(other, "Epochs", "2")
             fill(other, "Your name (a label)", "alice")  # the owner name shown in the runs table
             other.get_by_text("Queued as alice").wait_for()
             other.goto(f"{url}/runs?run=1")
