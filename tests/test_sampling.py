@@ -85,3 +85,37 @@ def test_infogan_rows_force_each_code_and_keep_the_noise():
     assert rows.shape == (40, 28, 28) and (rows == render(g, zr)).all()  # G sees only the permuted z
     with pytest.raises(ValueError, match="unconditional: it has no classes"):
         class_rows(g, TrainConfig(arch="dcgan", width_mult=0.25, latent_dim=16), 3, 4)
+
+
+def test_png_at_width_reaches_any_width_and_keeps_tiles_even():
+    from gan_core import dashboard as dash
+    from gan_core.sampling import png_at_width, resized
+    g = grid(np.random.default_rng(0).integers(0, 255, (256, 28, 28), dtype=np.uint8), ncol=16)  # 482 px
+    for width in (482, 768, 1024, 1000):
+        im = Image.open(io.BytesIO(png_at_width(g, width)))
+        assert im.size == (width, width) and im.mode == "L"
+    flat = grid(np.full((4, 28, 28), 200, dtype=np.uint8), ncol=2)  # 62 px: a whole multiple stays exact
+    assert (np.asarray(resized(flat, 62 * 4)) == np.asarray(Image.fromarray(flat).resize((248, 248), Image.NEAREST))).all()
+    widths = [dash.grid_display_px(n) for n in range(1, 17)]
+    assert widths == sorted(widths) and widths[7] == 768 and widths[15] == 1024  # never smaller for more digits
+    strips = [dash.strip_display_px(n) for n in range(2, 25)]
+    assert strips == sorted(strips) and max(strips) == dash.STRIP_MAX_PX
+
+
+def test_gif_plays_once_or_loops():
+    frames = [np.full((10, 10), v, dtype=np.uint8) for v in (0, 128, 255)]
+    once = Image.open(io.BytesIO(gif_bytes(frames, ms_per_frame=500, loop=False)))
+    loops = Image.open(io.BytesIO(gif_bytes(frames, ms_per_frame=500)))
+    assert once.n_frames == loops.n_frames == 3 and once.info["duration"] == 500
+    assert "loop" not in once.info and loops.info["loop"] == 0
+
+
+def test_checkpoint_errors_in_plain_words():
+    from gan_core import dashboard as dash
+    assert "not a complete .safetensors" in dash.plain_checkpoint_error(
+        "not a safetensors checkpoint (Error while deserializing header: header too large)")
+    assert "pickle" in dash.plain_checkpoint_error("this is a pickle (torch.save) file, which can run code")
+    assert "diverged" in dash.plain_checkpoint_error("G tensor x holds NaN or infinite values (its training")
+    assert dash.plain_checkpoint_error("the file is 30.0 MB; generators are accepted up to 20 MB").startswith(
+        "The file is 30.0 MB")
+    assert dash.plain_checkpoint_error("???") == "This file cannot be used as a generator."
