@@ -4,8 +4,11 @@ config, ETA, run tables, config diffs, sample progressions. Pages only lay these
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import re
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -481,16 +484,60 @@ def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
     """Real test data's quality numbers for n samples (the floor), or None without a shipped classifier or test data.
 
     Cached, the None too: a server without the test images must not retry (or try to download) on every refresh.
+    Also cached on disk (beside the data cache, keyed by the classifier file), since scoring thousands of real
+    images on a CPU that a worker is training on took 15-25 s: once per machine, not once per server start.
     """
     from . import metrics
     from .data import DataNotFoundError
 
-    if not metrics.classifier_path(dataset).is_file():
+    n = max(MIN_EVAL_SAMPLES, min(n, 10_000))
+    path = metrics.classifier_path(dataset)
+    if not path.is_file():
         return None
+    disk = _floor_file(dataset, n, path)
     try:
-        return metrics.real_floor(dataset, max(MIN_EVAL_SAMPLES, min(n, 10_000)), download=False).to_dict()
+        return json.loads(disk.read_text())
+    except (OSError, ValueError):
+        pass
+    try:
+        floor = metrics.real_floor(dataset, n, download=False).to_dict()
     except DataNotFoundError:  # the run's own numbers still show, without the floor
         return None
+    try:
+        disk.parent.mkdir(parents=True, exist_ok=True)
+        tmp = disk.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(floor))
+        tmp.replace(disk)  # atomic: another process never reads half a file
+    except OSError:
+        pass
+    return floor
+
+
+def _floor_file(dataset: str, n: int, classifier: Path) -> Path:
+    from .data import cache_dir
+
+    st = classifier.stat()
+    return cache_dir() / "floors" / f"{dataset}-{n}-{st.st_size}-{st.st_mtime_ns}.json"
+
+
+_floor_jobs: dict[tuple[str, int], threading.Thread] = {}
+_floor_lock = threading.Lock()
+
+
+def quality_floor_nowait(dataset: str, n: int) -> tuple[dict[str, Any] | None, bool]:
+    """(floor, pending): the floor if it is known (memory or disk), else None, with its computation started in a
+    background thread, so a page never waits for it; pending is True until that thread is done."""
+    key = (dataset, n)
+    with _floor_lock:
+        job = _floor_jobs.get(key)
+        if job is None:
+            job = threading.Thread(target=quality_floor, args=key, daemon=True, name=f"floor-{dataset}-{n}")
+            _floor_jobs[key] = job
+            job.start()
+    job.join(timeout=0.05)  # a cached floor (memory or disk) is there at once
+    if job.is_alive():
+        return None, True
+    return quality_floor(dataset, n), False
 
 
 def shared_floor(runs: Sequence[RunView], quality: Sequence[Sequence[Mapping[str, Any]]]
@@ -505,15 +552,20 @@ def shared_floor(runs: Sequence[RunView], quality: Sequence[Sequence[Mapping[str
     return floor, None if floor else "No real test data on this server, so no real-data floor is drawn."
 
 
+_WAIT = object()
+
+
 def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
-           quality: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """The warnings the live view shows for a run: divergence, D overpowering, mode collapse (newest epoch)."""
+           quality: Sequence[Mapping[str, Any]], floor: Any = _WAIT) -> list[Any]:
+    """The warnings the live view shows for a run: divergence, D overpowering, mode collapse (newest epoch), the
+    last judged against `floor` (default: quality_floor, computed if need be; None: not judged)."""
     from . import metrics
 
     loss = run.config.loss
     found = [metrics.detect_divergence(rows, run.error, loss), metrics.detect_d_overpowering(rows, loss)]
     if quality:
-        floor = quality_floor(run.config.dataset, int(quality[-1]["n"]))
+        if floor is _WAIT:
+            floor = quality_floor(run.config.dataset, int(quality[-1]["n"]))
         if floor:
             last = quality[-1]
             q = metrics.Quality(int(last["n"]), last["fd"], last["inception_score"], last["confidence"],

@@ -5,7 +5,7 @@ import ui
 from gan_core import charts, policy, worker
 from gan_core import dashboard as dash
 from gan_core.config import ConfigError
-from gan_core.store import ACTIVE, StoreError
+from gan_core.store import ACTIVE, StoreError, capped_by_max_steps
 
 ui.bootstrap(__file__)
 
@@ -25,16 +25,37 @@ def runs_table() -> None:
     fresh = ui.list_runs()
     st.dataframe(dash.runs_table(fresh), hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
-                                                                           format="percent")})
+                                                                           format="percent"),
+                                "name": st.column_config.TextColumn("name", width="medium"),
+                                "id": st.column_config.NumberColumn("id", width="small")})
 
 
 runs_table()
 run = ui.select_run(runs)
-smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="smoothing",
-                      help="Exponential moving average of the curves (0 = raw points).")
+with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+    smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="smoothing", width=260,
+                          help="Exponential moving average of the curves (0 = raw points).")
+    x_axis = st.segmented_control("x axis", ["step", "time"], default="step", key="x_axis", required=True,
+                                  format_func={"step": "step", "time": "time since start"}.get,
+                                  help="Plot against the training step, or wall-clock time since the first metric.")
+    log_losses = st.toggle("Log scale (losses)", key="log_losses",
+                           help="Losses on a log axis. A loss at or below 0 (a WGAN or hinge critic's) is not drawn.")
+
+METRIC_HELP = {
+    "step": "Training steps done: one step is one batch through D and G.",
+    "D loss": "The discriminator's loss on the newest logged step. Its level depends on the loss function; watch "
+              "its trend, not its value.",
+    "G loss": "The generator's loss on the newest logged step. Rising without end while D loss falls means D is "
+              "winning.",
+    "D(x)": "D's mean output on real images, as a probability (BCE losses): 1 = sure they are real. Around 0.5-0.8 "
+            "is a healthy fight.",
+    "D(G(z))": "D's mean output on generated images, as a probability: 0 = sure they are fake. Stuck near 0 means "
+               "G gets no useful gradient.",
+    "images/s": "Training throughput at the newest logged step (images through G and D per second).",
+}
 
 
-def live_view(run_id: int, smoothing: float) -> None:
+def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: bool = False) -> None:
     store = ui.get_store()
     run = store.get(run_id)
     if run is None:
@@ -43,48 +64,56 @@ def live_view(run_id: int, smoothing: float) -> None:
     rows = store.metrics(run_id)
     last = dash.latest(rows)
 
-    title, buttons = st.columns([3, 2])
     mine, settings = ui.can_manage(run), ui.settings()
-    who = "" if mine else (" Only the browser that started it (a visitor token, not the name) or an admin can stop "
+    who = "" if mine else ("Only the browser that started it (a visitor token, not the name) or an admin can stop "
                            "or resume it." if settings.demo_mode and not ui.auth_configured() else
-                           f" Only {dash.plain(run.owner or 'its owner')} or an admin can stop or resume it.")
-    with title:
-        st.subheader(f"#{run.id} {dash.plain(run.name)}")  # user text: escaped, never markdown or HTML
-        st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {dash.plain(run.owner or '–')}"
-                   f" · {run.config.arch} on {run.config.dataset} · batch {run.config.batch_size} · "
-                   f"loss {run.config.loss}" + (f" · tags {dash.plain(', '.join(run.tags))}" if run.tags else ""))
-        if run.description:
-            st.text(run.description)
-    with buttons:
-        b1, b2, b3 = st.columns(3)
-        with b1:
-            if st.button("Stop", key=f"stop-{run.id}", disabled=not mine or run.status not in ("queued", "running"),
-                         width="stretch", help="Finish the current step, checkpoint, stop." + who):
-                try:
-                    if not policy.stop(store, run.id, ui.identity(), settings):
-                        st.error("This run is not running any more, so there is nothing to stop.")
-                except policy.PolicyError as e:
-                    st.error(dash.plain(str(e)))  # names user text (the owner)
-                else:
-                    st.rerun()
-        with b2:
-            extra = 0
-            if run.status == "done" and mine:
-                extra = st.number_input("more epochs", 1, 10000, 5, key=f"extra-{run.id}",
-                                        label_visibility="collapsed", help="Epochs to add when resuming.")
-        with b3:
-            if st.button("Resume", key=f"resume-{run.id}",
-                         disabled=not mine or run.status not in ("stopped", "interrupted", "failed", "done"),
-                         width="stretch", help="Continue from the newest checkpoint." + who):
-                try:
-                    if policy.resume(store, run.id, ui.identity(), settings, extra_epochs=int(extra)):
-                        ui.ensure_worker()
-                    else:
-                        st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
-                except policy.PolicyError as e:
-                    st.error(dash.plain(str(e)))
-                else:
-                    st.rerun()
+                           f"Only {dash.plain(run.owner or 'its owner')} or an admin can stop or resume it.")
+    # The title on its own row: a long name wraps there instead of squeezing the buttons to "S…" / "R…".
+    st.subheader(f"#{run.id} {dash.plain(run.name)}")  # user text: escaped, never markdown or HTML
+    st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {dash.plain(run.owner or '–')}"
+               f" · {run.config.arch} on {run.config.dataset} · batch {run.config.batch_size} · "
+               f"loss {run.config.loss}" + (f" · tags {dash.plain(', '.join(run.tags))}" if run.tags else ""))
+    if run.description:
+        st.text(run.description)
+    capped = capped_by_max_steps(run.config)
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
+        stop = st.button("Stop", key=f"stop-{run.id}", disabled=not mine or run.status not in ("queued", "running"),
+                         width="content", icon=":material/stop:",
+                         help="Finish the current step, checkpoint, stop." + (" " + who if who else ""))
+        extra = 0
+        if run.status == "done" and mine:  # a finished run continues only with more to do
+            if capped:
+                extra = st.number_input("More steps", 1, 1_000_000, min(1000, run.config.max_steps),
+                                        key=f"extra-steps-{run.id}", width=150,
+                                        help=f"max_steps ({run.config.max_steps:,}) ended this run: resuming raises "
+                                             f"it by this many steps.")
+            else:
+                extra = st.number_input("More epochs", 1, 10000, 5, key=f"extra-{run.id}", width=150,
+                                        help="Epochs to add when resuming.")
+        resume = st.button("Resume", key=f"resume-{run.id}", icon=":material/play_arrow:",
+                           disabled=not mine or run.status not in ("stopped", "interrupted", "failed", "done"),
+                           width="content", help="Continue from the newest checkpoint." + (" " + who if who else ""))
+    if who:  # greyed-out buttons say why on the page, not only on hover
+        st.caption(f":material/lock: {who}")
+    if stop:
+        try:
+            if not policy.stop(store, run.id, ui.identity(), settings):
+                st.error("This run is not running any more, so there is nothing to stop.")
+        except policy.PolicyError as e:
+            st.error(dash.plain(str(e)))  # names user text (the owner)
+        else:
+            st.rerun()
+    if resume:
+        more = dict(extra_steps=int(extra)) if capped and run.status == "done" else dict(extra_epochs=int(extra))
+        try:
+            if policy.resume(store, run.id, ui.identity(), settings, **more):
+                ui.ensure_worker()
+            else:
+                st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
+        except (policy.PolicyError, ConfigError) as e:
+            st.error(f"Could not resume: {dash.plain(str(e))}")
+        else:
+            st.rerun()
 
     if run.status == "queued" and store.live_workers(worker.stale_after()) == 0:
         st.warning("No training worker is running, so this run waits in the queue. Start one with "
@@ -92,20 +121,25 @@ def live_view(run_id: int, smoothing: float) -> None:
     if run.error:
         (st.warning if run.status == "interrupted" else st.error)(run.error)
     quality = store.quality(run_id)
-    for alert in dash.alerts(run, rows, quality):
-        st.warning(f"**{alert.message}** {alert.suggestion}", icon=":material/report:")
+    floor, floor_pending = (dash.quality_floor_nowait(run.config.dataset, int(quality[-1]["n"])) if quality
+                            else (None, False))
+    for alert in dash.alerts(run, rows, quality, floor):
+        if alert.kind == "too_early":
+            st.info(f"**{alert.message}** {alert.suggestion}", icon=":material/hourglass_top:")
+        else:
+            st.warning(f"**{alert.message}** {alert.suggestion}", icon=":material/report:")
 
-    eta = dash.eta_seconds(run, rows, store.step_rate(run.id))
-    st.progress(run.progress, text=f"epoch {min(run.epoch + (run.status in ACTIVE), run.config.epochs)}"
-                                   f"/{run.config.epochs} · step {run.step:,}/{run.total_steps:,} · "
-                                   f"{run.progress:.0%} · ETA {dash.format_duration(eta)}")
+    recent, earlier = store.step_rates(run.id) if run.status in ACTIVE else (None, None)
+    eta = dash.eta_seconds(run, rows, recent)
+    position = store.queue_position(run.id) if run.status == "queued" else None
+    st.progress(run.progress, text=dash.progress_text(run, eta, recent, earlier, position))
     m = st.columns(6)
-    m[0].metric("step", f"{last.get('step', 0):,}")
-    m[1].metric("D loss", f"{last['d_loss']:.4f}" if last else "–")
-    m[2].metric("G loss", f"{last['g_loss']:.4f}" if last else "–")
-    m[3].metric("D(x)", f"{last['d_real']:.3f}" if last else "–")
-    m[4].metric("D(G(z))", f"{last['d_fake']:.3f}" if last else "–")
-    m[5].metric("images/s", f"{last['images_per_sec']:,.0f}" if last else "–")
+    values = {"step": f"{last.get('step', 0):,}",
+              "D loss": f"{last['d_loss']:.4f}" if last else "–", "G loss": f"{last['g_loss']:.4f}" if last else "–",
+              "D(x)": f"{last['d_real']:.3f}" if last else "–", "D(G(z))": f"{last['d_fake']:.3f}" if last else "–",
+              "images/s": f"{last['images_per_sec']:,.0f}" if last else "–"}
+    for col, (label, value) in zip(m, values.items()):
+        col.metric(label, value, help=METRIC_HELP[label])
 
     if not rows:
         st.info("No metrics yet: the run is queued or still loading its data." if run.status in
@@ -113,13 +147,14 @@ def live_view(run_id: int, smoothing: float) -> None:
     else:
         c1, c2 = st.columns(2)
         with c1:
-            st.plotly_chart(charts.loss_figure(rows, smoothing), width="stretch", key="live-loss")
+            st.plotly_chart(charts.loss_figure(rows, smoothing, log_y=log_losses, x=x_axis), width="stretch",
+                            key="live-loss")
         with c2:
-            st.plotly_chart(charts.d_output_figure(rows, smoothing), width="stretch", key="live-dout")
+            st.plotly_chart(charts.d_output_figure(rows, smoothing, x=x_axis), width="stretch", key="live-dout")
     c3, c4 = st.columns([3, 2])
     with c3:
         if rows:
-            st.plotly_chart(charts.speed_figure(rows, smoothing), width="stretch", key="live-speed")
+            st.plotly_chart(charts.speed_figure(rows, smoothing, x=x_axis), width="stretch", key="live-speed")
     with c4:
         sample = store.latest_sample(run.id)
         if sample and sample["path"].exists():
@@ -134,21 +169,27 @@ def live_view(run_id: int, smoothing: float) -> None:
             st.caption("The first sample grid appears when the first epoch ends.")
 
     if quality:
-        q1, q2 = st.columns([3, 2])
+        q1, q2, q3 = st.columns([2, 2, 1.4])
         last = quality[-1]
+        series = {f"#{run.id}": quality}
         with q1:
-            floor = dash.quality_floor(run.config.dataset, int(last["n"]))
-            st.plotly_chart(charts.quality_figure({f"#{run.id}": quality}, floor), width="stretch",
-                            key="live-quality")
+            st.plotly_chart(charts.fd_figure(series, floor), width="stretch", key="live-fd")
         with q2:
+            st.plotly_chart(charts.is_figure(series, floor), width="stretch", key="live-is")
+        with q3:
             st.caption(f"Epoch {last['epoch']}: {int(last['n']):,} samples scored by the {run.config.dataset} "
                        f"classifier in {last.get('seconds', 0):.1f} s")
             real = f" (real data {floor['confidence']:.3f} / {floor['diversity']:.2f})" if floor else ""
             st.caption(f"Mean confidence {last['confidence']:.3f}, feature diversity {last['diversity']:.2f}{real}")
+            if floor_pending:
+                st.caption("Scoring real test data for the floor lines; they appear in a moment.")
             st.bar_chart({"share of samples": last["class_shares"]}, height=200)
     elif run.config.eval_samples:
         st.caption("Quality numbers (Fréchet distance, Inception Score, class shares) appear after each epoch.")
 
+    if not floor_pending and st.session_state.get("floor_wait") == run.id:
+        st.session_state.pop("floor_wait")
+        st.rerun()  # the floor is in: a full rerun turns the polling off
     if run.status not in ACTIVE + ("queued",) and st.session_state.get("live_was_active") == run.id:
         st.session_state.pop("live_was_active")
         st.rerun()  # the run just ended: a full rerun turns the polling off and refreshes the table
@@ -189,8 +230,16 @@ def manage(run) -> None:
 
 
 active = run.status in ACTIVE + ("queued",)
+if not active:  # a finished run polls only while its real-data floor is being scored in the background
+    try:
+        done_quality = ui.get_store().quality(run.id)
+    except StoreError:
+        done_quality = []
+    if done_quality and dash.quality_floor_nowait(run.config.dataset, int(done_quality[-1]["n"]))[1]:
+        active = True
+        st.session_state["floor_wait"] = run.id
 try:
-    st.fragment(run_every=REFRESH_S if active else None)(live_view)(run.id, smoothing)
+    st.fragment(run_every=REFRESH_S if active else None)(live_view)(run.id, smoothing, x_axis, log_losses)
 except StoreError as e:
     st.error(f"Could not read the run from the database: {e}. Check that the database is reachable, then reload.")
 manage(run)

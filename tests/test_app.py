@@ -1,6 +1,7 @@
 """The dashboard's pages through Streamlit's AppTest: no browser, the real Store on a temporary GAN_HOME."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -350,14 +351,20 @@ def _quality_row(shares, fd=40.0, inception=8.0) -> dict:
 
 
 def test_live_view_plots_quality_and_warns_of_mode_collapse(home, store):
+    dash.quality_floor("mnist", 500)  # scored in the background on a page; here ready before the first render
     run_id = store.submit(TrainConfig(epochs=3), name="collapsing", owner="bob")
     store.claim("w1", cap=1)
     store.add_metrics(run_id, _metric_rows(40))
     store.add_quality(run_id, 1, 20, _quality_row([0.1] * 10))
     at = app("pages/runs.py", run_id=run_id)
-    assert len(plotly_charts(at)) == 4 and not any("mode collapse" in w.value for w in at.warning)
+    assert len(plotly_charts(at)) == 5 and not any("mode collapse" in w.value for w in at.warning)
     assert any("Mean confidence 0.900" in c.value and "real data" in c.value for c in at.caption)
     store.add_quality(run_id, 2, 40, _quality_row([0.82] + [0.02] * 9, fd=300.0, inception=1.8))
+    at = app("pages/runs.py", run_id=run_id)  # 40 steps: noise, which the classifier calls one class
+    assert not any("mode collapse" in w.value for w in at.warning)
+    assert any("Too early to judge mode collapse" in i.value for i in at.info)
+    assert not any("learning rates" in i.value for i in at.info)
+    store.add_quality(run_id, 3, 900, _quality_row([0.82] + [0.02] * 9, fd=300.0, inception=1.8))
     at = app("pages/runs.py", run_id=run_id)
     warning = [w.value for w in at.warning if "mode collapse" in w.value]
     assert warning and "82% of samples are one class" in warning[0] and "learning rates" in warning[0]
@@ -928,3 +935,136 @@ def test_compare_shows_grids_two_a_row(store, tiny_cfg, mnist_slice, train_cache
     assert len(at.image) == 2
     src = Path(__file__).resolve().parents[1] / "pages" / "compare.py"
     assert "PER_ROW = 2" in src.read_text()
+
+
+# --- issue 15: numbers that are true, charts people can read (Runs) --------------------------------------------
+def _progress_text(at: AppTest) -> str:
+    return at.get("progress")[0].proto.text
+
+
+def test_a_run_that_max_steps_ended_shows_its_real_budget_and_resumes_for_more_steps(home, store, monkeypatch):
+    run_id = store.submit(TrainConfig(epochs=30, batch_size=100, max_steps=150), name="capped", owner="ada")
+    store.claim("w1", cap=1)
+    store.set_progress(run_id, epoch=0, step=150)
+    store.finish(run_id, "done")
+    at = app("pages/runs.py", run_id=run_id, user="ada")
+    text = _progress_text(at)
+    assert "0/30" not in text and "epochs 0.25/0.25 (max_steps 150) · step 150/150 · 100%" in text
+    box = at.number_input(key=f"extra-steps-{run_id}")
+    assert box.label == "More steps" and "max_steps (150)" in box.help  # labelled, and says what it raises
+    box.set_value(100)
+    at.button(key=f"resume-{run_id}").click().run()
+    run = store.get(run_id)
+    assert (run.status, run.config.max_steps, run.total_steps) == ("queued", 250, 250)  # never "done at once"
+    # On the demo, a resume past its step cap says why it cannot (the page shows policy's message as an error)
+    from gan_core import policy
+    store.finish(run_id, "done")
+    demo = dataclasses.replace(policy.Settings.from_env(), demo_mode=True, max_steps=300, max_epochs=50)
+    with pytest.raises(policy.PolicyError, match="demo limit: 1,250 steps is more than the 300"):
+        policy.resume(store, run_id, "ada", demo, extra_steps=1000)
+    assert store.get(run_id).status == "done"
+
+
+def test_an_epoch_bound_done_run_offers_more_epochs(home, store):
+    run_id = store.submit(TrainConfig(epochs=2, batch_size=100), name="plain", owner="ada")
+    store.claim("w1", cap=1)
+    store.finish(run_id, "done")
+    at = app("pages/runs.py", run_id=run_id, user="ada")
+    assert at.number_input(key=f"extra-{run_id}").label == "More epochs"
+    at.button(key=f"resume-{run_id}").click().run()
+    assert store.get(run_id).config.epochs == 7
+
+
+def test_queued_runs_show_their_place_in_the_queue(home, store):
+    first, second = (store.submit(TrainConfig(epochs=2), name=n) for n in ("first", "second"))
+    at = app("pages/runs.py", run_id=second)
+    assert "2nd in queue" in _progress_text(at)
+    assert list(at.dataframe[0].value["status"]) == ["queued (2nd)", "queued (1st)"]
+    assert "next in queue" in _progress_text(app("pages/runs.py", run_id=first))
+
+
+def test_greyed_out_stop_and_resume_say_why_on_the_page(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="someone else's", owner="ada")
+    store.claim("w1", cap=1)
+    at = app("pages/runs.py", run_id=run_id, user="bob")
+    assert at.button(key=f"stop-{run_id}").disabled
+    assert any("Only ada or an admin can stop or resume it." in c.value for c in at.caption)
+    at = app("pages/runs.py", run_id=run_id, user="ada")
+    assert not any("can stop or resume it" in c.value for c in at.caption)
+
+
+def test_live_view_metric_tooltips_log_scale_and_wall_clock_axis(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="watched", owner="bob")
+    store.claim("w1", cap=1)
+    store.add_metrics(run_id, _metric_rows(40))
+    at = app("pages/runs.py", run_id=run_id)
+    assert all(m.proto.help for m in at.metric) and "probability" in [m for m in at.metric
+                                                                      if m.label == "D(x)"][0].proto.help
+    loss = json.loads(plotly_charts(at)[0].proto.spec)
+    assert loss["layout"]["xaxis"]["title"]["text"] == "step" and loss["layout"]["yaxis"].get("type") != "log"
+    at.toggle(key="log_losses").set_value(True).run()
+    at.get("button_group")[0].set_value("time").run()
+    loss = json.loads(plotly_charts(at)[0].proto.spec)
+    assert loss["layout"]["yaxis"]["type"] == "log" and "since start" in loss["layout"]["xaxis"]["title"]["text"]
+    assert loss["layout"]["legend"]["y"] < 0  # below the plot, where the toolbar cannot cover it
+
+
+def test_live_view_draws_fd_and_is_as_two_charts_with_their_floors(home, store):
+    dash.quality_floor("mnist", 500)
+    run_id = store.submit(TrainConfig(epochs=3), name="scored", owner="bob")
+    store.claim("w1", cap=1)
+    store.add_metrics(run_id, _metric_rows(40))
+    store.add_quality(run_id, 1, 20, _quality_row([0.1] * 10))
+    at = app("pages/runs.py", run_id=run_id)
+    specs = [json.loads(c.proto.spec) for c in plotly_charts(at)]
+    fd = [sp for sp in specs if "Fréchet" in sp["layout"]["title"]["text"]]
+    is_ = [sp for sp in specs if "Inception" in sp["layout"]["title"]["text"]]
+    assert len(fd) == len(is_) == 1
+    assert [t["name"] for t in fd[0]["data"]] == [f"#{run_id} · FD", "real data · FD"]
+    assert [t["name"] for t in is_[0]["data"]] == [f"#{run_id} · IS", "real data · IS"]
+    assert fd[0]["layout"]["yaxis"]["type"] == "log" and fd[0]["layout"]["yaxis"]["ticktext"]
+
+
+def test_runs_page_never_waits_for_the_real_data_floor(home, store, monkeypatch):
+    import threading
+    import time as _time
+
+    from gan_core import metrics
+    gate = threading.Event()
+
+    def slow(dataset, n, download=True):  # scoring real images beside a training worker took 15-25 s
+        gate.wait(20)
+        return metrics.Quality(n, 1.5, 9.7, 0.98, (0.1,) * 10, 20.0)
+
+    monkeypatch.setattr(metrics, "real_floor", slow)
+    monkeypatch.setenv("GAN_CACHE_DIR", str(home / "cache"))  # no floor on disk yet
+    dash.quality_floor.cache_clear()
+    run_id = store.submit(TrainConfig(epochs=3), name="scored", owner="bob")
+    store.claim("w1", cap=1)
+    store.add_quality(run_id, 1, 20, _quality_row([0.1] * 10, fd=40.0) | {"n": 777})
+    try:
+        t = _time.perf_counter()
+        at = app("pages/runs.py", run_id=run_id)
+        assert _time.perf_counter() - t < 15
+        assert any("appear in a moment" in c.value for c in at.caption)
+        specs = [json.loads(c.proto.spec) for c in plotly_charts(at)]
+        fd = [sp for sp in specs if "Fréchet" in sp["layout"]["title"]["text"]][0]
+        assert [t["name"] for t in fd["data"]] == [f"#{run_id} · FD"]  # the run's numbers, without the floor yet
+    finally:
+        gate.set()
+        dash.quality_floor.cache_clear()
+
+
+def test_compare_never_waits_for_the_real_data_floor(home, store, monkeypatch):
+    """Measuring the floor (2000 real images through the classifier) was 21.7 s of Compare's first load on a busy
+    machine: Compare draws at once without it and adds it when the background measurement is done."""
+    calls = []
+    monkeypatch.setattr(dash, "quality_floor_nowait", lambda d, n: calls.append((d, n)) or (None, True))
+    ids = [store.submit(TrainConfig(epochs=2), name=n) for n in ("a", "b")]
+    for i, run_id in enumerate(ids):
+        store.add_quality(run_id, 1, 10, _quality_row([0.1] * 10, fd=50.0 - i))
+    at = app("pages/compare.py")
+    assert calls and calls[0][0] == "mnist"
+    assert any("Measuring the real-data floor" in c.value for c in at.caption)
+    specs = [json.loads(c.proto.spec) for c in plotly_charts(at) if "Quality" in c.proto.spec]
+    assert specs and not any(t.get("name", "").startswith("real data") for s in specs for t in s["data"])

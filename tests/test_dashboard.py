@@ -259,3 +259,35 @@ def test_runs_table_shortens_long_names():
     long = dataclasses.replace(_run(), name="x" * 150)
     name = dash.runs_table([long])[0]["name"]
     assert len(name) == dash.NAME_CHARS and name.endswith("…")
+
+
+def test_the_real_data_floor_is_cached_on_disk_and_never_makes_a_page_wait(tmp_path, monkeypatch):
+    import threading
+
+    from gan_core import metrics
+    if not metrics.classifier_path("mnist").is_file():
+        pytest.skip("no shipped classifier")
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    gate, calls = threading.Event(), []
+
+    def slow_floor(dataset, n, download=True):  # scoring real images took 15-25 s beside a training worker
+        calls.append((dataset, n))
+        gate.wait(10)
+        return metrics.Quality(n, 1.5, 9.7, 0.98, (0.1,) * 10, 20.0)
+
+    monkeypatch.setattr(metrics, "real_floor", slow_floor)
+    dash.quality_floor.cache_clear()
+    try:
+        assert dash.quality_floor_nowait("mnist", 321) == (None, True)  # the page goes on without the floor
+        gate.set()
+        for _ in range(100):
+            floor, pending = dash.quality_floor_nowait("mnist", 321)
+            if not pending:
+                break
+            time.sleep(0.05)
+        assert floor["fd"] == 1.5 and calls == [("mnist", 321)]
+        assert list((tmp_path / "cache" / "floors").glob("mnist-321-*.json"))
+        dash.quality_floor.cache_clear()  # a new server process: read from disk, not scored again
+        assert dash.quality_floor("mnist", 321)["inception_score"] == 9.7 and len(calls) == 1
+    finally:
+        dash.quality_floor.cache_clear()
