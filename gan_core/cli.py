@@ -120,6 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) a run into --out with a tqdm bar of live losses; Ctrl-C checkpoints and stops."""
     from tqdm import tqdm
 
+    from .budget import check_fits
     from .checkpoint import check_resumable, saved_order_size
     from .data import load_dataset
     from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, StepMetrics, Stopped
@@ -146,6 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out: {out} already holds a run's checkpoints ({theirs.name}); continue it with "
                           f"--resume {out}, or choose an empty folder")
     resolve_device(cfg)
+    check_fits(cfg)  # sized on the meta device: a run that cannot fit in memory is refused with the estimate
     images, labels = load_dataset(cfg.dataset, "train", args.data_dir, limit=cfg.train_subset)
     seen = saved_order_size(resume) if resume is not None else None
     if seen is not None and seen != images.shape[0]:

@@ -103,3 +103,18 @@ def test_the_store_and_the_worker_refuse_what_does_not_fit(store, monkeypatch):
     assert run_one(store, run, "w") == "failed"
     assert "refused before training" in store.get(run_id).error and "GB of memory" in store.get(run_id).error
     assert not store.artifacts_dir(run).exists()  # nothing was allocated or written
+
+
+def test_the_cli_refuses_a_run_that_cannot_fit_before_writing_anything(tmp_path, monkeypatch, capsys):
+    from gan_core.cli import main
+
+    monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "4")
+    out = tmp_path / "run"
+    argv = ["--g-widths", ",".join(["8192"] * 8), "--d-widths", ",".join(["8192"] * 8), "--batch-size", "8192"]
+    assert main(["train", *argv, "--out", str(out)]) == 2
+    assert "would need about" in capsys.readouterr().err and not out.exists()
+    home = tmp_path / "home"
+    monkeypatch.setenv("GAN_HOME", str(home))
+    monkeypatch.delenv("GAN_DB_URL", raising=False)
+    assert main(["submit", *argv]) == 2  # through Store.submit
+    assert "would need about" in capsys.readouterr().err
