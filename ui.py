@@ -178,27 +178,40 @@ def identity_sidebar() -> None:
             st.button("Log in", on_click=st.login, key="login", type="primary")
         return
     demo = policy.Settings.from_env().demo_mode
-    if "owner_input" not in st.session_state:  # a new session: the name this browser chose before, if any
-        cookie = st.context.cookies.get(NAME_COOKIE)
-        remembered = unquote(cookie).strip()[:200] if isinstance(cookie, str) else ""  # set percent-encoded
-        st.session_state["owner_input"] = st.session_state.get("owner") or remembered or "anonymous"
+    if not st.session_state.get("owner"):  # a new session: the name this browser chose before, if any
+        st.session_state["owner"] = remembered_name() or DEFAULT_NAME
+    # The widget's own state is never written from here: its starting value is `value=` (the session's name), and
+    # what it returns is the name. Writing st.session_state["owner_input"] before creating it (as before) let a
+    # widget state the browser sent on a new session (the first run after a server restart, or the first keystroke
+    # of a fresh page) meet a value the server had set, and the box came back empty: "Queued as anonymous".
     if demo:
-        st.text_input("Your name (a label)", key="owner_input", max_chars=100,
-                      help="Shown beside the runs you start. It proves nothing: what you may stop or resume is tied "
-                           "to this browser (a signed cookie), not to the name.")
+        name = st.text_input("Your name (a label)", value=st.session_state["owner"], key="owner_input",
+                             max_chars=100,
+                             help="Shown beside the runs you start. It proves nothing: what you may stop or resume is "
+                                  "tied to this browser (a signed cookie), not to the name.")
         st.caption("Public demo: your runs belong to this browser. Clearing its cookies hands them back to the demo.")
     else:
-        st.text_input("Your name", key="owner_input", max_chars=100,
-                      help="Shown as the owner of the runs you start. Team mode trusts names: anyone who types "
-                           "your name can stop or edit your runs. This browser remembers it.")
+        name = st.text_input("Your name", value=st.session_state["owner"], key="owner_input", max_chars=100,
+                             help="Shown as the owner of the runs you start. Team mode trusts names: anyone who types "
+                                  "your name can stop or edit your runs. This browser remembers it.")
         st.caption("Team mode: names are trusted, not checked. Use sign-in (OIDC) or demo mode for strangers.")
-    name = st.session_state["owner_input"]
-    st.session_state["owner"] = name  # plain key: survives the widget's cleanup
+    st.session_state["owner"] = name  # plain key: survives the widget's cleanup (a page run without the sidebar)
     if demo:  # issued (its cookie set) on the first page this browser opens; after the input, which a component
         visitor_token()  # placed before it would remount, and a remounted input forgets what was typed
-    if name.strip() and st.context.cookies.get(NAME_COOKIE) != name and st.session_state.get("_cookie_set") != name:
+    # Only a name someone typed is remembered: "anonymous" in the cookie would outlive the name typed next.
+    if (name.strip() and name.strip() != DEFAULT_NAME and remembered_name() != name
+            and st.session_state.get("_cookie_set") != name):
         _remember_name(name)
         st.session_state["_cookie_set"] = name
+
+
+DEFAULT_NAME = "anonymous"
+
+
+def remembered_name() -> str:
+    """The display name this browser's cookie remembers ('' if none)."""
+    cookie = st.context.cookies.get(NAME_COOKIE)
+    return unquote(cookie).strip()[:100] if isinstance(cookie, str) else ""  # set percent-encoded
 
 
 NAME_COOKIE = "gan_studio_name"
