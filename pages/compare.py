@@ -40,11 +40,19 @@ else:
 
 quality = {label[i]: store.quality(i) for i in chosen}
 if any(quality.values()):
-    floor, why_none = dash.shared_floor([by_id[i] for i in chosen], [quality[label[i]] for i in chosen])
+    floor, why_none, pending = dash.shared_floor_nowait([by_id[i] for i in chosen],
+                                                        [quality[label[i]] for i in chosen])
     st.plotly_chart(charts.quality_figure({k: v for k, v in quality.items() if v}, floor), width="stretch",
                     key="compare-quality")
     if why_none:
         st.caption(why_none)
+    if pending:  # drawn without the floor now; a full rerun adds it once measured (once per machine, then on disk)
+        @st.fragment(run_every=2)
+        def _floor_when_ready() -> None:
+            if not dash.quality_floor_nowait(*pending)[1]:
+                st.rerun()
+            st.caption("Measuring the real-data floor on this server (once); it appears here when ready.")
+        _floor_when_ready()
 
 st.subheader("Final sample grids")
 PER_ROW = 2  # two grids a row: digits big enough to judge (four were thumbnails)
