@@ -1069,3 +1069,15 @@ def test_compare_never_waits_for_the_real_data_floor(home, store, monkeypatch):
     assert any("Measuring the real-data floor" in c.value for c in at.caption)
     specs = [json.loads(c.proto.spec) for c in plotly_charts(at) if "Quality" in c.proto.spec]
     assert specs and not any(t.get("name", "").startswith("real data") for s in specs for t in s["data"])
+
+
+def test_the_sidebar_name_is_kept_and_only_a_typed_name_is_remembered(home, store, monkeypatch):
+    import ui
+    remembered = []
+    monkeypatch.setattr(ui, "_remember_name", remembered.append)
+    at = app()  # app.py draws the sidebar (AppTest reruns and switched-to pages run the page alone: no sidebar)
+    assert at.text_input(key="owner_input").value == "anonymous" and remembered == []  # the default: not kept
+    at = app(user="ada")  # a session that has a name: the box starts with it and the browser remembers it
+    assert at.text_input(key="owner_input").value == "ada" and remembered == ["ada"]
+    # The box's value comes from value=, never from writing the widget's key (the empty-box bug; see Chromium)
+    assert 'st.session_state["owner_input"] =' not in (ROOT / "ui.py").read_text()
