@@ -155,7 +155,7 @@ def test_queue_watch_sample_generate_in_chromium(server):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
         try:
-            page.goto(url)
+            page.goto(f"{url}/train")  # Home is the default page
             page.get_by_text("Train a GAN").wait_for()
             fill(page, "Training images (0 = all)", "512")
             fill(page, "Batch size (images)", "64")
@@ -321,7 +321,7 @@ def test_on_the_demo_runs_belong_to_the_browser_not_to_the_typed_name(server):
             alice = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = alice.new_page()
             page.set_default_timeout(30_000)
-            page.goto(url)
+            page.goto(f"{url}/train")  # Home is the default page
             page.get_by_text("Train a GAN").wait_for()
             for field, value in (("Training images (0 = all)", "512"), ("Batch size (images)", "64"), ("Epochs", "1")):
                 fill(page, field, value)
@@ -337,7 +337,7 @@ def test_on_the_demo_runs_belong_to_the_browser_not_to_the_typed_name(server):
             mallory = browser.new_context(viewport={"width": 1400, "height": 1000})  # no cookies: a stranger
             other = mallory.new_page()
             other.set_default_timeout(30_000)
-            other.goto(url)
+            other.goto(f"{url}/train")
             other.get_by_text("Train a GAN").wait_for()
             fill(other, "Epochs", "2")
             fill(other, "Your name (a label)", "alice")  # the owner name shown in the runs table
