@@ -539,14 +539,15 @@ def test_owner_edits_tags_and_soft_deletes_then_restores(home, store):
 def test_oidc_sign_in_mode(home, store):
     run_id = store.submit(TrainConfig(epochs=2), name="theirs", owner="ada@example.com")
     store.claim("w1", cap=1)
-    out = app(oidc_user={"is_logged_in": False})  # Train, the default page, with app.py's sidebar
-    assert at_button(out, "Log in") and out.button(key="start").disabled  # watch only until signed in
-    assert not out.sidebar.text_input  # no free-typed names when sign-in is configured
+    out = app(oidc_user={"is_logged_in": False})  # Home, the default page, with app.py's sidebar
+    assert at_button(out, "Log in") and not out.sidebar.text_input  # no free-typed names with sign-in configured
+    assert app("pages/train.py", oidc_user={"is_logged_in": False}).button(key="start").disabled  # watch only
     ada = {"is_logged_in": True, "sub": "1001", "iss": "https://idp.example", "email": "ada@example.com",
            "email_verified": True, "name": "Ada"}
     signed = app(oidc_user=ada)
-    assert at_button(signed, "Log out") and not signed.button(key="start").disabled
+    assert at_button(signed, "Log out")
     assert any(dash.plain("ada@example.com") in c.value for c in signed.caption)
+    assert not app("pages/train.py", oidc_user=ada).button(key="start").disabled
     who = app("pages/runs.py", run_id=run_id, oidc_user=ada)  # her verified email owns the run named after it
     assert not who.button(key=f"stop-{run_id}").disabled
     other = app("pages/runs.py", run_id=run_id, oidc_user={"is_logged_in": True, "sub": "1002",
@@ -622,13 +623,13 @@ def test_generate_class_picker_and_one_row_per_class(store, tiny_cfg, mnist_slic
     at.slider(key="gen_side").set_value(3).run()
     assert "class 7" in at.image[0].captions[0]
     from gan_core.checkpoint import load_generator
-    from gan_core.sampling import class_rows, generate, grid, png_bytes
+    from gan_core.sampling import class_rows, generate, grid, png_at_width
     g, gcfg, _ = load_generator(store.artifacts_dir(store.get(run_id)) / "generator.safetensors")
     seed = at.number_input(key="gen_seed").value
-    assert _image_bytes(at, media) == png_bytes(grid(generate(g, gcfg, 9, seed, label=7), ncol=3), scale=8)
+    assert _image_bytes(at, media) == png_at_width(grid(generate(g, gcfg, 9, seed, label=7), ncol=3), 768)
     at.toggle(key="gen_rows").set_value(True).run()
     assert "one row per class" in at.image[0].captions[0]
-    assert _image_bytes(at, media) == png_bytes(grid(class_rows(g, gcfg, seed, 3), ncol=3), scale=8)
+    assert _image_bytes(at, media) == png_at_width(grid(class_rows(g, gcfg, seed, 3), ncol=3), 768)
     assert "class 7 (the Class picker above)" in at.image[1].captions[0]  # the picker still drives the strip
 
 
@@ -642,10 +643,10 @@ def test_generate_rows_per_code_for_an_infogan_generator(store, tiny_cfg, mnist_
     at.toggle(key="gen_rows").set_value(True).run()
     assert "one row per code" in at.image[0].captions[0]
     from gan_core.checkpoint import load_generator
-    from gan_core.sampling import class_rows, grid, png_bytes
+    from gan_core.sampling import class_rows, grid, png_at_width
     g, gcfg, _ = load_generator(store.artifacts_dir(store.get(run_id)) / "generator.safetensors")
     seed = at.number_input(key="gen_seed").value
-    assert _image_bytes(at, media) == png_bytes(grid(class_rows(g, gcfg, seed, 3), ncol=3), scale=8)
+    assert _image_bytes(at, media) == png_at_width(grid(class_rows(g, gcfg, seed, 3), ncol=3), 768)
     assert not at.exception
 
 
@@ -795,12 +796,15 @@ def test_unreadable_sample_images_show_a_note_not_a_traceback(store, trained, ga
     assert any("1 unreadable sample image(s) left out" in c for c in texts(at, "caption"))
     at.select_slider(key=f"sample_epoch-{trained}").set_value(1).run()
     assert len(at.image) == 1 and not at.warning
-    at.button(key="play").click().run()
-    for _ in range(3):  # play through to the damaged last epoch and the end
-        at.run()
-        assert not at.exception
+    at.button(key="play").click().run()  # the readable epochs as a GIF, 0.5 s each, played by the browser
+    assert not at.exception and len(at.image) == 1
+    import time as _time
+    _time.sleep(3 * 0.5 + 0.2)
+    at.run()  # the end: back on the slider, at the damaged last epoch
+    assert not at.exception
     assert at.select_slider(key=f"sample_epoch-{trained}").value == 3
     assert any("unreadable" in w for w in texts(at, "warning"))
+
 
 # --- issue 15: the landing page, empty states, Generate / Samples / Compare ----------------------------------------
 def _png_size(data: bytes) -> tuple[int, int]:
