@@ -88,6 +88,8 @@ def main() -> None:
                              "--server.port", str(port), "--server.address", "127.0.0.1"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # `timeout` too: clean up the server and worker below
     try:
         wait_http(url, proc)
         submit(env, "dense-ema-first", args.epochs)
