@@ -168,7 +168,7 @@ def test_queue_watch_sample_generate_in_chromium(server):
             if page.get_by_text("Quality", exact=True).count():  # per-epoch scoring would dwarf 8-step epochs
                 page.get_by_text("Quality", exact=True).click()
                 fill(page, "Quality samples per epoch (0 = off)", "0")
-            page.get_by_text("Valid: dense on mnist, 300 epochs, 2,400 steps of 64 images.").wait_for()
+            page.get_by_text("Valid: dense on mnist, 300 epochs, 2,400 steps of 64 images").wait_for()
             fill(page, "Your name", "e2e")
             page.get_by_text("Queued as e2e").wait_for()
             no_exception(page)
