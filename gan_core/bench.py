@@ -20,7 +20,7 @@ from .config import TrainConfig
 from .events import ListSink, StepMetrics
 from .losses import LOSSES, gradient_penalty
 from .models import build_discriminator, build_generator, sample_noise
-from .trainer import resolve_device, train
+from .trainer import resolve_device, resolve_precision, train
 
 
 class TutorialMNIST(Dataset):
@@ -119,7 +119,8 @@ def run_bench(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, A
     prod = product_throughput(cfg, images, steps, warmup)
     steps_per_epoch = 60_000 // cfg.batch_size
     return {
-        "arch": cfg.arch, "device": str(resolve_device(cfg)), "precision": cfg.precision, "compile": cfg.compile,
+        "arch": cfg.arch, "device": str(resolve_device(cfg)),
+        "precision": resolve_precision(cfg, resolve_device(cfg)), "compile": cfg.compile,
         "batch_size": cfg.batch_size, "steps": steps, "threads": torch.get_num_threads(),
         "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
         "reference_img_s": round(ref, 1), "product_img_s": round(prod, 1), "speedup": round(prod / ref, 2),
@@ -208,7 +209,7 @@ def roofline(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, An
     warmup = max(1, steps // 4)
     img_s = product_throughput(cfg.replace(eval_samples=0), images, warmup * max(1, steps // warmup), warmup)
     flops = step_flops(cfg)
-    peak = matmul_peak(torch.bfloat16 if cfg.precision == "bf16" else torch.float32, device)
+    peak = matmul_peak(torch.bfloat16 if resolve_precision(cfg, device) == "bf16" else torch.float32, device)
     achieved = img_s * flops / 1e9
     return {"mflop_per_image": round(flops / 1e6, 1), "img_s": round(img_s, 1), "achieved_gflops": round(achieved, 1),
             "matmul_peak_gflops": round(peak, 1), "fraction_of_peak": round(achieved / peak, 3)}

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
+from .config import MIN_EVAL_SAMPLES, PRECISIONS, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
 from .checkpoint import CheckpointError, atomic_write, atomic_write_text, json_depth, read_header
 from .store import StoreError
 
@@ -123,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .budget import check_fits
     from .checkpoint import check_resumable, saved_order_size
     from .data import load_dataset
-    from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, StepMetrics, Stopped
+    from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Started, StepMetrics, Stopped
     from .sampling import grid, png_bytes
     from .trainer import latest_checkpoint, resolve_device, train
 
@@ -165,7 +165,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     outcome: list[Any] = []
 
     def sink(ev: Any) -> None:
-        if isinstance(ev, StepMetrics):
+        if isinstance(ev, Started):
+            why = " (auto)" if cfg.precision == "auto" else ""
+            bar.write(f"training on {ev.device} in {ev.precision}{why}" + (f" from step {ev.step}" if ev.step else ""))
+        elif isinstance(ev, StepMetrics):
             bar.update(ev.step - bar.n)
             bar.set_postfix(epoch=ev.epoch, d=f"{ev.d_loss:.3f}", g=f"{ev.g_loss:.3f}", Dx=f"{ev.d_real:.2f}",
                             DGz=f"{ev.d_fake:.2f}", img_s=f"{ev.images_per_sec:.0f}", refresh=False)
@@ -390,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--preset", choices=list(PRESETS), help="default: seed000-dense or seed003-dcgan")
     b.add_argument("--steps", type=int_in(1, 1_000_000), default=200, help="timed steps for each loop")
     b.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    b.add_argument("--precision", choices=["fp32", "bf16"])
+    b.add_argument("--precision", choices=PRECISIONS)
     b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     b.add_argument("--batch-size", type=int)
     b.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")

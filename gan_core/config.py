@@ -14,7 +14,7 @@ ARCHS = ("dense", "dcgan")
 DATASETS = ("mnist", "fashion_mnist")
 LOSS_NAMES = ("non_saturating", "minimax", "lsgan", "hinge", "wgan_gp")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 NOISES = ("normal", "uniform")
 BCE_LOSSES = ("non_saturating", "minimax")  # D's output read as a probability: label smoothing applies
 CRITIC_LOSSES = ("hinge", "wgan_gp")  # D as an unbounded critic: several D steps per G step and a penalty are usual
@@ -115,7 +115,9 @@ class TrainConfig:
                    group="training", label="Random seed")
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "Where to train; auto picks CUDA when present.",
                                                 choices=DEVICES, group="performance", label="Device")
-    precision: Literal["fp32", "bf16"] = _f("fp32", "bf16 autocast runs matmuls/convs in bfloat16.",
+    precision: Literal["auto", "fp32", "bf16"] = _f("auto", "bf16 autocast runs matmuls/convs in bfloat16; auto "
+                                                    "uses it where the hardware has bf16 units (CUDA with bf16, "
+                                                    "CPUs with AVX-512 BF16 or AMX), fp32 elsewhere.",
                                             choices=PRECISIONS, group="performance", label="Precision")
     compile: bool = _f(False, "torch.compile the models (slow first steps, faster after).", group="performance",
                        label="torch.compile")
@@ -291,9 +293,10 @@ def coerce_value(name: str, value: Any) -> Any:
 _SEED000 = dict(arch="dense", latent_dim=128, g_widths=(256, 512, 1024), d_widths=(512, 256), leaky_slope=0.2,
                 lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128)
 # Seed 003's shapes at half width with the field's cures for its collapse: no BatchNorm but spectral norm in D
-# (Miyato et al. 2018), Adam 2e-4 β1 0.5 (DCGAN paper), batch 128, an EMA of G's weights for samples; bf16.
+# (Miyato et al. 2018), Adam 2e-4 β1 0.5 (DCGAN paper), batch 128, an EMA of G's weights for samples. Precision is
+# the default "auto" for every preset: bf16 where it is native, fp32 where bf16 would be emulated (5× slower).
 _DCGAN_SN = dict(arch="dcgan", latent_dim=100, width_mult=0.5, d_batchnorm=False, spectral_norm=True, lr_g=2e-4,
-                 lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999, precision="bf16", epochs=30)
+                 lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999, epochs=30)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "seed000-dense": _SEED000,
@@ -321,10 +324,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Seed 000's dense GAN with seed 004's dropout 0.3 in D and an EMA of G: the shipped unconditional dense-mnist.
     # Dropout keeps D from memorising, which kept the class shares even and FD falling for 200 epochs where the
     # dropout-free base got worse after 60 (BENCHMARKS.md).
-    "dense-ema": {**_SEED000, "d_dropout": 0.3, "g_ema": 0.999, "precision": "bf16", "epochs": 200},
+    "dense-ema": {**_SEED000, "d_dropout": 0.3, "g_ema": 0.999, "epochs": 200},
     # Seed 000's dense shapes and recipe, class-conditional, with an EMA of G: the shipped dense generator that meets
     # issue 6's dense targets.
-    "dense-conditional": {**_SEED000, "conditional": True, "g_ema": 0.999, "precision": "bf16", "epochs": 60},
+    "dense-conditional": {**_SEED000, "conditional": True, "g_ema": 0.999, "epochs": 60},
     # WGAN-GP on the DCGAN shapes (seed 003's gradient penalty section), n_critic 5 as in Gulrajani et al.
     "dcgan-wgan-gp": dict(arch="dcgan", latent_dim=100, loss="wgan_gp", gp_weight=10.0, n_critic=5,
                           lr_g=1e-4, lr_d=1e-4, beta1=0.5, beta2=0.9, batch_size=64),

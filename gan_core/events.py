@@ -12,6 +12,14 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Started:
+    """The loop is about to run: on which device, in which precision ("auto" resolved), from which step."""
+    device: str
+    precision: str
+    step: int
+
+
+@dataclass(frozen=True)
 class StepMetrics:
     """Means over the `log_every` steps ending at `step` (1-based, counted over the whole run)."""
     step: int
@@ -67,7 +75,7 @@ class Failed:
     step: int
 
 
-Event = Union[StepMetrics, EpochSamples, EpochQuality, CheckpointWritten, Done, Stopped, Failed]
+Event = Union[Started, StepMetrics, EpochSamples, EpochQuality, CheckpointWritten, Done, Stopped, Failed]
 
 
 class Sink(Protocol):

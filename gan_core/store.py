@@ -22,8 +22,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from .budget import check_fits
 from .config import ConfigError, TrainConfig
 
-# 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key (each added in place to an older database)
-SCHEMA_VERSION = 3
+# 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key; 4: runs.ran_on (each added in place to an
+# older database)
+SCHEMA_VERSION = 4
 ACTIVE = ("running", "stopping")
 FINISHED = ("stopped", "done", "failed", "interrupted")
 
@@ -61,6 +62,7 @@ class Run(Base):
     tags: Mapped[str] = mapped_column(String(500), default="")          # comma-separated, normalised by clean_tags
     description: Mapped[str] = mapped_column(Text, default="")
     deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)  # soft delete
+    ran_on: Mapped[str] = mapped_column(String(100), default="")  # "cuda, bf16": device and precision "auto" chose
 
 
 class Metric(Base):
@@ -136,6 +138,7 @@ class RunView:
     description: str = ""
     deleted_at: float | None = None
     owner_key: str = ""
+    ran_on: str = ""
 
     @property
     def progress(self) -> float:
@@ -148,7 +151,7 @@ def _view(r: Any) -> RunView:
     return RunView(r.id, r.name, r.owner, TrainConfig.from_json(r.config_json), r.status, r.error, r.created_at,
                    r.started_at, r.finished_at, r.heartbeat_at, r.worker_id, r.stop_requested, r.resume, r.epoch,
                    r.step, r.total_steps, r.artifacts, tuple(t for t in (r.tags or "").split(",") if t),
-                   r.description or "", r.deleted_at, r.owner_key or "")
+                   r.description or "", r.deleted_at, r.owner_key or "", r.ran_on or "")
 
 
 MAX_NAME, MAX_TAGS, MAX_TAG, MAX_DESCRIPTION, MAX_OWNER = 200, 10, 40, 2000, 100
@@ -461,9 +464,10 @@ class Store:
             c.execute(update(Run).where(Run.id == run_id).values(
                 status=status, error=error, finished_at=time.time(), stop_requested=False))
 
-    def set_progress(self, run_id: int, epoch: int | None = None, step: int | None = None) -> None:
-        """Update the run row's epoch/step counters."""
-        values = {k: v for k, v in (("epoch", epoch), ("step", step)) if v is not None}
+    def set_progress(self, run_id: int, epoch: int | None = None, step: int | None = None,
+                     ran_on: str | None = None) -> None:
+        """Update the run row's epoch/step counters, or where it runs ("cpu, fp32")."""
+        values = {k: v for k, v in (("epoch", epoch), ("step", step), ("ran_on", ran_on)) if v is not None}
         with self.engine.begin() as c:
             c.execute(update(Run).where(Run.id == run_id).values(**values))
 
@@ -630,6 +634,8 @@ def _upgrade(c: Connection, version: int) -> None:
             c.execute(text("ALTER TABLE runs ADD COLUMN owner_key VARCHAR(300) DEFAULT '' NOT NULL"))
         c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_owner_key ON runs (owner_key)"))
         c.execute(update(Run).where(Run.owner != "").values(owner_key="name:" + Run.owner))
+    if version < 4 and "ran_on" not in {col["name"] for col in inspect(c).get_columns("runs")}:
+        c.execute(text("ALTER TABLE runs ADD COLUMN ran_on VARCHAR(100) DEFAULT '' NOT NULL"))
     c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

@@ -23,7 +23,8 @@ from . import policy
 from .budget import check_fits
 from .config import ConfigError
 from .checkpoint import atomic_write, atomic_write_text, read_header
-from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, StepMetrics, Stopped
+from .events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, Started, StepMetrics,
+                     Stopped)
 from .sampling import grid, png_bytes
 from .store import RunView, Store
 from .trainer import train
@@ -74,7 +75,9 @@ class StoreSink:
         self.last_flush = time.monotonic()
 
     def __call__(self, ev: Event) -> None:
-        if isinstance(ev, StepMetrics):
+        if isinstance(ev, Started):
+            self.store.set_progress(self.run.id, ran_on=f"{ev.device}, {ev.precision}")
+        elif isinstance(ev, StepMetrics):
             self.buffer.append({k: getattr(ev, k) for k in ("step", "epoch", "d_loss", "g_loss", "d_real",
                                                             "d_fake", "images_per_sec")})
             if time.monotonic() - self.last_flush >= self.flush_s:

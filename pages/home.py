@@ -31,8 +31,6 @@ def _train_first() -> None:
     """Open Train with FIRST_PRESET filled in and FIRST_EPOCHS epochs."""
     values = dash.form_values(FIRST_PRESET)
     values["epochs"] = FIRST_EPOCHS
-    values["precision"] = "fp32"  # bf16 is 2.3x faster only on CPUs with bf16 instructions; emulated, it crawled
-    # (30 images/s on this project's 2-core machine): fp32 is fast everywhere
     st.session_state["preset"] = FIRST_PRESET
     st.session_state[TRAIN_FORM] = values
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:

@@ -140,6 +140,11 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
               "images/s": f"{last['images_per_sec']:,.0f}" if last else "–"}
     for col, (label, value) in zip(m, values.items()):
         col.metric(label, value, help=METRIC_HELP[label])
+    if run.ran_on:  # what precision "auto" chose on the worker's hardware
+        device, _, precision = run.ran_on.partition(", ")
+        st.caption(f"Trains on {device.upper()} in {precision}"
+                   + (" (precision auto: bf16 only where the hardware has bf16 units)"
+                      if run.config.precision == "auto" else ""))
 
     if not rows:
         st.info("No metrics yet: the run is queued or still loading its data." if run.status in
