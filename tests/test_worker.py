@@ -40,7 +40,12 @@ def wait_for(pred, timeout=120.0, every=0.05):
 
 
 def finish(p: subprocess.Popen, timeout=120) -> str:
-    out, _ = p.communicate(timeout=timeout)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # no orphan worker left training (and holding the store) after the test
+        p.kill()
+        out, _ = p.communicate()
+        raise AssertionError(f"worker still running after {timeout} s:\n{out[-3000:]}") from None
     assert p.returncode == 0, out
     return out
 
