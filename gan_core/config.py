@@ -178,15 +178,21 @@ class TrainConfig:
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> TrainConfig:
         """A config written by this or an earlier version (run rows, checkpoint headers): values that earlier
-        versions accepted and this one refuses are moved to the nearest allowed value, so old runs stay readable."""
-        data = dict(data)
-        if 0 < data.get("eval_samples", 0) < MIN_EVAL_SAMPLES:  # 1..99 were accepted before the bound existed
+        versions accepted and this one refuses are moved to the nearest allowed value, so old runs stay readable.
+        Anything no version accepted (a damaged row or header: "abc" or a list where a number belongs, a config
+        that is not a JSON object) is a ConfigError naming the field, never a TypeError."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"stored config: expected a JSON object of fields, got {type(data).__name__}")
+        # The same spellings from_dict takes ("50", 50.0), so the moves below see the number they stand for.
+        data = {k: _coerce(_FIELDS[k], v) if k in _FIELDS else v for k, v in data.items()}
+        eval_samples = data.get("eval_samples")
+        if _is_int(eval_samples) and 0 < eval_samples < MIN_EVAL_SAMPLES:  # 1..99: accepted before the bound
             data["eval_samples"] = MIN_EVAL_SAMPLES
         for name in ("eval_samples", "n_critic"):  # upper bounds tightened (issue 14): 50,000 and 20 before
             hi = _FIELDS[name].metadata["max"]
             if _is_int(data.get(name)) and data[name] > hi:
                 data[name] = hi
-        return cls.from_dict(data)
+        return cls.from_dict(data)  # any other bad value: from_dict's ConfigError, naming field and value
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:

@@ -91,6 +91,33 @@ def test_stored_configs_of_earlier_versions_stay_readable():
         TrainConfig.from_dict(old)
 
 
+@pytest.mark.parametrize("field,value", [
+    ("eval_samples", "abc"), ("eval_samples", ["x"]), ("eval_samples", None), ("eval_samples", {"n": 1}),
+    ("eval_samples", 50.5), ("eval_samples", True), ("n_critic", "abc"), ("n_critic", []), ("n_critic", None)])
+def test_a_damaged_stored_value_is_a_config_error_naming_the_field(field, value):
+    # No version ever stored these, so there is no "nearest allowed value" to move them to: refused in words,
+    # never a TypeError from comparing a string or a list with a number (which the store's callers do not catch).
+    row = {**TrainConfig().to_dict(), field: value}
+    with pytest.raises(ConfigError, match=f"^{field}: expected a whole number"):
+        TrainConfig.from_stored(row)
+    with pytest.raises(ConfigError, match=f"^{field}: expected a whole number"):
+        TrainConfig.from_json(json.dumps(row))
+
+
+@pytest.mark.parametrize("text", ["[]", "[1, 2]", '"abc"', "5", "null"])
+def test_a_stored_config_that_is_no_json_object_is_a_config_error(text):
+    with pytest.raises(ConfigError, match="stored config: expected a JSON object"):
+        TrainConfig.from_json(text)
+
+
+@pytest.mark.parametrize("field,value,loaded", [
+    ("eval_samples", "50", 100), ("eval_samples", 50.0, 100), ("eval_samples", "60000", 10_000),
+    ("eval_samples", "0", 0), ("n_critic", "30", 10), ("n_critic", 20.0, 10), ("n_critic", "5", 5)])
+def test_old_values_in_other_spellings_are_moved_like_the_numbers_they_stand_for(field, value, loaded):
+    # from_dict reads "50" and 50.0 as 50; from_stored must too, before moving old values into today's bounds.
+    assert getattr(TrainConfig.from_stored({**TrainConfig().to_dict(), field: value}), field) == loaded
+
+
 def test_unknown_field_and_preset_are_refused():
     with pytest.raises(ConfigError, match="unknown config field.*lr_gen"):
         TrainConfig.from_dict({"lr_gen": 1e-3})
