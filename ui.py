@@ -14,6 +14,7 @@ import streamlit as st
 
 from gan_core import dashboard as dash
 from gan_core import policy, worker
+from gan_core.config import ConfigError
 from gan_core.store import RunView, Store, StoreError, gan_home
 
 PAGES = {
@@ -45,7 +46,8 @@ def get_store() -> Store:
 def bootstrap(page_file: str) -> None:
     """First call of every page (`ui.bootstrap(__file__)`). Until some session has run app.py's st.navigation,
     Streamlit treats pages/ as a legacy multipage folder and a deep link (/runs?run=3 on a freshly started server)
-    runs that page alone: no sidebar, no worker. Switch that mode off and go to the same page through app.py."""
+    runs that page alone: no sidebar, no worker. Switch that mode off and go to the same page through app.py.
+    Then a malformed worker setting (see `worker_setting_problems`) is an st.error at the top of the page."""
     from pathlib import Path
 
     from streamlit.runtime.pages_manager import PagesManager
@@ -54,6 +56,34 @@ def bootstrap(page_file: str) -> None:
         PagesManager.uses_pages_directory = False
         page = Path(page_file).resolve().relative_to(Path(__file__).resolve().parent).as_posix()
         st.switch_page(page, query_params=st.query_params.to_dict())
+    for var, problem in worker_setting_problems().items():
+        also = (" Until then the dashboard cannot tell a worker that went silent from a busy one, so it marks no run "
+                "interrupted." if var == "GAN_HEARTBEAT_TIMEOUT" else "")
+        st.error(f"**Bad setting `{var}`:** {dash.plain(problem)}. A training worker refuses to start with it, so the "
+                 f"dashboard starts none.{also} Fix it in the dashboard's environment and restart the dashboard.",
+                 icon=":material/settings_alert:")
+
+
+def worker_setting_problems() -> dict[str, str]:
+    """{environment variable: what is wrong with it} for the worker's settings that are malformed ({} when all are
+    fine): `python -m gan_core worker` refuses to start with any of them."""
+    problems = {}
+    for var, read in (("GAN_HEARTBEAT_S", worker.heartbeat_every), ("GAN_HEARTBEAT_TIMEOUT", worker.stale_after),
+                      ("GAN_MAX_CONCURRENT", worker.max_concurrent)):
+        try:
+            read()
+        except ConfigError as e:
+            problems[var] = str(e)
+    return problems
+
+
+def stale_after() -> float | None:
+    """worker.stale_after (GAN_HEARTBEAT_TIMEOUT), or None when that variable is malformed: then nothing can tell a
+    silent worker from a busy one, and `bootstrap` has already said so at the top of the page."""
+    try:
+        return worker.stale_after()
+    except ConfigError:
+        return None
 
 
 def apply_server_profile() -> None:
@@ -88,6 +118,8 @@ def ensure_worker() -> bool:
     """Start a detached training worker if none is alive (never trains in this process); True if one started."""
     if not autoworker_enabled():
         return False
+    if worker_setting_problems():  # the worker would exit at once; every page's top says why (bootstrap)
+        return False
     try:
         return worker.ensure_worker(get_store())
     except OSError as e:
@@ -101,10 +133,19 @@ def ensure_worker_once() -> None:
 
 
 def list_runs() -> list[RunView]:
-    """All runs, newest first, after marking runs whose worker went silent as interrupted."""
+    """All runs, newest first, after marking runs whose worker went silent as interrupted (unless
+    GAN_HEARTBEAT_TIMEOUT is malformed: no guessing which runs lost their worker)."""
     store = get_store()
-    store.mark_interrupted(worker.stale_after())
-    return store.list_runs()
+    stale = stale_after()
+    if stale is not None:
+        store.mark_interrupted(stale)
+    try:
+        return store.list_runs()
+    except ConfigError as e:  # a damaged row, whose settings the store will not guess: words, not a traceback
+        st.error(f"A run in the store has settings that cannot be read ({dash.plain(str(e))}), so the runs cannot "
+                 f"be listed until that row is repaired or removed.")
+        st.stop()
+        raise  # unreachable: st.stop raises
 
 
 def auth_configured() -> bool:
@@ -223,16 +264,14 @@ def _remember_name(name: str) -> None:
 
 
 def _set_cookie(name: str, value: str, max_age: int) -> None:
-    """Set a cookie of this site. Streamlit reads cookies (st.context.cookies) but cannot set them; a zero-height
-    component does."""
+    """Set a cookie of this site. Streamlit reads cookies (st.context.cookies) but cannot set them; a script does,
+    in st.html with JavaScript allowed: it runs in the app's own page (no iframe) and shows nothing."""
     import json
-
-    from streamlit.components.v1 import html
 
     text = json.dumps(value).replace("<", "\\u003c")  # a JS string literal that cannot close the script tag
     secure = "; Secure" if (st.context.url or "").startswith("https:") else ""
-    html(f"<script>window.parent.document.cookie = '{name}=' + encodeURIComponent({text}) + "
-         f"'; path=/; max-age={max_age}; SameSite=Strict{secure}';</script>", height=0)
+    st.html(f"<script>document.cookie = '{name}=' + encodeURIComponent({text}) + "
+            f"'; path=/; max-age={max_age}; SameSite=Strict{secure}';</script>", unsafe_allow_javascript=True)
 
 
 def selected_run_id() -> int | None:

@@ -2,7 +2,7 @@
 import streamlit as st
 
 import ui
-from gan_core import charts, policy, worker
+from gan_core import charts, policy
 from gan_core import dashboard as dash
 from gan_core.config import ConfigError
 from gan_core.store import ACTIVE, StoreError, capped_by_max_steps
@@ -115,7 +115,8 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
         else:
             st.rerun()
 
-    if run.status == "queued" and store.live_workers(worker.stale_after()) == 0:
+    stale = ui.stale_after()  # None: GAN_HEARTBEAT_TIMEOUT is malformed, which the top of the page says
+    if run.status == "queued" and stale is not None and store.live_workers(stale) == 0:
         st.warning("No training worker is running, so this run waits in the queue. Start one with "
                    "`python -m gan_core worker` (the dashboard starts one itself unless GAN_NO_AUTOWORKER is set).")
     if run.error:

@@ -1085,3 +1085,38 @@ def test_the_sidebar_name_is_kept_and_only_a_typed_name_is_remembered(home, stor
     assert at.text_input(key="owner_input").value == "ada" and remembered == ["ada"]
     # The box's value comes from value=, never from writing the widget's key (the empty-box bug; see Chromium)
     assert 'st.session_state["owner_input"] =' not in (ROOT / "ui.py").read_text()
+
+
+# --- malformed settings and damaged rows: words on the page, never a traceback ----------------------------------
+def test_a_malformed_heartbeat_timeout_is_named_and_the_runs_page_keeps_working(home, store, monkeypatch):
+    monkeypatch.setenv("GAN_HEARTBEAT_TIMEOUT", "abc")
+    run_id = store.submit(TrainConfig(epochs=2), name="waiting")
+    at = app("pages/runs.py", run_id=run_id)  # app() asserts no exception
+    bad = [e.value for e in at.error if "`GAN_HEARTBEAT_TIMEOUT`" in e.value]
+    assert len(bad) == 1 and "is not a number" in bad[0] and "restart the dashboard" in bad[0]
+    assert at.subheader[0].value.startswith(f"#{run_id} waiting")  # the live view still renders
+    assert at.dataframe and store.get(run_id).status == "queued"
+    at = app("pages/home.py")  # every page says it once, at the top
+    assert [e.value for e in at.error if "`GAN_HEARTBEAT_TIMEOUT`" in e.value] == bad
+
+
+def test_a_malformed_worker_setting_starts_no_worker_and_says_why(home, store, monkeypatch):
+    monkeypatch.delenv("GAN_NO_AUTOWORKER")  # the dashboard would start a worker: it must check the settings first
+    monkeypatch.setenv("GAN_HEARTBEAT_TIMEOUT", "-5")
+    monkeypatch.setenv("GAN_MAX_CONCURRENT", "two")
+    at = app()
+    errors = " ".join(e.value for e in at.error)
+    assert "`GAN_HEARTBEAT_TIMEOUT`" in errors and "`GAN_MAX_CONCURRENT`" in errors
+    assert store.workers() == []  # no worker spawned (it would refuse these settings and exit)
+
+
+def test_a_damaged_run_row_is_an_error_in_words_not_a_traceback(home, store):
+    from sqlalchemy import update
+
+    from gan_core.store import Run
+    run_id = store.submit(TrainConfig(epochs=2), name="damaged")
+    with store.engine.begin() as c:  # eval_samples as no version ever stored it
+        c.execute(update(Run).where(Run.id == run_id).values(
+            config_json=json.dumps({**TrainConfig(epochs=2).to_dict(), "eval_samples": "abc"})))
+    at = app("pages/runs.py")
+    assert any("cannot be read" in e.value and "eval" in e.value for e in at.error)
