@@ -12,9 +12,7 @@ import time
 from typing import Any, Callable
 
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
 
 from .config import TrainConfig
 from .events import ListSink, StepMetrics
@@ -27,14 +25,20 @@ class TutorialMNIST(Dataset):
     """What torchvision.datasets.MNIST does per item: uint8 array → PIL image → transform."""
 
     def __init__(self, images: torch.Tensor) -> None:
+        # Imported here, not at the top: the product's own paths (and the GPU check on a machine without
+        # torchvision or Pillow) must not need the tutorials' dependencies.
+        from PIL import Image
+        from torchvision import transforms
+
         self.images = images.numpy()
+        self.fromarray = Image.fromarray
         self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(Image.fromarray(self.images[i])), 0
+        return self.transform(self.fromarray(self.images[i])), 0
 
 
 def reference_throughput(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) -> float:

@@ -1,4 +1,6 @@
-"""`python -m gan_core train | sample | bench`: the command line over the same TrainConfig the dashboard uses."""
+"""`python -m gan_core train | sample | bench | gpu-check | ...`: the command line over the same TrainConfig the
+dashboard uses. Each verb imports what it needs when it runs: `gpu-check` must work on a machine without the store's
+SQLAlchemy (and the dashboard's Streamlit and Plotly)."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +16,6 @@ import numpy as np
 
 from .config import MIN_EVAL_SAMPLES, PRECISIONS, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
 from .checkpoint import CheckpointError, atomic_write, atomic_write_text, json_depth, read_header
-from .store import StoreError
 
 SEED_MAX = TrainConfig.__dataclass_fields__["seed"].metadata["max"]  # seeds are 0..2**31-1, as in TrainConfig
 EPOCHS_MAX = TrainConfig.__dataclass_fields__["epochs"].metadata["max"]
@@ -33,6 +34,20 @@ def int_in(lo: int, hi: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected a whole number from {lo} to {hi}, got {shown!r}") from None
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"{shown} is out of range; allowed {lo} to {hi}")
+        return value
+    return parse
+
+
+def float_in(lo: float, hi: float) -> Callable[[str], float]:
+    """An argparse type: a number from `lo` to `hi` (nan and inf are out of every range)."""
+    def parse(text: str) -> float:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number from {lo:g} to {hi:g}, got {shown!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{shown} is out of range; allowed {lo:g} to {hi:g}")
         return value
     return parse
 
@@ -137,7 +152,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             resume = latest_checkpoint(resume)
             if resume is None:
                 raise CheckpointError("no checkpoints to resume from", args.resume)
-        cfg = read_header(resume)["config"].replace(**config_overrides(args))
+        if args.preset:  # a preset is a whole recipe, architecture included: it cannot half-apply to a run
+            raise ConfigError(f"--preset {args.preset} cannot be combined with --resume: a resumed run keeps its "
+                              f"checkpoint's recipe. Drop --preset; to change fields such as --epochs or --lr-g, "
+                              f"give those flags (or --config FILE) instead")
+        # --config's fields, then the flags, on top of the checkpoint's config; an architecture change is refused
+        # by check_resumable with the fields named.
+        changes = {**(read_config_file(args.config) if args.config else {}), **config_overrides(args)}
+        cfg = TrainConfig.from_dict({**read_header(resume)["config"].to_dict(), **changes})
         check_resumable(resume, cfg)
     else:
         cfg = config_from_args(args)
@@ -290,6 +312,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gpu_check(args: argparse.Namespace) -> int:
+    """The prepared device check (issue 16): CUDA tests, bench, latency, scoring cost and a scored training run,
+    into --out/gpu_check.json and gpu_check.log; exit 1 if any part failed."""
+    from .gpucheck import run_check
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {out} is a file; gpu-check writes gpu_check.json and gpu_check.log into a folder")
+    check_new_path(out, "--out", folder=True)
+    return run_check(out, device=args.device, tiny=args.tiny, minutes=args.minutes, data_dir=args.data_dir)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print the quality numbers of a checkpoint's generator beside those of real test data."""
     from .checkpoint import load_generator
@@ -374,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=list(PRESETS), help="a seed tutorial's recipe")
     t.add_argument("--config", help="a JSON file of config fields")
     t.add_argument("--out", required=True, help="run folder for checkpoints, samples and the generator")
-    t.add_argument("--resume", help="checkpoint file or run folder (its newest checkpoint) to continue from")
+    t.add_argument("--resume", help="checkpoint file or run folder (its newest checkpoint) to continue from, with "
+                   "its own config: --config and config flags change fields that keep the architecture; --preset "
+                   "is refused")
     t.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
     add_config_flags(t)
     t.set_defaults(func=cmd_train)
@@ -410,6 +446,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: cost of writing metrics and sample grids to the store (worker's sink)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=cmd_bench)
+
+    gc = sub.add_parser("gpu-check", help="the prepared device check: CUDA tests, bench, generation latency, "
+                        "scoring cost and a scored training run, into one JSON and one log")
+    gc.add_argument("--out", required=True, help="folder for gpu_check.json and gpu_check.log")
+    gc.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda when torch sees a GPU, else cpu")
+    gc.add_argument("--tiny", action="store_true", help="a few steps of every part (CI on a CPU): well under a minute")
+    gc.add_argument("--minutes", type=float_in(0.5, 600),
+                    help="total budget [0.5..600] (default 8; tiny: 2, a ceiling)")
+    gc.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
+    gc.set_defaults(func=cmd_gpu_check)
 
     e = sub.add_parser("evaluate", help="quality of a checkpoint's samples vs. real test data")
     e.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
@@ -454,6 +500,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     # Only the errors a person's input or machine causes (OSError: missing data, unwritable paths, a full disk);
     # anything else is a bug and keeps its traceback.
-    except (ConfigError, CheckpointError, StoreError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+    except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that are a person's mistake or their machine's state, not a bug.
+
+    StoreError counts only once the store was imported (nothing else raises it), so that verbs without a store
+    never import SQLAlchemy.
+    """
+    store = sys.modules.get(f"{__package__}.store")
+    return (ConfigError, CheckpointError, OSError, json.JSONDecodeError, UnicodeDecodeError) + (
+        (store.StoreError,) if store is not None else ())

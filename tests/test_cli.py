@@ -184,6 +184,9 @@ def places(tmp_path):
     (["worker", "--once", "--cap", "-1"], "argument --cap: -1 is out of range; allowed 1 to"),
     (["worker", "--once", "--cap", "many"], "argument --cap: expected a whole number from 1 to"),
     (["bench", "--threads", "0"], "argument --threads: 0 is out of range; allowed 1 to 1024"),
+    (["gpu-check", "--out", "new", "--minutes", "nan"], "argument --minutes: nan is out of range; allowed 0.5 to 600"),
+    (["gpu-check", "--out", "new", "--minutes", "soon"], "argument --minutes: expected a number from 0.5 to 600"),
+    (["gpu-check", "--tiny", "--out", "a-file"], "error: --out: a-file is a file"),
     (["train", "--config", "a-folder", "--out", "new"], "error: --config: a-folder is a folder; give a JSON file"),
     (["train", "--config", "list.json", "--out", "new"], "error: --config: list.json holds a JSON list, not an "
                                                          "object of config fields"),
@@ -261,6 +264,29 @@ def test_a_refused_resume_into_its_own_folder_rewrites_nothing(trained, capsys):
     rc, _, err = run_main(["train", "--resume", str(trained), "--out", str(trained), "--latent-dim", "64"], capsys)
     assert rc == 2 and "latent_dim: checkpoint has 100, config has 64" in err
     assert snapshot(trained) == before  # config.json included: it used to be rewritten before the check
+
+
+def test_resume_refuses_a_preset_instead_of_ignoring_it(trained, tmp_path, capsys):
+    # A preset is a whole recipe; a resumed run keeps its checkpoint's. It used to be dropped without a word.
+    before = snapshot(trained)
+    rc, _, err = run_main(["train", "--resume", str(trained), "--preset", "seed000-dense", "--epochs", "9",
+                           "--out", str(tmp_path / "run")], capsys)
+    assert rc == 2 and "--preset seed000-dense cannot be combined with --resume" in err and "Traceback" not in err
+    assert "--config FILE" in err and snapshot(trained) == before and not (tmp_path / "run").exists()
+
+
+def test_resume_applies_a_config_file_and_refuses_an_architecture_change_in_it(trained, tmp_path, capsys):
+    (tmp_path / "wider.json").write_text('{"latent_dim": 64}')
+    rc, _, err = run_main(["train", "--resume", str(trained), "--config", str(tmp_path / "wider.json"),
+                           "--out", str(tmp_path / "refused")], capsys)
+    assert rc == 2 and "latent_dim: checkpoint has 100, config has 64" in err and not (tmp_path / "refused").exists()
+    (tmp_path / "longer.json").write_text('{"epochs": 5, "lr_g": 0.0005}')
+    out = tmp_path / "continued"
+    p = cli("train", "--resume", str(trained), "--config", str(tmp_path / "longer.json"), "--lr-g", "0.0003",
+            "--out", str(out))
+    assert "done at epoch 5" in p.stdout  # the file's epochs applied...
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["epochs"] == 5 and saved["lr_g"] == 0.0003 and saved["arch"] == "dcgan"  # ...flags over the file
 
 
 def test_a_fresh_run_into_a_folder_with_checkpoints_is_refused(trained, capsys):

@@ -158,6 +158,7 @@ def test_the_shipped_conditional_generator_draws_the_class_asked_for():
 
 
 @needs_classifier
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_gpu_run_is_scored_on_the_gpu_with_the_cpu_numbers():
     x, _ = load_dataset("mnist", "test", limit=500)

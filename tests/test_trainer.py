@@ -178,6 +178,7 @@ def test_cuda_device_without_cuda_is_a_clear_error(tiny_cfg):
         train(tiny_cfg.replace(device="cuda"), ListSink())
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_training_runs_and_is_deterministic(tiny_cfg, mnist_slice):
     cfg = tiny_cfg.replace(device="cuda")
