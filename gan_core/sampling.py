@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from .config import ConfigError, TrainConfig
 from .models import N_CLASSES, force_code, sample_noise
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -111,6 +114,7 @@ def grid(images: np.ndarray, ncol: int | None = None, pad: int = 2) -> np.ndarra
 
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     """A uint8 (H, W) image as PNG bytes, optionally enlarged with nearest-neighbour pixels."""
+    from PIL import Image  # imported here: the trainer imports this module, and a GPU box may lack Pillow
     im = Image.fromarray(image)
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
@@ -119,10 +123,11 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     return buf.getvalue()
 
 
-def resized(image: np.ndarray, width: int) -> Image.Image:
+def resized(image: np.ndarray, width: int) -> "Image.Image":
     """A uint8 (H, W) image at exactly `width` pixels wide (height in proportion), for any width: BOX resampling is
     nearest-neighbour where a source pixel covers whole output pixels and an area average on the seams, so digits
     stay sharp and every tile of a grid gets the same size (a whole-number scale could not reach every width)."""
+    from PIL import Image  # imported here: the trainer imports this module, and a GPU box may lack Pillow
     im = Image.fromarray(image)
     width = max(1, int(width))
     if width == im.width:
@@ -140,6 +145,7 @@ def png_at_width(image: np.ndarray, width: int) -> bytes:
 def gif_bytes(frames: list[np.ndarray], ms_per_frame: int = 200, scale: int = 2, loop: bool = True) -> bytes:
     """An animated GIF of uint8 (H, W) frames (seed 003's per-epoch progression); `loop=False` plays it once and
     stops on the last frame."""
+    from PIL import Image  # imported here: the trainer imports this module, and a GPU box may lack Pillow
     ims = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
            for f in frames]
     buf = io.BytesIO()

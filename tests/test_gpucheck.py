@@ -20,7 +20,7 @@ from gan_core.trainer import build_gan, match_param_layout, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the GPU machine lacks (issue 16): importing any of them anywhere in the check must fail it.
-ABSENT = ("sqlalchemy", "streamlit", "plotly", "torchvision")
+ABSENT = ("sqlalchemy", "streamlit", "plotly", "torchvision", "PIL")
 # sys.modules[name] = None is Python's own "not installed": `import` raises ModuleNotFoundError and
 # importlib.util.find_spec answers None, as on a machine without the package.
 BLOCKER = f"import sys\nsys.modules.update(dict.fromkeys({ABSENT!r}))\n"
@@ -73,7 +73,7 @@ def test_the_tiny_gpu_check_runs_every_part_on_the_cpu(tmp_path):
     assert (out / "cuda_tests.xml").is_file()
 
 
-def test_the_gpu_check_needs_no_store_dashboard_or_torchvision(tmp_path):
+def test_the_gpu_check_needs_no_store_dashboard_torchvision_or_pillow(tmp_path):
     # The GPU machine has no SQLAlchemy, Streamlit or Plotly, and maybe no torchvision: with those made
     # unimportable (in this process and the pytest it starts), the check still passes, and records that the
     # tutorial-style reference loop could not run instead of failing.
@@ -88,9 +88,9 @@ def test_the_gpu_check_needs_no_store_dashboard_or_torchvision(tmp_path):
     # An import of any of them anywhere (the CLI's, a part's, the pytest run's) would have failed a part.
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     report = _check_report(out, reference=False)
-    assert report["parts"]["environment"]["result"]["reference_loop"] == "reference loop unavailable: no torchvision"
-    assert report["parts"]["bench"]["result"]["reference"]["dense"] == {
-        "error": "reference loop unavailable: no torchvision"}
+    why = "reference loop unavailable: no torchvision and no Pillow"  # the tutorial loop needs both; the product neither
+    assert report["parts"]["environment"]["result"]["reference_loop"] == why
+    assert report["parts"]["bench"]["result"]["reference"]["dense"] == {"error": why}
 
 
 def test_a_failing_part_is_recorded_and_the_next_part_still_runs(tmp_path):
