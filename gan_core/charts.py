@@ -9,6 +9,7 @@ import html
 import math
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 
 Rows = Sequence[Mapping[str, Any]]
@@ -101,13 +102,15 @@ def _x(rows: Rows, x: str) -> tuple[list[float], str]:
 def _pair(fig: go.Figure, rows: Rows, key: str, name: str, color: str, smoothing: float,
           dash: str | None = None, raw: bool = True, steps: Sequence[float] | None = None) -> None:
     """The raw series faint, its EMA bold, both under one legend entry (x: `steps`, default the step)."""
-    steps = [r["step"] for r in rows] if steps is None else list(steps)
-    values = [float(r[key]) for r in rows]
+    # numpy arrays, not lists: Plotly validates and deep-copies a list element by element (0.27 s for a two-trace
+    # chart of 1000 points), an array at once; ten viewers rebuild every chart every 2 s.
+    steps = np.asarray([r["step"] for r in rows] if steps is None else steps, dtype=float)
+    values = np.asarray([r[key] for r in rows], dtype=float)
     if raw and smoothing > 0:
         fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{name} (raw)", legendgroup=name,
                                  showlegend=False, hoverinfo="skip", opacity=0.25,
                                  line=dict(color=color, width=1, dash=dash)))
-    fig.add_trace(go.Scatter(x=steps, y=ema(values, smoothing), mode="lines", name=name, legendgroup=name,
+    fig.add_trace(go.Scatter(x=steps, y=np.asarray(ema(values, smoothing)), mode="lines", name=name, legendgroup=name,
                              line=dict(color=color, width=2, dash=dash)))
 
 
