@@ -30,10 +30,9 @@ from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, free_port, kill, settle, w
 WIDTH = 1280  # the browser's viewport
 OUT_WIDTH = 900  # the PNGs' width in docs/
 GIF_WIDTH = 640
-# The Home page's "Train your first GAN" recipe, smaller, in fp32 (bf16 is emulated, and slow, on CPUs without
-# bf16 instructions) so the pictures take minutes on a laptop.
-RUN = ["--preset", "dense-ema", "--precision", "fp32", "--batch-size", "64", "--train-subset", "8000",
-       "--eval-samples", "200"]
+# The Home page's "Train your first GAN" recipe, smaller, so the pictures take minutes on a laptop (precision auto:
+# bf16 only where the CPU has it).
+RUN = ["--preset", "dense-ema", "--batch-size", "64", "--train-subset", "8000", "--eval-samples", "200"]
 
 
 def save_png(png: bytes, path: Path, width: int = OUT_WIDTH, colours: int = 128) -> None:
