@@ -48,7 +48,10 @@ def downsample(rows: Rows, max_points: int = MAX_POINTS) -> list[Mapping[str, An
 
 def _layout(fig: go.Figure, title: str, y_title: str, height: int = 320, x_title: str = "step") -> go.Figure:
     # The legend goes below the axis: at the top right, Plotly's toolbar (modebar) covered it.
-    fig.update_layout(title=dict(text=title, x=0.01), height=height, margin=dict(l=10, r=10, t=40, b=10),
+    # 14 px titles: Plotly never wraps a title, and at the default 17 px "Fréchet distance (lower is better)" was cut
+    # in a half-width column of an 800 px window.
+    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=14)), height=height,
+                      margin=dict(l=10, r=10, t=40, b=10),
                       xaxis_title=x_title, yaxis_title=y_title, hovermode="x unified",
                       legend=LEGEND_BELOW, uirevision="keep")  # keep the user's zoom while live updates redraw
     return fig

@@ -184,8 +184,10 @@ def test_queue_watch_sample_generate_in_chromium(server):
                 page.wait_for_timeout(500)
             assert now > first, f"the live view stayed at step {first}"
             # the chart itself gained points, without a page reload
-            points = page.evaluate("() => document.querySelector('.js-plotly-plot').data[1].x.length")
-            page.wait_for_function(f"() => document.querySelector('.js-plotly-plot').data[1].x.length > {points}",
+            # _fullData: the traces as plotly.js decoded them (the figure's x/y travel as base64 typed arrays now)
+            points = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData[1].x.length")
+            assert points > 0
+            page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')._fullData[1].x.length > {points}",
                                    timeout=45_000)
             page.get_by_text("fixed-noise samples after epoch").first.wait_for(timeout=60_000)
             from gan_core.store import Store
