@@ -227,8 +227,10 @@ def _quality_traces(fig: go.Figure, series: Mapping[str, Rows], key: str, floor:
 def _quality_one(series: Mapping[str, Rows], floor: Mapping[str, Any] | None, key: str) -> go.Figure:
     fig = go.Figure()
     ys, seen = _quality_traces(fig, series, key, floor)
-    title, _, better = QUALITY[key]
-    fig = _layout(fig, f"{title} ({better})", QUALITY[key][1], height=300, x_title="epoch")
+    title, short, better = QUALITY[key]
+    # The short name in the title, the long one on the y axis: Plotly never wraps a title, and in a third of an
+    # 800 px window "Fréchet distance (lower is better)" was cut after "lower is".
+    fig = _layout(fig, f"{short} ({better})", title, height=300, x_title="epoch")
     fig.update_xaxes(dtick=1 if len(seen) <= 15 else None)
     if key == "fd":
         vals, text = log_ticks(ys)

@@ -134,7 +134,7 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
     eta = dash.eta_seconds(run, rows, recent)
     position = store.queue_position(run.id) if run.status == "queued" else None
     st.progress(run.progress, text=dash.progress_text(run, eta, recent, earlier, position))
-    m = st.columns(6)
+    m = [*st.columns(3), *st.columns(3)]  # two rows of three: six in a row cut "1.0539" to "1.…" at 800 px
     values = {"step": f"{last.get('step', 0):,}",
               "D loss": f"{last['d_loss']:.4f}" if last else "–", "G loss": f"{last['g_loss']:.4f}" if last else "–",
               "D(x)": f"{last['d_real']:.3f}" if last else "–", "D(G(z))": f"{last['d_fake']:.3f}" if last else "–",

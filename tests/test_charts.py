@@ -89,7 +89,8 @@ def test_fd_and_is_are_two_small_charts():
     is_ = charts.is_figure({"#1": rows}, {"fd": 7.6, "inception_score": 9.8})
     assert [t.name for t in fd.data] == ["#1 · FD", "real data · FD"] and fd.layout.yaxis.type == "log"
     assert [t.name for t in is_.data] == ["#1 · IS", "real data · IS"] and tuple(is_.layout.yaxis.range) == (0.5, 10.5)
-    assert "Fréchet" in fd.layout.title.text and "Inception" in is_.layout.title.text
+    assert fd.layout.title.text == "FD (lower is better)" and is_.layout.title.text == "IS (higher is better)"
+    assert fd.layout.yaxis.title.text == "Fréchet distance" and is_.layout.yaxis.title.text == "Inception Score"
     # Readable log ticks: increasing, written out in full; never "1000, 5, 2, 100"
     assert list(fd.layout.yaxis.ticktext) == ["10", "20", "50", "100", "200", "500"]
     assert list(fd.layout.yaxis.tickvals) == sorted(fd.layout.yaxis.tickvals)

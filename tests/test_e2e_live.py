@@ -77,8 +77,8 @@ def test_name_memory_and_the_live_view_as_a_user_sees_them(server):
             page.wait_for_function("() => document.body.innerText.includes('2nd in queue')", timeout=60_000)
             print(f"Runs showed the queue position {time.monotonic() - started:.1f} s after the click")
             page.get_by_text("real data", exact=False).first.wait_for()  # the floor lines' labels, in the SVG
-            for title in ("Fréchet distance (lower is better)", "Inception Score (higher is better)"):
-                page.locator(".js-plotly-plot", has_text=title).first.wait_for()  # two charts, one each
+            for axis, title in (("Fréchet distance", "FD (lower is better)"), ("Inception Score", "IS (higher is better)")):
+                page.locator(".js-plotly-plot", has_text=title).filter(has_text=axis).first.wait_for()  # one each
             legends = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
                 const l = p.querySelector('.legend'), m = p.querySelector('.modebar');
                 if (!l || !m) return false;
