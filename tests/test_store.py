@@ -94,6 +94,24 @@ def test_schema_is_versioned(store):
         Store()
 
 
+def test_a_schema_3_database_gains_ran_on_in_place_and_keeps_its_runs(store):
+    # A database written before runs.ran_on existed (schema 3): the next Store adds the column and keeps every row.
+    from sqlalchemy import text, update
+    from gan_core.store import Meta
+    run_id = store.submit(TrainConfig(epochs=2), name="old", owner="ada")
+    with store.engine.begin() as c:
+        c.execute(text("ALTER TABLE runs DROP COLUMN ran_on"))
+        c.execute(update(Meta).where(Meta.key == "schema_version").values(value="3"))
+    store.dispose()
+    s = Store()
+    assert s.get(run_id).name == "old" and s.get(run_id).ran_on == ""
+    s.set_progress(run_id, ran_on="cpu, fp32")
+    assert s.get(run_id).ran_on == "cpu, fp32"
+    with s.engine.connect() as c:
+        assert c.execute(text("SELECT value FROM gan_meta WHERE key = 'schema_version'")).scalar() == "4"
+    s.dispose()
+
+
 def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path):
     with pytest.raises(StoreError) as e:
         Store("postgresql+psycopg://bob:hunter2@127.0.0.1:1/none", home=tmp_path)
