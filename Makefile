@@ -8,7 +8,7 @@ GAN_DATA_DIR ?= $(subst $(space),:,$(wildcard ../shared/datasets /usr/share/data
 export GAN_DATA_DIR
 PORT ?= 8501
 
-.PHONY: run demo test install clean
+.PHONY: run demo test test-fast install clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ demo: install  # the public demo profile (README "Public demo"); GAN_MAX_UPLOAD_
 
 test: install
 	$(PY) -m pytest -q
+
+test-fast: install  # the edit loop: everything but Chromium, Ray and PostgreSQL (`make test` is what CI runs)
+	$(PY) -m pytest -q -m "not browser and not ray and not postgres"
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -68,3 +68,18 @@ def store(store_env):
     s = Store()
     yield s
     s.dispose()
+
+
+BROWSER_FILES = ("test_e2e_", "test_load")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks by what a test needs, so `make test-fast` can leave the slow kinds out: Chromium, Ray, PostgreSQL."""
+    for item in items:
+        name = item.path.name
+        if name.startswith(BROWSER_FILES):
+            item.add_marker(pytest.mark.browser)
+        if name == "test_executor.py":
+            item.add_marker(pytest.mark.ray)
+        if "[postgresql" in item.name:
+            item.add_marker(pytest.mark.postgres)
