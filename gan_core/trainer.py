@@ -217,6 +217,7 @@ def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
             m.g_ema.module.load_state_dict(m.g.state_dict())
     for name, opt, lr in (("opt_g", m.opt_g, m.cfg.lr_g), ("opt_d", m.opt_d, m.cfg.lr_d)):
         opt.load_state_dict(ckpt.optimizer_state(t, header, name))
+        match_param_layout(opt)  # moments in the weights' layout (channels_last on CUDA)
         for group in opt.param_groups:  # a resumed run may change the learning rate or betas on purpose
             group.update(lr=lr, betas=(m.cfg.beta1, m.cfg.beta2))
     torch.set_rng_state(t["rng.torch_cpu"])
@@ -273,8 +274,6 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
     epoch, step, perm, pos = 0, 0, None, 0
     if resume_from is not None:
         epoch, step, perm, pos = _restore(m, Path(resume_from))
-        for opt in (m.opt_g, m.opt_d):
-            match_param_layout(opt)
         if perm is not None and perm.numel() != n:
             raise ConfigError(f"cannot resume: the checkpoint saw {perm.numel()} images, this run has {n} "
                               f"(train_subset or dataset changed)")
