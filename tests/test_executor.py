@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gan_core.checkpoint import read_header
-from test_worker import tiny, wait_for  # the same small config and polling helper as the local worker's tests
+from conftest import tiny, wait_for
 from gan_core.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,36 +7,17 @@ import threading
 import time
 from pathlib import Path
 
-
+from conftest import tiny, wait_for
 from gan_core.checkpoint import read_header
-from gan_core.config import TrainConfig
 from gan_core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny(**over) -> TrainConfig:
-    """8 steps of 64 images per epoch, a dense GAN small enough for ~100 steps/s on two cores; no quality scoring
-    unless a test asks (even 100 samples an epoch were half of a 60-epoch run's time)."""
-    base = dict(g_widths=(64, 128), d_widths=(128, 64), batch_size=64, train_subset=512, epochs=2, log_every=1,
-                device="cpu", eval_samples=0)
-    return TrainConfig.from_preset("seed000-dense", **{**base, **over})
 
 
 def start_worker(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "gan_core", "worker", *args], cwd=ROOT,
                             env={**os.environ, "GAN_HEARTBEAT_S": "0.3", **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(pred, timeout=120.0, every=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s")
 
 
 def finish(p: subprocess.Popen, timeout=120) -> str:

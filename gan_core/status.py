@@ -1,0 +1,50 @@
+"""A run's lifecycle: its statuses, the named groups the rest of the code asks about, and the allowed moves.
+
+    queued ──claim──▶ running ──stop asked──▶ stopping
+      │                 │  │                      │
+      │ stop            │  └──── done / failed / stopped / interrupted ◀──┘
+      ▼                 ▼
+    stopped ◀───────────┘        stopped / interrupted / failed / done ──resume──▶ queued
+
+The store is the only writer of a status; it checks each move against `TRANSITIONS`. `RunStatus` is a `StrEnum`,
+so a member equals its stored string ("queued") and the database column stays plain text.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life; the value is what the store's `runs.status` column holds."""
+
+    QUEUED = "queued"  # waiting for a worker
+    RUNNING = "running"  # a worker trains it and sends heartbeats
+    STOPPING = "stopping"  # a stop was asked; the worker ends it at the next step
+    STOPPED = "stopped"  # stopped by a person (resumable)
+    DONE = "done"  # trained to its last epoch or max_steps (resumable with more epochs or steps)
+    FAILED = "failed"  # the trainer raised (resumable from the last checkpoint)
+    INTERRUPTED = "interrupted"  # its worker died: no heartbeat for the staleness limit (resumable)
+
+
+#: A worker holds it: counts against the concurrency cap and must keep beating.
+ACTIVE: frozenset[RunStatus] = frozenset({RunStatus.RUNNING, RunStatus.STOPPING})
+#: Not finished yet: queued or active. Pages refresh these live; caps on waiting work count them.
+LIVE: frozenset[RunStatus] = ACTIVE | {RunStatus.QUEUED}
+#: Ended; the trainer sent its last event or the worker is gone.
+FINISHED: frozenset[RunStatus] = frozenset({RunStatus.STOPPED, RunStatus.DONE, RunStatus.FAILED,
+                                            RunStatus.INTERRUPTED})
+#: Can be queued again to continue from its newest checkpoint (a done run only with more epochs or steps).
+RESUMABLE: frozenset[RunStatus] = FINISHED
+
+#: Every allowed move, from → to. Anything else is a bug in the caller.
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.STOPPED}),
+    RunStatus.RUNNING: frozenset({RunStatus.STOPPING}) | FINISHED,
+    RunStatus.STOPPING: FINISHED,
+    **{s: frozenset({RunStatus.QUEUED}) for s in RESUMABLE},
+}
+
+
+def can_move(old: str, new: str) -> bool:
+    """Whether a run may go from status `old` to status `new`."""
+    return RunStatus(new) in TRANSITIONS[RunStatus(old)]
