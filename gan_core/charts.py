@@ -1,6 +1,7 @@
 """Plotly figures for the dashboard, and the smoothing behind them. No Streamlit here: pages only place figures.
 
-Metric rows are the dicts `Store.metrics` returns (step, epoch, d_loss, g_loss, d_real, d_fake, images_per_sec).
+Metric rows are the dicts `Store.step_metrics` returns (step, epoch, d_loss, g_loss, d_real, d_fake,
+images_per_sec).
 """
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def ray_dispatch(store: Store, worker_id: str | None = None, cap: int | None = N
         while not shutdown.is_set():
             store.worker_beat(worker_id, os.getpid(), socket.gethostname())
             for run in inflight.values():  # a run whose task waits in Ray's queue for a GPU is not stale
-                store.heartbeat(run.id, worker_id)
+                store.beat_and_check_stop(run.id, worker_id)
             store.mark_interrupted(stale_after())
             if settings.demo_mode and time.time() - pruned_at > PRUNE_EVERY_S:
                 policy.prune(store, settings)

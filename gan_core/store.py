@@ -65,7 +65,7 @@ class Run(Base):
     ran_on: Mapped[str] = mapped_column(String(100), default="")  # "cuda, bf16": device and precision "auto" chose
 
 
-class Metric(Base):
+class StepMetric(Base):
     __tablename__ = "metrics"
     __table_args__ = (UniqueConstraint("run_id", "step"),)  # a resumed run can never write a step twice
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -363,7 +363,7 @@ class Store:
             return False
         shutil.rmtree(self.artifacts_dir(run), ignore_errors=True)
         with self.engine.begin() as c:
-            for table in (Metric, Sample, QualityRow):  # explicit: SQLite enforces no cascade without a pragma
+            for table in (StepMetric, Sample, QualityRow):  # explicit: SQLite enforces no cascade without a pragma
                 c.execute(delete(table).where(table.run_id == run_id))
             c.execute(delete(Run).where(Run.id == run_id))
         return True
@@ -403,8 +403,9 @@ class Store:
             row = c.execute(select(Run).where(Run.id == run_id)).first()
         return _view(row)
 
-    def heartbeat(self, run_id: int, worker_id: str) -> bool:
-        """Refresh a run's heartbeat; returns whether a stop was requested."""
+    def beat_and_check_stop(self, run_id: int, worker_id: str) -> bool:
+        """Refresh the run's heartbeat (if `worker_id` still holds it) and return its stop_requested flag, in one
+        transaction: the worker's beat thread is also how it hears about a stop."""
         with self.engine.begin() as c:
             c.execute(update(Run).where(Run.id == run_id, Run.worker_id == worker_id)
                       .values(heartbeat_at=time.time()))
@@ -487,34 +488,35 @@ class Store:
     def rewind(self, run_id: int, step: int, epoch: int) -> None:
         """Forget metrics after `step` and samples after `epoch`: a resume recomputes them."""
         with self.engine.begin() as c:
-            c.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > step))
+            c.execute(delete(StepMetric).where(StepMetric.run_id == run_id, StepMetric.step > step))
             c.execute(delete(Sample).where(Sample.run_id == run_id, Sample.epoch > epoch))
             c.execute(delete(QualityRow).where(QualityRow.run_id == run_id, QualityRow.epoch > epoch))
             c.execute(update(Run).where(Run.id == run_id).values(step=step, epoch=epoch))
 
     # --- metrics and samples ---------------------------------------------------------------------------------
-    def add_metrics(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
+    def add_step_metrics(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
         """Append a batch of step metrics in one statement and move the run's step counter."""
         if not rows:
             return
         now = time.time()
         with self.engine.begin() as c:
-            c.execute(insert(Metric), [{**r, "run_id": run_id, "created_at": now} for r in rows])
+            c.execute(insert(StepMetric), [{**r, "run_id": run_id, "created_at": now} for r in rows])
             c.execute(update(Run).where(Run.id == run_id).values(step=max(r["step"] for r in rows)))
 
-    def metrics(self, run_id: int, after_step: int = 0) -> list[dict[str, Any]]:
-        """Step metrics of a run in step order (those after `after_step` only, for incremental polling)."""
-        cols = [Metric.step, Metric.epoch, Metric.d_loss, Metric.g_loss, Metric.d_real, Metric.d_fake,
-                Metric.images_per_sec, Metric.created_at]
+    def step_metrics(self, run_id: int, after_step: int = 0) -> list[dict[str, Any]]:
+        """A run's per-step rows (losses, D outputs, images/s; per-epoch scores are `quality`) in step order, only
+        those after `after_step` for incremental polling."""
+        m = StepMetric
+        cols = [m.step, m.epoch, m.d_loss, m.g_loss, m.d_real, m.d_fake, m.images_per_sec, m.created_at]
         with self.reader.connect() as c:
-            res = c.execute(select(*cols).where(Metric.run_id == run_id, Metric.step > after_step)
-                            .order_by(Metric.step))
+            res = c.execute(select(*cols).where(StepMetric.run_id == run_id, StepMetric.step > after_step)
+                            .order_by(StepMetric.step))
             return [dict(r._mapping) for r in res]
 
     def last_metric_step(self, run_id: int) -> int:
         """The newest step whose metrics are stored (0 if none)."""
         with self.reader.connect() as c:
-            return c.execute(select(func.max(Metric.step)).where(Metric.run_id == run_id)).scalar() or 0
+            return c.execute(select(func.max(StepMetric.step)).where(StepMetric.run_id == run_id)).scalar() or 0
 
     def add_sample(self, run_id: int, epoch: int, step: int, rel_path: str) -> None:
         """Record an epoch's sample grid (the PNG is already on disk)."""
@@ -588,8 +590,8 @@ class Store:
     def step_rate(self, run_id: int, last: int = 200) -> float | None:
         """Steps per wall-clock second over the run's newest `last` metric rows (epoch-end work included)."""
         with self.reader.connect() as c:
-            rows = c.execute(select(Metric.step, Metric.created_at).where(Metric.run_id == run_id)
-                             .order_by(Metric.step.desc()).limit(last)).all()
+            rows = c.execute(select(StepMetric.step, StepMetric.created_at).where(StepMetric.run_id == run_id)
+                             .order_by(StepMetric.step.desc()).limit(last)).all()
         if len(rows) < 2:
             return None
         (s1, t1), (s0, t0) = rows[0], rows[-1]
@@ -599,20 +601,20 @@ class Store:
         """(recent, earlier) steps per wall-clock second: over the newest `recent_s` seconds of stored metrics, and
         over everything before them. Rows arrive in batches sharing one time, so each span starts at a batch."""
         with self.reader.connect() as c:
-            last = c.execute(select(Metric.step, Metric.created_at).where(Metric.run_id == run_id)
-                             .order_by(Metric.step.desc()).limit(1)).first()
+            last = c.execute(select(StepMetric.step, StepMetric.created_at).where(StepMetric.run_id == run_id)
+                             .order_by(StepMetric.step.desc()).limit(1)).first()
             if last is None:
                 return None, None
             cutoff = last[1] - recent_s
-            before = c.execute(select(Metric.step, Metric.created_at)
-                               .where(Metric.run_id == run_id, Metric.created_at < cutoff)
-                               .order_by(Metric.step.desc()).limit(1)).first()
-            first = c.execute(select(Metric.step, Metric.created_at).where(Metric.run_id == run_id)
-                              .order_by(Metric.step).limit(1)).first()
+            before = c.execute(select(StepMetric.step, StepMetric.created_at)
+                               .where(StepMetric.run_id == run_id, StepMetric.created_at < cutoff)
+                               .order_by(StepMetric.step.desc()).limit(1)).first()
+            first = c.execute(select(StepMetric.step, StepMetric.created_at).where(StepMetric.run_id == run_id)
+                              .order_by(StepMetric.step).limit(1)).first()
             if before is None:  # a young run: from its first batch
-                before = c.execute(select(Metric.step, Metric.created_at)
-                                   .where(Metric.run_id == run_id, Metric.created_at == first[1])
-                                   .order_by(Metric.step.desc()).limit(1)).first()
+                before = c.execute(select(StepMetric.step, StepMetric.created_at)
+                                   .where(StepMetric.run_id == run_id, StepMetric.created_at == first[1])
+                                   .order_by(StepMetric.step.desc()).limit(1)).first()
 
         def rate(a: Any, b: Any) -> float | None:
             return (b[0] - a[0]) / (b[1] - a[1]) if b[1] > a[1] and b[0] > a[0] else None

@@ -70,7 +70,7 @@ class StoreSink:
 
     def flush(self) -> None:
         """Write buffered metrics now."""
-        self.store.add_metrics(self.run.id, self.buffer)
+        self.store.add_step_metrics(self.run.id, self.buffer)
         self.buffer = []
         self.last_flush = time.monotonic()
 
@@ -133,7 +133,7 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
 
     def beat() -> None:
         while not beating.wait(min(0.5, heartbeat_every())):
-            if store.heartbeat(run.id, worker_id) or (shutdown is not None and shutdown.is_set()):
+            if store.beat_and_check_stop(run.id, worker_id) or (shutdown is not None and shutdown.is_set()):
                 stop.set()
     hb = threading.Thread(target=beat, name=f"heartbeat-{run.id}", daemon=True)
     hb.start()
@@ -149,7 +149,7 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
     if isinstance(ev, Done):
         status, error = "done", None
     elif isinstance(ev, Stopped):
-        if shutdown is not None and shutdown.is_set() and not store.heartbeat(run.id, worker_id):
+        if shutdown is not None and shutdown.is_set() and not store.beat_and_check_stop(run.id, worker_id):
             status, error = "interrupted", "the worker was shut down; resume continues from the last checkpoint"
         else:
             status, error = "stopped", None

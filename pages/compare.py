@@ -28,7 +28,7 @@ if len(chosen) < 2:
 store = ui.get_store()
 label = {i: f"#{i} {by_id[i].name}" for i in chosen}
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="compare_smoothing")
-series = {label[i]: store.metrics(i) for i in chosen}
+series = {label[i]: store.step_metrics(i) for i in chosen}
 if any(series.values()):
     st.plotly_chart(charts.compare_figure({k: v for k, v in series.items() if v}, smoothing), width="stretch",
                     key="compare-loss")

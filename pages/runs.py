@@ -61,7 +61,7 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
     if run is None:
         st.warning(f"Run #{run_id} no longer exists.")
         return
-    rows = store.metrics(run_id)
+    rows = store.step_metrics(run_id)
     last = dash.latest(rows)
 
     mine, settings = ui.can_manage(run), ui.settings()

@@ -332,7 +332,7 @@ def _metric_rows(n: int) -> list[dict]:
 def test_live_view_shows_a_runs_metrics(home, store):
     run_id = store.submit(TrainConfig(epochs=2), name="watched", owner="bob")
     assert store.claim("w1", cap=1).id == run_id
-    store.add_metrics(run_id, _metric_rows(40))
+    store.add_step_metrics(run_id, _metric_rows(40))
     at = app("pages/runs.py", run_id=run_id)
     assert len(plotly_charts(at)) == 3
     metrics = {m.label: m.value for m in at.metric}
@@ -340,7 +340,7 @@ def test_live_view_shows_a_runs_metrics(home, store):
     assert metrics["D(x)"] == "0.750" and metrics["D(G(z))"] == "0.250" and metrics["images/s"] == "1,234"
     assert at.dataframe[0].value["status"].str.contains("running").all()
     # another "browser session" sees the same numbers, and new rows once the worker writes them
-    store.add_metrics(run_id, _metric_rows(50)[40:])
+    store.add_step_metrics(run_id, _metric_rows(50)[40:])
     other = app("pages/runs.py", run_id=run_id)
     assert {m.label: m.value for m in other.metric}["step"] == "50"
 
@@ -354,7 +354,7 @@ def test_live_view_plots_quality_and_warns_of_mode_collapse(home, store):
     dash.quality_floor("mnist", 500)  # scored in the background on a page; here ready before the first render
     run_id = store.submit(TrainConfig(epochs=3), name="collapsing", owner="bob")
     store.claim("w1", cap=1)
-    store.add_metrics(run_id, _metric_rows(40))
+    store.add_step_metrics(run_id, _metric_rows(40))
     store.add_quality(run_id, 1, 20, _quality_row([0.1] * 10))
     at = app("pages/runs.py", run_id=run_id)
     assert len(plotly_charts(at)) == 5 and not any("mode collapse" in w.value for w in at.warning)
@@ -1001,7 +1001,7 @@ def test_greyed_out_stop_and_resume_say_why_on_the_page(home, store):
 def test_live_view_metric_tooltips_log_scale_and_wall_clock_axis(home, store):
     run_id = store.submit(TrainConfig(epochs=2), name="watched", owner="bob")
     store.claim("w1", cap=1)
-    store.add_metrics(run_id, _metric_rows(40))
+    store.add_step_metrics(run_id, _metric_rows(40))
     at = app("pages/runs.py", run_id=run_id)
     assert all(m.proto.help for m in at.metric) and "probability" in [m for m in at.metric
                                                                       if m.label == "D(x)"][0].proto.help
@@ -1018,7 +1018,7 @@ def test_live_view_draws_fd_and_is_as_two_charts_with_their_floors(home, store):
     dash.quality_floor("mnist", 500)
     run_id = store.submit(TrainConfig(epochs=3), name="scored", owner="bob")
     store.claim("w1", cap=1)
-    store.add_metrics(run_id, _metric_rows(40))
+    store.add_step_metrics(run_id, _metric_rows(40))
     store.add_quality(run_id, 1, 20, _quality_row([0.1] * 10))
     at = app("pages/runs.py", run_id=run_id)
     specs = [json.loads(c.proto.spec) for c in plotly_charts(at)]

@@ -149,9 +149,9 @@ def test_store_step_rate_and_latest_sample(tmp_path):
     run_id = store.submit(TrainConfig(epochs=1))
     assert store.step_rate(run_id) is None and store.latest_sample(run_id) is None
     row = dict(epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5, images_per_sec=10.0)
-    store.add_metrics(run_id, [dict(row, step=1)])
+    store.add_step_metrics(run_id, [dict(row, step=1)])
     time.sleep(0.2)
-    store.add_metrics(run_id, [dict(row, step=11)])
+    store.add_step_metrics(run_id, [dict(row, step=11)])
     assert 10 < store.step_rate(run_id) < 60
     store.add_sample(run_id, 1, 11, "run-000001/samples/epoch-0001.png")
     store.add_sample(run_id, 2, 22, "run-000001/samples/epoch-0002.png")

@@ -47,7 +47,7 @@ def test_ray_dispatcher_trains_a_submitted_run_to_done(store, ray_address):
     r = store.get(run_id)
     assert r.status == "done" and r.step == 16 and r.epoch == 2 and r.error is None, r
     assert r.worker_id.startswith("ray-")
-    assert [m["step"] for m in store.metrics(run_id)] == list(range(1, 17))  # each step once
+    assert [m["step"] for m in store.step_metrics(run_id)] == list(range(1, 17))  # each step once
     samples = store.samples(run_id)
     assert [s["epoch"] for s in samples] == [1, 2]
     assert all(s["path"].read_bytes()[:4] == b"\x89PNG" for s in samples)
@@ -76,7 +76,7 @@ def test_stop_request_reaches_a_run_in_a_ray_task(store, ray_address, monkeypatc
     ckpt = read_header(sorted((store.artifacts_dir(r) / "checkpoints").glob("*.safetensors"))[-1])
     assert ckpt["step"] == r.step and ckpt["epoch"] < 1000
     assert r.step - asked_at < 200  # stopped within a fraction of an epoch, as a local worker does
-    assert [m["step"] for m in store.metrics(run_id)] == list(range(1, r.step + 1))
+    assert [m["step"] for m in store.step_metrics(run_id)] == list(range(1, r.step + 1))
 
 
 def test_dispatcher_shutdown_checkpoints_and_leaves_the_run_interrupted(store, ray_address, monkeypatch):

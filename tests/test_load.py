@@ -53,11 +53,11 @@ def test_ten_sessions_watch_one_live_run(tmp_path):
     def writer() -> None:  # what a worker's StoreSink does, at twice its usual rate
         step = 0
         while not stop.wait(0.5):
-            store.add_metrics(run_id, [dict(step=step + i, epoch=1, d_loss=1.0, g_loss=1.0 + (step + i) % 7 / 10,
+            store.add_step_metrics(run_id, [dict(step=step + i, epoch=1, d_loss=1.0, g_loss=1.0 + (step + i) % 7 / 10,
                                             d_real=0.7, d_fake=0.3, images_per_sec=5000.0) for i in range(1, 11)])
             step += 10
             store.set_progress(run_id, step=step)
-            store.heartbeat(run_id, "load-writer")
+            store.beat_and_check_stop(run_id, "load-writer")
 
     port = free_port()
     env = {**os.environ, "GAN_HOME": str(home), "GAN_NO_AUTOWORKER": "1", "PYTHONUNBUFFERED": "1"}

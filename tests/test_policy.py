@@ -39,14 +39,14 @@ def test_soft_delete_then_purge_removes_rows_and_artifacts(store):
     folder = store.artifacts_dir(store.get(run_id))
     (folder / "samples").mkdir(parents=True)
     (folder / "generator.safetensors").write_bytes(b"x")
-    store.add_metrics(run_id, [dict(step=1, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5,
+    store.add_step_metrics(run_id, [dict(step=1, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5,
                                     images_per_sec=1.0)])
     store.request_stop(run_id)
     assert not policy.purge(store, run_id, "ada", TEAM)  # not soft-deleted yet: purge refuses
     assert folder.exists()
     policy.delete(store, run_id, "ada", TEAM)
     assert policy.purge(store, run_id, "ada", TEAM)
-    assert store.get(run_id) is None and not folder.exists() and store.metrics(run_id) == []
+    assert store.get(run_id) is None and not folder.exists() and store.step_metrics(run_id) == []
 
 
 def test_a_running_run_cannot_be_deleted(store):

@@ -52,7 +52,7 @@ def test_stop_requests(store):
     queued, running = store.submit(TrainConfig()), store.submit(TrainConfig())
     store.claim("w", cap=5)  # takes `queued` (the older)
     assert store.request_stop(queued)
-    assert store.get(queued).status == "stopping" and store.heartbeat(queued, "w") is True
+    assert store.get(queued).status == "stopping" and store.beat_and_check_stop(queued, "w") is True
     assert store.request_stop(running) and store.get(running).status == "stopped"  # never started
     assert not store.request_stop(running)
 
@@ -73,15 +73,15 @@ def test_metrics_are_append_only_per_step_and_rewind_forgets_the_tail(store):
     a = store.submit(TrainConfig())
     rows = [dict(step=s, epoch=1, d_loss=1.0, g_loss=0.5, d_real=0.6, d_fake=0.4, images_per_sec=100.0)
             for s in (10, 20, 30)]
-    store.add_metrics(a, rows)
-    assert [m["step"] for m in store.metrics(a)] == [10, 20, 30] and store.get(a).step == 30
-    assert [m["step"] for m in store.metrics(a, after_step=10)] == [20, 30]
+    store.add_step_metrics(a, rows)
+    assert [m["step"] for m in store.step_metrics(a)] == [10, 20, 30] and store.get(a).step == 30
+    assert [m["step"] for m in store.step_metrics(a, after_step=10)] == [20, 30]
     with pytest.raises(IntegrityError):
-        store.add_metrics(a, rows[:1])
+        store.add_step_metrics(a, rows[:1])
     store.add_sample(a, 1, 10, "run/samples/epoch-0001.png")
     store.add_sample(a, 2, 30, "run/samples/epoch-0002.png")
     store.rewind(a, step=20, epoch=1)
-    assert [m["step"] for m in store.metrics(a)] == [10, 20]
+    assert [m["step"] for m in store.step_metrics(a)] == [10, 20]
     assert [s["epoch"] for s in store.samples(a)] == [1]
 
 
@@ -181,9 +181,9 @@ def test_step_rates_are_recent_and_earlier(store, monkeypatch):
     step = 0
     for t, steps in [(1000 + 2 * i, 100) for i in range(30)] + [(1060 + 2 * i, 4) for i in range(1, 21)]:
         now[0] = float(t)
-        store.add_metrics(a, [dict(step=step + k, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5,
+        store.add_step_metrics(a, [dict(step=step + k, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5,
                                    images_per_sec=1.0) for k in range(1, steps + 1)])
         step += steps
     recent, earlier = store.step_rates(a, recent_s=30.0)
     assert recent == pytest.approx(2.0, rel=0.05) and earlier == pytest.approx(44.3, rel=0.05)  # through t=1068
-    assert "created_at" in store.metrics(a)[0]  # for the wall-clock axis
+    assert "created_at" in store.step_metrics(a)[0]  # for the wall-clock axis

@@ -36,7 +36,7 @@ def test_worker_trains_a_submitted_run_to_done(store):
     finish(start_worker("--once"))
     r = store.get(run_id)
     assert r.status == "done" and r.step == 16 and r.epoch == 2 and r.error is None
-    assert [m["step"] for m in store.metrics(run_id)] == list(range(1, 17))
+    assert [m["step"] for m in store.step_metrics(run_id)] == list(range(1, 17))
     samples = store.samples(run_id)
     assert [s["epoch"] for s in samples] == [1, 2]
     assert all(s["path"].read_bytes()[:4] == b"\x89PNG" for s in samples)
@@ -87,7 +87,7 @@ def test_kill_9_marks_interrupted_and_resume_finishes_without_duplicates(store):
     finish(start_worker("--once"))
     r = store.get(run_id)
     assert r.status == "done" and r.step == 60 * 8
-    steps = [m["step"] for m in store.metrics(run_id)]
+    steps = [m["step"] for m in store.step_metrics(run_id)]
     assert steps == list(range(1, 481)), sorted(set(range(1, 481)) ^ set(steps))  # none lost, none duplicated
     assert [s["epoch"] for s in store.samples(run_id)] == list(range(1, 61))
 
@@ -115,7 +115,7 @@ def test_two_workers_three_runs_cap_two(store):
     runs = [store.get(i) for i in ids]
     assert all(r.status == "done" for r in runs)
     for r in runs:  # each trained exactly once: one contiguous set of steps
-        assert [m["step"] for m in store.metrics(r.id)] == list(range(1, 12 * 8 + 1))
+        assert [m["step"] for m in store.step_metrics(r.id)] == list(range(1, 12 * 8 + 1))
 
 
 def test_cli_submit_rejects_bad_input_and_writes_no_row(store):
@@ -138,7 +138,7 @@ def test_resume_skips_a_checkpoint_newer_than_the_stored_metrics(store, tmp_path
     run_id = store.submit(tiny(), name="race")
     r = store.get(run_id)
     train(r.config, ListSink(), out_dir=store.artifacts_dir(r))
-    store.add_metrics(run_id, [dict(step=s, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5,
+    store.add_step_metrics(run_id, [dict(step=s, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5,
                                     images_per_sec=1.0) for s in range(1, 9)])
     assert read_header(durable_checkpoint(store, r))["step"] == 8
     store.rewind(run_id, 0, 0)
