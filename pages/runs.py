@@ -1,45 +1,21 @@
-"""Runs: every run with status, owner and progress; the selected run's live view (fragment polling the store)."""
+"""Runs: every run with status, owner and progress; the selected run's live view (fragment polling the store).
+
+The live view is laid out top to bottom by `live_view`: header, actions (Stop / Resume), notices, the numbers,
+the step charts beside the newest sample grid, then the quality scores. Each part reads what it shows from the
+store on every rerun, so every browser tab sees the same run.
+"""
 import streamlit as st
 
 import ui
 from gan_core import charts, policy
 from gan_core import dashboard as dash
 from gan_core.config import ConfigError
-from gan_core.store import ACTIVE, StoreError, capped_by_max_steps
-
-ui.bootstrap(__file__)
+from gan_core.status import ACTIVE, LIVE, RESUMABLE, RunStatus
+from gan_core.store import RunView, Store, StoreError, capped_by_max_steps
 
 REFRESH_S = 2.0
-
-st.header("Runs")
-runs = ui.list_runs()
-if not runs:
-    ui.no_runs_yet("No runs yet")
-    st.stop()
-
-any_active = any(r.status in ACTIVE + ("queued",) for r in runs)
-
-
-@st.fragment(run_every=REFRESH_S if any_active else None)
-def runs_table() -> None:
-    fresh = ui.list_runs()
-    st.dataframe(dash.runs_table(fresh), hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
-                                                                           format="percent"),
-                                "name": st.column_config.TextColumn("name", width="medium"),
-                                "id": st.column_config.NumberColumn("id", width="small")})
-
-
-runs_table()
-run = ui.select_run(runs)
-with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
-    smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="smoothing", width=260,
-                          help="Exponential moving average of the curves (0 = raw points).")
-    x_axis = st.segmented_control("x axis", ["step", "time"], default="step", key="x_axis", required=True,
-                                  format_func={"step": "step", "time": "time since start"}.get,
-                                  help="Plot against the training step, or wall-clock time since the first metric.")
-    log_losses = st.toggle("Log scale (losses)", key="log_losses",
-                           help="Losses on a log axis. A loss at or below 0 (a WGAN or hinge critic's) is not drawn.")
+#: Stop applies to a run that has not reached its end yet; a stopping one is already on its way.
+STOPPABLE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 
 METRIC_HELP = {
     "step": "Training steps done: one step is one batch through D and G.",
@@ -55,19 +31,52 @@ METRIC_HELP = {
 }
 
 
+def runs_table() -> None:
+    """Every run, newest first, with a progress bar (a fragment: it refreshes while any run is live)."""
+    st.dataframe(dash.runs_table(ui.list_runs()), hide_index=True, width="stretch",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
+                                                                           format="percent"),
+                                "name": st.column_config.TextColumn("name", width="medium"),
+                                "id": st.column_config.NumberColumn("id", width="small")})
+
+
+def view_controls() -> tuple[float, str, bool]:
+    """The chart controls above the live view: (smoothing, x axis, log-scale losses)."""
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="smoothing", width=260,
+                              help="Exponential moving average of the curves (0 = raw points).")
+        x_axis = st.segmented_control("x axis", ["step", "time"], default="step", key="x_axis", required=True,
+                                      format_func={"step": "step", "time": "time since start"}.get,
+                                      help="Plot against the training step, or wall-clock time since the first "
+                                           "metric.")
+        log_losses = st.toggle("Log scale (losses)", key="log_losses",
+                               help="Losses on a log axis. A loss at or below 0 (a WGAN or hinge critic's) is not "
+                                    "drawn.")
+    return smoothing, x_axis, log_losses
+
+
 def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: bool = False) -> None:
+    """The selected run, top to bottom; run as a fragment that polls the store while the run is live."""
     store = ui.get_store()
     run = store.get(run_id)
     if run is None:
         st.warning(f"Run #{run_id} no longer exists.")
         return
     rows = store.step_metrics(run_id)
-    last = dash.latest(rows)
+    header(run)
+    actions(store, run)
+    quality = store.quality(run_id)
+    floor, floor_pending = (dash.quality_floor_nowait(run.config.dataset, int(quality[-1]["n"])) if quality
+                            else (None, False))
+    notices(store, run, rows, quality, floor)
+    numbers(store, run, rows)
+    step_charts(store, run, rows, smoothing, x_axis, log_losses)
+    quality_panel(run, quality, floor, floor_pending)
+    end_polling(run, floor_pending)
 
-    mine, settings = ui.can_manage(run), ui.settings()
-    who = "" if mine else ("Only the browser that started it (a visitor token, not the name) or an admin can stop "
-                           "or resume it." if settings.demo_mode and not ui.auth_configured() else
-                           f"Only {dash.plain(run.owner or 'its owner')} or an admin can stop or resume it.")
+
+def header(run: RunView) -> None:
+    """Name, status line (status, owner, model, data, batch, loss, tags) and description."""
     # The title on its own row: a long name wraps there instead of squeezing the buttons to "S…" / "R…".
     st.subheader(f"#{run.id} {dash.plain(run.name)}")  # user text: escaped, never markdown or HTML
     st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {dash.plain(run.owner or '–')}"
@@ -75,24 +84,31 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
                f"loss {run.config.loss}" + (f" · tags {dash.plain(', '.join(run.tags))}" if run.tags else ""))
     if run.description:
         st.text(run.description)
+
+
+def _locked_reason(run: RunView, mine: bool, settings: policy.Settings) -> str:
+    """Why this session may not stop or resume `run` ('' when it may)."""
+    if mine:
+        return ""
+    if settings.demo_mode and not ui.auth_configured():
+        return "Only the browser that started it (a visitor token, not the name) or an admin can stop or resume it."
+    return f"Only {dash.plain(run.owner or 'its owner')} or an admin can stop or resume it."
+
+
+def actions(store: Store, run: RunView) -> None:
+    """Stop and Resume (a done run asks how many more epochs or steps), greyed out with the reason for others."""
+    mine, settings = ui.can_manage(run), ui.settings()
+    who = _locked_reason(run, mine, settings)
+    why = " " + who if who else ""
     capped = capped_by_max_steps(run.config)
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
-        stop = st.button("Stop", key=f"stop-{run.id}", disabled=not mine or run.status not in ("queued", "running"),
+        stop = st.button("Stop", key=f"stop-{run.id}", disabled=not mine or run.status not in STOPPABLE,
                          width="content", icon=":material/stop:",
-                         help="Finish the current step, checkpoint, stop." + (" " + who if who else ""))
-        extra = 0
-        if run.status == "done" and mine:  # a finished run continues only with more to do
-            if capped:
-                extra = st.number_input("More steps", 1, 1_000_000, min(1000, run.config.max_steps),
-                                        key=f"extra-steps-{run.id}", width=150,
-                                        help=f"max_steps ({run.config.max_steps:,}) ended this run: resuming raises "
-                                             f"it by this many steps.")
-            else:
-                extra = st.number_input("More epochs", 1, 10000, 5, key=f"extra-{run.id}", width=150,
-                                        help="Epochs to add when resuming.")
+                         help="Finish the current step, checkpoint, stop." + why)
+        extra = _more_to_do(run, capped) if run.status == RunStatus.DONE and mine else 0
         resume = st.button("Resume", key=f"resume-{run.id}", icon=":material/play_arrow:",
-                           disabled=not mine or run.status not in ("stopped", "interrupted", "failed", "done"),
-                           width="content", help="Continue from the newest checkpoint." + (" " + who if who else ""))
+                           disabled=not mine or run.status not in RESUMABLE,
+                           width="content", help="Continue from the newest checkpoint." + why)
     if who:  # greyed-out buttons say why on the page, not only on hover
         st.caption(f":material/lock: {who}")
     if stop:
@@ -104,7 +120,8 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
         else:
             st.rerun()
     if resume:
-        more = dict(extra_steps=int(extra)) if capped and run.status == "done" else dict(extra_epochs=int(extra))
+        more = ({"extra_steps": int(extra)} if capped and run.status == RunStatus.DONE
+                else {"extra_epochs": int(extra)})
         try:
             if policy.resume(store, run.id, ui.identity(), settings, **more):
                 ui.ensure_worker()
@@ -115,30 +132,45 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
         else:
             st.rerun()
 
+
+def _more_to_do(run: RunView, capped: bool) -> int:
+    """How much a finished run continues by: more steps if max_steps ended it, else more epochs."""
+    if capped:
+        return st.number_input("More steps", 1, 1_000_000, min(1000, run.config.max_steps),
+                               key=f"extra-steps-{run.id}", width=150,
+                               help=f"max_steps ({run.config.max_steps:,}) ended this run: resuming raises it by "
+                                    f"this many steps.")
+    return st.number_input("More epochs", 1, 10000, 5, key=f"extra-{run.id}", width=150,
+                           help="Epochs to add when resuming.")
+
+
+def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict | None) -> None:
+    """What needs attention: no worker for a queued run, the run's error, and the training alerts."""
     stale = ui.stale_after()  # None: GAN_HEARTBEAT_TIMEOUT is malformed, which the top of the page says
-    if run.status == "queued" and stale is not None and store.live_workers(stale) == 0:
+    if run.status == RunStatus.QUEUED and stale is not None and store.live_workers(stale) == 0:
         st.warning("No training worker is running, so this run waits in the queue. Start one with "
                    "`python -m gan_core worker` (the dashboard starts one itself unless GAN_NO_AUTOWORKER is set).")
     if run.error:
-        (st.warning if run.status == "interrupted" else st.error)(run.error)
-    quality = store.quality(run_id)
-    floor, floor_pending = (dash.quality_floor_nowait(run.config.dataset, int(quality[-1]["n"])) if quality
-                            else (None, False))
+        (st.warning if run.status == RunStatus.INTERRUPTED else st.error)(run.error)
     for alert in dash.alerts(run, rows, quality, floor):
         if alert.kind == "too_early":
             st.info(f"**{alert.message}** {alert.suggestion}", icon=":material/hourglass_top:")
         else:
             st.warning(f"**{alert.message}** {alert.suggestion}", icon=":material/report:")
 
+
+def numbers(store: Store, run: RunView, rows: list) -> None:
+    """Progress bar (with ETA or queue place), the newest step's six numbers, and the hardware it trains on."""
     recent, earlier = store.step_rates(run.id) if run.status in ACTIVE else (None, None)
     eta = dash.eta_seconds(run, rows, recent)
-    position = store.queue_position(run.id) if run.status == "queued" else None
+    position = store.queue_position(run.id) if run.status == RunStatus.QUEUED else None
     st.progress(run.progress, text=dash.progress_text(run, eta, recent, earlier, position))
-    m = [*st.columns(3), *st.columns(3)]  # two rows of three: six in a row cut "1.0539" to "1.…" at 800 px
+    last = dash.latest(rows)
     values = {"step": f"{last.get('step', 0):,}",
               "D loss": f"{last['d_loss']:.4f}" if last else "–", "G loss": f"{last['g_loss']:.4f}" if last else "–",
               "D(x)": f"{last['d_real']:.3f}" if last else "–", "D(G(z))": f"{last['d_fake']:.3f}" if last else "–",
               "images/s": f"{last['images_per_sec']:,.0f}" if last else "–"}
+    m = [*st.columns(3), *st.columns(3)]  # two rows of three: six in a row cut "1.0539" to "1.…" at 800 px
     for col, (label, value) in zip(m, values.items()):
         col.metric(label, value, help=METRIC_HELP[label])
     if run.ran_on:  # what precision "auto" chose on the worker's hardware
@@ -147,9 +179,12 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
                    + (" (precision auto: bf16 only where the hardware has bf16 units)"
                       if run.config.precision == "auto" else ""))
 
+
+def step_charts(store: Store, run: RunView, rows: list, smoothing: float, x_axis: str, log_losses: bool) -> None:
+    """Losses and D's outputs side by side; below them throughput beside the newest sample grid."""
     if not rows:
-        st.info("No metrics yet: the run is queued or still loading its data." if run.status in
-                ("queued", "running") else "This run recorded no metrics.")
+        st.info("No metrics yet: the run is queued or still loading its data." if run.status in STOPPABLE
+                else "This run recorded no metrics.")
     else:
         c1, c2 = st.columns(2)
         with c1:
@@ -162,48 +197,76 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
         if rows:
             st.plotly_chart(charts.speed_figure(rows, smoothing, x=x_axis), width="stretch", key="live-speed")
     with c4:
-        sample = store.latest_sample(run.id)
-        if sample and sample["path"].exists():
-            try:
-                pixels = dash.read_grid(sample["path"])
-            except ValueError:  # a damaged file or not an image: a note, and the rest of the view still updates
-                st.warning(f"Epoch {sample['epoch']}: this sample image is unreadable.", icon=":material/broken_image:")
-            else:
-                st.image(pixels, output_format="PNG", caption=f"fixed-noise samples after epoch {sample['epoch']}",
-                         width="stretch")
-        else:
-            st.caption("The first sample grid appears when the first epoch ends.")
+        sample_grid(store, run)
 
-    if quality:
-        q1, q2, q3 = st.columns([2, 2, 1.4])
-        last = quality[-1]
-        series = {f"#{run.id}": quality}
-        with q1:
-            st.plotly_chart(charts.fd_figure(series, floor), width="stretch", key="live-fd")
-        with q2:
-            st.plotly_chart(charts.is_figure(series, floor), width="stretch", key="live-is")
-        with q3:
-            st.caption(f"Epoch {last['epoch']}: {int(last['n']):,} samples scored by the {run.config.dataset} "
-                       f"classifier in {last.get('seconds', 0):.1f} s")
-            real = f" (real data {floor['confidence']:.3f} / {floor['diversity']:.2f})" if floor else ""
-            st.caption(f"Mean confidence {last['confidence']:.3f}, feature diversity {last['diversity']:.2f}{real}")
-            if floor_pending:
-                st.caption("Scoring real test data for the floor lines; they appear in a moment.")
-            st.bar_chart({"share of samples": last["class_shares"]}, height=200)
-    elif run.config.eval_samples:
-        st.caption("Quality numbers (Fréchet distance, Inception Score, class shares) appear after each epoch.")
 
+def sample_grid(store: Store, run: RunView) -> None:
+    """The newest fixed-noise grid; a note if there is none yet or its file is unreadable."""
+    sample = store.latest_sample(run.id)
+    if not (sample and sample["path"].exists()):
+        st.caption("The first sample grid appears when the first epoch ends.")
+        return
+    try:
+        pixels = dash.read_grid(sample["path"])
+    except ValueError:  # a damaged file or not an image: a note, and the rest of the view still updates
+        st.warning(f"Epoch {sample['epoch']}: this sample image is unreadable.", icon=":material/broken_image:")
+    else:
+        st.image(pixels, output_format="PNG", caption=f"fixed-noise samples after epoch {sample['epoch']}",
+                 width="stretch")
+
+
+def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending: bool) -> None:
+    """FD and IS per epoch (with the real-data floor when measured), and the newest epoch's class shares."""
+    if not quality:
+        if run.config.eval_samples:
+            st.caption("Quality numbers (Fréchet distance, Inception Score, class shares) appear after each epoch.")
+        return
+    q1, q2, q3 = st.columns([2, 2, 1.4])
+    last = quality[-1]
+    series = {f"#{run.id}": quality}
+    with q1:
+        st.plotly_chart(charts.fd_figure(series, floor), width="stretch", key="live-fd")
+    with q2:
+        st.plotly_chart(charts.is_figure(series, floor), width="stretch", key="live-is")
+    with q3:
+        st.caption(f"Epoch {last['epoch']}: {int(last['n']):,} samples scored by the {run.config.dataset} "
+                   f"classifier in {last.get('seconds', 0):.1f} s")
+        real = f" (real data {floor['confidence']:.3f} / {floor['diversity']:.2f})" if floor else ""
+        st.caption(f"Mean confidence {last['confidence']:.3f}, feature diversity {last['diversity']:.2f}{real}")
+        if floor_pending:
+            st.caption("Scoring real test data for the floor lines; they appear in a moment.")
+        st.bar_chart({"share of samples": last["class_shares"]}, height=200)
+
+
+def end_polling(run: RunView, floor_pending: bool) -> None:
+    """A full rerun once there is nothing left to poll for (the run ended, or its floor came in): it switches the
+    fragment's timer off and refreshes the table."""
     if not floor_pending and st.session_state.get("floor_wait") == run.id:
         st.session_state.pop("floor_wait")
-        st.rerun()  # the floor is in: a full rerun turns the polling off
-    if run.status not in ACTIVE + ("queued",) and st.session_state.get("live_was_active") == run.id:
+        st.rerun()
+    if run.status not in LIVE and st.session_state.get("live_was_active") == run.id:
         st.session_state.pop("live_was_active")
-        st.rerun()  # the run just ended: a full rerun turns the polling off and refreshes the table
-    if run.status in ACTIVE + ("queued",):
+        st.rerun()
+    if run.status in LIVE:
         st.session_state["live_was_active"] = run.id
 
 
-def manage(run) -> None:
+def live_polls(run: RunView) -> bool:
+    """Whether the live view polls: while the run is live, and after it while its real-data floor is still being
+    scored in the background (`end_polling` stops it when the floor is in)."""
+    if run.status in LIVE:
+        return True
+    try:
+        done_quality = ui.get_store().quality(run.id)
+    except StoreError:
+        done_quality = []
+    if done_quality and dash.quality_floor_nowait(run.config.dataset, int(done_quality[-1]["n"]))[1]:
+        st.session_state["floor_wait"] = run.id
+        return True
+    return False
+
+
+def manage(run: RunView) -> None:
     """Owner/admin tools: name, tags, description; delete (soft, hidden on the demo)."""
     settings = ui.settings()
     if not ui.can_manage(run):
@@ -221,7 +284,7 @@ def manage(run) -> None:
                 else:
                     st.rerun()
         if not settings.demo_mode or policy.is_admin(ui.identity(), settings):
-            busy = run.status in ACTIVE + ("queued",)
+            busy = run.status in LIVE
             if st.button("Delete run", key=f"delete-{run.id}", disabled=busy, icon=":material/delete:",
                          help="Stop it first. " if busy else "Hides the run at once; its files are removed when "
                                                              "an admin purges deleted runs."):
@@ -233,22 +296,6 @@ def manage(run) -> None:
                     st.query_params.pop("run", None)
                     st.session_state.pop("run_id", None)
                     st.rerun()
-
-
-active = run.status in ACTIVE + ("queued",)
-if not active:  # a finished run polls only while its real-data floor is being scored in the background
-    try:
-        done_quality = ui.get_store().quality(run.id)
-    except StoreError:
-        done_quality = []
-    if done_quality and dash.quality_floor_nowait(run.config.dataset, int(done_quality[-1]["n"]))[1]:
-        active = True
-        st.session_state["floor_wait"] = run.id
-try:
-    st.fragment(run_every=REFRESH_S if active else None)(live_view)(run.id, smoothing, x_axis, log_losses)
-except StoreError as e:
-    st.error(f"Could not read the run from the database: {e}. Check that the database is reachable, then reload.")
-manage(run)
 
 
 def deleted_runs() -> None:
@@ -274,4 +321,25 @@ def deleted_runs() -> None:
                 st.error(dash.plain(str(e)))
 
 
-deleted_runs()
+def main() -> None:
+    """The page: the runs table, the run picker and chart controls, the live view, then the owner's tools."""
+    ui.bootstrap(__file__)
+    st.header("Runs")
+    runs = ui.list_runs()
+    if not runs:
+        ui.no_runs_yet("No runs yet")
+        st.stop()
+    st.fragment(run_every=REFRESH_S if any(r.status in LIVE for r in runs) else None)(runs_table)()
+    run = ui.select_run(runs)
+    smoothing, x_axis, log_losses = view_controls()
+    try:
+        st.fragment(run_every=REFRESH_S if live_polls(run) else None)(live_view)(run.id, smoothing, x_axis,
+                                                                                 log_losses)
+    except StoreError as e:
+        st.error(f"Could not read the run from the database: {e}. Check that the database is reachable, then "
+                 f"reload.")
+    manage(run)
+    deleted_runs()
+
+
+main()
