@@ -68,6 +68,20 @@ def store_upload(home: Path, owner_key: str, data: bytes, settings: Settings, no
     return path
 
 
+#: What a page keeps between reruns for an upload it has stored: (the upload's file id, owner key, stored path).
+Kept = tuple[str, str, str]
+
+
+def kept_or_stored(home: Path, owner_key: str, file_id: str, data: bytes, settings: Settings,
+                   kept: Kept | None = None) -> tuple[Path, Kept]:
+    """This upload's stored file and what to keep: `kept` if it is this person's same upload, else `store_upload`."""
+    # A page reruns on every widget change (seed, grid size): the upload was checked and stored on the first one.
+    if kept and tuple(kept[:2]) == (file_id, owner_key) and Path(kept[2]).is_file():
+        return Path(kept[2]), kept
+    path = store_upload(home, owner_key, data, settings)
+    return path, (file_id, owner_key, str(path))
+
+
 def prune_uploads(home: Path, settings: Settings, now: float | None = None) -> int:
     """Remove uploads (and leftover temporary files) older than `upload_keep_days`; returns how many went."""
     root = uploads_dir(home)

@@ -10,8 +10,10 @@ from gan_core import policy, uploads
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
 from gan_core.data import CLASS_NAMES
 from gan_core.sampling import class_rows, generate, grid, interpolate, png_at_width, png_bytes
+from gan_core.status import RunStatus
 
 ui.bootstrap(__file__)
+
 
 @st.cache_resource(show_spinner="Loading the generator…", max_entries=8)
 def _generator(path: str, mtime: float):
@@ -37,6 +39,28 @@ def _refused(what: str, reason: str) -> None:
     st.error(f"{what}. {dash.plain_checkpoint_error(reason)}")
     with st.expander("Technical details"):
         st.code(reason, language=None, wrap_lines=True)
+
+
+def uploaded_generator() -> Path:
+    """The uploader, and the path of the generator it holds (checked and stored by gan_core.uploads, once per
+    upload); stops the page with a note until there is one."""
+    owner_key = ui.owner_key()
+    if not owner_key:  # uploads cost the server disk: only people it can hold to a quota may send them
+        st.info("Sign in to upload a generator. Runs and pretrained generators need no account.")
+        st.stop()
+    up = st.file_uploader("A GAN Studio `generator.safetensors` (or a full checkpoint)", type=["safetensors"])
+    if up is None:
+        st.info("Upload a `.safetensors` file written by GAN Studio; nothing is ever unpickled.")
+        st.stop()
+    home = ui.get_store().home
+    try:  # checked in memory, then stored within the quotas; a rerun (seed, grid size...) reuses the stored file
+        path, kept = uploads.kept_or_stored(home, owner_key, up.file_id, up.getvalue(), ui.settings(),
+                                            st.session_state.get("gen_upload"))
+    except (CheckpointError, uploads.UploadError) as e:
+        _refused("This file was not accepted", uploads.public_reason(e, home))
+        st.stop()
+    st.session_state["gen_upload"] = kept
+    return path
 
 
 st.header("Generate")
@@ -78,31 +102,14 @@ elif source == "a run":
     if path is None:
         st.info(f"Run #{run.id} has no checkpoint yet: `generator.safetensors` is written at the end of every "
                 f"{run.config.checkpoint_every} epoch(s)"
-                + (", so wait for its first epoch to finish." if run.status in ("queued", "running")
+                + (", so wait for its first epoch to finish." if run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
                    else ". This run ended before its first checkpoint; resume it or pick another run."))
         if shipped and st.button("Use a pretrained generator meanwhile", key="gen_use_shipped"):
             st.session_state["gen_open_pretrained"] = True
             st.rerun()
         st.stop()
 else:
-    owner_key = ui.owner_key()
-    if not owner_key:  # uploads cost the server disk: only people it can hold to a quota may send them
-        st.info("Sign in to upload a generator. Runs and pretrained generators need no account.")
-        st.stop()
-    up = st.file_uploader("A GAN Studio `generator.safetensors` (or a full checkpoint)", type=["safetensors"])
-    if up is None:
-        st.info("Upload a `.safetensors` file written by GAN Studio; nothing is ever unpickled.")
-        st.stop()
-    kept = st.session_state.get("gen_upload")
-    if kept and kept[:2] == (up.file_id, owner_key) and Path(kept[2]).is_file():
-        path = Path(kept[2])  # this upload was checked and stored on an earlier rerun (seed, grid size...)
-    else:
-        try:  # checked in memory, then stored within the quotas: see gan_core/uploads.py
-            path = uploads.store_upload(ui.get_store().home, owner_key, up.getvalue(), ui.settings())
-        except (CheckpointError, uploads.UploadError) as e:
-            _refused("This file was not accepted", uploads.public_reason(e, ui.get_store().home))
-            st.stop()
-        st.session_state["gen_upload"] = (up.file_id, owner_key, str(path))
+    path = uploaded_generator()
 
 try:
     g, cfg, header = _generator(str(path), path.stat().st_mtime)

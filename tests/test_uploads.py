@@ -64,6 +64,25 @@ def test_an_upload_is_checked_then_stored_per_person_under_its_content_hash(tmp_
     assert theirs.parent != path.parent and theirs.name == path.name
 
 
+def test_a_page_rerun_reuses_the_kept_upload_and_stores_anew_only_when_it_changed(tmp_path, files):
+    home = tmp_path / "home"
+    path, kept = uploads.kept_or_stored(home, "ada", "file-1", files[0], Settings())
+    assert kept == ("file-1", "ada", str(path)) and path.read_bytes() == files[0]
+    # A rerun (new seed, grid size): the kept file, even with other bytes at hand, so nothing is checked or written.
+    assert uploads.kept_or_stored(home, "ada", "file-1", files[1], Settings(), kept) == (path, kept)
+    assert stored(home) == [path]
+    # Another upload, another person, or a kept file that has since been pruned: stored from the bytes given.
+    other, kept2 = uploads.kept_or_stored(home, "ada", "file-2", files[1], Settings(), kept)
+    assert other != path and other.read_bytes() == files[1] and kept2 == ("file-2", "ada", str(other))
+    theirs, _ = uploads.kept_or_stored(home, "bob", "file-1", files[0], Settings(), kept)
+    assert theirs.parent != path.parent
+    path.unlink()
+    again, _ = uploads.kept_or_stored(home, "ada", "file-1", files[0], Settings(), kept)
+    assert again == path and path.read_bytes() == files[0]
+    with pytest.raises(CheckpointError):  # a new upload is checked like any other
+        uploads.kept_or_stored(home, "ada", "file-3", b"not a safetensors file", Settings(), kept)
+
+
 def _pickle() -> bytes:
     buf = io.BytesIO()
     torch.save({"w": torch.zeros(3)}, buf)
