@@ -11,6 +11,7 @@ from typing import Sequence
 from urllib.parse import unquote
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from gan_core import dashboard as dash
 from gan_core import policy, worker
@@ -43,19 +44,54 @@ def get_store() -> Store:
         raise  # unreachable: st.stop raises
 
 
-def bootstrap(page_file: str) -> None:
-    """First call of every page (`ui.bootstrap(__file__)`). Until some session has run app.py's st.navigation,
-    Streamlit treats pages/ as a legacy multipage folder and a deep link (/runs?run=3 on a freshly started server)
-    runs that page alone: no sidebar, no worker. Switch that mode off and go to the same page through app.py.
+def app_pages() -> list[StreamlitPage]:
+    """The app's navigation: every page under pages/ with its title and icon, Home the default."""
+    return [
+        st.Page(PAGES["home"], title="Home", icon=":material/home:", default=True),
+        st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),
+        st.Page(PAGES["runs"], title="Runs", icon=":material/monitoring:"),
+        st.Page(PAGES["samples"], title="Samples", icon=":material/grid_view:"),
+        st.Page(PAGES["generate"], title="Generate", icon=":material/auto_awesome:"),
+        st.Page(PAGES["compare"], title="Compare", icon=":material/compare:"),
+    ]
+
+
+def frame() -> None:
+    """What every page runs inside: page settings, the store, one worker per machine, the sidebar."""
+    import torch
+
+    # The server only samples small batches; two OpenMP threads contending with a worker that trains on both cores
+    # made a 4 ms generator call take ~100 ms. One thread keeps Generate fast while training runs.
+    torch.set_num_threads(1)
+    st.set_page_config(page_title="GAN Studio", page_icon=":material/tune:", layout="wide")
+    apply_server_profile()
+    get_store()  # a database problem stops here with an st.error, before any page runs
+    ensure_worker_once()
+    with st.sidebar:
+        identity_sidebar()
+        if settings().demo_mode:
+            st.caption("Public demo: runs are small and capped, and old runs are removed automatically.")
+
+
+_IN_APP = "_ran_through_app"  # set by run_in_app for the page it runs, read once by bootstrap
+
+
+def run_in_app(page: StreamlitPage) -> None:
+    """app.py's last step: run the page st.navigation chose, inside the frame app.py drew."""
+    st.session_state[_IN_APP] = True
+    page.run()
+
+
+def bootstrap() -> None:
+    """First call of every page (`ui.bootstrap()`). Until some session has called st.navigation, Streamlit treats
+    pages/ as a legacy multipage folder: a deep link on a freshly started server (/runs?run=3) runs pages/runs.py
+    alone, without app.py. Such a run does what app.py does instead (frame, st.navigation, the page), then stops;
+    and once st.navigation has run, Streamlit ignores pages/ for every session (its documented rule).
     Then a malformed worker setting (see `worker_setting_problems`) is an st.error at the top of the page."""
-    from pathlib import Path
-
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory and not os.environ.get("GAN_NO_PAGE_REROUTE"):
-        PagesManager.uses_pages_directory = False
-        page = Path(page_file).resolve().relative_to(Path(__file__).resolve().parent).as_posix()
-        st.switch_page(page, query_params=st.query_params.to_dict())
+    if not st.session_state.pop(_IN_APP, False):
+        frame()
+        run_in_app(st.navigation(app_pages()))  # this page again, as app.py runs it (the same widget ids)
+        st.stop()  # and nothing more of this legacy-mode run
     for var, problem in worker_setting_problems().items():
         also = (" Until then the dashboard cannot tell a worker that went silent from a busy one, so it marks no run "
                 "interrupted." if var == "GAN_HEARTBEAT_TIMEOUT" else "")

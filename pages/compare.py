@@ -5,7 +5,7 @@ import ui
 from gan_core import charts
 from gan_core import dashboard as dash
 
-ui.bootstrap(__file__)
+ui.bootstrap()
 
 st.header("Compare runs")
 runs = ui.list_runs()

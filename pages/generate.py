@@ -12,7 +12,7 @@ from gan_core.data import CLASS_NAMES
 from gan_core.sampling import class_rows, generate, grid, interpolate, png_at_width, png_bytes
 from gan_core.status import RunStatus
 
-ui.bootstrap(__file__)
+ui.bootstrap()
 
 
 @st.cache_resource(show_spinner="Loading the generator…", max_entries=8)

@@ -8,7 +8,7 @@ from gan_core import dashboard as dash
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
 from gan_core.sampling import generate, grid, png_at_width
 
-ui.bootstrap(__file__)
+ui.bootstrap()
 
 HOME_GENERATOR = "dense-mnist"  # unconditional, so one grid shows every digit; a dense G draws 64 digits in ms
 # The preset "Train your first GAN" opens with: the dense GAN is the fastest to train here (3.4 s an MNIST epoch in

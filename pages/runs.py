@@ -323,7 +323,7 @@ def deleted_runs() -> None:
 
 def main() -> None:
     """The page: the runs table, the run picker and chart controls, the live view, then the owner's tools."""
-    ui.bootstrap(__file__)
+    ui.bootstrap()
     st.header("Runs")
     runs = ui.list_runs()
     if not runs:

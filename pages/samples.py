@@ -8,8 +8,9 @@ import streamlit as st
 import ui
 from gan_core import dashboard as dash
 from gan_core.sampling import gif_bytes, png_at_width
+from gan_core.status import RunStatus
 
-ui.bootstrap(__file__)
+ui.bootstrap()
 
 PLAY_S = 0.5
 UNREADABLE = "This sample image is unreadable: its file is damaged or not an image."
@@ -52,8 +53,9 @@ run = ui.select_run(runs)
 # Anything at the path is listed (a damaged file gets a note in its place); a missing file is not a sample yet.
 samples = [s for s in ui.get_store().samples(run.id) if s["path"].exists()]
 if not samples:
+    still = run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
     st.info(f"Run #{run.id} has no sample grids yet: one is saved after every {run.config.sample_every} "
-            f"epoch(s). {'It is still training; come back in a moment.' if run.status in ('queued', 'running') else ''}")
+            f"epoch(s). {'It is still training; come back in a moment.' if still else ''}")
     st.stop()
 
 epochs = [s["epoch"] for s in samples]

@@ -7,7 +7,7 @@ from gan_core import policy
 from gan_core.config import ConfigError
 from gan_core.store import StoreError
 
-ui.bootstrap(__file__)
+ui.bootstrap()
 
 FORM = "train_form"  # plain dict of the form's values: survives page switches (widget state does not)
 

@@ -11,7 +11,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_demo_mode_sets_streamlits_public_server_options(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("GAN_NO_AUTOWORKER", "1")
-    monkeypatch.setenv("GAN_NO_PAGE_REROUTE", "1")
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
     monkeypatch.setenv("GAN_MAX_UPLOAD_MB", "7")
     config.set_option("client.toolbarMode", "developer")  # what a careless operator might have
