@@ -1,8 +1,8 @@
-"""The run store: SQLAlchemy tables for runs, step metrics and epoch samples, and the queries on them.
+"""The queries on the run database: submit, claim and finish runs, record step metrics, samples, quality and
+workers, read them back for the pages. The tables, schema version, migrations and engines are in schema.py.
 
-SQLite in WAL mode under `GAN_HOME` (default ./runs) by default, PostgreSQL when `GAN_DB_URL` says so. Every
-browser session and every worker reads and writes the same rows, so a run belongs to the server, not to a tab.
-Timestamps are Unix seconds (floats): no time-zone arithmetic differs between the two backends.
+Every browser session and every worker reads and writes the same rows, so a run belongs to the server, not to a tab.
+A run's status changes only here, and only along status.TRANSITIONS (see `_may_become`).
 """
 from __future__ import annotations
 
@@ -13,105 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import (Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, delete,
-                        event, func, insert, inspect, select, text, update)
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 
 from .budget import check_fits
 from .config import ConfigError, TrainConfig
-
-# 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key; 4: runs.ran_on (each added in place to an
-# older database)
-SCHEMA_VERSION = 4
-ACTIVE = ("running", "stopping")
-FINISHED = ("stopped", "done", "failed", "interrupted")
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used (unreachable, newer schema); the message says what to do."""
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Run(Base):
-    __tablename__ = "runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(200))
-    owner: Mapped[str] = mapped_column(String(200), default="")  # the label shown; proves nothing
-    # Who may manage the run and whose caps it counts against (policy.Identity.key): "oidc:<issuer>|<subject>",
-    # "anon:<server-issued token id>" on a demo without sign-in, "name:<display name>" in a trusted team.
-    owner_key: Mapped[str] = mapped_column(String(300), default="", index=True)
-    config_json: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), index=True, default="queued")
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[float] = mapped_column(Float)
-    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    worker_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    resume: Mapped[bool] = mapped_column(Boolean, default=False)  # continue from the newest checkpoint
-    epoch: Mapped[int] = mapped_column(Integer, default=0)          # completed epochs
-    step: Mapped[int] = mapped_column(Integer, default=0)           # newest step seen
-    total_steps: Mapped[int] = mapped_column(Integer, default=0)
-    artifacts: Mapped[str] = mapped_column(String(500), default="")  # folder under GAN_HOME
-    tags: Mapped[str] = mapped_column(String(500), default="")          # comma-separated, normalised by clean_tags
-    description: Mapped[str] = mapped_column(Text, default="")
-    deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)  # soft delete
-    ran_on: Mapped[str] = mapped_column(String(100), default="")  # "cuda, bf16": device and precision "auto" chose
-
-
-class StepMetric(Base):
-    __tablename__ = "metrics"
-    __table_args__ = (UniqueConstraint("run_id", "step"),)  # a resumed run can never write a step twice
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    step: Mapped[int] = mapped_column(Integer)
-    epoch: Mapped[int] = mapped_column(Integer)
-    d_loss: Mapped[float] = mapped_column(Float)
-    g_loss: Mapped[float] = mapped_column(Float)
-    d_real: Mapped[float] = mapped_column(Float)
-    d_fake: Mapped[float] = mapped_column(Float)
-    images_per_sec: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[float] = mapped_column(Float)
-
-
-class _PerEpoch:
-    """Columns of a row recorded once per run and epoch (a rewound, resumed run replaces it)."""
-    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    epoch: Mapped[int] = mapped_column(Integer)
-    step: Mapped[int] = mapped_column(Integer)
-
-
-class Sample(_PerEpoch, Base):
-    __tablename__ = "samples"
-    path: Mapped[str] = mapped_column(String(500))  # relative to GAN_HOME
-
-
-class QualityRow(_PerEpoch, Base):
-    __tablename__ = "quality"
-    data: Mapped[str] = mapped_column(Text)  # JSON of metrics.Quality.to_dict() + measurement seconds
-
-
-class Worker(Base):
-    __tablename__ = "workers"
-    id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    pid: Mapped[int] = mapped_column(Integer)
-    host: Mapped[str] = mapped_column(String(200))
-    started_at: Mapped[float] = mapped_column(Float)
-    heartbeat_at: Mapped[float] = mapped_column(Float)
-
-
-class Meta(Base):
-    __tablename__ = "gan_meta"
-    key: Mapped[str] = mapped_column(String(50), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200))
+from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, Worker, connect, lock,
+                     migrate)
+from .schema import Base, Meta  # noqa: F401  (not used here: re-exported for the tests that import them from here)
+from .status import ACTIVE, FINISHED, LIVE, RESUMABLE, TRANSITIONS, RunStatus
 
 
 @dataclass(frozen=True)
@@ -219,6 +129,15 @@ def extended(cfg: TrainConfig, extra_epochs: int = 0, extra_steps: int = 0) -> T
     return cfg
 
 
+def _may_become(new: RunStatus, *old: RunStatus) -> ColumnElement[bool]:
+    """The WHERE clause of an UPDATE that moves a run to `new`: its status is one of `old` (default: every status
+    TRANSITIONS lets move to `new`). A move TRANSITIONS forbids is a bug in the store: ValueError."""
+    allowed = {s for s, targets in TRANSITIONS.items() if new in targets}
+    if not set(old) <= allowed:
+        raise ValueError(f"a run cannot go from {', '.join(sorted(set(old) - allowed))} to {new}")
+    return Run.status.in_(sorted(old or allowed))
+
+
 class Store:
     """All reads and writes of runs, metrics, samples and workers; one instance per process is enough."""
 
@@ -228,54 +147,15 @@ class Store:
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             self.home.mkdir(parents=True, exist_ok=True)
-        import re
-
-        from sqlalchemy.exc import ArgumentError
-        try:
-            if self.is_sqlite:
-                # timeout: wait for another process's write instead of failing with "database is locked".
-                # Writers take the lock up front (BEGIN IMMEDIATE), so claim's check-then-update is atomic across
-                # processes; readers use a deferred BEGIN and, with WAL, never wait for a writer.
-                self.engine: Engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
-                self.reader: Engine = _sqlite_engine(self.url, "BEGIN")
-            else:
-                self.engine = self.reader = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-        except (ArgumentError, ValueError, ImportError) as e:  # unparseable, a port that is no number, no such driver
-            # The URL could not be parsed, so SQLAlchemy cannot hide its password: cut it out here.
-            secret = re.search(r"://[^/@]*?:([^/@]*)@", self.url)
-            shown, reason = self.url, " ".join(str(e).split())
-            if secret and secret.group(1):
-                shown, reason = shown.replace(secret.group(1), "***"), reason.replace(secret.group(1), "***")
-            raise StoreError(f"the run database URL {shown} (GAN_DB_URL) is not usable: {reason}. It looks like "
-                             f"postgresql+psycopg://user:PASSWORD@host:5432/dbname or sqlite:///path/to/file.db"
-                             ) from None
-        self._migrate()
-
-    def _migrate(self) -> None:
-        safe_url = make_url(self.url).render_as_string(hide_password=True)
-        try:
-            Base.metadata.create_all(self.engine)
-            with self.engine.begin() as c:
-                if not self.is_sqlite:  # two processes starting at once must not both migrate
-                    c.execute(text("SELECT pg_advisory_xact_lock(731506)"))
-                row = c.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
-                if row is None:
-                    c.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                elif int(row) > SCHEMA_VERSION:
-                    raise StoreError(f"database {safe_url} has schema {row}, newer than this GAN Studio "
-                                     f"({SCHEMA_VERSION}); upgrade GAN Studio")
-                elif int(row) < SCHEMA_VERSION:
-                    _upgrade(c, int(row))
-        except OperationalError as e:
-            raise StoreError(f"cannot reach the run database {safe_url}: {str(e.orig).strip().splitlines()[0]}. "
-                             f"Check GAN_DB_URL, that the server runs and accepts this user.") from None
+        self.engine, self.reader = connect(self.url)  # StoreError for a URL that cannot be used
+        migrate(self.engine)
 
     def dispose(self) -> None:
         """Close pooled connections (before fork, at exit)."""
         self.engine.dispose()
         self.reader.dispose()
 
-    # --- runs ----------------------------------------------------------------------------------------------
+    # --- runs ------------------------------------------------------------------------------------------------
     def submit(self, cfg: TrainConfig | dict[str, Any], name: str = "", owner: str = "",
                preset: str | None = None, tags: str | Iterable[str] = (), description: str = "",
                guard: Callable[[Connection, TrainConfig], None] | None = None, owner_key: str | None = None) -> int:
@@ -294,14 +174,13 @@ class Store:
         tag_text, description = ",".join(clean_tags(tags)), clean_text(description, "description", MAX_DESCRIPTION)
         with self.engine.begin() as c:
             if guard is not None:
-                if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already serialises writers
-                    c.execute(text("SELECT pg_advisory_xact_lock(731505)"))
+                lock(c, AdvisoryLock.GUARD)
                 guard(c, cfg)
             run_id = c.execute(insert(Run).values(
-                name=name, owner=owner, owner_key=owner_key, config_json=cfg.to_json(), status="queued", created_at=time.time(),
-                total_steps=planned_steps(cfg), tags=tag_text, description=description)
+                name=name, owner=owner, owner_key=owner_key, config_json=cfg.to_json(), status=RunStatus.QUEUED,
+                created_at=time.time(), total_steps=planned_steps(cfg), tags=tag_text, description=description)
                 .returning(Run.id)).scalar_one()
-            c.execute(update(Run).where(Run.id == run_id).values(artifacts=f"run-{run_id:06d}"))
+            c.execute(update(Run).where(Run.id == run_id).values(artifacts=f"run-{run_id:06d}"))  # artifacts_dir
         return run_id
 
     def get(self, run_id: int) -> RunView | None:
@@ -321,9 +200,11 @@ class Store:
             return [_view(r) for r in c.execute(q)]
 
     def artifacts_dir(self, run: RunView) -> Path:
-        """Absolute artifacts folder of a run: always `run-<id>` inside GAN_HOME, whatever the row says."""
-        path = (self.home / f"run-{run.id:06d}").resolve()
-        if path.parent != self.home:  # cannot happen for an int id; kept as the one place paths are made
+        """Absolute artifacts folder of a run: the row's `artifacts` folder (`run-<id>`, as submit writes it) inside
+        GAN_HOME; StoreError for a row that leads anywhere else."""
+        # A row from before the column was filled (or a RunView made by hand) has "": its folder was always run-<id>.
+        path = (self.home / (run.artifacts or f"run-{run.id:06d}")).resolve()
+        if path.parent != self.home:  # a row is data, not a trusted path: "../x" or "/etc" must not become a folder
             raise StoreError(f"run {run.id}: artifacts folder {path} is outside {self.home}")
         return path
 
@@ -345,7 +226,7 @@ class Store:
         """Hide a run that is not training (stop it first); its rows and files stay until `purge`."""
         with self.engine.begin() as c:
             return bool(c.execute(update(Run).where(Run.id == run_id, Run.deleted_at.is_(None),
-                                                    Run.status.not_in(ACTIVE + ("queued",)))
+                                                    Run.status.not_in(LIVE))
                                   .values(deleted_at=time.time())).rowcount)
 
     def restore(self, run_id: int) -> bool:
@@ -383,20 +264,29 @@ class Store:
         with self.reader.connect() as c:
             return int(c.execute(q).scalar_one())
 
+    def queue_position(self, run_id: int) -> int | None:
+        """1 for the next run a worker claims (the oldest queued), 2 for the one after…; None if not queued."""
+        with self.reader.connect() as c:
+            status = c.execute(select(Run.status).where(Run.id == run_id)).scalar()
+            if status != RunStatus.QUEUED:
+                return None
+            return 1 + int(c.execute(select(func.count()).select_from(Run)
+                                     .where(Run.status == RunStatus.QUEUED, Run.id < run_id)).scalar_one())
+
+    # --- lifecycle: every status change ----------------------------------------------------------------------
     def claim(self, worker_id: str, cap: int) -> RunView | None:
         """Atomically take the oldest queued run if fewer than `cap` runs are active; None otherwise."""
         with self.engine.begin() as c:
-            if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already serialises writers
-                c.execute(text("SELECT pg_advisory_xact_lock(731504)"))
+            lock(c, AdvisoryLock.CLAIM)
             active = c.execute(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE))).scalar_one()
             if active >= cap:
                 return None
-            run_id = c.execute(select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1)).scalar()
+            run_id = c.execute(select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.id).limit(1)).scalar()
             if run_id is None:
                 return None
             now = time.time()
-            done = c.execute(update(Run).where(Run.id == run_id, Run.status == "queued").values(
-                status="running", worker_id=worker_id, started_at=now, heartbeat_at=now, error=None,
+            done = c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.RUNNING)).values(
+                status=RunStatus.RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now, error=None,
                 finished_at=None, stop_requested=False))
             if done.rowcount != 1:
                 return None
@@ -414,11 +304,11 @@ class Store:
     def request_stop(self, run_id: int) -> bool:
         """Ask a queued or running run to stop; a queued one stops at once. False if it was not stoppable."""
         with self.engine.begin() as c:
-            if c.execute(update(Run).where(Run.id == run_id, Run.status == "queued")
-                         .values(status="stopped", finished_at=time.time())).rowcount:
+            if c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.STOPPED, RunStatus.QUEUED))
+                         .values(status=RunStatus.STOPPED, finished_at=time.time())).rowcount:
                 return True
-            return bool(c.execute(update(Run).where(Run.id == run_id, Run.status == "running")
-                                  .values(status="stopping", stop_requested=True)).rowcount)
+            return bool(c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.STOPPING))
+                                  .values(status=RunStatus.STOPPING, stop_requested=True)).rowcount)
 
     def request_resume(self, run_id: int, extra_epochs: int = 0,
                        guard: Callable[[Connection, TrainConfig], None] | None = None, extra_steps: int = 0) -> bool:
@@ -428,39 +318,33 @@ class Store:
         that max_steps caps adds no steps: ConfigError says so."""
         with self.engine.begin() as c:
             row = c.execute(select(Run).where(Run.id == run_id)).first()
-            if row is None or row.status not in ("stopped", "interrupted", "failed", "done"):
+            if row is None or row.status not in RESUMABLE:
                 return False
             cfg = TrainConfig.from_json(row.config_json)
             if extra_epochs or extra_steps:
                 cfg = extended(cfg, extra_epochs, extra_steps)
-                if planned_steps(cfg) <= row.total_steps and row.status == "done":
+                if planned_steps(cfg) <= row.total_steps and row.status == RunStatus.DONE:
                     raise ConfigError(f"max_steps {cfg.max_steps:,} ends this run, so more epochs add no steps; "
                                       f"add steps instead")
-            elif row.status == "done":
+            elif row.status == RunStatus.DONE:
                 return False
             if guard is not None:
-                if not self.is_sqlite:
-                    c.execute(text("SELECT pg_advisory_xact_lock(731505)"))
+                lock(c, AdvisoryLock.GUARD)
                 guard(c, cfg)
-            values: dict[str, Any] = dict(status="queued", resume=True, stop_requested=False, error=None,
+            values: dict[str, Any] = dict(status=RunStatus.QUEUED, resume=True, stop_requested=False, error=None,
                                           finished_at=None)
             if extra_epochs or extra_steps:
                 values.update(config_json=cfg.to_json(), total_steps=planned_steps(cfg))
-            c.execute(update(Run).where(Run.id == run_id).values(**values))
-        return True
-
-    def queue_position(self, run_id: int) -> int | None:
-        """1 for the next run a worker claims (the oldest queued), 2 for the one after…; None if not queued."""
-        with self.reader.connect() as c:
-            status = c.execute(select(Run.status).where(Run.id == run_id)).scalar()
-            if status != "queued":
-                return None
-            return 1 + int(c.execute(select(func.count()).select_from(Run)
-                                     .where(Run.status == "queued", Run.id < run_id)).scalar_one())
+            # PostgreSQL reads committed rows: another writer may have moved the run since the read above, so the
+            # WHERE again allows only the moves TRANSITIONS has into queued (from RESUMABLE).
+            return bool(c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.QUEUED))
+                                  .values(**values)).rowcount)
 
     def finish(self, run_id: int, status: str, error: str | None = None) -> None:
-        """Record a run's final status."""
-        assert status in FINISHED
+        """Record a run's final status: one of status.FINISHED (ValueError for any other), from whatever the run
+        was: a worker reports how training ended even where the store already marked the run interrupted."""
+        if status not in FINISHED:
+            raise ValueError(f"{status!r} is not a final status; one of {', '.join(sorted(FINISHED))}")
         with self.engine.begin() as c:
             c.execute(update(Run).where(Run.id == run_id).values(
                 status=status, error=error, finished_at=time.time(), stop_requested=False))
@@ -473,13 +357,13 @@ class Store:
             c.execute(update(Run).where(Run.id == run_id).values(**values))
 
     def mark_interrupted(self, stale_after: float) -> list[int]:
-        """Active runs whose heartbeat is older than `stale_after` seconds become 'interrupted'."""
+        """Active runs whose heartbeat is older than `stale_after` seconds become interrupted; returns their ids."""
         cutoff = time.time() - stale_after
         with self.engine.begin() as c:
             ids = list(c.execute(select(Run.id).where(Run.status.in_(ACTIVE), Run.heartbeat_at < cutoff)).scalars())
             if ids:
-                c.execute(update(Run).where(Run.id.in_(ids), Run.status.in_(ACTIVE)).values(
-                    status="interrupted", error="the worker stopped sending heartbeats (crashed or killed); "
+                c.execute(update(Run).where(Run.id.in_(ids), _may_become(RunStatus.INTERRUPTED, *ACTIVE)).values(
+                    status=RunStatus.INTERRUPTED, error="the worker stopped sending heartbeats (crashed or killed); "
                                                 "resume continues from the last checkpoint",
                     finished_at=time.time()))
             c.execute(delete(Worker).where(Worker.heartbeat_at < cutoff))
@@ -493,7 +377,7 @@ class Store:
             c.execute(delete(QualityRow).where(QualityRow.run_id == run_id, QualityRow.epoch > epoch))
             c.execute(update(Run).where(Run.id == run_id).values(step=step, epoch=epoch))
 
-    # --- metrics and samples ---------------------------------------------------------------------------------
+    # --- step metrics, samples and quality -------------------------------------------------------------------
     def add_step_metrics(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
         """Append a batch of step metrics in one statement and move the run's step counter."""
         if not rows:
@@ -517,75 +401,6 @@ class Store:
         """The newest step whose metrics are stored (0 if none)."""
         with self.reader.connect() as c:
             return c.execute(select(func.max(StepMetric.step)).where(StepMetric.run_id == run_id)).scalar() or 0
-
-    def add_sample(self, run_id: int, epoch: int, step: int, rel_path: str) -> None:
-        """Record an epoch's sample grid (the PNG is already on disk)."""
-        with self.engine.begin() as c:
-            c.execute(delete(Sample).where(Sample.run_id == run_id, Sample.epoch == epoch))
-            c.execute(insert(Sample).values(run_id=run_id, epoch=epoch, step=step, path=rel_path))
-
-    def samples(self, run_id: int) -> list[dict[str, Any]]:
-        """The run's epoch sample grids in epoch order: epoch, step, absolute path (only paths inside GAN_HOME)."""
-        with self.reader.connect() as c:
-            rows = c.execute(select(Sample.epoch, Sample.step, Sample.path).where(Sample.run_id == run_id)
-                             .order_by(Sample.epoch)).all()
-        out = []
-        for e, s, p in rows:
-            # A row is data, not a trusted path: `../x`, an absolute path or a link out of GAN_HOME would make the
-            # pages read any file of the server, so each resolves (links followed) and must stay inside home.
-            try:
-                path = (self.home / p).resolve()
-            except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
-                continue
-            if self.home in path.parents:
-                out.append({"epoch": e, "step": s, "path": path})
-        return out
-
-    def add_quality(self, run_id: int, epoch: int, step: int, data: dict[str, Any]) -> None:
-        """Record an epoch's quality numbers (replacing an earlier row for the same epoch)."""
-        with self.engine.begin() as c:
-            c.execute(delete(QualityRow).where(QualityRow.run_id == run_id, QualityRow.epoch == epoch))
-            c.execute(insert(QualityRow).values(run_id=run_id, epoch=epoch, step=step, data=json.dumps(data)))
-
-    def quality(self, run_id: int) -> list[dict[str, Any]]:
-        """The run's per-epoch quality numbers in epoch order, each a dict with epoch and step added."""
-        with self.reader.connect() as c:
-            res = c.execute(select(QualityRow.epoch, QualityRow.step, QualityRow.data)
-                            .where(QualityRow.run_id == run_id).order_by(QualityRow.epoch))
-            return [{"epoch": e, "step": s, **json.loads(d)} for e, s, d in res]
-
-    # --- workers -------------------------------------------------------------------------------------------
-    def worker_beat(self, worker_id: str, pid: int, host: str) -> None:
-        """Register or refresh a worker process."""
-        now = time.time()
-        with self.engine.begin() as c:
-            if not c.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now)).rowcount:
-                c.execute(insert(Worker).values(id=worker_id, pid=pid, host=host, started_at=now, heartbeat_at=now))
-
-    def worker_gone(self, worker_id: str) -> None:
-        """Remove a worker that exits cleanly."""
-        with self.engine.begin() as c:
-            c.execute(delete(Worker).where(Worker.id == worker_id))
-
-    def live_workers(self, stale_after: float) -> int:
-        """Workers whose heartbeat is fresher than `stale_after` seconds."""
-        with self.reader.connect() as c:
-            return c.execute(select(func.count()).select_from(Worker)
-                             .where(Worker.heartbeat_at >= time.time() - stale_after)).scalar_one()
-
-    def workers(self) -> list[dict[str, Any]]:
-        """Registered workers (id, pid, host, started_at, heartbeat_at), newest heartbeat first."""
-        with self.reader.connect() as c:
-            res = c.execute(select(Worker.id, Worker.pid, Worker.host, Worker.started_at, Worker.heartbeat_at)
-                            .order_by(Worker.heartbeat_at.desc()))
-            return [dict(r._mapping) for r in res]
-
-    def latest_sample(self, run_id: int) -> dict[str, Any] | None:
-        """The run's newest epoch sample grid (epoch, step, absolute path), or None before the first epoch ends.
-
-        Paths that lead out of GAN_HOME are skipped as in `samples`, which is the one place that checks them."""
-        rows = self.samples(run_id)
-        return rows[-1] if rows else None
 
     def step_rate(self, run_id: int, last: int = 200) -> float | None:
         """Steps per wall-clock second over the run's newest `last` metric rows (epoch-end work included)."""
@@ -621,40 +436,71 @@ class Store:
 
         return rate(before, last), rate(first, before)
 
+    def add_sample(self, run_id: int, epoch: int, step: int, rel_path: str) -> None:
+        """Record an epoch's sample grid (the PNG is already on disk)."""
+        with self.engine.begin() as c:
+            c.execute(delete(Sample).where(Sample.run_id == run_id, Sample.epoch == epoch))
+            c.execute(insert(Sample).values(run_id=run_id, epoch=epoch, step=step, path=rel_path))
 
-def _upgrade(c: Connection, version: int) -> None:
-    """Bring an older database's tables up to SCHEMA_VERSION in place (create_all adds tables, not columns)."""
-    if version < 2:
-        have = {col["name"] for col in inspect(c).get_columns("runs")}
-        for name, ddl in (("tags", "VARCHAR(500) DEFAULT '' NOT NULL"), ("description", "TEXT DEFAULT '' NOT NULL"),
-                          ("deleted_at", "FLOAT")):
-            if name not in have:
-                c.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {ddl}"))
-        c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_deleted_at ON runs (deleted_at)"))
-    if version < 3:  # runs of a trusted team, or of an older demo: owned by the name they were started under
-        if "owner_key" not in {col["name"] for col in inspect(c).get_columns("runs")}:
-            c.execute(text("ALTER TABLE runs ADD COLUMN owner_key VARCHAR(300) DEFAULT '' NOT NULL"))
-        c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_owner_key ON runs (owner_key)"))
-        c.execute(update(Run).where(Run.owner != "").values(owner_key="name:" + Run.owner))
-    if version < 4 and "ran_on" not in {col["name"] for col in inspect(c).get_columns("runs")}:
-        c.execute(text("ALTER TABLE runs ADD COLUMN ran_on VARCHAR(100) DEFAULT '' NOT NULL"))
-    c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+    def samples(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's epoch sample grids in epoch order: epoch, step, absolute path (only paths inside GAN_HOME)."""
+        with self.reader.connect() as c:
+            rows = c.execute(select(Sample.epoch, Sample.step, Sample.path).where(Sample.run_id == run_id)
+                             .order_by(Sample.epoch)).all()
+        out = []
+        for e, s, p in rows:
+            # A row is data, not a trusted path: `../x`, an absolute path or a link out of GAN_HOME would make the
+            # pages read any file of the server, so each resolves (links followed) and must stay inside home.
+            try:
+                path = (self.home / p).resolve()
+            except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+                continue
+            if self.home in path.parents:
+                out.append({"epoch": e, "step": s, "path": path})
+        return out
 
+    def latest_sample(self, run_id: int) -> dict[str, Any] | None:
+        """The run's newest epoch sample grid (epoch, step, absolute path), or None before the first epoch ends.
 
-def _sqlite_engine(url: str, begin: str) -> Engine:
-    # timeout: wait for another process's write instead of failing with "database is locked".
-    engine = create_engine(url, connect_args={"timeout": 30})
-    event.listen(engine, "connect", _sqlite_connect)
-    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
-    return engine
+        Paths that lead out of GAN_HOME are skipped as in `samples`, which is the one place that checks them."""
+        rows = self.samples(run_id)
+        return rows[-1] if rows else None
 
+    def add_quality(self, run_id: int, epoch: int, step: int, data: dict[str, Any]) -> None:
+        """Record an epoch's quality numbers (replacing an earlier row for the same epoch)."""
+        with self.engine.begin() as c:
+            c.execute(delete(QualityRow).where(QualityRow.run_id == run_id, QualityRow.epoch == epoch))
+            c.execute(insert(QualityRow).values(run_id=run_id, epoch=epoch, step=step, data=json.dumps(data)))
 
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE itself (pysqlite's own BEGIN is deferred).
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, so many viewers are cheap
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+    def quality(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's per-epoch quality numbers in epoch order, each a dict with epoch and step added."""
+        with self.reader.connect() as c:
+            res = c.execute(select(QualityRow.epoch, QualityRow.step, QualityRow.data)
+                            .where(QualityRow.run_id == run_id).order_by(QualityRow.epoch))
+            return [{"epoch": e, "step": s, **json.loads(d)} for e, s, d in res]
 
+    # --- workers ---------------------------------------------------------------------------------------------
+    def worker_beat(self, worker_id: str, pid: int, host: str) -> None:
+        """Register or refresh a worker process."""
+        now = time.time()
+        with self.engine.begin() as c:
+            if not c.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now)).rowcount:
+                c.execute(insert(Worker).values(id=worker_id, pid=pid, host=host, started_at=now, heartbeat_at=now))
+
+    def worker_gone(self, worker_id: str) -> None:
+        """Remove a worker that exits cleanly."""
+        with self.engine.begin() as c:
+            c.execute(delete(Worker).where(Worker.id == worker_id))
+
+    def live_workers(self, stale_after: float) -> int:
+        """Workers whose heartbeat is fresher than `stale_after` seconds."""
+        with self.reader.connect() as c:
+            return c.execute(select(func.count()).select_from(Worker)
+                             .where(Worker.heartbeat_at >= time.time() - stale_after)).scalar_one()
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Registered workers (id, pid, host, started_at, heartbeat_at), newest heartbeat first."""
+        with self.reader.connect() as c:
+            res = c.execute(select(Worker.id, Worker.pid, Worker.host, Worker.started_at, Worker.heartbeat_at)
+                            .order_by(Worker.heartbeat_at.desc()))
+            return [dict(r._mapping) for r in res]

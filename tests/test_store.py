@@ -187,3 +187,28 @@ def test_step_rates_are_recent_and_earlier(store, monkeypatch):
     recent, earlier = store.step_rates(a, recent_s=30.0)
     assert recent == pytest.approx(2.0, rel=0.05) and earlier == pytest.approx(44.3, rel=0.05)  # through t=1068
     assert "created_at" in store.step_metrics(a)[0]  # for the wall-clock axis
+
+
+def test_status_moves_follow_the_lifecycle(store):
+    from gan_core.status import RunStatus
+    from gan_core.store import _may_become
+    a = store.submit(TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match="not a final status"):  # a real check, not an assert: runs under -O too
+        store.finish(a, "running")
+    assert store.get(a).status == "queued" and not store.request_resume(a)  # queued is not resumable
+    store.claim("w", cap=1)
+    assert not store.request_resume(a)  # nor is running
+    store.finish(a, RunStatus.DONE)
+    assert not store.request_stop(a) and store.get(a).status == "done"  # a finished run has nothing to stop
+    with pytest.raises(ValueError, match="cannot go from done to running"):  # a move status.TRANSITIONS forbids
+        _may_become(RunStatus.RUNNING, RunStatus.DONE)
+
+
+def test_artifacts_dir_is_the_stored_folder_inside_gan_home(store):
+    import dataclasses
+    run = store.get(store.submit(TrainConfig(epochs=1)))
+    assert store.artifacts_dir(run) == store.home / run.artifacts == store.home / f"run-{run.id:06d}"
+    assert store.artifacts_dir(dataclasses.replace(run, artifacts="")) == store.home / f"run-{run.id:06d}"  # old row
+    for outside in ("../elsewhere", "/etc", "run-000001/../..", "."):  # a row is data: never a folder outside home
+        with pytest.raises(StoreError, match="outside"):
+            store.artifacts_dir(dataclasses.replace(run, artifacts=outside))
