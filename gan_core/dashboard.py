@@ -19,6 +19,7 @@ from PIL import Image
 
 from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field, coerce_value, config_fields
 from .sampling import gif_bytes
+from .status import ACTIVE, RunStatus
 from .store import RunView, Store, capped_by_max_steps, steps_per_epoch
 
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
@@ -26,9 +27,10 @@ GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "
                 "training": "Training", "performance": "Performance"}
 TOP_FIELDS = ("arch", "dataset")  # shown above the grouped expanders
 DEFAULTS_LABEL = "(TrainConfig defaults)"
-STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:",
-                "stopping": ":material/pause_circle:", "stopped": ":material/stop_circle:",
-                "done": ":material/check_circle:", "failed": ":material/error:", "interrupted": ":material/warning:"}
+STATUS_ICONS = {RunStatus.QUEUED: ":material/schedule:", RunStatus.RUNNING: ":material/play_circle:",
+                RunStatus.STOPPING: ":material/pause_circle:", RunStatus.STOPPED: ":material/stop_circle:",
+                RunStatus.DONE: ":material/check_circle:", RunStatus.FAILED: ":material/error:",
+                RunStatus.INTERRUPTED: ":material/warning:"}  # StrEnum keys: a plain status string finds its icon
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,7 +278,7 @@ def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], steps_per_sec: 
     """Seconds left: at `steps_per_sec` (wall clock: pass the recent rate, Store.step_rates()[0]) when known, else
     at the recent images/s of the last `window` metric rows (which leaves out sampling and checkpoints); None if
     unknown."""
-    if run.status not in ("running", "stopping") or not run.total_steps:
+    if run.status not in ACTIVE or not run.total_steps:
         return None
     left = max(0, run.total_steps - run.step)
     if steps_per_sec:
@@ -311,7 +313,7 @@ def epoch_progress(run: RunView) -> str:
     if capped_by_max_steps(cfg):
         per = steps_per_epoch(cfg)
         return f"{_epochs(run.step / per)}/{_epochs(run.total_steps / per)} (max_steps {cfg.max_steps:,})"
-    return f"{min(run.epoch + (run.status in ('running', 'stopping')), cfg.epochs)}/{cfg.epochs}"
+    return f"{min(run.epoch + (run.status in ACTIVE), cfg.epochs)}/{cfg.epochs}"
 
 
 def progress_text(run: RunView, eta: float | None = None, recent: float | None = None,
@@ -321,10 +323,10 @@ def progress_text(run: RunView, eta: float | None = None, recent: float | None =
     capped = capped_by_max_steps(run.config)
     parts = [f"{'epochs' if capped else 'epoch'} {epoch_progress(run)}",
              f"step {run.step:,}/{run.total_steps:,}", f"{run.progress:.0%}"]
-    if run.status == "queued":
+    if run.status == RunStatus.QUEUED:
         parts.append("next in queue" if queue_position == 1 else
                      f"{ordinal(queue_position)} in queue" if queue_position else "queued")
-    elif run.status in ("running", "stopping"):
+    elif run.status in ACTIVE:
         eta_text = f"ETA {format_duration(eta)}"
         if slowed_down(recent, earlier):
             eta_text += f" (slowed down: {recent:,.1f} steps/s now, {earlier:,.1f} before)"
@@ -361,13 +363,13 @@ def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[s
     """One row per run for the runs table: id, name, owner, status (with the place in the queue), progress,
     epoch, step, arch, age."""
     now = now or time.time()
-    queued = sorted(r.id for r in runs if r.status == "queued")  # workers claim the oldest first
+    queued = sorted(r.id for r in runs if r.status == RunStatus.QUEUED)  # workers claim the oldest first
 
     def short(text: str) -> str:
         return text if len(text) <= NAME_CHARS else text[:NAME_CHARS - 1] + "…"
 
     return [{"id": r.id, "name": short(r.name), "owner": short(r.owner or "–"), "tags": ", ".join(r.tags),
-             "status": f"queued ({ordinal(queued.index(r.id) + 1)})" if r.status == "queued" else r.status,
+             "status": f"queued ({ordinal(queued.index(r.id) + 1)})" if r.status == RunStatus.QUEUED else r.status,
              "progress": round(r.progress, 4), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
              "created": format_duration(now - r.created_at) + " ago"} for r in runs]
