@@ -16,6 +16,7 @@ from streamlit.navigation.page import StreamlitPage
 from gan_core import dashboard as dash
 from gan_core import policy, worker
 from gan_core.config import ConfigError
+from gan_core.settings import WorkerSettings
 from gan_core.store import RunView, Store, StoreError, gan_home
 
 PAGES = {
@@ -103,21 +104,14 @@ def bootstrap() -> None:
 def worker_setting_problems() -> dict[str, str]:
     """{environment variable: what is wrong with it} for the worker's settings that are malformed ({} when all are
     fine): `python -m gan_core worker` refuses to start with any of them."""
-    problems = {}
-    for var, read in (("GAN_HEARTBEAT_S", worker.heartbeat_every), ("GAN_HEARTBEAT_TIMEOUT", worker.stale_after),
-                      ("GAN_MAX_CONCURRENT", worker.max_concurrent)):
-        try:
-            read()
-        except ConfigError as e:
-            problems[var] = str(e)
-    return problems
+    return WorkerSettings.problems()
 
 
 def stale_after() -> float | None:
-    """worker.stale_after (GAN_HEARTBEAT_TIMEOUT), or None when that variable is malformed: then nothing can tell a
-    silent worker from a busy one, and `bootstrap` has already said so at the top of the page."""
+    """WorkerSettings.stale_after (GAN_HEARTBEAT_TIMEOUT), or None when that variable is malformed: then nothing can
+    tell a silent worker from a busy one, and `bootstrap` has already said so at the top of the page."""
     try:
-        return worker.stale_after()
+        return WorkerSettings.read("stale_after")
     except ConfigError:
         return None
 

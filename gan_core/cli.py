@@ -133,36 +133,15 @@ def check_new_path(path: Path, flag: str, folder: bool) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) a run into --out with a tqdm bar of live losses; Ctrl-C checkpoints and stops."""
-    from tqdm import tqdm
-
     from .budget import check_fits
-    from .checkpoint import check_resumable, saved_order_size
+    from .checkpoint import saved_order_size
     from .data import load_dataset
-    from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Started, StepMetrics, Stopped
-    from .sampling import grid, png_bytes
-    from .trainer import latest_checkpoint, resolve_device, train
+    from .trainer import latest_checkpoint, resolve_device
 
     # Every check comes before the first write: a refused command leaves --out exactly as it was.
     out = Path(args.out)
     check_new_path(out, "--out", folder=True)
-    resume = None
-    if args.resume:
-        resume = Path(args.resume)
-        if resume.is_dir():
-            resume = latest_checkpoint(resume)
-            if resume is None:
-                raise CheckpointError("no checkpoints to resume from", args.resume)
-        if args.preset:  # a preset is a whole recipe, architecture included: it cannot half-apply to a run
-            raise ConfigError(f"--preset {args.preset} cannot be combined with --resume: a resumed run keeps its "
-                              f"checkpoint's recipe. Drop --preset; to change fields such as --epochs or --lr-g, "
-                              f"give those flags (or --config FILE) instead")
-        # --config's fields, then the flags, on top of the checkpoint's config; an architecture change is refused
-        # by check_resumable with the fields named.
-        changes = {**(read_config_file(args.config) if args.config else {}), **config_overrides(args)}
-        cfg = TrainConfig.from_dict({**read_header(resume)["config"].to_dict(), **changes})
-        check_resumable(resume, cfg)
-    else:
-        cfg = config_from_args(args)
+    cfg, resume = train_config(args)
     theirs = latest_checkpoint(out)
     if theirs is not None and (resume is None or resume.resolve().parent != theirs.resolve().parent):
         # Two runs' checkpoints in one folder: the newest-step file would win every later resume.
@@ -177,6 +156,39 @@ def cmd_train(args: argparse.Namespace) -> int:
                           f"(train_subset or dataset changed)")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+    return train_with_bar(cfg, out, resume, images, labels)
+
+
+def train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
+    """`train`'s config and the checkpoint it resumes from (None: a new run from --preset, --config and flags)."""
+    from .checkpoint import check_resumable
+    from .trainer import latest_checkpoint
+
+    if not args.resume:
+        return config_from_args(args), None
+    resume = Path(args.resume)
+    if resume.is_dir():
+        resume = latest_checkpoint(resume)
+        if resume is None:
+            raise CheckpointError("no checkpoints to resume from", args.resume)
+    if args.preset:  # a preset is a whole recipe, architecture included: it cannot half-apply to a run
+        raise ConfigError(f"--preset {args.preset} cannot be combined with --resume: a resumed run keeps its "
+                          f"checkpoint's recipe. Drop --preset; to change fields such as --epochs or --lr-g, "
+                          f"give those flags (or --config FILE) instead")
+    # --config's fields, then the flags, on top of the checkpoint's config; an architecture change is refused by
+    # check_resumable with the fields named.
+    changes = {**(read_config_file(args.config) if args.config else {}), **config_overrides(args)}
+    cfg = TrainConfig.from_dict({**read_header(resume)["config"].to_dict(), **changes})
+    check_resumable(resume, cfg)
+    return cfg, resume
+
+
+def train_with_bar(cfg: TrainConfig, out: Path, resume: Path | None, images: Any, labels: Any) -> int:
+    """Run the trainer under a tqdm bar, SIGINT/SIGTERM asking it to checkpoint and stop; 1 if it failed."""
+    from tqdm import tqdm
+
+    from .events import Done, Failed, Stopped
+    from .trainer import train
 
     stop = threading.Event()
     handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -184,7 +196,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     total = cfg.epochs * (n // cfg.batch_size)
     bar = tqdm(total=min(total, cfg.max_steps) if cfg.max_steps else total, unit="step", dynamic_ncols=True,
                mininterval=0.5)
-    outcome: list[Any] = []
+    outcome: list[Done | Stopped | Failed] = []
+    try:  # Ctrl-C: checkpoint, then stop
+        train(cfg, progress_sink(cfg, out, bar, outcome), stop, resume_from=resume, out_dir=out, images=images,
+              labels=labels)
+    finally:
+        bar.close()
+        for sig, handler in handlers.items():  # main() may be called again in this process (tests, scripts)
+            signal.signal(sig, handler)
+    ev = outcome[-1]
+    if isinstance(ev, Failed):
+        print(f"failed: {ev.reason}", file=sys.stderr)
+        return 1
+    print(f"{'stopped' if isinstance(ev, Stopped) else 'done'} at epoch {ev.epoch}, step {ev.step}; "
+          f"generator: {out / 'generator.safetensors'}")
+    return 0
+
+
+def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> Callable[[Any], None]:
+    """Trainer events → the tqdm `bar`, sample grids in `out`/samples, and the final event appended to `outcome`."""
+    from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Started, StepMetrics, Stopped
+    from .sampling import grid, png_bytes
 
     def sink(ev: Any) -> None:
         if isinstance(ev, Started):
@@ -206,20 +238,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.write(f"checkpoint: {ev.path}")
         elif isinstance(ev, (Done, Stopped, Failed)):
             outcome.append(ev)
-
-    try:  # Ctrl-C: checkpoint, then stop
-        train(cfg, sink, stop, resume_from=resume, out_dir=out, images=images, labels=labels)
-    finally:
-        bar.close()
-        for sig, handler in handlers.items():  # main() may be called again in this process (tests, scripts)
-            signal.signal(sig, handler)
-    ev = outcome[-1]
-    if isinstance(ev, Failed):
-        print(f"failed: {ev.reason}", file=sys.stderr)
-        return 1
-    print(f"{'stopped' if isinstance(ev, Stopped) else 'done'} at epoch {ev.epoch}, step {ev.step}; "
-          f"generator: {out / 'generator.safetensors'}")
-    return 0
+    return sink
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -251,7 +270,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time the tutorial-style loop and the product trainer on the same data; print img/s and the ratio."""
-    from .bench import run_bench
+    from .bench import generation_latency, profile_steps, run_bench
     from .data import load_dataset
     from .trainer import resolve_device
 
@@ -259,6 +278,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    preset, cfg = bench_config(args)
+    if args.generate:
+        r = {"preset": preset, "device": str(resolve_device(cfg)), **generation_latency(cfg)}
+        print(json.dumps(r) if args.json else
+              f"{preset}: {r['n']} digits in {r['median_ms']:.1f} ms (median, warm), p90 {r['p90_ms']:.1f} ms")
+        return 0
+    images, _ = load_dataset(cfg.dataset, "train", args.data_dir)
+    if args.profile:
+        print(profile_steps(cfg, images, steps=args.steps))
+        return 0
+    for mode, (measure, report) in bench_overheads(preset).items():
+        if getattr(args, mode):
+            r = {"preset": preset, "precision": cfg.precision, **measure(cfg, images, args.steps)}
+            print(json.dumps(r) if args.json else report(r))
+            return 0
+    result = {"preset": preset, **run_bench(cfg, images, args.steps)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{preset} on {result['device']} ({result['precision']}, batch {cfg.batch_size}, "
+          f"{result['threads']} threads, torch {result['torch']}), {result['steps']} timed steps")
+    print(f"  reference (tutorial loop): {result['reference_img_s']:>10.0f} img/s  "
+          f"{result['reference_s_per_epoch']:>7.2f} s/epoch")
+    print(f"  gan_core trainer:          {result['product_img_s']:>10.0f} img/s  "
+          f"{result['product_s_per_epoch']:>7.2f} s/epoch")
+    print(f"  speedup: {result['speedup']:.2f}x")
+    return 0
+
+
+def bench_config(args: argparse.Namespace) -> tuple[str, TrainConfig]:
+    """`bench`'s preset name and config: --preset (default by --arch) with --device, --precision, --compile and
+    --batch-size on top, learning rates scaled with the batch under --scale-lr."""
     preset = args.preset or ("seed003-dcgan" if args.arch == "dcgan" else "seed000-dense")
     overrides = {k: v for k, v in dict(device=args.device, precision=args.precision, compile=args.compile,
                                        batch_size=args.batch_size).items() if v is not None}
@@ -268,22 +319,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.scale_lr:  # linear scaling rule: a k-times larger batch takes k-times larger steps
         base = TrainConfig.from_preset(preset).batch_size
         cfg = cfg.replace(lr_g=cfg.lr_g * cfg.batch_size / base, lr_d=cfg.lr_d * cfg.batch_size / base)
-    if args.generate:
-        from .bench import generation_latency
+    return preset, cfg
 
-        r = {"preset": preset, "device": str(resolve_device(cfg)), **generation_latency(cfg)}
-        print(json.dumps(r) if args.json else
-              f"{preset}: {r['n']} digits in {r['median_ms']:.1f} ms (median, warm), p90 {r['p90_ms']:.1f} ms")
-        return 0
-    images, _ = load_dataset(cfg.dataset, "train", args.data_dir)
-    if args.profile:
-        from .bench import profile_steps
 
-        print(profile_steps(cfg, images, steps=args.steps))
-        return 0
+def bench_overheads(preset: str) -> dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]]:
+    """`bench --quality | --roofline | --store`: flag → (measurement, its one-line report)."""
     from .bench import quality_overhead, roofline, store_overhead
 
-    overheads = {  # mode → (measurement, one-line report)
+    return {
         "quality": (quality_overhead, lambda r: f"{preset}: scoring {r['eval_samples']} samples takes "
                     f"{r['score_s']:.2f} s after an epoch of {r['epoch_s']:.1f} s: {r['quality_overhead_pct']:.1f} % "
                     f"extra"),
@@ -293,23 +336,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "store": (store_overhead, lambda r: f"{preset}: {r['no_store_img_s']:.0f} img/s without the store, "
                   f"{r['with_store_img_s']:.0f} with it: overhead {r['store_overhead_pct']:.1f} %"),
     }
-    for mode, (measure, report) in overheads.items():
-        if getattr(args, mode):
-            r = {"preset": preset, "precision": cfg.precision, **measure(cfg, images, args.steps)}
-            print(json.dumps(r) if args.json else report(r))
-            return 0
-    result = {"preset": preset, **run_bench(cfg, images, args.steps)}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"{preset} on {result['device']} ({result['precision']}, batch {cfg.batch_size}, "
-              f"{result['threads']} threads, torch {result['torch']}), {result['steps']} timed steps")
-        print(f"  reference (tutorial loop): {result['reference_img_s']:>10.0f} img/s  "
-              f"{result['reference_s_per_epoch']:>7.2f} s/epoch")
-        print(f"  gan_core trainer:          {result['product_img_s']:>10.0f} img/s  "
-              f"{result['product_s_per_epoch']:>7.2f} s/epoch")
-        print(f"  speedup: {result['speedup']:.2f}x")
-    return 0
 
 
 def cmd_gpu_check(args: argparse.Namespace) -> int:
@@ -352,11 +378,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run a worker that trains queued runs from the store."""
-    from .worker import heartbeat_every, max_concurrent, stale_after, worker_main
+    """Run a worker that trains queued runs from the store; SIGTERM/SIGINT: the runs checkpoint, then it exits."""
+    from .dispatcher import dispatch
+    from .executor import executor_name
+    from .settings import WorkerSettings
+    from .store import Store
 
-    heartbeat_every(), stale_after(), max_concurrent()  # a malformed GAN_* setting is refused before anything starts
-    return worker_main(once=args.once, max_runs=args.max_runs, cap=args.cap)
+    settings = WorkerSettings.from_env()  # a malformed GAN_* setting or executor is refused before anything starts
+    executor = executor_name()
+    shutdown = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: shutdown.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        store = Store()
+        print(f"worker {os.getpid()}: store {store.home}, cap {args.cap or settings.max_concurrent}, executor "
+              f"{executor}", flush=True)
+        n = dispatch(store, executor, cap=args.cap, once=args.once, max_runs=args.max_runs, shutdown=shutdown,
+                     settings=settings)
+    finally:
+        for sig, handler in handlers.items():  # main() may be called again in this process (tests, scripts)
+            signal.signal(sig, handler)
+    print(f"worker {os.getpid()}: trained {n} run(s), exiting", flush=True)
+    return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -399,11 +441,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree of every subcommand."""
-    p = argparse.ArgumentParser(prog="python -m gan_core", description="GAN Studio engine")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
+def _train_verb(sub: Any) -> None:
     t = sub.add_parser("train", help="train a GAN, writing checkpoints and sample grids to --out")
     t.add_argument("--preset", choices=list(PRESETS), help="a seed tutorial's recipe")
     t.add_argument("--config", help="a JSON file of config fields")
@@ -415,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(t)
     t.set_defaults(func=cmd_train)
 
+
+def _sample_verb(sub: Any) -> None:
     s = sub.add_parser("sample", help="generate digits from a checkpoint")
     s.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
     s.add_argument("--n", type=int_in(1, 10_000), default=64, help="how many digits [1..10000]")
@@ -424,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help=".npy (float32 N×28×28 in [-1, 1]) or .png (grid)")
     s.set_defaults(func=cmd_sample)
 
+
+def _bench_verb(sub: Any) -> None:
     b = sub.add_parser("bench", help="product trainer vs. tutorial-style loop, images/s and ratio")
     b.add_argument("--arch", choices=["dense", "dcgan"], default="dense")
     b.add_argument("--preset", choices=list(PRESETS), help="default: seed000-dense or seed003-dcgan")
@@ -447,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=cmd_bench)
 
+
+def _gpu_check_verb(sub: Any) -> None:
     gc = sub.add_parser("gpu-check", help="the prepared device check: CUDA tests, bench, generation latency, "
                         "scoring cost and a scored training run, into one JSON and one log")
     gc.add_argument("--out", required=True, help="folder for gpu_check.json and gpu_check.log")
@@ -457,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
     gc.set_defaults(func=cmd_gpu_check)
 
+
+def _evaluate_verb(sub: Any) -> None:
     e = sub.add_parser("evaluate", help="quality of a checkpoint's samples vs. real test data")
     e.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
     most = TrainConfig.__dataclass_fields__["eval_samples"].metadata["max"]
@@ -466,6 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
+
+def _store_verbs(sub: Any) -> None:
+    # The verbs over the run store: the worker that trains queued runs, and the operator's queue commands.
     w = sub.add_parser("worker", help="train queued runs from the store ($GAN_HOME / $GAN_DB_URL)")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")
     w.add_argument("--max-runs", type=int_in(0, 2**31 - 1), default=0, help="exit after this many runs (0 = never)")
@@ -490,6 +539,14 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--extra-epochs", type=int_in(0, EPOCHS_MAX), default=0,
                     help=f"train this many epochs more than planned [0..{EPOCHS_MAX}]")
     rs.set_defaults(func=cmd_resume)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every subcommand, one helper per verb (or group of verbs), in `--help` order."""
+    p = argparse.ArgumentParser(prog="python -m gan_core", description="GAN Studio engine")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for add in (_train_verb, _sample_verb, _bench_verb, _gpu_check_verb, _evaluate_verb, _store_verbs):
+        add(sub)
     return p
 
 

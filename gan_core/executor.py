@@ -1,27 +1,164 @@
-"""Where claimed runs execute: in the worker process (`local`, the default) or on a Ray cluster (`GAN_EXECUTOR=ray`).
+"""Where claimed runs train: in the worker process (`local`, the default) or in Ray tasks (`GAN_EXECUTOR=ray`).
 
-With Ray, `python -m gan_core worker` is a dispatcher: it claims queued runs exactly as a local worker does (atomic
-claim under `GAN_MAX_CONCURRENT`, worker heartbeat, stale runs marked interrupted) and hands each to a Ray task.
-The task builds its own Store from the GAN_DB_URL and GAN_HOME passed to it and trains with `worker.run_one`, so
-run heartbeats and stop requests work as they do locally. Every Ray node must reach the same database and mount
-GAN_HOME at the same path. Ray is imported only here, and only when GAN_EXECUTOR=ray.
+The dispatcher (dispatcher.py) claims runs and hands each to an `Executor`; it asks the executor whether it has room
+for another run, starts runs, waits for them to end, and at shutdown drains the rest. Both executors train a run with
+`worker.run_one`, so run heartbeats and stop requests work the same way in both.
+
+With Ray, each run is a Ray task that builds its own Store from the GAN_DB_URL and GAN_HOME passed to it. Every Ray
+node must reach the same database and mount GAN_HOME at the same path. Ray is imported only here, and only when
+GAN_EXECUTOR=ray.
 """
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
-import time
-import uuid
-from typing import Any
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
-from . import policy
 from .config import ConfigError
-from .store import ACTIVE, RunView, Store
-from .worker import PRUNE_EVERY_S, heartbeat_every, max_concurrent, run_one, stale_after
+from .settings import WorkerSettings
+from .status import ACTIVE, RunStatus
+from .store import RunView, Store
+from .worker import run_one
 
-EXECUTORS = ("local", "ray")
+
+class Executor(ABC):
+    """Trains the runs a dispatcher claimed as `worker_id`. `shutdown` set: runs checkpoint and end, resumable."""
+
+    id_prefix: ClassVar[str] = ""  # begins the worker ids of dispatchers that use this executor
+
+    def __init__(self, store: Store, worker_id: str, settings: WorkerSettings, shutdown: threading.Event) -> None:
+        self.store, self.worker_id, self.settings, self.shutdown = store, worker_id, settings, shutdown
+
+    @abstractmethod
+    def has_room(self) -> bool:
+        """Whether the dispatcher may claim another run for this executor now (the store's cap still applies)."""
+
+    @abstractmethod
+    def start(self, run: RunView) -> None:
+        """Train a run the dispatcher has just claimed."""
+
+    @abstractmethod
+    def busy(self) -> bool:
+        """Whether a started run has not yet been reported by `wait`."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for started runs to end; returns how many ended."""
+
+    def keep_alive(self) -> None:
+        """Called once a dispatcher round: keep started runs from looking stale while they wait to train."""
+
+    def drain(self) -> int:
+        """At shutdown: end every started run, resumable; returns how many ended."""
+        return 0
+
+
+class LocalExecutor(Executor):
+    """Trains each run in this process, one at a time: `start` returns when the run has ended. Until `wait` has
+    reported it, `has_room` is False, so the dispatcher goes round its loop (shutdown, heartbeat, stale runs) between
+    two runs, as a worker always has."""
+
+    def __init__(self, store: Store, worker_id: str, settings: WorkerSettings, shutdown: threading.Event) -> None:
+        super().__init__(store, worker_id, settings, shutdown)
+        self.ended = 0
+
+    def has_room(self) -> bool:
+        """Room for one run once the last one was reported."""
+        return self.ended == 0
+
+    def start(self, run: RunView) -> None:
+        """Train `run` to its end here; run_one's own thread beats and listens for a stop request meanwhile."""
+        run_one(self.store, run, self.worker_id, self.shutdown, self.settings)
+        self.ended += 1
+
+    def busy(self) -> bool:
+        """An ended run not yet reported."""
+        return self.ended > 0
+
+    def wait(self, timeout: float) -> int:
+        """The runs that ended since the last call (never waits: `start` did)."""
+        n, self.ended = self.ended, 0
+        return n
+
+
+class RayExecutor(Executor):
+    """Trains each run in a Ray task, as many at once as the store's cap lets the dispatcher claim; Ray gives each
+    task a GPU or a CPU (`task_resources`) and queues it until one is free."""
+
+    id_prefix = "ray-"
+
+    def __init__(self, store: Store, worker_id: str, settings: WorkerSettings, shutdown: threading.Event) -> None:
+        import ray
+
+        super().__init__(store, worker_id, settings, shutdown)
+        self.ray, self.where = ray, connect_ray()
+        self.env = task_env(store)
+        self.train = ray.remote(max_retries=0)(_train_in_ray)  # a retry would retrain from scratch; resume is explicit
+        self.inflight: dict[Any, RunView] = {}  # Ray object ref → the run its task trains
+
+    def has_room(self) -> bool:
+        """Always: the store's cap decides how many runs are claimed, Ray where and when each trains."""
+        return True
+
+    def start(self, run: RunView) -> None:
+        """Submit a Ray task for `run` with the resources its device needs."""
+        res = task_resources(run, self.ray.cluster_resources().get("GPU", 0))
+        self.inflight[self.train.options(**res).remote(self.env, run.id, self.worker_id, self.settings)] = run
+        print(f"dispatcher {os.getpid()}: run {run.id} → a Ray task on {self.where} "
+              f"({', '.join(f'{k}={v}' for k, v in res.items())})", flush=True)
+
+    def busy(self) -> bool:
+        """Tasks submitted and not yet collected."""
+        return bool(self.inflight)
+
+    def wait(self, timeout: float) -> int:
+        """Collect the tasks that end within `timeout` seconds (at most one a call, as Ray hands them back)."""
+        ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        for ref in ready:
+            self._collect(self.inflight.pop(ref), ref)
+        return len(ready)
+
+    def keep_alive(self) -> None:
+        """Beat for each run: one whose task waits in Ray's queue for a GPU is not stale."""
+        for run in self.inflight.values():
+            self.store.beat_and_check_stop(run.id, self.worker_id)
+
+    def drain(self) -> int:
+        """Ask each run to checkpoint and stop, then record it as interrupted (resumable), as a local worker does.
+        Ray ends a driver's tasks when it exits, so whatever has not stopped within the staleness limit is
+        cancelled."""
+        if not self.inflight:
+            return 0
+        asked = {run.id for run in self.inflight.values() if self.store.request_stop(run.id)}
+        ready, rest = self.ray.wait(list(self.inflight), num_returns=len(self.inflight),
+                                    timeout=self.settings.stale_after)
+        for ref in ready:
+            self._collect(self.inflight[ref], ref)
+        for ref in rest:
+            self.ray.cancel(ref, force=True)
+        for run in self.inflight.values():
+            now = self.store.get(run.id)
+            if now is not None and (now.status in ACTIVE or (now.status == RunStatus.STOPPED and run.id in asked)):
+                self.store.finish(run.id, RunStatus.INTERRUPTED, "the dispatcher was shut down; resume continues "
+                                                                 "from the last checkpoint")
+        self.inflight.clear()
+        return len(ready)
+
+    def _collect(self, run: RunView, ref: Any) -> None:
+        # A task that raised or died (node lost, process killed, out of memory) leaves its run active: say why.
+        try:
+            self.ray.get(ref)
+        except Exception as e:
+            now = self.store.get(run.id)
+            if now is not None and now.status in ACTIVE and now.worker_id == self.worker_id:
+                reason = (str(e).strip().splitlines() or [""])[0][:300]
+                self.store.finish(run.id, RunStatus.INTERRUPTED, f"its Ray task ended early ({type(e).__name__}: "
+                                                                 f"{reason}); resume continues from the last checkpoint")
+
+
+EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
 
 
 def executor_name() -> str:
@@ -55,101 +192,20 @@ def task_resources(run: RunView, cluster_gpus: float) -> dict[str, float]:
 
 
 def task_env(store: Store) -> dict[str, str]:
-    """The env a Ray task needs to reach this store and beat like a local worker (GAN_DB_URL, GAN_HOME, ...)."""
-    return {"GAN_DB_URL": store.url, "GAN_HOME": str(store.home), "GAN_HEARTBEAT_S": str(heartbeat_every())}
+    """The env a Ray task needs to reach this store (GAN_DB_URL, GAN_HOME)."""
+    return {"GAN_DB_URL": store.url, "GAN_HOME": str(store.home)}
 
 
-def _train_in_ray(env: dict[str, str], run_id: int, worker_id: str) -> str:
+def _train_in_ray(env: dict[str, str], run_id: int, worker_id: str, settings: WorkerSettings) -> str:
     # Runs inside a Ray worker process, on any node. Arguments rather than runtime_env carry the database URL, so
     # its password never shows in Ray's dashboard; Ray workers run one task at a time, so setting env is safe.
+    # `settings` are the dispatcher's: the task beats (and hears stop requests) as often as a local worker would.
     os.environ.update(env)
     store = Store(url=env["GAN_DB_URL"], home=env["GAN_HOME"])
     try:
         run = store.get(run_id)
         if run is None or run.status not in ACTIVE or run.worker_id != worker_id:
             return "skipped"  # stopped or declared interrupted while the task waited for a free GPU/CPU
-        return run_one(store, run, worker_id)
+        return run_one(store, run, worker_id, settings=settings)
     finally:
         store.dispose()
-
-
-def ray_dispatch(store: Store, worker_id: str | None = None, cap: int | None = None, poll: float = 1.0,
-                 once: bool = False, max_runs: int = 0, shutdown: threading.Event | None = None) -> int:
-    """Claim runs like `run_worker` but train each in a Ray task; returns the runs that ended."""
-    import ray
-
-    where = connect_ray()
-    worker_id = worker_id or f"ray-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    shutdown = shutdown or threading.Event()
-    settings = policy.Settings.from_env()
-    cap = policy.worker_cap(cap or max_concurrent(), settings)
-    env = task_env(store)
-    train = ray.remote(max_retries=0)(_train_in_ray)  # a retry would retrain from scratch; resume is explicit
-    inflight: dict[Any, RunView] = {}
-    claimed = ended = 0
-    pruned_at = 0.0
-    try:
-        while not shutdown.is_set():
-            store.worker_beat(worker_id, os.getpid(), socket.gethostname())
-            for run in inflight.values():  # a run whose task waits in Ray's queue for a GPU is not stale
-                store.beat_and_check_stop(run.id, worker_id)
-            store.mark_interrupted(stale_after())
-            if settings.demo_mode and time.time() - pruned_at > PRUNE_EVERY_S:
-                policy.prune(store, settings)
-                pruned_at = time.time()
-            while not (max_runs and claimed >= max_runs):
-                run = store.claim(worker_id, cap)
-                if run is None:
-                    break
-                res = task_resources(run, ray.cluster_resources().get("GPU", 0))
-                inflight[train.options(**res).remote(env, run.id, worker_id)] = run
-                claimed += 1
-                print(f"dispatcher {os.getpid()}: run {run.id} → a Ray task on {where} "
-                      f"({', '.join(f'{k}={v}' for k, v in res.items())})", flush=True)
-            if not inflight:
-                if once or (max_runs and claimed >= max_runs):
-                    break
-                shutdown.wait(poll)
-                continue
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=poll)
-            for ref in ready:
-                _collect(store, inflight.pop(ref), ref, worker_id)
-                ended += 1
-        if inflight:
-            ended += _drain(store, inflight, worker_id)
-    finally:
-        store.worker_gone(worker_id)
-    return ended
-
-
-def _collect(store: Store, run: RunView, ref: Any, worker_id: str) -> None:
-    # A task that raised or died (node lost, process killed, out of memory) leaves its run active: say why.
-    import ray
-
-    try:
-        ray.get(ref)
-    except Exception as e:
-        now = store.get(run.id)
-        if now is not None and now.status in ACTIVE and now.worker_id == worker_id:
-            reason = (str(e).strip().splitlines() or [""])[0][:300]
-            store.finish(run.id, "interrupted", f"its Ray task ended early ({type(e).__name__}: {reason}); "
-                                                "resume continues from the last checkpoint")
-
-
-def _drain(store: Store, inflight: dict[Any, RunView], worker_id: str) -> int:
-    # Shutdown: ask each run to checkpoint and stop, then record it as interrupted (resumable), as a local worker
-    # does. Ray ends a driver's tasks when it exits, so whatever has not stopped in time is cancelled.
-    import ray
-
-    asked = {run.id for run in inflight.values() if store.request_stop(run.id)}
-    ready, rest = ray.wait(list(inflight), num_returns=len(inflight), timeout=stale_after())
-    for ref in ready:
-        _collect(store, inflight[ref], ref, worker_id)
-    for ref in rest:
-        ray.cancel(ref, force=True)
-    for run in inflight.values():
-        now = store.get(run.id)
-        if now is not None and (now.status in ACTIVE or (now.status == "stopped" and run.id in asked)):
-            store.finish(run.id, "interrupted", "the dispatcher was shut down; resume continues from the last "
-                                                "checkpoint")
-    return len(ready)

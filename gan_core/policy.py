@@ -6,18 +6,17 @@ never is: it is the OIDC subject when sign-in is configured, else a server-issue
 
 The dashboard's widgets mirror these limits so people see them, but every dashboard action goes through a function
 of this module, which checks again, so a crafted request or a stale form cannot pass a limit. (The CLI is the
-operator's tool on the server and uses the Store directly.) Settings come from the environment, read once per call
-so tests can change them.
+operator's tool on the server and uses the Store directly.) The limits are `settings.Settings` (also reachable as
+`policy.Settings`), read from the environment once per call so tests can change them.
 """
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -25,65 +24,13 @@ from sqlalchemy.engine import Connection
 
 from .budget import Estimate, check_fits
 from .config import TrainConfig
-from .store import ACTIVE, RunView, Store, planned_steps
+from .settings import Settings
+from .status import LIVE
+from .store import RunView, Store, planned_steps
 
 
 class PolicyError(PermissionError):
     """An action this person may not take, or a demo cap it would break; the message says which and why."""
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, "").strip() or default
-
-
-def _env_number(name: str, default: int | float) -> int | float:
-    """A numeric setting from the environment; a malformed one is refused with the variable's name."""
-    text = _env(name, str(default))
-    try:
-        value = type(default)(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is not a {'whole ' if isinstance(default, int) else ''}number; "
-                         f"unset it or give one like {default}") from None
-    if not math.isfinite(value) or value <= 0:  # nan would switch a limit off; 0 leaves nothing allowed
-        raise ValueError(f"{name}={text!r} must be a positive number (default {default})")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Limits of this deployment. `demo_mode` switches the caps on; admins may manage every run."""
-    demo_mode: bool = False
-    admins: frozenset[str] = field(default_factory=frozenset)
-    max_epochs: int = 5
-    max_steps: int = 3000
-    max_params: int = 5_000_000       # G and D together; seed 004's dense GAN has 2.9 M, seed 003's DCGAN 2.5 M
-    max_train_tflop: float = 60.0     # a run's whole training compute: dcgan-sn for 5 epochs is about 47
-    max_queued_per_user: int = 2
-    max_queued_total: int = 20
-    max_concurrent: int = 1
-    max_grid: int = 8
-    submissions_per_minute: int = 3
-    submissions_per_minute_total: int = 10  # all visitors together: no number of new visitor tokens gets past it
-    prune_days: float = 7.0
-    max_upload_mb: float = 20.0
-    upload_quota_mb_per_user: float = 100.0  # every mode: what one person's uploads may take on disk
-    upload_quota_mb_total: float = 1000.0    # every mode: what all uploads together may take
-    upload_keep_days: float = 2.0            # every mode: uploads older than this are removed
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        """GAN_DEMO_MODE=1, GAN_ADMINS=a,b and GAN_DEMO_<CAP> (e.g. GAN_DEMO_MAX_EPOCHS=3) override the defaults."""
-        d = cls()
-        num = {f: _env_number(f"GAN_DEMO_{f.upper()}", getattr(d, f))
-               for f in ("max_epochs", "max_steps", "max_params", "max_train_tflop", "max_queued_per_user",
-                         "max_queued_total", "max_concurrent", "max_grid", "submissions_per_minute",
-                         "submissions_per_minute_total", "prune_days")}
-        return cls(demo_mode=_env("GAN_DEMO_MODE", "0").lower() in ("1", "true", "yes"),
-                   admins=frozenset(a.strip() for a in _env("GAN_ADMINS", "").split(",") if a.strip()),
-                   max_upload_mb=_env_number("GAN_MAX_UPLOAD_MB", d.max_upload_mb),
-                   upload_quota_mb_per_user=_env_number("GAN_UPLOAD_QUOTA_MB_PER_USER", d.upload_quota_mb_per_user),
-                   upload_quota_mb_total=_env_number("GAN_UPLOAD_QUOTA_MB_TOTAL", d.upload_quota_mb_total),
-                   upload_keep_days=_env_number("GAN_UPLOAD_KEEP_DAYS", d.upload_keep_days), **num)
 
 
 @dataclass(frozen=True)
@@ -222,11 +169,10 @@ def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | No
     """The demo's queue caps, checked inside the store's write transaction (so parallel requests cannot race)."""
     def guard(conn: Connection, cfg: TrainConfig) -> None:
         t = time.time() if now is None else now
-        waiting = ("queued",) + ACTIVE
-        if store.count_runs(conn, owner_key=me.key, statuses=waiting) >= settings.max_queued_per_user:
+        if store.count_runs(conn, owner_key=me.key, statuses=LIVE) >= settings.max_queued_per_user:
             raise PolicyError(f"demo limit: you already have {settings.max_queued_per_user} run(s) queued or "
                               f"training; wait for one to finish or stop one")
-        if store.count_runs(conn, statuses=waiting) >= settings.max_queued_total:
+        if store.count_runs(conn, statuses=LIVE) >= settings.max_queued_total:
             raise PolicyError(f"demo limit: {settings.max_queued_total} runs are queued or training on this demo; "
                               f"try again in a few minutes")
         if rate and store.count_runs(conn, owner_key=me.key, since=t - 60) >= settings.submissions_per_minute:
@@ -334,7 +280,7 @@ def prune(store: Store, settings: Settings, now: float | None = None) -> list[in
     cutoff = (time.time() if now is None else now) - settings.prune_days * 86400
     gone = []
     for run in store.list_runs(deleted=True):
-        if run.status in ACTIVE + ("queued",) or (run.finished_at or run.created_at) >= cutoff:
+        if run.status in LIVE or (run.finished_at or run.created_at) >= cutoff:
             continue
         store.soft_delete(run.id)
         if store.purge(run.id):

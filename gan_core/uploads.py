@@ -2,7 +2,7 @@
 
 Nothing a visitor sends reaches the disk before `checkpoint.check_upload` has accepted the bytes, no name a visitor
 chose becomes a path (the folder is a hash of the person's key, the file a hash of its content), and a person's
-uploads and everyone's together stay within the quotas of `policy.Settings` in every mode, not only on the demo.
+uploads and everyone's together stay within the quotas of `settings.Settings` in every mode, not only on the demo.
 """
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from .checkpoint import atomic_write, check_upload
-
-if TYPE_CHECKING:  # policy imports this module (prune), so only the type is needed here
-    from .policy import Settings
+from .settings import Settings
 
 SUFFIX = ".safetensors"
 _MB = 1024 * 1024

@@ -1,61 +1,32 @@
-"""The worker: claims queued runs from the store, trains them, heartbeats, obeys stop requests.
+"""A worker's work: train one claimed run, with its events written to the store, a heartbeat, and stop requests.
 
-`python -m gan_core worker` runs one; the dashboard starts one itself when none is alive. Several workers may share
-a store: `Store.claim` is atomic and honours the concurrency cap, so no run is trained twice and no more than
-`GAN_MAX_CONCURRENT` run at once. A worker killed mid-run leaves its run 'running' with a stale heartbeat; the next
-worker (or dashboard) to look marks it 'interrupted', and resuming it continues from its newest checkpoint.
+`python -m gan_core worker` (cli.py) runs the dispatcher (dispatcher.py), which claims queued runs and hands each to
+an executor (executor.py); either executor trains a run with `run_one`, here. The dashboard starts a worker itself
+when none is alive (`ensure_worker`). A worker killed mid-run leaves its run 'running' with a stale heartbeat; the
+next worker (or dashboard) to look marks it 'interrupted', and resuming it continues from its newest checkpoint.
 """
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from . import policy
 from .budget import check_fits
 from .config import ConfigError
 from .checkpoint import atomic_write, atomic_write_text, read_header
 from .events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, Started, StepMetrics,
                      Stopped)
 from .sampling import grid, png_bytes
+from .settings import WorkerSettings
+from .status import RunStatus
 from .store import RunView, Store
 from .trainer import train
-
-
-PRUNE_EVERY_S = 600  # how often a worker removes old uploads (and on the demo, runs older than GAN_DEMO_PRUNE_DAYS)
-
-
-def _setting(name: str, default: int | float) -> int | float:
-    """A positive number from the environment; a malformed one is a ConfigError naming the variable."""
-    from .config import ConfigError
-
-    try:
-        return policy._env_number(name, default)
-    except ValueError as e:  # "abc", nan, inf, 0 or negative
-        raise ConfigError(str(e)) from None
-
-
-def heartbeat_every() -> float:
-    """Seconds between heartbeats (`GAN_HEARTBEAT_S`, default 2)."""
-    return float(_setting("GAN_HEARTBEAT_S", 2.0))
-
-
-def stale_after() -> float:
-    """A heartbeat older than this many seconds means the worker is gone (`GAN_HEARTBEAT_TIMEOUT`, default 30)."""
-    return float(_setting("GAN_HEARTBEAT_TIMEOUT", 30.0))
-
-
-def max_concurrent() -> int:
-    """The concurrency cap (`GAN_MAX_CONCURRENT`, default 1: two CPU cores train one run well, not two)."""
-    return int(_setting("GAN_MAX_CONCURRENT", 1))
 
 
 class StoreSink:
@@ -111,13 +82,15 @@ def durable_checkpoint(store: Store, run: RunView) -> Path | None:
     return None
 
 
-def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Event | None = None) -> str:
+def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Event | None = None,
+            settings: WorkerSettings | None = None) -> RunStatus:
     """Train one claimed run to its end; returns the final status written to the store."""
     try:  # checked again at claim: a row written by an older version, or by hand, never reaches the allocator
         check_fits(run.config)
     except ConfigError as e:
-        store.finish(run.id, "failed", f"refused before training: {e}")
-        return "failed"
+        store.finish(run.id, RunStatus.FAILED, f"refused before training: {e}")
+        return RunStatus.FAILED
+    beat_s = min(0.5, (settings or WorkerSettings.from_env()).heartbeat_s)
     out = store.artifacts_dir(run)
     out.mkdir(parents=True, exist_ok=True)
     resume_from = durable_checkpoint(store, run) if run.resume else None
@@ -128,11 +101,11 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
         store.rewind(run.id, 0, 0)
     atomic_write_text(out / "config.json", json.dumps(run.config.to_dict(), indent=2))
 
-    stop = threading.Event()
-    beating = threading.Event()
+    stop = threading.Event()  # set: the trainer checkpoints and ends at its next step
+    stop_beating = threading.Event()  # set: the heartbeat thread ends (the run has)
 
     def beat() -> None:
-        while not beating.wait(min(0.5, heartbeat_every())):
+        while not stop_beating.wait(beat_s):
             if store.beat_and_check_stop(run.id, worker_id) or (shutdown is not None and shutdown.is_set()):
                 stop.set()
     hb = threading.Thread(target=beat, name=f"heartbeat-{run.id}", daemon=True)
@@ -143,73 +116,29 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
     except Exception as e:  # config/data problems surface before the loop starts
         sink.outcome = Failed(f"{type(e).__name__}: {e}", run.step)
     finally:
-        beating.set()
+        stop_beating.set()
         hb.join()
-    ev = sink.outcome
-    if isinstance(ev, Done):
-        status, error = "done", None
-    elif isinstance(ev, Stopped):
-        if shutdown is not None and shutdown.is_set() and not store.beat_and_check_stop(run.id, worker_id):
-            status, error = "interrupted", "the worker was shut down; resume continues from the last checkpoint"
-        else:
-            status, error = "stopped", None
-    else:
-        status, error = "failed", ev.reason if isinstance(ev, Failed) else "training ended without an outcome"
+    status, error = _outcome(store, run, worker_id, sink.outcome, shutdown)
     store.finish(run.id, status, error)
     return status
 
 
-def run_worker(store: Store, worker_id: str | None = None, cap: int | None = None, poll: float = 1.0,
-               once: bool = False, max_runs: int = 0, shutdown: threading.Event | None = None) -> int:
-    """Claim and train runs until `shutdown` is set (or, with `once`, until the queue is empty); returns runs done."""
-    worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    shutdown = shutdown or threading.Event()
-    settings = policy.Settings.from_env()
-    cap = policy.worker_cap(cap or max_concurrent(), settings)
-    done, pruned_at = 0, 0.0
-    try:
-        while not shutdown.is_set():
-            store.worker_beat(worker_id, os.getpid(), socket.gethostname())
-            store.mark_interrupted(stale_after())
-            if time.time() - pruned_at > PRUNE_EVERY_S:  # old uploads in every mode, old runs on the demo
-                policy.prune(store, settings)
-                pruned_at = time.time()
-            run = store.claim(worker_id, cap)
-            if run is not None:
-                run_one(store, run, worker_id, shutdown)
-                done += 1
-                if max_runs and done >= max_runs:
-                    break
-                continue
-            if once:
-                break
-            shutdown.wait(poll)
-    finally:
-        store.worker_gone(worker_id)
-    return done
-
-
-def worker_main(once: bool = False, max_runs: int = 0, cap: int | None = None) -> int:
-    """Entry point of `python -m gan_core worker`: SIGTERM/SIGINT finish the current step, checkpoint, exit."""
-    from .executor import executor_name, ray_dispatch  # executor imports this module: import it late
-
-    executor = executor_name()  # a wrong GAN_EXECUTOR fails before anything starts
-    shutdown = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: shutdown.set())
-    store = Store()
-    print(f"worker {os.getpid()}: store {store.home}, cap {cap or max_concurrent()}, executor {executor}", flush=True)
-    if executor == "ray":
-        n = ray_dispatch(store, cap=cap, once=once, max_runs=max_runs, shutdown=shutdown)
-    else:
-        n = run_worker(store, cap=cap, once=once, max_runs=max_runs, shutdown=shutdown)
-    print(f"worker {os.getpid()}: trained {n} run(s), exiting", flush=True)
-    return 0
+def _outcome(store: Store, run: RunView, worker_id: str, ev: Event | None,
+             shutdown: threading.Event | None) -> tuple[RunStatus, str | None]:
+    # The trainer's last event → the run's final status and error. A stop that came from shutting the worker down
+    # (not from a person's stop request) leaves the run resumable as 'interrupted', not 'stopped'.
+    if isinstance(ev, Done):
+        return RunStatus.DONE, None
+    if isinstance(ev, Stopped):
+        if shutdown is not None and shutdown.is_set() and not store.beat_and_check_stop(run.id, worker_id):
+            return RunStatus.INTERRUPTED, "the worker was shut down; resume continues from the last checkpoint"
+        return RunStatus.STOPPED, None
+    return RunStatus.FAILED, ev.reason if isinstance(ev, Failed) else "training ended without an outcome"
 
 
 def ensure_worker(store: Store) -> bool:
     """Start a detached worker process if none is alive; returns whether one was started."""
-    if store.live_workers(stale_after()) > 0:
+    if store.live_workers(WorkerSettings.from_env().stale_after) > 0:
         return False
     log = open(store.home / "worker.log", "ab")
     env = {**os.environ, "GAN_HOME": str(store.home)}

@@ -56,12 +56,12 @@ def test_ray_dispatcher_trains_a_submitted_run_to_done(store, ray_address):
 
 
 def test_stop_request_reaches_a_run_in_a_ray_task(store, ray_address, monkeypatch):
-    from gan_core.executor import ray_dispatch
+    from gan_core.dispatcher import dispatch
 
-    monkeypatch.setenv("GAN_HEARTBEAT_S", "0.3")  # forwarded to the task, which polls the stop flag this often
+    monkeypatch.setenv("GAN_HEARTBEAT_S", "0.3")  # passed to the task, which polls the stop flag this often
     run_id = store.submit(tiny(epochs=1000, checkpoint_every=1000), name="long")
     ended: list[int] = []
-    t = threading.Thread(target=lambda: ended.append(ray_dispatch(store, once=True, poll=0.2)))
+    t = threading.Thread(target=lambda: ended.append(dispatch(store, "ray", once=True, poll=0.2)))
     t.start()
     try:
         wait_for(lambda: store.get(run_id).step >= 20)
@@ -80,12 +80,12 @@ def test_stop_request_reaches_a_run_in_a_ray_task(store, ray_address, monkeypatc
 
 
 def test_dispatcher_shutdown_checkpoints_and_leaves_the_run_interrupted(store, ray_address, monkeypatch):
-    from gan_core.executor import ray_dispatch
+    from gan_core.dispatcher import dispatch
 
     monkeypatch.setenv("GAN_HEARTBEAT_S", "0.3")
     run_id = store.submit(tiny(epochs=1000, checkpoint_every=1000), name="long")
     shutdown = threading.Event()  # what SIGTERM sets in `python -m gan_core worker`
-    t = threading.Thread(target=ray_dispatch, kwargs=dict(store=store, poll=0.2, shutdown=shutdown))
+    t = threading.Thread(target=dispatch, kwargs=dict(store=store, executor="ray", poll=0.2, shutdown=shutdown))
     t.start()
     try:
         wait_for(lambda: store.get(run_id).step >= 20)
@@ -129,7 +129,9 @@ def test_unknown_executor_is_refused_with_a_clear_message(tmp_path, monkeypatch)
     assert not home.exists()  # refused before the store was touched
 
 
-def test_the_local_executor_never_imports_ray():
-    code = "import sys, gan_core.executor, gan_core.worker, gan_core.cli; print('ray' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+def test_the_local_executor_never_imports_ray(tmp_path):
+    code = ("import sys, gan_core.cli, gan_core.dispatcher as d, gan_core.store as s\n"
+            "d.dispatch(s.Store(), 'local', once=True)\nprint('ray' in sys.modules)")  # a whole round of the loop
+    env = {k: v for k, v in os.environ.items() if k != "GAN_DB_URL"} | {"GAN_HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False"

@@ -1,0 +1,62 @@
+"""The worker's loop: claim queued runs under the concurrency cap and hand them to an executor, whichever it is.
+
+Several workers may share a store: `Store.claim` is atomic and honours the cap, so no run is trained twice and no
+more than `GAN_MAX_CONCURRENT` train at once across all workers. Each round the loop also registers this worker
+(`worker_beat`), marks runs whose worker went silent 'interrupted', and now and then prunes old uploads (and on the
+demo, old runs). The executor decides where a run trains: here, one at a time (`local`), or in Ray tasks (`ray`).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+
+from . import policy
+from .executor import EXECUTORS
+from .settings import WorkerSettings
+from .store import Store
+
+PRUNE_EVERY_S = 600  # how often a worker removes old uploads (and on the demo, runs older than GAN_DEMO_PRUNE_DAYS)
+
+
+def dispatch(store: Store, executor: str = "local", worker_id: str | None = None, cap: int | None = None,
+             poll: float = 1.0, once: bool = False, max_runs: int = 0, shutdown: threading.Event | None = None,
+             settings: WorkerSettings | None = None) -> int:
+    """Claim runs and train them on `executor` ('local' or 'ray') until `shutdown` is set, with `once` until the
+    queue is empty and this worker's runs have ended, or after `max_runs` runs; returns the runs that ended. `cap`
+    overrides GAN_MAX_CONCURRENT (the demo's cap still applies)."""
+    settings = settings or WorkerSettings.from_env()
+    limits = policy.Settings.from_env()
+    cap = policy.worker_cap(cap or settings.max_concurrent, limits)
+    shutdown = shutdown or threading.Event()
+    kind = EXECUTORS[executor]
+    worker_id = worker_id or f"{kind.id_prefix}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    ex = kind(store, worker_id, settings, shutdown)
+    claimed = ended = 0
+    pruned_at = 0.0
+    try:
+        while not shutdown.is_set():
+            store.worker_beat(worker_id, os.getpid(), socket.gethostname())
+            ex.keep_alive()
+            store.mark_interrupted(settings.stale_after)
+            if time.time() - pruned_at > PRUNE_EVERY_S:  # old uploads in every mode, old runs on the demo
+                policy.prune(store, limits)
+                pruned_at = time.time()
+            while ex.has_room() and not (max_runs and claimed >= max_runs):
+                run = store.claim(worker_id, cap)
+                if run is None:
+                    break
+                ex.start(run)
+                claimed += 1
+            if ex.busy():
+                ended += ex.wait(poll)
+            elif once or (max_runs and claimed >= max_runs):
+                break
+            else:
+                shutdown.wait(poll)
+        ended += ex.drain()
+    finally:
+        store.worker_gone(worker_id)
+    return ended
