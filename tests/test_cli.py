@@ -146,6 +146,20 @@ def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
     return rc, out, err
 
 
+def test_cli_submit_rejects_bad_input_and_writes_no_row(store, capsys):
+    # One real process, for the exit code a shell sees; the other refusals in this process (no torch import each).
+    p = subprocess.run([sys.executable, "-m", "gan_core", "submit", "--preset", "seed999"], cwd=ROOT,
+                       capture_output=True, text=True, env=os.environ.copy())
+    assert p.returncode == 2 and "invalid choice" in p.stderr
+    for args, msg in ((["--epochs", "0"], "epochs: 0 is out of range"),
+                      (["--arch", "dense", "--d-widths", "a,b"], "d_widths: expected a non-empty list")):
+        rc, _, err = run_main(["submit", *args], capsys)
+        assert rc == 2 and msg in err
+    assert store.list_runs() == []
+    rc, out, _ = run_main(["submit", "--preset", "seed000-dense", "--name", "ok"], capsys)
+    assert rc == 0 and store.get(int(out)).name == "ok"
+
+
 def snapshot(folder: Path) -> dict[str, bytes | None] | None:
     """Every path under `folder` with its bytes (None for folders); None if `folder` does not exist."""
     if not folder.exists():

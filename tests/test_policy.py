@@ -80,6 +80,39 @@ def test_demo_caps_on_queued_runs_per_person_and_in_total(store):
     policy.submit(store, SMALL, "cyd", DEMO)
 
 
+@pytest.mark.parametrize("same_person, cap", [(True, DEMO.max_queued_per_user), (False, DEMO.max_queued_total)])
+def test_demo_queue_caps_hold_under_parallel_submissions(store, same_person, cap):
+    """Eight submissions at once, each from its own thread with its own Store (its own database connections): the
+    per-person cap (one person) or the total cap (eight people) lets exactly `cap` in and refuses the rest."""
+    import threading
+
+    from gan_core.store import Store
+
+    caps = dataclasses.replace(DEMO, submissions_per_minute=100, submissions_per_minute_total=100)  # queue caps only
+    policy.check_resources(SMALL, caps)  # sizes the models once (cached): the threads then race on the database only
+    start = threading.Barrier(8)
+    results: list[int | Exception] = []
+
+    def submit(i: int) -> None:
+        s = Store()
+        try:
+            start.wait(timeout=30)
+            results.append(policy.submit(s, SMALL, "ada" if same_person else f"user{i}", caps))
+        except PolicyError as e:
+            results.append(e)
+        finally:
+            s.dispose()
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    accepted = sorted(r for r in results if isinstance(r, int))
+    assert len(results) == 8 and len(accepted) == cap, results
+    assert all(isinstance(r, PolicyError) and "demo limit" in str(r) for r in results if not isinstance(r, int))
+    assert sorted(r.id for r in store.list_runs()) == accepted
+
+
 def test_demo_cap_on_submissions_per_minute(store):
     fast = Settings(demo_mode=True, submissions_per_minute=2, max_queued_per_user=10, max_queued_total=10,
                     max_epochs=3, max_steps=1000)
