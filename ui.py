@@ -74,11 +74,13 @@ def frame() -> None:
             st.caption("Public demo: runs are small and capped, and old runs are removed automatically.")
 
 
-_IN_APP = "_ran_through_app"  # set by run_in_app for the page it runs, read once by bootstrap
+_IN_APP = "_ran_through_app"  # set by run_app for the page it runs, read once by bootstrap
 
 
-def run_in_app(page: StreamlitPage) -> None:
-    """app.py's last step: run the page st.navigation chose, inside the frame app.py drew."""
+def run_app() -> None:
+    """What app.py runs: the navigation, the frame around every page, then the page the URL names."""
+    page = st.navigation(app_pages())  # first: the frame's widgets then get the same ids on every path here
+    frame()
     st.session_state[_IN_APP] = True
     page.run()
 
@@ -86,12 +88,12 @@ def run_in_app(page: StreamlitPage) -> None:
 def bootstrap() -> None:
     """First call of every page (`ui.bootstrap()`). Until some session has called st.navigation, Streamlit treats
     pages/ as a legacy multipage folder: a deep link on a freshly started server (/runs?run=3) runs pages/runs.py
-    alone, without app.py. Such a run does what app.py does instead (frame, st.navigation, the page), then stops;
-    and once st.navigation has run, Streamlit ignores pages/ for every session (its documented rule).
+    alone, without app.py. Such a run does what app.py does instead (`run_app`: st.navigation, the frame, this page
+    again), then stops; once st.navigation has run, Streamlit ignores pages/ for every session (its documented
+    rule). The widgets get the ids app.py gives them, so nothing typed on the first page is lost on the next run.
     Then a malformed worker setting (see `worker_setting_problems`) is an st.error at the top of the page."""
     if not st.session_state.pop(_IN_APP, False):
-        frame()
-        run_in_app(st.navigation(app_pages()))  # this page again, as app.py runs it (the same widget ids)
+        run_app()
         st.stop()  # and nothing more of this legacy-mode run
     for var, problem in worker_setting_problems().items():
         also = (" Until then the dashboard cannot tell a worker that went silent from a busy one, so it marks no run "

@@ -4,148 +4,20 @@ to test-artifacts/ for people to look at.
 """
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot, stop_button
+
+sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 PLOT = ".js-plotly-plot .main-svg"
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the browser test: {CHROMIUM} is missing (.ci/run installs chromium)",
-                    pytrace=False)
-    pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    import urllib.request
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not come up in {timeout}s")
-
-
-def kill(pid: int, sig: int = signal.SIGTERM) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is as good as gone
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def server(tmp_path, request):
-    """`streamlit run app.py` on a free port with its own GAN_HOME; stops it and the worker it spawned after.
-    Parametrize it indirectly with a dict to add environment variables (GAN_DEMO_MODE, GAN_NO_AUTOWORKER...)."""
-    home = tmp_path / "home"
-    port = free_port()
-    env = {**os.environ, "GAN_HOME": str(home), "GAN_HEARTBEAT_S": "0.5", "PYTHONUNBUFFERED": "1"}
-    for k in ("GAN_DB_URL", "GAN_NO_AUTOWORKER", "GAN_DEMO_MODE"):
-        env.pop(k, None)
-    env.update(getattr(request, "param", {}))
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url, proc)
-        yield url, home
-    finally:
-        from gan_core.store import Store
-        pids = set()
-        try:
-            store = Store(home=home)
-            pids = {w["pid"] for w in store.workers() if w["pid"]}
-            store.dispose()
-        except Exception:  # the store may not exist if the app never started
-            pass
-        kill(proc.pid)
-        for pid in pids:
-            kill(pid)  # SIGTERM: the worker checkpoints and exits
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and (proc.poll() is None or any(alive(p) for p in pids)):
-            time.sleep(0.2)
-        for pid in pids:
-            kill(pid, signal.SIGKILL)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        log.close()
-        print((tmp_path / "streamlit.log").read_text()[-3000:])
-        if (home / "worker.log").exists():
-            print((home / "worker.log").read_text()[-3000:])
-
-
-def settle(page) -> None:
-    """Wait until Streamlit has finished the rerun a widget change started."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
-
-
-def fill(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(value)
-    box.press("Enter")
-    settle(page)
 
 
 def metric(page, label: str) -> str:
     return page.locator(f'[data-testid="stMetric"]:has-text("{label}") [data-testid="stMetricValue"]').first \
         .inner_text()
-
-
-def shot(page, name: str, height: int = 2000) -> None:
-    """Streamlit scrolls inside its own container, so a tall viewport (not full_page) shows the whole page."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": height})
-    page.wait_for_timeout(800)  # let Plotly and images re-layout to the new size
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    page.set_viewport_size(size)
-
-
-def no_exception(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-        '[data-testid="stException"]').first.inner_text()
 
 
 def test_queue_watch_sample_generate_in_chromium(server):
@@ -230,8 +102,9 @@ def test_queue_watch_sample_generate_in_chromium(server):
 
 
 def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(server):
-    # Before any session ran app.py, Streamlit would run pages/runs.py alone (legacy pages/ folder): no sidebar,
-    # no owner box, no worker. ui.bootstrap() reroutes such a run through app.py.
+    # Before any session has called st.navigation, Streamlit runs pages/runs.py alone (legacy pages/ folder): no
+    # sidebar, no owner box, no worker. ui.bootstrap() draws app.py's frame there and calls st.navigation, after
+    # which the server routes every page through app.py: the URLs stay /runs, /train, ...
     url, home = server
     from gan_core.store import Store
     store = Store(home=home)
@@ -245,6 +118,14 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(server):
         page.screenshot(path=str(ARTIFACTS / "7-deep-link.png"))
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert "Train" in nav and "Compare" in nav and "app" not in nav.split()  # app.py's titles, not file names
+        assert page.get_by_role("textbox", name="Your name").count() == 1
+        assert page.url == f"{url}/runs?run={run_id}"
+        links = page.locator('[data-testid="stSidebarNav"] a')
+        paths = [links.nth(i).get_attribute("href").removeprefix(url) for i in range(links.count())]
+        assert paths == ["/", "/train", "/runs", "/samples", "/generate", "/compare"], paths
+        page.get_by_role("link", name="Samples").click()  # the next page now runs through app.py
+        page.wait_for_url(f"{url}/samples?run={run_id}")
+        page.get_by_role("heading", name="Samples").wait_for(timeout=60_000)
         assert page.get_by_role("textbox", name="Your name").count() == 1
         browser.close()
     # the app started its worker, which trains the linked run
@@ -307,11 +188,6 @@ def test_hostile_run_text_is_literal_on_every_page_and_fetches_nothing(server):
         finally:
             browser.close()
     assert not [u for u in requested if "evil.example" in u], requested
-
-
-def stop_button(page):
-    """The run's Stop button (Streamlit's own header shows a "Stop" button while a script runs)."""
-    return page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop")
 
 
 @pytest.mark.parametrize("server", [{"GAN_DEMO_MODE": "1", "GAN_NO_AUTOWORKER": "1"}], indirect=True)

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, no_exception, server, settle, shot, stop_button  # noqa: F401
+from conftest import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot, stop_button
 
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 
 LONG = "a-very-long-run-name-" * 7  # 147 characters, few places to wrap
 
@@ -79,6 +79,10 @@ def test_name_memory_and_the_live_view_as_a_user_sees_them(server):
             page.get_by_text("real data", exact=False).first.wait_for()  # the floor lines' labels, in the SVG
             for axis, title in (("Fréchet distance", "FD (lower is better)"), ("Inception Score", "IS (higher is better)")):
                 page.locator(".js-plotly-plot", has_text=title).filter(has_text=axis).first.wait_for()  # one each
+            # Plotly draws a legend after the plot itself: wait for every chart's legend and toolbar (a rerun under
+            # load showed the charts a moment without them)
+            page.wait_for_function("""() => { const ps = [...document.querySelectorAll('.js-plotly-plot')];
+                return ps.length >= 2 && ps.every(p => p.querySelector('.legend') && p.querySelector('.modebar')); }""")
             legends = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
                 const l = p.querySelector('.legend'), m = p.querySelector('.modebar');
                 if (!l || !m) return false;
