@@ -33,7 +33,8 @@ class StepMetrics:
 
 @dataclass(frozen=True)
 class EpochSamples:
-    """The fixed-noise grid after `epoch` (1-based): uint8 (64, 28, 28), 0 = black."""
+    """The fixed-noise grid after `epoch` (1-based): uint8 (n, 28, 28), 0 = black; n = 64 (8×8) for an
+    unconditional run, 100 (10×10, row r drawn as class or InfoGAN code r) for a conditional or info_code one."""
     epoch: int
     step: int
     images: np.ndarray
@@ -71,6 +72,7 @@ class Stopped:
 
 @dataclass(frozen=True)
 class Failed:
+    """Ended by an error: a diverged loss, an exception in the loop, or one in setting up (then also raised)."""
     reason: str
     step: int
 

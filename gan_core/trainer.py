@@ -1,9 +1,15 @@
 """The training loop: `train(config, sink, stop_event, resume_from)`.
 
+Shaped like nanoGPT's train.py: `_setup` builds everything, then `train` runs one loop you read top to bottom, with
+the per-step bookkeeping in `Progress` and what an epoch's end leaves (sample grid, quality, checkpoint) in
+`_epoch_end`. The loop knows nothing about who listens: it emits typed events to `sink`.
+
 Fast by design (pytorch/examples dcgan, tuned): the whole dataset sits on the device as one uint8 tensor and a
 batch is a slice of a per-epoch permutation (no DataLoader); D sees real and fake in one forward pass; the fake
-batch of the D step is reused for the G step with D's weights frozen; fused Adam; the only host syncs are every
-`log_every` steps. The loop knows nothing about who listens: it emits typed events to `sink`.
+batch of the D step is reused for the G step with D's weights frozen; fused Adam. A step only queues work on the
+device and its stats are summed there: the host waits for the device once per `log_every` steps, to read them, and
+at an epoch's end (grid, scores, checkpoint). The exception is `g_ema` on CUDA: torch's AveragedModel copies its
+step counter, kept on the CPU, to the device at every G update, and that copy waits for the device.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import contextlib
 import functools
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable
 from pathlib import Path
 
@@ -148,7 +154,8 @@ def ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
 def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: bool) -> torch.Tensor:
     """One D update and, if `g_step`, one G update on real images (B, 1, 28, 28) with labels (B,) if conditional.
 
-    Returns the detached stats [d_loss, g_loss, D(x), D(G(z)), g_step] so the caller can sum them on the device.
+    Returns the detached stats [d_loss, g_loss, D(x), D(G(z))] (4,), left on the device so the caller can sum them
+    there without waiting for it; g_loss is 0 on a step without a G update.
     """
     cfg, b = m.cfg, real.shape[0]
     z = sample_noise(cfg, b, m.rng, m.device)                      # (B, latent)
@@ -156,6 +163,14 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
     code = info_code(z) if cfg.info_code else None                # (B,) InfoGAN code G was given, or None
     with m.autocast(), torch.set_grad_enabled(g_step):            # G's graph only matters if G steps now
         fake = m.g(z, y_fake)                                      # (B, 1, 28, 28)
+
+    ############################
+    # (1) Update D network. With the default loss (non_saturating, as with minimax: the BCE form of dcgan) this is
+    # maximize log(D(x)) + log(1 - D(G(z))), real targets at 1 - label_smoothing. The loss is picked by name
+    # (cfg.loss → LOSSES): lsgan regresses D(x) to 1 and D(G(z)) to 0, hinge and wgan_gp make D a critic that
+    # widens D(x) - D(G(z)) (hinge with margins). Added on top: the gradient penalty (gp_weight) and InfoGAN's
+    # code loss (info_code). D steps every step; G only every n_critic-th.
+    ###########################
     with m.autocast():
         if m.split_d:  # BatchNorm in D: statistics must come from one kind of image, so two passes (as seed 003)
             real_l, (fake_l, q_fake) = m.d(real, y_real), m.d(fake.detach(), y_fake, with_code=True)
@@ -164,7 +179,7 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
             y_both = None if y_real is None else torch.cat([y_real, y_fake])
             logits, q = m.d(torch.cat([real, fake.detach()]), y_both, with_code=True)
             logits, q_fake = logits.float(), None if q is None else q[b:]                  # (2B,), (B, 10)
-    real_l, fake_l = logits.split(b)
+    real_l, fake_l = logits.split(b)                                                        # (B,), (B,)
     d_loss = m.loss.d(real_l, fake_l, 1.0 - cfg.label_smoothing)
     if cfg.gp_weight:  # interpolates keep the real labels: the penalty is on D's slope in x, per class
         d_loss = d_loss + cfg.gp_weight * gradient_penalty(lambda x: m.d(x, y_real), real, fake.detach().float(),
@@ -175,23 +190,27 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
     d_loss.backward()
     m.opt_d.step()
 
-    g_loss = torch.zeros((), device=m.device)
+    ############################
+    # (2) Update G network, when `g_step`: with non_saturating, maximize log(D(G(z))) (minimax minimizes
+    # log(1 - D(G(z))) instead; lsgan regresses D(G(z)) to 1; hinge and wgan_gp maximize D(G(z))). The same fake
+    # batch, judged by the D just updated; plus InfoGAN's code loss, so G draws the code legibly.
+    ###########################
+    g_loss = torch.zeros((), device=m.device)  # a fill on the device, not a copy from the host
     if g_step:
         m.d.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
-        with m.autocast():  # the same fake batch, judged by the updated D
-            fake_l, q_fake = m.d(fake, y_fake, with_code=True)
+        with m.autocast():
+            fake_l, q_fake = m.d(fake, y_fake, with_code=True)                              # (B,), (B, 10) or None
             g_loss = m.loss.g(fake_l.float())
-        if code is not None:  # ...and G is rewarded for drawing the code legibly
+        if code is not None:
             g_loss = g_loss + cfg.info_weight * info_loss(q_fake, code)
         m.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         m.opt_g.step()
         m.d.requires_grad_(True)
-        if m.g_ema is not None:
+        if m.g_ema is not None:  # on CUDA a host sync: AveragedModel copies its CPU step counter to the device
             m.g_ema.update_parameters(m.g)
-    probs = torch.sigmoid(logits.detach())
-    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:b].mean(), probs[b:].mean(),
-                        torch.tensor(float(g_step), device=m.device)])
+    probs = torch.sigmoid(logits.detach())                                                  # (2B,)
+    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:b].mean(), probs[b:].mean()])
 
 
 def _rng_state(m: GAN) -> dict[str, torch.Tensor]:
@@ -245,17 +264,70 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = None,
-          resume_from: str | Path | None = None, out_dir: str | Path | None = None,
-          images: torch.Tensor | None = None, data_dir: str | None = None,
-          labels: torch.Tensor | None = None) -> None:
-    """Train `cfg`, emitting events to `sink`, until done, failed or `stop_event` is set.
+@dataclass
+class Progress:
+    """Where the loop is and what it has summed since the last log line: all the state that changes per step."""
+    epoch: int                             # completed epochs
+    step: int                              # optimizer steps over the whole run
+    pos: int                               # steps into the current epoch
+    perm: torch.Tensor | None              # (N,) int64: this epoch's data order, on the device
+    acc: torch.Tensor                      # (4,) train_step's stats summed since the last log line, on the device
+    acc_steps: int = 0                     # steps summed in acc
+    acc_g_steps: int = 0                   # ...of which updated G (fewer when n_critic > 1)
+    last_g: float = 0.0                    # G's mean loss in the last interval that had a G update
+    t0: float = field(default_factory=time.perf_counter)  # when the current log interval began
+    saved_at: int = -1                     # the step of the last checkpoint written (never two at one step)
 
-    `out_dir` receives checkpoints (none if None); `images` (uint8 (N, 28, 28)) and `labels` (N,) skip loading the
-    dataset.
-    Every outcome ends with exactly one Done, Stopped or Failed event; exceptions inside the loop become Failed.
-    """
-    stop_event = stop_event or threading.Event()
+    @property
+    def shown_epoch(self) -> int:
+        """The 1-based epoch that samples and scores taken now belong to: an epoch ended mid-way counts."""
+        return self.epoch + (1 if self.pos else 0)
+
+    def at_max_steps(self, cfg: TrainConfig) -> bool:
+        """Whether the run has taken the `max_steps` it was given (0: no limit)."""
+        return bool(cfg.max_steps) and self.step >= cfg.max_steps
+
+    def add(self, stats: torch.Tensor, g_step: bool) -> None:
+        """Count one step and sum its stats (4,) on the device."""
+        self.acc += stats
+        self.acc_steps, self.acc_g_steps = self.acc_steps + 1, self.acc_g_steps + g_step
+        self.pos, self.step = self.pos + 1, self.step + 1
+
+    def flush(self, sink: Sink, batch_size: int) -> str | None:
+        """Emit the mean stats since the last flush; returns a reason instead if they are not finite."""
+        if self.acc_steps == 0:
+            return None
+        d_loss, g_loss, d_real, d_fake = self.acc.tolist()  # the one host sync per log interval
+        now = time.perf_counter()
+        elapsed, self.t0 = now - self.t0, now  # the sink's own time counts in the next interval: images/s is honest
+        if self.acc_g_steps:  # n_critic > log_every: an interval may have no G step; repeat the last G loss
+            self.last_g = g_loss / self.acc_g_steps
+        n = self.acc_steps
+        ev = StepMetrics(self.step, self.epoch + 1, d_loss / n, self.last_g, d_real / n, d_fake / n,
+                         n * batch_size / max(elapsed, 1e-9))
+        self.acc.zero_()
+        self.acc_steps = self.acc_g_steps = 0
+        if not all(map(_finite, (ev.d_loss, ev.g_loss))):
+            return f"diverged at step {self.step}: d_loss={ev.d_loss}, g_loss={ev.g_loss}"
+        sink(ev)
+        return None
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the loop reads but never changes: the models, the data on the device, where checkpoints go."""
+    m: GAN                           # the eager models: checkpoints, sample grids and scores use these
+    step_model: GAN                  # the same models, compiled when cfg.compile: what train_step runs
+    images: torch.Tensor             # (N, 28, 28) uint8, resident on the device for the whole run
+    labels: torch.Tensor | None      # (N,) int64 for a conditional run, else None
+    steps_per_epoch: int
+    out: Path | None                 # checkpoints go to out/checkpoints; None: none are written
+    grid: tuple[torch.Tensor, torch.Tensor | None]  # the fixed (z, y) of the sample grid (sample_grid_inputs)
+
+
+def _setup(cfg: TrainConfig, resume_from: str | Path | None, out_dir: str | Path | None,
+           images: torch.Tensor | None, data_dir: str | None, labels: torch.Tensor | None) -> tuple[Setup, Progress]:
+    """Data on the device, the models (restored from `resume_from` if given), and where the loop starts."""
     device = resolve_device(cfg)
     if images is None:
         images, labels = load_dataset(cfg.dataset, "train", data_dir, limit=cfg.train_subset)
@@ -264,11 +336,10 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         labels = labels[:cfg.train_subset] if labels is not None else None
     if cfg.conditional and labels is None:
         raise ConfigError("conditional: a conditional run needs the class labels of its training images")
-    images = images.to(device)                          # (N, 28, 28) uint8, resident for the whole run
+    images = images.to(device)                               # (N, 28, 28) uint8
     labels = labels.to(device) if cfg.conditional else None  # (N,) int64
     n, b = images.shape[0], cfg.batch_size
-    steps_per_epoch = n // b
-    if steps_per_epoch == 0:
+    if n // b == 0:
         raise ConfigError(f"batch_size: {b} is larger than the {n} training images")
     m = build_gan(cfg, device)
     epoch, step, perm, pos = 0, 0, None, 0
@@ -277,99 +348,107 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         if perm is not None and perm.numel() != n:
             raise ConfigError(f"cannot resume: the checkpoint saw {perm.numel()} images, this run has {n} "
                               f"(train_subset or dataset changed)")
-    g_run, d_run = (torch.compile(m.g), torch.compile(m.d)) if cfg.compile else (m.g, m.d)
-    step_model = GAN(cfg, g_run, d_run, m.opt_g, m.opt_d, m.loss, m.rng, device, m.split_d, m.g_ema)
-    fixed_z, fixed_y = sample_grid_inputs(cfg)
+    step_model = replace(m, g=torch.compile(m.g), d=torch.compile(m.d)) if cfg.compile else m
+    s = Setup(m, step_model, images, labels, n // b, None if out_dir is None else Path(out_dir),
+              sample_grid_inputs(cfg))
+    return s, Progress(epoch, step, pos, perm, torch.zeros(4, device=device))
 
-    def samples() -> EpochSamples:
-        return EpochSamples(epoch + (1 if pos else 0), step, render(m.sampler, fixed_z, fixed_y))
-    out = Path(out_dir) if out_dir is not None else None
 
-    acc = torch.zeros(5, device=device)
-    acc_steps, t0, last_g, saved_at = 0, time.perf_counter(), 0.0, -1
+def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = None,
+          resume_from: str | Path | None = None, out_dir: str | Path | None = None,
+          images: torch.Tensor | None = None, data_dir: str | None = None,
+          labels: torch.Tensor | None = None) -> None:
+    """Train `cfg`, emitting events to `sink`, until done, failed or `stop_event` is set.
 
-    def flush() -> str | None:
-        """Emit the mean stats since the last flush; returns a reason if they are not finite."""
-        nonlocal acc_steps, t0, last_g
-        if acc_steps == 0:
-            return None
-        d_loss, g_loss, d_real, d_fake, g_steps = acc.tolist()  # the one host sync per log interval
-        now = time.perf_counter()
-        elapsed, t0 = now - t0, now  # the sink's own time counts in the next interval: images/s stays honest
-        last_g = g_loss / g_steps if g_steps else last_g  # n_critic > log_every: no G step in this interval
-        ev = StepMetrics(step, epoch + 1, d_loss / acc_steps, last_g, d_real / acc_steps, d_fake / acc_steps,
-                         acc_steps * b / max(elapsed, 1e-9))
-        acc.zero_()
-        acc_steps = 0
-        if not all(map(_finite, (ev.d_loss, ev.g_loss))):
-            return f"diverged at step {step}: d_loss={ev.d_loss}, g_loss={ev.g_loss}"
-        sink(ev)
-        return None
-
-    def measure(at_epoch: int) -> None:
-        """Score eval_samples images with the shipped classifier, when there is one for this dataset."""
-        from . import metrics
-
-        if not cfg.eval_samples or not metrics.classifier_path(cfg.dataset).is_file():
-            return
-        t = time.perf_counter()
-        q = metrics.measure_generator(m.sampler, cfg, cfg.eval_samples)
-        sink(EpochQuality(at_epoch, step, q.to_dict(), time.perf_counter() - t))
-
-    def save() -> None:
-        nonlocal saved_at
-        if out is None or saved_at == step:
-            return
-        saved_at = step
-        path = out / "checkpoints" / f"ckpt-{step:08d}.safetensors"
-        rng = _rng_state(m)
-        if perm is not None and pos:
-            rng["perm"] = perm  # mid-epoch: keep this epoch's order so resume continues it exactly
-        ckpt.save_checkpoint(path, cfg, m.g, m.d, m.opt_g, m.opt_d, epoch, step, rng, {"pos": pos}, m.g_ema)
-        ckpt.save_generator(out / "generator.safetensors", cfg, m.sampler, epoch, step)
-        for old in sorted(path.parent.glob("ckpt-*.safetensors"))[:-KEEP_CHECKPOINTS]:
-            old.unlink()
-            old.with_suffix(".json").unlink(missing_ok=True)
-        sink(CheckpointWritten(epoch, step, str(path)))
-
-    sink(Started(device.type, resolve_precision(cfg, device), step))
+    `out_dir` receives checkpoints (none if None); `images` (uint8 (N, 28, 28)) and `labels` (N,) skip loading the
+    dataset. Every outcome ends with exactly one Done, Stopped or Failed event: an error while setting up (config,
+    data, checkpoint) is sent as Failed and then raised; an error inside the loop is sent as Failed and train returns.
+    """
+    stop_event = stop_event or threading.Event()
     try:
-        while epoch < cfg.epochs:
-            if pos == 0:
-                perm = torch.randperm(n, generator=m.rng, device=device)
-            while pos < steps_per_epoch and not stop_event.is_set() and not (cfg.max_steps and step >= cfg.max_steps):
-                idx = perm[pos * b:(pos + 1) * b]
-                real = to_float(images[idx])                          # (B, 1, 28, 28) in [-1, 1]
-                acc += train_step(step_model, real, None if labels is None else labels[idx],
-                                  g_step=(step + 1) % cfg.n_critic == 0)
-                acc_steps, pos, step = acc_steps + 1, pos + 1, step + 1
-                if step % cfg.log_every == 0 and (reason := flush()):
-                    sink(Failed(reason, step))
-                    return
-            if reason := flush():
-                sink(Failed(reason, step))
-                return
-            if pos == steps_per_epoch:
-                epoch, pos = epoch + 1, 0
-                last = epoch == cfg.epochs or (cfg.max_steps and step >= cfg.max_steps)
-                if epoch % cfg.sample_every == 0 or last:
-                    sink(samples())
-                measure(epoch)  # every epoch, whatever sample_every says: the quality chart has no gaps
-                if epoch % cfg.checkpoint_every == 0 or last:
-                    save()
-            if stop_event.is_set():
-                save()
-                sink(Stopped(epoch, step))
-                return
-            if cfg.max_steps and step >= cfg.max_steps:
-                if pos:  # ended mid-epoch: still leave a sample grid, its quality and a checkpoint
-                    sink(samples())
-                    measure(epoch + 1)
-                    save()
+        s, p = _setup(cfg, resume_from, out_dir, images, data_dir, labels)
+        sink(Started(s.m.device.type, resolve_precision(cfg, s.m.device), p.step))
+    except Exception as e:
+        sink(Failed(f"{type(e).__name__}: {e}", 0))
+        raise
+    b, end = cfg.batch_size, None
+    try:
+        while p.epoch < cfg.epochs:
+            if p.pos == 0:  # a new epoch: a new data order
+                p.perm = torch.randperm(len(s.images), generator=s.m.rng, device=s.m.device)  # (N,)
+            if not (stop_event.is_set() or p.at_max_steps(cfg)):
+                idx = p.perm[p.pos * b:(p.pos + 1) * b]         # (B,)
+                real = to_float(s.images[idx])                  # (B, 1, 28, 28) in [-1, 1]
+                g_step = (p.step + 1) % cfg.n_critic == 0
+                p.add(train_step(s.step_model, real, None if s.labels is None else s.labels[idx], g_step), g_step)
+                if p.step % cfg.log_every == 0 and (reason := p.flush(sink, b)):
+                    end = Failed(reason, p.step)
+                    break
+                if p.pos < s.steps_per_epoch:
+                    continue  # mid-epoch: the next step
+            # The epoch is over, or the run stops here (stop_event, max_steps).
+            if reason := p.flush(sink, b):
+                end = Failed(reason, p.step)
                 break
-        sink(Done(epoch, step))
+            if p.pos == s.steps_per_epoch:
+                p.epoch, p.pos = p.epoch + 1, 0
+                last = p.epoch == cfg.epochs or p.at_max_steps(cfg)
+                _epoch_end(s, p, sink, grid=p.epoch % cfg.sample_every == 0 or last,
+                           checkpoint=p.epoch % cfg.checkpoint_every == 0 or last)
+            if stop_event.is_set():
+                _save(s, p, sink)
+                end = Stopped(p.epoch, p.step)
+                break
+            if p.at_max_steps(cfg):
+                if p.pos:  # ended mid-epoch: still leave a sample grid, its quality and a checkpoint
+                    _epoch_end(s, p, sink, grid=True, checkpoint=True)
+                end = Done(p.epoch, p.step)
+                break
+        else:
+            end = Done(p.epoch, p.step)
     except Exception as e:  # a crash in the loop must reach the sink, not vanish with a thread
-        sink(Failed(f"{type(e).__name__}: {e}", step))
+        end = Failed(f"{type(e).__name__}: {e}", p.step)
+    sink(end)  # outside the try: a sink that fails on the terminal event cannot make it two
+
+
+def _epoch_end(s: Setup, p: Progress, sink: Sink, grid: bool, checkpoint: bool) -> None:
+    """What an epoch's end leaves: the sample grid if `grid`, quality scores (every epoch, so the chart has no
+    gaps) and a checkpoint if `checkpoint`."""
+    if grid:
+        sink(EpochSamples(p.shown_epoch, p.step, render(s.m.sampler, *s.grid)))
+    _measure(s, p, sink)
+    if checkpoint:
+        _save(s, p, sink)
+
+
+def _measure(s: Setup, p: Progress, sink: Sink) -> None:
+    """Score eval_samples images with the shipped classifier, when there is one for this dataset."""
+    from . import metrics
+
+    cfg = s.m.cfg
+    if not cfg.eval_samples or not metrics.classifier_path(cfg.dataset).is_file():
+        return
+    t = time.perf_counter()
+    q = metrics.measure_generator(s.m.sampler, cfg, cfg.eval_samples)
+    sink(EpochQuality(p.shown_epoch, p.step, q.to_dict(), time.perf_counter() - t))
+
+
+def _save(s: Setup, p: Progress, sink: Sink) -> None:
+    """Write a checkpoint (keeping the newest KEEP_CHECKPOINTS) and the generator export, at most once a step."""
+    if s.out is None or p.saved_at == p.step:
+        return
+    p.saved_at = p.step
+    m = s.m
+    path = s.out / "checkpoints" / f"ckpt-{p.step:08d}.safetensors"
+    rng = _rng_state(m)
+    if p.perm is not None and p.pos:
+        rng["perm"] = p.perm  # mid-epoch: keep this epoch's order so resume continues it exactly
+    ckpt.save_checkpoint(path, m.cfg, m.g, m.d, m.opt_g, m.opt_d, p.epoch, p.step, rng, {"pos": p.pos}, m.g_ema)
+    ckpt.save_generator(s.out / "generator.safetensors", m.cfg, m.sampler, p.epoch, p.step)
+    for old in sorted(path.parent.glob("ckpt-*.safetensors"))[:-KEEP_CHECKPOINTS]:
+        old.unlink()
+        old.with_suffix(".json").unlink(missing_ok=True)
+    sink(CheckpointWritten(p.epoch, p.step, str(path)))
 
 
 def _finite(x: float) -> bool:

@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 from gan_core.checkpoint import CheckpointError, check_upload, load_generator, load_tensors, read_header, save_generator
 from gan_core.config import TrainConfig
 from gan_core.models import build_generator
-from gan_core.events import ListSink
+from gan_core.events import Failed, ListSink
 from gan_core.sampling import generate
 from gan_core.trainer import latest_checkpoint, train
 
@@ -206,7 +206,9 @@ def test_what_cannot_resume_is_refused_before_training_by_cli_and_worker_alike(w
     sink = ListSink()  # the trainer (so the worker) refuses through the same check, before a single step
     with pytest.raises(CheckpointError, match=re.escape(message)):
         train(cfg.replace(epochs=2), sink, images=mnist_slice, resume_from=bad, out_dir=tmp_path / "out")
-    assert len(sink) == 0 and not (tmp_path / "out").exists()
+    # ...and, as every outcome, with exactly one terminal event: Failed, and nothing before it
+    assert [type(ev) for ev in sink] == [Failed] and message in sink[0].reason
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_architecture_change_is_a_config_error(mid_epoch):

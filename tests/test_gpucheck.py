@@ -126,7 +126,7 @@ def _dcgan() -> TrainConfig:
 
 
 def _steps(m, batches) -> list[float]:
-    """[d_loss, g_loss, D(x), D(G(z)), 1] of each step, one flat list (pytest.approx compares flat lists)."""
+    """[d_loss, g_loss, D(x), D(G(z))] of each step, one flat list (pytest.approx compares flat lists)."""
     return [x for real in batches for x in train_step(m, real, None, g_step=True).tolist()]
 
 

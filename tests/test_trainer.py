@@ -3,6 +3,7 @@ import threading
 
 import pytest
 import torch
+from conftest import tiny
 
 from gan_core import trainer
 from gan_core.checkpoint import load_tensors, read_header, split_prefix
@@ -171,6 +172,26 @@ def test_divergence_fails_and_keeps_the_last_good_checkpoint(tiny_cfg, mnist_sli
     assert read_header(latest_checkpoint(tmp_path))["step"] == 8  # epoch 1's, written before the NaN
 
 
+def test_every_error_ends_with_exactly_one_failed_or_done_event(tiny_cfg, mnist_slice):
+    # Errors found while setting up (config, data, checkpoint) reach the sink as Failed, then the caller as before.
+    for cfg, images, why in ((tiny_cfg, mnist_slice[:32], "batch_size: 64 is larger than the 32 training images"),
+                             (tiny_cfg.replace(conditional=True), mnist_slice, "needs the class labels")):
+        sink = ListSink()
+        with pytest.raises(ConfigError, match=why):
+            train(cfg, sink, images=images)
+        assert len(sink) == 1 and isinstance(sink[0], Failed) and why in sink[0].reason
+    # A sink that fails on the terminal event gets that one event, not a Failed about itself after it.
+    seen = ListSink()
+
+    def fussy(ev):
+        seen(ev)
+        if isinstance(ev, Done):
+            raise OSError("disk full")
+    with pytest.raises(OSError, match="disk full"):
+        train(tiny_cfg.replace(max_steps=1), fussy, images=mnist_slice)
+    assert [type(e) for e in seen if isinstance(e, (Done, Stopped, Failed))] == [Done]
+
+
 def test_cuda_device_without_cuda_is_a_clear_error(tiny_cfg):
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
@@ -188,24 +209,23 @@ def test_cuda_training_runs_and_is_deterministic(tiny_cfg, mnist_slice):
 
 
 def test_bf16_autocast_keeps_the_losses_of_fp32(mnist_slice):
-    # Not the same trajectory (GAN training amplifies rounding), but the same game: the statistics of the last
-    # 100 of 200 steps agree closely, and an untrained-vs-trained gap is far larger than the bf16/fp32 gap.
-    # Half seed 000's widths: on a CPU without bf16 units autocast is emulated, and the full widths took 297 s here.
-    cfg = TrainConfig.from_preset("seed000-dense", g_widths=(128, 256), d_widths=(256, 128), batch_size=64,
-                                  train_subset=512, epochs=100, max_steps=200, log_every=1, device="cpu",
-                                  eval_samples=0)
+    # Not the same trajectory (GAN training amplifies rounding), but the same game: the statistics of the last 50
+    # of 100 steps agree closely (measured gaps ≤ 0.001), while training moves them by ~0.3 from step 1 and another
+    # seed by ~0.02. The tiny widths: on a CPU without bf16 units autocast is emulated (seed 000's full widths took
+    # 297 s here, half of them 17 s).
+    cfg = tiny("seed000-dense", epochs=100, max_steps=100)
     runs = {}
     for precision in ("fp32", "bf16"):
         sink = ListSink()
         train(cfg.replace(precision=precision), sink, images=mnist_slice)
         rows = sink.of(StepMetrics)
-        assert len(rows) == 200 and isinstance(sink[-1], Done)
-        runs[precision] = {k: sum(getattr(r, k) for r in rows[100:]) / 100 for k in ("d_loss", "g_loss", "d_real",
-                                                                                      "d_fake")}
+        assert len(rows) == 100 and isinstance(sink[-1], Done)
+        runs[precision] = {k: sum(getattr(r, k) for r in rows[50:]) / 50 for k in ("d_loss", "g_loss", "d_real",
+                                                                                   "d_fake")}
         runs[precision]["first_d_loss"] = rows[0].d_loss
     a, b = runs["fp32"], runs["bf16"]
-    assert abs(a["d_loss"] - b["d_loss"]) < 0.15 and abs(a["g_loss"] - b["g_loss"]) < 0.3
-    assert abs(a["d_real"] - b["d_real"]) < 0.06 and abs(a["d_fake"] - b["d_fake"]) < 0.06
+    assert abs(a["d_loss"] - b["d_loss"]) < 0.03 and abs(a["g_loss"] - b["g_loss"]) < 0.05
+    assert abs(a["d_real"] - b["d_real"]) < 0.03 and abs(a["d_fake"] - b["d_fake"]) < 0.03
     assert abs(a["first_d_loss"] - b["first_d_loss"]) < 0.02  # step 1 differs only by rounding
     assert a != b  # ...but it does differ: bf16 really ran
 
@@ -229,8 +249,9 @@ def test_conditional_training_raises_class_fidelity_above_chance(tmp_path):
 
 @pytest.mark.parametrize("arch", ["dense", "dcgan"])
 def test_info_code_loss_teaches_q_to_read_the_code_g_draws(arch, mnist_slice):
-    # 150 steps on 512 digits: G draws each code so that Q reads it back (chance is 0.1). Both halves of the term
-    # are needed: with only D's (Q learns, G is not rewarded) or only G's, accuracy stays below 0.45.
+    # 150 steps on 512 digits: G draws each code so that Q reads it back (chance is 0.1). train_step adds the code
+    # loss to both halves, D's (Q learns to read the code) and G's (G is rewarded for drawing it legibly); this
+    # checks the two together. Without the term, Q stays near chance and the bound below fails.
     def q_accuracy(weight: float) -> float:
         cfg = TrainConfig.from_preset("seed000-dense", arch=arch, g_widths=(64, 128), d_widths=(128, 64),
                                       width_mult=0.25, info_code=True, info_weight=weight, batch_size=64,
