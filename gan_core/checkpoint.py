@@ -396,7 +396,13 @@ def check_resumable(path: str | os.PathLike, cfg: TrainConfig | None = None) -> 
     for name, model in (("opt_g", g), ("opt_d", d)):
         _check_optimizer(name, groups.get(name), parts[name], [tuple(p.shape) for p in model.parameters()], path)
     _check_rng(parts["rng"], header, cfg, path)
-    # Values last, one tensor at a time: only now is every tensor known to be what it claims to be.
+    _check_values(path, layout)  # values last: only now is every tensor known to be what it claims to be
+    return header
+
+
+def _check_values(path: Path, layout: Layout) -> None:
+    """A full checkpoint's values, one tensor at a time: finite weights and moments, a CPU RNG state torch accepts,
+    and a saved data order that is a permutation."""
     try:
         with safe_open(str(path), framework="pt") as f:
             _check_finite(((k, f.get_tensor(k)) for k in sorted(layout) if not k.startswith("rng.")), "checkpoint",
@@ -412,7 +418,6 @@ def check_resumable(path: str | os.PathLike, cfg: TrainConfig | None = None) -> 
                                           "images", path)
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"unreadable checkpoint ({e})", path) from None
-    return header
 
 
 def saved_order_size(path: str | os.PathLike) -> int | None:

@@ -412,32 +412,26 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
     return None
 
 
-def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
-    """dcgan-sn-info (full width; tiny: a few steps of a small one) scored every epoch until the budget's end."""
-    from .data import load_dataset
-    from .events import Done, EpochQuality, EpochSamples, Failed, ListSink, Started, StepMetrics, Stopped
-    from .trainer import build_gan, resolve_device, train
+def _fast_path(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """The fast-path settings a run of `cfg` turns on: TF32 flags and whether its conv weights are NHWC."""
+    from .trainer import build_gan
 
-    cfg = TrainConfig.from_preset(TRAIN_PRESET, device=c.device, **c.plan.train_overrides)
-    device = resolve_device(cfg)
-    left = c.remaining() - c.plan.margin_s
-    r.update(preset=TRAIN_PRESET, config=cfg.to_dict(), epochs=[])
-    if not c.plan.tiny and left < 30:
-        r["error"] = f"only {max(left, 0):.0f} s of the budget left"
-        return "skipped"
-    m = build_gan(cfg, device)  # what the run below builds: record the fast-path settings it turns on
+    m = build_gan(cfg, device)  # what the run builds
     convs = [p for p in (*m.g.parameters(), *m.d.parameters()) if p.dim() == 4]
     # A one-channel kernel is contiguous in both layouts, so NHWC shows as: all are, and some are not also NCHW.
     nhwc = all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
-    r["fast_path"] = {**_tf32(), "channels_last": bool(convs) and nhwc and not all(p.is_contiguous() for p in convs)}
-    del m
-    images, labels = load_dataset(cfg.dataset, "train", data_dir, limit=cfg.train_subset)
-    _reset_peak(device)
-    events = ListSink()
-    t0 = time.monotonic()
-    last = {"t": t0}
+    return {**_tf32(), "channels_last": bool(convs) and nhwc and not all(p.is_contiguous() for p in convs)}
+
+
+def _training_sink(c: Check, r: dict[str, Any], events: Callable[[Any], None], t0: float) -> Callable[[Any], None]:
+    """A sink that keeps every event in `events` and records, as they come, the device, each epoch's scores (times
+    from `t0`, the training's start) and the newest sample grid (training_grid.npy)."""
+    from .events import EpochQuality, EpochSamples, Started
+
+    last = t0
 
     def sink(ev: Any) -> None:
+        nonlocal last
         events(ev)
         if isinstance(ev, Started):
             r.update(device=ev.device, precision=ev.precision)
@@ -448,9 +442,9 @@ def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> s
                 "epoch": ev.epoch, "step": ev.step, "fd": q["fd"], "inception_score": q["inception_score"],
                 "class_share_min": min(q["class_shares"]), "class_share_max": max(q["class_shares"]),
                 "score_s": round(ev.seconds, 3),
-                "epoch_s": round(now - last["t"], 3),  # since the previous scores: training, grid and scoring
+                "epoch_s": round(now - last, 3),  # since the previous scores: training, grid and scoring
                 "wall_s": round(now - t0, 2)})
-            last["t"] = now
+            last = now
             c.log(f"training: epoch {ev.epoch}: FD {q['fd']:.2f}, IS {q['inception_score']:.2f} "
                   f"({now - t0:.1f} s)")
             c.save()
@@ -458,7 +452,28 @@ def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> s
             r["last_grid_epoch"] = ev.epoch
             grid = ev.images
             atomic_write(c.out / "training_grid.npy", lambda tmp: _save_npy(tmp, grid))
+    return sink
 
+
+def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
+    """dcgan-sn-info (full width; tiny: a few steps of a small one) scored every epoch until the budget's end."""
+    from .data import load_dataset
+    from .events import Done, Failed, ListSink, StepMetrics, Stopped
+    from .trainer import resolve_device, train
+
+    cfg = TrainConfig.from_preset(TRAIN_PRESET, device=c.device, **c.plan.train_overrides)
+    device = resolve_device(cfg)
+    left = c.remaining() - c.plan.margin_s
+    r.update(preset=TRAIN_PRESET, config=cfg.to_dict(), epochs=[])
+    if not c.plan.tiny and left < 30:
+        r["error"] = f"only {max(left, 0):.0f} s of the budget left"
+        return "skipped"
+    r["fast_path"] = _fast_path(cfg, device)
+    images, labels = load_dataset(cfg.dataset, "train", data_dir, limit=cfg.train_subset)
+    _reset_peak(device)
+    events = ListSink()
+    t0 = time.monotonic()
+    sink = _training_sink(c, r, events, t0)
     # The last part: its timer may set the check's own stop event, which SIGTERM sets too.
     timer = threading.Timer(max(0.0, left), c.stop.set)
     timer.start()
