@@ -9,10 +9,6 @@ from gan_core.data import load_dataset, to_float
 from gan_core.metrics import (Quality, detect_d_overpowering, detect_divergence, detect_mode_collapse,
                               frechet_distance, inception_score)
 
-needs_classifier = pytest.mark.skipif(not metrics.classifier_path("mnist").is_file(),
-                                      reason="classifier not trained yet (scripts/train_classifier.py)")
-
-
 def test_frechet_distance_of_gaussians_with_known_answer():
     mu, cov = np.zeros(4), np.eye(4)
     assert frechet_distance(mu, cov, mu, cov) == pytest.approx(0.0, abs=1e-8)
@@ -77,14 +73,12 @@ def test_critic_losses_are_not_read_as_probabilities():
     assert detect_divergence(exploding_d, loss="wgan_gp").kind == "divergence"
 
 
-@needs_classifier
 def test_shipped_classifier_is_small_and_accurate():
     assert metrics.classifier_path("mnist").stat().st_size < 2_000_000
     x, y = load_dataset("mnist", "test")
     assert metrics.accuracy(metrics.load_classifier("mnist"), x, y) >= 0.99
 
 
-@pytest.mark.skipif(not metrics.classifier_path("fashion_mnist").is_file(), reason="no Fashion-MNIST classifier")
 def test_shipped_fashion_classifier_is_small_and_accurate():
     assert metrics.classifier_path("fashion_mnist").stat().st_size < 2_000_000
     try:
@@ -94,7 +88,6 @@ def test_shipped_fashion_classifier_is_small_and_accurate():
     assert metrics.accuracy(metrics.load_classifier("fashion_mnist"), x, y) >= 0.90
 
 
-@needs_classifier
 def test_real_data_scores_far_better_than_noise_and_than_one_repeated_digit():
     floor = metrics.real_floor("mnist", 1000)
     assert floor.inception_score > 9.0 and all(0.05 < s < 0.15 for s in floor.class_shares)
@@ -106,7 +99,6 @@ def test_real_data_scores_far_better_than_noise_and_than_one_repeated_digit():
     assert detect_mode_collapse(same, floor) is not None and detect_mode_collapse(floor, floor) is None
 
 
-@needs_classifier
 def test_trainer_emits_quality_each_epoch(tiny_cfg, mnist_slice):
     from gan_core.events import EpochQuality, ListSink
     from gan_core.trainer import train
@@ -126,7 +118,6 @@ def test_trainer_emits_quality_each_epoch(tiny_cfg, mnist_slice):
     assert [(e.epoch, e.step) for e in sink.of(EpochQuality)] == [(1, 8), (2, 12)]
 
 
-@needs_classifier
 def test_quality_scoring_leaves_the_training_rng_alone(tiny_cfg, mnist_slice):
     # Loading the classifier the first time in a process must not shift dropout masks of the run being scored.
     from gan_core.events import ListSink, StepMetrics
@@ -157,7 +148,6 @@ def test_the_shipped_conditional_generator_draws_the_class_asked_for():
     assert cfg.conditional and q.fidelity >= 0.97 and q.inception_score > 9.0
 
 
-@needs_classifier
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_gpu_run_is_scored_on_the_gpu_with_the_cpu_numbers():
@@ -168,7 +158,6 @@ def test_a_gpu_run_is_scored_on_the_gpu_with_the_cpu_numbers():
     assert gpu.fd == pytest.approx(cpu.fd, rel=0.05) and gpu.class_shares == pytest.approx(cpu.class_shares, abs=0.01)
 
 
-@needs_classifier
 def test_the_shipped_dense_generator_is_the_dense_ema_recipe_and_covers_every_digit():
     from gan_core.checkpoint import load_generator, read_header, shipped_generators
     from gan_core.config import TrainConfig
