@@ -7,8 +7,8 @@ count and loss chart moving, with no error; the Streamlit server's CPU share is 
 Where the time went (232 s on a quiet machine, over 600 s on a busy one): ten first loads started at once, then a
 fixed 20 s window. The first loads starved each other of the server's CPU, while every page already loaded reran its
 live fragment every 2 s; on two busy cores no page showed anything for 6 minutes. Now the sessions open one after
-another, each as soon as the one before shows the run, the run grows by one point a tick (fewer points to draw),
-and the test waits for every page to move (an event) instead of a fixed window.
+another, each as soon as the one before shows the run; the run grows (one point a tick) only once all ten watch,
+so the pages load a small run; and the test waits for every page to move (an event) instead of a fixed window.
 """
 from __future__ import annotations
 
@@ -51,15 +51,22 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def live_writer(store, run_id: int, stop: threading.Event) -> None:
-    """What a worker's StoreSink does for a run: a metric row, the progress and a heartbeat every TICK_S."""
-    step = 0
+def live_writer(store, run_id: int, grow: threading.Event, stop: threading.Event) -> None:
+    """What a worker's StoreSink does for a run: a heartbeat every TICK_S and, once `grow` is set, a metric row
+    (10 steps on) and the progress with it."""
+    step = 10
     while not stop.wait(TICK_S):
-        step += 10
-        store.add_step_metrics(run_id, [dict(step=step, epoch=1, d_loss=1.0, g_loss=1.0 + step % 70 / 100,
-                                             d_real=0.7, d_fake=0.3, images_per_sec=5000.0)])
-        store.set_progress(run_id, step=step)
+        if grow.is_set():
+            step += 10
+            store.add_step_metrics(run_id, [row(step)])
+            store.set_progress(run_id, step=step)
         store.beat_and_check_stop(run_id, "load-writer")
+
+
+def row(step: int) -> dict:
+    """One step-metric row of the watched run."""
+    return {"step": step, "epoch": 1, "d_loss": 1.0, "g_loss": 1.0 + step % 70 / 100, "d_real": 0.7, "d_fake": 0.3,
+            "images_per_sec": 5000.0}
 
 
 def test_ten_sessions_watch_one_live_run(tmp_path):
@@ -70,9 +77,11 @@ def test_ten_sessions_watch_one_live_run(tmp_path):
     store = Store(home=home)
     run_id = store.submit(TrainConfig(epochs=50), name="watched by ten", owner="load")
     store.claim("load-writer", cap=1)
-    stop = threading.Event()
+    store.add_step_metrics(run_id, [row(step) for step in range(1, 11)])  # what the ten pages first draw
+    store.set_progress(run_id, step=10)
+    grow, stop = threading.Event(), threading.Event()
     proc, url = start_streamlit(home, tmp_path / "streamlit.log", GAN_NO_AUTOWORKER="1")
-    thread = threading.Thread(target=live_writer, args=(store, run_id, stop), daemon=True)
+    thread = threading.Thread(target=live_writer, args=(store, run_id, grow, stop), daemon=True)
     errors: list[str] = []
     try:
         wait_http(url, proc)
@@ -83,7 +92,8 @@ def test_ten_sessions_watch_one_live_run(tmp_path):
             started = time.monotonic()
             # One session after another, each waiting until it shows the run (its step count and loss chart): ten
             # first loads at once starved each other of the server's CPU (the ones already loaded rerun their live
-            # fragment every 2 s), and on two busy cores no page had drawn anything after 6 minutes.
+            # fragment every 2 s), and on two busy cores no page had drawn anything after 6 minutes. The run is live
+            # (running, beating) but only grows once all ten watch: a run growing meanwhile made every rerun dearer.
             for i in range(SESSIONS):
                 page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
                 page.on("pageerror", lambda e, i=i: errors.append(f"session {i}: {e}"))
@@ -94,6 +104,7 @@ def test_ten_sessions_watch_one_live_run(tmp_path):
             before = [page.evaluate(PROGRESS_JS) for page in pages]
             loaded_s = time.monotonic() - started
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            grow.set()  # the run moves on now, with all ten watching
             for page, seen in zip(pages, before):
                 page.wait_for_function(MOVED_JS, arg=seen, timeout=60_000, polling=250)
             after = [page.evaluate(PROGRESS_JS) for page in pages]
