@@ -81,7 +81,7 @@ def _per_image(cfg_json: str) -> tuple[int, int, float, float, int, int]:
 
 def estimate(cfg: TrainConfig) -> Estimate:
     """Parameters, peak memory and training FLOPs of `cfg`, without allocating its models."""
-    from .store import planned_steps
+    from .config import planned_steps
 
     pg, pd, fg, fd, ag, ad = _per_image(cfg.to_json())
     b = cfg.batch_size

@@ -17,10 +17,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from .config import MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field, coerce_value, config_fields
+from .config import (MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field, capped_by_max_steps,
+                     coerce_value, config_fields, steps_per_epoch)
 from .sampling import gif_bytes
 from .status import ACTIVE, RunStatus
-from .store import RunView, Store, capped_by_max_steps, steps_per_epoch
+from .store import RunView, Store
 
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
 GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "Optimizer",

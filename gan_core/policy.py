@@ -23,10 +23,10 @@ from typing import Any, Callable, Iterable, Mapping
 from sqlalchemy.engine import Connection
 
 from .budget import Estimate, check_fits
-from .config import TrainConfig
+from .config import TrainConfig, planned_steps
 from .settings import Settings
 from .status import LIVE
-from .store import RunView, Store, planned_steps
+from .store import RunView, Store
 
 
 class PolicyError(PermissionError):
@@ -215,7 +215,7 @@ def resume(store: Store, run_id: int, who: Identity | str, settings: Settings, e
            extra_steps: int = 0) -> bool:
     """Queue a run again from its checkpoint, as its owner or an admin (within the demo caps); `extra_steps` raises
     the max_steps of a run that max_steps ended (see Store.request_resume)."""
-    from .store import extended
+    from .config import extended
 
     run = _require(store.get(run_id), who, settings, "resume")
     check_resources(extended(run.config, extra_epochs, extra_steps), settings)

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from .budget import check_fits
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, extended, planned_steps
 from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, Worker, connect, lock,
                      migrate)
 from .schema import Base, Meta  # noqa: F401  (not used here: re-exported for the tests that import them from here)
@@ -99,34 +99,6 @@ def clean_tags(tags: str | Iterable[str]) -> tuple[str, ...]:
 def gan_home() -> Path:
     """Root folder for the database and run artifacts: `GAN_HOME`, default ./runs."""
     return Path(os.environ.get("GAN_HOME") or "runs").resolve()
-
-
-def steps_per_epoch(cfg: TrainConfig, n_images: int = 60_000) -> int:
-    """Full batches in one epoch."""
-    return max(1, (cfg.train_subset or n_images) // cfg.batch_size)
-
-
-def planned_steps(cfg: TrainConfig, n_images: int = 60_000) -> int:
-    """Steps the run will take: epochs × full batches, capped by max_steps."""
-    total = cfg.epochs * steps_per_epoch(cfg, n_images)
-    return min(total, cfg.max_steps) if cfg.max_steps else total
-
-
-def capped_by_max_steps(cfg: TrainConfig, n_images: int = 60_000) -> bool:
-    """Whether max_steps, not the epochs, ends the run."""
-    return bool(cfg.max_steps) and cfg.max_steps < cfg.epochs * steps_per_epoch(cfg, n_images)
-
-
-def extended(cfg: TrainConfig, extra_epochs: int = 0, extra_steps: int = 0) -> TrainConfig:
-    """The config of a run resumed for more: epochs + extra_epochs; max_steps + extra_steps (only where max_steps
-    is set), with enough epochs that they do not end it first."""
-    cfg = cfg.replace(epochs=cfg.epochs + extra_epochs)
-    if extra_steps and cfg.max_steps:
-        steps = cfg.max_steps + extra_steps
-        cfg = cfg.replace(max_steps=steps, epochs=max(cfg.epochs, -(-steps // steps_per_epoch(cfg))))
-    elif extra_steps:
-        raise ConfigError("this run has no max_steps to raise; add epochs instead")
-    return cfg
 
 
 def _may_become(new: RunStatus, *old: RunStatus) -> ColumnElement[bool]:

@@ -11,7 +11,8 @@ from gan_core import charts, policy
 from gan_core import dashboard as dash
 from gan_core.config import ConfigError
 from gan_core.status import ACTIVE, LIVE, RESUMABLE, RunStatus
-from gan_core.store import RunView, Store, StoreError, capped_by_max_steps
+from gan_core.config import capped_by_max_steps
+from gan_core.store import RunView, Store, StoreError
 
 REFRESH_S = 2.0
 #: Stop applies to a run that has not reached its end yet; a stopping one is already on its way.

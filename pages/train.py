@@ -106,7 +106,7 @@ with right:
     if problems:  # what the browser shows is what is checked: each bad field by its label and name, and why
         st.error("Fix this before starting:\n\n" + "\n".join(f"- {dash.problem_markdown(f, m)}" for f, m in problems))
     else:
-        from gan_core.store import planned_steps
+        from gan_core.config import planned_steps
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epochs, {planned_steps(cfg):,} steps "
                    f"of {cfg.batch_size} images; {estimate.describe()}.")
     st.caption(f"Preset: {dash.preset_summary(st.session_state.get('preset', dash.DEFAULTS_LABEL))}")

@@ -6,7 +6,7 @@ from gan_core import budget, policy
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.models import build_discriminator, build_generator
 from gan_core.policy import PolicyError, Settings
-from gan_core.store import planned_steps
+from gan_core.config import planned_steps
 
 DEMO = Settings(demo_mode=True)
 HUGE_DENSE = TrainConfig(g_widths=(8192,) * 8, d_widths=(8192,) * 8, batch_size=8192)

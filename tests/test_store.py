@@ -141,7 +141,7 @@ def test_sample_paths_that_lead_out_of_gan_home_are_never_returned(store, tmp_pa
 
 
 def test_resuming_a_run_that_max_steps_ended_raises_max_steps_or_says_why_not(store):
-    from gan_core.store import capped_by_max_steps
+    from gan_core.config import capped_by_max_steps
     a = store.submit(TrainConfig(epochs=30, batch_size=100, max_steps=150))  # 600 steps an epoch: 150 cap it
     run = store.get(a)
     assert capped_by_max_steps(run.config) and run.total_steps == 150
