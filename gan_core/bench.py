@@ -18,7 +18,8 @@ from .config import TrainConfig
 from .events import ListSink, StepMetrics
 from .losses import LOSSES, gradient_penalty
 from .models import build_discriminator, build_generator, sample_noise
-from .trainer import resolve_device, resolve_precision, train
+from .device import resolve_device, resolve_precision
+from .trainer import train
 
 
 class TutorialMNIST(Dataset):
@@ -204,7 +205,7 @@ def step_flops(cfg: TrainConfig) -> float:
     m = build_gan(cfg.replace(device="cpu"), torch.device("cpu"))
     counter = FlopCounterMode(display=False)
     with counter:
-        train_step(m, torch.rand(cfg.batch_size, 1, 28, 28) * 2 - 1, True)
+        train_step(m, torch.rand(cfg.batch_size, 1, 28, 28) * 2 - 1, None, g_step=True)  # (B, 1, 28, 28) in [-1, 1]
     return counter.get_total_flops() / cfg.batch_size
 
 

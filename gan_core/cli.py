@@ -136,7 +136,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .budget import check_fits
     from .checkpoint import saved_order_size
     from .data import load_dataset
-    from .trainer import latest_checkpoint, resolve_device
+    from .device import resolve_device
+    from .trainer import latest_checkpoint
 
     # Every check comes before the first write: a refused command leaves --out exactly as it was.
     out = Path(args.out)
@@ -272,7 +273,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Time the tutorial-style loop and the product trainer on the same data; print img/s and the ratio."""
     from .bench import generation_latency, profile_steps, run_bench
     from .data import load_dataset
-    from .trainer import resolve_device
+    from .device import resolve_device
 
     if args.threads:
         import torch

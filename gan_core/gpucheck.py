@@ -206,7 +206,7 @@ def reference_unavailable() -> str | None:
 # --- the parts -----------------------------------------------------------------------------------------------------
 def part_environment(c: Check, r: dict[str, Any]) -> str | None:
     """Python, torch, the device and its capabilities, the TF32 settings before any run, and the packages present."""
-    from .trainer import native_bf16
+    from .device import native_bf16
 
     dev = torch.device(c.device)
     r.update(python=platform.python_version(), torch=torch.__version__, cuda_runtime=torch.version.cuda,
@@ -287,7 +287,7 @@ def _bench_cfg(c: Check, arch: str, **changes: Any) -> TrainConfig:
 def _reference(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) -> dict[str, Any]:
     """Images/s, s/epoch and peak memory of the tutorial-style loop, or its error."""
     from .bench import reference_throughput
-    from .trainer import resolve_device
+    from .device import resolve_device
 
     device = resolve_device(cfg)
     try:
@@ -303,7 +303,7 @@ def _reference(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) 
 def part_bench(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
     """Images/s and s/epoch of each (arch, variant) and its ratio to the reference loop of this run; peak memory."""
     from .bench import product_throughput
-    from .trainer import resolve_device, resolve_precision
+    from .device import resolve_device, resolve_precision
 
     images = _bench_images(c, data_dir)
     steps = c.plan.bench_steps
@@ -379,7 +379,7 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
     """Seconds to score `eval_samples` images on the device, as a share of one epoch measured by the bench."""
     from .metrics import classifier_path, measure_generator
     from .models import build_generator
-    from .trainer import resolve_device, resolve_precision
+    from .device import resolve_device, resolve_precision
 
     if not classifier_path("mnist").is_file():
         r["error"] = f"no quality classifier at {classifier_path('mnist')}"
@@ -459,7 +459,8 @@ def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> s
     """dcgan-sn-info (full width; tiny: a few steps of a small one) scored every epoch until the budget's end."""
     from .data import load_dataset
     from .events import Done, Failed, ListSink, StepMetrics, Stopped
-    from .trainer import resolve_device, train
+    from .device import resolve_device
+    from .trainer import train
 
     cfg = TrainConfig.from_preset(TRAIN_PRESET, device=c.device, **c.plan.train_overrides)
     device = resolve_device(cfg)

@@ -123,7 +123,7 @@ def embed(model: Classifier, images: torch.Tensor, batch: int = 500) -> tuple[np
     """(features float64 (N, 64), class probabilities float64 (N, 10)) of float images (N, 1, 28, 28) in [-1, 1]."""
     feats, probs = [], []
     device = next(model.parameters()).device  # score where the model lives: a GPU run's scoring stays on the GPU
-    from .trainer import native_bf16
+    from .device import native_bf16
 
     # bf16 where the hardware has it moves FD by ~0.1 % (7.622 vs 7.629 on 2000 real test digits); emulated on an
     # AVX2-only CPU it took 13.6 s for 2000 images against fp32's 2.8 s.

@@ -14,7 +14,6 @@ step counter, kept on the CPU, to the device at every G update, and that copy wa
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from torch.optim.swa_utils import AveragedModel
 from . import checkpoint as ckpt
 from .config import ConfigError, TrainConfig
 from .data import load_dataset, to_float
+from .device import cuda_fast_math, resolve_device, resolve_precision
 from .events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Sink, Started, StepMetrics,
                      Stopped)
 from .losses import LOSSES, Loss, gradient_penalty, info_loss
@@ -36,29 +36,6 @@ from .sampling import class_row_inputs, render, seeded_noise
 
 GRID_SEED_OFFSET = 1  # the fixed sample grid uses seed + 1, so it never shares noise with training
 KEEP_CHECKPOINTS = 2
-
-
-def resolve_device(cfg: TrainConfig) -> torch.device:
-    """The torch device `cfg.device` names; a clear error if CUDA is asked for but absent."""
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'")
-    return torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
-
-
-@functools.lru_cache(maxsize=4)
-def native_bf16(device_type: str) -> bool:
-    """Whether `device_type` ("cpu"/"cuda") has bf16 units; emulated bf16 convs measured 5× slower than fp32 on an
-    AVX2-only CPU, so "auto" must not pick it there."""
-    if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
-def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
-    """"fp32" or "bf16": what `cfg.precision` means on `device` ("auto" = bf16 where native)."""
-    if cfg.precision == "auto":
-        return "bf16" if native_bf16(device.type) else "fp32"
-    return cfg.precision
 
 
 @dataclass
@@ -84,17 +61,6 @@ class GAN:
         """bf16 autocast when the config's precision resolves to bf16 on this device, else a no-op."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
                               enabled=resolve_precision(self.cfg, self.device) == "bf16")
-
-
-def cuda_fast_math() -> None:
-    """cuDNN autotuning and TF32 for what stays fp32: set for the whole process when a run trains on CUDA."""
-    # benchmark: the DCGAN's conv shapes never change within a run, so timing cuDNN's algorithms once at the first
-    # step pays back on every later one. TF32: tensor cores for fp32 matmuls/convs (10-bit mantissa, fp32 range);
-    # bf16 runs keep their fp32 parts (losses, norms) fast, and GAN training does not need fp32's last bits. CPU
-    # math is untouched by either flag.
-    torch.backends.cudnn.benchmark = True
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
 
 
 def build_gan(cfg: TrainConfig, device: torch.device, channels_last: bool | None = None) -> GAN:

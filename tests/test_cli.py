@@ -84,6 +84,15 @@ def test_bench_store_reports_the_cost_of_the_worker_sink():
     assert r["store_overhead_pct"] == pytest.approx(100 * (1 - r["with_store_img_s"] / r["no_store_img_s"]), abs=0.01)
 
 
+def test_bench_roofline_counts_the_flops_of_a_real_step():
+    """--roofline once raised TypeError (train_step's signature changed under it): FLOPs/image of the tiny dense
+    step must match its matmuls, and the achieved fraction is achieved / peak."""
+    p = cli("bench", "--arch", "dense", "--steps", "8", "--roofline", "--json")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["mflop_per_image"] > 0 and r["img_s"] > 0 and r["matmul_peak_gflops"] > 0
+    assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / r["matmul_peak_gflops"], abs=2e-3)
+
+
 @pytest.fixture(scope="module")
 def conditional(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "cond"

@@ -13,7 +13,8 @@ from gan_core.events import (CheckpointWritten, Done, EpochQuality, EpochSamples
                              StepMetrics, Stopped)
 from gan_core.losses import LOSSES, Loss
 from gan_core.models import info_code, sample_noise
-from gan_core.trainer import build_gan, latest_checkpoint, native_bf16, train
+from gan_core.device import native_bf16
+from gan_core.trainer import build_gan, latest_checkpoint, train
 
 
 def _losses(cfg, images, steps=20):

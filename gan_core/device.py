@@ -1,0 +1,43 @@
+"""Where a run computes and in which number format: the device a config names, whether it has bf16 units, and the
+CUDA math settings. Its own module because the trainer, the quality scorer, bench and the GPU check all ask it."""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from .config import ConfigError, TrainConfig
+
+
+def resolve_device(cfg: TrainConfig) -> torch.device:
+    """The torch device `cfg.device` names; a clear error if CUDA is asked for but absent."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'")
+    return torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=4)
+def native_bf16(device_type: str) -> bool:
+    """Whether `device_type` ("cpu"/"cuda") has bf16 units; emulated bf16 convs measured 5× slower than fp32 on an
+    AVX2-only CPU, so "auto" must not pick it there."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
+    """"fp32" or "bf16": what `cfg.precision` means on `device` ("auto" = bf16 where native)."""
+    if cfg.precision == "auto":
+        return "bf16" if native_bf16(device.type) else "fp32"
+    return cfg.precision
+
+
+def cuda_fast_math() -> None:
+    """cuDNN autotuning and TF32 for what stays fp32: set for the whole process when a run trains on CUDA."""
+    # benchmark: the DCGAN's conv shapes never change within a run, so timing cuDNN's algorithms once at the first
+    # step pays back on every later one. TF32: tensor cores for fp32 matmuls/convs (10-bit mantissa, fp32 range);
+    # bf16 runs keep their fp32 parts (losses, norms) fast, and GAN training does not need fp32's last bits. CPU
+    # math is untouched by either flag.
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
