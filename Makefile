@@ -27,8 +27,8 @@ demo: install  # the public demo profile (README "Public demo"); GAN_MAX_UPLOAD_
 test: install
 	$(PY) -m pytest -q
 
-test-fast: install  # the edit loop: everything but Chromium, Ray and PostgreSQL (`make test` is what CI runs)
-	$(PY) -m pytest -q -m "not browser and not ray and not postgres"
+test-fast: install  # the edit loop, a minute or two: no Chromium, Ray, PostgreSQL or slow tests (`make test` is what CI runs)
+	$(PY) -m pytest -q -m "not browser and not ray and not postgres and not slow" --durations=5
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
