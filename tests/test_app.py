@@ -102,6 +102,7 @@ def plotly_charts(at: AppTest) -> list:
 
 
 # --- empty states --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES[1:])
 def test_every_page_has_an_empty_state_that_leads_to_train(home, store, page):
     at = app(page)
@@ -118,6 +119,7 @@ def test_every_page_has_an_empty_state_that_leads_to_train(home, store, page):
     assert at.header[0].value == "Train a GAN"
 
 
+@pytest.mark.slow
 def test_app_does_not_spawn_a_worker_when_told_not_to(home, store):
     app("pages/train.py")
     assert store.workers() == []
@@ -171,6 +173,7 @@ def test_form_has_every_applicable_field_with_label_help_and_no_client_side_boun
     ("lr_g", -0.001, "-0.001 is out of range; allowed 1e-07 to 1"),
     ("epochs", None, "empty; enter a value"),  # a cleared box
 ])
+@pytest.mark.slow
 def test_a_typed_bad_number_is_what_is_checked_and_start_is_disabled(home, store, field, value, why):
     at = app("pages/train.py", user="ada")
     assert not at.button(key="start").disabled
@@ -349,6 +352,7 @@ def _quality_row(shares, fd=40.0, inception=8.0) -> dict:
                 seconds=0.4)
 
 
+@pytest.mark.slow
 def test_live_view_plots_quality_and_warns_of_mode_collapse(home, store):
     dash.quality_floor("mnist", 500)  # scored in the background on a page; here ready before the first render
     run_id = store.submit(TrainConfig(epochs=3), name="collapsing", owner="bob")
@@ -455,6 +459,7 @@ def _image_bytes(at: AppTest, media: dict[str, bytes], index: int = 0) -> bytes:
     return media[url.rsplit("/", 1)[-1].split(".")[0]]
 
 
+@pytest.mark.slow
 def test_generate_is_deterministic_for_a_seed(store, trained, media):
     at = app("pages/generate.py", run_id=trained)
     assert not at.error and not at.info
@@ -560,6 +565,7 @@ def test_oidc_sign_in_mode(home, store):
     {"sub": "666", "email": "ada@example.com", "email_verified": "false"},
     {"sub": "666", "name": "ada@example.com"},                              # a name that looks like an email
 ])
+@pytest.mark.slow
 def test_an_unverified_email_or_an_email_like_name_owns_nothing(home, store, monkeypatch, claims):
     monkeypatch.setenv("GAN_ADMINS", "ada@example.com")
     run_id = store.submit(TrainConfig(epochs=2), name="theirs", owner="ada@example.com")
@@ -746,6 +752,7 @@ def test_an_upload_is_stored_per_person_within_the_quota_and_names_no_server_pat
     assert_no_server_path(at, home, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["pickle", "truncated", "random bytes", "plain safetensors"])
 def test_hostile_uploads_write_nothing_and_name_no_server_path(home, store, tmp_path, kind):
     import io
@@ -778,6 +785,7 @@ def test_generate_errors_name_no_server_path(home, store, trained, tmp_path):
     assert_no_server_path(at, home, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("garbage", ["random bytes", "empty", "a directory"])
 def test_unreadable_sample_images_show_a_note_not_a_traceback(store, trained, garbage):
     import os
@@ -836,6 +844,7 @@ def test_train_your_first_gan_opens_train_on_the_fast_preset(home, store):
     assert at.session_state["train_form"]["arch"] == "dense"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES[1:])
 def test_every_empty_state_offers_the_pretrained_generators(home, store, page):
     at = app(page)
@@ -847,6 +856,7 @@ def test_every_empty_state_offers_the_pretrained_generators(home, store, page):
     assert len(at.image) == 2 and not at.error
 
 
+@pytest.mark.slow
 def test_generate_a_bigger_grid_is_never_drawn_smaller(store, trained, media):
     at = app("pages/generate.py", run_id=trained)
     widths = {}
@@ -905,6 +915,7 @@ def test_generate_errors_are_in_plain_words_with_the_reason_in_an_expander(store
     assert at.expander[0].label == "Technical details" and "header too large" in at.code[0].value
 
 
+@pytest.mark.slow
 def test_samples_play_shows_the_epochs_as_a_gif_that_keeps_time(store, trained, media):
     import time as _time
 

@@ -30,17 +30,20 @@ def trained(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_config_samples_checkpoints_and_generator(trained):
     assert json.loads((trained / "config.json").read_text())["arch"] == "dcgan"
     assert sorted(p.name for p in (trained / "samples").iterdir()) == ["epoch-0001.png", "epoch-0002.png"]
     assert (trained / "generator.safetensors").is_file() and len(list((trained / "checkpoints").glob("*.safetensors")))
 
 
+@pytest.mark.slow
 def test_resume_from_a_run_folder_extends_training(trained, tmp_path):
     p = cli("train", "--resume", str(trained), "--epochs", "3", "--out", str(trained))
     assert "done at epoch 3, step 12" in p.stdout
 
 
+@pytest.mark.slow
 def test_sample_npy_is_float32_in_range_and_seeded(trained, tmp_path):
     for name in ("a", "b", "c"):
         seed = "7" if name != "c" else "8"
@@ -51,6 +54,7 @@ def test_sample_npy_is_float32_in_range_and_seeded(trained, tmp_path):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+@pytest.mark.slow
 def test_sample_png_grid(trained, tmp_path):
     cli("sample", "--checkpoint", str(trained / "generator.safetensors"), "--n", "16", "--out", str(tmp_path / "g.png"))
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -63,12 +67,14 @@ def test_sample_png_grid(trained, tmp_path):
     (["sample", "--checkpoint", "nope.safetensors", "--out", "x.npy"], "error: nope.safetensors: no such checkpoint"),
     (["sample", "--checkpoint", "nope.safetensors", "--out", "x.jpg"], "error: --out: x.jpg must end in .npy"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line_and_exit_2(args, message, tmp_path):
     p = cli(*args, check=False)
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
     assert not (ROOT / "X").exists()
 
 
+@pytest.mark.slow
 def test_bench_reports_both_loops_and_their_ratio():
     p = cli("bench", "--arch", "dense", "--steps", "8", "--json")
     r = json.loads(p.stdout.strip().splitlines()[-1])
@@ -77,6 +83,7 @@ def test_bench_reports_both_loops_and_their_ratio():
     assert r["arch"] == "dense" and r["device"] == "cpu" and r["steps"] == 8
 
 
+@pytest.mark.slow
 def test_bench_store_reports_the_cost_of_the_worker_sink():
     p = cli("bench", "--arch", "dense", "--steps", "20", "--store", "--json")
     r = json.loads(p.stdout.strip().splitlines()[-1])
@@ -84,6 +91,7 @@ def test_bench_store_reports_the_cost_of_the_worker_sink():
     assert r["store_overhead_pct"] == pytest.approx(100 * (1 - r["with_store_img_s"] / r["no_store_img_s"]), abs=0.01)
 
 
+@pytest.mark.slow
 def test_bench_roofline_counts_the_flops_of_a_real_step():
     """--roofline once raised TypeError (train_step's signature changed under it): FLOPs/image of the tiny dense
     step must match its matmuls, and the achieved fraction is achieved / peak."""
@@ -101,6 +109,7 @@ def conditional(tmp_path_factory):
     return out / "generator.safetensors"
 
 
+@pytest.mark.slow
 def test_sample_label_draws_the_class_asked_for(conditional, tmp_path):
     p = cli("sample", "--checkpoint", str(conditional), "--n", "4", "--label", "7", "--out", str(tmp_path / "7.npy"))
     assert "of class 7 (7)" in p.stdout
@@ -108,6 +117,7 @@ def test_sample_label_draws_the_class_asked_for(conditional, tmp_path):
     assert not np.array_equal(np.load(tmp_path / "7.npy"), np.load(tmp_path / "3.npy"))  # same seed, other class
 
 
+@pytest.mark.slow
 def test_sample_label_is_required_by_conditional_and_refused_by_unconditional(conditional, trained, tmp_path):
     for args, message in (
             ([str(conditional)], "error: label: this generator is conditional; choose a class 0-9"),
@@ -120,6 +130,7 @@ def test_sample_label_is_required_by_conditional_and_refused_by_unconditional(co
         assert not out.exists()  # refused before anything was written
 
 
+@pytest.mark.slow
 def test_evaluate_scores_the_shipped_generator_against_the_real_floor():
     from gan_core.checkpoint import shipped_generators
     path = shipped_generators()["dcgan-conditional-mnist"]
@@ -133,6 +144,7 @@ def test_evaluate_scores_the_shipped_generator_against_the_real_floor():
     assert "Fréchet distance" in text and "FD ratio to the real floor" in text and "class fidelity" in text
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_too_few_samples_and_a_missing_file():
     from gan_core.config import TrainConfig
     most = TrainConfig.__dataclass_fields__["eval_samples"].metadata["max"]  # the bound comes from the field
@@ -155,6 +167,7 @@ def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
     return rc, out, err
 
 
+@pytest.mark.slow
 def test_cli_submit_rejects_bad_input_and_writes_no_row(store, capsys):
     # One real process, for the exit code a shell sees; the other refusals in this process (no torch import each).
     p = subprocess.run([sys.executable, "-m", "gan_core", "submit", "--preset", "seed999"], cwd=ROOT,
@@ -298,6 +311,7 @@ def test_resume_refuses_a_preset_instead_of_ignoring_it(trained, tmp_path, capsy
     assert "--config FILE" in err and snapshot(trained) == before and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_resume_applies_a_config_file_and_refuses_an_architecture_change_in_it(trained, tmp_path, capsys):
     (tmp_path / "wider.json").write_text('{"latent_dim": 64}')
     rc, _, err = run_main(["train", "--resume", str(trained), "--config", str(tmp_path / "wider.json"),
@@ -319,6 +333,7 @@ def test_a_fresh_run_into_a_folder_with_checkpoints_is_refused(trained, capsys):
     assert snapshot(trained) == before
 
 
+@pytest.mark.slow
 def test_train_without_data_gives_up_within_seconds_and_says_where_it_looked(tmp_path, capsys, monkeypatch):
     import socket
     import time

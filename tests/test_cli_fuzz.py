@@ -256,6 +256,7 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verb", VERBS)
 @FUZZ
 @given(st.data())

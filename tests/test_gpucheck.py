@@ -62,6 +62,7 @@ def _check_report(out: Path, reference: bool) -> dict:
     return report
 
 
+@pytest.mark.slow
 def test_the_tiny_gpu_check_runs_every_part_on_the_cpu(tmp_path):
     # The CI run of scripts/gpu_check.sh: the same code as on a GPU, with a few steps of each part.
     out = tmp_path / "check"
@@ -73,6 +74,7 @@ def test_the_tiny_gpu_check_runs_every_part_on_the_cpu(tmp_path):
     assert (out / "cuda_tests.xml").is_file()
 
 
+@pytest.mark.slow
 def test_the_gpu_check_needs_no_store_dashboard_torchvision_or_pillow(tmp_path):
     # The GPU machine has no SQLAlchemy, Streamlit or Plotly, and maybe no torchvision: with those made
     # unimportable (in this process and the pytest it starts), the check still passes, and records that the
@@ -107,6 +109,7 @@ def test_a_failing_part_is_recorded_and_the_next_part_still_runs(tmp_path):
     assert "first: ERROR ZeroDivisionError" in (tmp_path / LOG_NAME).read_text()
 
 
+@pytest.mark.slow
 def test_the_training_part_stops_cleanly_when_the_budget_ends(tmp_path):
     # On the GPU the training runs "until the budget ends": here a 10,000-epoch tiny run with 15 s of budget.
     tiny = Plan.make(tiny=True, minutes=None)

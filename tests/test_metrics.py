@@ -73,12 +73,14 @@ def test_critic_losses_are_not_read_as_probabilities():
     assert detect_divergence(exploding_d, loss="wgan_gp").kind == "divergence"
 
 
+@pytest.mark.slow
 def test_shipped_classifier_is_small_and_accurate():
     assert metrics.classifier_path("mnist").stat().st_size < 2_000_000
     x, y = load_dataset("mnist", "test")
     assert metrics.accuracy(metrics.load_classifier("mnist"), x, y) >= 0.99
 
 
+@pytest.mark.slow
 def test_shipped_fashion_classifier_is_small_and_accurate():
     assert metrics.classifier_path("fashion_mnist").stat().st_size < 2_000_000
     try:
@@ -88,6 +90,7 @@ def test_shipped_fashion_classifier_is_small_and_accurate():
     assert metrics.accuracy(metrics.load_classifier("fashion_mnist"), x, y) >= 0.90
 
 
+@pytest.mark.slow
 def test_real_data_scores_far_better_than_noise_and_than_one_repeated_digit():
     floor = metrics.real_floor("mnist", 1000)
     assert floor.inception_score > 9.0 and all(0.05 < s < 0.15 for s in floor.class_shares)

@@ -3,10 +3,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(p.stem for p in (ROOT / "gan_core").glob("*.py") if p.stem != "__main__")
 
 
+@pytest.mark.slow
 def test_gan_core_never_imports_streamlit():
     code = ("import sys, importlib\n"
             f"for m in {MODULES!r}: importlib.import_module('gan_core.' + m if m != '__init__' else 'gan_core')\n"

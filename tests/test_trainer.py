@@ -53,6 +53,7 @@ def test_events_of_a_whole_run(tiny_cfg, mnist_slice, tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_training_teaches_d_to_spot_fakes_and_g_to_look_like_digits(mnist_slice, tmp_path):
     cfg = TrainConfig.from_preset("seed000-dense", g_widths=(128, 256), d_widths=(256, 128), batch_size=64,
                                   epochs=25, train_subset=512, device="cpu", seed=3, eval_samples=0)
@@ -96,6 +97,7 @@ def _weights(path):
     return {k: v for k, v in load_tensors(path).items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["seed004-dense", "seed003-dcgan", "conditional-ema-sn"])
 def test_resume_is_exact(preset, mnist_slice, mnist_labels, tmp_path):
     over = dict(batch_size=64, train_subset=256, epochs=2, device="cpu", log_every=1)
@@ -130,6 +132,7 @@ def test_resume_is_exact(preset, mnist_slice, mnist_labels, tmp_path):
     assert [e.d_loss for e in straight.of(StepMetrics)][4:] == [e.d_loss for e in resumed.of(StepMetrics)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["dense", "dcgan"])
 def test_checkpoints_from_before_the_projection_head_still_resume(arch, mnist_slice, tmp_path):
     # Those files kept D's logit layer as the body's last entry, net.<K>; rewrite a fresh checkpoint that way.
@@ -209,6 +212,7 @@ def test_cuda_training_runs_and_is_deterministic(tiny_cfg, mnist_slice):
     assert a[:5] == pytest.approx(b[:5], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_bf16_autocast_keeps_the_losses_of_fp32(mnist_slice):
     # Not the same trajectory (GAN training amplifies rounding), but the same game: the statistics of the last 50
     # of 100 steps agree closely (measured gaps ≤ 0.001), while training moves them by ~0.3 from step 1 and another
@@ -231,6 +235,7 @@ def test_bf16_autocast_keeps_the_losses_of_fp32(mnist_slice):
     assert a != b  # ...but it does differ: bf16 really ran
 
 
+@pytest.mark.slow
 def test_conditional_training_raises_class_fidelity_above_chance(tmp_path):
     # 10 epochs over 2048 digits (320 steps, ~6 s): the classifier soon agrees with the class G was asked for.
     images, labels = load_dataset("mnist", limit=2048)
@@ -248,6 +253,7 @@ def test_conditional_training_raises_class_fidelity_above_chance(tmp_path):
         train(cfg, ListSink(), images=images)  # labels are required for a conditional run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["dense", "dcgan"])
 def test_info_code_loss_teaches_q_to_read_the_code_g_draws(arch, mnist_slice):
     # 150 steps on 512 digits: G draws each code so that Q reads it back (chance is 0.1). train_step adds the code

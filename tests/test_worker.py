@@ -35,6 +35,7 @@ def finish(p: subprocess.Popen, timeout=120) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_worker_trains_a_submitted_run_to_done(store):
     run_id = store.submit(tiny(eval_samples=100), name="tiny")
     finish(start_worker("--once"))
@@ -50,6 +51,7 @@ def test_worker_trains_a_submitted_run_to_done(store):
     assert all(q["fd"] > 0 and 1.0 <= q["inception_score"] <= 10.0 and q["seconds"] > 0 for q in quality)
 
 
+@pytest.mark.slow
 def test_stop_request_ends_stopped_within_one_step_batch_with_a_checkpoint(store):
     run_id = store.submit(tiny(epochs=1000, checkpoint_every=1000), name="long")
     w = start_worker("--once")
@@ -65,6 +67,7 @@ def test_stop_request_ends_stopped_within_one_step_batch_with_a_checkpoint(store
     assert r.step - asked_at < 200
 
 
+@pytest.mark.slow
 def test_kill_9_marks_interrupted_and_resume_finishes_without_duplicates(store):
     from gan_core.cli import main
     from gan_core.dispatcher import dispatch
@@ -100,6 +103,7 @@ def test_kill_9_marks_interrupted_and_resume_finishes_without_duplicates(store):
     assert [s["epoch"] for s in store.samples(run_id)] == list(range(1, 21))
 
 
+@pytest.mark.slow
 def test_two_workers_three_runs_cap_two(store):
     ids = [store.submit(tiny(epochs=3), name=f"r{i}") for i in range(3)]
     seen_running: list[int] = []
