@@ -53,9 +53,10 @@ run = ui.select_run(runs)
 # Anything at the path is listed (a damaged file gets a note in its place); a missing file is not a sample yet.
 samples = [s for s in ui.get_store().samples(run.id) if s["path"].exists()]
 if not samples:
-    still = run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+    later = {RunStatus.QUEUED: "It is queued: its first grid comes once a worker has trained an epoch.",
+             RunStatus.RUNNING: "It is training; come back in a moment."}.get(run.status, "")
     st.info(f"Run #{run.id} has no sample grids yet: one is saved after every {run.config.sample_every} "
-            f"epoch(s). {'It is still training; come back in a moment.' if still else ''}")
+            f"epoch(s). {later}")
     st.stop()
 
 epochs = [s["epoch"] for s in samples]
