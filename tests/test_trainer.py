@@ -97,10 +97,17 @@ def _weights(path):
     return {k: v for k, v in load_tensors(path).items()}
 
 
+# The same tests on a GPU when one is there (`pytest -m cuda`, as scripts/gpu_check.sh runs them): cuDNN autotuning,
+# TF32 and channels_last must not cost exact resume or move bf16 off fp32's game.
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda,
+                                              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])]
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("preset", ["seed004-dense", "seed003-dcgan", "conditional-ema-sn"])
-def test_resume_is_exact(preset, mnist_slice, mnist_labels, tmp_path):
-    over = dict(batch_size=64, train_subset=256, epochs=2, device="cpu", log_every=1)
+def test_resume_is_exact(preset, device, mnist_slice, mnist_labels, tmp_path):
+    over = dict(batch_size=64, train_subset=256, epochs=2, device=device, log_every=1)
     if preset == "seed004-dense":
         over.update(g_widths=(64,), d_widths=(64,))
     else:
@@ -213,12 +220,13 @@ def test_cuda_training_runs_and_is_deterministic(tiny_cfg, mnist_slice):
 
 
 @pytest.mark.slow
-def test_bf16_autocast_keeps_the_losses_of_fp32(mnist_slice):
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_autocast_keeps_the_losses_of_fp32(device, mnist_slice):
     # Not the same trajectory (GAN training amplifies rounding), but the same game: the statistics of the last 50
     # of 100 steps agree closely (measured gaps ≤ 0.001), while training moves them by ~0.3 from step 1 and another
     # seed by ~0.02. The tiny widths: on a CPU without bf16 units autocast is emulated (seed 000's full widths took
     # 297 s here, half of them 17 s).
-    cfg = tiny("seed000-dense", epochs=100, max_steps=100)
+    cfg = tiny("seed000-dense", epochs=100, max_steps=100, device=device)
     runs = {}
     for precision in ("fp32", "bf16"):
         sink = ListSink()
