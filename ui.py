@@ -91,22 +91,16 @@ def bootstrap() -> None:
     alone, without app.py. Such a run does what app.py does instead (`run_app`: st.navigation, the frame, this page
     again), then stops; once st.navigation has run, Streamlit ignores pages/ for every session (its documented
     rule). The widgets get the ids app.py gives them, so nothing typed on the first page is lost on the next run.
-    Then a malformed worker setting (see `worker_setting_problems`) is an st.error at the top of the page."""
+    Then a malformed worker setting (`WorkerSettings.problems`) is an st.error at the top of the page."""
     if not st.session_state.pop(_IN_APP, False):
         run_app()
         st.stop()  # and nothing more of this legacy-mode run
-    for var, problem in worker_setting_problems().items():
+    for var, problem in WorkerSettings.problems().items():
         also = (" Until then the dashboard cannot tell a worker that went silent from a busy one, so it marks no run "
                 "interrupted." if var == "GAN_HEARTBEAT_TIMEOUT" else "")
         st.error(f"**Bad setting `{var}`:** {dash.plain(problem)}. A training worker refuses to start with it, so the "
                  f"dashboard starts none.{also} Fix it in the dashboard's environment and restart the dashboard.",
                  icon=":material/settings_alert:")
-
-
-def worker_setting_problems() -> dict[str, str]:
-    """{environment variable: what is wrong with it} for the worker's settings that are malformed ({} when all are
-    fine): `python -m gan_core worker` refuses to start with any of them."""
-    return WorkerSettings.problems()
 
 
 def stale_after() -> float | None:
@@ -150,7 +144,7 @@ def ensure_worker() -> bool:
     """Start a detached training worker if none is alive (never trains in this process); True if one started."""
     if not autoworker_enabled():
         return False
-    if worker_setting_problems():  # the worker would exit at once; every page's top says why (bootstrap)
+    if WorkerSettings.problems():  # the worker would exit at once; every page's top says why (bootstrap)
         return False
     try:
         return worker.ensure_worker(get_store())

@@ -3,7 +3,7 @@
 worker). Both are frozen and read with `from_env()` when needed, not at import, so tests can change the environment.
 
 A malformed value is a ConfigError that names the variable, the value and what is allowed: `python -m gan_core`
-prints it as one `error:` line, and the dashboard shows it at the top of every page (ui.worker_setting_problems).
+prints it as one `error:` line, and the dashboard shows it at the top of every page (ui.bootstrap).
 """
 from __future__ import annotations
 
