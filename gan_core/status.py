@@ -6,7 +6,7 @@
       ▼                 ▼
     stopped ◀───────────┘        stopped / interrupted / failed / done ──resume──▶ queued
 
-The store is the only writer of a status; it checks each move against `TRANSITIONS`. `RunStatus` is a `StrEnum`,
+The store is the only writer of a status; it checks each move against `TRANSITIONS` (store._may_become). `RunStatus` is a `StrEnum`,
 so a member equals its stored string ("queued") and the database column stays plain text.
 """
 from __future__ import annotations
@@ -43,8 +43,3 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.STOPPING: FINISHED,
     **{s: frozenset({RunStatus.QUEUED}) for s in RESUMABLE},
 }
-
-
-def can_move(old: str, new: str) -> bool:
-    """Whether a run may go from status `old` to status `new`."""
-    return RunStatus(new) in TRANSITIONS[RunStatus(old)]
