@@ -352,30 +352,72 @@ def cmd_gpu_check(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Print the quality numbers of a checkpoint's generator beside those of real test data."""
+    """Print the quality numbers of a checkpoint's generator beside those of real test data, and the copy test:
+    how many samples sit closer to a training image than real images do (issue 18, memorisation)."""
+    from . import neighbours as nb
     from .checkpoint import load_generator
     from .metrics import measure_generator, real_floor
 
     g, cfg, header = load_generator(args.checkpoint)
     floor = real_floor(cfg.dataset, min(args.n, 10_000))  # first: missing test data fails before the long part
     q = measure_generator(g, cfg, args.n, seed=args.seed)
+    copy = None
+    if not args.no_copy_test and cfg.dataset in nb.DATASETS:
+        limit = nb.default_limit() if args.train_limit is None else args.train_limit
+        if not nb.is_cached(cfg.dataset, limit):
+            print(f"Embedding {'all' if not limit else f'the first {limit:,}'} {cfg.dataset} training images for "
+                  f"the copy test, once (about a minute for all 60,000 on a CPU; cached in "
+                  f"{nb.cache_path(cfg.dataset, limit, nb.classifier_digest(cfg.dataset)).parent})...",
+                  file=sys.stderr, flush=True)
+        copy = nb.copy_test(nb.sample_features(g, cfg, args.n, seed=args.seed), cfg.dataset,
+                            real_n=min(args.n, 10_000), limit=limit)
+    gen, real = q.to_dict(), floor.to_dict()
     result = {"checkpoint": str(args.checkpoint), "dataset": cfg.dataset, "epoch": header["epoch"],
-              "generated": q.to_dict(), "real_test": floor.to_dict(), "fd_ratio": q.fd / floor.fd}
+              "generated": gen, "real_test": real, "fd_ratio": q.fd / floor.fd,
+              "copy_test": None if copy is None else copy.to_dict()}
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"{args.checkpoint} ({cfg.arch}, {cfg.dataset}, epoch {header['epoch']}), {args.n} samples")
     print(f"{'':24}{'generated':>12}{'real test':>12}")
-    for label, a, b in (("Fréchet distance", q.fd, floor.fd), ("inception score", q.inception_score,
-                        floor.inception_score), ("mean confidence", q.confidence, floor.confidence),
-                        ("feature diversity", q.diversity, floor.diversity)):
-        print(f"{label:24}{a:>12.3f}{b:>12.3f}")
+    for label, key in EVALUATE_ROWS:
+        if gen.get(key) is not None:  # precision..kid arrive with metrics' newer Quality; older dicts lack them
+            b = real.get(key)
+            print(f"{label:24}{gen[key]:>12.3f}" + (f"{b:>12.3f}" if b is not None else f"{'-':>12}"))
     print(f"FD ratio to the real floor: {q.fd / floor.fd:.2f}x")
     print("class shares: " + " ".join(f"{i}:{s:.1%}" for i, s in enumerate(q.class_shares)))
     if q.fidelity is not None:
         print(f"class fidelity (classifier agrees with the requested class): {q.fidelity:.2%}")
         print("per class: " + " ".join(f"{i}:{s:.1%}" for i, s in enumerate(q.fidelity_per_class or ())))
+    if gen.get("per_class"):
+        print(per_class_table(gen["per_class"], cfg.dataset))
+    if copy is not None:
+        what = "digit" if cfg.dataset == "mnist" else "image"
+        print(f"copy test: closer to a training {what} than real {what}s are: {copy.flagged:.1%} of samples vs "
+              f"{copy.real_flagged:.1%} of real test {what}s (median nearest-{what} distance {copy.median_distance:.2f}"
+              f" vs {copy.real_median_distance:.2f}; {copy.train_n:,} training {what}s searched)")
     return 0
+
+
+# evaluate's generated-vs-real rows: (label, Quality.to_dict() key), printed when the dict has the key.
+EVALUATE_ROWS = (("Fréchet distance", "fd"), ("inception score", "inception_score"),
+                 ("mean confidence", "confidence"), ("feature diversity", "diversity"), ("precision", "precision"),
+                 ("recall", "recall"), ("density", "density"), ("coverage", "coverage"), ("KID", "kid"))
+PER_CLASS_KEYS = ("precision", "recall", "density", "coverage", "fd")
+
+
+def per_class_table(rows: Sequence[dict[str, Any]], dataset: str) -> str:
+    """A conditional generator's per-class numbers (one dict a class) as a compact text table, one row a class."""
+    from .data import CLASS_NAMES
+
+    names = CLASS_NAMES.get(dataset, ())
+    lines = ["per class:  " + "".join(f"{k:>11}" for k in PER_CLASS_KEYS)]
+    for i, row in enumerate(rows):
+        name = names[i] if i < len(names) else str(i)
+        cells = "".join(f"{row[k]:>11.3f}" if isinstance(row.get(k), (int, float)) else f"{'-':>11}"
+                        for k in PER_CLASS_KEYS)
+        lines.append(f"  {i} {name[:7]:<8}{cells}")
+    return "\n".join(lines)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -511,6 +553,10 @@ def _evaluate_verb(sub: Any) -> None:
                    help=f"samples to score [{MIN_EVAL_SAMPLES}..{most}]")
     e.add_argument("--seed", type=int_in(0, SEED_MAX), default=12345)
     e.add_argument("--json", action="store_true")
+    e.add_argument("--train-limit", type=int_in(0, 60_000), default=None,
+                   help="copy test: search only the first N training images (default $GAN_NEIGHBOURS_LIMIT or 0 = "
+                        "all; the first run embeds them once, about a minute on a CPU, then they are cached)")
+    e.add_argument("--no-copy-test", action="store_true", help="skip the nearest-training-image copy test")
     e.set_defaults(func=cmd_evaluate)
 
 

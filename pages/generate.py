@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from gan_core import dashboard as dash
-from gan_core import policy, uploads
+from gan_core import neighbours, policy, uploads
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
 from gan_core.data import CLASS_NAMES
 from gan_core.sampling import class_rows, generate, grid, interpolate, png_at_width, png_bytes
@@ -61,6 +61,57 @@ def uploaded_generator() -> Path:
         st.stop()
     st.session_state["gen_upload"] = kept
     return path
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _train_index(dataset: str, limit: int, digest: str):
+    """(features (N, 64), images uint8 (N, 28, 28), typical nearest distance of real test images); `digest` (the
+    classifier's hash) in the key so a retrained classifier re-indexes."""
+    feats = neighbours.train_features(dataset, limit)
+    return feats, neighbours.train_images(dataset, limit), neighbours.typical_distance(dataset, feats)
+
+
+def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
+    """Issue 18: one sample of the grid beside its nearest training images, to see whether G copies them."""
+    st.subheader("Nearest training digits" if dataset == "mnist" else "Nearest training images")
+    if dataset not in neighbours.DATASETS:
+        st.info(f"Not available for {dataset}: distances are measured in the features of a shipped quality "
+                f"classifier, and only {' and '.join(neighbours.DATASETS)} have one.")
+        return
+    try:
+        limit = neighbours.default_limit()
+        digest = neighbours.classifier_digest(dataset)
+    except (neighbours.NeighboursError, OSError) as e:  # a malformed GAN_NEIGHBOURS_LIMIT, a missing classifier
+        st.error(f"Nearest training images are not available: {e}")
+        return
+    cached = neighbours.is_cached(dataset, limit)
+    on = st.toggle("Compare a sample with its nearest training images", key="gen_nn_on",
+                   help="Does the generator draw new digits, or hand back ones it was trained on? Distances are "
+                        "measured in the quality classifier's features." + (
+                            "" if cached else " The first time, every training image is embedded once (about a "
+                                              "minute for 60,000 on a CPU); cached on disk after that."))
+    if not on:
+        return
+    pick = int(st.number_input("Sample #", min_value=1, max_value=len(samples), value=1, step=1, key="gen_nn_pick",
+                               help=f"Counted row by row from the top left of the grid above ({ncol} a row)."))
+    try:
+        with st.spinner("Indexing the training images with the quality classifier (once; about a minute)…"):
+            feats, images, typical = _train_index(dataset, limit, digest)
+    except OSError as e:  # the training or test images are missing (DataNotFoundError says where it looked)
+        st.error(f"Nearest training images need {dataset}'s training and test images. {e}")
+        return
+    found = neighbours.neighbours_of(samples[pick - 1], dataset, feats)
+    cols = st.columns(len(found.indices) + 1)
+    cols[0].image(png_at_width(samples[pick - 1], 112), caption=f"sample #{pick}")
+    for col, i, d in zip(cols[1:], found.indices, found.distances):
+        col.image(png_at_width(images[i].numpy(), 112), caption=f"train #{i:,} · distance {d:.2f}")
+    verdict = ("closer to it than that training image's own nearest neighbour is: the copy test flags it as a "
+               "likely copy" if found.flagged else "farther from it than that training image's own nearest "
+               "neighbour: not a copy by the copy test")
+    st.caption(f"Distances between the quality classifier's 64 features. Real test images lie a median "
+               f"{typical:.2f} from their nearest training image; this sample lies {found.distances[0]:.2f} from "
+               f"train #{found.indices[0]:,}, {verdict} ({found.own_distance:.2f}). {len(images):,} training images "
+               f"searched.")
 
 
 st.header("Generate")
@@ -160,11 +211,13 @@ except policy.PolicyError as e:
     st.stop()
 
 if by_class:
-    tiles = grid(class_rows(g, cfg, seed, side), ncol=side)
+    samples = class_rows(g, cfg, seed, side)  # uint8 (10·side, 28, 28)
+    tiles = grid(samples, ncol=side)
     rows = "class" if cfg.conditional else "code"
     caption, fname = f"seed {seed} · one row per {rows} (0 at the top) · {side} styles", f"{rows}s-seed{seed}.png"
 else:
-    tiles = grid(generate(g, cfg, side * side, seed, label), ncol=side)
+    samples = generate(g, cfg, side * side, seed, label)  # uint8 (side², 28, 28)
+    tiles = grid(samples, ncol=side)
     of = "" if label is None else f" · class {names[label]}"
     caption, fname = f"seed {seed} · {side}×{side}{of}", f"digits-seed{seed}-{side}x{side}.png"
 png = png_at_width(tiles, dash.grid_display_px(side))
@@ -179,6 +232,8 @@ with d2:
     big = png_bytes(tiles, scale=scale)
     st.download_button("Download PNG", big, file_name=fname.replace(".png", f"-x{scale}.png"), mime="image/png",
                        key="gen_png", help=f"{tiles.shape[1] * scale} × {tiles.shape[0] * scale} px")
+
+nearest_training_digits(samples, cfg.dataset, side)
 
 st.subheader("Latent interpolation")
 if "gen_seed_b" not in st.session_state:  # a new visit of the page: widget state was cleared, follow again

@@ -1130,3 +1130,30 @@ def test_a_damaged_run_row_is_an_error_in_words_not_a_traceback(home, store):
             config_json=json.dumps({**TrainConfig(epochs=2).to_dict(), "eval_samples": "abc"})))
     at = app("pages/runs.py")
     assert any("cannot be read" in e.value and "eval" in e.value for e in at.error)
+
+
+# --- issue 18: a sample's nearest training digits on Generate ---------------------------------------------------------
+def test_generate_shows_a_samples_nearest_training_digits_with_distances(home, store, monkeypatch):
+    monkeypatch.setenv("GAN_NEIGHBOURS_LIMIT", "500")  # the first 500 training digits: an index built in a second
+    at = app("pages/generate.py")  # a fresh install: the pretrained dense-mnist generator
+    assert "Nearest training digits" in [s.value for s in at.subheader]
+    assert len(at.image) == 2 and at.toggle(key="gen_nn_on").value is False  # nothing searched until asked
+    at.toggle(key="gen_nn_on").set_value(True).run()
+    assert not at.exception and not at.error
+
+    def shown() -> tuple[list[str], list[tuple[int, float]]]:
+        captions = [c for im in at.image for c in im.captions]
+        near = [re.fullmatch(r"train #([\d,]+) · distance (\d+\.\d\d)", c) for c in captions]
+        return captions, [(int(m[1].replace(",", "")), float(m[2])) for m in near if m]
+    captions, near = shown()
+    assert "sample #1" in captions and len(near) == 5
+    assert all(0 <= i < 500 for i, _ in near) and len({i for i, _ in near}) == 5
+    dists = [d for _, d in near]
+    assert dists == sorted(dists) and dists[0] > 0  # a generator's sample is no training digit
+    note = [c.value for c in at.caption if "Real test images lie a median" in c.value][0]
+    typical = float(re.search(r"a median (\d+\.\d\d) from", note)[1])
+    assert typical > 0 and f"lies {dists[0]:.2f} from train #{near[0][0]}" in note and "500 training" in note
+    at.number_input(key="gen_nn_pick").set_value(7).run()
+    captions, near7 = shown()
+    assert "sample #7" in captions and len(near7) == 5 and near7 != near
+    assert at.number_input(key="gen_nn_pick").max == 64  # the 8×8 grid above

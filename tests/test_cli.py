@@ -378,3 +378,49 @@ def test_malformed_store_and_worker_settings_are_one_clear_line(tmp_path, capsys
         assert rc == 2 and err.startswith(f"error: {message}") and "Traceback" not in err, err
         assert "trained" not in out  # refused before the worker started
         monkeypatch.delenv(name)
+
+
+# --- evaluate's copy test (issue 18, memorisation) and the newer quality keys ---------------------------------------
+
+@pytest.mark.slow
+def test_evaluate_reports_the_copy_test_beside_real_test_digits(trained, capsys):
+    ckpt = str(trained / "generator.safetensors")
+    rc, out, _ = run_main(["evaluate", "--checkpoint", ckpt, "--n", "100", "--train-limit", "500", "--json"], capsys)
+    ct = json.loads(out.strip().splitlines()[-1])["copy_test"]
+    assert ct["n"] == 100 and ct["real_n"] == 100 and ct["train_n"] == 500
+    assert 0.0 <= ct["flagged"] <= 1.0 and 0.0 < ct["real_flagged"] < 1.0
+    # Two epochs on 256 images draw blobs, far from every training digit: farther than real digits are.
+    assert ct["median_distance"] > ct["real_median_distance"] > 0 and ct["flagged"] < 0.5
+    rc, text, _ = run_main(["evaluate", "--checkpoint", ckpt, "--n", "100", "--train-limit", "500"], capsys)
+    line = next(s for s in text.splitlines() if s.startswith("copy test:"))
+    assert rc == 0 and "closer to a training digit than real digits are: " in line
+    assert f"{ct['flagged']:.1%} of samples vs {ct['real_flagged']:.1%} of real test digits" in line
+
+
+@pytest.mark.slow
+def test_evaluate_prints_precision_recall_and_the_per_class_table_when_metrics_has_them(trained, capsys,
+                                                                                        monkeypatch):
+    from gan_core.metrics import Quality
+    plain = Quality.to_dict
+    per_class = [{"precision": 0.1 * c, "recall": 0.5, "density": 1.0, "coverage": 0.25, "fd": 3.0 + c}
+                 for c in range(10)]
+
+    def newer(self):
+        return {**plain(self), "precision": 0.625, "recall": 0.375, "density": 0.875, "coverage": 0.5, "kid": 0.0125,
+                "per_class": per_class}  # the table is the generated side's; the real side's is not printed
+    monkeypatch.setattr(Quality, "to_dict", newer)
+    rc, out, err = run_main(["evaluate", "--checkpoint", str(trained / "generator.safetensors"), "--n", "100",
+                             "--no-copy-test"], capsys)
+    assert rc == 0, err
+    rows = {line[:24].strip(): line[24:].split() for line in out.splitlines()}
+    assert rows["precision"][0] == "0.625" and rows["recall"][0] == "0.375" and rows["KID"][0] == "0.013"
+    assert rows["density"][0] == "0.875" and rows["coverage"][0] == "0.500"
+    table = out[out.index("per class:  "):].splitlines()[:11]
+    assert table[0].split()[2:] == ["precision", "recall", "density", "coverage", "fd"]
+    assert table[8].split() == ["7", "7", "0.700", "0.500", "1.000", "0.250", "10.000"]
+    keys = ("precision", "recall", "density", "coverage", "kid", "per_class")
+    monkeypatch.setattr(Quality, "to_dict", lambda self: {k: v for k, v in plain(self).items() if k not in keys})
+    rc, out, _ = run_main(["evaluate", "--checkpoint", str(trained / "generator.safetensors"), "--n", "100",
+                           "--no-copy-test"], capsys)  # a dict without them (metrics before issue 18): no rows
+    assert rc == 0 and "Fréchet distance" in out and "precision" not in out and "per class:  " not in out
+    assert "copy test" not in out  # --no-copy-test
