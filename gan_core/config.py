@@ -126,6 +126,10 @@ class TrainConfig:
     eval_samples: int = _f(2000, "Samples scored by the quality classifier after each epoch (0 = off); the real "
                            "floor uses at most the 10,000 test images.", lo=0, hi=10_000, group="quality",
                            label="Quality samples per epoch (0 = off)")
+    early_stop_patience: int = _f(0, "Stop when the Fréchet distance has not improved for this many epochs (0 = "
+                                  "never); the best epoch's generator is kept as best-generator.safetensors either "
+                                  "way. Needs quality scoring on.", lo=0, hi=10_000, group="quality",
+                                  label="Stop after epochs without improvement (0 = never)")
     sample_every: int = _f(1, "Save a fixed-noise sample grid every N epochs.", lo=1, hi=10000, group="training",
                            label="Sample grid every (epochs)")
     checkpoint_every: int = _f(1, "Write a resumable checkpoint every N epochs.", lo=1, hi=10000,
@@ -148,6 +152,9 @@ class TrainConfig:
         if 0 < self.eval_samples < MIN_EVAL_SAMPLES:
             raise ConfigError(f"eval_samples: a Fréchet distance needs a covariance of many samples; use 0 (off) or "
                               f"at least {MIN_EVAL_SAMPLES}, got {self.eval_samples}")
+        if self.early_stop_patience and not self.eval_samples:
+            raise ConfigError(f"early_stop_patience: stopping when the Fréchet distance stops improving needs it "
+                              f"measured; set eval_samples ≥ {MIN_EVAL_SAMPLES} or early_stop_patience 0")
         if self.train_subset and self.train_subset < self.batch_size:
             raise ConfigError(f"train_subset: {self.train_subset} images make no full batch of "
                               f"{self.batch_size}; use 0 (all) or at least batch_size")

@@ -589,9 +589,6 @@ def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
             floor = quality_floor(run.config.dataset, int(quality[-1]["n"]))
         if floor:
             last = quality[-1]
-            q = metrics.Quality(int(last["n"]), last["fd"], last["inception_score"], last["confidence"],
-                                tuple(last["class_shares"]), last["diversity"])
-            f = metrics.Quality(int(floor["n"]), floor["fd"], floor["inception_score"], floor["confidence"],
-                                tuple(floor["class_shares"]), floor["diversity"])
-            found.append(metrics.detect_mode_collapse(q, f, step=int(last.get("step") or 0)))
+            found.append(metrics.detect_mode_collapse(metrics.Quality.from_dict(last),
+                                                      metrics.Quality.from_dict(floor), step=int(last.get("step") or 0)))
     return [a for a in found if a is not None]

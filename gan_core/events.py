@@ -29,6 +29,11 @@ class StepMetrics:
     d_real: float   # mean D(x), as a probability
     d_fake: float   # mean D(G(z)), as a probability
     images_per_sec: float
+    # Training health: collapse and divergence show in the gradients before the samples. L2 norm over all of a
+    # model's parameter gradients, averaged over the steps that updated it.
+    d_grad_norm: float = 0.0
+    g_grad_norm: float = 0.0
+    d_sigma: float | None = None  # spectral_norm on: the largest σ(W) D's layers divide by (their raw scale)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class EpochQuality:
     step: int
     quality: dict
     seconds: float  # time the measurement took, to keep its cost visible
+    best: bool = False  # the best Fréchet distance of the run so far: best-generator.safetensors now holds this G
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,10 @@ class CheckpointWritten:
 
 @dataclass(frozen=True)
 class Done:
-    """Finished every epoch (or max_steps)."""
+    """Finished every epoch (or max_steps), or stopped early by early_stop_patience (`reason` says so)."""
     epoch: int
     step: int
+    reason: str = ""
 
 
 @dataclass(frozen=True)

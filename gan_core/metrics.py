@@ -1,9 +1,12 @@
 """Measured generation quality: a small shipped CNN classifier per dataset and the numbers computed on it.
 
 Inception features mean nothing on 28×28 digits, so the classifier plays Inception's part: Fréchet distance on its
-penultimate features (scipy's sqrtm, not a hand-written matrix root), classifier Inception Score, mean confidence,
-per-class share and feature diversity, with the same numbers for real test data as the floor. Also the detectors
-behind the dashboard's warnings: mode collapse, discriminator overpowering, divergence.
+penultimate features (scipy's sqrtm, not a hand-written matrix root), KID, classifier Inception Score, mean
+confidence, per-class share and feature diversity, and fidelity vs diversity apart: improved precision and recall
+(Kynkäänniemi et al. 2019) and density and coverage (Naeem et al. 2020) on k-NN balls around a fixed set of real
+training features that ships with the classifier. Real test data scored the same way, with the same sample count,
+is the floor. Also the detectors behind the dashboard's warnings: mode collapse, low variety, D overpowering,
+divergence.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +29,8 @@ from .models import N_CLASSES
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 FEATURES = 64
+REF_SIZE = 5000   # real training digits whose features ship with the classifier: the manifold P/R/D/C and KID use
+K_NEAREST = 5     # k of the k-NN balls, as both papers recommend
 
 
 class Classifier(nn.Module):
@@ -89,17 +94,22 @@ def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor) -> f
     return (preds == labels).float().mean().item()
 
 
-def save_classifier(model: Classifier, path: Path, info: dict[str, Any], train_images: torch.Tensor) -> None:
-    """Weights, the real training set's feature statistics (μ, Σ) and `info` (accuracy, command) as safetensors."""
+def save_classifier(model: Classifier, path: Path, info: dict[str, Any], train_images: torch.Tensor,
+                    train_labels: torch.Tensor) -> None:
+    """Weights, the real training set's feature statistics (μ, Σ), the features and labels of REF_SIZE training
+    digits drawn with a fixed seed (the real manifold) and `info` (accuracy, command) as safetensors."""
     from safetensors.torch import save_file
 
     from .checkpoint import atomic_write
     from .data import to_float
 
     feats, _ = embed(model, to_float(train_images))
+    pick = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:REF_SIZE]
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
     tensors["ref.mu"] = torch.from_numpy(feats.mean(0))
     tensors["ref.cov"] = torch.from_numpy(np.cov(feats, rowvar=False))
+    tensors["ref.feats"] = torch.from_numpy(feats[pick.numpy()]).float()       # (REF_SIZE, 64)
+    tensors["ref.labels"] = train_labels[pick].to(torch.int64).contiguous()     # (REF_SIZE,)
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"gan_studio": json.dumps(info)}))
 
 
@@ -172,14 +182,38 @@ class Quality:
     # Conditional runs: how often the classifier sees the class that was asked for, overall and per class.
     fidelity: float | None = None
     fidelity_per_class: tuple[float, ...] | None = None
+    # Fidelity vs diversity on k-NN manifolds of the REF_SIZE real features, and KID on the same features. None in
+    # numbers stored before they existed.
+    precision: float | None = None   # share of samples inside the real manifold: do they look real?
+    recall: float | None = None      # share of real digits inside the samples' manifold: is every style drawn?
+    density: float | None = None     # precision counting how many real balls hold a sample (≈ 1 for real data)
+    coverage: float | None = None    # share of real digits with a sample inside their own ball
+    kid: float | None = None         # kernel inception distance: unbiased at small n, where FD is not
+    # Conditional runs: per requested class, the four numbers and the Fréchet distance within that class.
+    per_class: tuple[dict[str, float], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the fidelity keys only for conditional samples)."""
+        """JSON-ready dict (the fidelity and per-class keys only for conditional samples, no None values)."""
         out = {"n": self.n, "fd": self.fd, "inception_score": self.inception_score, "confidence": self.confidence,
                "class_shares": list(self.class_shares), "diversity": self.diversity}
         if self.fidelity is not None:
             out |= {"fidelity": self.fidelity, "fidelity_per_class": list(self.fidelity_per_class or ())}
+        for key in ("precision", "recall", "density", "coverage", "kid"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.per_class is not None:
+            out["per_class"] = [dict(c) for c in self.per_class]
         return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Quality":
+        """Back from to_dict() (or a stored row, which may predate some keys or carry extra ones)."""
+        per_class = d.get("per_class")
+        return cls(int(d["n"]), d["fd"], d["inception_score"], d["confidence"], tuple(d["class_shares"]),
+                   d["diversity"], d.get("fidelity"),
+                   tuple(d["fidelity_per_class"]) if d.get("fidelity_per_class") is not None else None,
+                   *(d.get(k) for k in ("precision", "recall", "density", "coverage", "kid")),
+                   tuple(per_class) if per_class is not None else None)
 
 
 @lru_cache(maxsize=4)
@@ -191,32 +225,127 @@ def reference_stats(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     return t["ref.mu"].numpy(), t["ref.cov"].numpy()
 
 
+@dataclass(frozen=True)
+class Manifold:
+    """A set of feature vectors with the radius of each one's k-NN ball (distance to its k-th nearest other point)."""
+    feats: torch.Tensor   # (M, 64) float64
+    radii: torch.Tensor   # (M,) float64
+
+    @classmethod
+    def of(cls, feats: torch.Tensor | np.ndarray, k: int = K_NEAREST) -> "Manifold":
+        """The k-NN balls of `feats` (M, 64); needs M > k."""
+        f = torch.as_tensor(feats, dtype=torch.float64)
+        # column 0 of the sorted distances is the point itself (0), so column k is its k-th nearest other point
+        return cls(f, _distances(f, f).kthvalue(k + 1, dim=1).values)
+
+
+def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances (A, B) between rows of a (A, 64) and b (B, 64) (float64: the matmul form stays exact
+    to ~1e-7 of feature norms in the hundreds)."""
+    return torch.cdist(a, b)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The shipped real manifold of a dataset: REF_SIZE real training features, their k-NN balls and labels."""
+    manifold: Manifold
+    labels: np.ndarray        # (REF_SIZE,) int64
+    kid_self: float           # KID's real-vs-real kernel term: constant, so computed once
+
+
+@lru_cache(maxsize=4)
+def reference(dataset: str) -> Reference:
+    """The real manifold that ships with `dataset`'s classifier (KeyError naming the fix for an older file)."""
+    from .checkpoint import load_tensors
+
+    t = load_tensors(classifier_path(dataset))
+    if "ref.feats" not in t:
+        raise KeyError(f"the {dataset} classifier has no reference features; rewrite it with "
+                       f"`python scripts/train_classifier.py --dataset {dataset} --stats-only`")
+    real = Manifold.of(t["ref.feats"])
+    return Reference(real, t["ref.labels"].numpy(), _kernel_mean(real.feats, real.feats, pairs_only=True))
+
+
+def prdc(real: Manifold, fake_feats: torch.Tensor | np.ndarray, k: int = K_NEAREST) -> dict[str, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020) of fake
+    features (N, 64) against the real manifold; the same k for the fakes' own balls."""
+    fake = Manifold.of(fake_feats, k)
+    d = _distances(real.feats, fake.feats)                     # (M, N)
+    inside_real = d <= real.radii[:, None]                     # [i, j]: fake j lies in real i's ball
+    return {"precision": inside_real.any(0).double().mean().item(),
+            "recall": (d <= fake.radii[None, :]).any(1).double().mean().item(),
+            "density": inside_real.sum(0).double().mean().item() / k,
+            "coverage": (d.min(1).values <= real.radii).double().mean().item()}
+
+
+def _kernel_mean(a: torch.Tensor, b: torch.Tensor, pairs_only: bool = False) -> float:
+    """Mean of the cubic polynomial kernel (x·y / d + 1)³ over rows of a (A, d) and b (B, d); with `pairs_only`
+    (a is b) over the pairs i ≠ j. In row blocks: 5000² float64 values would be 200 MB."""
+    dim = a.shape[1]
+    total = sum(((a[i:i + 1000] @ b.T / dim + 1) ** 3).sum().item() for i in range(0, len(a), 1000))
+    if not pairs_only:
+        return total / (len(a) * len(b))
+    return (total - ((a * a).sum(1) / dim + 1).pow(3).sum().item()) / (len(a) * (len(a) - 1))
+
+
+def kid(real_feats: torch.Tensor | np.ndarray, fake_feats: torch.Tensor | np.ndarray,
+        real_self: float | None = None) -> float:
+    """Kernel inception distance: the unbiased MMD² with the cubic polynomial kernel (Bińkowski et al. 2018, as
+    torch-fidelity), on all pairs; 0 in expectation when both come from one distribution. `real_self`: the real
+    features' own term, when known (Reference.kid_self)."""
+    x, y = (torch.as_tensor(f, dtype=torch.float64) for f in (real_feats, fake_feats))
+    if real_self is None:
+        real_self = _kernel_mean(x, x, pairs_only=True)
+    return real_self + _kernel_mean(y, y, pairs_only=True) - 2 * _kernel_mean(x, y)
+
+
+def _per_class(feats: np.ndarray, labels: np.ndarray, dataset: str) -> tuple[dict[str, float], ...]:
+    """For each class c: P/R/D/C of the features asked to be c against the real digits of class c, and the Fréchet
+    distance between the two (so "class 5 has no variety" is visible as its recall)."""
+    ref = reference(dataset)
+    out = []
+    for c in range(N_CLASSES):
+        f = feats[labels == c]
+        r = ref.manifold.feats[torch.from_numpy(ref.labels == c)].numpy()
+        if len(f) <= K_NEAREST:  # too few samples of this class for k-NN balls
+            out.append({"n": int(len(f))})
+            continue
+        row = prdc(Manifold.of(r), f)
+        row["fd"] = frechet_distance(f.mean(0), np.cov(f, rowvar=False), r.mean(0), np.cov(r, rowvar=False))
+        out.append({"n": int(len(f)), **row})
+    return tuple(out)
+
+
 def measure(images: torch.Tensor, dataset: str, labels: torch.Tensor | None = None, device: str = "cpu") -> Quality:
     """Quality of float images (N, 1, 28, 28) in [-1, 1], against `dataset`'s training statistics, with the
-    classifier on `device`; with the requested `labels` (N,) also the class fidelity."""
+    classifier on `device`; with the requested `labels` (N,) also the class fidelity and the per-class numbers."""
     feats, probs = embed(load_classifier(dataset, device), images)
     mu, cov = reference_stats(dataset)
+    ref = reference(dataset)
     pred = probs.argmax(1)
     shares = np.bincount(pred, minlength=N_CLASSES) / len(probs)
-    fidelity = per_class = None
+    fidelity = per_fidelity = per_class = None
     if labels is not None:
         want = labels.cpu().numpy()
         hit = pred == want
         fidelity = float(hit.mean())
-        per_class = tuple(float(hit[want == c].mean()) if (want == c).any() else float("nan")
-                          for c in range(N_CLASSES))
+        per_fidelity = tuple(float(hit[want == c].mean()) if (want == c).any() else float("nan")
+                             for c in range(N_CLASSES))
+        per_class = _per_class(feats, want, dataset)
     return Quality(len(images), frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), mu, cov),
                    inception_score(probs), float(probs.max(1).mean()), tuple(float(s) for s in shares),
-                   diversity(feats), fidelity, per_class)
+                   diversity(feats), fidelity, per_fidelity, **prdc(ref.manifold, feats),
+                   kid=kid(ref.manifold.feats, feats, ref.kid_self),
+                   per_class=per_class)
 
 
 @lru_cache(maxsize=8)
 def real_floor(dataset: str, n: int, download: bool = True) -> Quality:
-    """The same numbers for n real test images: the best a generator can be expected to score."""
+    """The same numbers for n real test images, per class too: the best a generator can be expected to score."""
     from .data import load_dataset, to_float
 
-    images, _ = load_dataset(dataset, "test", limit=n, download=download)
-    return measure(to_float(images), dataset)
+    images, labels = load_dataset(dataset, "test", limit=n, download=download)
+    return measure(to_float(images), dataset, labels)
 
 
 @torch.no_grad()
@@ -246,23 +375,53 @@ class Alert:
 MIN_COLLAPSE_STEPS = 300
 
 
+# Recall this far below real data's (same sample count) means the samples miss real styles: low variety. Per class
+# the gap allowed is larger, since ~n/10 samples per class make each class's recall noisier.
+RECALL_GAP, CLASS_RECALL_GAP = 0.15, 0.2
+
+
+def thin_classes(q: Quality, floor: Quality) -> list[int]:
+    """Classes of a conditional run whose recall is CLASS_RECALL_GAP or more below real digits' of that class."""
+    if not (q.per_class and floor.per_class) or q.n != floor.n:
+        return []
+    return [c for c, (mine, real) in enumerate(zip(q.per_class, floor.per_class))
+            if "recall" in mine and "recall" in real and mine["recall"] < real["recall"] - CLASS_RECALL_GAP]
+
+
 def detect_mode_collapse(q: Quality, floor: Quality, step: int | None = None,
                          min_steps: int = MIN_COLLAPSE_STEPS) -> Alert | None:
-    """Class shares far from uniform, or feature diversity well below real data's. With `step` (the step the
-    numbers were measured at) below `min_steps`, an Alert of kind "too_early" instead: nothing to judge yet."""
+    """Mode collapse (class shares far from uniform, feature diversity well below real data's) or low variety
+    (recall well below real data's at the same sample count, overall or, for a conditional run, within a class).
+    With `step` (the step the numbers were measured at) below `min_steps`, an Alert of kind "too_early" instead:
+    nothing to judge yet."""
     worst = max(q.class_shares)
     missing = [i for i, s in enumerate(q.class_shares) if s < 0.02]
-    if worst > 0.3 or missing or q.diversity < 0.6 * floor.diversity:
-        if step is not None and step < min_steps:
-            return Alert("too_early", f"Too early to judge mode collapse: {step:,} steps trained.",
-                         f"A generator draws noise for its first few hundred steps, and the classifier sorts noise "
-                         f"into a few classes. Look again after {min_steps:,} steps.")
+    collapsed = worst > 0.3 or missing or q.diversity < 0.6 * floor.diversity
+    comparable = q.recall is not None and floor.recall is not None and q.n == floor.n
+    low_recall = comparable and q.recall < floor.recall - RECALL_GAP
+    thin = thin_classes(q, floor)
+    if not (collapsed or low_recall or thin):
+        return None
+    if step is not None and step < min_steps:
+        return Alert("too_early", f"Too early to judge mode collapse: {step:,} steps trained.",
+                     f"A generator draws noise for its first few hundred steps, and the classifier sorts noise "
+                     f"into a few classes. Look again after {min_steps:,} steps.")
+    if collapsed:
         detail = (f"{worst:.0%} of samples are one class" if worst > 0.3 else
                   f"classes {missing} almost never appear" if missing else
                   f"feature diversity is {q.diversity / floor.diversity:.0%} of real data's")
         return Alert("mode_collapse", f"Possible mode collapse: {detail}.",
-                       "Lower the learning rates, try the wgan_gp or hinge loss, or add label smoothing.")
-    return None
+                     "Lower the learning rates, try the wgan_gp or hinge loss, or add label smoothing.")
+    if low_recall:
+        detail = (f"recall {q.recall:.2f} against {floor.recall:.2f} for real digits: the samples cover too few "
+                  f"of the real styles")
+    else:
+        pairs = ", ".join(f"{c} ({q.per_class[c]['recall']:.2f} vs {floor.per_class[c]['recall']:.2f})"
+                          for c in thin)
+        detail = f"little variety within class{'es' if len(thin) > 1 else ''} {pairs}, recall against real digits"
+    return Alert("low_variety", f"Low variety: {detail}.",
+                 "Look for repeated styles in the samples; lower the learning rates, try the hinge or wgan_gp loss, "
+                 "or a larger latent_dim.")
 
 
 # Losses whose D logit is a log-odds, so sigmoid(logit) is D's probability; a hinge or WGAN critic's raw scores have

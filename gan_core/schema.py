@@ -18,9 +18,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .status import RunStatus
 
-# 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key; 4: runs.ran_on (each added in place to an
-# older database by _upgrade)
-SCHEMA_VERSION = 4
+# 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key; 4: runs.ran_on; 5: metrics.d_grad_norm,
+# g_grad_norm, d_sigma (each added in place to an older database by _upgrade)
+SCHEMA_VERSION = 5
 
 
 class StoreError(RuntimeError):
@@ -72,6 +72,10 @@ class StepMetric(Base):
     d_real: Mapped[float] = mapped_column(Float)
     d_fake: Mapped[float] = mapped_column(Float)
     images_per_sec: Mapped[float] = mapped_column(Float)
+    # Training health (events.StepMetrics); NULL in rows written before they were logged.
+    d_grad_norm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    g_grad_norm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    d_sigma: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
 
 
@@ -182,6 +186,11 @@ def _upgrade(c: Connection, version: int) -> None:
         c.execute(update(Run).where(Run.owner != "").values(owner_key="name:" + Run.owner))
     if version < 4 and "ran_on" not in {col["name"] for col in inspect(c).get_columns("runs")}:
         c.execute(text("ALTER TABLE runs ADD COLUMN ran_on VARCHAR(100) DEFAULT '' NOT NULL"))
+    if version < 5:
+        have = {col["name"] for col in inspect(c).get_columns("metrics")}
+        for name in ("d_grad_norm", "g_grad_norm", "d_sigma"):
+            if name not in have:
+                c.execute(text(f"ALTER TABLE metrics ADD COLUMN {name} FLOAT"))
     c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

@@ -360,10 +360,12 @@ class Store:
             c.execute(update(Run).where(Run.id == run_id).values(step=max(r["step"] for r in rows)))
 
     def step_metrics(self, run_id: int, after_step: int = 0) -> list[dict[str, Any]]:
-        """A run's per-step rows (losses, D outputs, images/s; per-epoch scores are `quality`) in step order, only
-        those after `after_step` for incremental polling."""
+        """A run's per-step rows (losses, D outputs, images/s, gradient norms and D's spectral σ, None where not
+        logged; per-epoch scores are `quality`) in step order, only those after `after_step` for incremental
+        polling."""
         m = StepMetric
-        cols = [m.step, m.epoch, m.d_loss, m.g_loss, m.d_real, m.d_fake, m.images_per_sec, m.created_at]
+        cols = [m.step, m.epoch, m.d_loss, m.g_loss, m.d_real, m.d_fake, m.images_per_sec, m.d_grad_norm,
+                m.g_grad_norm, m.d_sigma, m.created_at]
         with self.reader.connect() as c:
             res = c.execute(select(*cols).where(StepMetric.run_id == run_id, StepMetric.step > after_step)
                             .order_by(StepMetric.step))

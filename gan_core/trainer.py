@@ -36,6 +36,7 @@ from .sampling import class_row_inputs, render, seeded_noise
 
 GRID_SEED_OFFSET = 1  # the fixed sample grid uses seed + 1, so it never shares noise with training
 KEEP_CHECKPOINTS = 2
+BEST_GENERATOR = "best-generator.safetensors"  # beside generator.safetensors (the newest) in a run's folder
 
 
 @dataclass
@@ -120,8 +121,9 @@ def ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
 def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: bool) -> torch.Tensor:
     """One D update and, if `g_step`, one G update on real images (B, 1, 28, 28) with labels (B,) if conditional.
 
-    Returns the detached stats [d_loss, g_loss, D(x), D(G(z))] (4,), left on the device so the caller can sum them
-    there without waiting for it; g_loss is 0 on a step without a G update.
+    Returns the detached stats [d_loss, g_loss, D(x), D(G(z)), |∇D|, |∇G|] (6,), left on the device so the caller
+    can sum them there without waiting for it; g_loss and |∇G| are 0 on a step without a G update. The gradient
+    norms are the L2 norm over all of a model's parameter gradients, as clip_grad_norm_ measures them.
     """
     cfg, b = m.cfg, real.shape[0]
     z = sample_noise(cfg, b, m.rng, m.device)                      # (B, latent)
@@ -154,6 +156,7 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
         d_loss = d_loss + cfg.info_weight * info_loss(q_fake, code)
     m.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
+    d_norm = torch.nn.utils.get_total_norm([p.grad for p in m.d.parameters() if p.grad is not None])
     m.opt_d.step()
 
     ############################
@@ -161,7 +164,7 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
     # log(1 - D(G(z))) instead; lsgan regresses D(G(z)) to 1; hinge and wgan_gp maximize D(G(z))). The same fake
     # batch, judged by the D just updated; plus InfoGAN's code loss, so G draws the code legibly.
     ###########################
-    g_loss = torch.zeros((), device=m.device)  # a fill on the device, not a copy from the host
+    g_loss = g_norm = torch.zeros((), device=m.device)  # a fill on the device, not a copy from the host
     if g_step:
         m.d.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
         with m.autocast():
@@ -171,12 +174,27 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
             g_loss = g_loss + cfg.info_weight * info_loss(q_fake, code)
         m.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        g_norm = torch.nn.utils.get_total_norm([p.grad for p in m.g.parameters() if p.grad is not None])
         m.opt_g.step()
         m.d.requires_grad_(True)
         if m.g_ema is not None:  # on CUDA a host sync: AveragedModel copies its CPU step counter to the device
             m.g_ema.update_parameters(m.g)
     probs = torch.sigmoid(logits.detach())                                                  # (2B,)
-    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:b].mean(), probs[b:].mean()])
+    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:b].mean(), probs[b:].mean(), d_norm.float(),
+                        g_norm.float()])
+
+
+@torch.no_grad()
+def spectral_sigma(d: nn.Module) -> float | None:
+    """The largest σ(W) among D's spectrally normalised weights (the power-iteration estimate each layer divides
+    by), or None without spectral norm: a σ that keeps growing means D's raw weights are running away."""
+    from torch.nn.utils import parametrize
+    from torch.nn.utils.parametrizations import _SpectralNorm
+
+    sigmas = [torch.vdot(fn._u, fn._reshape_weight_to_matrix(mod.parametrizations.weight.original) @ fn._v)
+              for mod in d.modules() if parametrize.is_parametrized(mod, "weight")
+              for fn in mod.parametrizations.weight if isinstance(fn, _SpectralNorm)]
+    return max(torch.stack(sigmas).float().tolist()) if sigmas else None
 
 
 def _rng_state(m: GAN) -> dict[str, torch.Tensor]:
@@ -186,8 +204,8 @@ def _rng_state(m: GAN) -> dict[str, torch.Tensor]:
     return state
 
 
-def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
-    """Load weights, optimizers and RNG from a checkpoint; returns (epoch, step, permutation, position)."""
+def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int, dict]:
+    """Load weights, optimizers and RNG from a checkpoint; returns (epoch, step, permutation, position, header)."""
     # Everything that could fail half-way (a generator export, missing RNG state, optimizer groups or tensors that
     # do not fit, an incompatible config) is refused here first: the CLI and the worker both come through this.
     header = ckpt.check_resumable(path, m.cfg)
@@ -213,7 +231,8 @@ def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int]:
     except RuntimeError:  # saved on another device type: stay deterministic, though no longer bit-exact
         m.rng.manual_seed(m.cfg.seed + header["step"])
     perm = t.get("rng.perm")
-    return header["epoch"], header["step"], None if perm is None else perm.to(m.device), header.get("pos", 0)
+    return (header["epoch"], header["step"], None if perm is None else perm.to(m.device), header.get("pos", 0),
+            header)
 
 
 def sample_grid_inputs(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -237,12 +256,14 @@ class Progress:
     step: int                              # optimizer steps over the whole run
     pos: int                               # steps into the current epoch
     perm: torch.Tensor | None              # (N,) int64: this epoch's data order, on the device
-    acc: torch.Tensor                      # (4,) train_step's stats summed since the last log line, on the device
+    acc: torch.Tensor                      # (6,) train_step's stats summed since the last log line, on the device
     acc_steps: int = 0                     # steps summed in acc
     acc_g_steps: int = 0                   # ...of which updated G (fewer when n_critic > 1)
-    last_g: float = 0.0                    # G's mean loss in the last interval that had a G update
+    last_g: tuple[float, float] = (0.0, 0.0)  # G's mean loss and |∇G| in the last interval that had a G update
     t0: float = field(default_factory=time.perf_counter)  # when the current log interval began
     saved_at: int = -1                     # the step of the last checkpoint written (never two at one step)
+    best_fd: float | None = None           # the run's best Fréchet distance so far (kept across resume)
+    best_epoch: int = 0                    # ...and the epoch that scored it: best-generator.safetensors holds its G
 
     @property
     def shown_epoch(self) -> int:
@@ -254,23 +275,24 @@ class Progress:
         return bool(cfg.max_steps) and self.step >= cfg.max_steps
 
     def add(self, stats: torch.Tensor, g_step: bool) -> None:
-        """Count one step and sum its stats (4,) on the device."""
+        """Count one step and sum its stats (6,) on the device."""
         self.acc += stats
         self.acc_steps, self.acc_g_steps = self.acc_steps + 1, self.acc_g_steps + g_step
         self.pos, self.step = self.pos + 1, self.step + 1
 
-    def flush(self, sink: Sink, batch_size: int) -> str | None:
-        """Emit the mean stats since the last flush; returns a reason instead if they are not finite."""
+    def flush(self, sink: Sink, batch_size: int, d: nn.Module) -> str | None:
+        """Emit the mean stats since the last flush (with D's spectral σ read from `d`); returns a reason instead
+        if they are not finite."""
         if self.acc_steps == 0:
             return None
-        d_loss, g_loss, d_real, d_fake = self.acc.tolist()  # the one host sync per log interval
+        d_loss, g_loss, d_real, d_fake, d_norm, g_norm = self.acc.tolist()  # the one host sync per log interval
         now = time.perf_counter()
         elapsed, self.t0 = now - self.t0, now  # the sink's own time counts in the next interval: images/s is honest
-        if self.acc_g_steps:  # n_critic > log_every: an interval may have no G step; repeat the last G loss
-            self.last_g = g_loss / self.acc_g_steps
+        if self.acc_g_steps:  # n_critic > log_every: an interval may have no G step; repeat the last G numbers
+            self.last_g = (g_loss / self.acc_g_steps, g_norm / self.acc_g_steps)
         n = self.acc_steps
-        ev = StepMetrics(self.step, self.epoch + 1, d_loss / n, self.last_g, d_real / n, d_fake / n,
-                         n * batch_size / max(elapsed, 1e-9))
+        ev = StepMetrics(self.step, self.epoch + 1, d_loss / n, self.last_g[0], d_real / n, d_fake / n,
+                         n * batch_size / max(elapsed, 1e-9), d_norm / n, self.last_g[1], spectral_sigma(d))
         self.acc.zero_()
         self.acc_steps = self.acc_g_steps = 0
         if not all(map(_finite, (ev.d_loss, ev.g_loss))):
@@ -308,16 +330,19 @@ def _setup(cfg: TrainConfig, resume_from: str | Path | None, out_dir: str | Path
     if n // b == 0:
         raise ConfigError(f"batch_size: {b} is larger than the {n} training images")
     m = build_gan(cfg, device)
-    epoch, step, perm, pos = 0, 0, None, 0
+    epoch, step, perm, pos, header = 0, 0, None, 0, {}
     if resume_from is not None:
-        epoch, step, perm, pos = _restore(m, Path(resume_from))
+        epoch, step, perm, pos, header = _restore(m, Path(resume_from))
         if perm is not None and perm.numel() != n:
             raise ConfigError(f"cannot resume: the checkpoint saw {perm.numel()} images, this run has {n} "
                               f"(train_subset or dataset changed)")
     step_model = replace(m, g=torch.compile(m.g), d=torch.compile(m.d)) if cfg.compile else m
     s = Setup(m, step_model, images, labels, n // b, None if out_dir is None else Path(out_dir),
               sample_grid_inputs(cfg))
-    return s, Progress(epoch, step, pos, perm, torch.zeros(4, device=device))
+    best_fd, best_epoch = header.get("best_fd"), header.get("best_epoch")
+    if not (isinstance(best_fd, float) and _finite(best_fd) and type(best_epoch) is int and 0 < best_epoch <= epoch + 1):
+        best_fd, best_epoch = None, 0  # an older checkpoint (or a damaged header): the best starts again from here
+    return s, Progress(epoch, step, pos, perm, torch.zeros(6, device=device), best_fd=best_fd, best_epoch=best_epoch)
 
 
 def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = None,
@@ -347,13 +372,13 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 real = to_float(s.images[idx])                  # (B, 1, 28, 28) in [-1, 1]
                 g_step = (p.step + 1) % cfg.n_critic == 0
                 p.add(train_step(s.step_model, real, None if s.labels is None else s.labels[idx], g_step), g_step)
-                if p.step % cfg.log_every == 0 and (reason := p.flush(sink, b)):
+                if p.step % cfg.log_every == 0 and (reason := p.flush(sink, b, s.m.d)):
                     end = Failed(reason, p.step)
                     break
                 if p.pos < s.steps_per_epoch:
                     continue  # mid-epoch: the next step
             # The epoch is over, or the run stops here (stop_event, max_steps).
-            if reason := p.flush(sink, b):
+            if reason := p.flush(sink, b, s.m.d):
                 end = Failed(reason, p.step)
                 break
             if p.pos == s.steps_per_epoch:
@@ -361,6 +386,13 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 last = p.epoch == cfg.epochs or p.at_max_steps(cfg)
                 _epoch_end(s, p, sink, grid=p.epoch % cfg.sample_every == 0 or last,
                            checkpoint=p.epoch % cfg.checkpoint_every == 0 or last)
+                patience = cfg.early_stop_patience
+                if not last and patience and p.best_fd is not None and p.epoch - p.best_epoch >= patience:
+                    _save(s, p, sink)  # a run that peaked can still be resumed (with a larger patience)
+                    end = Done(p.epoch, p.step, f"stopped early: the Fréchet distance has not improved for "
+                                                f"{p.epoch - p.best_epoch} epochs (best {p.best_fd:.2f} at epoch "
+                                                f"{p.best_epoch}; early_stop_patience {patience})")
+                    break
             if stop_event.is_set():
                 _save(s, p, sink)
                 end = Stopped(p.epoch, p.step)
@@ -388,7 +420,8 @@ def _epoch_end(s: Setup, p: Progress, sink: Sink, grid: bool, checkpoint: bool) 
 
 
 def _measure(s: Setup, p: Progress, sink: Sink) -> None:
-    """Score eval_samples images with the shipped classifier, when there is one for this dataset."""
+    """Score eval_samples images with the shipped classifier, when there is one for this dataset; a new best
+    Fréchet distance also writes this G to best-generator.safetensors (seed 001: G can get worse after D wins)."""
     from . import metrics
 
     cfg = s.m.cfg
@@ -396,7 +429,12 @@ def _measure(s: Setup, p: Progress, sink: Sink) -> None:
         return
     t = time.perf_counter()
     q = metrics.measure_generator(s.m.sampler, cfg, cfg.eval_samples)
-    sink(EpochQuality(p.shown_epoch, p.step, q.to_dict(), time.perf_counter() - t))
+    best = q.fd == q.fd and (p.best_fd is None or q.fd < p.best_fd)  # a NaN score is never the best
+    if best:
+        p.best_fd, p.best_epoch = q.fd, p.shown_epoch
+        if s.out is not None:
+            ckpt.save_generator(s.out / BEST_GENERATOR, cfg, s.m.sampler, p.epoch, p.step)
+    sink(EpochQuality(p.shown_epoch, p.step, q.to_dict(), time.perf_counter() - t, best))
 
 
 def _save(s: Setup, p: Progress, sink: Sink) -> None:
@@ -409,7 +447,8 @@ def _save(s: Setup, p: Progress, sink: Sink) -> None:
     rng = _rng_state(m)
     if p.perm is not None and p.pos:
         rng["perm"] = p.perm  # mid-epoch: keep this epoch's order so resume continues it exactly
-    ckpt.save_checkpoint(path, m.cfg, m.g, m.d, m.opt_g, m.opt_d, p.epoch, p.step, rng, {"pos": p.pos}, m.g_ema)
+    ckpt.save_checkpoint(path, m.cfg, m.g, m.d, m.opt_g, m.opt_d, p.epoch, p.step, rng,
+                         {"pos": p.pos, "best_fd": p.best_fd, "best_epoch": p.best_epoch}, m.g_ema)
     ckpt.save_generator(s.out / "generator.safetensors", m.cfg, m.sampler, p.epoch, p.step)
     for old in sorted(path.parent.glob("ckpt-*.safetensors"))[:-KEEP_CHECKPOINTS]:
         old.unlink()

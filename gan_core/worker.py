@@ -49,8 +49,9 @@ class StoreSink:
         if isinstance(ev, Started):
             self.store.set_progress(self.run.id, ran_on=f"{ev.device}, {ev.precision}")
         elif isinstance(ev, StepMetrics):
-            self.buffer.append({k: getattr(ev, k) for k in ("step", "epoch", "d_loss", "g_loss", "d_real",
-                                                            "d_fake", "images_per_sec")})
+            self.buffer.append({k: getattr(ev, k) for k in ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake",
+                                                            "images_per_sec", "d_grad_norm", "g_grad_norm",
+                                                            "d_sigma")})
             if time.monotonic() - self.last_flush >= self.flush_s:
                 self.flush()
         elif isinstance(ev, EpochSamples):
@@ -60,7 +61,8 @@ class StoreSink:
             self.flush()
             self.store.add_sample(self.run.id, ev.epoch, ev.step, rel)
         elif isinstance(ev, EpochQuality):
-            self.store.add_quality(self.run.id, ev.epoch, ev.step, {**ev.quality, "seconds": ev.seconds})
+            self.store.add_quality(self.run.id, ev.epoch, ev.step,
+                                   {**ev.quality, "seconds": ev.seconds, **({"best": True} if ev.best else {})})
         elif isinstance(ev, CheckpointWritten):
             self.flush()  # every metric up to the checkpoint is durable before the run row says so
             self.store.set_progress(self.run.id, epoch=ev.epoch, step=ev.step)
@@ -128,7 +130,7 @@ def _outcome(store: Store, run: RunView, worker_id: str, ev: Event | None,
     # The trainer's last event → the run's final status and error. A stop that came from shutting the worker down
     # (not from a person's stop request) leaves the run resumable as 'interrupted', not 'stopped'.
     if isinstance(ev, Done):
-        return RunStatus.DONE, None
+        return RunStatus.DONE, ev.reason or None  # early_stop_patience says why it ended before its epochs
     if isinstance(ev, Stopped):
         if shutdown is not None and shutdown.is_set() and not store.beat_and_check_stop(run.id, worker_id):
             return RunStatus.INTERRUPTED, "the worker was shut down; resume continues from the last checkpoint"

@@ -44,7 +44,7 @@ def main() -> int:
     if args.stats_only:
         model = load_classifier(args.dataset)
         info = read_info(classifier_path(args.dataset))
-        save_classifier(model, classifier_path(args.dataset), info, x)
+        save_classifier(model, classifier_path(args.dataset), info, x, y)
         print(f"{args.dataset}: reference statistics rewritten")
         return 0
     model = train_classifier(x, y, epochs=args.epochs, seed=args.seed)
@@ -52,7 +52,7 @@ def main() -> int:
     path = classifier_path(args.dataset)
     info = {"dataset": args.dataset, "test_accuracy": acc, "epochs": args.epochs, "seed": args.seed,
             "command": " ".join(["python", "scripts/train_classifier.py", *sys.argv[1:]])}
-    save_classifier(model, path, info, x)
+    save_classifier(model, path, info, x, y)
     print(f"{args.dataset}: test accuracy {acc:.4f} after {args.epochs} epochs ({time.time() - t0:.0f} s) → {path} "
           f"({path.stat().st_size / 1e6:.2f} MB)")
     return 0

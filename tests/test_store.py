@@ -94,21 +94,32 @@ def test_schema_is_versioned(store):
         Store()
 
 
-def test_a_schema_3_database_gains_ran_on_in_place_and_keeps_its_runs(store):
-    # A database written before runs.ran_on existed (schema 3): the next Store adds the column and keeps every row.
+def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_keeps_its_rows(store):
+    # A database written before runs.ran_on (schema 4) and the metrics' gradient norms and σ (schema 5) existed:
+    # the next Store adds the columns and keeps every row; old metric rows read back with None for the new numbers.
     from sqlalchemy import text, update
+    from gan_core.schema import SCHEMA_VERSION
     from gan_core.store import Meta
     run_id = store.submit(TrainConfig(epochs=2), name="old", owner="ada")
+    old = {"step": 10, "epoch": 1, "d_loss": 1.0, "g_loss": 2.0, "d_real": 0.6, "d_fake": 0.4, "images_per_sec": 5.0}
+    store.add_step_metrics(run_id, [old])
     with store.engine.begin() as c:
         c.execute(text("ALTER TABLE runs DROP COLUMN ran_on"))
+        for col in ("d_grad_norm", "g_grad_norm", "d_sigma"):
+            c.execute(text(f"ALTER TABLE metrics DROP COLUMN {col}"))
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="3"))
     store.dispose()
     s = Store()
     assert s.get(run_id).name == "old" and s.get(run_id).ran_on == ""
     s.set_progress(run_id, ran_on="cpu, fp32")
     assert s.get(run_id).ran_on == "cpu, fp32"
+    s.add_step_metrics(run_id, [{**old, "step": 20, "d_grad_norm": 3.5, "g_grad_norm": 0.25, "d_sigma": None}])
+    rows = s.step_metrics(run_id)
+    assert [(r["step"], r["d_grad_norm"], r["g_grad_norm"], r["d_sigma"]) for r in rows] == [
+        (10, None, None, None), (20, 3.5, 0.25, None)]
     with s.engine.connect() as c:
-        assert c.execute(text("SELECT value FROM gan_meta WHERE key = 'schema_version'")).scalar() == "4"
+        assert c.execute(text("SELECT value FROM gan_meta WHERE key = 'schema_version'")).scalar() == str(
+            SCHEMA_VERSION)
     s.dispose()
 
 
