@@ -63,6 +63,9 @@ def uploaded_generator() -> Path:
     return path
 
 
+NN_PX = 112  # on-screen size of the sample and of each nearest training image
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _train_index(dataset: str, limit: int, digest: str):
     """(features (N, 64), images uint8 (N, 28, 28), typical nearest distance of real test images); `digest` (the
@@ -92,8 +95,10 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
                                               "minute for 60,000 on a CPU); cached on disk after that."))
     if not on:
         return
-    pick = int(st.number_input("Sample #", min_value=1, max_value=len(samples), value=1, step=1, key="gen_nn_pick",
-                               help=f"Counted row by row from the top left of the grid above ({ncol} a row)."))
+    with st.columns([1, 3])[0]:
+        pick = int(st.number_input("Sample #", min_value=1, max_value=len(samples), value=1, step=1,
+                                   key="gen_nn_pick",
+                                   help=f"Counted row by row from the top left of the grid above ({ncol} a row)."))
     try:
         with st.spinner("Indexing the training images with the quality classifier (once; about a minute)…"):
             feats, images, typical = _train_index(dataset, limit, digest)
@@ -102,16 +107,19 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
         return
     found = neighbours.neighbours_of(samples[pick - 1], dataset, feats)
     cols = st.columns(len(found.indices) + 1)
-    cols[0].image(png_at_width(samples[pick - 1], 112), caption=f"sample #{pick}")
+    # Every tile drawn at the same 112 px (4 screen pixels a digit pixel), PNG so nothing is re-encoded.
+    cols[0].image(png_at_width(samples[pick - 1], NN_PX), caption=f"sample #{pick}", width=NN_PX,
+                  output_format="PNG")
     for col, i, d in zip(cols[1:], found.indices, found.distances):
-        col.image(png_at_width(images[i].numpy(), 112), caption=f"train #{i:,} · distance {d:.2f}")
-    verdict = ("closer to it than that training image's own nearest neighbour is: the copy test flags it as a "
-               "likely copy" if found.flagged else "farther from it than that training image's own nearest "
-               "neighbour: not a copy by the copy test")
-    st.caption(f"Distances between the quality classifier's 64 features. Real test images lie a median "
-               f"{typical:.2f} from their nearest training image; this sample lies {found.distances[0]:.2f} from "
-               f"train #{found.indices[0]:,}, {verdict} ({found.own_distance:.2f}). {len(images):,} training images "
-               f"searched.")
+        col.image(png_at_width(images[i].numpy(), NN_PX), caption=f"train #{i:,} · distance {d:.2f}", width=NN_PX,
+                  output_format="PNG")
+    what = "digit" if dataset == "mnist" else "image"
+    verdict = ("closer than that, so the copy test flags it as a likely copy" if found.flagged
+               else "not a copy by the copy test")
+    st.caption(f"Distances between the quality classifier's 64 features, over {len(images):,} training {what}s. "
+               f"Real test {what}s lie a median {typical:.2f} from their nearest training {what}. This sample lies "
+               f"{found.distances[0]:.2f} from train #{found.indices[0]:,}, whose own nearest training neighbour "
+               f"lies {found.own_distance:.2f} away: {verdict}.")
 
 
 st.header("Generate")

@@ -1150,9 +1150,9 @@ def test_generate_shows_a_samples_nearest_training_digits_with_distances(home, s
     assert all(0 <= i < 500 for i, _ in near) and len({i for i, _ in near}) == 5
     dists = [d for _, d in near]
     assert dists == sorted(dists) and dists[0] > 0  # a generator's sample is no training digit
-    note = [c.value for c in at.caption if "Real test images lie a median" in c.value][0]
+    note = [c.value for c in at.caption if "Real test digits lie a median" in c.value][0]
     typical = float(re.search(r"a median (\d+\.\d\d) from", note)[1])
-    assert typical > 0 and f"lies {dists[0]:.2f} from train #{near[0][0]}" in note and "500 training" in note
+    assert typical > 0 and f"lies {dists[0]:.2f} from train #{near[0][0]}," in note and "500 training" in note
     at.number_input(key="gen_nn_pick").set_value(7).run()
     captions, near7 = shown()
     assert "sample #7" in captions and len(near7) == 5 and near7 != near
