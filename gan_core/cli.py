@@ -411,12 +411,13 @@ def per_class_table(rows: Sequence[dict[str, Any]], dataset: str) -> str:
     from .data import CLASS_NAMES
 
     names = CLASS_NAMES.get(dataset, ())
-    lines = ["per class:  " + "".join(f"{k:>11}" for k in PER_CLASS_KEYS)]
+    lines = [f"{'per requested class':<24}" + "".join(f"{k:>11}" for k in PER_CLASS_KEYS)]
     for i, row in enumerate(rows):
         name = names[i] if i < len(names) else str(i)
+        label = str(i) if name == str(i) else f"{i} {name[:12]}"  # MNIST's names are the digits themselves
         cells = "".join(f"{row[k]:>11.3f}" if isinstance(row.get(k), (int, float)) else f"{'-':>11}"
                         for k in PER_CLASS_KEYS)
-        lines.append(f"  {i} {name[:7]:<8}{cells}")
+        lines.append(f"  {label:<22}{cells}")
     return "\n".join(lines)
 
 

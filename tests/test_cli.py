@@ -415,12 +415,12 @@ def test_evaluate_prints_precision_recall_and_the_per_class_table_when_metrics_h
     rows = {line[:24].strip(): line[24:].split() for line in out.splitlines()}
     assert rows["precision"][0] == "0.625" and rows["recall"][0] == "0.375" and rows["KID"][0] == "0.013"
     assert rows["density"][0] == "0.875" and rows["coverage"][0] == "0.500"
-    table = out[out.index("per class:  "):].splitlines()[:11]
-    assert table[0].split()[2:] == ["precision", "recall", "density", "coverage", "fd"]
-    assert table[8].split() == ["7", "7", "0.700", "0.500", "1.000", "0.250", "10.000"]
+    table = out[out.index("per requested class"):].splitlines()[:11]
+    assert table[0].split()[3:] == ["precision", "recall", "density", "coverage", "fd"]
+    assert table[8].split() == ["7", "0.700", "0.500", "1.000", "0.250", "10.000"]
     keys = ("precision", "recall", "density", "coverage", "kid", "per_class")
     monkeypatch.setattr(Quality, "to_dict", lambda self: {k: v for k, v in plain(self).items() if k not in keys})
     rc, out, _ = run_main(["evaluate", "--checkpoint", str(trained / "generator.safetensors"), "--n", "100",
                            "--no-copy-test"], capsys)  # a dict without them (metrics before issue 18): no rows
-    assert rc == 0 and "Fréchet distance" in out and "precision" not in out and "per class:  " not in out
+    assert rc == 0 and "Fréchet distance" in out and "precision" not in out and "per requested" not in out
     assert "copy test" not in out  # --no-copy-test
