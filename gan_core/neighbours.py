@@ -35,7 +35,7 @@ from .models import N_CLASSES
 
 DATASETS = ("mnist", "fashion_mnist")  # the datasets with a shipped quality classifier
 K = 5
-CHUNK_FLOATS = 1 << 24  # distance block per query chunk: 16 M floats (64 MB) whatever the training set's size
+CHUNK_FLOATS = 1 << 22  # distance block per query chunk: 4 M floats (16 MB) whatever the training set's size
 RERANK_SLACK = 4  # candidates beyond k re-ranked with exact distances: the matmul form is only accurate to ~1e-3
 
 
@@ -190,7 +190,8 @@ def nearest(query: torch.Tensor | np.ndarray, train: torch.Tensor, k: int = K,
     out_i, out_d = [], []
     for s in range(0, len(q), chunk):
         qc = q[s:s + chunk]  # (C, 64)
-        d2 = (qc * qc).sum(1, keepdim=True) + t_sq - 2 * qc @ train.T  # (C, N) squared distances, approximately
+        # (C, N) squared distances, approximately: ‖t‖² - 2 q·t in one addmm, + ‖q‖² in place (one block alive)
+        d2 = torch.addmm(t_sq, qc, train.T, alpha=-2).add_((qc * qc).sum(1, keepdim=True))
         rows = torch.arange(len(qc))
         if ex is not None:
             d2[rows, ex[s:s + chunk]] = float("inf")
