@@ -233,9 +233,11 @@ def _quality_one(series: Mapping[str, Rows], floor: Mapping[str, Any] | None, ke
     # 800 px window "Fréchet distance (lower is better)" was cut after "lower is".
     fig = _layout(fig, f"{short} ({better})", title, height=300, x_title="epoch")
     fig.update_xaxes(dtick=1 if len(seen) <= 15 else None)
-    if key == "fd":
+    if key == "fd" or (key == "kid" and ys and min(ys) > 0):  # KID's unbiased estimate can dip below 0: linear then
         vals, text = log_ticks(ys)
         fig.update_yaxes(type="log", tickvals=vals, ticktext=text)
+    elif key == "kid":
+        fig.update_yaxes(rangemode="tozero")
     else:
         fig.update_yaxes(range=[0.5, 10.5], tickmode="linear", dtick=1)  # IS on 10 classes lies in 1..10
     return fig
@@ -267,3 +269,194 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
     fig.update_yaxes(type="log", tickvals=vals, ticktext=text, title="FD", row=1, col=1)
     fig.update_yaxes(range=[0.5, 10.5], tickmode="linear", dtick=1, title="IS", row=1, col=2)
     return fig
+
+
+# --- issue 18: fidelity vs diversity, KID, the best epoch, per-class numbers, training health --------------------
+QUALITY["kid"] = ("Kernel inception distance", "KID", "lower is better")
+FIDELITY_DIVERSITY = {  # key: (legend name, colour); precision/density say "looks real", recall/coverage "varied"
+    "precision": ("precision", "#f97316"), "recall": ("recall", "#38bdf8"),
+    "density": ("density", "#facc15"), "coverage": ("coverage", "#22c55e")}
+
+
+def has_key(rows: Rows, key: str) -> bool:
+    """Whether any row holds a number under `key` (rows stored before issue 18 have none of the new keys)."""
+    return any(r.get(key) is not None for r in rows)
+
+
+def same_n(rows: Rows) -> tuple[list[Mapping[str, Any]], list[int]]:
+    """The quality rows scored with the newest row's sample count, and the epochs left out for another count:
+    precision, recall, coverage and KID move with n, so one line never mixes counts."""
+    if not rows:
+        return [], []
+    n = rows[-1].get("n")
+    kept = [r for r in rows if r.get("n") == n]
+    return kept, [r["epoch"] for r in rows if r.get("n") != n]
+
+
+def floor_matches(rows: Rows, floor: Mapping[str, Any] | None) -> bool:
+    """Whether `floor` was measured with the sample count of the newest row (only then are they comparable)."""
+    return bool(floor and rows and floor.get("n") is not None and floor.get("n") == rows[-1].get("n"))
+
+
+def best_row(rows: Rows) -> Mapping[str, Any] | None:
+    """The epoch whose generator best-generator.safetensors holds: the newest row marked best (each new best FD
+    is marked), or None for rows stored before the mark existed."""
+    marked = [r for r in rows if r.get("best")]
+    return marked[-1] if marked else None
+
+
+def fidelity_diversity_figure(rows: Rows, floor: Mapping[str, Any] | None = None) -> go.Figure:
+    """Precision, recall, density and coverage per epoch (higher is better), each with real data's value as a
+    dashed line in its colour when `floor` was measured with the same sample count. Old rows: no traces."""
+    rows, _ = same_n(rows)
+    fig = go.Figure()
+    epochs = [r["epoch"] for r in rows]
+    top = 0.0
+    comparable = floor_matches(rows, floor)
+    for key, (name, color) in FIDELITY_DIVERSITY.items():
+        pts = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+        if not pts:
+            continue
+        fig.add_trace(go.Scatter(x=[e for e, _ in pts], y=[v for _, v in pts], mode="lines+markers", name=name,
+                                 legendgroup=key, line=dict(color=color, width=2)))
+        top = max(top, *(v for _, v in pts))
+        if comparable and floor.get(key) is not None:  # type: ignore[union-attr]
+            real = float(floor[key])  # type: ignore[index]
+            span = [epochs[0], epochs[-1]] if epochs[0] != epochs[-1] else [epochs[0] - 0.5, epochs[0] + 0.5]
+            fig.add_trace(go.Scatter(x=span, y=[real, real], mode="lines", name=f"real {name} {real:.2f}",
+                                     legendgroup=key, hoverinfo="name",
+                                     line=dict(color=color, width=1.5, dash="dash")))
+            top = max(top, real)
+    fig = _layout(fig, "Fidelity vs diversity (higher is better)", "score", height=340,
+                  x_title="epoch")
+    # 0 to just above 1, or above the highest density (density counts real balls around a sample and can pass 1)
+    fig.update_yaxes(range=[0, max(1.05, top * 1.08)])
+    fig.update_xaxes(dtick=1 if len(epochs) <= 15 else None)
+    return fig
+
+
+def kid_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None = None) -> go.Figure:
+    """Kernel inception distance per epoch (lower is better; log axis while every value is positive), one colour per
+    run, real data's KID labelled; rows without KID are skipped."""
+    series = {k: [r for r in rows if r.get("kid") is not None] for k, rows in series.items()}
+    return _quality_one({k: v for k, v in series.items() if v}, floor, "kid")
+
+
+def mark_best(fig: go.Figure, rows: Rows) -> Mapping[str, Any] | None:
+    """Add a star at the best-FD epoch (best_row) to an FD figure; returns that row, or None when none is marked."""
+    best = best_row(rows)
+    if best is not None and best.get("fd") is not None:
+        fig.add_trace(go.Scatter(x=[best["epoch"]], y=[best["fd"]], mode="markers",
+                                 name=f"best FD {best['fd']:.3g} (epoch {best['epoch']})",
+                                 marker=dict(symbol="star", size=16, color="#facc15",
+                                             line=dict(color="#0f172a", width=1))))
+    return best
+
+
+def health_figure(rows: Rows, smoothing: float = 0.6, x: str = "step") -> go.Figure:
+    """G's and D's gradient norms (log axis) against step or time, and D's largest spectral σ on a second axis when
+    spectral_norm logged it; rows without these numbers (stored before issue 18) are skipped."""
+    rows = downsample([r for r in rows if r.get("d_grad_norm") is not None or r.get("g_grad_norm") is not None])
+    fig = go.Figure()
+    for key, name, color in (("d_grad_norm", "D grad norm", D_COLOR), ("g_grad_norm", "G grad norm", G_COLOR)):
+        part = [r for r in rows if r.get(key) is not None and r[key] > 0]  # a log axis draws no 0
+        if part:
+            _pair(fig, part, key, name, color, smoothing, steps=_x(part, x)[0])
+    sigma = [r for r in rows if r.get("d_sigma") is not None]
+    if sigma:
+        fig.add_trace(go.Scatter(x=np.asarray(_x(sigma, x)[0], dtype=float),
+                                 y=np.asarray([r["d_sigma"] for r in sigma], dtype=float), mode="lines",
+                                 name="D σ (right axis)", yaxis="y2", line=dict(color="#a78bfa", width=2,
+                                                                                   dash="dot")))
+        # No axis title (the legend names it: a second title squeezed the plot to 70 px in half an 800 px window);
+        # tickmode auto, since plotly.js syncs an overlaying axis's ticks to the log grid (σ ticks 0.996, 1.39…).
+        fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False, tickmode="auto", nticks=5,
+                                      tickformat=".2~f", rangemode="tozero"))
+    fig = _layout(fig, "Training health", "gradient norm (log)",
+                  x_title=_x(rows, x)[1] if rows else x)
+    # norms span decades (a D that wins drives G's gradient down 100×); ticks written out, never "2, 1, 5, 2, 0.1"
+    vals, text = log_ticks([v for t in fig.data if t.yaxis in (None, "y") for v in t.y])
+    fig.update_layout(yaxis={"type": "log", "tickvals": vals, "ticktext": text})
+    return fig
+
+
+def per_class_table(last: Mapping[str, Any], floor: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per digit of a conditional run's newest epoch: its recall, coverage, precision and FD within the
+    class beside real data's (same sample count only), and a flag where recall is far below real (little variety in
+    that class). [] for rows without per-class numbers."""
+    from .metrics import CLASS_RECALL_GAP
+
+    mine = last.get("per_class") or []
+    real = (floor or {}).get("per_class") if floor_matches([last], floor) else None
+    right = last.get("fidelity_per_class") or []
+    out = []
+    for c, m in enumerate(mine):
+        r = real[c] if real and c < len(real) else {}
+        thin = (m.get("recall") is not None and r.get("recall") is not None
+                and m["recall"] < r["recall"] - CLASS_RECALL_GAP)
+        # the note second: at 800 px the last columns scroll out of sight, and it is what the table is for
+        row: dict[str, Any] = {"digit": c, "note": ("too few samples" if m.get("recall") is None else
+                                                    f"low variety (recall −{r['recall'] - m['recall']:.2f})"
+                                                    if thin else "")}
+        for key, name in (("recall", "recall"), ("coverage", "coverage"), ("precision", "precision"), ("fd", "FD")):
+            row[name] = m.get(key)
+            if real:
+                row[f"real {name}"] = r.get(key)
+        if c < len(right):
+            row["right class"] = right[c]
+        row["samples"] = int(m.get("n", 0))
+        out.append(row)
+    return out
+
+
+def fidelity_scatter(points: Mapping[str, Mapping[str, Any]], floor: Mapping[str, Any] | None = None) -> go.Figure:
+    """Precision (x) against recall (y) of each run's newest epoch, one colour per run, and real data's point:
+    up-right is better; runs scored with another sample count than the floor's must not be passed together."""
+    fig = go.Figure()
+    for i, (label, row) in enumerate(points.items()):
+        if row.get("precision") is None or row.get("recall") is None:
+            continue
+        label = html.escape(label)
+        fig.add_trace(go.Scatter(x=[row["precision"]], y=[row["recall"]], mode="markers+text", name=label,
+                                 text=[label], textposition="top center",
+                                 marker=dict(size=13, color=RUN_COLORS[i % len(RUN_COLORS)])))
+    if floor and floor.get("precision") is not None and floor.get("recall") is not None:
+        fig.add_trace(go.Scatter(x=[floor["precision"]], y=[floor["recall"]], mode="markers+text",
+                                 name="real data", text=["real data"], textposition="bottom center",
+                                 marker=dict(size=14, symbol="diamond", color=FLOOR_COLOR)))
+    fig = _layout(fig, "Precision vs recall, newest epoch (up-right is better)", "recall (variety)", height=360,
+                  x_title="precision (looks real)")
+    fig.update_layout(hovermode="closest")
+    fig.update_xaxes(range=[0, 1.05])
+    fig.update_yaxes(range=[0, 1.05])
+    return fig
+
+
+SUMMARY_FORMATS = {"FD": "%.1f", "best FD": "%.1f", "IS": "%.2f", "KID": "%.1f", "precision": "%.2f",
+                   "recall": "%.2f", "coverage": "%.2f"}
+
+
+def quality_summary(quality: Mapping[str, Rows]) -> list[dict[str, Any]]:
+    """One row per run for Compare: its newest epoch's n, FD, IS, KID, precision, recall and coverage (None where
+    the row predates them), and its best FD with that epoch."""
+    out = []
+    for label, rows in quality.items():
+        if not rows:
+            continue
+        last = rows[-1]
+        best = min((r for r in rows if r.get("fd") is not None and r["fd"] == r["fd"]), key=lambda r: r["fd"],
+                   default=None)
+        out.append({"run": label, "epoch": last["epoch"], "n": int(last["n"]), "FD": last.get("fd"),
+                    "best FD": best["fd"] if best else None, "best epoch": best["epoch"] if best else None,
+                    "IS": last.get("inception_score"), "KID": last.get("kid"), "precision": last.get("precision"),
+                    "recall": last.get("recall"), "coverage": last.get("coverage")})
+    return out
+
+
+def group_by_n(quality: Mapping[Any, Rows]) -> dict[int, list[Any]]:
+    """Runs (keys) with quality rows grouped by their newest row's sample count, the most common count first."""
+    groups: dict[int, list[Any]] = {}
+    for key, rows in quality.items():
+        if rows:
+            groups.setdefault(int(rows[-1]["n"]), []).append(key)
+    return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))

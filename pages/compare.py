@@ -40,16 +40,42 @@ else:
 
 quality = {label[i]: store.quality(i) for i in chosen}
 if any(quality.values()):
-    floor, why_none, pending = dash.shared_floor_nowait([by_id[i] for i in chosen],
-                                                        [quality[label[i]] for i in chosen])
-    st.plotly_chart(charts.quality_figure({k: v for k, v in quality.items() if v}, floor), width="stretch",
-                    key="compare-quality")
-    if why_none:
-        st.caption(why_none)
-    if pending:  # drawn without the floor now; a full rerun adds it once measured (once per machine, then on disk)
+    st.subheader("Quality")
+    st.dataframe(charts.quality_summary(quality), hide_index=True, width="stretch", key="compare-summary",
+                 column_config={k: st.column_config.NumberColumn(k, format=f)
+                                for k, f in charts.SUMMARY_FORMATS.items()})
+    # KID, precision, recall and coverage move with the sample count (and FD's bias too): one chart, one floor per n
+    groups = charts.group_by_n({i: quality[label[i]] for i in chosen})
+    waiting = []
+    for n, ids in groups.items():
+        if len(groups) > 1:
+            st.markdown(f"**Runs scored with {n:,} samples**: {dash.plain(', '.join(label[i] for i in ids))}")
+        floor, why_none, pending = dash.shared_floor_nowait([by_id[i] for i in ids], [quality[label[i]] for i in ids])
+        if pending:
+            waiting.append(pending)
+        group = {label[i]: quality[label[i]] for i in ids}
+        # One above the other: side by side, each was under 300 px wide in an 800 px window
+        st.plotly_chart(charts.quality_figure(group, floor), width="stretch", key=f"compare-quality-{n}")
+        newest = {k: v[-1] for k, v in group.items()}
+        if any(r.get("precision") is not None for r in newest.values()):
+            st.plotly_chart(charts.fidelity_scatter(newest, floor if charts.floor_matches(
+                next(iter(group.values())), floor) else None), width="stretch", key=f"compare-pr-{n}")
+            old = [k for k, r in newest.items() if r.get("precision") is None]
+            if old:
+                st.caption(f"Not in the scatter: {dash.plain(', '.join(old))} (scored before precision and "
+                           f"recall were measured).")
+        else:
+            st.caption("These runs were scored before precision and recall were measured: no fidelity vs "
+                       "diversity scatter.")
+        if why_none:
+            st.caption(why_none)
+    if len(groups) > 1:
+        st.caption("Runs scored with different sample counts are drawn apart: precision, recall, coverage and KID "
+                   "move with the sample count, so only numbers at the same count compare.")
+    if waiting:  # drawn without the floor now; a full rerun adds it once measured (once per machine, then on disk)
         @st.fragment(run_every=2)
         def _floor_when_ready() -> None:
-            if not dash.quality_floor_nowait(*pending)[1]:
+            if not any(dash.quality_floor_nowait(*key)[1] for key in waiting):
                 st.rerun()
             st.caption("Measuring the real-data floor on this server (once); it appears here when ready.")
         _floor_when_ready()

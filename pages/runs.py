@@ -32,9 +32,20 @@ METRIC_HELP = {
 }
 
 
+def stopped_early(run: RunView) -> bool:
+    """Whether a done run ended by early stopping (its reason is in run.error, which for a done run is no error)."""
+    return run.status == RunStatus.DONE and bool(run.error) and run.error.startswith("stopped early")
+
+
 def runs_table() -> None:
     """Every run, newest first, with a progress bar (a fragment: it refreshes while any run is live)."""
-    st.dataframe(dash.runs_table(ui.list_runs()), hide_index=True, width="stretch",
+    runs = ui.list_runs()
+    table = dash.runs_table(runs)
+    early = {r.id for r in runs if stopped_early(r)}
+    for row in table:
+        if row["id"] in early:
+            row["status"] = f"{row['status']} (stopped early)"
+    st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
                                                                            format="percent"),
                                 "name": st.column_config.TextColumn("name", width="medium"),
@@ -80,7 +91,8 @@ def header(run: RunView) -> None:
     """Name, status line (status, owner, model, data, batch, loss, tags) and description."""
     # The title on its own row: a long name wraps there instead of squeezing the buttons to "S…" / "R…".
     st.subheader(f"#{run.id} {dash.plain(run.name)}")  # user text: escaped, never markdown or HTML
-    st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{run.status}** · owner {dash.plain(run.owner or '–')}"
+    status = f"{run.status} (stopped early)" if stopped_early(run) else run.status
+    st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{status}** · owner {dash.plain(run.owner or '–')}"
                f" · {run.config.arch} on {run.config.dataset} · batch {run.config.batch_size} · "
                f"loss {run.config.loss}" + (f" · tags {dash.plain(', '.join(run.tags))}" if run.tags else ""))
     if run.description:
@@ -151,8 +163,9 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
     if run.status == RunStatus.QUEUED and stale is not None and store.live_workers(stale) == 0:
         st.warning("No training worker is running, so this run waits in the queue. Start one with "
                    "`python -m gan_core worker` (the dashboard starts one itself unless GAN_NO_AUTOWORKER is set).")
-    if run.error:
-        (st.warning if run.status == RunStatus.INTERRUPTED else st.error)(run.error)
+    if run.error:  # a done run's "error" is why it ended before its last epoch (early stopping): news, not a fault
+        show = {RunStatus.INTERRUPTED: st.warning, RunStatus.DONE: st.info}.get(run.status, st.error)
+        show(run.error, icon=":material/flag:" if run.status == RunStatus.DONE else None)
     for alert in dash.alerts(run, rows, quality, floor):
         if alert.kind == "too_early":
             st.info(f"**{alert.message}** {alert.suggestion}", icon=":material/hourglass_top:")
@@ -182,7 +195,9 @@ def numbers(store: Store, run: RunView, rows: list) -> None:
 
 
 def step_charts(store: Store, run: RunView, rows: list, smoothing: float, x_axis: str, log_losses: bool) -> None:
-    """Losses and D's outputs side by side; below them throughput beside the newest sample grid."""
+    """Losses beside training health (gradient norms, D's σ) when logged, else beside D's outputs; below them D's
+    outputs and throughput beside the newest sample grid."""
+    health = any(r.get("d_grad_norm") is not None or r.get("g_grad_norm") is not None for r in rows)
     if not rows:
         st.info("No metrics yet: the run is queued or still loading its data." if run.status in STOPPABLE
                 else "This run recorded no metrics.")
@@ -192,10 +207,15 @@ def step_charts(store: Store, run: RunView, rows: list, smoothing: float, x_axis
             st.plotly_chart(charts.loss_figure(rows, smoothing, log_y=log_losses, x=x_axis), width="stretch",
                             key="live-loss")
         with c2:
-            st.plotly_chart(charts.d_output_figure(rows, smoothing, x=x_axis), width="stretch", key="live-dout")
+            if health:  # rows stored before issue 18 have no gradient norms: D's outputs take this place then
+                st.plotly_chart(charts.health_figure(rows, smoothing, x=x_axis), width="stretch", key="live-health")
+            else:
+                st.plotly_chart(charts.d_output_figure(rows, smoothing, x=x_axis), width="stretch", key="live-dout")
     c3, c4 = st.columns([3, 2])
     with c3:
         if rows:
+            if health:
+                st.plotly_chart(charts.d_output_figure(rows, smoothing, x=x_axis), width="stretch", key="live-dout")
             st.plotly_chart(charts.speed_figure(rows, smoothing, x=x_axis), width="stretch", key="live-speed")
     with c4:
         sample_grid(store, run)
@@ -217,19 +237,39 @@ def sample_grid(store: Store, run: RunView) -> None:
 
 
 def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending: bool) -> None:
-    """FD and IS per epoch (with the real-data floor when measured), and the newest epoch's class shares."""
+    """FD (best epoch starred), KID and IS per epoch with the real-data floor when measured; precision, recall,
+    density and coverage per epoch; the newest epoch's class shares, and a conditional run's per-class numbers.
+    Rows stored before issue 18 (no KID, no precision/recall) show FD, IS and the class shares only."""
     if not quality:
         if run.config.eval_samples:
-            st.caption("Quality numbers (Fréchet distance, Inception Score, class shares) appear after each epoch.")
+            st.caption("Quality numbers (Fréchet distance, KID, Inception Score, precision/recall, class shares) "
+                       "appear after each epoch.")
         return
-    q1, q2, q3 = st.columns([2, 2, 1.4])
     last = quality[-1]
     series = {f"#{run.id}": quality}
-    with q1:
-        st.plotly_chart(charts.fd_figure(series, floor), width="stretch", key="live-fd")
-    with q2:
+    new_style = charts.has_key(quality, "kid") or charts.has_key(quality, "precision")
+    same_n = charts.floor_matches(quality, floor)  # KID, P/R/D/C move with n: their floor only at the same n
+    # New-style rows: FD beside KID, IS beside the class shares, then fidelity vs diversity across the page (three
+    # charts in a row were 150 px each in an 800 px window).
+    if new_style:
+        fd_col, kid_col = st.columns(2)
+        is_col, shares_col = st.columns(2)
+    else:  # rows stored before issue 18: FD, IS and the shares in one row, as before
+        fd_col, is_col, shares_col = st.columns([2, 2, 1.4])
+        kid_col = None
+    with fd_col:
+        fd = charts.fd_figure(series, floor)
+        best = charts.mark_best(fd, quality)
+        st.plotly_chart(fd, width="stretch", key="live-fd")
+        if best is not None:
+            st.caption(f":material/star: Best FD {best['fd']:.3g} at epoch {best['epoch']}: kept as "
+                       "best-generator.safetensors")
+    if kid_col is not None and charts.has_key(quality, "kid"):
+        with kid_col:
+            st.plotly_chart(charts.kid_figure(series, floor if same_n else None), width="stretch", key="live-kid")
+    with is_col:
         st.plotly_chart(charts.is_figure(series, floor), width="stretch", key="live-is")
-    with q3:
+    with shares_col:
         st.caption(f"Epoch {last['epoch']}: {int(last['n']):,} samples scored by the {run.config.dataset} "
                    f"classifier in {last.get('seconds', 0):.1f} s")
         real = f" (real data {floor['confidence']:.3f} / {floor['diversity']:.2f})" if floor else ""
@@ -237,6 +277,50 @@ def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending
         if floor_pending:
             st.caption("Scoring real test data for the floor lines; they appear in a moment.")
         st.bar_chart({"share of samples": last["class_shares"]}, height=200)
+    if new_style:
+        fidelity_diversity(quality, floor, floor_pending)
+    if last.get("per_class"):
+        per_class(last, floor, floor_pending)
+
+
+def fidelity_diversity(quality: list, floor: dict | None, floor_pending: bool) -> None:
+    """Precision, recall, density and coverage per epoch, real data's as dashed lines at the same sample count."""
+    st.plotly_chart(charts.fidelity_diversity_figure(quality, floor), width="stretch", key="live-prdc")
+    kept, left_out = charts.same_n(quality)
+    notes = []
+    if left_out:
+        notes.append(f"Epochs {', '.join(map(str, left_out))} were scored with another sample count than the "
+                     f"newest ({int(kept[-1]['n']):,}) and are left out.")
+    if floor and not charts.floor_matches(quality, floor):
+        notes.append(f"No real-data lines: real data was scored with {int(floor.get('n') or 0):,} samples, this "
+                     f"run with {int(quality[-1]['n']):,}, and these numbers move with the sample count.")
+    st.caption(" ".join(notes) or "Precision and density: do samples look real? Recall and coverage: is every "
+                                  "real style drawn? Density counts real neighbours, so it can pass 1.")
+
+
+def per_class(last: dict, floor: dict | None, floor_pending: bool) -> None:
+    """A conditional run's newest epoch per digit beside real data's, rows far below real recall highlighted."""
+    table = charts.per_class_table(last, floor)
+    st.markdown(f"**Per class, epoch {last['epoch']}**")
+    thin = [r["digit"] for r in table if r["note"].startswith("low variety")]
+    if thin:
+        st.caption(f":material/report: Little variety in class{'es' if len(thin) > 1 else ''} "
+                   f"{', '.join(map(str, thin))}: recall more than 0.2 below real digits' (highlighted).")
+    elif floor_pending:
+        st.caption("Real data's per-class numbers appear when the floor is scored.")
+    elif not charts.floor_matches([last], floor):
+        st.caption("No real data's per-class numbers at this sample count.")
+    fmt: dict = {k: st.column_config.NumberColumn(k, format="%.1f" if "FD" in k else "%.2f")
+                 for row in table[:1] for k in row if k not in ("digit", "samples", "note")}
+    fmt["note"] = st.column_config.TextColumn("note", width="medium")
+
+    def highlight(row):  # pandas Styler: the whole row of a class with little variety
+        bad = str(row["note"]).startswith("low variety")
+        return ["background-color: rgba(248, 113, 113, 0.25)" if bad else ""] * len(row)
+
+    import pandas as pd
+    st.dataframe(pd.DataFrame(table).style.apply(highlight, axis=1), hide_index=True, width="stretch",
+                 column_config=fmt, key="live-per-class")
 
 
 def end_polling(run: RunView, floor_pending: bool) -> None:

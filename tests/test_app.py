@@ -1157,3 +1157,100 @@ def test_generate_shows_a_samples_nearest_training_digits_with_distances(home, s
     captions, near7 = shown()
     assert "sample #7" in captions and len(near7) == 5 and near7 != near
     assert at.number_input(key="gen_nn_pick").max == 64  # the 8×8 grid above
+
+
+# --- issue 18: quality you can see into (live view) -------------------------------------------------------------------
+def _rich_quality(epoch: int, best: bool = False) -> dict:
+    """A conditional run's quality row as the worker stores it since issue 18 (n=500)."""
+    per_class = [dict(n=50, precision=0.9, recall=0.3 if c == 5 else 0.85, density=1.0, coverage=0.35, fd=40.0)
+                 for c in range(10)]
+    return dict(_quality_row([0.1] * 10, fd=90.0 / epoch), precision=0.5 + 0.1 * epoch, recall=0.4 + 0.1 * epoch,
+                density=0.6 * epoch, coverage=0.2, kid=60.0 / epoch, fidelity=0.9, fidelity_per_class=[0.9] * 10,
+                per_class=per_class, **({"best": True} if best else {}))
+
+
+_FLOOR_500 = dict(_quality_row([0.1] * 10, fd=8.0, inception=9.5), precision=0.94, recall=0.93, density=1.0,
+                  coverage=0.72, kid=9.0, confidence=0.98, diversity=24.0,
+                  per_class=[dict(n=50, precision=0.95, recall=0.92, density=1.0, coverage=0.4, fd=30.0)] * 10)
+
+
+def _titles(at: AppTest) -> dict[str, dict]:
+    specs = [json.loads(c.proto.spec) for c in plotly_charts(at)]
+    return {s["layout"]["title"]["text"]: s for s in specs}
+
+
+@pytest.fixture
+def floor_500(monkeypatch):
+    """Real data's numbers at n=500 without scoring 500 test digits (dashboard's own tests measure them)."""
+    monkeypatch.setattr(dash, "quality_floor_nowait", lambda dataset, n: (_FLOOR_500 if n == 500 else None, False))
+
+
+def test_live_view_shows_kid_fidelity_diversity_best_epoch_per_class_and_health(home, store, floor_500):
+    run_id = store.submit(TrainConfig(epochs=3, conditional=True, spectral_norm=True), name="rich", owner="bob")
+    store.claim("w1", cap=1)
+    store.add_step_metrics(run_id, [dict(r, d_grad_norm=1.5, g_grad_norm=0.2, d_sigma=1.1) for r in _metric_rows(40)])
+    store.add_quality(run_id, 1, 20, _rich_quality(1, best=True))
+    store.add_quality(run_id, 2, 40, dict(_rich_quality(2), fd=120.0))  # worse: epoch 1 stays the best
+    at = app("pages/runs.py", run_id=run_id)
+    charts_by_title = _titles(at)
+    assert {"Training health", "KID (lower is better)", "Fidelity vs diversity (higher is better)",
+            "FD (lower is better)"} <= set(charts_by_title)
+    health = [t["name"] for t in charts_by_title["Training health"]["data"]]
+    assert [n for n in health if "raw" not in n] == ["D grad norm", "G grad norm", "D σ (right axis)"]
+    star = [t for t in charts_by_title["FD (lower is better)"]["data"] if t.get("marker", {}).get("symbol") == "star"]
+    assert len(star) == 1 and star[0]["x"] == [1]
+    assert any("Best FD 90 at epoch 1" in c.value and "best-generator.safetensors" in c.value for c in at.caption)
+    prdc = [t["name"] for t in charts_by_title["Fidelity vs diversity (higher is better)"]["data"]]
+    assert "recall" in prdc and "real recall 0.93" in prdc  # the floor is at the run's n (500)
+    kid = [t["name"] for t in charts_by_title["KID (lower is better)"]["data"]]
+    assert kid == ["#%d · KID" % run_id, "real data · KID"]
+    table = [d.value for d in at.dataframe if "digit" in d.value.columns][0]
+    flagged = table[table["note"].str.startswith("low variety")]
+    assert list(flagged["digit"]) == [5] and table["real recall"].iloc[0] == pytest.approx(0.92)
+    assert any("Little variety in class 5" in c.value for c in at.caption)
+
+
+def test_live_view_of_rows_stored_before_issue_18_has_no_new_charts(home, store, floor_500):
+    run_id = store.submit(TrainConfig(epochs=3), name="old", owner="bob")
+    store.claim("w1", cap=1)
+    store.add_step_metrics(run_id, _metric_rows(40))  # no gradient norms, no σ
+    store.add_quality(run_id, 1, 20, _quality_row([0.1] * 10))  # no KID, precision, per_class, best
+    at = app("pages/runs.py", run_id=run_id)
+    titles = set(_titles(at))
+    assert titles == {"Losses", "Discriminator outputs", "Throughput", "FD (lower is better)", "IS (higher is better)"}
+    assert not any("Best FD" in c.value for c in at.caption) and not any("digit" in d.value.columns
+                                                                         for d in at.dataframe)
+
+
+def test_an_early_stopped_run_is_done_with_its_reason_as_information(home, store):
+    run_id = store.submit(TrainConfig(epochs=20, early_stop_patience=3), name="patient", owner="bob")
+    store.claim("w1", cap=1)
+    reason = ("stopped early: the Fréchet distance has not improved for 3 epochs (best 41.20 at epoch 4; "
+              "best-generator.safetensors holds that generator)")
+    store.finish(run_id, "done", reason)
+    at = app("pages/runs.py", run_id=run_id)
+    assert any("has not improved for 3 epochs" in i.value for i in at.info)
+    assert not any("improved" in e.value for e in at.error)
+    assert at.dataframe[0].value["status"].tolist() == ["done (stopped early)"]
+    assert any("done (stopped early)" in c.value for c in at.caption)
+
+
+def test_compare_summarises_precision_recall_kid_and_never_mixes_sample_counts(home, store, floor_500):
+    ids = [store.submit(TrainConfig(epochs=2), name=n) for n in ("a", "b", "big")]
+    store.add_quality(ids[0], 1, 10, _rich_quality(1))
+    store.add_quality(ids[1], 1, 10, _quality_row([0.1] * 10))  # stored before issue 18
+    store.add_quality(ids[2], 1, 10, dict(_rich_quality(1), n=2000))
+    at = app("pages/compare.py")
+    at.multiselect(key="compare_runs").set_value(ids).run()
+    assert not at.exception
+    summary = [d.value for d in at.dataframe if "KID" in d.value.columns][0]
+    assert {"n", "precision", "recall", "coverage", "KID"} <= set(summary.columns)
+    assert sorted(summary["n"]) == [500, 500, 2000]
+    specs = [json.loads(c.proto.spec) for c in plotly_charts(at)]
+    quality = [s for s in specs if s["layout"]["title"]["text"] == "Quality"]
+    scatter = [s for s in specs if s["layout"]["title"]["text"].startswith("Precision vs recall")]
+    assert len(quality) == 2 and len(scatter) == 2  # one per sample count: 500 (a, b) and 2000 (big)
+    names = [[t["name"] for t in s["data"]] for s in scatter]
+    assert names == [["#%d a" % ids[0], "real data"], ["#%d big" % ids[2]]]  # no floor measured at 2000
+    assert any("Runs scored with 2,000 samples" in m.value for m in at.markdown)
+    assert any("scored before precision and recall" in c.value and "#%d b" % ids[1] in c.value for c in at.caption)

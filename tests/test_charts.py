@@ -129,3 +129,123 @@ def test_loss_figure_log_scale_and_wall_clock_axis():
     assert charts.loss_figure(long, x="time").layout.xaxis.title.text == "minutes since start"
     with pytest.raises(ValueError):
         charts.loss_figure(r, x="epoch")
+
+
+# --- issue 18: fidelity vs diversity, KID, best epoch, per-class numbers, training health ---------------------
+def new_rows(epochs=(1, 2, 3), n=500, **extra) -> list[dict]:
+    return [dict(epoch=e, step=100 * e, n=n, fd=100.0 / e, inception_score=1.0 + e, precision=0.3 * e,
+                 recall=0.2 * e, density=0.5 * e, coverage=0.1 * e, kid=90.0 / e, **extra) for e in epochs]
+
+
+OLD_ROWS = [dict(epoch=e, step=100 * e, n=500, fd=100.0 / e, inception_score=1.0 + e) for e in (1, 2)]
+FLOOR = dict(n=500, fd=8.0, inception_score=9.5, precision=0.94, recall=0.93, density=1.0, coverage=0.72, kid=9.0,
+             per_class=[dict(n=50, precision=0.95, recall=0.9, density=1.0, coverage=0.4, fd=30.0)] * 10)
+
+
+def test_fidelity_diversity_plots_four_scores_with_real_lines_only_at_the_same_n():
+    fig = charts.fidelity_diversity_figure(new_rows(), FLOOR)
+    names = [t.name for t in fig.data]
+    assert names == ["precision", "real precision 0.94", "recall", "real recall 0.93", "density", "real density 1.00",
+                     "coverage", "real coverage 0.72"]
+    assert list(fig.data[0].y) == pytest.approx([0.3, 0.6, 0.9]) and list(fig.data[0].x) == [1, 2, 3]
+    real_recall = fig.data[3]
+    assert real_recall.line.dash == "dash" and list(real_recall.y) == [0.93, 0.93] and list(real_recall.x) == [1, 3]
+    assert real_recall.line.color == fig.data[2].line.color  # a floor in its score's colour
+    assert fig.layout.yaxis.range[0] == 0 and fig.layout.yaxis.range[1] >= 1.5  # density 1.5 is not cut off
+    # a floor without a key draws no line for it; a floor at another sample count draws none at all
+    partial = {k: v for k, v in FLOOR.items() if k != "coverage"}
+    assert "real coverage 0.72" not in [t.name for t in charts.fidelity_diversity_figure(new_rows(), partial).data]
+    other_n = charts.fidelity_diversity_figure(new_rows(), dict(FLOOR, n=2000))
+    assert [t.name for t in other_n.data] == ["precision", "recall", "density", "coverage"]
+    assert tuple(charts.fidelity_diversity_figure(new_rows(epochs=(1,))).layout.yaxis.range) == (0, 1.05)
+
+
+def test_fidelity_diversity_of_old_rows_is_empty_but_valid_and_mixed_counts_keep_the_newest():
+    fig = charts.fidelity_diversity_figure(OLD_ROWS, FLOOR)
+    assert isinstance(fig, go.Figure) and not fig.data and fig.to_plotly_json()["layout"]["title"]["text"]
+    mixed = new_rows((1, 2), n=2000) + new_rows((3, 4))
+    kept, left_out = charts.same_n(mixed)
+    assert [r["epoch"] for r in kept] == [3, 4] and left_out == [1, 2]
+    assert list(charts.fidelity_diversity_figure(mixed, FLOOR).data[0].x) == [3, 4]
+    assert charts.same_n([]) == ([], [])
+
+
+def test_kid_figure_skips_rows_without_kid_and_labels_the_floor():
+    fig = charts.kid_figure({"#1": OLD_ROWS + new_rows((3, 4))}, FLOOR)
+    assert [t.name for t in fig.data] == ["#1 · KID", "real data · KID"]
+    assert list(fig.data[0].x) == [3, 4] and list(fig.data[1].y) == [9.0, 9.0] and fig.layout.yaxis.type == "log"
+    assert fig.layout.title.text == "KID (lower is better)"
+    assert not charts.kid_figure({"#1": OLD_ROWS}).data
+    below_zero = [dict(r, kid=v) for r, v in zip(new_rows((1, 2)), (-0.5, 3.0))]  # unbiased KID can dip below 0
+    assert charts.kid_figure({"#1": below_zero}).layout.yaxis.type != "log"
+
+
+def test_best_fd_is_starred_at_the_newest_marked_epoch():
+    rows = new_rows((1, 2, 3, 4))
+    rows[0]["best"] = rows[2]["best"] = True  # epoch 3 set the newest best; epoch 4 was worse
+    rows[3]["fd"] = 80.0
+    fig = charts.fd_figure({"#1": rows})
+    best = charts.mark_best(fig, rows)
+    assert best["epoch"] == 3
+    star = fig.data[-1]
+    assert star.marker.symbol == "star" and list(star.x) == [3] and list(star.y) == [pytest.approx(100 / 3)]
+    assert "epoch 3" in star.name
+    plain = charts.fd_figure({"#1": OLD_ROWS})
+    assert charts.mark_best(plain, OLD_ROWS) is None and len(plain.data) == 1
+
+
+def health_rows(n=30, sigma=True) -> list[dict]:
+    return [dict(r, d_grad_norm=2.0 / r["step"], g_grad_norm=0.1 * r["step"], d_sigma=1 + r["step"] / 10
+                 if sigma else None) for r in rows(n)]
+
+
+def test_health_figure_draws_gradient_norms_on_a_log_axis_and_sigma_only_when_logged():
+    fig = charts.health_figure(health_rows(), smoothing=0.0)
+    assert [t.name for t in fig.data] == ["D grad norm", "G grad norm", "D σ (right axis)"]
+    assert fig.layout.yaxis.type == "log" and fig.data[2].yaxis == "y2" and fig.layout.yaxis2.overlaying == "y"
+    assert list(fig.data[0].y) == pytest.approx([2.0 / s for s in range(1, 31)])
+    assert fig.layout.yaxis2.tickmode == "auto"  # not synced to the log grid's ticks
+    ticks = list(fig.layout.yaxis.ticktext)
+    assert ticks and [float(t.replace(",", "")) for t in ticks] == sorted(float(t.replace(",", "")) for t in ticks)
+    no_sigma = charts.health_figure(health_rows(sigma=False))
+    assert not any(t.yaxis == "y2" for t in no_sigma.data)
+    old = charts.health_figure(rows(30))  # rows stored before issue 18: nothing to draw, and no error
+    assert isinstance(old, go.Figure) and not old.data
+    assert charts.health_figure(health_rows(), x="time").layout.xaxis.title.text == "seconds since start"
+
+
+def test_per_class_table_flags_a_class_far_below_real_recall():
+    per = [dict(n=50, precision=0.9, recall=0.8, density=1.0, coverage=0.35, fd=40.0 + c) for c in range(10)]
+    per[5] = dict(per[5], recall=0.3)
+    per[7] = {"n": 2}  # too few samples for the numbers
+    last = dict(new_rows((3,))[0], per_class=per, fidelity_per_class=[0.9] * 10)
+    table = charts.per_class_table(last, FLOOR)
+    assert [r["digit"] for r in table] == list(range(10))
+    assert table[5]["note"].startswith("low variety") and "0.60" in table[5]["note"]
+    assert [r["digit"] for r in table if r["note"].startswith("low variety")] == [5]
+    assert table[7]["note"] == "too few samples" and table[7]["recall"] is None and table[7]["samples"] == 2
+    assert table[0]["real recall"] == 0.9 and table[0]["FD"] == 40.0 and table[0]["right class"] == 0.9
+    other_n = charts.per_class_table(last, dict(FLOOR, n=2000))  # real data at another count: not beside it
+    assert "real recall" not in other_n[0] and all(r["note"] in ("", "too few samples") for r in other_n)
+    assert charts.per_class_table(OLD_ROWS[-1], FLOOR) == []
+
+
+def test_fidelity_scatter_one_point_per_run_and_the_real_point():
+    newest = {"#1 a": new_rows((2,))[0], "#2 <b>": new_rows((3,))[0], "#3 old": OLD_ROWS[-1]}
+    fig = charts.fidelity_scatter(newest, FLOOR)
+    assert [t.name for t in fig.data] == ["#1 a", "#2 &lt;b&gt;", "real data"]  # user text escaped; old run skipped
+    assert (fig.data[0].x[0], fig.data[0].y[0]) == pytest.approx((0.6, 0.4))
+    assert (fig.data[-1].x[0], fig.data[-1].y[0]) == (0.94, 0.93) and fig.data[-1].marker.symbol == "diamond"
+    assert fig.layout.xaxis.title.text.startswith("precision") and fig.layout.yaxis.title.text.startswith("recall")
+    assert [t.name for t in charts.fidelity_scatter(newest).data] == ["#1 a", "#2 &lt;b&gt;"]
+
+
+def test_quality_summary_and_grouping_by_sample_count():
+    rows_a = new_rows((1, 2, 3))
+    summary = charts.quality_summary({"#1": rows_a, "#2": OLD_ROWS, "#3": []})
+    assert [r["run"] for r in summary] == ["#1", "#2"]
+    assert summary[0]["n"] == 500 and summary[0]["KID"] == 30.0 and summary[0]["recall"] == pytest.approx(0.6)
+    assert summary[0]["best FD"] == pytest.approx(100 / 3) and summary[0]["best epoch"] == 3
+    assert summary[1]["precision"] is None and summary[1]["KID"] is None  # old rows: blank, not an error
+    groups = charts.group_by_n({1: rows_a, 2: new_rows(n=2000), 3: OLD_ROWS, 4: []})
+    assert groups == {500: [1, 3], 2000: [2]}

@@ -104,3 +104,83 @@ def test_name_memory_and_the_live_view_as_a_user_sees_them(server):
             shot(page, "live-2-800px", height=1400)
         finally:
             browser.close()
+
+
+def _legends_clear_of_the_toolbar(page) -> list[bool]:
+    """Per Plotly chart: whether its legend stays clear of its toolbar (modebar)."""
+    page.wait_for_function("""() => { const ps = [...document.querySelectorAll('.js-plotly-plot')];
+        return ps.length >= 8 && ps.every(p => p.querySelector('.legend') && p.querySelector('.modebar')); }""",
+                           timeout=60_000)
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+        const a = p.querySelector('.legend').getBoundingClientRect(), b = p.querySelector('.modebar')
+            .getBoundingClientRect();
+        return a.bottom <= b.top || a.top >= b.bottom || a.right <= b.left || a.left >= b.right; })""")
+
+
+@pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
+def test_quality_you_can_see_into(server):
+    """Issue 18: an early-stopped conditional run shows training health, KID, the best FD epoch, fidelity vs
+    diversity with real data's lines, and the per-class table; Compare keeps sample counts apart. 1400 and 800 px."""
+    from gan_core import dashboard as dash
+    from gan_core.config import TrainConfig
+    from gan_core.store import Store
+
+    url, home = server
+    floor = dash.quality_floor("mnist", 500)  # on disk once per machine: the server reads it instead of scoring
+    store = Store(home=home)
+    run_id = store.submit(TrainConfig(epochs=9, conditional=True, spectral_norm=True, eval_samples=500,
+                                      early_stop_patience=2), name="conditional", owner="ada", owner_key="name:ada")
+    store.claim("e2e", cap=1)
+    store.add_step_metrics(run_id, [dict(step=s, epoch=1 + s // 100, d_loss=1.2, g_loss=0.9 + s / 1000, d_real=0.7,
+                                         d_fake=0.3, images_per_sec=2000.0, d_grad_norm=3.0 / s ** 0.5,
+                                         g_grad_norm=0.05 + 1 / s, d_sigma=1 + s / 500) for s in range(1, 401)])
+    for epoch in range(1, 5):
+        per_class = [dict(n=50, precision=0.9, recall=0.25 if c == 5 else 0.85, density=1.0, coverage=0.3,
+                          fd=40.0 + c) for c in range(10)]
+        store.add_quality(run_id, epoch, 100 * epoch, dict(
+            n=500, fd=[150.0, 60.0, 70.0, 75.0][epoch - 1], inception_score=2.0 + epoch, confidence=0.9,
+            class_shares=[0.1] * 10, diversity=21.0, seconds=1.0, fidelity=0.9, fidelity_per_class=[0.9] * 10,
+            precision=0.4 + 0.1 * epoch, recall=0.3 + 0.1 * epoch, density=0.4 * epoch, coverage=0.1 * epoch,
+            kid=200.0 / epoch, per_class=per_class, **({"best": True} if epoch <= 2 else {})))
+    store.finish(run_id, "done", "stopped early: the Fréchet distance has not improved for 2 epochs (best 60.00 "
+                                 "at epoch 2; best-generator.safetensors holds that generator)")
+    other = store.submit(TrainConfig(epochs=2, eval_samples=2000), name="bigger sample", owner="ada")
+    store.add_quality(other, 1, 100, dict(n=2000, fd=30.0, inception_score=8.0, confidence=0.9,
+                                          class_shares=[0.1] * 10, diversity=22.0, precision=0.8, recall=0.6,
+                                          density=0.9, coverage=0.5, kid=40.0))
+    store.dispose()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(f"{url}/runs?run={run_id}")
+            for title in ("Training health", "KID (lower is better)", "Fidelity vs diversity"):
+                page.locator(".js-plotly-plot", has_text=title).first.wait_for()
+            page.get_by_text("has not improved for 2 epochs").first.wait_for()
+            page.get_by_text("Best FD 60 at epoch 2").first.wait_for()
+            if floor:  # real data's dashed lines and per-class numbers at the same n
+                page.locator(".js-plotly-plot", has_text="real recall").first.wait_for()
+                page.get_by_text("Little variety in class 5").first.wait_for()
+            settle(page)
+            clear = _legends_clear_of_the_toolbar(page)
+            assert all(clear), clear
+            no_exception(page)
+            shot(page, "live-3-quality-1400", height=3600)
+            page.set_viewport_size({"width": 800, "height": 1000})
+            page.wait_for_timeout(1500)
+            width = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth")
+            assert width <= 800, f"the page scrolls sideways ({width} px)"
+            narrow = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                                   ".map(p => p.getBoundingClientRect().width).filter(w => w < 200)")
+            assert not narrow, f"charts squeezed under 200 px: {narrow}"
+            shot(page, "live-4-quality-800", height=5000)
+
+            page.set_viewport_size({"width": 1400, "height": 1000})
+            page.goto(f"{url}/compare")
+            page.get_by_text("Runs scored with 2,000 samples").first.wait_for()
+            page.locator(".js-plotly-plot", has_text="Precision vs recall").nth(1).wait_for()
+            no_exception(page)
+            shot(page, "compare-quality-by-n", height=2600)
+        finally:
+            browser.close()
