@@ -17,6 +17,9 @@ if not os.environ.get("GAN_DATA_DIR") and SHARED_DATA.is_dir():
     os.environ["GAN_DATA_DIR"] = str(SHARED_DATA)
 # Subprocesses inherit these too, so CLI tests find the data without touching the user's home cache.
 os.environ.setdefault("GAN_CACHE_DIR", str(ROOT / ".cache" / "test-data"))
+# evaluate and Generate search the training set for nearest digits: 2,000 of them keep a first (uncached) index at
+# seconds, where all 60,000 took 70-85 s on two cores. Tests that care set their own limit.
+os.environ.setdefault("GAN_NEIGHBOURS_LIMIT", "2000")
 
 from gan_core.config import TrainConfig  # noqa: E402
 from gan_core.data import load_dataset  # noqa: E402

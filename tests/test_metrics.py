@@ -1,4 +1,6 @@
+import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -183,3 +185,86 @@ def test_mode_collapse_is_not_judged_on_noise_before_the_generator_could_learn()
     assert detect_mode_collapse(noise, FLOOR, step=MIN_COLLAPSE_STEPS).kind == "mode_collapse"
     assert detect_mode_collapse(noise, FLOOR).kind == "mode_collapse"  # no step given: judged as before
     assert detect_mode_collapse(_q([0.1] * 10), FLOOR, step=10) is None  # nothing looks wrong: nothing said
+
+
+# --- fidelity vs diversity, KID, per class (issue 18) ---------------------------------------------------------------
+def _blobs(centres: torch.Tensor, n: int, seed: int, spread: float = 1.0) -> torch.Tensor:
+    """n points (n, dim) around the given centres (C, dim), cycling through them."""
+    g = torch.Generator().manual_seed(seed)
+    return centres[torch.arange(n) % len(centres)] + spread * torch.randn(n, centres.shape[1], generator=g,
+                                                                         dtype=torch.float64)
+
+
+def test_precision_recall_density_coverage_tell_fidelity_from_diversity():
+    centres = 20 * torch.randn(10, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    real = metrics.Manifold.of(_blobs(centres, 1000, seed=1))
+    same = metrics.prdc(real, _blobs(centres, 1000, seed=2))
+    assert same["precision"] > 0.85 and same["recall"] > 0.85 and same["coverage"] > 0.85
+    assert 0.8 < same["density"] < 1.2  # ≈ 1 for samples from the real distribution
+    half = metrics.prdc(real, _blobs(centres[:5], 1000, seed=3))  # every sample real-looking, half the modes gone
+    assert half["precision"] > 0.85 and 0.4 < half["recall"] < 0.6 and 0.4 < half["coverage"] < 0.6
+    off = metrics.prdc(real, _blobs(centres + 100, 1000, seed=4))  # nothing like the real data
+    assert off == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+def test_kid_is_unbiased_at_small_sample_counts_where_fd_is_not():
+    # 50 samples of the same 16-d Gaussian as the reference: FD is biased well above 0, KID averages to about 0.
+    ref = torch.randn(2000, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mu, cov = ref.mean(0).numpy(), np.cov(ref.numpy(), rowvar=False)
+    kids, fds = [], []
+    for seed in range(20):
+        x = torch.randn(50, 16, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64)
+        kids.append(metrics.kid(ref, x))
+        fds.append(metrics.frechet_distance(x.mean(0).numpy(), np.cov(x.numpy(), rowvar=False), mu, cov))
+    shifted = metrics.kid(ref, ref[:50] + 1.0)
+    assert min(fds) > 1.0                             # the Fréchet distance of identical distributions, at n = 50
+    assert abs(np.mean(kids)) < 0.05 * shifted        # KID's mean stays near 0, far below a real shift's
+    assert metrics.kid(ref, x, metrics._kernel_mean(ref, ref, pairs_only=True)) == pytest.approx(kids[-1])
+
+
+def test_quality_round_trips_through_a_stored_row_and_reads_rows_from_before_the_new_keys():
+    q = metrics.Quality(100, 3.0, 9.0, 0.98, (0.1,) * 10, 20.0, 0.9, (0.9,) * 10, 0.8, 0.7, 1.0, 0.6, 5.0,
+                        ({"n": 10, "precision": 0.5, "recall": 0.4, "density": 0.9, "coverage": 0.3, "fd": 30.0},) * 10)
+    assert metrics.Quality.from_dict(json.loads(json.dumps(q.to_dict()))) == q
+    old = {"n": 100, "fd": 3.0, "inception_score": 9.0, "confidence": 0.98, "class_shares": [0.1] * 10,
+           "diversity": 20.0, "seconds": 0.2}  # a row stored before issue 18
+    assert metrics.Quality.from_dict(old).recall is None and "recall" not in metrics.Quality.from_dict(old).to_dict()
+
+
+def test_real_test_digits_sit_on_the_real_manifold_and_one_repeated_digit_has_no_recall():
+    floor = metrics.real_floor("mnist", 500)
+    # coverage grows with n: 500 samples reach about a third of the 5,000 real balls
+    assert floor.precision > 0.85 and floor.recall > 0.85 and 0.8 < floor.density < 1.2 and floor.coverage > 0.25
+    assert len(floor.per_class) == 10 and all(c["recall"] > 0.7 for c in floor.per_class)
+    x, _ = load_dataset("mnist", "test", limit=1)
+    same = metrics.measure(to_float(x).repeat(500, 1, 1, 1) + 0.01 * torch.randn(500, 1, 28, 28), "mnist")
+    assert same.recall < 0.05 and same.coverage < 0.05 and same.kid > 5 * floor.kid
+
+
+def test_a_conditional_generator_with_one_style_per_class_is_flagged_as_low_variety_per_class():
+    # "Generated" digits: for each class the same real test digit repeated (plus a little noise). Every class is drawn
+    # as asked and the class shares are even, so the old warnings were quiet; per-class recall is not.
+    x, y = load_dataset("mnist", "test", limit=500)
+    floor = metrics.real_floor("mnist", 500)
+    _, probs = metrics.embed(metrics.load_classifier("mnist"), to_float(x))
+    best = [int(np.flatnonzero(y.numpy() == c)[probs[y.numpy() == c, c].argmax()]) for c in range(10)]
+    one_each = to_float(x[best])                             # (10, 1, 28, 28): each class's clearest test digit
+    labels = torch.arange(500) % 10
+    fake = one_each[labels] + 0.02 * torch.randn(500, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    q = metrics.measure(fake, "mnist", labels)
+    assert q.fidelity == 1.0 and max(q.class_shares) == 0.1            # perfect by the older numbers
+    assert metrics.thin_classes(q, floor) == list(range(10))
+    alert = detect_mode_collapse(q, floor)
+    assert alert.kind in ("low_variety", "mode_collapse")
+    # the real test digits themselves (the floor at the same n) are not flagged
+    assert metrics.thin_classes(floor, floor) == [] and detect_mode_collapse(floor, floor) is None
+
+
+def test_low_variety_is_only_judged_against_a_floor_of_the_same_sample_count():
+    base = dict(n=2000, fd=10.0, inception_score=9.0, confidence=0.97, class_shares=(0.1,) * 10, diversity=24.0,
+                precision=0.9, density=1.0, coverage=0.7, kid=10.0)
+    floor = metrics.Quality(**{**base, "recall": 0.9})
+    low = metrics.Quality(**{**base, "recall": 0.6})
+    assert detect_mode_collapse(low, floor).kind == "low_variety" and "0.60" in detect_mode_collapse(low, floor).message
+    assert detect_mode_collapse(low, replace(floor, n=5000)) is None   # recall depends on n: not comparable
+    assert detect_mode_collapse(low, floor, step=10).kind == "too_early"

@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 import threading
 
@@ -288,3 +289,81 @@ def test_an_infogan_run_samples_one_row_per_code():
     z, y = trainer.sample_grid_inputs(cfg)
     assert y is None and z.shape == (100, cfg.latent_dim)
     assert info_code(z).view(10, 10).tolist() == [[r] * 10 for r in range(10)]
+
+
+# --- training health, best generator, early stopping (issue 18) ------------------------------------------------------
+def test_step_metrics_carry_gradient_norms_and_d_sigma_only_with_spectral_norm(mnist_slice):
+    plain, sn = ListSink(), ListSink()
+    train(tiny("seed004-dense", n_critic=2, max_steps=6, epochs=10), plain, images=mnist_slice)
+    train(tiny("seed004-dense", spectral_norm=True, max_steps=4, epochs=10), sn, images=mnist_slice)
+    rows = plain.of(StepMetrics)
+    assert all(r.d_grad_norm > 0 and r.d_sigma is None for r in rows)
+    # n_critic 2, log_every 1: G steps on even steps only; odd rows repeat the last G numbers, as they do g_loss
+    assert [r.g_grad_norm > 0 for r in rows] == [False, True, True, True, True, True]
+    assert rows[2].g_grad_norm == rows[1].g_grad_norm and rows[3].g_grad_norm != rows[2].g_grad_norm
+    sigmas = [r.d_sigma for r in sn.of(StepMetrics)]
+    assert all(s is not None and s > 0 for s in sigmas) and len(set(sigmas)) > 1  # the raw scale moves as D trains
+
+
+def test_the_norm_logged_is_the_norm_of_the_gradient_of_that_step(mnist_slice):
+    # One step, logged alone: recompute D's gradient from the same start and compare with what the step reported.
+    cfg = tiny("seed004-dense", max_steps=1)
+    m = build_gan(cfg, torch.device("cpu"))
+    real = to_float(mnist_slice[:64])
+    stats = trainer.train_step(m, real, None, g_step=True)
+    grads = torch.cat([p.grad.flatten() for p in m.d.parameters() if p.grad is not None])
+    assert stats[4].item() == pytest.approx(grads.norm().item(), rel=1e-5)
+    grads_g = torch.cat([p.grad.flatten() for p in m.g.parameters() if p.grad is not None])
+    assert stats[5].item() == pytest.approx(grads_g.norm().item(), rel=1e-5)
+
+
+def _scripted_fd(monkeypatch, fds):
+    """measure_generator returns these Fréchet distances in turn (the real one cannot be steered into a shape)."""
+    from gan_core import metrics
+    it = iter(fds)
+    real = metrics.measure_generator
+
+    def scripted(g, cfg, n, seed=12345):
+        return dataclasses.replace(real(g, cfg, n, seed), fd=next(it))
+    monkeypatch.setattr(metrics, "measure_generator", scripted)
+
+
+def test_the_best_epoch_is_kept_and_a_run_that_peaked_stops_with_the_reason(monkeypatch, mnist_slice, tmp_path):
+    _scripted_fd(monkeypatch, [50.0, 30.0, 35.0, 31.0, 40.0, 20.0])
+    sink = ListSink()
+    cfg = tiny("seed004-dense", epochs=6, eval_samples=100, early_stop_patience=2)
+    train(cfg, sink, images=mnist_slice, out_dir=tmp_path)
+    assert [(q.epoch, q.best) for q in sink.of(EpochQuality)] == [(1, True), (2, True), (3, False), (4, False)]
+    end = sink[-1]
+    assert isinstance(end, Done) and end.epoch == 4 and "has not improved for 2 epochs" in end.reason
+    assert "best 30.00 at epoch 2" in end.reason
+    best = read_header(tmp_path / trainer.BEST_GENERATOR)
+    assert (best["epoch"], best["step"]) == (2, 16)
+    # ...and it is epoch 2's generator, not the newest: the checkpoint of epoch 2 was overwritten, so compare with a
+    # run of the same config stopped after 2 epochs
+    again = tmp_path / "again"
+    monkeypatch.undo()
+    train(cfg.replace(epochs=2, early_stop_patience=0, eval_samples=0), ListSink(), images=mnist_slice, out_dir=again)
+    assert load_tensors(tmp_path / trainer.BEST_GENERATOR).keys() == load_tensors(again / "generator.safetensors").keys()
+    assert all(torch.equal(v, load_tensors(again / "generator.safetensors")[k])
+               for k, v in load_tensors(tmp_path / trainer.BEST_GENERATOR).items())
+    newest = load_tensors(tmp_path / "generator.safetensors")
+    assert any(not torch.equal(v, newest[k]) for k, v in load_tensors(tmp_path / trainer.BEST_GENERATOR).items())
+
+
+def test_resume_remembers_the_best_so_patience_counts_across_the_break(monkeypatch, mnist_slice, tmp_path):
+    _scripted_fd(monkeypatch, [30.0, 20.0, 25.0])
+    cfg = tiny("seed004-dense", epochs=3, eval_samples=100, early_stop_patience=3)
+    train(cfg, ListSink(), images=mnist_slice, out_dir=tmp_path)
+    monkeypatch.undo()
+    _scripted_fd(monkeypatch, [26.0, 27.0, 10.0])
+    sink = ListSink()
+    train(cfg.replace(epochs=8), sink, images=mnist_slice, out_dir=tmp_path, resume_from=latest_checkpoint(tmp_path))
+    # best was epoch 2 (20.0) before the break: epochs 3, 4, 5 do not beat it, so the run stops after epoch 5
+    assert [(q.epoch, q.best) for q in sink.of(EpochQuality)] == [(4, False), (5, False)]
+    assert isinstance(sink[-1], Done) and sink[-1].epoch == 5 and "best 20.00 at epoch 2" in sink[-1].reason
+
+
+def test_patience_needs_quality_scoring():
+    with pytest.raises(ConfigError, match="early_stop_patience"):
+        tiny(early_stop_patience=3, eval_samples=0)
