@@ -153,6 +153,11 @@ def speed_figure(rows: Rows, smoothing: float = 0.6, x: str = "step") -> go.Figu
     _pair(fig, rows, "images_per_sec", "images/s", "#a3a3a3", smoothing, steps=xs)
     fig = _layout(fig, "Throughput", "images/s", height=260, x_title=x_title)
     fig.update_yaxes(tickformat=",.0f")  # a steady rate otherwise gets ticks like 999.99999999
+    rates = [r["images_per_sec"] for r in rows if math.isfinite(r["images_per_sec"])]
+    if rates and max(rates) - min(rates) < 0.01 * max(abs(max(rates)), 1.0):
+        # a flat rate: autorange zoomed into the EMA's 1e-13 rounding and drew it as a saw between two ticks
+        mid = (max(rates) + min(rates)) / 2
+        fig.update_yaxes(range=[mid * 0.9, mid * 1.1 + 1])
     return fig
 
 

@@ -249,3 +249,10 @@ def test_quality_summary_and_grouping_by_sample_count():
     assert summary[1]["precision"] is None and summary[1]["KID"] is None  # old rows: blank, not an error
     groups = charts.group_by_n({1: rows_a, 2: new_rows(n=2000), 3: OLD_ROWS, 4: []})
     assert groups == {500: [1, 3], 2000: [2]}
+
+
+def test_a_flat_throughput_is_drawn_flat_not_as_rounding_noise():
+    flat = [dict(r, images_per_sec=2000.0) for r in rows(50)]
+    lo, hi = charts.speed_figure(flat).layout.yaxis.range
+    assert lo < 2000 < hi and hi - lo >= 200  # ±10 %, not the EMA's 1e-13 wobble
+    assert charts.speed_figure(rows(50)).layout.yaxis.range is None  # a varying rate keeps Plotly's autorange
