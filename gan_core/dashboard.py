@@ -405,6 +405,16 @@ def generator_path(store: Store, run: RunView) -> Path | None:
     return p if p.is_file() else None
 
 
+def best_generator(store: Store, run: RunView) -> tuple[Path, dict[str, Any]] | None:
+    """The run's best-generator.safetensors and the quality row of the epoch that wrote it (the newest row marked
+    best), or None before the first scored epoch."""
+    from .trainer import BEST_GENERATOR
+
+    p = store.artifacts_dir(run) / BEST_GENERATOR
+    best = [q for q in store.quality(run.id) if q.get("best")]
+    return (p, best[-1]) if p.is_file() and best else None
+
+
 def read_grid(path: str | Path) -> np.ndarray:
     """A saved sample grid PNG as uint8 (H, W); ValueError, naming no path, if it is not a readable image."""
     try:

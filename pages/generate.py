@@ -158,6 +158,16 @@ elif source == "a run":
         st.stop()
     run = ui.select_run(runs)
     path = dash.generator_path(ui.get_store(), run)
+    best = dash.best_generator(ui.get_store(), run) if path is not None else None
+    if best is not None:
+        newest_epoch = run.epoch
+        which = st.radio("Which generator", ("best", "newest"), horizontal=True, key="gen_which",
+                         format_func=lambda w: (f"best: epoch {best[1]['epoch']}, FD {best[1]['fd']:.2f}" if w == "best"
+                                                else f"newest: epoch {newest_epoch}"),
+                         help="Training on after the discriminator wins can make the generator worse (seed 001): "
+                              "the run keeps the generator of its best epoch by Fréchet distance beside the newest.")
+        if which == "best":
+            path = best[0]
     if path is None:
         st.info(f"Run #{run.id} has no checkpoint yet: `generator.safetensors` is written at the end of every "
                 f"{run.config.checkpoint_every} epoch(s)"

@@ -1254,3 +1254,37 @@ def test_compare_summarises_precision_recall_kid_and_never_mixes_sample_counts(h
     assert names == [["#%d a" % ids[0], "real data"], ["#%d big" % ids[2]]]  # no floor measured at 2000
     assert any("Runs scored with 2,000 samples" in m.value for m in at.markdown)
     assert any("scored before precision and recall" in c.value and "#%d b" % ids[1] in c.value for c in at.caption)
+
+
+def test_generate_offers_a_runs_best_generator_beside_the_newest(store, tiny_cfg, mnist_slice, train_cache, media,
+                                                                 monkeypatch):
+    import dataclasses
+
+    from gan_core import metrics
+    from gan_core.checkpoint import load_generator
+    from gan_core.sampling import generate, grid, png_at_width
+    fds, real = iter([40.0, 30.0, 35.0]), metrics.measure_generator  # epoch 2 the best: older than the newest
+    with monkeypatch.context() as m:  # (not monkeypatch.undo(): that would also undo the home fixture's GAN_HOME)
+        m.setattr(metrics, "measure_generator", lambda *a, **k: dataclasses.replace(real(*a, **k), fd=next(fds)))
+        run_id = trained_run(store, tiny_cfg.replace(epochs=3, eval_samples=100, seed=7), mnist_slice, train_cache,
+                             name="scored")
+    folder = store.artifacts_dir(store.get(run_id))
+    best = [q for q in store.quality(run_id) if q.get("best")][-1]
+    assert (best["epoch"], best["fd"]) == (2, 30.0)
+    at = app("pages/generate.py", run_id=run_id)
+    which = at.radio(key="gen_which")
+    assert which.value == "best" and f"best: epoch {best['epoch']}, FD {best['fd']:.2f}" in which.options[0]
+    assert "best-generator.safetensors" in at.caption[0].value and not at.exception
+
+    def drawn_by(name: str) -> bytes:
+        g, cfg, _ = load_generator(folder / name)
+        return png_at_width(grid(generate(g, cfg, 64, 0), ncol=8), 768)
+    assert _image_bytes(at, media) == drawn_by("best-generator.safetensors")
+    which.set_value("newest").run()
+    assert "`generator.safetensors`" in at.caption[0].value
+    assert _image_bytes(at, media) == drawn_by("generator.safetensors") != drawn_by("best-generator.safetensors")
+
+
+def test_generate_has_no_best_choice_for_a_run_scored_before_it_existed(store, trained):
+    at = app("pages/generate.py", run_id=trained)  # eval_samples 0: no best generator
+    assert not at.get("radio") or all(r.key != "gen_which" for r in at.radio)
