@@ -85,6 +85,12 @@ def store_env(request, tmp_path, monkeypatch):
     return request.param
 
 
+# For tests whose subject is not the database (Ray dispatch, stop polling, kill -9 recovery): SQLite only. The store's
+# PostgreSQL behaviour (claim and guard locks, heartbeats, interruption) has its own tests on both backends, and each
+# of these end-to-end runs cost CI 15-30 s a backend.
+sqlite_only = pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def store(store_env):
     """A Store on the backend of `store_env`."""

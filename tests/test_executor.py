@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gan_core.checkpoint import read_header
-from conftest import tiny, wait_for
+from conftest import sqlite_only, tiny, wait_for
 from gan_core.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,7 @@ def ray_address():
                 os.environ[k] = v
 
 
+@sqlite_only
 def test_ray_dispatcher_trains_a_submitted_run_to_done(store, ray_address):
     run_id = store.submit(tiny(), name="tiny")
     env = {**os.environ, "GAN_EXECUTOR": "ray", "RAY_ADDRESS": ray_address, "GAN_HEARTBEAT_S": "0.3"}
@@ -55,6 +56,7 @@ def test_ray_dispatcher_trains_a_submitted_run_to_done(store, ray_address):
     assert store.live_workers(30) == 0  # the dispatcher unregistered itself
 
 
+@sqlite_only
 def test_stop_request_reaches_a_run_in_a_ray_task(store, ray_address, monkeypatch):
     from gan_core.dispatcher import dispatch
 

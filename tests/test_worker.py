@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny, wait_for
+from conftest import sqlite_only, tiny, wait_for
 from gan_core.checkpoint import read_header
 from gan_core.status import ACTIVE, RunStatus
 from gan_core.store import Store
@@ -52,6 +52,7 @@ def test_worker_trains_a_submitted_run_to_done(store):
 
 
 @pytest.mark.slow
+@sqlite_only
 def test_stop_request_ends_stopped_within_one_step_batch_with_a_checkpoint(store):
     run_id = store.submit(tiny(epochs=1000, checkpoint_every=1000), name="long")
     w = start_worker("--once")
@@ -68,6 +69,7 @@ def test_stop_request_ends_stopped_within_one_step_batch_with_a_checkpoint(store
 
 
 @pytest.mark.slow
+@sqlite_only
 def test_kill_9_marks_interrupted_and_resume_finishes_without_duplicates(store):
     from gan_core.cli import main
     from gan_core.dispatcher import dispatch
