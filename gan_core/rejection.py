@@ -1,0 +1,277 @@
+"""Rejecting bad samples with the GAN's own discriminator: oversample G, score the candidates with D, keep n.
+
+Methods (research for issue 18; the numbers are in BENCHMARKS.md):
+- "topk": keep the n candidates D scores highest. D believes some digits more easily than others, so this skews
+  the mix (digit 1 from 16 % to 28-39 % of a dense run's samples) and worsens FD.
+- "drs": discriminator rejection sampling (Azadi et al. 2019) on a recalibrated D. D's logit is first recalibrated
+  by Platt scaling (F = a·logit + b, fitted on real training images against fresh fakes), so that F estimates
+  log p_data(x)/p_g(x); a candidate is accepted when sigmoid(F̂ − γ) > u, u ~ U(0, 1), with
+  F̂ = F − M − log(1 − exp(F − M − ε)), M the largest F seen on calibration fakes. γ is set so that exactly n of the
+  oversampled candidates pass: a candidate passes iff F̂ − logit(u) > γ, so DRS is top-n of F̂ plus logistic noise.
+- "strata" / "strata-drs": the same two rules applied within strata, each stratum keeping its share of the
+  candidates, so rejection cannot change the mix G draws. Strata are the class label (conditional G), the InfoGAN
+  code (info_code runs), or otherwise the nearest of k centres fitted by k-means on D's own penultimate features
+  of calibration fakes. Only D (never the quality classifier) decides anything here.
+
+Strength 0 is the raw draw (exactly `sampling.generate_float`'s digits); strength s > 0 keeps a fraction
+1 / (1 + 3 s) of the candidates (s = 1 draws 4 candidates per kept sample).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ConfigError, TrainConfig
+from .models import N_CLASSES, info_code
+from .sampling import label_tensor, render_float, seeded_noise
+
+METHODS = ("topk", "drs", "strata", "strata-drs")
+MAX_OVERSAMPLE = 4          # candidates per kept sample at strength 1
+_EPS = 1e-6                 # DRS's ε: keeps log(1 − exp(F − M − ε)) finite at the maximum
+HEAD_DIMS = 32              # principal directions of D's features a refitted head uses
+_BATCH = 1000               # images per forward pass: (1000, 1, 28, 28) float32 is 3 MB
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """D recalibrated on held-out real vs fake images: F = scale·logit + bias estimates log p_data/p_g; `max_f` is
+    DRS's M; `centres` (k, F) are k-means centres of D's L2-normalised features of fakes (None when G has labels or
+    an InfoGAN code to stratify by)."""
+    scale: float
+    bias: float
+    max_f: float
+    centres: torch.Tensor | None = field(default=None, repr=False)
+    real_accuracy: float = 0.0   # calibrated D's accuracy on the calibration reals / fakes, for the record
+    fake_accuracy: float = 0.0
+    # head=True: a refitted logistic term on D's features, F = scale·logit + ((h − mu) @ sd)·w + bias, where sd
+    # (F, q) projects on the features' top q principal directions scaled to unit variance.
+    w: torch.Tensor | None = field(default=None, repr=False)
+    mu: torch.Tensor | None = field(default=None, repr=False)
+    sd: torch.Tensor | None = field(default=None, repr=False)
+
+    def log_ratio(self, logits: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """F (N,) ≈ log p_data/p_g from D's logits (N,) and features (N, F)."""
+        f = self.scale * logits.double() + self.bias
+        if self.w is not None:
+            f = f + ((feats.double() - self.mu) @ self.sd) @ self.w
+        return f
+
+
+@dataclass
+class Rejected:
+    """n kept images (n, 1, 28, 28) in [-1, 1], their labels (conditional G) or None, and what it cost."""
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    candidates: int
+    seconds: float
+
+
+def keep_fraction(strength: float) -> float:
+    """The fraction of candidates kept at `strength` in [0, 1]: 1 (raw) … 1/MAX_OVERSAMPLE (strict)."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
+        raise ConfigError(f"reject: {strength!r} is not a strength; choose a number from 0 (raw) to 1 (strict)")
+    return 1.0 / (1.0 + (MAX_OVERSAMPLE - 1) * float(strength))
+
+
+@torch.no_grad()
+def d_outputs(d: nn.Module, images: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's logits (N,) and penultimate features (N, F) of images (N, 1, 28, 28), in eval mode, on the CPU."""
+    was_training = d.training
+    d.eval()
+    device = next(d.parameters()).device
+    logits, feats = [], []
+    try:
+        for i in range(0, len(images), _BATCH):
+            x = images[i:i + _BATCH].to(device)
+            yb = None if y is None else y[i:i + _BATCH].to(device)
+            h = d.net(x)                                                   # (B, F)
+            logits.append(d.head(h, yb).float().cpu())
+            feats.append(h.float().cpu())
+    finally:
+        d.train(was_training)
+    return torch.cat(logits), torch.cat(feats)
+
+
+def _draw(g: nn.Module, cfg: TrainConfig, m: int, seed: int, label: int | None) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                          torch.Tensor | None]:
+    """m candidates: z (m, latent), images (m, 1, 28, 28), labels (m,) — `label`, or every class in turn when a
+    conditional G is asked for none (as evaluate does)."""
+    z = seeded_noise(cfg, m, seed)
+    if cfg.conditional and label is None:
+        y: torch.Tensor | None = torch.arange(m) % N_CLASSES
+    else:
+        y = label_tensor(cfg, label, m)
+    images = torch.cat([render_float(g, z[i:i + _BATCH], None if y is None else y[i:i + _BATCH])
+                        for i in range(0, m, _BATCH)])
+    return z, images, y
+
+
+def _sqdist(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Squared distances (N, k) between rows x (N, F) and c (k, F)."""
+    return (x.pow(2).sum(1, keepdim=True) - 2 * x @ c.T + c.pow(2).sum(1)).clamp_min(0)
+
+
+def _kmeans(x: torch.Tensor, k: int, seed: int, iters: int = 25) -> torch.Tensor:
+    """k-means centres (k, F) of rows x (N, F), k-means++ seeded from `seed`."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = x[torch.randint(len(x), (1,), generator=gen)]
+    for _ in range(1, k):
+        d2 = _sqdist(x, centres).min(1).values                             # (N,)
+        centres = torch.cat([centres, x[torch.multinomial(d2 + 1e-12, 1, generator=gen)]])
+    for _ in range(iters):
+        assign = _sqdist(x, centres).argmin(1)                             # (N,)
+        counts = torch.bincount(assign, minlength=k).to(x.dtype)           # (k,)
+        sums = torch.zeros_like(centres).index_add_(0, assign, x)          # (k, F)
+        centres = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres)
+    return centres
+
+
+def _normalised(feats: torch.Tensor) -> torch.Tensor:
+    return F.normalize(feats, dim=1)
+
+
+def _top_directions(hc: torch.Tensor, q: int, seed: int, power: int = 4) -> torch.Tensor:
+    """The top q principal directions (F, q) of centred rows hc (N, F), by seeded subspace iteration: a DCGAN D
+    has F = 6272 features, too many for an exact eigendecomposition on two cores, and torch.pca_lowrank would
+    draw from the global RNG (a calibration must not depend on what ran before)."""
+    gen = torch.Generator().manual_seed(seed)
+    basis = torch.randn(hc.shape[1], min(q + 8, hc.shape[1]), generator=gen, dtype=hc.dtype)   # (F, q + 8)
+    for _ in range(power):
+        basis, _ = torch.linalg.qr(hc.T @ (hc @ basis))
+    _, _, vh = torch.linalg.svd(hc @ basis, full_matrices=False)          # Rayleigh-Ritz in the subspace
+    return basis @ vh.T[:, :q]
+
+
+def _logistic(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3, steps: int = 30) -> torch.Tensor:
+    """Weights (p,) of a logistic regression of y (N,) in {0, 1} on x (N, p) by Newton's method (IRLS), with a
+    small ridge on every weight but the bias (column 1) so that a perfectly separating D stays finite. Plain
+    torch: torch.optim's first use imports torch._dynamo, ~12 s on two busy cores."""
+    p = torch.zeros(x.shape[1], dtype=torch.float64)
+    p[0] = 1.0
+    reg = torch.full_like(p, ridge * len(y))
+    reg[1] = 0.0
+    for _ in range(steps):
+        prob = torch.sigmoid(x @ p)                                        # (N,)
+        grad = x.T @ (prob - y) + reg * p
+        hess = (x.T * (prob * (1 - prob))) @ x + torch.diag(reg) + 1e-9 * torch.eye(len(p), dtype=x.dtype)
+        step = torch.linalg.solve(hess, grad)
+        p = p - step
+        if float(step.abs().max()) < 1e-8:
+            break
+    return p
+
+
+def calibrate(g: nn.Module, d: nn.Module, cfg: TrainConfig, real: torch.Tensor,
+              real_labels: torch.Tensor | None = None, seed: int = 7_000_001, clusters: int = 10,
+              head: bool = False) -> Calibration:
+    """Fit Platt scaling of D's logit on `real` training images (N, 1, 28, 28) in [-1, 1] (with their labels (N,)
+    for a conditional D) against as many fresh fakes, DRS's M on those fakes, and (for G without labels or code)
+    k-means strata on D's features of them; `head` also refits a linear term on D's features (L2-regularised)."""
+    n = len(real)
+    if n < 10:
+        raise ConfigError("reject: calibration needs at least 10 real images")
+    if cfg.conditional and real_labels is None:
+        raise ConfigError("reject: a conditional D scores (image, label) pairs; pass the real images' labels")
+    _, fakes, y_fake = _draw(g, cfg, n, seed, None)
+    l_real, h_real = d_outputs(d, real, real_labels if cfg.conditional else None)
+    l_fake, h_fake = d_outputs(d, fakes, y_fake)
+    logits = torch.cat([l_real, l_fake]).double()
+    target = torch.cat([torch.ones(n), torch.zeros(n)]).double()
+    mu = sd = w = None
+    x = torch.stack([logits, torch.ones_like(logits)], 1)                 # (2n, 2): logit, 1
+    if head:
+        h = torch.cat([h_real, h_fake]).double()
+        # D's features projected on their top principal directions: a few dozen weights to fit, whatever F is.
+        mu = h.mean(0)                                                     # (F,)
+        v = _top_directions(h - mu, min(HEAD_DIMS, h.shape[1]), seed)      # (F, q)
+        proj = (h - mu) @ v                                                # (2n, q)
+        sd = v / proj.std(0).clamp_min(1e-6)                               # (F, q): (h − mu) @ sd has unit variance
+        x = torch.cat([x, (h - mu) @ sd], 1)                               # (2n, 2 + q)
+    p = _logistic(x, target)
+    a, b = float(p[0]), float(p[1])
+    if head:
+        w = p[2:]
+    cal = Calibration(scale=a, bias=b, max_f=0.0, w=w, mu=mu, sd=sd)
+    f_real, f_fake = cal.log_ratio(l_real, h_real), cal.log_ratio(l_fake, h_fake)
+    centres = None
+    if not cfg.conditional and not cfg.info_code:
+        centres = _kmeans(_normalised(h_fake), clusters, seed)
+    return Calibration(scale=a, bias=b, max_f=float(f_fake.max()), centres=centres,
+                       real_accuracy=float((f_real > 0).float().mean()),
+                       fake_accuracy=float((f_fake <= 0).float().mean()), w=w, mu=mu, sd=sd)
+
+
+def _drs_key(f: torch.Tensor, max_f: float, gen: torch.Generator) -> torch.Tensor:
+    """DRS's acceptance key (N,): candidate i passes at threshold γ iff key_i > γ (see the module docstring)."""
+    fm = (f - max(max_f, float(f.max()))).double()                     # ≤ 0; M grows if a candidate beats it
+    f_hat = fm - torch.log1p(-torch.exp(fm - _EPS))
+    u = torch.rand(len(f), generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+    return f_hat - torch.log(u / (1 - u))
+
+
+def _quotas(strata: torch.Tensor, n: int) -> dict[int, int]:
+    """Each stratum's share of n (largest remainder), in proportion to its count among the candidates."""
+    ids, counts = torch.unique(strata, return_counts=True)
+    exact = counts.double() * n / len(strata)
+    q = exact.floor().long()
+    for j in torch.argsort(exact - q.double(), descending=True)[: n - int(q.sum())]:
+        q[j] += 1
+    return {int(i): int(c) for i, c in zip(ids, q)}
+
+
+def select(key: torch.Tensor, n: int, strata: torch.Tensor | None = None) -> torch.Tensor:
+    """Indices (n,) of the n largest keys (N,), within each stratum by its quota when `strata` (N,) is given; in
+    draw order."""
+    if strata is None:
+        keep = torch.topk(key, n).indices
+    else:
+        parts = []
+        for s, q in _quotas(strata, n).items():
+            idx = torch.nonzero(strata == s).squeeze(1)
+            parts.append(idx[torch.topk(key[idx], q).indices])
+        keep = torch.cat(parts)
+    return keep.sort().values
+
+
+def strata_of(cfg: TrainConfig, z: torch.Tensor, y: torch.Tensor | None, feats: torch.Tensor,
+              cal: Calibration | None) -> torch.Tensor:
+    """Stratum of each candidate (N,): its label, its InfoGAN code, or its nearest k-means centre in D's features."""
+    if y is not None:
+        return y
+    if cfg.info_code:
+        return info_code(z)
+    if cal is None or cal.centres is None:
+        raise ConfigError("reject: stratified rejection of an unconditional G without a code needs a calibration")
+    return _sqdist(_normalised(feats), cal.centres).argmin(1)
+
+
+def sample(g: nn.Module, d: nn.Module, cfg: TrainConfig, n: int, seed: int, strength: float, method: str = "strata",
+           cal: Calibration | None = None, label: int | None = None) -> Rejected:
+    """n digits drawn with rejection at `strength` (0 = raw … 1 = strict) by `method` (one of METHODS); "drs" and
+    the strata of an unconditional G without code need `cal` (see calibrate)."""
+    if method not in METHODS:
+        raise ConfigError(f"reject: unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"reject: n must be a positive whole number, not {n!r}")
+    frac = keep_fraction(strength)
+    if method in ("drs", "strata-drs") and cal is None and frac < 1:
+        raise ConfigError("reject: DRS needs a calibrated D (see rejection.calibrate)")
+    t0 = time.perf_counter()
+    m = n if frac == 1 else math.ceil(n / frac)
+    z, images, y = _draw(g, cfg, m, seed, label)
+    if m == n:  # strength 0: exactly the raw draw, D never runs
+        return Rejected(images, y, m, time.perf_counter() - t0)
+    logits, feats = d_outputs(d, images, y)
+    if method in ("topk", "strata"):
+        key = logits.double()
+    else:
+        assert cal is not None
+        key = _drs_key(cal.log_ratio(logits, feats), cal.max_f, torch.Generator().manual_seed(seed + 1))
+    strata = strata_of(cfg, z, y, feats, cal) if method.startswith("strata") else None
+    keep = select(key, n, strata)
+    return Rejected(images[keep], None if y is None else y[keep], m, time.perf_counter() - t0)
