@@ -209,8 +209,10 @@ def train_with_bar(cfg: TrainConfig, out: Path, resume: Path | None, images: Any
     if isinstance(ev, Failed):
         print(f"failed: {ev.reason}", file=sys.stderr)
         return 1
-    print(f"{'stopped' if isinstance(ev, Stopped) else 'done'} at epoch {ev.epoch}, step {ev.step}; "
-          f"generator: {out / 'generator.safetensors'}")
+    why = f" ({ev.reason})" if isinstance(ev, Done) and ev.reason else ""
+    best = out / "best-generator.safetensors"
+    print(f"{'stopped' if isinstance(ev, Stopped) else 'done'} at epoch {ev.epoch}, step {ev.step}{why}; "
+          f"generator: {out / 'generator.safetensors'}" + (f", best epoch's: {best}" if best.is_file() else ""))
     return 0
 
 
@@ -233,8 +235,10 @@ def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> 
         elif isinstance(ev, EpochQuality):
             q = ev.quality
             fid = f", fidelity {q['fidelity']:.1%}" if "fidelity" in q else ""
-            bar.write(f"epoch {ev.epoch}: FD {q['fd']:.2f}, IS {q['inception_score']:.2f}, classes "
-                      f"{min(q['class_shares']):.1%}..{max(q['class_shares']):.1%}{fid} ({ev.seconds:.1f} s)")
+            pr = f", precision {q['precision']:.2f}, recall {q['recall']:.2f}" if "recall" in q else ""
+            bar.write(f"epoch {ev.epoch}: FD {q['fd']:.2f}, IS {q['inception_score']:.2f}{pr}, classes "
+                      f"{min(q['class_shares']):.1%}..{max(q['class_shares']):.1%}{fid} ({ev.seconds:.1f} s)"
+                      + (" · best so far" if ev.best else ""))
         elif isinstance(ev, CheckpointWritten):
             bar.write(f"checkpoint: {ev.path}")
         elif isinstance(ev, (Done, Stopped, Failed)):

@@ -424,3 +424,21 @@ def test_evaluate_prints_precision_recall_and_the_per_class_table_when_metrics_h
                            "--no-copy-test"], capsys)  # a dict without them (metrics before issue 18): no rows
     assert rc == 0 and "Fréchet distance" in out and "precision" not in out and "per requested" not in out
     assert "copy test" not in out  # --no-copy-test
+
+
+def test_train_says_why_it_stopped_early_and_where_the_best_generator_is(monkeypatch, capsys, tmp_path):
+    import dataclasses
+
+    from gan_core import metrics
+    from gan_core.cli import main
+    fds, real = iter([20.0, 25.0, 30.0]), metrics.measure_generator  # the FD is scripted; the run is real
+    monkeypatch.setattr(metrics, "measure_generator", lambda *a, **k: dataclasses.replace(real(*a, **k), fd=next(fds)))
+    out = tmp_path / "run"
+    assert main(["train", "--arch", "dense", "--g-widths", "32", "--d-widths", "32", "--epochs", "9",
+                 "--train-subset", "128", "--batch-size", "64", "--eval-samples", "100", "--early-stop-patience", "2",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "precision" in printed.err + printed.out and "best so far" in printed.err + printed.out
+    assert ("done at epoch 3, step 6 (stopped early: the Fréchet distance has not improved for 2 epochs (best 20.00 "
+            "at epoch 1") in printed.out
+    assert f"best epoch's: {out / 'best-generator.safetensors'}" in printed.out
