@@ -182,3 +182,12 @@ def test_resume_skips_a_checkpoint_newer_than_the_stored_metrics(store, tmp_path
     assert read_header(durable_checkpoint(store, r))["step"] == 8
     store.rewind(run_id, 0, 0)
     assert durable_checkpoint(store, r) is None
+
+
+def test_an_early_stop_is_done_with_its_reason_and_a_normal_end_with_none(store):
+    from gan_core.events import Done
+    from gan_core.worker import _outcome
+    run = store.claim("w", cap=10) if store.submit(tiny(), name="x") else None
+    reason = "stopped early: the Fréchet distance has not improved for 3 epochs (best 9.00 at epoch 2)"
+    assert _outcome(store, run, "w", Done(5, 40, reason), None) == ("done", reason)
+    assert _outcome(store, run, "w", Done(8, 64), None) == ("done", None)
