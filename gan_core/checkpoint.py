@@ -117,11 +117,15 @@ def save_checkpoint(path: Path, cfg: TrainConfig, g: nn.Module, d: nn.Module, op
     atomic_write_text(path.with_suffix(".json"), json.dumps(header, indent=2))
 
 
-def save_generator(path: Path, cfg: TrainConfig, g: nn.Module, epoch: int, step: int) -> None:
-    """A generator-only export: G's weights and the config, loadable without D."""
+def save_generator(path: Path, cfg: TrainConfig, g: nn.Module, epoch: int, step: int,
+                   d: nn.Module | None = None) -> None:
+    """A generator-only export: G's weights and the config, loadable without D; with `d`, D's weights travel in the
+    same file under "D." (what gan_core.rejection needs to reject G's least convincing samples)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in g.state_dict().items()}
+    if d is not None:
+        tensors.update({f"D.{k}": v.detach().cpu().contiguous() for k, v in d.state_dict().items()})
     header = {"kind": KIND_GENERATOR, "format_version": FORMAT_VERSION, "config": cfg.to_dict(), "epoch": epoch,
-              "step": step}
+              "step": step, "discriminator": d is not None}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"gan_studio": json.dumps(header)}))
 
 
@@ -250,9 +254,27 @@ def _check_generator(header: dict[str, Any], layout: Layout, path: Path | None) 
     # A full checkpoint's samples come from the EMA copy when the run kept one, as its exports do.
     prefix = "" if header["kind"] == KIND_GENERATOR else (
         "G_ema.module." if any(k.startswith("G_ema.module.") for k in layout) else "G.")
-    _check_layout({k[len(prefix):]: v for k, v in layout.items() if k.startswith(prefix)}, want,
-                  f"{cfg.arch} generator", path)
+    _check_layout({k[len(prefix):]: v for k, v in layout.items() if k.startswith(prefix) and not _is_d(k, header)},
+                  want, f"{cfg.arch} generator", path)
+    if header["kind"] == KIND_GENERATOR and any(_is_d(k, header) for k in layout):
+        _check_discriminator(cfg, {k[2:]: v for k, v in layout.items() if _is_d(k, header)}, path)
     return prefix
+
+
+def _is_d(name: str, header: dict[str, Any]) -> bool:
+    """Whether tensor `name` of a generator export is D's (exports that carry D keep it under "D.")."""
+    return header["kind"] == KIND_GENERATOR and name.startswith("D.")
+
+
+def _check_discriminator(cfg: TrainConfig, layout: Layout, path: Path | None) -> None:
+    """Check D's tensors (names without "D.") against the discriminator the config describes."""
+    from .models import build_discriminator
+
+    with torch.device("meta"):
+        d = build_discriminator(cfg)
+    names = _d_names(layout, d)
+    _check_layout({names[k]: v for k, v in layout.items()}, _layout(d.state_dict()), f"{cfg.arch} discriminator",
+                  path)
 
 
 def split_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -437,11 +459,32 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     header = read_header(path)
     cfg: TrainConfig = header["config"]
     prefix = _check_generator(header, _file_layout(path), path)
-    state = {k[len(prefix):]: v for k, v in load_tensors(path).items() if k.startswith(prefix)}
+    state = {k[len(prefix):]: v for k, v in load_tensors(path).items() if k.startswith(prefix) and not _is_d(k, header)}
     _check_finite(state.items(), f"{cfg.arch} generator", path)
     g = build_generator(cfg)
     g.load_state_dict(state)
     return g.to(device).eval(), cfg, header
+
+
+def load_discriminator(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module | None:
+    """D in eval mode from a full checkpoint or a generator export that carries one (save_generator(d=...)); None
+    when the file has no D. Weights that do not fit the header's architecture or are not finite are refused."""
+    from .models import build_discriminator
+
+    path = Path(path)
+    header = read_header(path)
+    cfg: TrainConfig = header["config"]
+    layout = _file_layout(path)
+    _check_generator(header, layout, path)  # the file as a whole first, so a broken G is refused here too
+    d_layout = {k[2:]: v for k, v in layout.items() if k.startswith("D.")}
+    if not d_layout:
+        return None
+    _check_discriminator(cfg, d_layout, path)
+    d = build_discriminator(cfg)
+    state = discriminator_state(load_tensors(path), d)
+    _check_finite(state.items(), f"{cfg.arch} discriminator", path)
+    d.load_state_dict(state)
+    return d.to(device).eval()
 
 
 def _metadata(data: bytes) -> dict[str, str]:

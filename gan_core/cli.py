@@ -246,11 +246,28 @@ def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> 
     return sink
 
 
+def rejected_draw(args: argparse.Namespace, g: Any, cfg: TrainConfig, n: int, seed: int,
+                  label: int | None) -> Any:
+    """With --reject above 0: n digits that the generator's own D keeps (gan_core.rejection.DEFAULT_METHOD after
+    recalibrating D on training images), a rejection.Rejected; None for the raw draw."""
+    if not args.reject:
+        return None
+    from . import rejection
+    from .checkpoint import load_discriminator
+
+    d = load_discriminator(args.checkpoint)
+    if d is None:
+        raise ConfigError("--reject: this generator file carries no discriminator to reject with; use the run's "
+                          "checkpoints/ckpt-*.safetensors, or a generator.safetensors written by this version")
+    cal = rejection.training_calibration(g, d, cfg)
+    return rejection.sample(g, d, cfg, n, seed, args.reject, rejection.DEFAULT_METHOD, cal, label)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Write --n seeded samples from a checkpoint as .npy floats or a .png grid."""
+    """Write --n seeded samples from a checkpoint as .npy floats or a .png grid (--reject: kept by its own D)."""
     from .checkpoint import load_generator
     from .data import CLASS_NAMES
-    from .sampling import generate, generate_float, grid, label_tensor, png_bytes
+    from .sampling import generate, generate_float, grid, label_tensor, png_bytes, to_uint8
 
     out = Path(args.out)
     if out.suffix not in (".npy", ".png"):
@@ -258,18 +275,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
     check_new_path(out, "--out", folder=False)
     g, cfg, _ = load_generator(args.checkpoint)
     label_tensor(cfg, args.label, 1)  # refuse a wrong or missing label before writing anything
+    kept = rejected_draw(args, g, cfg, args.n, args.seed, args.label)
     if out.suffix == ".npy":
-        arr = generate_float(g, cfg, args.n, args.seed, args.label).astype(np.float32)
+        arr = (generate_float(g, cfg, args.n, args.seed, args.label) if kept is None
+               else kept.images.squeeze(1).numpy()).astype(np.float32)
 
         def save(tmp: str) -> None:
             with open(tmp, "wb") as f:
                 np.save(f, arr)
         atomic_write(out, save)
     else:
-        img = grid(generate(g, cfg, args.n, args.seed, args.label))
+        img = grid(generate(g, cfg, args.n, args.seed, args.label) if kept is None else to_uint8(kept.images))
         atomic_write(out, lambda tmp: Path(tmp).write_bytes(png_bytes(img, scale=2)))
     of = "" if args.label is None else f" of class {args.label} ({CLASS_NAMES[cfg.dataset][args.label]})"
-    print(f"wrote {args.n} samples{of} (seed {args.seed}) to {out}")
+    how = "" if kept is None else (f", rejection {args.reject:g}: kept {args.n} of {kept.candidates} candidates "
+                                   f"in {kept.seconds:.1f} s")
+    print(f"wrote {args.n} samples{of} (seed {args.seed}{how}) to {out}")
     return 0
 
 
@@ -360,11 +381,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     how many samples sit closer to a training image than real images do (issue 18, memorisation)."""
     from . import neighbours as nb
     from .checkpoint import load_generator
-    from .metrics import measure_generator, real_floor
+    from .metrics import measure, measure_generator, real_floor
 
     g, cfg, header = load_generator(args.checkpoint)
     floor = real_floor(cfg.dataset, min(args.n, 10_000))  # first: missing test data fails before the long part
-    q = measure_generator(g, cfg, args.n, seed=args.seed)
+    kept = rejected_draw(args, g, cfg, args.n, args.seed, None)
+    q = measure_generator(g, cfg, args.n, seed=args.seed) if kept is None else measure(kept.images, cfg.dataset,
+                                                                                        kept.labels)
     copy = None
     if not args.no_copy_test and cfg.dataset in nb.DATASETS:
         limit = nb.default_limit() if args.train_limit is None else args.train_limit
@@ -373,16 +396,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   f"the copy test, once (about a minute for all 60,000 on a CPU; cached in "
                   f"{nb.cache_path(cfg.dataset, limit, nb.classifier_digest(cfg.dataset)).parent})...",
                   file=sys.stderr, flush=True)
-        copy = nb.copy_test(nb.sample_features(g, cfg, args.n, seed=args.seed), cfg.dataset,
+        feats = (nb.sample_features(g, cfg, args.n, seed=args.seed) if kept is None
+                 else nb.image_features(kept.images, cfg.dataset))
+        copy = nb.copy_test(feats, cfg.dataset,
                             real_n=min(args.n, 10_000), limit=limit)
     gen, real = q.to_dict(), floor.to_dict()
     result = {"checkpoint": str(args.checkpoint), "dataset": cfg.dataset, "epoch": header["epoch"],
               "generated": gen, "real_test": real, "fd_ratio": q.fd / floor.fd,
-              "copy_test": None if copy is None else copy.to_dict()}
+              "copy_test": None if copy is None else copy.to_dict(),
+              "reject": None if kept is None else {"strength": args.reject, "candidates": kept.candidates,
+                                                   "seconds": kept.seconds}}
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.checkpoint} ({cfg.arch}, {cfg.dataset}, epoch {header['epoch']}), {args.n} samples")
+    how = "" if kept is None else (f", rejection {args.reject:g} by its own D (kept of {kept.candidates} "
+                                   f"candidates, {kept.seconds:.1f} s)")
+    print(f"{args.checkpoint} ({cfg.arch}, {cfg.dataset}, epoch {header['epoch']}), {args.n} samples{how}")
     print(f"{'':24}{'generated':>12}{'real test':>12}")
     for label, key in EVALUATE_ROWS:
         if gen.get(key) is not None:  # precision..kid arrive with metrics' newer Quality; older dicts lack them
@@ -510,6 +539,9 @@ def _sample_verb(sub: Any) -> None:
     s.add_argument("--label", type=int, default=None,
                    help="class to draw (0-9); required by conditional generators, refused by others")
     s.add_argument("--out", required=True, help=".npy (float32 N×28×28 in [-1, 1]) or .png (grid)")
+    s.add_argument("--reject", type=float_in(0, 1), default=0.0,
+                   help="reject the digits the generator's own D finds least real: 0 = raw (default) .. 1 = strict "
+                        "(draws 4 candidates a digit); needs a file that carries D")
     s.set_defaults(func=cmd_sample)
 
 
@@ -562,6 +594,9 @@ def _evaluate_verb(sub: Any) -> None:
                    help="copy test: search only the first N training images (default $GAN_NEIGHBOURS_LIMIT or 0 = "
                         "all; the first run embeds them once, about a minute on a CPU, then they are cached)")
     e.add_argument("--no-copy-test", action="store_true", help="skip the nearest-training-image copy test")
+    e.add_argument("--reject", type=float_in(0, 1), default=0.0,
+                   help="reject the digits the generator's own D finds least real: 0 = raw (default) .. 1 = strict "
+                        "(draws 4 candidates a digit); needs a file that carries D")
     e.set_defaults(func=cmd_evaluate)
 
 

@@ -449,7 +449,7 @@ def _save(s: Setup, p: Progress, sink: Sink) -> None:
         rng["perm"] = p.perm  # mid-epoch: keep this epoch's order so resume continues it exactly
     ckpt.save_checkpoint(path, m.cfg, m.g, m.d, m.opt_g, m.opt_d, p.epoch, p.step, rng,
                          {"pos": p.pos, "best_fd": p.best_fd, "best_epoch": p.best_epoch}, m.g_ema)
-    ckpt.save_generator(s.out / "generator.safetensors", m.cfg, m.sampler, p.epoch, p.step)
+    ckpt.save_generator(s.out / "generator.safetensors", m.cfg, m.sampler, p.epoch, p.step, d=m.d)  # D: --reject
     for old in sorted(path.parent.glob("ckpt-*.safetensors"))[:-KEEP_CHECKPOINTS]:
         old.unlink()
         old.with_suffix(".json").unlink(missing_ok=True)

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     # Calibration reals: a seeded random slice of the training set (the metrics' ruler uses training statistics
     # too, but never selects; test images stay for the floor).
     images, labels = load_dataset(cfg.dataset, "train")
-    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(99))[: args.calib]
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(rejection.CALIBRATION_SEED))[: args.calib]
     t0 = time.perf_counter()
     cal = rejection.calibrate(g, d, cfg, to_float(images[pick]), labels[pick], clusters=args.clusters,
                               head=args.head)

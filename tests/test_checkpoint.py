@@ -38,8 +38,14 @@ def test_header_has_config_epoch_step_and_version(run):
 def test_generator_export_loads_without_d_and_matches_the_full_checkpoint(run):
     g_export, cfg, header = load_generator(run / "generator.safetensors")
     g_full, _, _ = load_generator(latest_checkpoint(run))
-    assert header["kind"] == "gan-studio/generator"
-    assert not any(k.startswith("D.") for k in load_tensors(run / "generator.safetensors"))
+    assert header["kind"] == "gan-studio/generator" and header["discriminator"] is True
+    from gan_core.models import build_discriminator
+
+    names = set(load_tensors(run / "generator.safetensors"))
+    # D travels with G for rejection (gan_core.rejection); no optimizer, RNG or second G copy does.
+    d_names = {n for n in names if n.startswith("D.")}
+    assert {n[2:] for n in d_names} == set(build_discriminator(cfg).state_dict())
+    assert names - d_names == set(g_export.state_dict())
     assert (generate(g_export, cfg, 16, seed=5) == generate(g_full, cfg, 16, seed=5)).all()
 
 
@@ -313,3 +319,39 @@ def test_checkpoint_error_keeps_reason_and_path_apart(tmp_path):
                                                             f"{missing}: no such checkpoint file")
     again = pickle.loads(pickle.dumps(e.value))  # crosses process boundaries (Ray) intact
     assert (again.reason, again.path, str(again)) == (e.value.reason, e.value.path, str(e.value))
+
+
+def test_a_generator_export_can_carry_d_for_rejection_and_still_refuses_a_bad_d(run, tmp_path):
+    from gan_core.checkpoint import discriminator_state, load_discriminator
+    from gan_core.models import build_discriminator
+
+    full = load_tensors(latest_checkpoint(run))
+    d = build_discriminator(RUN_CFG)
+    d.load_state_dict(discriminator_state(full, d))
+    g, cfg, _ = load_generator(run / "generator.safetensors")
+    path = tmp_path / "with-d.safetensors"
+    save_generator(path, cfg, g, 2, 16, d=d)
+    g2, _, header = load_generator(path)
+    d2 = load_discriminator(path)
+    assert header["discriminator"] is True and not d2.training
+    assert (generate(g2, cfg, 8, seed=3) == generate(g, cfg, 8, seed=3)).all()
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(d2(x), d.eval()(x))
+    save_generator(tmp_path / "bare.safetensors", cfg, g, 2, 16)
+    assert load_discriminator(tmp_path / "bare.safetensors") is None          # exports without D still load
+    assert read_header(tmp_path / "bare.safetensors")["discriminator"] is False
+    assert load_discriminator(latest_checkpoint(run)) is not None             # a full checkpoint has one
+    check_upload(path.read_bytes(), 50)
+    tensors = load_tensors(path)
+    meta = {"gan_studio": json.dumps({**{k: v for k, v in header.items() if k != "config"},
+                                      "config": cfg.to_dict()})}
+    bad = dict(tensors)
+    bad["D.head.linear.weight"] = torch.full_like(bad["D.head.linear.weight"], float("nan"))
+    save_file(bad, str(tmp_path / "nan-d.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match="discriminator tensor .* NaN"):
+        load_discriminator(tmp_path / "nan-d.safetensors")
+    short = {k: v for k, v in tensors.items() if k != "D.head.linear.bias"}
+    save_file(short, str(tmp_path / "short-d.safetensors"), metadata=meta)
+    for load in (load_generator, load_discriminator):
+        with pytest.raises(CheckpointError, match="discriminator its header describes"):
+            load(tmp_path / "short-d.safetensors")

@@ -442,3 +442,37 @@ def test_train_says_why_it_stopped_early_and_where_the_best_generator_is(monkeyp
     assert ("done at epoch 3, step 6 (stopped early: the Fréchet distance has not improved for 2 epochs (best 20.00 "
             "at epoch 1") in printed.out
     assert f"best epoch's: {out / 'best-generator.safetensors'}" in printed.out
+
+
+# --- --reject: the generator's own D drops its least convincing digits (issue 18) ----------------------------------
+
+@pytest.mark.slow
+def test_sample_and_evaluate_reject_with_the_files_own_d(trained, tmp_path, capsys):
+    from gan_core.checkpoint import load_generator, save_generator
+
+    export = str(trained / "generator.safetensors")  # the trainer's export carries D
+    rc, out, err = run_main(["sample", "--checkpoint", export, "--n", "8", "--reject", "1", "--out",
+                             str(tmp_path / "kept.npy")], capsys)
+    assert rc == 0, err
+    assert "rejection 1: kept 8 of 32 candidates" in out
+    kept = np.load(tmp_path / "kept.npy")
+    assert kept.shape == (8, 28, 28) and kept.dtype == np.float32
+    run_main(["sample", "--checkpoint", export, "--n", "8", "--reject", "0", "--out", str(tmp_path / "r0.npy")], capsys)
+    run_main(["sample", "--checkpoint", export, "--n", "8", "--out", str(tmp_path / "raw.npy")], capsys)
+    assert np.array_equal(np.load(tmp_path / "r0.npy"), np.load(tmp_path / "raw.npy"))  # 0 is the raw draw
+    assert not np.array_equal(kept, np.load(tmp_path / "raw.npy"))
+    rc, out, err = run_main(["evaluate", "--checkpoint", export, "--n", "100", "--reject", "0.5", "--no-copy-test",
+                             "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["reject"]["candidates"] == 250
+    # A file without D (older exports) is refused with what to use instead, before anything is written.
+    g, cfg, _ = load_generator(export)
+    bare = tmp_path / "bare.safetensors"
+    save_generator(bare, cfg, g, 2, 8)
+    rc, _, err = run_main(["sample", "--checkpoint", str(bare), "--n", "4", "--reject", "0.5", "--out",
+                           str(tmp_path / "no.png")], capsys)
+    assert rc == 2 and "--reject: this generator file carries no discriminator" in err
+    assert not (tmp_path / "no.png").exists()
+    rc, _, err = run_main(["sample", "--checkpoint", export, "--reject", "1.5", "--out", str(tmp_path / "x.png")],
+                          capsys)
+    assert rc == 2 and "--reject" in err
