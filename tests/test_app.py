@@ -483,6 +483,30 @@ def test_generate_is_deterministic_for_a_seed(store, trained, media):
     assert len(at2.get("download_button")) == 2
 
 
+@pytest.mark.slow
+def test_generate_rejection_slider_draws_what_gan_core_rejection_keeps(store, trained, media):
+    at = app("pages/generate.py", run_id=trained)
+    slider = at.select_slider(key="gen_reject")
+    assert slider.value == 0.0 and not slider.disabled  # runs' exports carry D; raw by default
+    at.slider(key="gen_side").set_value(3).run()
+    raw = _image_bytes(at, media)
+    at.select_slider(key="gen_reject").set_value(1.0).run()
+    assert not at.exception and "rejection 1: kept 9 of 36" in at.image[0].captions[0]
+    from gan_core import rejection
+    from gan_core.checkpoint import load_discriminator, load_generator
+    from gan_core.sampling import grid, png_at_width, to_uint8
+    path = store.artifacts_dir(store.get(trained)) / "generator.safetensors"
+    g, cfg, _ = load_generator(path)
+    d = load_discriminator(path)
+    kept = rejection.sample(g, d, cfg, 9, 0, 1.0, rejection.DEFAULT_METHOD, rejection.training_calibration(g, d, cfg))
+    shown = _image_bytes(at, media)
+    assert shown != raw and shown == png_at_width(grid(to_uint8(kept.images), ncol=3), dash.grid_display_px(3))
+    # A pretrained generator carries no D: the slider is off and says why.
+    at.radio(key="gen_source").set_value("a pretrained generator").run()
+    off = at.select_slider(key="gen_reject")
+    assert off.disabled and "carries no discriminator" in off.help and "rejection" not in at.image[0].captions[0]
+
+
 def test_generate_grid_size(store, trained):
     at = app("pages/generate.py", run_id=trained)
     at.slider(key="gen_side").set_value(3).run()
