@@ -30,7 +30,8 @@ class StepMetrics:
     d_fake: float   # mean D(G(z)), as a probability
     images_per_sec: float
     # Training health: collapse and divergence show in the gradients before the samples. L2 norm over all of a
-    # model's parameter gradients, averaged over the steps that updated it.
+    # model's parameter gradients, at the interval's first step (D) and first G step (G): a sample, since taking it
+    # every step cost 2.7 % of a dense step on one CPU thread.
     d_grad_norm: float = 0.0
     g_grad_norm: float = 0.0
     d_sigma: float | None = None  # spectral_norm on: the largest σ(W) D's layers divide by (their raw scale)

@@ -118,8 +118,9 @@ def _dcgan() -> TrainConfig:
 
 
 def _steps(m, batches) -> list[float]:
-    """[d_loss, g_loss, D(x), D(G(z))] of each step, one flat list (pytest.approx compares flat lists)."""
-    return [x for real in batches for x in train_step(m, real, None, g_step=True).tolist()]
+    """[d_loss, g_loss, D(x), D(G(z))] of each step, one flat list (pytest.approx compares flat lists); not the
+    gradient norms, whose sums of squares over every weight round differently in each layout (6e-5 relative)."""
+    return [x for real in batches for x in train_step(m, real, None, g_step=True)[:4].tolist()]
 
 
 def _batches(n: int) -> list[torch.Tensor]:

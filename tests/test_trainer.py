@@ -367,3 +367,15 @@ def test_resume_remembers_the_best_so_patience_counts_across_the_break(monkeypat
 def test_patience_needs_quality_scoring():
     with pytest.raises(ConfigError, match="early_stop_patience"):
         tiny(early_stop_patience=3, eval_samples=0)
+
+
+def test_gradient_norms_are_sampled_at_the_first_step_of_each_log_interval(mnist_slice):
+    every, fourth = ListSink(), ListSink()
+    train(tiny("seed004-dense", n_critic=2, max_steps=8, epochs=10), every, images=mnist_slice)
+    train(tiny("seed004-dense", n_critic=2, max_steps=8, epochs=10, log_every=4), fourth, images=mnist_slice)
+    each = every.of(StepMetrics)
+    rows = fourth.of(StepMetrics)
+    assert [r.step for r in rows] == [4, 8]
+    # D: steps 1 and 5; G (every 2nd step): its first G step in each interval, steps 2 and 6
+    assert [r.d_grad_norm for r in rows] == [each[0].d_grad_norm, each[4].d_grad_norm]
+    assert [r.g_grad_norm for r in rows] == [each[1].g_grad_norm, each[5].g_grad_norm]
