@@ -123,10 +123,8 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
     """One D update and, if `g_step`, one G update on real images (B, 1, 28, 28) with labels (B,) if conditional.
 
     Returns the detached stats [d_loss, g_loss, D(x), D(G(z)), |∇D|, |∇G|] (6,), left on the device so the caller
-    can sum them there without waiting for it; g_loss and |∇G| are 0 on a step without a G update. The gradient
-    norms are the L2 norm over all of a model's parameter gradients, as clip_grad_norm_ measures them, taken only
-    where `norms` (D's, G's) says: reading every gradient once more cost 2.7 % of a dense step on one CPU thread, so
-    the loop samples them once per log interval.
+    can sum them there without waiting for it; g_loss and |∇G| are 0 on a step without a G update, and each
+    gradient norm 0 unless `norms` (D's, G's) asks for it (see grad_norm).
     """
     cfg, b = m.cfg, real.shape[0]
     z = sample_noise(cfg, b, m.rng, m.device)                      # (B, latent)
@@ -159,8 +157,7 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
         d_loss = d_loss + cfg.info_weight * info_loss(q_fake, code)
     m.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
-    d_norm = (torch.nn.utils.get_total_norm([p.grad for p in m.d.parameters() if p.grad is not None]) if norms[0]
-              else torch.zeros((), device=m.device))
+    d_norm = grad_norm(m.d, norms[0])
     m.opt_d.step()
 
     ############################
@@ -178,8 +175,7 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
             g_loss = g_loss + cfg.info_weight * info_loss(q_fake, code)
         m.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        if norms[1]:
-            g_norm = torch.nn.utils.get_total_norm([p.grad for p in m.g.parameters() if p.grad is not None])
+        g_norm = grad_norm(m.g, norms[1])
         m.opt_g.step()
         m.d.requires_grad_(True)
         if m.g_ema is not None:  # on CUDA a host sync: AveragedModel copies its CPU step counter to the device
@@ -187,6 +183,15 @@ def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: 
     probs = torch.sigmoid(logits.detach())                                                  # (2B,)
     return torch.stack([d_loss.detach(), g_loss.detach(), probs[:b].mean(), probs[b:].mean(), d_norm.float(),
                         g_norm.float()])
+
+
+def grad_norm(model: nn.Module, take: bool = True) -> torch.Tensor:
+    """The L2 norm over all of `model`'s parameter gradients (as clip_grad_norm_ measures it), on the device; a 0
+    fill when not `take`n. It reads every gradient once more: 2.7 % of a dense step on one CPU thread, so the loop
+    takes it once per log interval."""
+    if not take:
+        return torch.zeros((), device=next(model.parameters()).device)
+    return torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
 
 
 @torch.no_grad()
@@ -395,12 +400,9 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 last = p.epoch == cfg.epochs or p.at_max_steps(cfg)
                 _epoch_end(s, p, sink, grid=p.epoch % cfg.sample_every == 0 or last,
                            checkpoint=p.epoch % cfg.checkpoint_every == 0 or last)
-                patience = cfg.early_stop_patience
-                if not last and patience and p.best_fd is not None and p.epoch - p.best_epoch >= patience:
+                if not last and (reason := _peaked(cfg, p)):
                     _save(s, p, sink)  # a run that peaked can still be resumed (with a larger patience)
-                    end = Done(p.epoch, p.step, f"stopped early: the Fréchet distance has not improved for "
-                                                f"{p.epoch - p.best_epoch} epochs (best {p.best_fd:.2f} at epoch "
-                                                f"{p.best_epoch}; early_stop_patience {patience})")
+                    end = Done(p.epoch, p.step, reason)
                     break
             if stop_event.is_set():
                 _save(s, p, sink)
@@ -416,6 +418,15 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
     except Exception as e:  # a crash in the loop must reach the sink, not vanish with a thread
         end = Failed(f"{type(e).__name__}: {e}", p.step)
     sink(end)  # outside the try: a sink that fails on the terminal event cannot make it two
+
+
+def _peaked(cfg: TrainConfig, p: Progress) -> str | None:
+    """Why the run stops here if its FD has not improved for early_stop_patience epochs, else None."""
+    patience = cfg.early_stop_patience
+    if not patience or p.best_fd is None or p.epoch - p.best_epoch < patience:
+        return None
+    return (f"stopped early: the Fréchet distance has not improved for {p.epoch - p.best_epoch} epochs (best "
+            f"{p.best_fd:.2f} at epoch {p.best_epoch}; early_stop_patience {patience})")
 
 
 def _epoch_end(s: Setup, p: Progress, sink: Sink, grid: bool, checkpoint: bool) -> None:

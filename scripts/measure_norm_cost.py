@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.trainer import build_gan, train_step  # noqa: E402
+from gan_core.trainer import build_gan, grad_norm, train_step  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
             steps.append(time.perf_counter() - t)
             t = time.perf_counter()
             for model in (m.d, m.g):
-                torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+                grad_norm(model)
             norms.append(time.perf_counter() - t)
         s, n = statistics.median(steps), statistics.median(norms)
         print(f"{preset}: step {s * 1e3:.2f} ms, both norms {n * 1e3:.3f} ms = {100 * n / s:.2f} % of a step")
