@@ -15,7 +15,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -r requirements.txt  # .pyc files come on first import: 50 s less here
+	$(PY) -m pip install -q -r requirements.txt  # with its .pyc files: this machine sets PYTHONDONTWRITEBYTECODE
 	touch $@
 
 run: install
