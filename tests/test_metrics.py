@@ -75,16 +75,20 @@ def test_critic_losses_are_not_read_as_probabilities():
     assert detect_divergence(exploding_d, loss="wgan_gp").kind == "divergence"
 
 
+# Weights ~0.9 MB plus the real manifold (5000 × 64 float32 features and their labels, 1.3 MB, issue 18).
+CLASSIFIER_MAX_BYTES = 2_500_000
+
+
 @pytest.mark.slow
 def test_shipped_classifier_is_small_and_accurate():
-    assert metrics.classifier_path("mnist").stat().st_size < 2_000_000
+    assert metrics.classifier_path("mnist").stat().st_size < CLASSIFIER_MAX_BYTES
     x, y = load_dataset("mnist", "test")
     assert metrics.accuracy(metrics.load_classifier("mnist"), x, y) >= 0.99
 
 
 @pytest.mark.slow
 def test_shipped_fashion_classifier_is_small_and_accurate():
-    assert metrics.classifier_path("fashion_mnist").stat().st_size < 2_000_000
+    assert metrics.classifier_path("fashion_mnist").stat().st_size < CLASSIFIER_MAX_BYTES
     try:
         x, y = load_dataset("fashion_mnist", "test", download=False)
     except FileNotFoundError:
