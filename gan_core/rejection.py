@@ -33,6 +33,7 @@ from torch import nn
 
 from .config import ConfigError, TrainConfig
 from .models import N_CLASSES, info_code
+from .metrics import sq_distances  # the one matmul form of squared distances (k-means here, k-NN balls there)
 from .sampling import label_tensor, render_float, seeded_noise
 
 METHODS = ("topk", "drs", "strata", "strata-drs")
@@ -116,20 +117,15 @@ def _draw(g: nn.Module, cfg: TrainConfig, m: int, seed: int, label: int | None) 
     return z, images, y
 
 
-def _sqdist(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """Squared distances (N, k) between rows x (N, F) and c (k, F)."""
-    return (x.pow(2).sum(1, keepdim=True) - 2 * x @ c.T + c.pow(2).sum(1)).clamp_min(0)
-
-
 def _kmeans(x: torch.Tensor, k: int, seed: int, iters: int = 25) -> torch.Tensor:
     """k-means centres (k, F) of rows x (N, F), k-means++ seeded from `seed`."""
     gen = torch.Generator().manual_seed(seed)
     centres = x[torch.randint(len(x), (1,), generator=gen)]
     for _ in range(1, k):
-        d2 = _sqdist(x, centres).min(1).values                             # (N,)
+        d2 = sq_distances(x, centres).min(1).values                             # (N,)
         centres = torch.cat([centres, x[torch.multinomial(d2 + 1e-12, 1, generator=gen)]])
     for _ in range(iters):
-        assign = _sqdist(x, centres).argmin(1)                             # (N,)
+        assign = sq_distances(x, centres).argmin(1)                             # (N,)
         counts = torch.bincount(assign, minlength=k).to(x.dtype)           # (k,)
         sums = torch.zeros_like(centres).index_add_(0, assign, x)          # (k, F)
         centres = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres)
@@ -252,7 +248,7 @@ def strata_of(cfg: TrainConfig, z: torch.Tensor, y: torch.Tensor | None, feats: 
         return info_code(z)
     if cal is None or cal.centres is None:
         raise ConfigError("reject: stratified rejection of an unconditional G without a code needs a calibration")
-    return _sqdist(_normalised(feats), cal.centres).argmin(1)
+    return sq_distances(_normalised(feats), cal.centres).argmin(1)
 
 
 def sample(g: nn.Module, d: nn.Module, cfg: TrainConfig, n: int, seed: int, strength: float, method: str = "strata",

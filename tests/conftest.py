@@ -45,6 +45,16 @@ def tiny(preset: str = "seed000-dense", **over) -> TrainConfig:
     return TrainConfig.from_preset(preset, **{**base, **over})
 
 
+def scripted_fd(patcher, fds) -> None:
+    """Make metrics.measure_generator return these Fréchet distances in turn, the rest of each Quality real (the real
+    FD cannot be steered into a shape); `patcher` is a monkeypatch or one of its contexts."""
+    import dataclasses
+
+    from gan_core import metrics
+    it, real = iter(fds), metrics.measure_generator
+    patcher.setattr(metrics, "measure_generator", lambda *a, **k: dataclasses.replace(real(*a, **k), fd=next(it)))
+
+
 def wait_for(pred, timeout: float = 120.0, every: float = 0.05):
     """Poll `pred` until it returns something truthy (returned); AssertionError after `timeout` seconds."""
     end = time.monotonic() + timeout

@@ -1282,14 +1282,12 @@ def test_compare_summarises_precision_recall_kid_and_never_mixes_sample_counts(h
 
 def test_generate_offers_a_runs_best_generator_beside_the_newest(store, tiny_cfg, mnist_slice, train_cache, media,
                                                                  monkeypatch):
-    import dataclasses
+    from conftest import scripted_fd
 
-    from gan_core import metrics
     from gan_core.checkpoint import load_generator
     from gan_core.sampling import generate, grid, png_at_width
-    fds, real = iter([40.0, 30.0, 35.0]), metrics.measure_generator  # epoch 2 the best: older than the newest
     with monkeypatch.context() as m:  # (not monkeypatch.undo(): that would also undo the home fixture's GAN_HOME)
-        m.setattr(metrics, "measure_generator", lambda *a, **k: dataclasses.replace(real(*a, **k), fd=next(fds)))
+        scripted_fd(m, [40.0, 30.0, 35.0])  # epoch 2 the best: older than the newest
         run_id = trained_run(store, tiny_cfg.replace(epochs=3, eval_samples=100, seed=7), mnist_slice, train_cache,
                              name="scored")
     folder = store.artifacts_dir(store.get(run_id))

@@ -427,12 +427,10 @@ def test_evaluate_prints_precision_recall_and_the_per_class_table_when_metrics_h
 
 
 def test_train_says_why_it_stopped_early_and_where_the_best_generator_is(monkeypatch, capsys, tmp_path):
-    import dataclasses
+    from conftest import scripted_fd
 
-    from gan_core import metrics
     from gan_core.cli import main
-    fds, real = iter([20.0, 25.0, 30.0]), metrics.measure_generator  # the FD is scripted; the run is real
-    monkeypatch.setattr(metrics, "measure_generator", lambda *a, **k: dataclasses.replace(real(*a, **k), fd=next(fds)))
+    scripted_fd(monkeypatch, [20.0, 25.0, 30.0])  # the FD is scripted; the run is real
     out = tmp_path / "run"
     assert main(["train", "--arch", "dense", "--g-widths", "32", "--d-widths", "32", "--epochs", "9",
                  "--train-subset", "128", "--batch-size", "64", "--eval-samples", "100", "--early-stop-patience", "2",

@@ -1,10 +1,9 @@
-import dataclasses
 import functools
 import threading
 
 import pytest
 import torch
-from conftest import tiny
+from conftest import scripted_fd, tiny
 
 from gan_core import trainer
 from gan_core.checkpoint import load_tensors, read_header, split_prefix
@@ -317,19 +316,8 @@ def test_the_norm_logged_is_the_norm_of_the_gradient_of_that_step(mnist_slice):
     assert stats[5].item() == pytest.approx(grads_g.norm().item(), rel=1e-5)
 
 
-def _scripted_fd(monkeypatch, fds):
-    """measure_generator returns these Fréchet distances in turn (the real one cannot be steered into a shape)."""
-    from gan_core import metrics
-    it = iter(fds)
-    real = metrics.measure_generator
-
-    def scripted(g, cfg, n, seed=12345):
-        return dataclasses.replace(real(g, cfg, n, seed), fd=next(it))
-    monkeypatch.setattr(metrics, "measure_generator", scripted)
-
-
 def test_the_best_epoch_is_kept_and_a_run_that_peaked_stops_with_the_reason(monkeypatch, mnist_slice, tmp_path):
-    _scripted_fd(monkeypatch, [50.0, 30.0, 35.0, 31.0, 40.0, 20.0])
+    scripted_fd(monkeypatch, [50.0, 30.0, 35.0, 31.0, 40.0, 20.0])
     sink = ListSink()
     cfg = tiny("seed004-dense", epochs=6, eval_samples=100, early_stop_patience=2)
     train(cfg, sink, images=mnist_slice, out_dir=tmp_path)
@@ -352,11 +340,11 @@ def test_the_best_epoch_is_kept_and_a_run_that_peaked_stops_with_the_reason(monk
 
 
 def test_resume_remembers_the_best_so_patience_counts_across_the_break(monkeypatch, mnist_slice, tmp_path):
-    _scripted_fd(monkeypatch, [30.0, 20.0, 25.0])
+    scripted_fd(monkeypatch, [30.0, 20.0, 25.0])
     cfg = tiny("seed004-dense", epochs=3, eval_samples=100, early_stop_patience=3)
     train(cfg, ListSink(), images=mnist_slice, out_dir=tmp_path)
     monkeypatch.undo()
-    _scripted_fd(monkeypatch, [26.0, 27.0, 10.0])
+    scripted_fd(monkeypatch, [26.0, 27.0, 10.0])
     sink = ListSink()
     train(cfg.replace(epochs=8), sink, images=mnist_slice, out_dir=tmp_path, resume_from=latest_checkpoint(tmp_path))
     # best was epoch 2 (20.0) before the break: epochs 3, 4, 5 do not beat it, so the run stops after epoch 5
