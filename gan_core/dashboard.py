@@ -558,6 +558,11 @@ _floor_lock = threading.Lock()
 def quality_floor_nowait(dataset: str, n: int) -> tuple[dict[str, Any] | None, bool]:
     """(floor, pending): the floor if it is known (memory or disk), else None, with its computation started in a
     background thread, so a page never waits for it; pending is True until that thread is done."""
+    from . import metrics
+
+    clf = metrics.classifier_path(dataset)
+    if clf.is_file() and _floor_file(dataset, max(MIN_EVAL_SAMPLES, min(n, 10_000)), clf).is_file():
+        return quality_floor(dataset, n), False  # on disk (or in memory): no thread, no race with the join below
     key = (dataset, n)
     with _floor_lock:
         job = _floor_jobs.get(key)
