@@ -31,7 +31,7 @@ DEFAULTS_LABEL = "(TrainConfig defaults)"
 STATUS_ICONS = {RunStatus.QUEUED: ":material/schedule:", RunStatus.RUNNING: ":material/play_circle:",
                 RunStatus.STOPPING: ":material/pause_circle:", RunStatus.STOPPED: ":material/stop_circle:",
                 RunStatus.DONE: ":material/check_circle:", RunStatus.FAILED: ":material/error:",
-                RunStatus.INTERRUPTED: ":material/warning:"}  # StrEnum keys: a plain status string finds its icon
+                RunStatus.INTERRUPTED: ":material/warning:", RunStatus.PRUNED: ":material/content_cut:"}  # StrEnum keys: a plain status string finds its icon
 
 
 @dataclasses.dataclass(frozen=True)

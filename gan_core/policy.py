@@ -165,23 +165,65 @@ def submit(store: Store, cfg: TrainConfig, who: Identity | str, settings: Settin
 
 
 def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | None,
-                 rate: bool) -> Callable[[Connection, TrainConfig], None]:
-    """The demo's queue caps, checked inside the store's write transaction (so parallel requests cannot race)."""
+                 rate: bool, adding: int = 1) -> Callable[[Connection, TrainConfig], None]:
+    """The demo's queue caps for `adding` new runs (a sweep queues several at once), checked inside the store's
+    write transaction (so parallel requests cannot race)."""
+    def refuse(single: str, cap: int, what: str, then: str) -> PolicyError:
+        # one run: the message of old ("you already have 2 run(s) queued…"); a sweep: how its size passes the cap
+        return PolicyError(f"demo limit: {single}; {then}" if adding == 1 else
+                           f"demo limit: this sweep's {adding} runs would pass the {cap} {what}; {then}")
+
     def guard(conn: Connection, cfg: TrainConfig) -> None:
         t = time.time() if now is None else now
-        if store.count_runs(conn, owner_key=me.key, statuses=LIVE) >= settings.max_queued_per_user:
-            raise PolicyError(f"demo limit: you already have {settings.max_queued_per_user} run(s) queued or "
-                              f"training; wait for one to finish or stop one")
-        if store.count_runs(conn, statuses=LIVE) >= settings.max_queued_total:
-            raise PolicyError(f"demo limit: {settings.max_queued_total} runs are queued or training on this demo; "
-                              f"try again in a few minutes")
-        if rate and store.count_runs(conn, owner_key=me.key, since=t - 60) >= settings.submissions_per_minute:
-            raise PolicyError(f"demo limit: at most {settings.submissions_per_minute} runs a minute per person; "
-                              f"try again in a minute")
-        if rate and store.count_runs(conn, since=t - 60) >= settings.submissions_per_minute_total:
-            raise PolicyError(f"demo limit: this demo takes at most {settings.submissions_per_minute_total} new "
-                              f"runs a minute from everyone together; try again in a minute")
+        cap = settings.max_queued_per_user
+        if store.count_runs(conn, owner_key=me.key, statuses=LIVE) + adding > cap:
+            raise refuse(f"you already have {cap} run(s) queued or training", cap,
+                         "runs a person may have queued or training", "wait for one to finish or stop one")
+        cap = settings.max_queued_total
+        if store.count_runs(conn, statuses=LIVE) + adding > cap:
+            raise refuse(f"{cap} runs are queued or training on this demo", cap,
+                         "runs this demo queues at once", "try again in a few minutes")
+        cap = settings.submissions_per_minute
+        if rate and store.count_runs(conn, owner_key=me.key, since=t - 60) + adding > cap:
+            raise refuse(f"at most {cap} runs a minute per person", cap, "runs a person may start a minute",
+                         "try again in a minute")
+        cap = settings.submissions_per_minute_total
+        if rate and store.count_runs(conn, since=t - 60) + adding > cap:
+            raise refuse(f"this demo takes at most {cap} new runs a minute from everyone together", cap,
+                         "new runs a minute this demo takes from everyone", "try again in a minute")
     return guard
+
+
+def submit_sweep(store: Store, base: TrainConfig, spec: Any, who: Identity | str, settings: Settings,
+                 name: str = "", now: float | None = None) -> int:
+    """Plan, check and queue a sweep (sweep.SweepSpec over `base`) for `who`: every point validated and within the
+    demo's per-run caps, and all its runs within the queue caps, or nothing is queued. Returns the sweep's id."""
+    from .sweep import plan
+
+    me = _who(who, settings)
+    if not me.key:
+        raise PolicyError("cannot start a sweep without a name: sign in, or enter your name in the sidebar")
+    runs = plan(base, spec)  # ConfigError naming every bad point
+    for r in runs:
+        try:
+            check_resources(r.config, settings)
+        except PolicyError as e:
+            raise PolicyError(f"sweep point {r.point + 1}: {e}") from None
+    guard = _queue_guard(store, me, settings, now, rate=True, adding=len(runs)) if settings.demo_mode else None
+    return store.submit_sweep(name, spec.to_dict(), base, [(r.point, r.config) for r in runs], spec.points(),
+                              owner=me.label, owner_key=me.key, guard=guard)
+
+
+def stop_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Settings) -> int:
+    """Ask every live run of a sweep to stop, as the sweep's owner or an admin; returns how many were asked."""
+    sweep = store.get_sweep(sweep_id)
+    me = _who(who, settings)
+    if sweep is None:
+        raise PolicyError("cannot stop: no such sweep")
+    if not (me.key and (sweep.owner_key in {me.key, *me.aliases} or me.admin)):
+        raise PolicyError(f"cannot stop sweep #{sweep_id}: it belongs to {sweep.owner or 'nobody'}; only its owner "
+                          f"or an admin may")
+    return store.stop_sweep(sweep_id)
 
 
 def check_resources(cfg: TrainConfig, settings: Settings) -> Estimate:

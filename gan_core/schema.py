@@ -19,8 +19,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from .status import RunStatus
 
 # 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key; 4: runs.ran_on; 5: metrics.d_grad_norm,
-# g_grad_norm, d_sigma (each added in place to an older database by _upgrade)
-SCHEMA_VERSION = 5
+# g_grad_norm, d_sigma; 6: the sweeps table, runs.sweep_id and runs.sweep_point (each added in place to an older
+# database by _upgrade; create_all adds new tables)
+SCHEMA_VERSION = 6
 
 
 class StoreError(RuntimeError):
@@ -57,6 +58,23 @@ class Run(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)  # soft delete
     ran_on: Mapped[str] = mapped_column(String(100), default="")  # "cuda, bf16": device and precision "auto" chose
+    # A run queued by a sweep: its sweep and the index of its point in the sweep's `points_json` (NULL otherwise).
+    # No foreign key: SQLite cannot add (or drop) one in place, and a sweep row is never deleted before its runs.
+    sweep_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    sweep_point: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class SweepRow(Base):
+    """A named group of runs over a search space (sweep.SweepSpec over a base config); its runs carry its id."""
+    __tablename__ = "sweeps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    owner_key: Mapped[str] = mapped_column(String(300), default="", index=True)
+    spec_json: Mapped[str] = mapped_column(Text)     # sweep.SweepSpec.to_dict()
+    base_json: Mapped[str] = mapped_column(Text)     # the base TrainConfig every point changes
+    points_json: Mapped[str] = mapped_column(Text)   # [{field: value}, ...]: the planned points, in order
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class StepMetric(Base):
@@ -191,6 +209,12 @@ def _upgrade(c: Connection, version: int) -> None:
         for name in ("d_grad_norm", "g_grad_norm", "d_sigma"):
             if name not in have:
                 c.execute(text(f"ALTER TABLE metrics ADD COLUMN {name} FLOAT"))
+    if version < 6:  # the sweeps table itself came with create_all; the runs' links to it are new columns
+        have = {col["name"] for col in inspect(c).get_columns("runs")}
+        for name, ddl in (("sweep_id", "INTEGER"), ("sweep_point", "INTEGER")):
+            if name not in have:
+                c.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {ddl}"))
+        c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_sweep_id ON runs (sweep_id)"))
     c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

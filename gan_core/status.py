@@ -2,7 +2,7 @@
 
     queued ──claim──▶ running ──stop asked──▶ stopping
       │                 │  │                      │
-      │ stop            │  └──── done / failed / stopped / interrupted ◀──┘
+      │ stop            │  └── done / failed / stopped / interrupted / pruned ◀──┘
       ▼                 ▼
     stopped ◀───────────┘        stopped / interrupted / failed / done ──resume──▶ queued
 
@@ -24,6 +24,7 @@ class RunStatus(StrEnum):
     DONE = "done"  # trained to its last epoch or max_steps (resumable with more epochs or steps)
     FAILED = "failed"  # the trainer raised (resumable from the last checkpoint)
     INTERRUPTED = "interrupted"  # its worker died: no heartbeat for the staleness limit (resumable)
+    PRUNED = "pruned"  # its sweep's early-stopping rule ended it: worse than its peers at an epoch (resumable)
 
 
 #: A worker holds it: counts against the concurrency cap and must keep beating.
@@ -32,7 +33,7 @@ ACTIVE: frozenset[RunStatus] = frozenset({RunStatus.RUNNING, RunStatus.STOPPING}
 LIVE: frozenset[RunStatus] = ACTIVE | {RunStatus.QUEUED}
 #: Ended; the trainer sent its last event or the worker is gone.
 FINISHED: frozenset[RunStatus] = frozenset({RunStatus.STOPPED, RunStatus.DONE, RunStatus.FAILED,
-                                            RunStatus.INTERRUPTED})
+                                            RunStatus.INTERRUPTED, RunStatus.PRUNED})
 #: Can be queued again to continue from its newest checkpoint (a done run only with more epochs or steps).
 RESUMABLE: frozenset[RunStatus] = FINISHED
 

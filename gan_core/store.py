@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 
 from .budget import check_fits
 from .config import ConfigError, TrainConfig, extended, planned_steps
-from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, Worker, connect, lock,
-                     migrate)
+from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, SweepRow, Worker, connect,
+                     lock, migrate)
 from .schema import Base, Meta  # noqa: F401  (not used here: re-exported for the tests that import them from here)
 from .status import ACTIVE, FINISHED, LIVE, RESUMABLE, TRANSITIONS, RunStatus
 
@@ -49,6 +49,8 @@ class RunView:
     deleted_at: float | None = None
     owner_key: str = ""
     ran_on: str = ""
+    sweep_id: int | None = None
+    sweep_point: int | None = None
 
     @property
     def progress(self) -> float:
@@ -61,7 +63,25 @@ def _view(r: Any) -> RunView:
     return RunView(r.id, r.name, r.owner, TrainConfig.from_json(r.config_json), r.status, r.error, r.created_at,
                    r.started_at, r.finished_at, r.heartbeat_at, r.worker_id, r.stop_requested, r.resume, r.epoch,
                    r.step, r.total_steps, r.artifacts, tuple(t for t in (r.tags or "").split(",") if t),
-                   r.description or "", r.deleted_at, r.owner_key or "", r.ran_on or "")
+                   r.description or "", r.deleted_at, r.owner_key or "", r.ran_on or "", r.sweep_id, r.sweep_point)
+
+
+@dataclass(frozen=True)
+class SweepView:
+    """A detached snapshot of a sweep row: its spec (sweep.SweepSpec as a dict), base config and planned points."""
+    id: int
+    name: str
+    owner: str
+    owner_key: str
+    spec: dict[str, Any]
+    base: TrainConfig
+    points: tuple[dict[str, Any], ...]
+    created_at: float
+
+
+def _sweep_view(r: Any) -> SweepView:
+    return SweepView(r.id, r.name, r.owner, r.owner_key, json.loads(r.spec_json), TrainConfig.from_json(r.base_json),
+                     tuple(json.loads(r.points_json)), r.created_at)
 
 
 MAX_NAME, MAX_TAGS, MAX_TAG, MAX_DESCRIPTION, MAX_OWNER = 200, 10, 40, 2000, 100
@@ -94,6 +114,14 @@ def clean_tags(tags: str | Iterable[str]) -> tuple[str, ...]:
     if len(out) > MAX_TAGS:
         raise ConfigError(f"tags: {len(out)} tags is too many; allowed up to {MAX_TAGS}")
     return tuple(out)
+
+
+def _insert_run(c: Connection, cfg: TrainConfig, **values: Any) -> int:
+    """Insert one queued run row (values already cleaned) inside transaction `c`; returns its id."""
+    run_id = c.execute(insert(Run).values(config_json=cfg.to_json(), status=RunStatus.QUEUED, created_at=time.time(),
+                                          total_steps=planned_steps(cfg), **values).returning(Run.id)).scalar_one()
+    c.execute(update(Run).where(Run.id == run_id).values(artifacts=f"run-{run_id:06d}"))  # see artifacts_dir
+    return run_id
 
 
 def gan_home() -> Path:
@@ -148,12 +176,65 @@ class Store:
             if guard is not None:
                 lock(c, AdvisoryLock.GUARD)
                 guard(c, cfg)
-            run_id = c.execute(insert(Run).values(
-                name=name, owner=owner, owner_key=owner_key, config_json=cfg.to_json(), status=RunStatus.QUEUED,
-                created_at=time.time(), total_steps=planned_steps(cfg), tags=tag_text, description=description)
-                .returning(Run.id)).scalar_one()
-            c.execute(update(Run).where(Run.id == run_id).values(artifacts=f"run-{run_id:06d}"))  # artifacts_dir
-        return run_id
+            return _insert_run(c, cfg, name=name, owner=owner, owner_key=owner_key, tags=tag_text,
+                               description=description)
+
+    def submit_sweep(self, name: str, spec: dict[str, Any], base: TrainConfig,
+                     runs: Sequence[tuple[int, TrainConfig]], points: Sequence[dict[str, Any]], owner: str = "",
+                     owner_key: str | None = None, tags: str | Iterable[str] = (),
+                     guard: Callable[[Connection, TrainConfig], None] | None = None) -> int:
+        """Queue a sweep and all its runs ((point index, config) each, already planned by sweep.plan) in one
+        transaction: all or nothing. Every config is checked again here; `guard` as in `submit`, once for the lot.
+        Returns the sweep's id."""
+        if not runs:
+            raise ConfigError("sweep: it has no runs to queue")
+        for _, cfg in runs:
+            check_fits(cfg)
+        name = clean_text(name, "name", MAX_NAME) or "sweep"
+        owner = " ".join(clean_text(owner, "owner", MAX_OWNER).split())
+        owner_key = owner_key if owner_key is not None else (f"name:{owner}" if owner else "")
+        tag_text = ",".join(clean_tags([*clean_tags(tags), "sweep"]))
+        with self.engine.begin() as c:
+            if guard is not None:
+                lock(c, AdvisoryLock.GUARD)
+                guard(c, runs[0][1])
+            sweep_id = c.execute(insert(SweepRow).values(
+                name=name, owner=owner, owner_key=owner_key, spec_json=json.dumps(spec), base_json=base.to_json(),
+                points_json=json.dumps([{k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}
+                                        for p in points]), created_at=time.time()).returning(SweepRow.id)).scalar_one()
+            for point, cfg in runs:
+                _insert_run(c, cfg, name=f"{name} #{point + 1} s{cfg.seed}", owner=owner, owner_key=owner_key,
+                            tags=tag_text, description="", sweep_id=sweep_id, sweep_point=point)
+        return sweep_id
+
+    def get_sweep(self, sweep_id: int) -> SweepView | None:
+        """One sweep, or None."""
+        with self.reader.connect() as c:
+            row = c.execute(select(SweepRow).where(SweepRow.id == sweep_id)).first()
+        return _sweep_view(row) if row else None
+
+    def list_sweeps(self) -> list[SweepView]:
+        """Every sweep, newest first."""
+        with self.reader.connect() as c:
+            return [_sweep_view(r) for r in c.execute(select(SweepRow).order_by(SweepRow.id.desc()))]
+
+    def sweep_runs(self, sweep_id: int) -> list[RunView]:
+        """The runs of a sweep (soft-deleted ones left out), in the order they were queued."""
+        with self.reader.connect() as c:
+            return [_view(r) for r in c.execute(select(Run).where(Run.sweep_id == sweep_id,
+                                                                  Run.deleted_at.is_(None)).order_by(Run.id))]
+
+    def sweep_fds_at(self, sweep_id: int, epoch: int, exclude: int) -> list[float]:
+        """The Fréchet distances the sweep's other runs (not `exclude`) recorded at `epoch`, for the pruning rule."""
+        with self.reader.connect() as c:
+            rows = c.execute(select(QualityRow.data).join(Run, Run.id == QualityRow.run_id).where(
+                Run.sweep_id == sweep_id, Run.id != exclude, QualityRow.epoch == epoch)).scalars().all()
+        fds = [json.loads(d).get("fd") for d in rows]
+        return [float(f) for f in fds if isinstance(f, (int, float))]
+
+    def stop_sweep(self, sweep_id: int) -> int:
+        """Ask every queued or running run of the sweep to stop; returns how many were asked."""
+        return sum(self.request_stop(r.id) for r in self.sweep_runs(sweep_id) if r.status in LIVE)
 
     def get(self, run_id: int) -> RunView | None:
         """One run, or None."""

@@ -26,18 +26,24 @@ from .sampling import grid, png_bytes
 from .settings import WorkerSettings
 from .status import RunStatus
 from .store import RunView, Store
+from .sweep import SweepSpec, prune_verdict
 from .trainer import train
 
 
 class StoreSink:
-    """Trainer events → store. Step metrics are buffered and written in one insert every `flush_s` seconds."""
+    """Trainer events → store. Step metrics are buffered and written in one insert every `flush_s` seconds. A run of
+    a sweep with a pruning rule is judged after each epoch's quality score: if its sweep says prune, `pruned` holds
+    why and `stop` is set (the trainer checkpoints and ends at its next step)."""
 
-    def __init__(self, store: Store, run: RunView, flush_s: float = 2.0) -> None:
-        self.store, self.run, self.flush_s = store, run, flush_s
+    def __init__(self, store: Store, run: RunView, flush_s: float = 2.0, stop: threading.Event | None = None) -> None:
+        self.store, self.run, self.flush_s, self.stop = store, run, flush_s, stop
         self.out = store.artifacts_dir(run)
         self.buffer: list[dict[str, Any]] = []
         self.last_flush = time.monotonic()
         self.outcome: Event | None = None
+        self.pruned: str | None = None
+        sweep = store.get_sweep(run.sweep_id) if run.sweep_id is not None else None
+        self.spec = SweepSpec.from_dict(sweep.spec) if sweep is not None else None
 
     def flush(self) -> None:
         """Write buffered metrics now."""
@@ -63,12 +69,24 @@ class StoreSink:
         elif isinstance(ev, EpochQuality):
             self.store.add_quality(self.run.id, ev.epoch, ev.step,
                                    {**ev.quality, "seconds": ev.seconds, **({"best": True} if ev.best else {})})
+            self._judge(ev.epoch, ev.quality.get("fd"))
         elif isinstance(ev, CheckpointWritten):
             self.flush()  # every metric up to the checkpoint is durable before the run row says so
             self.store.set_progress(self.run.id, epoch=ev.epoch, step=ev.step)
         elif isinstance(ev, (Done, Stopped, Failed)):
             self.flush()
             self.outcome = ev
+
+
+    def _judge(self, epoch: int, fd: Any) -> None:
+        """Apply the sweep's pruning rule to this epoch's FD against its peers' at the same epoch."""
+        if self.spec is None or self.spec.prune == "none" or self.stop is None or not isinstance(fd, (int, float)):
+            return
+        verdict = prune_verdict(self.spec, epoch, float(fd),
+                                self.store.sweep_fds_at(self.run.sweep_id, epoch, exclude=self.run.id))
+        if verdict:
+            self.pruned = verdict
+            self.stop.set()
 
 
 def durable_checkpoint(store: Store, run: RunView) -> Path | None:
@@ -112,7 +130,7 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
                 stop.set()
     hb = threading.Thread(target=beat, name=f"heartbeat-{run.id}", daemon=True)
     hb.start()
-    sink = StoreSink(store, run)
+    sink = StoreSink(store, run, stop=stop)
     try:
         train(run.config, sink, stop, resume_from=resume_from, out_dir=out)
     except Exception as e:  # config/data problems surface before the loop starts
@@ -121,6 +139,8 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
         stop_beating.set()
         hb.join()
     status, error = _outcome(store, run, worker_id, sink.outcome, shutdown)
+    if status == RunStatus.STOPPED and sink.pruned:  # stopped by its sweep's rule, not by a person
+        status, error = RunStatus.PRUNED, sink.pruned
     store.finish(run.id, status, error)
     return status
 

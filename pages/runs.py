@@ -164,8 +164,9 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
         st.warning("No training worker is running, so this run waits in the queue. Start one with "
                    "`python -m gan_core worker` (the dashboard starts one itself unless GAN_NO_AUTOWORKER is set).")
     if run.error:  # a done run's "error" is why it ended before its last epoch (early stopping): news, not a fault
-        show = {RunStatus.INTERRUPTED: st.warning, RunStatus.DONE: st.info}.get(run.status, st.error)
-        show(run.error, icon=":material/flag:" if run.status == RunStatus.DONE else None)
+        show = {RunStatus.INTERRUPTED: st.warning, RunStatus.DONE: st.info, RunStatus.PRUNED: st.info}.get(
+            run.status, st.error)
+        show(run.error, icon=":material/flag:" if run.status in (RunStatus.DONE, RunStatus.PRUNED) else None)
     for alert in dash.alerts(run, rows, quality, floor):
         if alert.kind == "too_early":
             st.info(f"**{alert.message}** {alert.suggestion}", icon=":material/hourglass_top:")

@@ -95,8 +95,9 @@ def test_schema_is_versioned(store):
 
 
 def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_keeps_its_rows(store):
-    # A database written before runs.ran_on (schema 4) and the metrics' gradient norms and σ (schema 5) existed:
-    # the next Store adds the columns and keeps every row; old metric rows read back with None for the new numbers.
+    # A database written before runs.ran_on (schema 4), the metrics' gradient norms and σ (schema 5) and the runs'
+    # sweep columns (schema 6) existed: the next Store adds the columns and keeps every row; old metric rows read
+    # back with None for the new numbers, old runs belong to no sweep.
     from sqlalchemy import text, update
     from gan_core.schema import SCHEMA_VERSION
     from gan_core.store import Meta
@@ -107,10 +108,13 @@ def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_ke
         c.execute(text("ALTER TABLE runs DROP COLUMN ran_on"))
         for col in ("d_grad_norm", "g_grad_norm", "d_sigma"):
             c.execute(text(f"ALTER TABLE metrics DROP COLUMN {col}"))
+        c.execute(text("DROP INDEX ix_runs_sweep_id"))
+        for col in ("sweep_id", "sweep_point"):
+            c.execute(text(f"ALTER TABLE runs DROP COLUMN {col}"))
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="3"))
     store.dispose()
     s = Store()
-    assert s.get(run_id).name == "old" and s.get(run_id).ran_on == ""
+    assert s.get(run_id).name == "old" and s.get(run_id).ran_on == "" and s.get(run_id).sweep_id is None
     s.set_progress(run_id, ran_on="cpu, fp32")
     assert s.get(run_id).ran_on == "cpu, fp32"
     s.add_step_metrics(run_id, [{**old, "step": 20, "d_grad_norm": 3.5, "g_grad_norm": 0.25, "d_sigma": None}])
