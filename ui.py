@@ -26,6 +26,7 @@ PAGES = {
     "samples": "pages/samples.py",
     "generate": "pages/generate.py",
     "compare": "pages/compare.py",
+    "sweeps": "pages/sweeps.py",
 }
 
 
@@ -54,6 +55,7 @@ def app_pages() -> list[StreamlitPage]:
         st.Page(PAGES["samples"], title="Samples", icon=":material/grid_view:"),
         st.Page(PAGES["generate"], title="Generate", icon=":material/auto_awesome:"),
         st.Page(PAGES["compare"], title="Compare", icon=":material/compare:"),
+        st.Page(PAGES["sweeps"], title="Sweeps", icon=":material/leaderboard:"),
     ]
 
 
@@ -336,3 +338,39 @@ def no_runs_yet(what: str = "Nothing to show yet") -> None:
         if st.button("Try a pretrained generator", key="empty_go_pretrained", width="stretch"):
             st.session_state["gen_open_pretrained"] = True  # read once by pages/generate.py
             st.switch_page(PAGES["generate"])
+
+
+def epoch_grids(runs: Sequence[RunView], key: str, per_row: int = 2) -> None:
+    """One epoch slider that moves the sample grids of all `runs` together, side by side at full size. A run without
+    a grid at that epoch shows its newest one before it. Runs with the same seed, noise size and distribution draw
+    their grids from the same noise (trainer.sample_grid_inputs), which the caption says."""
+    store = get_store()
+    grids = {r.id: {s["epoch"]: s["path"] for s in store.samples(r.id)} for r in runs}
+    epochs = sorted({e for g in grids.values() for e in g})
+    if not epochs:
+        st.caption("No sample grids yet.")
+        return
+    epoch = epochs[0] if len(epochs) == 1 else st.select_slider(
+        "Epoch (moves every grid)", options=epochs, value=epochs[-1], key=key)
+    noise = {(r.config.seed, r.config.latent_dim, r.config.noise, r.config.conditional or r.config.info_code)
+             for r in runs}
+    st.caption("Every grid is drawn from the same noise." if len(noise) == 1 else
+               "Runs with the same seed and noise size draw the same noise; these differ in seed or noise, so compare "
+               "their overall look, not digit by digit.")
+    for n, r in enumerate(runs):
+        if n % per_row == 0:
+            cols = st.columns(per_row)
+        with cols[n % per_row]:
+            have = [e for e in grids[r.id] if e <= epoch]
+            label = f"#{r.id} {dash.plain(r.name)}"
+            if not have:
+                st.caption(f"{label}: no grid by epoch {epoch}")
+                continue
+            shown = max(have)
+            try:
+                pixels = dash.read_grid(grids[r.id][shown])
+            except ValueError:
+                st.caption(f"{label}: this sample image is unreadable")
+                continue
+            st.image(pixels, output_format="PNG", width="stretch",
+                     caption=f"{label} · epoch {shown}" + ("" if shown == epoch else f" (its newest by {epoch})"))

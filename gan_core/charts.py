@@ -465,3 +465,60 @@ def group_by_n(quality: Mapping[Any, Rows]) -> dict[int, list[Any]]:
         if rows:
             groups.setdefault(int(rows[-1]["n"]), []).append(key)
     return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
+
+
+def parallel_figure(rows: Sequence[Mapping[str, Any]], fields: Sequence[str], metric: str,
+                    lower_better: bool) -> go.Figure:
+    """A sweep's runs as lines across one axis per swept field and a last axis for `metric`, coloured by it (the
+    best runs brightest). `rows` are {field: value, ..., metric: number or None}; runs without a score are left
+    out. Text and list values get one tick per distinct value."""
+    scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and r[metric] == r[metric]]
+    dims = []
+    for name in fields:
+        values = [r[name] for r in scored]
+        if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            dims.append(dict(label=name, values=values))
+        else:
+            # categories in first-seen order; strings shown as they are typed ("256, 512" for a width list)
+            cats = list(dict.fromkeys(_category(v) for v in values))
+            dims.append(dict(label=name, values=[cats.index(_category(v)) for v in values],
+                             tickvals=list(range(len(cats))), ticktext=[html.escape(c) for c in cats]))
+    scores = [r[metric] for r in scored]
+    dims.append(dict(label=metric, values=scores))
+    fig = go.Figure(go.Parcoords(
+        line=dict(color=scores, colorscale="Viridis", reversescale=lower_better, showscale=True,
+                  colorbar=dict(title=dict(text=metric))),
+        dimensions=dims, labelfont=dict(size=12), tickfont=dict(size=11)))
+    fig.update_layout(height=360, margin=dict(l=60, r=60, t=60, b=20),
+                      title=dict(text=f"Swept fields → {metric}", x=0.01, font=dict(size=14)))
+    return fig
+
+
+def _category(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v))
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def best_so_far_figure(points: Sequence[tuple[float, float]], metric: str, t0: float | None = None) -> go.Figure:
+    """The best `metric` among the sweep's finished runs over wall-clock time (minutes since `t0`), as steps."""
+    t0 = t0 if t0 is not None else (points[0][0] if points else 0.0)
+    fig = go.Figure(go.Scatter(x=[(t - t0) / 60 for t, _ in points], y=[b for _, b in points], mode="lines+markers",
+                               line=dict(color=RUN_COLORS[0], width=2, shape="hv"), name=f"best {metric}"))
+    return _layout(fig, f"Best {metric} so far", metric, height=300, x_title="minutes since the sweep started")
+
+
+def curves_figure(series: Mapping[str, Rows], key: str, title: str) -> go.Figure:
+    """One quality number (`key` of the quality rows) per epoch for many runs on one chart; FD on a log axis."""
+    fig = go.Figure()
+    ys: list[float] = []
+    for i, (label, rows) in enumerate(series.items()):
+        pts = [(r["epoch"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+        ys += [y for _, y in pts]
+        fig.add_trace(go.Scatter(x=[e for e, _ in pts], y=[y for _, y in pts], mode="lines+markers",
+                                 name=html.escape(label), line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2)))
+    fig = _layout(fig, f"{title} of every run", title, height=340, x_title="epoch")
+    if key in ("fd", "kid") and ys and min(ys) > 0:
+        vals, text = log_ticks(ys)
+        fig.update_yaxes(type="log", tickvals=vals, ticktext=text)
+    return fig

@@ -176,9 +176,11 @@ def _form_value(v: Any) -> Any:
     return ", ".join(map(str, v)) if isinstance(v, tuple) else v
 
 
-def form_values(preset: str | None = None) -> dict[str, Any]:
-    """Widget values for a preset (or the defaults): lists become '256, 512' text, everything else as is."""
-    cfg = TrainConfig() if preset in (None, "", DEFAULTS_LABEL) else TrainConfig.from_preset(preset)
+def form_values(preset: str | None = None, cfg: TrainConfig | None = None) -> dict[str, Any]:
+    """Widget values for a preset (or the defaults, or a given config: "Clone"): lists become '256, 512' text,
+    everything else as is."""
+    if cfg is None:
+        cfg = TrainConfig() if preset in (None, "", DEFAULTS_LABEL) else TrainConfig.from_preset(preset)
     return {k: _form_value(v) for k, v in dataclasses.asdict(cfg).items()}
 
 
@@ -390,11 +392,12 @@ def config_diff(configs: Mapping[str, TrainConfig]) -> list[dict[str, Any]]:
     for f in config_fields():
         values = [d[f.name] for d in dicts.values()]
         if any(v != values[0] for v in values[1:]):
-            out.append({"field": f.name, **{label: _show(d[f.name]) for label, d in dicts.items()}})
+            out.append({"field": f.name, **{label: value_text(d[f.name]) for label, d in dicts.items()}})
     return out
 
 
-def _show(v: Any) -> str:
+def value_text(v: Any) -> str:
+    """A config value as the tables show it: lists as '256, 512'."""
     return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
@@ -607,3 +610,78 @@ def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
             found.append(metrics.detect_mode_collapse(metrics.Quality.from_dict(last),
                                                       metrics.Quality.from_dict(floor), step=int(last.get("step") or 0)))
     return [a for a in found if a is not None]
+
+
+# --- sweeps --------------------------------------------------------------------------------------------------
+def grid_data_uri(path: str | Path) -> str | None:
+    """A saved sample grid as a data: URI for a table's image column (None if unreadable or over 512 KB)."""
+    import base64
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if len(data) > 512 * 1024 or not data.startswith(b"\x89PNG"):
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def _best_of(entry: Any, lower: bool) -> int:
+    """The run id of a leaderboard entry's best-scoring seed (its first run when none is scored yet)."""
+    scored = [(s, rid) for s, rid in zip(entry.scores, entry.run_ids) if s is not None]
+    return (min(scored) if lower else max(scored))[1] if scored else entry.run_ids[0]
+
+
+def sweep_board(sweep: Any, runs: Sequence[RunView], quality: Mapping[int, Sequence[Mapping[str, Any]]],
+                metric: str) -> list[tuple[Any, int]]:
+    """The sweep's leaderboard entries (sweep.leaderboard), each with the id of its best-scoring run."""
+    from .sweep import METRICS, leaderboard
+
+    board = leaderboard(sweep.points, [(r.id, r.sweep_point, r.status) for r in runs], quality, metric)
+    return [(e, _best_of(e, METRICS[metric][2])) for e in board]
+
+
+def sweep_table(store: Store, sweep: Any, runs: Sequence[RunView], quality: Mapping[int, Sequence[Mapping[str, Any]]],
+                metric: str) -> list[dict[str, Any]]:
+    """The Sweeps page's leaderboard: one row per point, ranked by the mean of `metric` over its seeds, with the
+    swept fields, mean and std, each seed's score, statuses, the final grid of its best run and a link to it."""
+    fields = [k for p in sweep.points[:1] for k in p]
+    out = []
+    for e, best in sweep_board(sweep, runs, quality, metric):
+        sample = store.latest_sample(best)
+        out.append({"rank": e.rank, **{f: value_text(e.values.get(f)) for f in fields}, metric: e.mean,
+                    "± std": e.std, "seeds": len(e.run_ids),
+                    "scores": ", ".join("–" if s is None else f"{s:.3g}" for s in e.scores),
+                    "status": ", ".join(sorted(set(e.statuses))), "best run": best,
+                    "samples": grid_data_uri(sample["path"]) if sample else None,
+                    "live view": f"/runs?run={best}"})
+    return out
+
+
+def sweep_plan(cfg: TrainConfig | None, params_text: str, mode: str, draws: int | None, seeds: int | None,
+               prune: str, grace: int | None) -> tuple[Any, list[Any], list[str]]:
+    """The Train page's Sweep mode: (spec, planned runs, []) for what the form says over base `cfg`, or (None, [],
+    [problems]) naming each thing to fix. One swept field per line of `params_text` (sweep.parse_param)."""
+    from .sweep import SweepSpec, parse_param, plan
+
+    lines = [ln.strip() for ln in (params_text or "").splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    problems: list[str] = []
+    params = []
+    for ln in lines:
+        try:
+            params.append(parse_param(ln))
+        except ConfigError as e:
+            problems.append(str(e))
+    if not lines:
+        problems.append("sweep: write at least one field to sweep, one a line, e.g. lr_g=1e-4,2e-4")
+    if cfg is None:
+        problems.append("the base config above has problems: fix them first")
+    if problems:
+        return None, [], problems
+    try:
+        spec = SweepSpec(params=tuple(params), mode="random" if mode == "random" else "grid",
+                         draws=(draws or 0) if mode == "random" else 0, seeds=seeds or 1, prune=prune,
+                         grace=grace or 1)
+        return spec, plan(cfg, spec), []
+    except ConfigError as e:
+        return None, [], [str(e)]

@@ -1,4 +1,5 @@
-"""Compare: two or more runs side by side: losses on one chart, final sample grids, the config fields that differ."""
+"""Compare: two or more runs side by side: losses on one chart, quality, sample grids moved by one epoch slider, and
+the config fields that differ."""
 import streamlit as st
 
 import ui
@@ -80,25 +81,8 @@ if any(quality.values()):
             st.caption("Measuring the real-data floor on this server (once); it appears here when ready.")
         _floor_when_ready()
 
-st.subheader("Final sample grids")
-PER_ROW = 2  # two grids a row: digits big enough to judge (four were thumbnails)
-for n, i in enumerate(chosen):
-    if n % PER_ROW == 0:
-        cols = st.columns(PER_ROW)
-    with cols[n % PER_ROW]:
-        s = store.latest_sample(i)
-        pixels = None
-        if s and s["path"].exists():
-            try:
-                pixels = dash.read_grid(s["path"])
-            except ValueError:
-                st.caption(f"{dash.plain(label[i])}: this sample image is unreadable")
-                continue
-        if pixels is not None:  # a caption is markdown: the run name in it is escaped
-            st.image(pixels, output_format="PNG", caption=f"{dash.plain(label[i])} · epoch {s['epoch']}",
-                     width="stretch")
-        else:
-            st.caption(f"{dash.plain(label[i])}: no sample grid yet")
+st.subheader("Sample grids")
+ui.epoch_grids([by_id[i] for i in chosen], key="compare_epoch")
 
 st.subheader("Config differences")
 diff = dash.config_diff({label[i]: by_id[i].config for i in chosen})

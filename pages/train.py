@@ -57,6 +57,13 @@ def _grid(group_specs: list[dash.FieldSpec]) -> None:
 
 
 st.header("Train a GAN")
+if "train_mode" not in st.session_state:
+    st.session_state["train_mode"] = "Single run"
+mode = st.segmented_control("Mode", ["Single run", "Sweep"], key="train_mode", required=True,
+                            help="Sweep: queue one run per point of a grid or random search over fields you choose, "
+                                 "on top of this form's config, and rank them on the Sweeps page.")
+if st.session_state.get("clone_note"):
+    st.info(st.session_state.pop("clone_note"), icon=":material/content_copy:")
 if FORM not in st.session_state:
     st.session_state[FORM] = dash.form_values(None)
 form = st.session_state[FORM]
@@ -101,6 +108,58 @@ with left:
                 st.caption("Nothing here applies to this architecture and loss.")
             _grid(group_specs)
 
+def sweep_panel(cfg, problems, settings, me) -> None:
+    """Sweep mode: the search space over the form's config, the points it will queue and their compute, Start."""
+    from gan_core.budget import check_fits
+    from gan_core.sweep import PRUNE_RULES, point_text, total_steps
+
+    st.subheader("Sweep")
+    st.text_area("Fields to sweep, one a line", key="sweep_params", height=110,
+                 placeholder="lr_g=1e-4,2e-4\nloss=non_saturating,hinge\nd_dropout=0..0.5  (random search)",
+                 help="NAME=a,b,c tries each value; NAME=lo..hi (random search) draws from the range, "
+                      "NAME=lo..hi:log log-uniformly. List fields separate values with '|': g_widths=256,512|512,1024.")
+    c1, c2, c3 = st.columns(3)
+    search = c1.segmented_control("Search", ["grid", "random"], key="sweep_mode", default="grid", required=True)
+    draws = c2.number_input("Random draws", 1, 64, 8, key="sweep_draws", disabled=search != "random")
+    seeds = c3.number_input("Seeds per point", 1, 10, 1, key="sweep_seeds",
+                            help="Repeat each point with seeds seed, seed+1, …: the leaderboard ranks the mean.")
+    c4, c5 = st.columns(2)
+    prune = c4.selectbox("Prune weak runs", PRUNE_RULES, key="sweep_prune",
+                         help="median: stop a run whose FD at an epoch is worse than the median of its sweep's other "
+                              "runs there. asha: successive halving, keep the best third at epochs grace·3^k. Needs "
+                              "quality scoring on.")
+    grace = c5.number_input("From epoch", 1, 10000, 1, key="sweep_grace", disabled=prune == "none")
+    spec, runs, sweep_problems = dash.sweep_plan(None if problems else cfg, st.session_state.get("sweep_params", ""),
+                                                 search, draws, seeds, prune, grace)
+    if sweep_problems:
+        st.error("Fix this before starting the sweep:\n\n" + "\n".join(f"- {dash.plain(p)}" for p in sweep_problems))
+    else:
+        flops = sum(check_fits(r.config).train_flops for r in runs)
+        st.success(f"{len(runs)} runs ({len(runs) // spec.seeds} points × {spec.seeds} seed(s)), "
+                   f"{total_steps(runs):,} steps, about {flops / 1e12:.3g} TFLOP in all before pruning; they wait in "
+                   f"the same queue as every run.")
+        st.dataframe([{"point": r.point + 1, "seed": r.config.seed, **{k: dash.value_text(v) for k, v in
+                                                                        r.values.items()}} for r in runs],
+                     hide_index=True, width="stretch", height=min(400, 38 + 35 * len(runs)), key="sweep_points")
+        st.caption(dash.plain(spec.describe()) + ". Points: " + dash.plain("; ".join(
+            point_text(p) for p in spec.points()[:3])) + ("…" if len(spec.points()) > 3 else ""))
+    start = st.button("Start sweep", type="primary", key="start_sweep", width="stretch",
+                      disabled=not me.key or bool(sweep_problems))
+    if not me.key:
+        st.caption("Sign in (sidebar) to start sweeps.")
+    if start and not sweep_problems:
+        try:
+            sweep_id = policy.submit_sweep(ui.get_store(), cfg, spec, me, settings,
+                                           name=st.session_state.get("run_name", "") or "sweep")
+        except (ConfigError, policy.PolicyError) as e:
+            st.error(f"Nothing was queued: {dash.plain(str(e))}")
+        except StoreError as e:
+            st.error(f"The run database refused the sweep: {e}")
+        else:
+            ui.ensure_worker()
+            st.switch_page(ui.PAGES["sweeps"], query_params={"sweep": str(sweep_id)})
+
+
 with right:
     st.subheader("Check")
     if problems:  # what the browser shows is what is checked: each bad field by its label and name, and why
@@ -114,6 +173,9 @@ with right:
         st.info(f"Demo limits: up to {settings.max_epochs} epochs, {settings.max_steps:,} steps, "
                 f"{settings.max_params / 1e6:g} M parameters and {settings.max_train_tflop:g} TFLOP a run; "
                 f"{settings.max_queued_per_user} runs queued per person, {settings.submissions_per_minute} a minute.")
+    if mode == "Sweep":
+        sweep_panel(cfg, problems, settings, me)
+        st.stop()
     start = st.button("Start", type="primary", key="start", width="stretch", disabled=not me.key or bool(problems))
     if not me.key:
         st.caption("Sign in (sidebar) to start runs; you can watch every run without signing in.")

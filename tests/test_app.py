@@ -972,8 +972,8 @@ def test_compare_shows_grids_two_a_row(store, tiny_cfg, mnist_slice, train_cache
     trained_run(store, fast(tiny_cfg, lr_g=1e-3, seed=4), mnist_slice, train_cache, name="b")
     at = app("pages/compare.py")
     assert len(at.image) == 2
-    src = Path(__file__).resolve().parents[1] / "pages" / "compare.py"
-    assert "PER_ROW = 2" in src.read_text()
+    src = Path(__file__).resolve().parents[1] / "ui.py"  # compare's grids are ui.epoch_grids, two a row
+    assert "per_row: int = 2" in src.read_text() and "ui.epoch_grids(" in (ROOT / "pages" / "compare.py").read_text()
 
 
 # --- issue 15: numbers that are true, charts people can read (Runs) --------------------------------------------

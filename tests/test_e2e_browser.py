@@ -170,7 +170,7 @@ def test_hostile_run_text_is_literal_on_every_page_and_fetches_nothing(server):
             for path, ready in ((f"runs?run={ids[0]}", "fixed-noise samples after epoch 1"),
                                 (f"samples?run={ids[0]}", "the only grid so far"),
                                 (f"generate?run={ids[0]}", "has no checkpoint yet"),
-                                ("compare", "Final sample grids")):
+                                ("compare", "Sample grids")):
                 page.goto(f"{url}/{path}")
                 page.get_by_text(ready).first.wait_for(timeout=60_000)
                 settle(page)

@@ -1,0 +1,139 @@
+"""Sweeps: a sweep's leaderboard (points ranked by a quality metric, mean ± std over seeds, each with its final grid
+and a link to its live view), its parallel coordinates, the best score so far, every run's curve on one chart, and
+one epoch slider over the top runs' sample grids. "Clone" fills the Train form with a run's config."""
+import time
+
+import streamlit as st
+
+import ui
+from gan_core import charts, policy
+from gan_core import dashboard as dash
+from gan_core.status import LIVE
+from gan_core.sweep import METRICS, SweepSpec, best_so_far, run_metric
+
+ui.bootstrap()
+REFRESH_S = 3.0
+TRAIN_FORM = "train_form"  # pages/train.py's form dict: Clone writes it
+
+
+def clone(run_id: int) -> None:
+    """Fill the Train form with run `run_id`'s config (every field) and open the Train page."""
+    run = ui.get_store().get(run_id)
+    if run is None:
+        st.error("That run is gone.")
+        return
+    st.session_state[TRAIN_FORM] = dash.form_values(cfg=run.config)
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
+        del st.session_state[key]  # the form's widgets restore themselves from the form dict
+    st.session_state["train_mode"] = "Single run"
+    st.session_state["clone_note"] = f"Filled from run #{run.id} {run.name}: every field is that run's config."
+    st.switch_page(ui.PAGES["train"])
+
+
+st.header("Sweeps")
+store = ui.get_store()
+ui.list_runs()  # marks runs whose worker went silent as interrupted, as every run list does
+sweeps = store.list_sweeps()
+if not sweeps:
+    st.info("No sweeps yet. A sweep queues one run per point of a grid or random search over the fields you choose, "
+            "and ranks them here. Start one on the Train page (mode: Sweep) or with `python -m gan_core sweep`.")
+    if st.button("Go to Train", type="primary"):
+        st.session_state["train_mode"] = "Sweep"
+        st.switch_page(ui.PAGES["train"])
+    st.stop()
+
+by_id = {s.id: s for s in sweeps}
+want = st.query_params.get("sweep")
+ids = list(by_id)
+index = ids.index(int(want)) if want and want.isdigit() and int(want) in by_id else 0
+chosen = st.selectbox("Sweep", ids, index=index, key="sweep_picker",
+                      format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'})")
+if st.query_params.get("sweep") != str(chosen):
+    st.query_params["sweep"] = str(chosen)
+sweep = by_id[chosen]
+spec = SweepSpec.from_dict(sweep.spec)
+
+
+def board(sweep_id: int) -> None:
+    """Everything that changes while the sweep trains (a fragment: it refreshes while any run is live)."""
+    runs = store.sweep_runs(sweep_id)
+    counts = {s: sum(r.status == s for r in runs) for s in dict.fromkeys(r.status for r in runs)}
+    st.caption(f"{dash.plain(spec.describe())} · base {sweep.base.arch} on {sweep.base.dataset}, {sweep.base.epochs} "
+               f"epochs · owner {dash.plain(sweep.owner or '–')} · "
+               + (", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs left"))
+    live = [r for r in runs if r.status in LIVE]
+    if live:
+        mine = policy.can_manage(runs[0], ui.identity(), ui.settings()) if runs else False
+        if st.button(f"Stop the sweep ({len(live)} live runs)", key=f"stop-sweep-{sweep_id}", disabled=not mine,
+                     help=None if mine else "Only the sweep's owner or an admin may stop it."):
+            try:
+                asked = policy.stop_sweep(store, sweep_id, ui.identity(), ui.settings())
+            except policy.PolicyError as e:
+                st.error(str(e))
+            else:
+                st.success(f"Asked {asked} run(s) to stop; each checkpoints first.")
+    if not runs:
+        st.info("This sweep has no runs left (deleted or pruned from the demo).")
+        return
+    metric = st.selectbox("Rank by", list(METRICS), key="sweep_metric",
+                          help="Mean over each point's seeds; best FD is the lowest FD of any epoch (the epoch whose "
+                               "generator is kept as best-generator).")
+    lower = METRICS[metric][2]
+    quality = {r.id: store.quality(r.id) for r in runs}
+    table = dash.sweep_table(store, sweep, runs, quality, metric)
+    st.subheader("Leaderboard")
+    picked = st.dataframe(
+        table, hide_index=True, width="stretch", key=f"leaderboard-{sweep_id}", on_select="rerun",
+        selection_mode="single-row", row_height=90,
+        column_config={"samples": st.column_config.ImageColumn("final samples", width="small"),
+                       "live view": st.column_config.LinkColumn("live view", display_text=r"/runs\?run=(\d+)"),
+                       metric: st.column_config.NumberColumn(f"{metric} (mean)", format="%.3g"),
+                       "± std": st.column_config.NumberColumn("± std", format="%.2g"),
+                       "rank": st.column_config.NumberColumn("rank", width="small")})
+    rows = picked.selection.rows if picked is not None else []
+    row = table[rows[0]] if rows else table[0]
+    c1, c2 = st.columns(2)
+    if c1.button(f"Clone run #{row['best run']} ({'selected' if rows else 'the best'}) into the Train form",
+                 key="clone-run", type="primary", width="stretch",
+                 help="Fills every field of the Train form with that run's config; change what you like, then Start."):
+        clone(row["best run"])
+    c2.page_link(ui.PAGES["runs"], label=f"Open run #{row['best run']}'s live view", icon=":material/monitoring:",
+                 query_params={"run": str(row["best run"])})
+    st.caption("Select a row to clone or open another point. Pruned runs stopped early because their FD was worse "
+               "than their sweep's at the same epoch; they rank on what they reached.")
+
+    fields = [p.name for p in spec.params]
+    per_run = [{**{f: r.config.to_dict()[f] for f in fields}, metric: run_metric(quality[r.id], metric)}
+               for r in runs]
+    if sum(isinstance(p[metric], (int, float)) for p in per_run) >= 2:
+        st.plotly_chart(charts.parallel_figure(per_run, fields, metric, lower), width="stretch",
+                        key=f"parcoords-{sweep_id}")
+    finished = [(r.finished_at, run_metric(quality[r.id], metric)) for r in runs if r.finished_at]
+    left, right = st.columns(2)
+    with left:
+        if finished:
+            st.plotly_chart(charts.best_so_far_figure(best_so_far(finished, lower), metric, sweep.created_at),
+                            width="stretch", key=f"best-so-far-{sweep_id}")
+        else:
+            st.caption("Best so far: no run has finished yet.")
+    with right:
+        key = METRICS[metric][0]
+        series = {f"#{r.id} " + ", ".join(dash.value_text(r.config.to_dict()[f]) for f in fields): quality[r.id]
+                  for r in runs if quality[r.id]}
+        if series:
+            st.plotly_chart(charts.curves_figure(series, key, metric.replace("final ", "").replace("best ", "")),
+                            width="stretch", key=f"curves-{sweep_id}")
+        else:
+            st.caption("No run has a quality score yet (scored after each epoch).")
+
+
+st.fragment(run_every=REFRESH_S if any(r.status in LIVE for r in store.sweep_runs(chosen)) else None)(board)(chosen)
+
+st.subheader("Sample grids, epoch by epoch")
+runs = store.sweep_runs(chosen)
+board_best = dash.sweep_board(sweep, runs, {r.id: store.quality(r.id) for r in runs}, "best FD") if runs else []
+top = [r for r in (store.get(best) for _, best in board_best[:4]) if r is not None]
+if top:
+    st.caption("The four best points by best FD (their best seed), side by side.")
+    ui.epoch_grids(top, key=f"sweep-epoch-{chosen}")
+st.caption(f"Updated {time.strftime('%H:%M:%S')}.")
