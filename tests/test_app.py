@@ -1310,3 +1310,86 @@ def test_generate_offers_a_runs_best_generator_beside_the_newest(store, tiny_cfg
 def test_generate_has_no_best_choice_for_a_run_scored_before_it_existed(store, trained):
     at = app("pages/generate.py", run_id=trained)  # eval_samples 0: no best generator
     assert not at.get("radio") or all(r.key != "gen_which" for r in at.radio)
+
+
+# --- issue 19: sweeps ------------------------------------------------------------------------------------------
+def _finished_sweep(store: Store, fds: dict[tuple[int, int], list[float]], iss: dict[int, float]) -> tuple[int, list]:
+    """A sweep over lr_g (3 points × 2 seeds) whose runs finished with the given FD per epoch ((point, seed
+    repeat) → FDs) and final IS per point, each with a real sample grid; returns (sweep id, its runs)."""
+    import numpy as np
+
+    from gan_core.sampling import grid, png_bytes
+    from gan_core.sweep import SweepSpec, parse_param, plan
+    base = TrainConfig(epochs=2, batch_size=64, train_subset=512, eval_samples=100)
+    spec = SweepSpec(params=(parse_param("lr_g=1e-4,2e-4,3e-4"),), seeds=2, prune="median")
+    planned = plan(base, spec)
+    sweep_id = store.submit_sweep("lr sweep", spec.to_dict(), base, [(r.point, r.config) for r in planned],
+                                  spec.points(), owner="ada")
+    png = png_bytes(grid(np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8)))
+    for run in store.sweep_runs(sweep_id):
+        claimed = store.claim("w", cap=100)
+        assert claimed.id == run.id
+        repeat = run.config.seed - base.seed
+        for epoch, fd in enumerate(fds[(run.sweep_point, repeat)], 1):
+            store.add_quality(run.id, epoch, epoch * 8, {"fd": fd, "inception_score": iss[run.sweep_point],
+                                                         "n": 100})
+        rel = f"{run.artifacts}/samples/epoch-0001.png"
+        (store.home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (store.home / rel).write_bytes(png)
+        store.add_sample(run.id, 1, 8, rel)
+        store.finish(run.id, "pruned" if run.sweep_point == 2 else "done")
+    return sweep_id, store.sweep_runs(sweep_id)
+
+
+def test_sweeps_page_ranks_points_by_the_stored_metric_and_clone_fills_the_train_form(home, store):
+    # best FD means over seeds: point 0 (50+30)/2 = 40, point 1 (20+24)/2 = 22, point 2 (60+80)/2 = 70
+    fds = {(0, 0): [60, 50], (0, 1): [30, 35], (1, 0): [25, 20], (1, 1): [24, 26], (2, 0): [60, 90], (2, 1): [80]}
+    sweep_id, runs = _finished_sweep(store, fds, iss={0: 9.0, 1: 7.0, 2: 8.0})
+    at = app("pages/sweeps.py", user="ada")
+    board = at.dataframe[0].value
+    assert list(board["lr_g"]) == ["0.0002", "0.0001", "0.0003"] and list(board["rank"]) == [1, 2, 3]
+    assert list(board["best FD"]) == pytest.approx([22.0, 40.0, 70.0])
+    assert board["± std"][0] == pytest.approx(8 ** 0.5)  # sample std of 20 and 24
+    assert list(board["status"]) == ["done", "done", "pruned"]
+    assert all(str(u).startswith("data:image/png;base64,") for u in board["samples"])
+    assert len(plotly_charts(at)) == 3  # parallel coordinates, best so far, every run's FD curve
+    assert '"parcoords"' in plotly_charts(at)[0].proto.spec
+    at.selectbox(key="sweep_metric").set_value("final IS").run()  # higher is better: point 0 (IS 9) first
+    assert list(at.dataframe[0].value["lr_g"]) == ["0.0001", "0.0003", "0.0002"]
+    best_run = int(at.dataframe[0].value["best run"][0])
+    at.button(key="clone-run").click().run()
+    cloned = store.get(best_run).config
+    form = at.session_state["train_form"]
+    assert dash.config_from_form(form) == cloned  # every field, not just the swept one
+    assert not at.exception
+
+
+def test_train_sweep_mode_shows_the_points_and_queues_the_sweep_or_nothing(home, store):
+    at = app("pages/train.py", user="ada")
+    at.segmented_control(key="train_mode").set_value("Sweep").run()
+    at.text_area(key="sweep_params").set_value("lr_g=1e-4,7").run()  # 7 is out of range: the sweep is refused
+    shown = [e.value.replace("\\", "") for e in at.error]  # user text is markdown-escaped (dash.plain)
+    assert any("point 2 (lr_g=7)" in e and "out of range" in e for e in shown), shown
+    assert at.button(key="start_sweep").disabled
+    at.text_area(key="sweep_params").set_value("lr_g=1e-4,2e-4\nloss=non_saturating,hinge").run()
+    assert not at.error and any(s.value.startswith("4 runs (4 points × 1 seed(s))") for s in at.success)
+    assert len(at.dataframe[0].value) == 4
+    at.number_input(key="sweep_seeds").set_value(2).run()
+    assert len(at.dataframe[0].value) == 8
+    at.button(key="start_sweep").click().run()
+    (sweep,) = store.list_sweeps()
+    runs = store.sweep_runs(sweep.id)
+    assert len(runs) == 8 and {r.status for r in runs} == {"queued"} and {r.owner for r in runs} == {"ada"}
+    assert sorted({(r.config.lr_g, r.config.loss) for r in runs}) == [
+        (1e-4, "hinge"), (1e-4, "non_saturating"), (2e-4, "hinge"), (2e-4, "non_saturating")]
+
+
+def test_compare_epoch_slider_moves_every_grid_together(store, tiny_cfg, mnist_slice, train_cache):
+    trained_run(store, fast(tiny_cfg, epochs=3), mnist_slice, train_cache, name="a")
+    trained_run(store, fast(tiny_cfg, epochs=3, lr_g=1e-3), mnist_slice, train_cache, name="b")
+    at = app("pages/compare.py")
+    assert [c.value for c in at.caption if "Every grid is drawn from the same noise" in c.value]
+    slider = at.select_slider(key="compare_epoch")
+    assert slider.value == 3 and len(at.image) == 2
+    slider.set_value(1).run()
+    assert sorted(i.caption.split(" · ")[-1] for i in at.image) == ["epoch 1", "epoch 1"]
