@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -32,8 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ConfigError, TrainConfig
+
+# sq_distances: the one matmul form of squared distances (k-means here, k-NN balls there)
+from .metrics import sq_distances
 from .models import N_CLASSES, info_code
-from .metrics import sq_distances  # the one matmul form of squared distances (k-means here, k-NN balls there)
 from .sampling import label_tensor, render_float, seeded_noise
 
 METHODS = ("topk", "drs", "strata", "strata-drs")
@@ -292,3 +295,131 @@ def training_calibration(g: nn.Module, d: nn.Module, cfg: TrainConfig, n: int = 
     images, labels = load_dataset(cfg.dataset, "train", data_dir)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(CALIBRATION_SEED))[:n]
     return calibrate(g, d, cfg, to_float(images[pick]), labels[pick], head=True)
+
+
+FIT_HOLDOUT = 2000   # real training images fit_discriminator keeps out of D's training, to report its accuracy on
+
+
+@dataclass
+class FitReport:
+    """What fit_discriminator measured: D's accuracy (logit > 0 means real) on held-out reals and fresh fakes,
+    checked every `every` steps, as (step, real accuracy, fake accuracy) rows."""
+    history: list[tuple[int, float, float]] = field(default_factory=list)
+
+    @property
+    def last(self) -> tuple[int, float, float]:
+        """The final (step, real accuracy, fake accuracy)."""
+        return self.history[-1]
+
+
+@torch.no_grad()
+def _d_accuracy(d: nn.Module, g: nn.Module, cfg: TrainConfig, real: torch.Tensor, y_real: torch.Tensor | None,
+                seed: int) -> tuple[float, float]:
+    """D's accuracy on reals (N, 1, 28, 28) (labels (N,) when conditional) and on as many fakes drawn from `seed`."""
+    _, fakes, y_fake = _draw(g, cfg, len(real), seed, None)
+    l_real, _ = d_outputs(d, real, y_real if cfg.conditional else None)
+    l_fake, _ = d_outputs(d, fakes, y_fake)
+    return float((l_real > 0).float().mean()), float((l_fake <= 0).float().mean())
+
+
+def fit_discriminator(g: nn.Module, cfg: TrainConfig, images: torch.Tensor, labels: torch.Tensor | None,
+                      steps: int, seed: int = 0, holdout: int = FIT_HOLDOUT, every: int = 0,
+                      log: Callable[[int, float, float], None] | None = None,
+                      report: FitReport | None = None) -> nn.Module:
+    """A freshly built D (the config's architecture and loss) trained against the frozen G for `steps` steps on the
+    real training images (N, 28, 28) uint8 (labels (N,) for a conditional G) vs fresh G samples; G never changes.
+
+    Why this is legitimate: discriminator rejection sampling (Azadi et al. 2019) needs D ≈ the optimal discriminator
+    for the FINAL G, D*(x) = p_data(x) / (p_data(x) + p_g(x)), whose logit is log p_data/p_g. A D trained to
+    convergence against the frozen G estimates exactly that (Azadi et al. also keep training D with G fixed before
+    rejecting): it is the GAN's own D architecture and loss, never the quality classifier, and the rejection code
+    recalibrates it on training images as it does any D. This is how a generator exported without its D (older
+    exports) gets one: `scripts/fit_discriminator.py`.
+
+    The D step is train_step's part (1) without G's step: cfg.loss's D loss with the real target at
+    1 − label_smoothing, the gradient penalty when gp_weight is set, real and fake in separate passes when D has
+    BatchNorm, a batch of cfg.batch_size real images (a seeded permutation per epoch) and as many fakes from G in
+    eval mode (the G that samples, so D learns the digits rejection will score) with noise and uniform labels drawn
+    as in training. InfoGAN's Q head is left as built: only D's real-vs-fake logit matters to rejection. Adam with
+    cfg.lr_d and (beta1, beta2), written out here because torch.optim's first step imports torch._dynamo (~5 s).
+    The last `holdout` images are kept out of training; with `every` > 0 D's accuracy on them and on as many fresh
+    fakes is measured every `every` steps (and at the end) into `report` and passed to `log(step, real, fake)`.
+    Seeded: the same arguments give bit-identical weights. Returns D in eval mode.
+    """
+    from .data import to_float
+    from .losses import LOSSES, gradient_penalty
+    from .models import build_discriminator, sample_labels, sample_noise
+
+    if cfg.conditional and labels is None:
+        raise ConfigError("fit_discriminator: a conditional D scores (image, label) pairs; pass the images' labels")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"fit_discriminator: steps must be a positive whole number, not {steps!r}")
+    n_train = len(images) - holdout
+    b = cfg.batch_size
+    if n_train < b:
+        raise ConfigError(f"fit_discriminator: {len(images)} images leave fewer than batch_size ({b}) after "
+                          f"holding {holdout} out")
+    train_x, train_y = images[:n_train], None if labels is None else labels[:n_train]
+    held_x = to_float(images[n_train:])                                     # (holdout, 1, 28, 28)
+    held_y = None if labels is None else labels[n_train:]
+    loss = LOSSES[cfg.loss]
+    g_was_training = g.training
+    g.eval()
+    g_params = [p.requires_grad for p in g.parameters()]
+    g.requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):  # D's init (and dropout masks) from `seed`, caller's RNG untouched
+        torch.manual_seed(seed)
+        d = build_discriminator(cfg)
+        d.train()
+        split_d = any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in d.modules())
+        rng = torch.Generator().manual_seed(seed)                           # data order, noise, labels, GP's ε
+        # InfoGAN's Q (d.q) is not part of the real-vs-fake loss: it keeps its initial weights.
+        params = [p for name, p in d.named_parameters() if p.requires_grad and not name.startswith("q.")]
+        m1 = [torch.zeros_like(p) for p in params]
+        m2 = [torch.zeros_like(p) for p in params]
+        beta1, beta2 = cfg.beta1, cfg.beta2
+        perm, pos = torch.randperm(n_train, generator=rng), 0
+        try:
+            for step in range(1, steps + 1):
+                if pos + b > n_train:  # a new epoch: a new order (the last partial batch is dropped, as in train)
+                    perm, pos = torch.randperm(n_train, generator=rng), 0
+                idx = perm[pos:pos + b]
+                pos += b
+                real = to_float(train_x[idx])                               # (B, 1, 28, 28)
+                y_real = None if train_y is None else train_y[idx]          # (B,)
+                z = sample_noise(cfg, b, rng)                               # (B, latent)
+                y_fake = sample_labels(cfg, b, rng)                         # (B,) or None
+                with torch.no_grad():
+                    fake = g(z, y_fake)                                     # (B, 1, 28, 28), G frozen in eval mode
+                if split_d:
+                    real_l, fake_l = d(real, y_real), d(fake, y_fake)       # (B,), (B,)
+                else:
+                    y_both = None if y_real is None else torch.cat([y_real, y_fake])
+                    real_l, fake_l = d(torch.cat([real, fake]), y_both).split(b)
+                d_loss = loss.d(real_l, fake_l, 1.0 - cfg.label_smoothing)
+                if cfg.gp_weight:
+                    d_loss = d_loss + cfg.gp_weight * gradient_penalty(lambda x, y=y_real: d(x, y), real, fake,
+                                                                       generator=rng)
+                grads = torch.autograd.grad(d_loss, params)
+                # Adam (Kingma & Ba), bias-corrected, no weight decay: what torch.optim.Adam computes.
+                with torch.no_grad():
+                    torch._foreach_lerp_(m1, grads, 1 - beta1)
+                    torch._foreach_mul_(m2, beta2)
+                    torch._foreach_addcmul_(m2, grads, grads, 1 - beta2)
+                    c1, c2 = 1 - beta1 ** step, 1 - beta2 ** step
+                    denom = torch._foreach_sqrt(m2)
+                    torch._foreach_div_(denom, math.sqrt(c2))
+                    torch._foreach_add_(denom, 1e-8)
+                    torch._foreach_addcdiv_(params, m1, denom, -cfg.lr_d / c1)
+                if every and (step % every == 0 or step == steps):
+                    acc = _d_accuracy(d, g, cfg, held_x, held_y, seed + 1_000_003 + step)
+                    d.train()
+                    if report is not None:
+                        report.history.append((step, *acc))
+                    if log is not None:
+                        log(step, *acc)
+        finally:
+            for p, r in zip(g.parameters(), g_params):
+                p.requires_grad_(r)
+            g.train(g_was_training)
+    return d.eval()

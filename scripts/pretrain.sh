@@ -20,3 +20,12 @@ ship dcgan-mnist --preset dcgan-sn-info --epochs 150
 ship dcgan-fashion-mnist --preset dcgan-sn --dataset fashion_mnist --epochs 30
 ship dense-mnist --preset dense-ema --epochs 200
 ship dense-conditional-mnist --preset dense-conditional --epochs 60
+
+# The files shipped before exports carried D (all five above, as first trained) got the GAN's own D afterwards, fitted
+# against the frozen G so that rejection (`--reject`, Generate's "Rejection" slider) works on them; G's tensors stay
+# bit-identical. New exports from `train` already carry D, so this is only for files exported without one:
+#   "$PY" scripts/fit_discriminator.py gan_core/assets/generators/dcgan-mnist.safetensors --steps 1000 --every 250
+#   for name in dcgan-conditional-mnist dcgan-fashion-mnist; do
+#     "$PY" scripts/fit_discriminator.py "gan_core/assets/generators/$name.safetensors" --steps 500 --every 250; done
+#   for name in dense-mnist dense-conditional-mnist; do
+#     "$PY" scripts/fit_discriminator.py "gan_core/assets/generators/$name.safetensors" --steps 3000 --every 500; done

@@ -128,3 +128,45 @@ def test_refusals_name_the_problem():
     gc, dc, cfgc = models("dense-conditional")
     with pytest.raises(ConfigError, match="labels"):
         rejection.calibrate(gc, dc, cfgc, torch.zeros(20, 1, 28, 28))
+
+
+
+def _accuracy(d, g, cfg, held):
+    """D's accuracy on held-out reals (N, 1, 28, 28) and on as many fresh fakes: (real, fake)."""
+    _, fakes, _ = rejection._draw(g, cfg, len(held), 11, None)
+    real_logits, _ = rejection.d_outputs(d, held)
+    fake_logits, _ = rejection.d_outputs(d, fakes)
+    return float((real_logits > 0).float().mean()), float((fake_logits <= 0).float().mean())
+
+
+def test_fit_discriminator_learns_real_from_fake_on_held_out_images_and_leaves_g_alone(mnist_slice):
+    # An untrained G draws grey blobs; a D fitted against it on 384 real images must tell the other 128 real
+    # images (never trained on) from fresh fakes, which the same D as built (seed 3) cannot, without moving one bit
+    # of G or of the caller's RNG.
+    g, _, cfg = models(batch_size=64)
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    rng_before = torch.get_rng_state()
+    held = to_float(mnist_slice[384:])                                          # (128, 1, 28, 28)
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        fresh = build_discriminator(cfg).eval()
+    assert min(_accuracy(fresh, g, cfg, held)) < 0.5                           # as built: calls every image fake
+    d = rejection.fit_discriminator(g, cfg, mnist_slice[:384], None, steps=20, seed=3, holdout=0)
+    assert all(torch.equal(v, before[k]) for k, v in g.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), rng_before) and not d.training and not g.training
+    assert min(_accuracy(d, g, cfg, held)) > 0.9
+    again = rejection.fit_discriminator(g, cfg, mnist_slice[:384], None, steps=20, seed=3, holdout=0)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in d.state_dict().items())   # seeded
+
+
+def test_fit_discriminator_trains_a_conditional_d_on_labelled_pairs_and_reports_held_out_accuracy(
+        mnist_slice, mnist_labels):
+    g, _, cfg = models("dense-conditional", batch_size=64)
+    with pytest.raises(ConfigError, match="labels"):
+        rejection.fit_discriminator(g, cfg, mnist_slice, None, steps=1)
+    report = rejection.FitReport()
+    d = rejection.fit_discriminator(g, cfg, mnist_slice, mnist_labels, steps=20, seed=1, holdout=128, every=10,
+                                    report=report)
+    # measured on the last 128 images (held out of training) and 128 fresh fakes, at steps 10 and 20
+    assert [row[0] for row in report.history] == [10, 20] and min(report.last[1:]) > 0.9
+    assert d.head.embed is not None
