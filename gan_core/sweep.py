@@ -115,9 +115,11 @@ def parse_param(text: str) -> Param:
     if ".." in body:
         lo, _, hi = body.partition("..")
         try:
-            return Param(name, lo=float(lo), hi=float(hi), log=log)
+            bounds = float(lo), float(hi)
         except ValueError:
             raise ConfigError(f"sweep: {name} range {body!r} is not lo..hi with two numbers") from None
+        # Outside the try: Param's own ConfigError (a ValueError) says what is wrong with two good numbers
+        return Param(name, lo=bounds[0], hi=bounds[1], log=log)
     if log:
         raise ConfigError(f"sweep: {name}: ':log' only follows a range lo..hi")
     parts = body.split("|") if name in _TUPLE_FIELDS or "|" in body else body.split(",")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import check_fits
-from .config import ConfigError
+from .config import ConfigError, planned_steps
 from .checkpoint import atomic_write, atomic_write_text, read_header
 from .events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, Started, StepMetrics,
                      Stopped)
@@ -69,7 +69,7 @@ class StoreSink:
         elif isinstance(ev, EpochQuality):
             self.store.add_quality(self.run.id, ev.epoch, ev.step,
                                    {**ev.quality, "seconds": ev.seconds, **({"best": True} if ev.best else {})})
-            self._judge(ev.epoch, ev.quality.get("fd"))
+            self._judge(ev.epoch, ev.step, ev.quality.get("fd"))
         elif isinstance(ev, CheckpointWritten):
             self.flush()  # every metric up to the checkpoint is durable before the run row says so
             self.store.set_progress(self.run.id, epoch=ev.epoch, step=ev.step)
@@ -78,10 +78,12 @@ class StoreSink:
             self.outcome = ev
 
 
-    def _judge(self, epoch: int, fd: Any) -> None:
+    def _judge(self, epoch: int, step: int, fd: Any) -> None:
         """Apply the sweep's pruning rule to this epoch's FD against its peers' at the same epoch."""
         if self.spec is None or self.spec.prune == "none" or self.stop is None or not isinstance(fd, (int, float)):
             return
+        if step >= planned_steps(self.run.config):  # its last epoch: every step is trained, nothing left to save;
+            return                                  # stopping now would end a finished run as 'pruned', not done
         verdict = prune_verdict(self.spec, epoch, float(fd),
                                 self.store.sweep_fds_at(self.run.sweep_id, epoch, exclude=self.run.id))
         if verdict:
