@@ -474,3 +474,80 @@ def test_sample_and_evaluate_reject_with_the_files_own_d(trained, tmp_path, caps
     rc, _, err = run_main(["sample", "--checkpoint", export, "--reject", "1.5", "--out", str(tmp_path / "x.png")],
                           capsys)
     assert rc == 2 and "--reject" in err
+
+
+# --- sweeps (issue 19): the CLI verbs in this process, on a real store -------------------------------------------
+SWEEP_BASE = ["--preset", "seed000-dense", "--epochs", "1", "--train-subset", "256", "--eval-samples", "100"]
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)  # the store's sweeps are tested on both backends
+def test_sweep_dry_run_prints_the_points_and_queues_nothing(store, capsys):
+    rc, out, err = run_main(["sweep", *SWEEP_BASE, "--param", "lr_g=1e-4,2e-4", "--param", "loss=hinge,non_saturating",
+                             "--seeds", "2", "--prune", "median", "--dry-run"], capsys)
+    assert rc == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "sweep: grid over lr_g × loss, 4 points × 2 seed(s), median pruning from epoch 1"
+    assert lines[1:5] == ["  point  1: lr_g=0.0001, loss=hinge", "  point  2: lr_g=0.0001, loss=non_saturating",
+                          "  point  3: lr_g=0.0002, loss=hinge", "  point  4: lr_g=0.0002, loss=non_saturating"]
+    assert lines[5].startswith("8 runs, 16 steps, about ") and lines[5].endswith("TFLOP in all (before pruning)")
+    assert store.list_sweeps() == [] and store.list_runs() == []
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("argv, message", [
+    (["--param", "lr_g=1e-4,-1"],
+     "error: sweep refused, nothing was queued: point 2 (lr_g=-1): lr_g: -1.0 is out of range"),
+    (["--param", "lr_g=1e-4,2e-4", "--prune", "median", "--eval-samples", "0"], "eval_samples must be on"),
+    (["--param", "lr_g=1e-5..1e-3"], "error: sweep: a grid needs values, not ranges (lr_g)"),
+    (["--param", "nope=1"], "error: sweep: 'nope' is not a config field"),
+    (["--param", "lr_g=1e-4,2e-4", "--seeds", "11"], "--seeds"),
+    (["--param", "lr_g=1e-5..1e-3:log", "--random", "40", "--seeds", "2"],
+     "error: sweep: 40 points × 2 seeds = 80 runs, more than the 64"),
+])
+def test_a_bad_sweep_is_one_error_line_exit_2_and_queues_nothing(store, capsys, argv, message):
+    rc, out, err = run_main(["sweep", *SWEEP_BASE, *argv], capsys)
+    assert rc == 2 and message in err and "Traceback" not in err and "queued sweep" not in out
+    assert store.list_sweeps() == [] and store.list_runs() == []
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+def test_sweep_queues_its_runs_and_sweeps_ranks_them_and_stop_stops_them(store, capsys):
+    rc, out, _ = run_main(["sweep", *SWEEP_BASE, "--param", "lr_g=1e-4,2e-4,4e-4", "--seeds", "2", "--name", "lr",
+                           "--owner", "ada"], capsys)
+    assert rc == 0
+    (sweep,) = store.list_sweeps()
+    runs = store.sweep_runs(sweep.id)
+    assert out.splitlines()[-1] == f"queued sweep {sweep.id}: runs {', '.join(str(r.id) for r in runs)}"
+    assert (sweep.name, sweep.owner, len(runs)) == ("lr", "ada", 6)
+    assert [(r.sweep_point, r.config.lr_g, r.config.seed) for r in runs] == [
+        (p, lr, s) for p, lr in enumerate((1e-4, 2e-4, 4e-4)) for s in (0, 1)]
+    # Scores: point 2 (4e-4) best FD mean 10 ± 2.828, point 0 mean 20 ± 0, point 1 scored on one seed only
+    for run, fd in zip(runs, (20.0, 20.0, 35.0, None, 12.0, 8.0)):
+        if fd is not None:
+            store.add_quality(run.id, 1, 2, {"fd": fd, "inception_score": 2.0})
+    rc, out, _ = run_main(["sweeps"], capsys)
+    assert rc == 0 and out.split() == [str(sweep.id), "lr", "6", "runs", "(6", "queued)"]
+    rc, out, _ = run_main(["sweeps", "--sweep", str(sweep.id)], capsys)
+    lines = out.splitlines()
+    assert rc == 0 and lines[0] == f"sweep {sweep.id} lr: ranked by best FD (mean over seeds)"
+    assert [ln.split()[0] for ln in lines[1:]] == ["1.", "2.", "3."]
+    assert "10.000 ± 2.828" in lines[1] and lines[1].endswith("lr_g=0.0004")
+    assert "20.000 ± 0.000" in lines[2] and lines[2].endswith("lr_g=0.0001")
+    assert "35.000" in lines[3] and "±" not in lines[3] and lines[3].endswith("lr_g=0.0002")
+    assert f"runs {runs[4].id},{runs[5].id}" in lines[1] and "queued/queued" in lines[1]
+    rc, _, err = run_main(["sweeps", "--sweep", str(sweep.id), "--metric", "FID"], capsys)
+    assert rc == 2 and "invalid choice: 'FID'" in err
+    rc, _, err = run_main(["sweeps", "--sweep", str(sweep.id + 1)], capsys)
+    assert rc == 2 and f"error: --sweep {sweep.id + 1}: no such sweep" in err
+
+    lone = store.submit(store.get(runs[0].id).config, name="lone")
+    store.claim("w", cap=1)  # the sweep's first run is training
+    rc, out, _ = run_main(["stop", "--sweep", str(sweep.id)], capsys)
+    assert rc == 0 and out.strip() == f"stop requested for 6 run(s) of sweep {sweep.id}"
+    assert [r.status for r in store.sweep_runs(sweep.id)] == ["stopping"] + ["stopped"] * 5
+    assert store.get(lone).status == "queued"
+    rc, _, err = run_main(["stop", "--sweep", str(sweep.id + 1)], capsys)
+    assert rc == 2 and "no such sweep" in err
+    rc, _, err = run_main(["stop", "--sweep", str(sweep.id), "--run", str(lone)], capsys)
+    assert rc == 2 and "not allowed with argument" in err
+    assert store.get(lone).status == "queued"

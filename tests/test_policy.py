@@ -288,3 +288,74 @@ def test_owners_are_cleaned_like_names(store):
         store.submit(SMALL, owner="x" * 10_000)
     run_id = store.submit(SMALL, owner="ev\u202eil\x1b[31m\nname")
     assert store.get(run_id).owner == "evil[31m name"
+
+
+# --- sweeps (issue 19) ---------------------------------------------------------------------------------------------
+def lr_sweep(n: int, **kw):
+    """A grid of `n` learning rates (sweep.SweepSpec)."""
+    from gan_core.sweep import SweepSpec, parse_param
+    return SweepSpec(params=(parse_param("lr_g=" + ",".join(f"{i + 1}e-4" for i in range(n))),), **kw)
+
+
+def test_demo_refuses_a_sweep_whose_runs_would_pass_the_queue_cap_and_queues_nothing(store):
+    caps = dataclasses.replace(DEMO, max_queued_per_user=3, max_queued_total=10, submissions_per_minute=100)
+    with pytest.raises(PolicyError, match="demo limit: this sweep's 4 runs would pass the 3 runs a person may have "
+                                          "queued or training"):
+        policy.submit_sweep(store, SMALL, lr_sweep(2, seeds=2), "ada", caps)
+    assert store.list_sweeps() == [] and store.list_runs() == []
+    policy.submit(store, SMALL, "ada", caps)  # one queued run and a 2-run sweep: 3, at the cap
+    sweep_id = policy.submit_sweep(store, SMALL, lr_sweep(2), "ada", caps, name="two")
+    assert len(store.sweep_runs(sweep_id)) == 2 and len(store.list_runs()) == 3
+    with pytest.raises(PolicyError, match="you already have 3 run"):  # a single run counts the sweep's runs too
+        policy.submit(store, SMALL, "ada", caps)
+    total = dataclasses.replace(caps, max_queued_per_user=50, max_queued_total=5)
+    with pytest.raises(PolicyError, match="this sweep's 3 runs would pass the 5 runs this demo queues at once"):
+        policy.submit_sweep(store, SMALL, lr_sweep(3), "bob", total)
+    assert len(store.list_sweeps()) == 1 and len(store.list_runs()) == 3
+    # outside demo mode there are no queue caps: a team may queue a large sweep
+    assert len(store.sweep_runs(policy.submit_sweep(store, SMALL, lr_sweep(4, seeds=2), "ada", TEAM))) == 8
+
+
+def test_demo_rate_cap_counts_every_run_of_a_sweep(store):
+    fast = dataclasses.replace(DEMO, max_queued_per_user=50, max_queued_total=50, submissions_per_minute=3)
+    with pytest.raises(PolicyError, match="this sweep's 4 runs would pass the 3 runs a person may start a minute"):
+        policy.submit_sweep(store, SMALL, lr_sweep(4), "ada", fast)
+    policy.submit_sweep(store, SMALL, lr_sweep(3), "ada", fast)
+    assert len(store.list_runs()) == 3
+
+
+def test_a_point_over_the_demos_per_run_caps_refuses_the_sweep(store):
+    from gan_core.sweep import SweepSpec, parse_param
+    sweep = SweepSpec(params=(parse_param("epochs=1,2,4"),))  # DEMO allows 3 epochs a run
+    with pytest.raises(PolicyError, match="sweep point 3: .*epochs 4 is more than the 3"):
+        policy.submit_sweep(store, SMALL, sweep, "ada", DEMO)
+    assert store.list_sweeps() == [] and store.list_runs() == []
+    with pytest.raises(ConfigError, match="sweep refused, nothing was queued: point 2 .*epochs: 0 is out of range"):
+        policy.submit_sweep(store, SMALL, SweepSpec(params=(parse_param("epochs=1,0"),)), "ada", TEAM)
+    with pytest.raises(PolicyError, match="cannot start a sweep without a name"):
+        policy.submit_sweep(store, SMALL, lr_sweep(2), "", TEAM)
+    assert store.list_sweeps() == [] and store.list_runs() == []
+
+
+def test_only_the_sweeps_owner_or_an_admin_may_stop_it(store):
+    sweep_id = policy.submit_sweep(store, SMALL, lr_sweep(3), "ada", TEAM, name="ada's")
+    assert store.get_sweep(sweep_id).owner == "ada"
+    with pytest.raises(PolicyError, match=f"cannot stop sweep #{sweep_id}: it belongs to ada; only its owner"):
+        policy.stop_sweep(store, sweep_id, "bob", TEAM)
+    with pytest.raises(PolicyError, match="cannot stop sweep"):
+        policy.stop_sweep(store, sweep_id, "", TEAM)  # no name: may watch, not act
+    assert [r.status for r in store.sweep_runs(sweep_id)] == ["queued"] * 3  # nothing changed
+    assert policy.stop_sweep(store, sweep_id, "ada", TEAM) == 3
+    assert [r.status for r in store.sweep_runs(sweep_id)] == ["stopped"] * 3
+    other = policy.submit_sweep(store, SMALL, lr_sweep(2), "ada", TEAM)
+    assert policy.stop_sweep(store, other, "root", TEAM) == 2  # an admin may
+    with pytest.raises(PolicyError, match="no such sweep"):
+        policy.stop_sweep(store, other + 1, "ada", TEAM)
+
+
+def test_on_the_demo_a_typed_name_cannot_stop_someone_elses_sweep(store):
+    ada = visitor("ada")
+    sweep_id = policy.submit_sweep(store, SMALL, lr_sweep(2), ada, DEMO)
+    with pytest.raises(PolicyError, match="only its owner or an admin"):
+        policy.stop_sweep(store, sweep_id, visitor("ada"), DEMO)
+    assert policy.stop_sweep(store, sweep_id, ada, DEMO) == 2

@@ -227,3 +227,143 @@ def test_artifacts_dir_is_the_stored_folder_inside_gan_home(store):
     for outside in ("../elsewhere", "/etc", "run-000001/../..", "."):  # a row is data: never a folder outside home
         with pytest.raises(StoreError, match="outside"):
             store.artifacts_dir(dataclasses.replace(run, artifacts=outside))
+
+
+# --- sweeps (issue 19) ---------------------------------------------------------------------------------------------
+def _planned_sweep(seeds: int = 1):
+    """A 3-point grid over lr_g × (seeds) on a small base: (spec, base, planned runs)."""
+    from gan_core.sweep import SweepSpec, parse_param, plan
+    base = TrainConfig(epochs=1, train_subset=1280, seed=5, eval_samples=100)
+    # g_widths=64,128 is one list value (list fields separate values with "|"): 3 points, a tuple in each
+    spec = SweepSpec(params=(parse_param("lr_g=1e-4,2e-4,4e-4"), parse_param("g_widths=64,128")), seeds=seeds,
+                     prune="median", grace=2)
+    return spec, base, plan(base, spec)
+
+
+def _submit_sweep(store, seeds: int = 1, **kw) -> int:
+    spec, base, runs = _planned_sweep(seeds)
+    return store.submit_sweep("lr", spec.to_dict(), base, [(r.point, r.config) for r in runs], spec.points(), **kw)
+
+
+def test_submit_sweep_queues_the_sweep_and_all_its_runs_and_get_sweep_round_trips(store):
+    from gan_core.sweep import SweepSpec
+    spec, base, planned = _planned_sweep(seeds=2)
+    other = store.submit(TrainConfig(epochs=1), name="not in the sweep")
+    sweep_id = store.submit_sweep("lr", spec.to_dict(), base, [(r.point, r.config) for r in planned],
+                                  spec.points(), owner="ada", tags="team-a")
+    sw = store.get_sweep(sweep_id)
+    assert (sw.name, sw.owner, sw.owner_key) == ("lr", "ada", "name:ada")
+    assert sw.base == base and SweepSpec.from_dict(sw.spec) == spec and sw.spec == spec.to_dict()
+    # points keep their order and values; a list field comes back as a JSON list, which the config reads as the tuple
+    assert [{**p, "g_widths": tuple(p["g_widths"])} for p in sw.points] == spec.points()
+    assert base.replace(**sw.points[1]) == base.replace(**spec.points()[1])
+    runs = store.sweep_runs(sweep_id)
+    assert len(runs) == 6 and other not in [r.id for r in runs]
+    assert [(r.sweep_id, r.sweep_point, r.config.seed) for r in runs] == [
+        (sweep_id, i, s) for i in range(3) for s in (5, 6)]
+    assert [r.config for r in runs] == [r.config for r in planned]
+    assert all(r.status == "queued" and r.owner == "ada" and r.owner_key == "name:ada" for r in runs)
+    assert all(set(r.tags) == {"team-a", "sweep"} for r in runs)
+    assert [r.name for r in runs] == ["lr #1 s5", "lr #1 s6", "lr #2 s5", "lr #2 s6", "lr #3 s5", "lr #3 s6"]
+    assert all(r.total_steps == 10 and r.artifacts == f"run-{r.id:06d}" for r in runs)
+    assert store.get(other).sweep_id is None and store.get(other).sweep_point is None
+    assert store.get_sweep(sweep_id + 1) is None
+    second = _submit_sweep(store)
+    assert [s.id for s in store.list_sweeps()] == [second, sweep_id]  # newest first
+    assert len(store.sweep_runs(second)) == 3 and not set(store.sweep_runs(second)) & set(runs)
+
+
+def test_a_failing_guard_or_insert_leaves_no_sweep_and_no_runs(store, monkeypatch):
+    import gan_core.store as store_module
+    from gan_core.policy import PolicyError
+
+    def refuse(conn, cfg):
+        raise PolicyError("demo limit: no")
+    with pytest.raises(PolicyError, match="demo limit: no"):
+        _submit_sweep(store, guard=refuse)
+    assert store.list_sweeps() == [] and store.list_runs() == []
+    # The third run's insert fails after the sweep row and two runs were written: the transaction takes them back
+    real, calls = store_module._insert_run, []
+
+    def third_fails(c, cfg, **values):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return real(c, cfg, **values)
+    monkeypatch.setattr(store_module, "_insert_run", third_fails)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _submit_sweep(store)
+    assert len(calls) == 3 and store.list_sweeps() == [] and store.list_runs() == []
+    monkeypatch.undo()
+    sweep_id = _submit_sweep(store)  # and the store is fine afterwards
+    assert len(store.sweep_runs(sweep_id)) == 3 and [s.id for s in store.list_sweeps()] == [sweep_id]
+
+
+def test_submit_sweep_refuses_no_runs_and_a_config_that_cannot_fit(store):
+    spec, base, _ = _planned_sweep()
+    with pytest.raises(ConfigError, match="no runs to queue"):
+        store.submit_sweep("empty", spec.to_dict(), base, [], spec.points())
+    huge = TrainConfig.__new__(TrainConfig)  # past validation, as a row written by hand would be
+    object.__setattr__(huge, "__dict__", {**base.__dict__, "g_widths": (1_000_000, 1_000_000)})
+    with pytest.raises(ConfigError):
+        store.submit_sweep("huge", spec.to_dict(), base, [(0, base), (1, huge)], spec.points())
+    assert store.list_sweeps() == [] and store.list_runs() == []
+
+
+def test_sweep_fds_at_reads_the_other_runs_fds_at_one_epoch(store):
+    sweep_id = _submit_sweep(store)
+    a, b, c = (r.id for r in store.sweep_runs(sweep_id))
+    outsider = store.submit(TrainConfig(epochs=1))
+    for run_id, fds in ((a, [30.0, 20.0]), (b, [40.0]), (c, [50.0, 10.0]), (outsider, [1.0, 1.0])):
+        for epoch, fd in enumerate(fds, 1):
+            store.add_quality(run_id, epoch, epoch * 10, {"fd": fd, "inception_score": 2.0})
+    store.add_quality(b, 2, 20, {"inception_score": 2.0})  # no FD at all: not a peer's number
+    assert sorted(store.sweep_fds_at(sweep_id, 1, exclude=a)) == [40.0, 50.0]   # not its own, not the outsider's
+    assert sorted(store.sweep_fds_at(sweep_id, 2, exclude=a)) == [10.0]
+    assert sorted(store.sweep_fds_at(sweep_id, 2, exclude=c)) == [20.0]
+    assert store.sweep_fds_at(sweep_id, 3, exclude=a) == []
+    assert store.sweep_fds_at(sweep_id + 1, 1, exclude=a) == []
+
+
+def test_stop_sweep_stops_queued_runs_at_once_and_asks_running_ones(store):
+    sweep_id = _submit_sweep(store)
+    lone = store.submit(TrainConfig(epochs=1))  # queued after the sweep: claimed after its runs
+    first = store.claim("w", cap=1)
+    assert first.sweep_id == sweep_id and first.sweep_point == 0
+    ids = [r.id for r in store.sweep_runs(sweep_id)]
+    assert store.stop_sweep(sweep_id) == 3
+    assert [store.get(i).status for i in ids] == ["stopping", "stopped", "stopped"]
+    assert store.get(lone).status == "queued"  # another run is not touched
+    store.finish(first.id, "stopped")
+    assert store.stop_sweep(sweep_id) == 0  # nothing live is left
+    assert [r.status for r in store.sweep_runs(sweep_id)] == ["stopped"] * 3
+
+
+def test_pruned_is_a_final_resumable_status(store):
+    sweep_id = _submit_sweep(store)
+    run = store.claim("w", cap=1)
+    store.finish(run.id, "pruned", "pruned at epoch 2: FD 9.0 was worse than the median")
+    r = store.get(run.id)
+    assert r.status == "pruned" and r.error.startswith("pruned at epoch 2") and r.finished_at is not None
+    assert store.stop_sweep(sweep_id) == 2  # the pruned run is not live
+    assert store.request_resume(run.id) and store.get(run.id).status == "queued"
+
+
+def test_a_schema_5_database_gains_the_sweeps_table_and_columns(store):
+    from sqlalchemy import text, update
+    from gan_core.store import Meta
+    run_id = store.submit(TrainConfig(epochs=1), name="old")
+    with store.engine.begin() as c:
+        c.execute(text("DROP TABLE sweeps"))
+        c.execute(text("DROP INDEX ix_runs_sweep_id"))
+        for col in ("sweep_id", "sweep_point"):
+            c.execute(text(f"ALTER TABLE runs DROP COLUMN {col}"))
+        c.execute(update(Meta).where(Meta.key == "schema_version").values(value="5"))
+    store.dispose()
+    s = Store()
+    try:
+        assert s.get(run_id).name == "old" and s.get(run_id).sweep_id is None and s.list_sweeps() == []
+        sweep_id = _submit_sweep(s)
+        assert [r.sweep_point for r in s.sweep_runs(sweep_id)] == [0, 1, 2]
+    finally:
+        s.dispose()

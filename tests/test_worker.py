@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sqlite_only, tiny, wait_for
+from conftest import scripted_fd, sqlite_only, tiny, wait_for
 from gan_core.checkpoint import read_header
 from gan_core.status import ACTIVE, RunStatus
 from gan_core.store import Store
@@ -191,3 +191,83 @@ def test_an_early_stop_is_done_with_its_reason_and_a_normal_end_with_none(store)
     reason = "stopped early: the Fréchet distance has not improved for 3 epochs (best 9.00 at epoch 2)"
     assert _outcome(store, run, "w", Done(5, 40, reason), None) == ("done", reason)
     assert _outcome(store, run, "w", Done(8, 64), None) == ("done", None)
+
+
+# --- sweeps (issue 19): the worker judges a sweep's runs after each epoch's FD -----------------------------------
+def _sweep_of_three(store, prune: str = "median", **over) -> list:
+    """A 3-point sweep (lr_g) of tiny runs scored every epoch; returns its RunViews in queue order."""
+    from gan_core.sweep import SweepSpec, parse_param, plan
+    base = tiny(eval_samples=100, epochs=3, **over)
+    spec = SweepSpec(params=(parse_param("lr_g=1e-4,2e-4,3e-4"),), prune=prune, grace=1)
+    sweep_id = store.submit_sweep("s", spec.to_dict(), base, [(r.point, r.config) for r in plan(base, spec)],
+                                  spec.points())
+    return store.sweep_runs(sweep_id)
+
+
+def test_the_sink_prunes_a_sweep_run_worse_than_its_peers_median(store):
+    from gan_core.events import EpochQuality
+    from gan_core.worker import StoreSink
+    a, b, c = _sweep_of_three(store)
+    for run, fd in ((a, 10.0), (b, 20.0)):
+        store.add_quality(run.id, 1, 8, {"fd": fd})
+    stop = threading.Event()
+    sink = StoreSink(store, c, stop=stop)
+    sink(EpochQuality(1, 8, {"fd": 14.0, "inception_score": 2.0}, 0.1))  # median of 10, 20 is 15: kept
+    assert not stop.is_set() and sink.pruned is None
+    store.add_quality(a.id, 2, 16, {"fd": 9.0})
+    store.add_quality(b.id, 2, 16, {"fd": 11.0})
+    sink(EpochQuality(2, 16, {"fd": 12.5}, 0.1))
+    assert stop.is_set() and sink.pruned == ("pruned at epoch 2: FD 12.5 was worse than the median 10.0 of 2 other "
+                                             "runs of its sweep at that epoch")
+    assert [q["fd"] for q in store.quality(c.id)] == [14.0, 12.5]  # the judged epoch's score is kept
+    # At its last epoch (3 × 8 steps) a run has trained every step: nothing to save, so it is not pruned but ends done
+    for run in (a, b):
+        store.add_quality(run.id, 3, 24, {"fd": 1.0})
+    stop = threading.Event()
+    sink = StoreSink(store, c, stop=stop)
+    sink(EpochQuality(3, 24, {"fd": 99.0}, 0.1))
+    assert not stop.is_set() and sink.pruned is None
+
+
+def test_the_sink_never_prunes_without_a_rule_a_sweep_or_a_score(store):
+    from gan_core.events import EpochQuality
+    from gan_core.worker import StoreSink
+    a, b, c = _sweep_of_three(store, prune="none")
+    lone = store.get(store.submit(tiny(eval_samples=100)))
+    for run in (a, b):
+        store.add_quality(run.id, 1, 8, {"fd": 1.0})
+    for run in (c, lone):
+        stop = threading.Event()
+        sink = StoreSink(store, run, stop=stop)
+        sink(EpochQuality(1, 8, {"fd": 1e6}, 0.1))
+        assert not stop.is_set() and sink.pruned is None
+    a, b, c = _sweep_of_three(store)
+    for run in (a, b):
+        store.add_quality(run.id, 1, 8, {"fd": 1.0})
+    stop = threading.Event()
+    sink = StoreSink(store, c, stop=stop)
+    sink(EpochQuality(1, 8, {"inception_score": 2.0}, 0.1))  # no FD this epoch: nothing to judge
+    assert not stop.is_set()
+    sink(EpochQuality(1, 8, {"fd": float("nan")}, 0.1))  # a diverged run is the worst
+    assert stop.is_set() and "FD inf was worse" in sink.pruned
+
+
+@sqlite_only
+def test_a_pruned_run_ends_pruned_at_that_epoch_with_its_reason(store, monkeypatch):
+    # scripted_fd: the real FD of these tiny runs cannot be steered to one side of the median (test_sweep's end-to-end
+    # sweep prunes on real FDs); here the worker's handling is the subject.
+    from gan_core.dispatcher import dispatch
+    a, b, c = _sweep_of_three(store)
+    for run in (a, b):
+        store.finish(store.claim("w0", cap=1).id, "stopped")  # peers that already reported their epochs
+        for epoch, fd in ((1, 100.0), (2, 90.0), (3, 80.0)):
+            store.add_quality(run.id, epoch, epoch * 8, {"fd": fd})
+    assert store.get(c.id).status == "queued"
+    scripted_fd(monkeypatch, [95.0, 200.0])  # kept at epoch 1 (95 < the median 100), pruned at 2 (200 > 90)
+    assert dispatch(store, once=True, cap=1, poll=0.1) == 1
+    r = store.get(c.id)
+    assert r.status == RunStatus.PRUNED and r.error.startswith("pruned at epoch 2: FD 200.0 was worse than the "
+                                                              "median 90.0 of 2 other runs")
+    assert [q["epoch"] for q in store.quality(c.id)] == [1, 2] and 16 <= r.step < 24  # ended at the next step
+    assert (store.artifacts_dir(r) / "checkpoints").is_dir()  # stopped as a stop does: resumable
+    assert store.get(a.id).status == store.get(b.id).status == "stopped"  # the peers are not touched
