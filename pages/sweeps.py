@@ -59,7 +59,7 @@ def board(sweep_id: int) -> None:
     runs = store.sweep_runs(sweep_id)
     counts = {s: sum(r.status == s for r in runs) for s in dict.fromkeys(r.status for r in runs)}
     st.caption(f"{dash.plain(spec.describe())} · base {sweep.base.arch} on {sweep.base.dataset}, {sweep.base.epochs} "
-               f"epochs · owner {dash.plain(sweep.owner or '–')} · "
+               f"epoch{'' if sweep.base.epochs == 1 else 's'} · owner {dash.plain(sweep.owner or '–')} · "
                + (", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs left"))
     live = [r for r in runs if r.status in LIVE]
     if live:
@@ -81,19 +81,28 @@ def board(sweep_id: int) -> None:
     lower = METRICS[metric][2]
     quality = {r.id: store.quality(r.id) for r in runs}
     table = dash.sweep_table(store, sweep, runs, quality, metric)
+    for r in table:  # a point with no score yet has no rank: "1" beside a queued run read as its winner
+        if not isinstance(r[metric], (int, float)):
+            r["rank"] = None
+    # One seed a point: the std is always empty and "scores" repeats the mean (rounded harder), so both go.
+    hide = {"± std", "scores", "seeds"} if all(r["seeds"] <= 1 for r in table) else set()
     st.subheader("Leaderboard")
     picked = st.dataframe(
         table, hide_index=True, width="stretch", key=f"leaderboard-{sweep_id}", on_select="rerun",
-        selection_mode="single-row", row_height=90,
+        selection_mode="single-row", row_height=90, column_order=[k for k in table[0] if k not in hide],
+        # every point visible without scrolling inside the table (its default 400 px showed 4 of 8), up to 10
+        height=38 + 90 * min(len(table), 10) + 2,
         column_config={"samples": st.column_config.ImageColumn("final samples", width="small"),
                        "live view": st.column_config.LinkColumn("live view", display_text=r"/runs\?run=(\d+)"),
-                       metric: st.column_config.NumberColumn(f"{metric} (mean)", format="%.3g"),
+                       # 4 digits: FDs of 799.9 and 800.4 both read "800" at 3, tied to the eye but ranked 1 and 2
+                       metric: st.column_config.NumberColumn(f"{metric} (mean)", format="%.4g"),
                        "± std": st.column_config.NumberColumn("± std", format="%.2g"),
                        "rank": st.column_config.NumberColumn("rank", width="small")})
     rows = picked.selection.rows if picked is not None else []
     row = table[rows[0]] if rows else table[0]
+    which = "selected" if rows else ("the best" if row["rank"] is not None else "none scored yet")
     c1, c2 = st.columns(2)
-    if c1.button(f"Clone run #{row['best run']} ({'selected' if rows else 'the best'}) into the Train form",
+    if c1.button(f"Clone run #{row['best run']} ({which}) into the Train form",
                  key="clone-run", type="primary", width="stretch",
                  help="Fills every field of the Train form with that run's config; change what you like, then Start."):
         clone(row["best run"])
@@ -106,14 +115,18 @@ def board(sweep_id: int) -> None:
     per_run = [{**{f: r.config.to_dict()[f] for f in fields}, metric: run_metric(quality[r.id], metric)}
                for r in runs]
     if sum(isinstance(p[metric], (int, float)) for p in per_run) >= 2:
-        st.plotly_chart(charts.parallel_figure(per_run, fields, metric, lower), width="stretch",
-                        key=f"parcoords-{sweep_id}")
+        fig = charts.parallel_figure(per_run, fields, metric, lower)
+        # Parcoords writes its axis names above the plot, inside the top margin: at 60 px the first one ("lr_g")
+        # sat on the title. The title goes to the very top and the axes' names get a band of their own below it.
+        fig.update_layout(margin={"t": 95}, title={"y": 0.98, "yanchor": "top"})
+        st.plotly_chart(fig, width="stretch", key=f"parcoords-{sweep_id}")
     finished = [(r.finished_at, run_metric(quality[r.id], metric)) for r in runs if r.finished_at]
     left, right = st.columns(2)
     with left:
         if finished:
-            st.plotly_chart(charts.best_so_far_figure(best_so_far(finished, lower), metric, sweep.created_at),
-                            width="stretch", key=f"best-so-far-{sweep_id}")
+            fig = charts.best_so_far_figure(best_so_far(finished, lower), metric, sweep.created_at)
+            fig.update_layout(title_text=f"Best so far ({metric}, {'lower' if lower else 'higher'} is better)")
+            st.plotly_chart(fig, width="stretch", key=f"best-so-far-{sweep_id}")  # its own title read "Best best FD"
         else:
             st.caption("Best so far: no run has finished yet.")
     with right:
@@ -134,6 +147,7 @@ runs = store.sweep_runs(chosen)
 board_best = dash.sweep_board(sweep, runs, {r.id: store.quality(r.id) for r in runs}, "best FD") if runs else []
 top = [r for r in (store.get(best) for _, best in board_best[:4]) if r is not None]
 if top:
-    st.caption("The four best points by best FD (their best seed), side by side.")
-    ui.epoch_grids(top, key=f"sweep-epoch-{chosen}")
+    st.caption(f"The {'best point' if len(top) == 1 else f'{len(top)} best points'} by best FD (each at its best "
+               f"seed), side by side.")
+    ui.epoch_grids(top, key=f"sweep-epoch-{chosen}", per_row=4)  # four in a row: 28 px digits still read
 st.caption(f"Updated {time.strftime('%H:%M:%S')}.")

@@ -110,7 +110,6 @@ with left:
 
 def sweep_panel(cfg, problems, settings, me) -> None:
     """Sweep mode: the search space over the form's config, the points it will queue and their compute, Start."""
-    from gan_core.budget import check_fits
     from gan_core.sweep import PRUNE_RULES, point_text, total_steps
 
     st.subheader("Sweep")
@@ -118,23 +117,36 @@ def sweep_panel(cfg, problems, settings, me) -> None:
                  placeholder="lr_g=1e-4,2e-4\nloss=non_saturating,hinge\nd_dropout=0..0.5  (random search)",
                  help="NAME=a,b,c tries each value; NAME=lo..hi (random search) draws from the range, "
                       "NAME=lo..hi:log log-uniformly. List fields separate values with '|': g_widths=256,512|512,1024.")
-    c1, c2, c3 = st.columns(3)
+    # Two rows: in three columns of this narrow panel the search control was cut to "grid | rand".
+    c1, c2 = st.columns(2)
     search = c1.segmented_control("Search", ["grid", "random"], key="sweep_mode", default="grid", required=True)
     draws = c2.number_input("Random draws", 1, 64, 8, key="sweep_draws", disabled=search != "random")
+    c3, c4, c5 = st.columns(3)
     seeds = c3.number_input("Seeds per point", 1, 10, 1, key="sweep_seeds",
                             help="Repeat each point with seeds seed, seed+1, …: the leaderboard ranks the mean.")
-    c4, c5 = st.columns(2)
     prune = c4.selectbox("Prune weak runs", PRUNE_RULES, key="sweep_prune",
                          help="median: stop a run whose FD at an epoch is worse than the median of its sweep's other "
                               "runs there. asha: successive halving, keep the best third at epochs grace·3^k. Needs "
                               "quality scoring on.")
-    grace = c5.number_input("From epoch", 1, 10000, 1, key="sweep_grace", disabled=prune == "none")
+    grace = c5.number_input("From epoch", 1, 10000, 1, key="sweep_grace", disabled=prune == "none",
+                            help="The first epoch at which pruning may stop a run.")
     spec, runs, sweep_problems = dash.sweep_plan(None if problems else cfg, st.session_state.get("sweep_params", ""),
                                                  search, draws, seeds, prune, grace)
+    estimates = []
+    for r in runs:  # each point against the memory check and the demo's per-run caps, as Start will check them
+        try:
+            estimates.append(policy.check_resources(r.config, settings))
+        except (ConfigError, policy.PolicyError) as e:
+            sweep_problems.append(f"point {r.point + 1} ({point_text(r.values)}), seed {r.config.seed}: {e}")
+            break  # one is enough to say what to change; the rest usually fail the same way
+    if settings.demo_mode and len(runs) > settings.max_queued_per_user:
+        # the queue cap, said before Start (policy.submit_sweep refuses it there too, counting runs already queued)
+        sweep_problems.append(f"this demo lets a person have {settings.max_queued_per_user} runs queued or training "
+                              f"at once and this sweep is {len(runs)} runs: sweep fewer values or seeds")
     if sweep_problems:
         st.error("Fix this before starting the sweep:\n\n" + "\n".join(f"- {dash.plain(p)}" for p in sweep_problems))
     else:
-        flops = sum(check_fits(r.config).train_flops for r in runs)
+        flops = sum(e.train_flops for e in estimates)
         st.success(f"{len(runs)} runs ({len(runs) // spec.seeds} points × {spec.seeds} seed(s)), "
                    f"{total_steps(runs):,} steps, about {flops / 1e12:.3g} TFLOP in all before pruning; they wait in "
                    f"the same queue as every run.")

@@ -1,0 +1,115 @@
+"""The Sweeps page in real Chromium over a sweep trained for real: the leaderboard in the stored metric's order, the
+parallel-coordinates chart, and Clone filling the Train form with the chosen run's learning rate."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from conftest import (
+    browser_api,
+    no_exception,
+    settle,
+    shot,
+    start_streamlit,
+    tiny,
+    wait_http,
+)
+
+from gan_core.store import Store
+from gan_core.sweep import SweepSpec, parse_param, plan, run_metric
+from gan_core.trainer import train
+from gan_core.worker import StoreSink
+
+sync_api = browser_api()
+
+LRS = ("0.0001", "0.0005", "0.002")
+
+
+def make_sweep(home, images) -> tuple[int, dict[int, float]]:
+    """One finished 3-point sweep over lr_g (owner ada) in the store at `home`, each run trained for real for one
+    tiny epoch with its FD scored (100 samples), its events written by the worker's StoreSink: (sweep id,
+    {run id: best FD})."""
+    store = Store(home=home)
+    base = tiny(eval_samples=100, epochs=1)
+    spec = SweepSpec(params=(parse_param("lr_g=" + ",".join(LRS)),), mode="grid", seeds=1, prune="none")
+    runs = plan(base, spec)
+    sweep_id = store.submit_sweep("e2e lr sweep", spec.to_dict(), base, [(r.point, r.config) for r in runs],
+                                  spec.points(), owner="ada")
+    best = {}
+    for _ in runs:
+        run = store.claim("e2e-worker", cap=10)
+        sink = StoreSink(store, run)
+        train(run.config, sink, out_dir=store.artifacts_dir(run), images=images)
+        sink.flush()
+        store.finish(run.id, "done")
+        best[run.id] = run_metric(store.quality(run.id), "best FD")
+    store.dispose()
+    assert all(isinstance(v, float) for v in best.values()), best  # every run was scored: the board has an order
+    return sweep_id, best
+
+
+def test_sweeps_leaderboard_parcoords_and_clone(tmp_path, mnist_slice):
+    home = tmp_path / "home"
+    Store(home=home).dispose()  # the schema first, so the server and the training below never race to create it
+    proc, url = start_streamlit(home, tmp_path / "streamlit.log", GAN_NO_AUTOWORKER="1")
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # The server boots and its first session imports torch while the sweep trains here (Chromium and the
+            # server are other processes): about 10 s of the test's time on two cores.
+            wait_http(url, proc)
+            page.goto(f"{url}/sweeps", wait_until="commit")
+            sweep_id, best = make_sweep(home, mnist_slice)
+            page.goto(f"{url}/sweeps?sweep={sweep_id}")
+            page.wait_for_selector("text=Leaderboard", timeout=60_000)
+            settle(page)
+            # Plotly draws after the page: wait for the parcoords trace itself, not just the chart's frame.
+            page.wait_for_selector(".js-plotly-plot .parcoords", timeout=30_000)
+            no_exception(page)
+
+            # The leaderboard (the data grid's accessible table) lists the runs by their stored best FD, lowest
+            # first, each beside that score.
+            order = sorted(best, key=best.get)
+            grid = page.locator('[data-testid="stDataFrame"]').first
+            rows = _grid_rows(grid)
+            assert [int(r["best run"]) for r in rows] == order, (rows, best)
+            assert [float(r["best FD (mean)"]) for r in rows] == pytest.approx([best[i] for i in order])
+            assert [r["rank"] for r in rows] == ["1", "2", "3"]
+            main = page.locator('[data-testid="stMain"]').inner_text()
+            assert "3 done" in main and "owner ada" in main
+
+            # Select the last (worst) row and clone it: the Train form shows that run's learning rate.
+            worst = order[-1]
+            box = grid.bounding_box()
+            page.mouse.click(box["x"] + 15, box["y"] + 38 + 90 * 2 + 45)  # header 38 px, rows 90 px: row 3's box
+            settle(page)
+            clone = page.get_by_role("button", name=f"Clone run #{worst} (selected) into the Train form")
+            clone.wait_for(timeout=15_000)
+            shot(page, "sweeps-leaderboard")
+            clone.click()
+            page.wait_for_selector("text=Check", timeout=60_000)
+            settle(page)
+            assert "/train" in page.url
+            assert f"Filled from run #{worst}" in page.locator('[data-testid="stMain"]').inner_text()
+            lr = page.get_by_role("spinbutton", name="Learning rate of G")
+            sync_api.expect(lr).not_to_have_value("", timeout=30_000)  # the form's widgets come after its header
+            store = Store(home=home)
+            want = store.get(worst).config.lr_g
+            store.dispose()
+            assert float(lr.input_value()) == pytest.approx(want, rel=1e-3), (lr.input_value(), want)
+            no_exception(page)
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _grid_rows(grid) -> list[dict[str, str]]:
+    """The rows of a Streamlit data grid as {column header: cell text}, from the table it keeps for screen readers
+    (the grid itself is drawn on a canvas)."""
+    header = [h.inner_text().strip() for h in grid.locator("table thead th").all()]
+    return [dict(zip(header, (c.inner_text().strip() for c in r.locator("td").all())))
+            for r in grid.locator("table tbody tr").all()]
