@@ -72,10 +72,11 @@ class Param:
 
     def text(self) -> str:
         """The form `parse_param` reads back: 'lr_g=1e-4,2e-4' or 'lr_g=1e-5..1e-3:log'."""
+        # repr, not :g, for floats: the store keeps this text, and :g's 6 digits would change 1.2345678e-4 on reading
         if self.lo is not None:
-            return f"{self.name}={self.lo:g}..{self.hi:g}" + (":log" if self.log else "")
+            return f"{self.name}={self.lo!r}..{self.hi!r}" + (":log" if self.log else "")
         sep = "|" if self.name in _TUPLE_FIELDS else ","
-        return f"{self.name}=" + sep.join(_show(v) for v in self.choices)
+        return f"{self.name}=" + sep.join(repr(v) if type(v) is float else _show(v) for v in self.choices)
 
     def draw(self, rng: random.Random) -> Any:
         """One random value: a choice, or uniform (log-uniform) in the range, rounded for an integer field."""
@@ -93,7 +94,7 @@ def _key(v: Any) -> str:
 
 
 def _show(v: Any) -> str:
-    if isinstance(v, tuple):
+    if isinstance(v, (tuple, list)):  # a list: a list field's value as the store's points_json gives it back
         return ",".join(map(str, v))
     if isinstance(v, bool):
         return str(v).lower()

@@ -25,6 +25,8 @@ from gan_core.sweep import (MAX_POINTS, MAX_SEEDS, MIN_PEERS, Param, SweepSpec, 
     ("lr_g=1e-5..1e-3:log", Param("lr_g", lo=1e-5, hi=1e-3, log=True)),
     ("g_widths=256,512|512,1024", Param("g_widths", choices=((256, 512), (512, 1024)))),
     ("g_widths=128", Param("g_widths", choices=((128,),))),
+    ("lr_g=1.2345678e-4,3e-4", Param("lr_g", choices=(1.2345678e-4, 3e-4))),  # every digit survives text()
+    ("lr_g=1.2345678e-5..0.00123456789:log", Param("lr_g", lo=1.2345678e-5, hi=0.00123456789, log=True)),
 ])
 def test_parse_param_reads_values_ranges_log_ranges_and_list_fields(text, want):
     got = parse_param(text)
@@ -248,6 +250,7 @@ def test_best_so_far_keeps_the_best_score_in_time_order():
 def test_point_text_is_what_people_read():
     assert point_text({"lr_g": 2e-4, "g_widths": (64, 128), "spectral_norm": True}) == \
         "lr_g=0.0002, g_widths=64,128, spectral_norm=true"
+    assert point_text({"g_widths": [64, 128]}) == "g_widths=64,128"  # as a stored point (JSON) reads back
 
 
 # --- a real sweep, end to end (the "show it works") ------------------------------------------------------
