@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import MIN_EVAL_SAMPLES, PRECISIONS, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
 from .checkpoint import CheckpointError, atomic_write, atomic_write_text, json_depth, read_header
-from .sweep import METRICS
+from .sweep import METRICS, PRUNE_RULES
 
 SEED_MAX = TrainConfig.__dataclass_fields__["seed"].metadata["max"]  # seeds are 0..2**31-1, as in TrainConfig
 EPOCHS_MAX = TrainConfig.__dataclass_fields__["epochs"].metadata["max"]
@@ -667,6 +667,18 @@ def _evaluate_verb(sub: Any) -> None:
     e.set_defaults(func=cmd_evaluate)
 
 
+def queue_flags(p: argparse.ArgumentParser, what: str) -> argparse.ArgumentParser:
+    """The flags of a verb that queues work (`submit` a run, `sweep` a group): its config (preset, JSON file, one
+    flag per field), name and owner."""
+    p.add_argument("--preset", choices=list(PRESETS), help="a seed tutorial's recipe" + (
+        " (the base every point changes)" if what == "sweep" else ""))
+    p.add_argument("--config", help="a JSON file of config fields")
+    p.add_argument("--name", help=f"{what} name")
+    p.add_argument("--owner", help=f"who the {what} belongs to")
+    add_config_flags(p)
+    return p
+
+
 def _store_verbs(sub: Any) -> None:
     # The verbs over the run store: the worker that trains queued runs, and the operator's queue commands.
     w = sub.add_parser("worker", help="train queued runs from the store ($GAN_HOME / $GAN_DB_URL)")
@@ -676,13 +688,8 @@ def _store_verbs(sub: Any) -> None:
                    help="concurrency cap across workers, at least 1 (default $GAN_MAX_CONCURRENT or 1)")
     w.set_defaults(func=cmd_worker)
 
-    q = sub.add_parser("submit", help="validate a config and queue it as a run for the workers")
-    q.add_argument("--preset", choices=list(PRESETS), help="a seed tutorial's recipe")
-    q.add_argument("--config", help="a JSON file of config fields")
-    q.add_argument("--name", help="run name")
-    q.add_argument("--owner", help="who the run belongs to")
-    add_config_flags(q)
-    q.set_defaults(func=cmd_submit)
+    queue_flags(sub.add_parser("submit", help="validate a config and queue it as a run for the workers"),
+                "run").set_defaults(func=cmd_submit)
 
     sw = sub.add_parser("sweep", help="queue a sweep: one run per point of a grid or random search (see README)")
     sw.add_argument("--param", action="append", default=[], required=True, metavar="NAME=VALUES",
@@ -690,19 +697,14 @@ def _store_verbs(sub: Any) -> None:
                          "random search only); list fields separate values with '|'. Repeat for more fields.")
     sw.add_argument("--random", type=int_in(1, 64), help="random search: this many draws (default: the full grid)")
     sw.add_argument("--seeds", type=int_in(1, 10), default=1, help="repeat every point over this many seeds")
-    sw.add_argument("--prune", choices=("none", "median", "asha"), default="none",
+    sw.add_argument("--prune", choices=PRUNE_RULES, default="none",
                     help="stop runs early whose FD at an epoch is worse than their sweep's median (median) or not "
                          "in the best 1/eta at a rung (asha); needs eval_samples on")
     sw.add_argument("--grace", type=int_in(1, 10_000), default=1, help="first epoch pruning may act (ASHA's rung)")
     sw.add_argument("--eta", type=int_in(2, 10), default=3, help="ASHA: keep the best 1/eta at each rung")
     sw.add_argument("--draw-seed", type=int_in(0, SEED_MAX), default=0, help="random search's own seed")
     sw.add_argument("--dry-run", action="store_true", help="print the points and planned compute; queue nothing")
-    sw.add_argument("--preset", choices=list(PRESETS), help="the base recipe every point changes")
-    sw.add_argument("--config", help="a JSON file of base config fields")
-    sw.add_argument("--name", help="sweep name")
-    sw.add_argument("--owner", help="who the sweep belongs to")
-    add_config_flags(sw)
-    sw.set_defaults(func=cmd_sweep)
+    queue_flags(sw, "sweep").set_defaults(func=cmd_sweep)
     ls = sub.add_parser("sweeps", help="list sweeps, or one sweep's leaderboard")
     ls.add_argument("--sweep", type=int_in(1, RUN_ID_MAX), help="print this sweep's leaderboard")
     ls.add_argument("--metric", default="best FD", choices=list(METRICS), help="what the leaderboard ranks by (default: best FD)")

@@ -225,9 +225,11 @@ def plan(base: TrainConfig, spec: SweepSpec) -> list[PlannedRun]:
             except ConfigError as e:
                 bad.append(f"point {i + 1} ({point_text(values)}): {e}")
                 break
+            if spec.prune != "none" and not cfg.eval_samples:  # a point never scored could never be judged
+                bad.append(f"point {i + 1} ({point_text(values)}): pruning compares the Fréchet distance each "
+                           f"epoch, so eval_samples must be on (≥ 100)")
+                break
             runs.append(PlannedRun(i, values, r, cfg))
-    if spec.prune != "none" and not base.eval_samples:
-        bad.append("pruning compares the Fréchet distance each epoch, so eval_samples must be on (≥ 100)")
     if bad:
         raise ConfigError("sweep refused, nothing was queued: " + "; ".join(bad[:5])
                           + (f"; and {len(bad) - 5} more" if len(bad) > 5 else ""))

@@ -26,8 +26,7 @@ def _rejector(path: str, mtime: float):
     """(D, its calibration) for rejection, or (None, why not) when the file carries no D or calibration failed."""
     d = load_discriminator(path)
     if d is None:
-        return None, ("this file carries no discriminator (pretrained generators and exports from before "
-                      "rejection do not)")
+        return None, "this file carries no discriminator (exports written before rejection existed do not)"
     g, cfg, _ = load_generator(path)
     try:
         return d, rejection.training_calibration(g, d, cfg)

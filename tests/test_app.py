@@ -501,8 +501,13 @@ def test_generate_rejection_slider_draws_what_gan_core_rejection_keeps(store, tr
     kept = rejection.sample(g, d, cfg, 9, 0, 1.0, rejection.DEFAULT_METHOD, rejection.training_calibration(g, d, cfg))
     shown = _image_bytes(at, media)
     assert shown != raw and shown == png_at_width(grid(to_uint8(kept.images), ncol=3), dash.grid_display_px(3))
-    # A pretrained generator carries no D: the slider is off and says why.
+    # The pretrained generators now carry the D fitted against them (scripts/fit_discriminator.py): the slider is on.
     at.radio(key="gen_source").set_value("a pretrained generator").run()
+    assert not at.select_slider(key="gen_reject").disabled and not at.exception
+    # A file without D (an export from before rejection) leaves the slider off and says why.
+    from gan_core.checkpoint import save_generator
+    save_generator(path, cfg, g, 2, 16)  # the run's export, rewritten without D
+    at.radio(key="gen_source").set_value(at.radio(key="gen_source").options[0]).run()
     off = at.select_slider(key="gen_reject")
     assert off.disabled and "carries no discriminator" in off.help and "rejection" not in at.image[0].captions[0]
 
@@ -1392,4 +1397,4 @@ def test_compare_epoch_slider_moves_every_grid_together(store, tiny_cfg, mnist_s
     slider = at.select_slider(key="compare_epoch")
     assert slider.value == 3 and len(at.image) == 2
     slider.set_value(1).run()
-    assert sorted(i.caption.split(" · ")[-1] for i in at.image) == ["epoch 1", "epoch 1"]
+    assert sorted(i.captions[0].split(" · ")[-1] for i in at.image) == ["epoch 1", "epoch 1"]
