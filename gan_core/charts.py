@@ -500,12 +500,15 @@ def _category(v: Any) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def best_so_far_figure(points: Sequence[tuple[float, float]], metric: str, t0: float | None = None) -> go.Figure:
+def best_so_far_figure(points: Sequence[tuple[float, float]], metric: str, t0: float | None = None,
+                       lower_better: bool = True) -> go.Figure:
     """The best `metric` among the sweep's finished runs over wall-clock time (minutes since `t0`), as steps."""
     t0 = t0 if t0 is not None else (points[0][0] if points else 0.0)
     fig = go.Figure(go.Scatter(x=[(t - t0) / 60 for t, _ in points], y=[b for _, b in points], mode="lines+markers",
                                line=dict(color=RUN_COLORS[0], width=2, shape="hv"), name=f"best {metric}"))
-    return _layout(fig, f"Best {metric} so far", metric, height=300, x_title="minutes since the sweep started")
+    better = "lower" if lower_better else "higher"
+    return _layout(fig, f"Best so far ({metric}, {better} is better)", metric, height=300,
+                   x_title="minutes since the sweep started")
 
 
 def curves_figure(series: Mapping[str, Rows], key: str, title: str) -> go.Figure:

@@ -651,7 +651,7 @@ def sweep_table(store: Store, sweep: Any, runs: Sequence[RunView], quality: Mapp
         sample = store.latest_sample(best)
         out.append({"rank": e.rank, **{f: value_text(e.values.get(f)) for f in fields}, metric: e.mean,
                     "± std": e.std, "seeds": len(e.run_ids),
-                    "scores": ", ".join("–" if s is None else f"{s:.3g}" for s in e.scores),
+                    "scores": ", ".join("–" if s is None else f"{s:.4g}" for s in e.scores),
                     "status": ", ".join(sorted(set(e.statuses))), "best run": best,
                     "samples": grid_data_uri(sample["path"]) if sample else None,
                     "live view": f"/runs?run={best}"})

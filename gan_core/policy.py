@@ -171,7 +171,7 @@ def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | No
     def refuse(single: str, cap: int, what: str, then: str) -> PolicyError:
         # one run: the message of old ("you already have 2 run(s) queued…"); a sweep: how its size passes the cap
         return PolicyError(f"demo limit: {single}; {then}" if adding == 1 else
-                           f"demo limit: this sweep's {adding} runs would pass the {cap} {what}; {then}")
+                           f"demo limit: this sweep's {adding} runs would exceed the {cap} {what}; {then}")
 
     def guard(conn: Connection, cfg: TrainConfig) -> None:
         t = time.time() if now is None else now

@@ -55,8 +55,12 @@ class Param:
     def __post_init__(self) -> None:
         if self.name not in {f.name for f in config_fields()}:
             raise ConfigError(f"sweep: {self.name!r} is not a config field")
+        if self.name == "seed":
+            raise ConfigError("sweep: seed cannot be swept; set how many seeds each point repeats over instead "
+                              "(--seeds, or 'Seeds per point')")
         if self.name in UNSWEPT:
-            raise ConfigError(f"sweep: {self.name} cannot be swept (use seeds= to repeat points over seeds)")
+            raise ConfigError(f"sweep: {self.name} cannot be swept; every run of a sweep trains where its base config "
+                              f"says")
         if bool(self.choices) == (self.lo is not None):
             raise ConfigError(f"sweep: {self.name} needs either values a,b,c or a range lo..hi")
         if self.lo is not None:
@@ -170,7 +174,7 @@ class SweepSpec:
                 raise ConfigError(f"sweep: random search needs 1 to {MAX_POINTS} draws, got {self.draws}")
             count = self.draws
         if count * self.seeds > MAX_POINTS:
-            raise ConfigError(f"sweep: {count} points × {self.seeds} seeds = {count * self.seeds} runs, more than "
+            raise ConfigError(f"sweep: {count} points × {self.seeds} seed(s) = {count * self.seeds} runs, more than "
                               f"the {MAX_POINTS} one sweep may queue")
 
     def points(self) -> list[dict[str, Any]]:

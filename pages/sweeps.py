@@ -27,6 +27,7 @@ def clone(run_id: int) -> None:
         del st.session_state[key]  # the form's widgets restore themselves from the form dict
     st.session_state["train_mode"] = "Single run"
     st.session_state["clone_note"] = f"Filled from run #{run.id} {run.name}: every field is that run's config."
+    st.session_state["cloned_from"] = f"run #{run.id} {run.name}"
     st.switch_page(ui.PAGES["train"])
 
 
@@ -124,9 +125,8 @@ def board(sweep_id: int) -> None:
     left, right = st.columns(2)
     with left:
         if finished:
-            fig = charts.best_so_far_figure(best_so_far(finished, lower), metric, sweep.created_at)
-            fig.update_layout(title_text=f"Best so far ({metric}, {'lower' if lower else 'higher'} is better)")
-            st.plotly_chart(fig, width="stretch", key=f"best-so-far-{sweep_id}")  # its own title read "Best best FD"
+            fig = charts.best_so_far_figure(best_so_far(finished, lower), metric, sweep.created_at, lower)
+            st.plotly_chart(fig, width="stretch", key=f"best-so-far-{sweep_id}")
         else:
             st.caption("Best so far: no run has finished yet.")
     with right:

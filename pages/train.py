@@ -18,6 +18,7 @@ def _key(name: str) -> str:
 
 def _apply_preset() -> None:
     """Preset picker callback: overwrite every field with the preset's values."""
+    st.session_state.pop("cloned_from", None)
     values = dash.form_values(st.session_state["preset"])
     st.session_state[FORM] = values
     for name, v in values.items():
@@ -180,7 +181,10 @@ with right:
         from gan_core.config import planned_steps
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epochs, {planned_steps(cfg):,} steps "
                    f"of {cfg.batch_size} images; {estimate.describe()}.")
-    st.caption(f"Preset: {dash.preset_summary(st.session_state.get('preset', dash.DEFAULTS_LABEL))}")
+    if st.session_state.get("cloned_from"):  # Clone (Sweeps) filled the form: no preset describes it
+        st.caption(f"Filled from {dash.plain(st.session_state['cloned_from'])}; pick a preset to start over from one.")
+    else:
+        st.caption(f"Preset: {dash.preset_summary(st.session_state.get('preset', dash.DEFAULTS_LABEL))}")
     if settings.demo_mode:
         st.info(f"Demo limits: up to {settings.max_epochs} epochs, {settings.max_steps:,} steps, "
                 f"{settings.max_params / 1e6:g} M parameters and {settings.max_train_tflop:g} TFLOP a run; "

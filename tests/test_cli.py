@@ -502,7 +502,7 @@ def test_sweep_dry_run_prints_the_points_and_queues_nothing(store, capsys):
     (["--param", "nope=1"], "error: sweep: 'nope' is not a config field"),
     (["--param", "lr_g=1e-4,2e-4", "--seeds", "11"], "--seeds"),
     (["--param", "lr_g=1e-5..1e-3:log", "--random", "40", "--seeds", "2"],
-     "error: sweep: 40 points × 2 seeds = 80 runs, more than the 64"),
+     "error: sweep: 40 points × 2 seed(s) = 80 runs, more than the 64"),
 ])
 def test_a_bad_sweep_is_one_error_line_exit_2_and_queues_nothing(store, capsys, argv, message):
     rc, out, err = run_main(["sweep", *SWEEP_BASE, *argv], capsys)

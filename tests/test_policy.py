@@ -299,7 +299,7 @@ def lr_sweep(n: int, **kw):
 
 def test_demo_refuses_a_sweep_whose_runs_would_pass_the_queue_cap_and_queues_nothing(store):
     caps = dataclasses.replace(DEMO, max_queued_per_user=3, max_queued_total=10, submissions_per_minute=100)
-    with pytest.raises(PolicyError, match="demo limit: this sweep's 4 runs would pass the 3 runs a person may have "
+    with pytest.raises(PolicyError, match="demo limit: this sweep's 4 runs would exceed the 3 runs a person may have "
                                           "queued or training"):
         policy.submit_sweep(store, SMALL, lr_sweep(2, seeds=2), "ada", caps)
     assert store.list_sweeps() == [] and store.list_runs() == []
@@ -309,7 +309,7 @@ def test_demo_refuses_a_sweep_whose_runs_would_pass_the_queue_cap_and_queues_not
     with pytest.raises(PolicyError, match="you already have 3 run"):  # a single run counts the sweep's runs too
         policy.submit(store, SMALL, "ada", caps)
     total = dataclasses.replace(caps, max_queued_per_user=50, max_queued_total=5)
-    with pytest.raises(PolicyError, match="this sweep's 3 runs would pass the 5 runs this demo queues at once"):
+    with pytest.raises(PolicyError, match="this sweep's 3 runs would exceed the 5 runs this demo queues at once"):
         policy.submit_sweep(store, SMALL, lr_sweep(3), "bob", total)
     assert len(store.list_sweeps()) == 1 and len(store.list_runs()) == 3
     # outside demo mode there are no queue caps: a team may queue a large sweep
@@ -318,7 +318,7 @@ def test_demo_refuses_a_sweep_whose_runs_would_pass_the_queue_cap_and_queues_not
 
 def test_demo_rate_cap_counts_every_run_of_a_sweep(store):
     fast = dataclasses.replace(DEMO, max_queued_per_user=50, max_queued_total=50, submissions_per_minute=3)
-    with pytest.raises(PolicyError, match="this sweep's 4 runs would pass the 3 runs a person may start a minute"):
+    with pytest.raises(PolicyError, match="this sweep's 4 runs would exceed the 3 runs a person may start a minute"):
         policy.submit_sweep(store, SMALL, lr_sweep(4), "ada", fast)
     policy.submit_sweep(store, SMALL, lr_sweep(3), "ada", fast)
     assert len(store.list_runs()) == 3
