@@ -341,7 +341,7 @@ def fit_discriminator(g: nn.Module, cfg: TrainConfig, images: torch.Tensor, labe
     BatchNorm, a batch of cfg.batch_size real images (a seeded permutation per epoch) and as many fakes from G in
     eval mode (the G that samples, so D learns the digits rejection will score) with noise and uniform labels drawn
     as in training. InfoGAN's Q head is left as built: only D's real-vs-fake logit matters to rejection. Adam with
-    cfg.lr_d and (beta1, beta2), written out here because torch.optim's first step imports torch._dynamo (~5 s).
+    cfg.lr_d and (beta1, beta2), as the trainer's.
     The last `holdout` images are kept out of training; with `every` > 0 D's accuracy on them and on as many fresh
     fakes is measured every `every` steps (and at the end) into `report` and passed to `log(step, real, fake)`.
     Seeded: the same arguments give bit-identical weights. Returns D in eval mode.
@@ -375,9 +375,7 @@ def fit_discriminator(g: nn.Module, cfg: TrainConfig, images: torch.Tensor, labe
         rng = torch.Generator().manual_seed(seed)                           # data order, noise, labels, GP's ε
         # InfoGAN's Q (d.q) is not part of the real-vs-fake loss: it keeps its initial weights.
         params = [p for name, p in d.named_parameters() if p.requires_grad and not name.startswith("q.")]
-        m1 = [torch.zeros_like(p) for p in params]
-        m2 = [torch.zeros_like(p) for p in params]
-        beta1, beta2 = cfg.beta1, cfg.beta2
+        opt = torch.optim.Adam(params, lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), fused=True)  # as in training
         perm, pos = torch.randperm(n_train, generator=rng), 0
         try:
             for step in range(1, steps + 1):
@@ -400,17 +398,9 @@ def fit_discriminator(g: nn.Module, cfg: TrainConfig, images: torch.Tensor, labe
                 if cfg.gp_weight:
                     d_loss = d_loss + cfg.gp_weight * gradient_penalty(lambda x, y=y_real: d(x, y), real, fake,
                                                                        generator=rng)
-                grads = torch.autograd.grad(d_loss, params)
-                # Adam (Kingma & Ba), bias-corrected, no weight decay: what torch.optim.Adam computes.
-                with torch.no_grad():
-                    torch._foreach_lerp_(m1, grads, 1 - beta1)
-                    torch._foreach_mul_(m2, beta2)
-                    torch._foreach_addcmul_(m2, grads, grads, 1 - beta2)
-                    c1, c2 = 1 - beta1 ** step, 1 - beta2 ** step
-                    denom = torch._foreach_sqrt(m2)
-                    torch._foreach_div_(denom, math.sqrt(c2))
-                    torch._foreach_add_(denom, 1e-8)
-                    torch._foreach_addcdiv_(params, m1, denom, -cfg.lr_d / c1)
+                opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt.step()
                 if every and (step % every == 0 or step == steps):
                     acc = _d_accuracy(d, g, cfg, held_x, held_y, seed + 1_000_003 + step)
                     d.train()
