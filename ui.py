@@ -374,3 +374,21 @@ def epoch_grids(runs: Sequence[RunView], key: str, per_row: int = 2) -> None:
                 continue
             st.image(pixels, output_format="PNG", width="stretch",
                      caption=f"{label} · epoch {shown}" + ("" if shown == epoch else f" (its newest by {epoch})"))
+
+
+TRAIN_FORM = "train_form"  # pages/train.py's form dict (it outlives the page's widgets): Clone writes it
+
+
+def clone_into_train(run_id: int) -> None:
+    """Fill the Train form with run `run_id`'s config (every field) and open the Train page ("Clone")."""
+    run = get_store().get(run_id)
+    if run is None or run.deleted_at is not None:
+        st.error("That run is gone.")
+        return
+    st.session_state[TRAIN_FORM] = dash.form_values(cfg=run.config)
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
+        del st.session_state[key]  # the form's widgets restore themselves from the form dict
+    st.session_state["train_mode"] = "Single run"
+    st.session_state["clone_note"] = f"Filled from run #{run.id} {run.name}: every field is that run's config."
+    st.session_state["cloned_from"] = f"run #{run.id} {run.name}"
+    st.switch_page(PAGES["train"])

@@ -122,8 +122,12 @@ def actions(store: Store, run: RunView) -> None:
         resume = st.button("Resume", key=f"resume-{run.id}", icon=":material/play_arrow:",
                            disabled=not mine or run.status not in RESUMABLE,
                            width="content", help="Continue from the newest checkpoint." + why)
+        clone = st.button("Clone", key=f"clone-{run.id}", icon=":material/content_copy:", width="content",
+                          help="Fill the Train form with this run's config, to start a new run from it.")
     if who:  # greyed-out buttons say why on the page, not only on hover
         st.caption(f":material/lock: {who}")
+    if clone:  # anyone may: it only copies the config into this session's form
+        ui.clone_into_train(run.id)
     if stop:
         try:
             if not policy.stop(store, run.id, ui.identity(), settings):

@@ -13,22 +13,6 @@ from gan_core.sweep import METRICS, SweepSpec, best_so_far, run_metric
 
 ui.bootstrap()
 REFRESH_S = 3.0
-TRAIN_FORM = "train_form"  # pages/train.py's form dict: Clone writes it
-
-
-def clone(run_id: int) -> None:
-    """Fill the Train form with run `run_id`'s config (every field) and open the Train page."""
-    run = ui.get_store().get(run_id)
-    if run is None:
-        st.error("That run is gone.")
-        return
-    st.session_state[TRAIN_FORM] = dash.form_values(cfg=run.config)
-    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
-        del st.session_state[key]  # the form's widgets restore themselves from the form dict
-    st.session_state["train_mode"] = "Single run"
-    st.session_state["clone_note"] = f"Filled from run #{run.id} {run.name}: every field is that run's config."
-    st.session_state["cloned_from"] = f"run #{run.id} {run.name}"
-    st.switch_page(ui.PAGES["train"])
 
 
 st.header("Sweeps")
@@ -106,7 +90,7 @@ def board(sweep_id: int) -> None:
     if c1.button(f"Clone run #{row['best run']} ({which}) into the Train form",
                  key="clone-run", type="primary", width="stretch",
                  help="Fills every field of the Train form with that run's config; change what you like, then Start."):
-        clone(row["best run"])
+        ui.clone_into_train(row["best run"])
     c2.page_link(ui.PAGES["runs"], label=f"Open run #{row['best run']}'s live view", icon=":material/monitoring:",
                  query_params={"run": str(row["best run"])})
     st.caption("Select a row to clone or open another point. Pruned runs stopped early because their FD was worse "

@@ -9,7 +9,7 @@ from gan_core.store import StoreError
 
 ui.bootstrap()
 
-FORM = "train_form"  # plain dict of the form's values: survives page switches (widget state does not)
+FORM = ui.TRAIN_FORM  # plain dict of the form's values: survives page switches (widget state does not)
 
 
 def _key(name: str) -> str:

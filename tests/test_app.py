@@ -1398,3 +1398,13 @@ def test_compare_epoch_slider_moves_every_grid_together(store, tiny_cfg, mnist_s
     assert slider.value == 3 and len(at.image) == 2
     slider.set_value(1).run()
     assert sorted(i.captions[0].split(" · ")[-1] for i in at.image) == ["epoch 1", "epoch 1"]
+
+
+def test_clone_on_a_runs_live_view_fills_the_train_form_for_anyone(store, trained):
+    at = app("pages/runs.py", run_id=trained, user="someone-else")  # not the owner: cloning changes no run
+    clone = at.button(key=f"clone-{trained}")
+    assert not clone.disabled
+    clone.click().run()
+    assert not at.exception
+    assert dash.config_from_form(at.session_state["train_form"]) == store.get(trained).config
+    assert at.session_state["cloned_from"].startswith(f"run #{trained} ")
