@@ -94,6 +94,16 @@ def test_schema_is_versioned(store):
         Store()
 
 
+def _undo_schema_6(c, table: bool = False) -> None:
+    """Turn a database back into one from before sweeps: no runs.sweep_id/sweep_point (and no sweeps table)."""
+    from sqlalchemy import text
+    if table:
+        c.execute(text("DROP TABLE sweeps"))
+    c.execute(text("DROP INDEX ix_runs_sweep_id"))
+    for col in ("sweep_id", "sweep_point"):
+        c.execute(text(f"ALTER TABLE runs DROP COLUMN {col}"))
+
+
 def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_keeps_its_rows(store):
     # A database written before runs.ran_on (schema 4), the metrics' gradient norms and σ (schema 5) and the runs'
     # sweep columns (schema 6) existed: the next Store adds the columns and keeps every row; old metric rows read
@@ -108,9 +118,7 @@ def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_ke
         c.execute(text("ALTER TABLE runs DROP COLUMN ran_on"))
         for col in ("d_grad_norm", "g_grad_norm", "d_sigma"):
             c.execute(text(f"ALTER TABLE metrics DROP COLUMN {col}"))
-        c.execute(text("DROP INDEX ix_runs_sweep_id"))
-        for col in ("sweep_id", "sweep_point"):
-            c.execute(text(f"ALTER TABLE runs DROP COLUMN {col}"))
+        _undo_schema_6(c)
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="3"))
     store.dispose()
     s = Store()
@@ -350,14 +358,11 @@ def test_pruned_is_a_final_resumable_status(store):
 
 
 def test_a_schema_5_database_gains_the_sweeps_table_and_columns(store):
-    from sqlalchemy import text, update
+    from sqlalchemy import update
     from gan_core.store import Meta
     run_id = store.submit(TrainConfig(epochs=1), name="old")
     with store.engine.begin() as c:
-        c.execute(text("DROP TABLE sweeps"))
-        c.execute(text("DROP INDEX ix_runs_sweep_id"))
-        for col in ("sweep_id", "sweep_point"):
-            c.execute(text(f"ALTER TABLE runs DROP COLUMN {col}"))
+        _undo_schema_6(c, table=True)
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="5"))
     store.dispose()
     s = Store()
