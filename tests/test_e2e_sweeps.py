@@ -7,6 +7,8 @@ import signal
 
 import pytest
 from conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     browser_api,
     no_exception,
     settle,
@@ -55,8 +57,7 @@ def test_sweeps_leaderboard_parcoords_and_clone(tmp_path, mnist_slice):
     proc, url = start_streamlit(home, tmp_path / "streamlit.log", GAN_NO_AUTOWORKER="1")
     try:
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             # The server boots and its first session imports torch while the sweep trains here (Chromium and the
             # server are other processes): about 10 s of the test's time on two cores.
