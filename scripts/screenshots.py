@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, free_port, kill, settle, wait_http  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, free_port, settle, wait_http  # noqa: E402
+from conftest import _kill as kill  # noqa: E402
 
 WIDTH = 1280  # the browser's viewport
 OUT_WIDTH = 900  # the PNGs' width in docs/
