@@ -1408,3 +1408,11 @@ def test_clone_on_a_runs_live_view_fills_the_train_form_for_anyone(store, traine
     assert not at.exception
     assert dash.config_from_form(at.session_state["train_form"]) == store.get(trained).config
     assert at.session_state["cloned_from"].startswith(f"run #{trained} ")
+
+
+def test_sweeps_empty_state_leads_to_train_in_sweep_mode(home, store):
+    at = app("pages/sweeps.py")
+    assert any("No sweeps yet" in t for t in texts(at, "info")) and not at.error
+    [b for b in at.button if b.label == "Go to Train"][0].click().run()
+    assert at.header[0].value == "Train a GAN" and at.segmented_control(key="train_mode").value == "Sweep"
+    assert at.text_area(key="sweep_params")  # the sweep panel is open
