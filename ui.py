@@ -342,8 +342,8 @@ def no_runs_yet(what: str = "Nothing to show yet") -> None:
 
 def epoch_grids(runs: Sequence[RunView], key: str, per_row: int = 2) -> None:
     """One epoch slider that moves the sample grids of all `runs` together, side by side at full size. A run without
-    a grid at that epoch shows its newest one before it. Runs with the same seed, noise size and distribution draw
-    their grids from the same noise (trainer.sample_grid_inputs), which the caption says."""
+    a grid at that epoch shows its newest one before it. Runs with the same noise size and distribution draw their
+    grids from the same noise (trainer.GRID_SEED, whatever their seed), which the caption says."""
     store = get_store()
     grids = {r.id: {s["epoch"]: s["path"] for s in store.samples(r.id)} for r in runs}
     epochs = sorted({e for g in grids.values() for e in g})
@@ -352,10 +352,9 @@ def epoch_grids(runs: Sequence[RunView], key: str, per_row: int = 2) -> None:
         return
     epoch = epochs[0] if len(epochs) == 1 else st.select_slider(
         "Epoch (moves every grid)", options=epochs, value=epochs[-1], key=key)
-    noise = {(r.config.seed, r.config.latent_dim, r.config.noise, r.config.conditional or r.config.info_code)
-             for r in runs}
+    noise = {(r.config.latent_dim, r.config.noise, r.config.conditional or r.config.info_code) for r in runs}
     st.caption("Every grid is drawn from the same noise." if len(noise) == 1 else
-               "Runs with the same seed and noise size draw the same noise; these differ in seed or noise, so compare "
+               "Runs with the same noise size and distribution draw the same noise; these differ in it, so compare "
                "their overall look, not digit by digit.")
     for n, r in enumerate(runs):
         if n % per_row == 0:
