@@ -21,7 +21,7 @@ from .config import (MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check
                      coerce_value, config_fields, steps_per_epoch)
 from .sampling import gif_bytes
 from .status import ACTIVE, RunStatus
-from .store import RunView, Store
+from .store import RunView, Store, SweepView
 
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
 GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "Optimizer",
@@ -31,7 +31,8 @@ DEFAULTS_LABEL = "(TrainConfig defaults)"
 STATUS_ICONS = {RunStatus.QUEUED: ":material/schedule:", RunStatus.RUNNING: ":material/play_circle:",
                 RunStatus.STOPPING: ":material/pause_circle:", RunStatus.STOPPED: ":material/stop_circle:",
                 RunStatus.DONE: ":material/check_circle:", RunStatus.FAILED: ":material/error:",
-                RunStatus.INTERRUPTED: ":material/warning:", RunStatus.PRUNED: ":material/content_cut:"}  # StrEnum keys: a plain status string finds its icon
+                RunStatus.INTERRUPTED: ":material/warning:",
+                RunStatus.PRUNED: ":material/content_cut:"}  # StrEnum keys: a plain status string finds its icon
 
 
 @dataclasses.dataclass(frozen=True)
@@ -632,7 +633,7 @@ def _best_of(entry: Any, lower: bool) -> int:
     return (min(scored) if lower else max(scored))[1] if scored else entry.run_ids[0]
 
 
-def sweep_board(sweep: Any, runs: Sequence[RunView], quality: Mapping[int, Sequence[Mapping[str, Any]]],
+def sweep_board(sweep: SweepView, runs: Sequence[RunView], quality: Mapping[int, Sequence[Mapping[str, Any]]],
                 metric: str) -> list[tuple[Any, int]]:
     """The sweep's leaderboard entries (sweep.leaderboard), each with the id of its best-scoring run."""
     from .sweep import METRICS, leaderboard
@@ -641,7 +642,7 @@ def sweep_board(sweep: Any, runs: Sequence[RunView], quality: Mapping[int, Seque
     return [(e, _best_of(e, METRICS[metric][2])) for e in board]
 
 
-def sweep_table(store: Store, sweep: Any, runs: Sequence[RunView], quality: Mapping[int, Sequence[Mapping[str, Any]]],
+def sweep_table(store: Store, sweep: SweepView, runs: Sequence[RunView], quality: Mapping[int, Sequence[Mapping[str, Any]]],
                 metric: str) -> list[dict[str, Any]]:
     """The Sweeps page's leaderboard: one row per point, ranked by the mean of `metric` over its seeds, with the
     swept fields, mean and std, each seed's score, statuses, the final grid of its best run and a link to it."""

@@ -18,12 +18,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.engine import Connection
 
 from .budget import Estimate, check_fits
-from .config import TrainConfig, planned_steps
+from .config import ConfigError, TrainConfig, planned_steps
 from .settings import Settings
 from .status import LIVE
 from .store import RunView, Store
@@ -204,14 +204,24 @@ def submit_sweep(store: Store, base: TrainConfig, spec: Any, who: Identity | str
     if not me.key:
         raise PolicyError("cannot start a sweep without a name: sign in, or enter your name in the sidebar")
     runs = plan(base, spec)  # ConfigError naming every bad point
-    for r in runs:
-        try:
-            check_resources(r.config, settings)
-        except PolicyError as e:
-            raise PolicyError(f"sweep point {r.point + 1}: {e}") from None
+    check_sweep(runs, settings)
     guard = _queue_guard(store, me, settings, now, rate=True, adding=len(runs)) if settings.demo_mode else None
     return store.submit_sweep(name, spec.to_dict(), base, [(r.point, r.config) for r in runs], spec.points(),
                               owner=me.label, owner_key=me.key, guard=guard)
+
+
+def check_sweep(runs: Sequence[Any], settings: Settings) -> list[Estimate]:
+    """`check_resources` for every planned run of a sweep (sweep.PlannedRun): their estimates, or the first refusal,
+    of the same type, naming the point ('sweep point 3: demo limit: … (epochs=4, seed 0)')."""
+    from .sweep import point_text
+
+    out = []
+    for r in runs:
+        try:
+            out.append(check_resources(r.config, settings))
+        except (ConfigError, PolicyError) as e:
+            raise type(e)(f"sweep point {r.point + 1}: {e} ({point_text(r.values)}, seed {r.config.seed})") from None
+    return out
 
 
 def stop_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Settings) -> int:

@@ -77,7 +77,6 @@ class StoreSink:
             self.flush()
             self.outcome = ev
 
-
     def _judge(self, epoch: int, step: int, fd: Any) -> None:
         """Apply the sweep's pruning rule to this epoch's FD against its peers' at the same epoch."""
         if self.spec is None or self.spec.prune == "none" or self.stop is None or not isinstance(fd, (int, float)):

@@ -134,12 +134,10 @@ def sweep_panel(cfg, problems, settings, me) -> None:
     spec, runs, sweep_problems = dash.sweep_plan(None if problems else cfg, st.session_state.get("sweep_params", ""),
                                                  search, draws, seeds, prune, grace)
     estimates = []
-    for r in runs:  # each point against the memory check and the demo's per-run caps, as Start will check them
-        try:
-            estimates.append(policy.check_resources(r.config, settings))
-        except (ConfigError, policy.PolicyError) as e:
-            sweep_problems.append(f"point {r.point + 1} ({point_text(r.values)}), seed {r.config.seed}: {e}")
-            break  # one is enough to say what to change; the rest usually fail the same way
+    try:  # each point against the memory check and the demo's per-run caps, as Start will check them
+        estimates = policy.check_sweep(runs, settings)
+    except (ConfigError, policy.PolicyError) as e:
+        sweep_problems.append(str(e))
     if settings.demo_mode and len(runs) > settings.max_queued_per_user:
         # the queue cap, said before Start (policy.submit_sweep refuses it there too, counting runs already queued)
         sweep_problems.append(f"this demo lets a person have {settings.max_queued_per_user} runs queued or training "
