@@ -544,7 +544,7 @@ def cmd_sweeps(args: argparse.Namespace) -> int:
     print(f"sweep {sw.id} {sw.name}: ranked by {args.metric} (mean over seeds)")
     for e in board:
         score = "-" if e.mean is None else f"{e.mean:.3f}" + ("" if e.std is None else f" ± {e.std:.3f}")
-        print(f"{e.rank:>3}. {score:>18}  runs {','.join(map(str, e.run_ids)):<12} {'/'.join(e.statuses):<20} "
+        print(f"{'-' if e.rank is None else e.rank:>3}. {score:>18}  runs {','.join(map(str, e.run_ids)):<12} {'/'.join(e.statuses):<20} "
               f"{point_text(e.values)}")
     return 0
 

@@ -292,8 +292,8 @@ def run_metric(rows: Sequence[Mapping[str, Any]], metric: str) -> float | None:
 
 @dataclass(frozen=True)
 class Entry:
-    """A leaderboard row: one point of the sweep over its seeds."""
-    rank: int
+    """A leaderboard row: one point of the sweep over its seeds; `rank` is None until one of its runs is scored."""
+    rank: int | None
     point: int
     values: dict[str, Any]
     run_ids: tuple[int, ...]
@@ -306,7 +306,7 @@ class Entry:
 def leaderboard(points: Sequence[Mapping[str, Any]], runs: Iterable[tuple[int, int, str]],
                 quality: Mapping[int, Sequence[Mapping[str, Any]]], metric: str = "best FD") -> list[Entry]:
     """The sweep's points ranked by the mean of `metric` over their seeds (best first; points with no score yet
-    last). `runs` is (run id, point index, status); `quality` maps run id → its quality rows."""
+    last, unranked: "1" beside a queued run would read as its winner). `runs` is (run id, point index, status); `quality` maps run id → its quality rows."""
     if metric not in METRICS:
         raise ConfigError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
     lower = METRICS[metric][2]
@@ -323,7 +323,8 @@ def leaderboard(points: Sequence[Mapping[str, Any]], runs: Iterable[tuple[int, i
         values = dict(points[point]) if 0 <= point < len(points) else {}
         rows.append((mean, point, values, tuple(r for r, _ in members), std, scores, tuple(s for _, s in members)))
     rows.sort(key=lambda t: (t[0] is None, 0 if t[0] is None else (t[0] if lower else -t[0]), t[1]))
-    return [Entry(i + 1, p, v, ids, m, s, sc, st) for i, (m, p, v, ids, s, sc, st) in enumerate(rows)]
+    return [Entry(None if m is None else i + 1, p, v, ids, m, s, sc, st)
+            for i, (m, p, v, ids, s, sc, st) in enumerate(rows)]
 
 
 def best_so_far(finished: Sequence[tuple[float, float | None]], lower: bool = True) -> list[tuple[float, float]]:

@@ -66,9 +66,6 @@ def board(sweep_id: int) -> None:
     lower = METRICS[metric][2]
     quality = {r.id: store.quality(r.id) for r in runs}
     table = dash.sweep_table(store, sweep, runs, quality, metric)
-    for r in table:  # a point with no score yet has no rank: "1" beside a queued run read as its winner
-        if not isinstance(r[metric], (int, float)):
-            r["rank"] = None
     # One seed a point: the std is always empty and "scores" repeats the mean (rounded harder), so both go.
     hide = {"± std", "scores", "seeds"} if all(r["seeds"] <= 1 for r in table) else set()
     st.subheader("Leaderboard")

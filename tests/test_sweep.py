@@ -213,7 +213,7 @@ def test_leaderboard_ranks_points_by_the_mean_over_seeds_with_std():
     quality = {1: q(30.0, 20.0), 2: q(40.0, 10.0), 3: q(50.0), 4: q(5.0, 6.0), 5: q(12.0), 6: []}
     board = leaderboard(POINTS, runs, quality, "best FD")
     # point 1: best FD (5, 50) → mean 27.5; point 0: (20, 10) → 15; point 2: (12, none) → 12; point 3: none
-    assert [e.point for e in board] == [2, 0, 1, 3] and [e.rank for e in board] == [1, 2, 3, 4]
+    assert [e.point for e in board] == [2, 0, 1, 3] and [e.rank for e in board] == [1, 2, 3, None]
     e = board[1]
     assert e.values == {"lr_g": 1e-4} and e.run_ids == (1, 2) and e.scores == (20.0, 10.0)
     assert e.mean == 15.0 and e.std == pytest.approx(statistics.stdev([20.0, 10.0]))
