@@ -19,7 +19,7 @@ from .events import ListSink, StepMetrics
 from .losses import LOSSES, gradient_penalty
 from .models import build_discriminator, build_generator, sample_noise
 from .device import resolve_device, resolve_precision
-from .trainer import train
+from .trainer import train, uses_cuda_graph
 
 
 class TutorialMNIST(Dataset):
@@ -127,6 +127,7 @@ def run_bench(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, A
     return {
         "arch": cfg.arch, "device": str(resolve_device(cfg)),
         "precision": resolve_precision(cfg, resolve_device(cfg)), "compile": cfg.compile,
+        "cuda_graph": uses_cuda_graph(cfg, resolve_device(cfg)),
         "batch_size": cfg.batch_size, "steps": steps, "threads": torch.get_num_threads(),
         "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
         "reference_img_s": round(ref, 1), "product_img_s": round(prod, 1), "speedup": round(prod / ref, 2),

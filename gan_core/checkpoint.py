@@ -305,9 +305,9 @@ def optimizer_state(tensors: dict[str, torch.Tensor], header: dict[str, Any], na
     return _unflatten_optimizer(name, tensors, header["param_groups"][name])
 
 
-# Adam's switches as GAN Studio sets them; another value would change or break the update on resume.
-_ADAM_FLAGS = {"amsgrad": False, "maximize": False, "capturable": False, "differentiable": False,
-               "decoupled_weight_decay": False}
+# Adam's switches as GAN Studio sets them; another value would change or break the update on resume. capturable
+# (a CUDA-graph run's optimizers) may be either: fused Adam's update is the same, and resume sets the run's own.
+_ADAM_FLAGS = {"amsgrad": False, "maximize": False, "differentiable": False, "decoupled_weight_decay": False}
 
 
 def _check_optimizer(name: str, groups: Any, state: Layout, shapes: list[tuple[int, ...]], path: Path) -> None:
@@ -324,7 +324,7 @@ def _check_optimizer(name: str, groups: Any, state: Layout, shapes: list[tuple[i
             and _number(group.get("eps", 1e-8)) and group.get("eps", 1e-8) > 0
             and isinstance(betas, (list, tuple)) and len(betas) == 2 and all(_number(b) and 0 <= b < 1 for b in betas)
             and all(group.get(k, v) is v for k, v in _ADAM_FLAGS.items())
-            and all(group.get(k) in (None, True, False) for k in ("fused", "foreach"))
+            and all(group.get(k) in (None, True, False) for k in ("fused", "foreach", "capturable"))
             and not (group.get("fused") and group.get("foreach"))):
         raise CheckpointError(f"{name}: its optimizer settings are malformed (lr, betas, eps, weight_decay or "
                               f"Adam's switches are not what GAN Studio writes)", path)

@@ -335,11 +335,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def bench_config(args: argparse.Namespace) -> tuple[str, TrainConfig]:
-    """`bench`'s preset name and config: --preset (default by --arch) with --device, --precision, --compile and
-    --batch-size on top, learning rates scaled with the batch under --scale-lr."""
+    """`bench`'s preset name and config: --preset (default by --arch) with --device, --precision, --compile,
+    --cuda-graph and --batch-size on top, learning rates scaled with the batch under --scale-lr."""
     preset = args.preset or ("seed003-dcgan" if args.arch == "dcgan" else "seed000-dense")
     overrides = {k: v for k, v in dict(device=args.device, precision=args.precision, compile=args.compile,
-                                       batch_size=args.batch_size).items() if v is not None}
+                                       cuda_graph=args.cuda_graph, batch_size=args.batch_size).items()
+                 if v is not None}
     cfg = TrainConfig.from_preset(preset, **overrides)
     if cfg.arch != args.arch:
         raise ConfigError(f"--preset {preset} is a {cfg.arch} recipe, but --arch is {args.arch}")
@@ -620,6 +621,8 @@ def _bench_verb(sub: Any) -> None:
     b.add_argument("--device", choices=["auto", "cpu", "cuda"])
     b.add_argument("--precision", choices=PRECISIONS)
     b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    b.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="replay the step as a CUDA graph (default on; CUDA only)")
     b.add_argument("--batch-size", type=int)
     b.add_argument("--data-dir", help="folder(s) with the idx files (default: $GAN_DATA_DIR)")
     b.add_argument("--threads", type=int_in(1, 1024),

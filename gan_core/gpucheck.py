@@ -5,7 +5,8 @@ hand. Its parts, each recorded on its own (one failing keeps the others' results
 
 - environment: torch, the device, CUDA capability, native bf16, TF32 and which optional packages exist;
 - cuda_tests: `pytest -m cuda` in a subprocess, counted from its JUnit XML;
-- bench: dense (seed000-dense) and DCGAN (seed003-dcgan) in fp32, bf16 and torch.compile against the
+- bench: dense (seed000-dense) and DCGAN (seed003-dcgan) eager in fp32 and bf16, as CUDA graphs (the default) and
+  with torch.compile, against the
   tutorial-style reference loop of the same run, with peak GPU memory per config;
 - generation: warm latency of sampling 64 digits;
 - quality_cost: scoring `eval_samples` images as a share of one epoch's training;
@@ -60,7 +61,7 @@ class Plan:
     bench_overrides: dict[str, Any]            # applied to both bench presets' training
     model_overrides: dict[str, Any]            # applied to every bench preset (generation and scoring too)
     bench_images: int | None                   # None: all 60,000 training images
-    variants: tuple[tuple[str, str, bool], ...]  # (name, precision, compile), eager ones first
+    variants: tuple[tuple[str, str, bool, bool], ...]  # (name, precision, compile, cuda_graph), eager ones first
     skipped_variants: dict[str, str]           # name → why it does not run in this plan
     tests_share: float                         # cuda_tests' time limit, as a share of the budget
     bench_until: float                         # bench configs start only before this share of the budget
@@ -78,14 +79,17 @@ class Plan:
             # Quarter-width DCGANs (width_mult only touches the DCGAN): every code path, a fraction of the FLOPs.
             return Plan(True, budget, bench_steps=4, bench_overrides=dict(batch_size=32, eval_samples=0),
                         model_overrides=dict(width_mult=0.25), bench_images=2048,
-                        variants=(("fp32", "fp32", False),), skipped_variants={"bf16": why, "compile": why},
+                        variants=(("fp32", "fp32", False, False),),
+                        skipped_variants={"bf16": why, "graph": "CUDA only", "compile": why},
                         tests_share=0.5, bench_until=0.8, gen_repeats=5, margin_s=0.0,
                         train_overrides=dict(width_mult=0.125, train_subset=64, batch_size=32, epochs=2,
                                              eval_samples=100, log_every=1))
-        # compile runs in "auto" precision: bf16 where native (every H100/H200), the config a user would pick.
+        # graph and compile run in "auto" precision: bf16 where native (every H100/H200), as a user's run would.
         return Plan(False, budget, bench_steps=200, bench_overrides=dict(eval_samples=0), model_overrides={},
                     bench_images=None,
-                    variants=(("fp32", "fp32", False), ("bf16", "bf16", False), ("compile", "auto", True)),
+                    variants=(("fp32", "fp32", False, False), ("bf16", "bf16", False, False),
+                              ("graph-fp32", "fp32", False, True), ("graph", "auto", False, True),
+                              ("compile", "auto", True, False)),
                     skipped_variants={}, tests_share=0.25, bench_until=0.55, gen_repeats=30,
                     train_overrides=dict(width_mult=1.0, epochs=TrainConfig.__dataclass_fields__["epochs"]
                                          .metadata["max"]))
@@ -304,6 +308,7 @@ def part_bench(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str 
     """Images/s and s/epoch of each (arch, variant) and its ratio to the reference loop of this run; peak memory."""
     from .bench import product_throughput
     from .device import resolve_device, resolve_precision
+    from .trainer import uses_cuda_graph
 
     images = _bench_images(c, data_dir)
     steps = c.plan.bench_steps
@@ -311,15 +316,15 @@ def part_bench(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str 
     steps = warmup * max(1, round(steps / warmup))
     no_reference = reference_unavailable()
     r.update(steps=steps, warmup=warmup, images=len(images), configs=[],
-             skipped=dict(c.plan.skipped_variants), reference={},
-             not_measured="CUDA graphs: the trainer has no such option yet")
+             skipped=dict(c.plan.skipped_variants), reference={})
     status = None
-    for name, precision, compiled in c.plan.variants:
+    for name, precision, compiled, graph in c.plan.variants:
         for arch in BENCH_PRESETS:
-            cfg = _bench_cfg(c, arch, precision=precision, compile=compiled)
+            cfg = _bench_cfg(c, arch, precision=precision, compile=compiled, cuda_graph=graph)
             device = resolve_device(cfg)
             row: dict[str, Any] = {"arch": arch, "preset": BENCH_PRESETS[arch], "variant": name,
                                    "precision": resolve_precision(cfg, device), "compile": compiled,
+                                   "cuda_graph": uses_cuda_graph(cfg, device),
                                    "batch_size": cfg.batch_size}
             r["configs"].append(row)
             need = 120 if compiled else 15  # rough seconds a config takes on a GPU, compiling included
@@ -327,7 +332,8 @@ def part_bench(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str 
                 row["status"] = "skipped: the bench's share of the budget is spent"
                 c.save()
                 continue
-            c.log(f"bench: {arch} {name} ({row['precision']}{', compiled' if compiled else ''})")
+            c.log(f"bench: {arch} {name} ({row['precision']}{', compiled' if compiled else ''}"
+                  f"{', CUDA graph' if row['cuda_graph'] else ''})")
             if arch not in r["reference"]:
                 # Once per arch, before its first config, as run_bench does: the tutorial-style loop in fp32 (it
                 # ignores precision and compile), so every config of the arch divides by the same number.
@@ -399,7 +405,7 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
         # The epoch the scoring follows: the bench row of this arch in the precision "auto" picks here, eager.
         auto = resolve_precision(cfg, device)
         epoch = next((b for b in bench if b["arch"] == arch and b.get("status") == "ok" and not b["compile"]
-                      and b["precision"] == auto), None)
+                      and not b.get("cuda_graph") and b["precision"] == auto), None)
         r[arch] = {"eval_samples": cfg.eval_samples, "score_s": round(score_s, 3)}
         if epoch:
             r[arch].update(epoch_s=epoch["product_s_per_epoch"], epoch_precision=auto,

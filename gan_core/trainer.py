@@ -9,14 +9,17 @@ batch is a slice of a per-epoch permutation (no DataLoader); D sees real and fak
 batch of the D step is reused for the G step with D's weights frozen; fused Adam. A step only queues work on the
 device and its stats are summed there: the host waits for the device once per `log_every` steps, to read them, and
 at an epoch's end (grid, scores, checkpoint). The exception is `g_ema` on CUDA: torch's AveragedModel copies its
-step counter, kept on the CPU, to the device at every G update, and that copy waits for the device.
+step counter, kept on the CPU, to the device at every G update, and that copy waits for the device. On CUDA the
+step itself is replayed as a CUDA graph (`GraphedStep`, cfg.cuda_graph): one launch instead of hundreds.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Callable
 from pathlib import Path
 
@@ -63,8 +66,11 @@ class GAN:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast when the config's precision resolves to bf16 on this device, else a no-op."""
+        # No cast cache under a CUDA graph (torch's rule for autocast in a capture): the weights' bf16 copies made
+        # in the capture would be freed with the cache, yet the graph would go on reading them.
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
-                              enabled=resolve_precision(self.cfg, self.device) == "bf16")
+                              enabled=resolve_precision(self.cfg, self.device) == "bf16",
+                              cache_enabled=not uses_cuda_graph(self.cfg, self.device))
 
 
 def build_gan(cfg: TrainConfig, device: torch.device, channels_last: bool | None = None) -> GAN:
@@ -83,8 +89,10 @@ def build_gan(cfg: TrainConfig, device: torch.device, channels_last: bool | None
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
 
     def adam(params, lr: float) -> torch.optim.Optimizer:
-        # fused=True runs the whole update as one kernel per device (CPU too, torch ≥ 2.4).
-        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True)
+        # fused=True runs the whole update as one kernel per device (CPU too, torch ≥ 2.4). capturable: the step
+        # may be recorded in a CUDA graph (its step count already lives on the device when fused: same update).
+        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True,
+                                capturable=uses_cuda_graph(cfg, device))
 
     rng = torch.Generator(device).manual_seed(cfg.seed)
     split_d = any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in d.modules())
@@ -119,6 +127,79 @@ def ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
         n = float(n_averaged)
         torch._foreach_lerp_(ema, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
     return update
+
+
+def uses_cuda_graph(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether a run of `cfg` on `device` records its step as a CUDA graph (cfg.cuda_graph, on CUDA, not compiled)."""
+    return cfg.cuda_graph and device.type == "cuda" and not cfg.compile
+
+
+class GraphedStep:
+    """train_step recorded once per kind of step (D only; D and G) as a CUDA graph, then replayed: one launch per
+    step instead of hundreds. The eager dense step is launch-bound: 4.4 ms on an H200 (BENCHMARKS.md), nearly all of
+    it Python and kernel launches, for 128 images the GPU handles in a fraction of that.
+
+    A graph reads and writes fixed addresses, so each step's batch is copied into fixed buffers; the graph always
+    takes both gradient norms and the caller's `norms` masks them, so the stats sum exactly as train_step's do. Each
+    kind's first WARMUP steps run eagerly on a side stream (cuDNN autotuning, Adam's lazy state, cuBLAS workspaces:
+    nothing may be allocated for the first time inside a capture); the capture is the next step of that kind, and
+    replaying it right away is that step, so the run takes the same steps as an eager one. The EMA update stays
+    outside the graph: AveragedModel reads its counter on the host. With `capture` False (CPU) the same buffers,
+    masks and order run eagerly, which is what the CPU tests compare against train_step.
+    """
+    WARMUP = 3
+
+    def __init__(self, m: GAN, batch_size: int, capture: bool) -> None:
+        self.m, self.capture = m, capture
+        self.no_ema = replace(m, g_ema=None)  # the same models and optimizers; the graph must not hold the EMA
+        self.real = torch.zeros(batch_size, 1, 28, 28, device=m.device)                     # (B, 1, 28, 28)
+        self.y = torch.zeros(batch_size, dtype=torch.long, device=m.device) if m.cfg.conditional else None  # (B,)
+        self.masks = {(a, b): torch.tensor([1.0, 1.0, 1.0, 1.0, a, b], device=m.device)
+                      for a in (False, True) for b in (False, True)}
+        self.graphs: dict[bool, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}  # g_step → (graph, its stats)
+        self.warm = {False: 0, True: 0}
+        self.side = torch.cuda.Stream(m.device) if capture else None
+
+    def __call__(self, real: torch.Tensor, y_real: torch.Tensor | None, g_step: bool,
+                 norms: tuple[bool, bool]) -> torch.Tensor:
+        """train_step(m, real, y_real, g_step, norms): the same update and stats (6,), through the graph when there
+        is one."""
+        self.real.copy_(real)
+        if self.y is not None:
+            self.y.copy_(y_real)
+        if g_step in self.graphs:
+            graph, stats = self.graphs[g_step]
+            graph.replay()
+        elif not self.capture:
+            stats = train_step(self.no_ema, self.real, self.y, g_step)
+        elif self.warm[g_step] < self.WARMUP:
+            self.warm[g_step] += 1
+            self.side.wait_stream(torch.cuda.current_stream(self.m.device))
+            with torch.cuda.stream(self.side):
+                stats = train_step(self.no_ema, self.real, self.y, g_step)
+            torch.cuda.current_stream(self.m.device).wait_stream(self.side)
+        else:
+            stats = self._record(g_step)
+        if g_step and self.m.g_ema is not None:
+            self.m.g_ema.update_parameters(self.m.g)
+        return stats * self.masks[norms]
+
+    def _record(self, g_step: bool) -> torch.Tensor:
+        graph = torch.cuda.CUDAGraph()
+        graph.register_generator_state(self.m.rng)  # z, labels and GP's ε come from the run's own generator
+        torch.cuda.synchronize(self.m.device)
+        try:
+            # thread_local: a CUDA call from another thread of this process (a worker's sink) does not void it
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                stats = train_step(self.no_ema, self.real, self.y, g_step)
+        except RuntimeError as e:  # a capture this GPU or torch refuses: the run goes on eagerly, only slower
+            warnings.warn(f"CUDA graph capture failed, training eagerly from here: {e}", RuntimeWarning)
+            self.capture, self.graphs = False, {}
+            torch.cuda.synchronize(self.m.device)
+            return train_step(self.no_ema, self.real, self.y, g_step)
+        self.graphs[g_step] = (graph, stats)
+        graph.replay()  # the capture only recorded: this is the step
+        return stats
 
 
 def train_step(m: GAN, real: torch.Tensor, y_real: torch.Tensor | None, g_step: bool,
@@ -232,10 +313,11 @@ def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int, di
         else:  # EMA switched on at resume: start the average from the current G
             m.g_ema.module.load_state_dict(m.g.state_dict())
     for name, opt, lr in (("opt_g", m.opt_g, m.cfg.lr_g), ("opt_d", m.opt_d, m.cfg.lr_d)):
+        capturable = opt.param_groups[0]["capturable"]  # this run's, not the checkpoint's (CUDA graph or not)
         opt.load_state_dict(ckpt.optimizer_state(t, header, name))
         match_param_layout(opt)  # moments in the weights' layout (channels_last on CUDA)
         for group in opt.param_groups:  # a resumed run may change the learning rate or betas on purpose
-            group.update(lr=lr, betas=(m.cfg.beta1, m.cfg.beta2))
+            group.update(lr=lr, betas=(m.cfg.beta1, m.cfg.beta2), capturable=capturable)
     torch.set_rng_state(t["rng.torch_cpu"])
     if m.device.type == "cuda" and "rng.torch_cuda" in t:
         torch.cuda.set_rng_state(t["rng.torch_cuda"], m.device)
@@ -320,6 +402,7 @@ class Setup:
     """What the loop reads but never changes: the models, the data on the device, where checkpoints go."""
     m: GAN                           # the eager models: checkpoints, sample grids and scores use these
     step_model: GAN                  # the same models, compiled when cfg.compile: what train_step runs
+    graphed: GraphedStep | None      # the step as CUDA graphs (uses_cuda_graph), else None: train_step eagerly
     images: torch.Tensor             # (N, 28, 28) uint8, resident on the device for the whole run
     labels: torch.Tensor | None      # (N,) int64 for a conditional run, else None
     steps_per_epoch: int
@@ -351,7 +434,8 @@ def _setup(cfg: TrainConfig, resume_from: str | Path | None, out_dir: str | Path
             raise ConfigError(f"cannot resume: the checkpoint saw {perm.numel()} images, this run has {n} "
                               f"(train_subset or dataset changed)")
     step_model = replace(m, g=torch.compile(m.g), d=torch.compile(m.d)) if cfg.compile else m
-    s = Setup(m, step_model, images, labels, n // b, None if out_dir is None else Path(out_dir),
+    graphed = GraphedStep(m, b, capture=True) if uses_cuda_graph(cfg, device) else None
+    s = Setup(m, step_model, graphed, images, labels, n // b, None if out_dir is None else Path(out_dir),
               sample_grid_inputs(cfg))
     best_fd, best_epoch = header.get("best_fd"), header.get("best_epoch")
     if not (isinstance(best_fd, float) and _finite(best_fd) and type(best_epoch) is int and 0 < best_epoch <= epoch + 1):
@@ -377,6 +461,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         sink(Failed(f"{type(e).__name__}: {e}", 0))
         raise
     b, end = cfg.batch_size, None
+    step = s.graphed or partial(train_step, s.step_model)
     try:
         while p.epoch < cfg.epochs:
             if p.pos == 0:  # a new epoch: a new data order
@@ -387,8 +472,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 g_step = (p.step + 1) % cfg.n_critic == 0
                 # gradient norms: sampled on the interval's first step (D) and first G step (G), not averaged
                 norms = (p.acc_steps == 0, p.acc_g_steps == 0)
-                p.add(train_step(s.step_model, real, None if s.labels is None else s.labels[idx], g_step, norms),
-                      g_step)
+                p.add(step(real, None if s.labels is None else s.labels[idx], g_step, norms), g_step)
                 if p.step % cfg.log_every == 0 and (reason := p.flush(sink, b, s.m.d)):
                     end = Failed(reason, p.step)
                     break
