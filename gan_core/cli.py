@@ -225,7 +225,8 @@ def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> 
     def sink(ev: Any) -> None:
         if isinstance(ev, Started):
             why = " (auto)" if cfg.precision == "auto" else ""
-            bar.write(f"training on {ev.device} in {ev.precision}{why}" + (f" from step {ev.step}" if ev.step else ""))
+            bar.write(f"training on {ev.device} in {ev.precision}{why}" + (" as a CUDA graph" if ev.cuda_graph else "")
+                      + (f" from step {ev.step}" if ev.step else ""))
         elif isinstance(ev, StepMetrics):
             bar.update(ev.step - bar.n)
             bar.set_postfix(epoch=ev.epoch, d=f"{ev.d_loss:.3f}", g=f"{ev.g_loss:.3f}", Dx=f"{ev.d_real:.2f}",

@@ -13,10 +13,12 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Started:
-    """The loop is about to run: on which device, in which precision ("auto" resolved), from which step."""
+    """The loop is about to run: on which device, in which precision ("auto" resolved), from which step, and whether
+    its steps replay as a CUDA graph."""
     device: str
     precision: str
     step: int
+    cuda_graph: bool = False
 
 
 @dataclass(frozen=True)

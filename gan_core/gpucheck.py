@@ -440,7 +440,7 @@ def _training_sink(c: Check, r: dict[str, Any], events: Callable[[Any], None], t
         nonlocal last
         events(ev)
         if isinstance(ev, Started):
-            r.update(device=ev.device, precision=ev.precision)
+            r.update(device=ev.device, precision=ev.precision, cuda_graph=ev.cuda_graph)
         elif isinstance(ev, EpochQuality):
             now = time.monotonic()
             q = ev.quality

@@ -456,7 +456,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
     stop_event = stop_event or threading.Event()
     try:
         s, p = _setup(cfg, resume_from, out_dir, images, data_dir, labels)
-        sink(Started(s.m.device.type, resolve_precision(cfg, s.m.device), p.step))
+        sink(Started(s.m.device.type, resolve_precision(cfg, s.m.device), p.step, s.graphed is not None))
     except Exception as e:
         sink(Failed(f"{type(e).__name__}: {e}", 0))
         raise

@@ -53,7 +53,8 @@ class StoreSink:
 
     def __call__(self, ev: Event) -> None:
         if isinstance(ev, Started):
-            self.store.set_progress(self.run.id, ran_on=f"{ev.device}, {ev.precision}")
+            graph = ", CUDA graph" if ev.cuda_graph else ""
+            self.store.set_progress(self.run.id, ran_on=f"{ev.device}, {ev.precision}{graph}")
         elif isinstance(ev, StepMetrics):
             self.buffer.append({k: getattr(ev, k) for k in ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake",
                                                             "images_per_sec", "d_grad_norm", "g_grad_norm",

@@ -194,9 +194,11 @@ def numbers(store: Store, run: RunView, rows: list) -> None:
         col.metric(label, value, help=METRIC_HELP[label])
     if run.ran_on:  # what precision "auto" chose on the worker's hardware
         device, _, precision = run.ran_on.partition(", ")
+        precision, _, graph = precision.partition(", ")  # "cuda, bf16, CUDA graph"
         st.caption(f"Trains on {device.upper()} in {precision}"
                    + (" (precision auto: bf16 only where the hardware has bf16 units)"
-                      if run.config.precision == "auto" else ""))
+                      if run.config.precision == "auto" else "")
+                   + (", each step replayed as a CUDA graph" if graph else ""))
 
 
 def step_charts(store: Store, run: RunView, rows: list, smoothing: float, x_axis: str, log_losses: bool) -> None:

@@ -345,6 +345,15 @@ def test_live_view_shows_a_runs_metrics(home, store):
     store.add_step_metrics(run_id, _metric_rows(50)[40:])
     other = app("pages/runs.py", run_id=run_id)
     assert {m.label: m.value for m in other.metric}["step"] == "50"
+    # what the worker's Started event recorded: device, precision, and the CUDA graph when the steps replay as one
+    captions = lambda at: " ".join(c.value for c in at.caption)  # noqa: E731
+    store.set_progress(run_id, ran_on="cpu, fp32")
+    at = app("pages/runs.py", run_id=run_id)
+    assert "Trains on CPU in fp32 (precision auto" in captions(at) and "CUDA graph" not in captions(at)
+    store.set_progress(run_id, ran_on="cuda, bf16, CUDA graph")
+    at = app("pages/runs.py", run_id=run_id)
+    assert "Trains on CUDA in bf16 (precision auto: bf16 only where the hardware has bf16 units), each step " \
+           "replayed as a CUDA graph" in captions(at)
 
 
 def _quality_row(shares, fd=40.0, inception=8.0) -> dict:

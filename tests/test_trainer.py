@@ -214,6 +214,10 @@ def test_cuda_device_without_cuda_is_a_clear_error(tiny_cfg):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_training_runs_and_is_deterministic(tiny_cfg, mnist_slice):
     cfg = tiny_cfg.replace(device="cuda")
+    for graph in (True, False):  # the default replays the step as a CUDA graph, and says so
+        sink = ListSink()
+        train(cfg.replace(max_steps=5, cuda_graph=graph), sink, images=mnist_slice)
+        assert sink[0].cuda_graph is graph and isinstance(sink[-1], Done)
     a, b = _losses(cfg, mnist_slice), _losses(cfg, mnist_slice)
     assert len(a) == 20 and all(map(lambda x: x[0] == x[0], a))
     assert a[:5] == pytest.approx(b[:5], rel=1e-4)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import scripted_fd, sqlite_only, tiny, wait_for
+from gan_core.device import native_bf16
 from gan_core.checkpoint import read_header
 from gan_core.status import ACTIVE, RunStatus
 from gan_core.store import Store
@@ -41,6 +42,7 @@ def test_worker_trains_a_submitted_run_to_done(store):
     finish(start_worker("--once"))
     r = store.get(run_id)
     assert r.status == "done" and r.step == 16 and r.epoch == 2 and r.error is None
+    assert r.ran_on == f"cpu, {'bf16' if native_bf16('cpu') else 'fp32'}"  # from Started: no CUDA graph on a CPU
     assert [m["step"] for m in store.step_metrics(run_id)] == list(range(1, 17))
     samples = store.samples(run_id)
     assert [s["epoch"] for s in samples] == [1, 2]
