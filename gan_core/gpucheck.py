@@ -10,7 +10,8 @@ hand. Its parts, each recorded on its own (one failing keeps the others' results
   tutorial-style reference loop of the same run, with peak GPU memory per config;
 - generation: warm latency of sampling 64 digits;
 - quality_cost: scoring `eval_samples` images as a share of one epoch's training;
-- training: dcgan-sn-info at full width, scored every epoch, until the budget ends.
+- training: dcgan-sn-info at full width, scored every epoch, until the budget ends; its best epoch's generator (G
+  and D, ~10 MB) comes back as best-generator.safetensors.
 
 The JSON is rewritten atomically after every part and every bench config, so a run cut off by its time limit still
 leaves what it measured. Only what the GPU machine has is imported (torch, numpy, scipy, safetensors; pytest in a
@@ -25,6 +26,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +52,11 @@ BENCH_PRESETS = {"dense": "seed000-dense", "dcgan": "seed003-dcgan"}
 TRAIN_PRESET = "dcgan-sn-info"
 # Distribution names, read from metadata only: importing torchvision just to ask its version is what must not happen.
 PACKAGES = ("torch", "numpy", "scipy", "safetensors", "torchvision", "Pillow", "pytest", "pandas", "tqdm")
+
+
+def _most(name: str) -> int:
+    """The largest value TrainConfig allows for field `name`."""
+    return TrainConfig.__dataclass_fields__[name].metadata["max"]
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,8 @@ class Plan:
                               ("graph-fp32", "fp32", False, True), ("graph", "auto", False, True),
                               ("compile", "auto", True, False)),
                     skipped_variants={}, tests_share=0.25, bench_until=0.55, gen_repeats=30,
-                    train_overrides=dict(width_mult=1.0, epochs=TrainConfig.__dataclass_fields__["epochs"]
-                                         .metadata["max"]))
+                    train_overrides=dict(width_mult=1.0, epochs=_most("epochs"),
+                                         checkpoint_every=_most("checkpoint_every")))  # one, at the end
 
 
 class Check:
@@ -466,7 +473,7 @@ def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> s
     from .data import load_dataset
     from .events import Done, Failed, ListSink, StepMetrics, Stopped
     from .device import resolve_device
-    from .trainer import train
+    from .trainer import BEST_GENERATOR, train
 
     cfg = TrainConfig.from_preset(TRAIN_PRESET, device=c.device, **c.plan.train_overrides)
     device = resolve_device(cfg)
@@ -485,9 +492,17 @@ def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> s
     timer = threading.Timer(max(0.0, left), c.stop.set)
     timer.start()
     try:
-        train(cfg, sink, c.stop, images=images, labels=labels)
+        # Checkpoints go to a scratch folder; what comes back is the best epoch's generator (G and D, ~10 MB at
+        # full width), so a GPU run's result can be scored, sampled and shipped here.
+        train(cfg, sink, c.stop, images=images, labels=labels, out_dir=c.out / "training-run")
     finally:
         timer.cancel()
+        best = c.out / "training-run" / BEST_GENERATOR
+        if best.is_file():
+            os.replace(best, c.out / BEST_GENERATOR)
+            r["best_generator"] = {"file": BEST_GENERATOR, "mib": round((c.out / BEST_GENERATOR).stat().st_size
+                                                                       / 2**20, 1)}
+        shutil.rmtree(c.out / "training-run", ignore_errors=True)
     end = events[-1]
     steps = events.of(StepMetrics)
     r.update(outcome=type(end).__name__, stopped_at_epoch=end.epoch if isinstance(end, (Done, Stopped)) else None,

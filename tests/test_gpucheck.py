@@ -59,6 +59,12 @@ def _check_report(out: Path, reference: bool) -> dict:
     assert all(math.isfinite(e["fd"]) and e["inception_score"] >= 1 and e["wall_s"] > 0 for e in training["epochs"])
     assert training["fast_path"]["channels_last"] is False  # CPU: the layout stays as it was
     assert (out / "training_grid.npy").is_file()
+    # the best epoch's generator comes back (with D, for --reject) and loads; the scratch run folder does not
+    from gan_core.checkpoint import load_generator
+    assert training["best_generator"]["file"] == "best-generator.safetensors"
+    g, cfg = load_generator(out / "best-generator.safetensors")[:2]
+    assert cfg.info_code and sum(p.numel() for p in g.parameters()) > 0
+    assert not (out / "training-run").exists()
     return report
 
 
