@@ -254,7 +254,10 @@ def part_cuda_tests(c: Check, r: dict[str, Any]) -> str | None:
     # Only the files with CUDA tests: the others import the store and dashboard packages this machine may lack.
     # Plugin autoload off: the same plugins (none) on every machine, whatever its site-packages hold.
     cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *files]
-    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONUNBUFFERED": "1"}
+    # CUBLAS_WORKSPACE_CONFIG: cuBLAS's deterministic mode, which the graph-vs-eager test needs, is chosen when CUDA
+    # starts, so it is set before the tests' process begins.
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONUNBUFFERED": "1",
+           "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")}
     r.update(command=" ".join(cmd[1:]), timeout_s=round(limit, 1))
     c.log("cuda_tests: " + r["command"])
     try:

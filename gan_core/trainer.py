@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable
@@ -144,7 +143,8 @@ class GraphedStep:
     kind's first WARMUP steps run eagerly on a side stream (cuDNN autotuning, Adam's lazy state, cuBLAS workspaces:
     nothing may be allocated for the first time inside a capture); the capture is the next step of that kind, and
     replaying it right away is that step, so the run takes the same steps as an eager one. The EMA update stays
-    outside the graph: AveragedModel reads its counter on the host. With `capture` False (CPU) the same buffers,
+    outside the graph: AveragedModel reads its counter on the host. A capture that fails fails the run (resumable
+    with cuda_graph off): after a failed capture torch's generators and allocator are not fit to go on eagerly. With `capture` False (CPU) the same buffers,
     masks and order run eagerly, which is what the CPU tests compare against train_step.
     """
     WARMUP = 3
@@ -154,7 +154,7 @@ class GraphedStep:
         self.no_ema = replace(m, g_ema=None)  # the same models and optimizers; the graph must not hold the EMA
         self.real = torch.zeros(batch_size, 1, 28, 28, device=m.device)                     # (B, 1, 28, 28)
         self.y = torch.zeros(batch_size, dtype=torch.long, device=m.device) if m.cfg.conditional else None  # (B,)
-        self.masks = {(a, b): torch.tensor([1.0, 1.0, 1.0, 1.0, a, b], device=m.device)
+        self.masks = {(a, b): torch.tensor([True, True, True, True, a, b], device=m.device)
                       for a in (False, True) for b in (False, True)}
         self.graphs: dict[bool, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}  # g_step → (graph, its stats)
         self.warm = {False: 0, True: 0}
@@ -182,21 +182,23 @@ class GraphedStep:
             stats = self._record(g_step)
         if g_step and self.m.g_ema is not None:
             self.m.g_ema.update_parameters(self.m.g)
-        return stats * self.masks[norms]
+        return torch.where(self.masks[norms], stats, 0.0)  # not a product: a NaN norm not asked for stays 0
 
     def _record(self, g_step: bool) -> torch.Tensor:
         graph = torch.cuda.CUDAGraph()
         graph.register_generator_state(self.m.rng)  # z, labels and GP's ε come from the run's own generator
         torch.cuda.synchronize(self.m.device)
         try:
-            # thread_local: a CUDA call from another thread of this process (a worker's sink) does not void it
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            # On the warm-up's stream: cuBLAS keeps its workspace per stream, and one first made inside the capture
+            # would live in the graph's private pool (pytorch#187745). thread_local: a CUDA call from another thread
+            # of this process (a worker's sink) does not void the capture.
+            with torch.cuda.graph(graph, stream=self.side, capture_error_mode="thread_local"):
                 stats = train_step(self.no_ema, self.real, self.y, g_step)
-        except RuntimeError as e:  # a capture this GPU or torch refuses: the run goes on eagerly, only slower
-            warnings.warn(f"CUDA graph capture failed, training eagerly from here: {e}", RuntimeWarning)
-            self.capture, self.graphs = False, {}
-            torch.cuda.synchronize(self.m.device)
-            return train_step(self.no_ema, self.real, self.y, g_step)
+        except RuntimeError as e:
+            # Not an eager fallback: a failed capture leaves the generators (torch < 2.13), the allocator and the
+            # current stream in capture state. The run fails here with its last checkpoint intact, and resumes.
+            raise RuntimeError(f"CUDA graph capture failed ({e}); train or resume this run with cuda_graph off "
+                               f"(--no-cuda-graph, or the form's CUDA graph switch)") from e
         self.graphs[g_step] = (graph, stats)
         graph.replay()  # the capture only recorded: this is the step
         return stats
@@ -313,11 +315,14 @@ def _restore(m: GAN, path: Path) -> tuple[int, int, torch.Tensor | None, int, di
         else:  # EMA switched on at resume: start the average from the current G
             m.g_ema.module.load_state_dict(m.g.state_dict())
     for name, opt, lr in (("opt_g", m.opt_g, m.cfg.lr_g), ("opt_d", m.opt_d, m.cfg.lr_d)):
-        capturable = opt.param_groups[0]["capturable"]  # this run's, not the checkpoint's (CUDA graph or not)
+        # this run's switches, not the checkpoint's: fused always, capturable when it records CUDA graphs
+        own = {k: opt.param_groups[0][k] for k in ("fused", "capturable")}
         opt.load_state_dict(ckpt.optimizer_state(t, header, name))
         match_param_layout(opt)  # moments in the weights' layout (channels_last on CUDA)
         for group in opt.param_groups:  # a resumed run may change the learning rate or betas on purpose
-            group.update(lr=lr, betas=(m.cfg.beta1, m.cfg.beta2), capturable=capturable)
+            group.update(lr=lr, betas=(m.cfg.beta1, m.cfg.beta2), **own)
+        for p, state in opt.state.items():  # fused Adam counts on the parameter's device (a non-fused file: CPU)
+            state["step"] = state["step"].to(p.device, torch.float32)
     torch.set_rng_state(t["rng.torch_cpu"])
     if m.device.type == "cuda" and "rng.torch_cuda" in t:
         torch.cuda.set_rng_state(t["rng.torch_cuda"], m.device)

@@ -122,7 +122,10 @@ from pathlib import Path
 
 from safetensors import safe_open
 
+from gan_core import trainer
 from gan_core.checkpoint import check_resumable, saved_order_size
+from gan_core.events import StepMetrics
+from gan_core.trainer import build_gan
 from gan_core.config import ConfigError
 
 TINY = dict(g_widths=(32,), d_widths=(32,), batch_size=64, train_subset=512, log_every=1, device="cpu", eval_samples=0)
@@ -355,3 +358,22 @@ def test_a_generator_export_can_carry_d_for_rejection_and_still_refuses_a_bad_d(
     for load in (load_generator, load_discriminator):
         with pytest.raises(CheckpointError, match="discriminator its header describes"):
             load(tmp_path / "short-d.safetensors")
+
+
+def test_resume_uses_this_runs_adam_switches_not_the_files(mid_epoch, mnist_slice, tmp_path):
+    # A CUDA-graph run writes capturable=True; an older file may say fused=False. Neither changes fused Adam's
+    # update, so both resume, with the resuming run's own switches and the very weights of the untouched file.
+    path, cfg = mid_epoch
+    groups = {name: [{**g[0], "fused": False, "capturable": True}] for name, g in _groups(path).items()}
+    other = rewrite(path, tmp_path / "other-switches.safetensors", header={"param_groups": groups})
+    assert check_resumable(other)["param_groups"]["opt_g"][0]["capturable"] is True
+    for src in (path, other):
+        m = build_gan(cfg, torch.device("cpu"))
+        trainer._restore(m, src)
+        assert all(g["fused"] is True and g["capturable"] is False for opt in (m.opt_g, m.opt_d)
+                   for g in opt.param_groups)
+    sink = [ListSink(), ListSink()]
+    for s, src in zip(sink, (path, other)):
+        train(cfg.replace(max_steps=6), s, images=mnist_slice, resume_from=src)
+    assert [e.d_loss for e in sink[0].of(StepMetrics)] == [e.d_loss for e in sink[1].of(StepMetrics)]
+    assert len(sink[0].of(StepMetrics)) == 3
