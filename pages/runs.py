@@ -195,7 +195,7 @@ def numbers(store: Store, run: RunView, rows: list) -> None:
     if run.ran_on:  # what precision "auto" chose on the worker's hardware
         device, _, precision = run.ran_on.partition(", ")
         precision, _, graph = precision.partition(", ")  # "cuda, bf16, CUDA graph"
-        st.caption(f"Trains on {device.upper()} in {precision}"
+        st.caption(f"{'Trained' if run.status not in LIVE else 'Trains'} on {device.upper()} in {precision}"
                    + (" (precision auto: bf16 only where the hardware has bf16 units)"
                       if run.config.precision == "auto" else "")
                    + (", each step replayed as a CUDA graph" if graph else ""))

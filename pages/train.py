@@ -177,8 +177,9 @@ with right:
         st.error("Fix this before starting:\n\n" + "\n".join(f"- {dash.problem_markdown(f, m)}" for f, m in problems))
     else:
         from gan_core.config import planned_steps
-        st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epochs, {planned_steps(cfg):,} steps "
-                   f"of {cfg.batch_size} images; {estimate.describe()}.")
+        steps = planned_steps(cfg)
+        st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, {steps:,} "
+                   f"step{'s' * (steps != 1)} of {cfg.batch_size} images; {estimate.describe()}.")
     if st.session_state.get("cloned_from"):  # Clone (Sweeps) filled the form: no preset describes it
         st.caption(f"Filled from {dash.plain(st.session_state['cloned_from'])}; pick a preset to start over from one.")
     else:

@@ -354,6 +354,8 @@ def test_live_view_shows_a_runs_metrics(home, store):
     at = app("pages/runs.py", run_id=run_id)
     assert "Trains on CUDA in bf16 (precision auto: bf16 only where the hardware has bf16 units), each step " \
            "replayed as a CUDA graph" in captions(at)
+    store.finish(run_id, "done")  # a finished run: the same facts, in the past tense
+    assert "Trained on CUDA in bf16" in captions(app("pages/runs.py", run_id=run_id))
 
 
 def _quality_row(shares, fd=40.0, inception=8.0) -> dict:
