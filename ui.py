@@ -388,6 +388,6 @@ def clone_into_train(run_id: int) -> None:
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
         del st.session_state[key]  # the form's widgets restore themselves from the form dict
     st.session_state["train_mode"] = "Single run"
-    st.session_state["clone_note"] = f"Filled from run #{run.id} {run.name}: every field is that run's config."
-    st.session_state["cloned_from"] = f"run #{run.id} {run.name}"
+    st.session_state["cloned_from"] = f"run #{run.id} {run.name}"  # user text: shown through dash.plain
+    st.session_state["clone_note"] = True  # the Train page says so once
     st.switch_page(PAGES["train"])

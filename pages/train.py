@@ -63,8 +63,9 @@ if "train_mode" not in st.session_state:
 mode = st.segmented_control("Mode", ["Single run", "Sweep"], key="train_mode", required=True,
                             help="Sweep: queue one run per point of a grid or random search over fields you choose, "
                                  "on top of this form's config, and rank them on the Sweeps page.")
-if st.session_state.get("clone_note"):
-    st.info(st.session_state.pop("clone_note"), icon=":material/content_copy:")
+if st.session_state.pop("clone_note", False) and st.session_state.get("cloned_from"):
+    st.info(f"Filled from {dash.plain(st.session_state['cloned_from'])}: every field is that run's config.",
+            icon=":material/content_copy:")
 if FORM not in st.session_state:
     st.session_state[FORM] = dash.form_values(None)
 form = st.session_state[FORM]
@@ -180,7 +181,7 @@ with right:
         steps = planned_steps(cfg)
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, {steps:,} "
                    f"step{'s' * (steps != 1)} of {cfg.batch_size} images; {estimate.describe()}.")
-    if st.session_state.get("cloned_from"):  # Clone (Sweeps) filled the form: no preset describes it
+    if st.session_state.get("cloned_from"):  # Clone (Runs, Sweeps) filled the form: no preset describes it
         st.caption(f"Filled from {dash.plain(st.session_state['cloned_from'])}; pick a preset to start over from one.")
     else:
         st.caption(f"Preset: {dash.preset_summary(st.session_state.get('preset', dash.DEFAULTS_LABEL))}")

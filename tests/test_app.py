@@ -1421,6 +1421,18 @@ def test_clone_on_a_runs_live_view_fills_the_train_form_for_anyone(store, traine
     assert at.session_state["cloned_from"].startswith(f"run #{trained} ")
 
 
+def test_the_clone_notice_shows_a_hostile_run_name_literally(home, store):
+    # The name is user text: in the Train page's notice a markdown link or image must stay characters, not fetch.
+    name = "[click](http://127.0.0.1:9/x) ![img](http://127.0.0.1:9/i.png) **bold**"
+    run_id = store.submit(TrainConfig(epochs=2), name=name, owner="mallory")
+    at = app("pages/runs.py", run_id=run_id, user="someone-else")
+    at.button(key=f"clone-{run_id}").click().run()  # st.switch_page: AppTest is on the Train page now
+    assert at.header[0].value == "Train a GAN"
+    notice = [t for t in texts(at, "info") if t.startswith("Filled from run")]
+    assert len(notice) == 1 and "\\[click\\]" in notice[0] and "\\!\\[img\\]" in notice[0], notice
+    assert any(c.startswith("Filled from run") and "\\*\\*bold" in c for c in texts(at, "caption"))
+
+
 def test_sweeps_empty_state_leads_to_train_in_sweep_mode(home, store):
     at = app("pages/sweeps.py")
     assert any("No sweeps yet" in t for t in texts(at, "info")) and not at.error
