@@ -18,8 +18,8 @@ from .config import MIN_EVAL_SAMPLES, PRECISIONS, PRESETS, ConfigError, TrainCon
 from .checkpoint import CheckpointError, atomic_write, atomic_write_text, json_depth, read_header
 from .sweep import METRICS, PRUNE_RULES
 
-SEED_MAX = TrainConfig.__dataclass_fields__["seed"].metadata["max"]  # seeds are 0..2**31-1, as in TrainConfig
-EPOCHS_MAX = TrainConfig.__dataclass_fields__["epochs"].metadata["max"]
+SEED_MAX = TrainConfig.most("seed")  # seeds are 0..2**31-1, as in TrainConfig
+EPOCHS_MAX = TrainConfig.most("epochs")
 RUN_ID_MAX = 2**63 - 1  # the store's 64-bit id column
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes
 MAX_CONFIG_DEPTH = 4  # an object of fields, some of them lists: 2 levels
@@ -546,7 +546,8 @@ def cmd_sweeps(args: argparse.Namespace) -> int:
     print(f"sweep {sw.id} {sw.name}: ranked by {args.metric} (mean over seeds)")
     for e in board:
         score = "-" if e.mean is None else f"{e.mean:.3f}" + ("" if e.std is None else f" ± {e.std:.3f}")
-        print(f"{'-' if e.rank is None else e.rank:>3}. {score:>18}  runs {','.join(map(str, e.run_ids)):<12} {'/'.join(e.statuses):<20} "
+        rank = "-" if e.rank is None else e.rank
+        print(f"{rank:>3}. {score:>18}  runs {','.join(map(str, e.run_ids)):<12} {'/'.join(e.statuses):<20} "
               f"{point_text(e.values)}")
     return 0
 
@@ -656,7 +657,7 @@ def _gpu_check_verb(sub: Any) -> None:
 def _evaluate_verb(sub: Any) -> None:
     e = sub.add_parser("evaluate", help="quality of a checkpoint's samples vs. real test data")
     e.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or generator export")
-    most = TrainConfig.__dataclass_fields__["eval_samples"].metadata["max"]
+    most = TrainConfig.most("eval_samples")
     e.add_argument("--n", type=int_in(MIN_EVAL_SAMPLES, most), default=5000,
                    help=f"samples to score [{MIN_EVAL_SAMPLES}..{most}]")
     e.add_argument("--seed", type=int_in(0, SEED_MAX), default=12345)

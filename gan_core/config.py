@@ -205,6 +205,11 @@ class TrainConfig:
                 data[name] = hi
         return cls.from_dict(data)  # any other bad value: from_dict's ConfigError, naming field and value
 
+    @staticmethod
+    def most(name: str) -> Any:
+        """The largest value field `name` accepts (its metadata's max)."""
+        return _FIELDS[name].metadata["max"]
+
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
         """A seed recipe by name, with any field overridden."""

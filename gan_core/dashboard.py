@@ -642,8 +642,8 @@ def sweep_board(sweep: SweepView, runs: Sequence[RunView], quality: Mapping[int,
     return [(e, _best_of(e, METRICS[metric][2])) for e in board]
 
 
-def sweep_table(store: Store, sweep: SweepView, runs: Sequence[RunView], quality: Mapping[int, Sequence[Mapping[str, Any]]],
-                metric: str) -> list[dict[str, Any]]:
+def sweep_table(store: Store, sweep: SweepView, runs: Sequence[RunView],
+                quality: Mapping[int, Sequence[Mapping[str, Any]]], metric: str) -> list[dict[str, Any]]:
     """The Sweeps page's leaderboard: one row per point, ranked by the mean of `metric` over its seeds, with the
     swept fields, mean and std, each seed's score, statuses, the final grid of its best run and a link to it."""
     fields = [k for p in sweep.points[:1] for k in p]

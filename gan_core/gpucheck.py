@@ -6,8 +6,7 @@ hand. Its parts, each recorded on its own (one failing keeps the others' results
 - environment: torch, the device, CUDA capability, native bf16, TF32 and which optional packages exist;
 - cuda_tests: `pytest -m cuda` in a subprocess, counted from its JUnit XML;
 - bench: dense (seed000-dense) and DCGAN (seed003-dcgan) eager in fp32 and bf16, as CUDA graphs (the default) and
-  with torch.compile, against the
-  tutorial-style reference loop of the same run, with peak GPU memory per config;
+  with torch.compile, against the tutorial-style reference loop of the same run, with peak GPU memory per config;
 - generation: warm latency of sampling 64 digits;
 - quality_cost: scoring `eval_samples` images as a share of one epoch's training;
 - training: dcgan-sn-info at full width, scored every epoch, until the budget ends; its best epoch's generator (G
@@ -54,11 +53,6 @@ TRAIN_PRESET = "dcgan-sn-info"
 PACKAGES = ("torch", "numpy", "scipy", "safetensors", "torchvision", "Pillow", "pytest", "pandas", "tqdm")
 
 
-def _most(name: str) -> int:
-    """The largest value TrainConfig allows for field `name`."""
-    return TrainConfig.__dataclass_fields__[name].metadata["max"]
-
-
 @dataclass(frozen=True)
 class Plan:
     """How much each part does: the full check (default 8 minutes), or tiny (seconds on a CPU, for CI)."""
@@ -98,8 +92,8 @@ class Plan:
                               ("graph-fp32", "fp32", False, True), ("graph", "auto", False, True),
                               ("compile", "auto", True, False)),
                     skipped_variants={}, tests_share=0.25, bench_until=0.55, gen_repeats=30,
-                    train_overrides=dict(width_mult=1.0, epochs=_most("epochs"),
-                                         checkpoint_every=_most("checkpoint_every")))  # one, at the end
+                    train_overrides=dict(width_mult=1.0, epochs=TrainConfig.most("epochs"),
+                                         checkpoint_every=TrainConfig.most("checkpoint_every")))  # one, at the end
 
 
 class Check:

@@ -306,7 +306,8 @@ class Entry:
 def leaderboard(points: Sequence[Mapping[str, Any]], runs: Iterable[tuple[int, int, str]],
                 quality: Mapping[int, Sequence[Mapping[str, Any]]], metric: str = "best FD") -> list[Entry]:
     """The sweep's points ranked by the mean of `metric` over their seeds (best first; points with no score yet
-    last, unranked: "1" beside a queued run would read as its winner). `runs` is (run id, point index, status); `quality` maps run id → its quality rows."""
+    last, unranked: "1" beside a queued run would read as its winner). `runs` is (run id, point index, status);
+    `quality` maps run id → its quality rows."""
     if metric not in METRICS:
         raise ConfigError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
     lower = METRICS[metric][2]

@@ -144,8 +144,9 @@ class GraphedStep:
     nothing may be allocated for the first time inside a capture); the capture is the next step of that kind, and
     replaying it right away is that step, so the run takes the same steps as an eager one. The EMA update stays
     outside the graph: AveragedModel reads its counter on the host. A capture that fails fails the run (resumable
-    with cuda_graph off): after a failed capture torch's generators and allocator are not fit to go on eagerly. With `capture` False (CPU) the same buffers,
-    masks and order run eagerly, which is what the CPU tests compare against train_step.
+    with cuda_graph off): after a failed capture torch's generators and allocator are not fit to go on eagerly.
+    With `capture` False (CPU) the same buffers, masks and order run eagerly, which is what the CPU tests compare
+    against train_step.
     """
     WARMUP = 3
 
