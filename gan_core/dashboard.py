@@ -646,17 +646,42 @@ def sweep_table(store: Store, sweep: SweepView, runs: Sequence[RunView],
                 quality: Mapping[int, Sequence[Mapping[str, Any]]], metric: str) -> list[dict[str, Any]]:
     """The Sweeps page's leaderboard: one row per point, ranked by the mean of `metric` over its seeds, with the
     swept fields, mean and std, each seed's score, statuses, the final grid of its best run and a link to it."""
+    from .status import LIVE
+
     fields = [k for p in sweep.points[:1] for k in p]
     out = []
     for e, best in sweep_board(sweep, runs, quality, metric):
         sample = store.latest_sample(best)
+        live = any(s in LIVE for s in e.statuses)
+        status = ", ".join(sorted(set(e.statuses)))
+        if e.mean is None:  # the table's placeholder ("–") stands in the empty numbers; the words say why
+            status += " · not scored yet" if live else " before scoring"
+        grid = grid_data_uri(sample["path"]) if sample else None
         out.append({"rank": e.rank, **{f: value_text(e.values.get(f)) for f in fields}, metric: e.mean,
                     "± std": e.std, "seeds": len(e.run_ids),
                     "scores": ", ".join("–" if s is None else f"{s:.4g}" for s in e.scores),
-                    "status": ", ".join(sorted(set(e.statuses))), "best run": best,
-                    "samples": grid_data_uri(sample["path"]) if sample else None,
+                    "status": status, "best run": best,
+                    "samples": grid or note_image_uri(*(("no grid yet", "(after epoch 1)") if live
+                                                        else ("stopped before", "its first grid"))),
                     "live view": f"/runs?run={best}"})
     return out
+
+
+TABLE_PLACEHOLDER = "–"  # what a table shows in an empty cell (Streamlit's own is the word "None")
+
+
+def note_image_uri(*lines: str) -> str:
+    """A few words as a small SVG data: URI, for a table's image column where there is no image (an empty image
+    cell reads "None"); grey text, readable on light and dark backgrounds."""
+    import base64
+    import html as _html
+
+    top = 45 - 8 * (len(lines) - 1)
+    text = "".join(f'<text x="60" y="{top + 16 * i}" text-anchor="middle">{_html.escape(line)}</text>'
+                   for i, line in enumerate(lines))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="90" viewBox="0 0 120 90" '
+           f'font-family="sans-serif" font-size="12" fill="#8a8f98">{text}</svg>')
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
 def sweep_plan(cfg: TrainConfig | None, params_text: str, mode: str, draws: int | None, seeds: int | None,
