@@ -1506,3 +1506,70 @@ def test_the_sweeps_page_opens_on_the_newest_sweep_that_has_runs(home, store):
     assert picker.value == older and picker.options[0].endswith("no runs left")
     assert picker.options[1].endswith("· 2 runs") and at.dataframe
 
+
+def _team(store: Store) -> dict[str, int]:
+    """A team's runs: ada's two (one stopped, tagged), bob's one, and ada's 3-point sweep."""
+    ids = {"a1": store.submit(TrainConfig(epochs=2), name="a1", owner="ada", tags="baseline"),
+           "a2": store.submit(TrainConfig(epochs=2), name="a2", owner="ada"),
+           "b1": store.submit(TrainConfig(epochs=2), name="b1", owner="bob", tags="baseline, dcgan")}
+    store.request_stop(ids["a2"])
+    ids["sweep"] = _lr_sweep(store, points=3)
+    return ids
+
+
+def test_runs_table_folds_each_sweep_and_filters_and_groups_from_the_url(home, store):
+    ids = _team(store)
+    sweep_runs = [r.id for r in store.sweep_runs(ids["sweep"])]
+    at = app("pages/runs.py")
+    # The default: runs outside sweeps in the table, the sweep's three runs folded under one line
+    assert list(at.dataframe[0].value["id"]) == [ids["b1"], ids["a2"], ids["a1"]]
+    (fold,) = at.expander
+    assert fold.label == f"Sweep \\#{ids['sweep']} lr sweep · 3 runs" and not fold.proto.expanded
+    assert sorted(at.dataframe[1].value["id"]) == sweep_runs
+    assert not [k for k in at.query_params if k != "run"]  # the default view needs nothing in the URL
+    # A link reproduces a view: bob's baseline runs, grouped by status
+    at = app("pages/runs.py", query={"owner": "bob", "tag": "baseline", "group": "status"})
+    assert [list(d.value["id"]) for d in at.dataframe] == [[ids["b1"]]]
+    assert at.selectbox(key="runs_owner").value == "bob" and at.selectbox(key="runs_group").value == "status"
+    assert any(c.startswith("1 of 6 runs match") for c in texts(at, "caption"))
+    # Choosing a filter on the page puts it in the URL, and "every" takes it out again
+    at = app("pages/runs.py")
+    at.selectbox(key="runs_status").set_value("stopped").run()
+    assert at.query_params.get("status") == "stopped"
+    assert [list(d.value["id"]) for d in at.dataframe] == [[ids["a2"]]]
+    at.selectbox(key="runs_status").set_value("").run()  # "every status"
+    at.selectbox(key="runs_sweep").set_value(ids["sweep"]).run()
+    assert "status" not in at.query_params and at.query_params.get("sweep") == str(ids["sweep"])
+    assert at.expander[0].proto.expanded  # the view is that sweep: shown open
+    at.selectbox(key="runs_group").set_value("owner").run()
+    assert at.query_params.get("group") == "owner" and [m.value for m in at.markdown if m.value.startswith("**Owner")]
+    assert not at.exception
+
+
+def test_runs_table_refuses_bad_link_values_in_words_and_shows_every_run(home, store):
+    _team(store)
+    at = app("pages/runs.py", query={"status": "finished", "sweep": "abc", "group": "colour", "owner": "nobody",
+                                     "tag": "x" * 300})
+    said = " ".join(w.value.replace("\\", "") for w in at.warning)
+    assert "“finished” is not a run status (one of queued, running," in said
+    assert "“abc” is not a sweep with runs here" in said and "grouped by “colour”" in said
+    assert "no run has the owner “nobody”" in said and "no run has the tag “xxx" in said and "x" * 60 not in said
+    assert len(at.dataframe) == 2 and len(at.dataframe[0].value) == 3 and not at.exception  # every run shown
+
+
+def test_delete_forever_asks_first_and_is_not_the_highlighted_button(home, store):
+    run_id = store.submit(TrainConfig(epochs=2), name="old", owner="ada")
+    store.request_stop(run_id)
+    store.soft_delete(run_id)
+    keep = store.submit(TrainConfig(epochs=2), name="keep", owner="ada")
+    at = app("pages/runs.py", run_id=keep, user="ada")
+    purge = at.button(key=f"purge-{run_id}")
+    assert purge.proto.type != "primary"
+    purge.click().run()
+    assert store.get(run_id) is not None  # one click removes nothing ...
+    assert any("forever?" in w.value and "cannot be undone" in w.value for w in at.warning)
+    at.button(key=f"purge-no-{run_id}").click().run()
+    assert store.get(run_id) is not None and not [b for b in at.button if b.key == f"purge-yes-{run_id}"]
+    at.button(key=f"purge-{run_id}").click().run()
+    at.button(key=f"purge-yes-{run_id}").click().run()  # ... the second, confirming one does
+    assert store.get(run_id) is None and store.get(keep) is not None
