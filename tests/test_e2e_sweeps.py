@@ -75,6 +75,8 @@ def test_sweeps_leaderboard_parcoords_and_clone(tmp_path, mnist_slice):
             # first, each beside that score.
             order = sorted(best, key=best.get)
             grid = page.locator('[data-testid="stDataFrame"]').first
+            # the grid's screen-reader table fills in after the canvas: read it once its rows are there
+            grid.locator("table tbody tr").first.wait_for(state="attached", timeout=30_000)
             rows = _grid_rows(grid)
             assert [int(r["best run"]) for r in rows] == order, (rows, best)
             assert [float(r["best FD (mean)"]) for r in rows] == pytest.approx([best[i] for i in order])
