@@ -160,20 +160,27 @@ def ensure_worker_once() -> None:
     _worker_once(str(get_store().home))
 
 
-def list_runs() -> list[RunView]:
+def list_runs(warn: bool = True) -> list[RunView]:
     """All runs, newest first, after marking runs whose worker went silent as interrupted (unless
-    GAN_HEARTBEAT_TIMEOUT is malformed: no guessing which runs lost their worker)."""
+    GAN_HEARTBEAT_TIMEOUT is malformed: no guessing which runs lost their worker). A run whose stored settings no
+    longer read is left out, and (with `warn`) named in a warning: one damaged row never hides the others."""
     store = get_store()
     stale = stale_after()
     if stale is not None:
         store.mark_interrupted(stale)
-    try:
-        return store.list_runs()
-    except ConfigError as e:  # a damaged row, whose settings the store will not guess: words, not a traceback
-        st.error(f"A run in the store has settings that cannot be read ({dash.plain(str(e))}), so the runs cannot "
-                 f"be listed until that row is repaired or removed.")
-        st.stop()
-        raise  # unreachable: st.stop raises
+    unreadable: list = []
+    runs = store.list_runs(unreadable=unreadable)
+    if warn:
+        warn_unreadable(unreadable)
+    return runs
+
+
+def warn_unreadable(unreadable: Sequence) -> None:
+    """One warning naming every run the store could not read (store.UnreadableRun), and what to do about it."""
+    if unreadable:
+        st.warning("Left out of the lists: " + "; ".join(dash.plain(u.text()) for u in unreadable)
+                   + ". Repair or remove " + ("that row" if len(unreadable) == 1 else "those rows")
+                   + " in the run database; every other run is shown.", icon=":material/report:")
 
 
 def auth_configured() -> bool:

@@ -191,16 +191,30 @@ def log_ticks(values: Sequence[float]) -> tuple[list[float], list[str]]:
         return [], []
     lo, hi = min(vals), max(vals)
     k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    if sum(lo <= m * 10.0 ** k <= hi for k in range(k0, k1 + 1) for m in (1, 2, 5)) < 2:
+        # A narrow band (FDs of 799.9..800.4): fewer than two 1-2-5 ticks inside it. Ticks outside the data lie
+        # outside the axis too (Plotly's autorange follows the data, not the ticks), which left such a chart with
+        # one label or none; on so short a span a log axis is as good as linear, so round linear steps.
+        return band_ticks(lo, hi)
     for mults in ((1, 2, 5), (1, 3), (1,)):
         ticks = [m * 10.0 ** k for k in range(k0, k1 + 1) for m in mults]
         inside = [t for t in ticks if lo / 1.2 <= t <= hi * 1.2]
         if len(inside) <= 7:
             break
-    if len(inside) < 2:  # a narrow range: the neighbouring ticks too
-        below = [t for t in ticks if t < lo][-1:]
-        above = [t for t in ticks if t > hi][:1]
-        inside = below + inside + above
     return inside, [f"{t:,.0f}" if t >= 1 else f"{t:g}" for t in inside]
+
+
+def band_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+    """Two to six round ticks (steps of 1, 2 or 5 × 10^k) inside lo..hi, labelled with the decimals their step needs
+    ('799.9', '800.0', …); the value itself, to four significant digits, when lo == hi."""
+    if not hi > lo:
+        return [lo], [f"{lo:,.4g}" if lo < 1e4 else f"{lo:,.0f}"]
+    raw = (hi - lo) / 5  # a step at least this long gives 2..6 ticks inside the band
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    ticks = [round(k * step, decimals + 3) for k in range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1)]
+    return ticks, [f"{t:,.{decimals}f}" for t in ticks]
 
 
 def _quality_traces(fig: go.Figure, series: Mapping[str, Rows], key: str, floor: Mapping[str, Any] | None,

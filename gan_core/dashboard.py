@@ -379,6 +379,132 @@ def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[s
              "created": format_duration(now - r.created_at) + " ago"} for r in runs]
 
 
+# --- the runs table's filters and groups (kept in the URL: ?owner=ada&status=running&group=owner) -----------
+RUN_FILTERS = ("owner", "tag", "status", "sweep")
+RUN_GROUPS = ("sweep", "none", "owner", "tag", "status")  # "sweep" (the default) folds each sweep's runs
+NO_SWEEP = "none"  # ?sweep=none: the runs outside every sweep
+NO_OWNER = "–"     # how the table shows a run started without a name
+_MAX_SHOWN = 40    # characters of a refused URL value quoted back
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFilter:
+    """Which runs the runs table shows (None: every value) and how it groups them (one of RUN_GROUPS)."""
+    owner: str | None = None
+    tag: str | None = None
+    status: str | None = None
+    sweep: int | str | None = None  # a sweep id, or NO_SWEEP
+    group: str = "sweep"
+
+    def query(self) -> dict[str, str]:
+        """The URL query parameters that reproduce this view (defaults left out)."""
+        q = {k: str(getattr(self, k)) for k in RUN_FILTERS if getattr(self, k) is not None}
+        return q | ({"group": self.group} if self.group != "sweep" else {})
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether any filter is set."""
+        return any(getattr(self, k) is not None for k in RUN_FILTERS)
+
+
+def run_filter_options(runs: Sequence[RunView]) -> dict[str, list[Any]]:
+    """The values each filter offers: the owners, tags and sweeps of `runs`, every status."""
+    return {"owner": sorted({r.owner or NO_OWNER for r in runs}, key=str.lower),
+            "tag": sorted({t for r in runs for t in r.tags}),
+            "status": [s.value for s in RunStatus],
+            "sweep": [*sorted({r.sweep_id for r in runs if r.sweep_id is not None}, reverse=True), NO_SWEEP]}
+
+
+def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[Any]]
+                     ) -> tuple[RunFilter, list[str]]:
+    """The runs table's view from URL query parameters: (filter, [why each refused value was ignored]). A value
+    that names nothing here (a status that does not exist, an owner with no runs, a sweep id that is not a number)
+    is refused in words and that filter left off; nothing raises."""
+    got: dict[str, Any] = {}
+    problems = []
+    for key in (*RUN_FILTERS, "group"):
+        raw = params.get(key)
+        if isinstance(raw, (list, tuple)):  # ?status=a&status=b: the last, as st.query_params.get gives it
+            raw = raw[-1] if raw else None
+        if raw is None or not str(raw).strip():
+            continue
+        value = " ".join(str(raw).split())
+        shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN - 1] + "…"
+        if key == "tag":
+            value = value.lower()
+        if key == "sweep" and value != NO_SWEEP:
+            value = int(value) if value.isdigit() and len(value) < 12 else value
+        allowed = RUN_GROUPS if key == "group" else options.get(key, ())
+        if value in allowed:
+            got[key] = value
+        elif key == "status":
+            problems.append(f"“{shown}” is not a run status (one of {', '.join(allowed)}): showing every status.")
+        elif key == "sweep":
+            problems.append(f"“{shown}” is not a sweep with runs here (a sweep's number, or {NO_SWEEP} for the runs "
+                            f"outside sweeps): showing every sweep.")
+        elif key == "group":
+            problems.append(f"runs cannot be grouped by “{shown}” (only by {', '.join(RUN_GROUPS[1:])}, or "
+                            f"sweep): grouped by sweep.")
+        else:
+            problems.append(f"no run has the {key} “{shown}”: showing every {key}.")
+    return RunFilter(**got), problems
+
+
+def filter_runs(runs: Sequence[RunView], f: RunFilter) -> list[RunView]:
+    """The runs that pass every filter of `f`, in their order."""
+    def keep(r: RunView) -> bool:
+        return ((f.owner is None or (r.owner or NO_OWNER) == f.owner) and (f.tag is None or f.tag in r.tags)
+                and (f.status is None or r.status == f.status)
+                and (f.sweep is None or (r.sweep_id is None if f.sweep == NO_SWEEP else r.sweep_id == f.sweep)))
+    return [r for r in runs if keep(r)]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunGroup:
+    """One group of the runs table: a stable key, its heading, its runs; `folded` for a sweep's runs (shown closed
+    under one line, so a 12-run sweep is one line of the page until opened)."""
+    key: str
+    label: str
+    runs: tuple[RunView, ...]
+    folded: bool = False
+
+    def summary(self) -> str:
+        """'4 done, 2 pruned'."""
+        counts: dict[str, int] = {}
+        for r in self.runs:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def group_runs(runs: Sequence[RunView], by: str, sweep_names: Mapping[int, str] | None = None) -> list[RunGroup]:
+    """The runs in groups for the table, each group's runs in their order: by sweep (runs outside sweeps first,
+    then one folded group a sweep, newest first), owner, tag (a run under each of its tags, untagged last), status
+    (in RunStatus order), or "none" (one group)."""
+    names = sweep_names or {}
+    if by == "sweep":
+        alone = tuple(r for r in runs if r.sweep_id is None)
+        ids = sorted({r.sweep_id for r in runs if r.sweep_id is not None}, reverse=True)
+        groups = [RunGroup(NO_SWEEP, "Runs outside sweeps", alone)] if alone else []
+        for i in ids:
+            members = tuple(r for r in runs if r.sweep_id == i)
+            groups.append(RunGroup(f"sweep-{i}", f"Sweep #{i} {names.get(i, '')}".rstrip()
+                                   + f" · {len(members)} run{'' if len(members) == 1 else 's'}", members, folded=True))
+        return groups
+    if by == "owner":
+        keys = sorted({r.owner or NO_OWNER for r in runs}, key=str.lower)
+        return [RunGroup(f"owner-{k}", f"Owner {k}", tuple(r for r in runs if (r.owner or NO_OWNER) == k))
+                for k in keys]
+    if by == "tag":
+        keys = sorted({t for r in runs for t in r.tags})
+        groups = [RunGroup(f"tag-{k}", f"Tag {k}", tuple(r for r in runs if k in r.tags)) for k in keys]
+        untagged = tuple(r for r in runs if not r.tags)
+        return groups + ([RunGroup("tag-", "No tags", untagged)] if untagged else [])
+    if by == "status":
+        return [RunGroup(f"status-{s}", str(s).capitalize(), tuple(r for r in runs if r.status == s))
+                for s in RunStatus if any(r.status == s for r in runs)]
+    return [RunGroup("all", "All runs", tuple(runs))] if runs else []
+
+
 def latest(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The newest metric row, or an empty dict."""
     return dict(rows[-1]) if rows else {}
@@ -646,17 +772,42 @@ def sweep_table(store: Store, sweep: SweepView, runs: Sequence[RunView],
                 quality: Mapping[int, Sequence[Mapping[str, Any]]], metric: str) -> list[dict[str, Any]]:
     """The Sweeps page's leaderboard: one row per point, ranked by the mean of `metric` over its seeds, with the
     swept fields, mean and std, each seed's score, statuses, the final grid of its best run and a link to it."""
+    from .status import LIVE
+
     fields = [k for p in sweep.points[:1] for k in p]
     out = []
     for e, best in sweep_board(sweep, runs, quality, metric):
         sample = store.latest_sample(best)
+        live = any(s in LIVE for s in e.statuses)
+        status = ", ".join(sorted(set(e.statuses)))
+        if e.mean is None:  # the table's placeholder ("–") stands in the empty numbers; the words say why
+            status += " · not scored yet" if live else " before scoring"
+        grid = grid_data_uri(sample["path"]) if sample else None
         out.append({"rank": e.rank, **{f: value_text(e.values.get(f)) for f in fields}, metric: e.mean,
                     "± std": e.std, "seeds": len(e.run_ids),
                     "scores": ", ".join("–" if s is None else f"{s:.4g}" for s in e.scores),
-                    "status": ", ".join(sorted(set(e.statuses))), "best run": best,
-                    "samples": grid_data_uri(sample["path"]) if sample else None,
+                    "status": status, "best run": best,
+                    "samples": grid or note_image_uri(*(("no grid yet", "(after epoch 1)") if live
+                                                        else ("stopped before", "its first grid"))),
                     "live view": f"/runs?run={best}"})
     return out
+
+
+TABLE_PLACEHOLDER = "–"  # what a table shows in an empty cell (Streamlit's own is the word "None")
+
+
+def note_image_uri(*lines: str) -> str:
+    """A few words as a small SVG data: URI, for a table's image column where there is no image (an empty image
+    cell reads "None"); grey text, readable on light and dark backgrounds."""
+    import base64
+    import html as _html
+
+    top = 45 - 8 * (len(lines) - 1)
+    text = "".join(f'<text x="60" y="{top + 16 * i}" text-anchor="middle">{_html.escape(line)}</text>'
+                   for i, line in enumerate(lines))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="90" viewBox="0 0 120 90" '
+           f'font-family="sans-serif" font-size="12" fill="#8a8f98">{text}</svg>')
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
 def sweep_plan(cfg: TrainConfig | None, params_text: str, mode: str, draws: int | None, seeds: int | None,

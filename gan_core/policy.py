@@ -224,16 +224,41 @@ def check_sweep(runs: Sequence[Any], settings: Settings) -> list[Estimate]:
     return out
 
 
-def stop_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Settings) -> int:
-    """Ask every live run of a sweep to stop, as the sweep's owner or an admin; returns how many were asked."""
+def _require_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Settings, action: str) -> Identity:
+    """`who`, if the sweep exists and `who` is its owner or an admin; PolicyError naming `action` otherwise."""
     sweep = store.get_sweep(sweep_id)
     me = _who(who, settings)
     if sweep is None:
-        raise PolicyError("cannot stop: no such sweep")
+        raise PolicyError(f"cannot {action}: no such sweep")
     if not (me.key and (sweep.owner_key in {me.key, *me.aliases} or me.admin)):
-        raise PolicyError(f"cannot stop sweep #{sweep_id}: it belongs to {sweep.owner or 'nobody'}; only its owner "
-                          f"or an admin may")
+        raise PolicyError(f"cannot {action} sweep #{sweep_id}: it belongs to {sweep.owner or 'nobody'}; only its "
+                          f"owner or an admin may")
+    return me
+
+
+def stop_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Settings) -> int:
+    """Ask every live run of a sweep to stop, as the sweep's owner or an admin; returns how many were asked."""
+    _require_sweep(store, sweep_id, who, settings, "stop")
     return store.stop_sweep(sweep_id)
+
+
+def resume_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Settings) -> list[int]:
+    """Queue again every stopped or interrupted run of a sweep (sweep.RESUME_STATUSES), each from its checkpoint, as
+    the sweep's owner or an admin: each run within the per-run caps and all of them within the demo's queue caps
+    (as one resume each would be), or none is queued. Returns the run ids queued ([]: nothing to resume)."""
+    from .sweep import RESUME_STATUSES
+
+    me = _require_sweep(store, sweep_id, who, settings, "resume")
+    runs = [r for r in store.sweep_runs(sweep_id) if r.status in RESUME_STATUSES]
+    if not runs:
+        return []
+    for r in runs:
+        try:
+            check_resources(r.config, settings)
+        except (ConfigError, PolicyError) as e:
+            raise type(e)(f"run #{r.id}: {e}") from None
+    guard = _queue_guard(store, me, settings, None, rate=False, adding=len(runs)) if settings.demo_mode else None
+    return store.resume_sweep(sweep_id, [r.id for r in runs], guard=guard)
 
 
 def check_resources(cfg: TrainConfig, settings: Settings) -> Estimate:

@@ -58,8 +58,37 @@ class RunView:
         return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
 
 
+@dataclass(frozen=True)
+class UnreadableRun:
+    """A run row whose stored config no longer reads as a TrainConfig (edited by hand, damaged): the lists leave it
+    out and name it here, so one bad row never hides the others."""
+    id: int
+    name: str
+    owner: str
+    status: str
+    reason: str
+
+    def text(self) -> str:
+        """'run #7 (lr test, owner ada, stopped): eval_samples: expected …'."""
+        return (f"run #{self.id} ({self.name}, owner {self.owner or '–'}, {self.status}): its stored settings cannot "
+                f"be read ({self.reason})")
+
+
+def _views(rows: Iterable[Any], unreadable: list[UnreadableRun] | None) -> list[RunView]:
+    """RunViews of the rows whose config reads; each other row is appended to `unreadable` (when given) instead of
+    failing the whole list."""
+    out = []
+    for r in rows:
+        try:
+            out.append(_view(r))
+        except (ConfigError, ValueError, TypeError) as e:  # ValueError: JSON that does not parse at all
+            if unreadable is not None:
+                unreadable.append(UnreadableRun(r.id, r.name, r.owner or "", r.status, str(e)))
+    return out
+
+
 def _view(r: Any) -> RunView:
-    """A RunView from a core result row of `select(Run)`."""
+    """A RunView from a core result row of `select(Run)`; ConfigError where its stored config does not read."""
     return RunView(r.id, r.name, r.owner, TrainConfig.from_json(r.config_json), r.status, r.error, r.created_at,
                    r.started_at, r.finished_at, r.heartbeat_at, r.worker_id, r.stop_requested, r.resume, r.epoch,
                    r.step, r.total_steps, r.artifacts, tuple(t for t in (r.tags or "").split(",") if t),
@@ -218,11 +247,43 @@ class Store:
         with self.reader.connect() as c:
             return [_sweep_view(r) for r in c.execute(select(SweepRow).order_by(SweepRow.id.desc()))]
 
-    def sweep_runs(self, sweep_id: int) -> list[RunView]:
-        """The runs of a sweep (soft-deleted ones left out), in the order they were queued."""
+    def sweep_run_counts(self) -> dict[int, int]:
+        """How many (not deleted) runs each sweep has left: sweep id → count, sweeps with none left out."""
         with self.reader.connect() as c:
-            return [_view(r) for r in c.execute(select(Run).where(Run.sweep_id == sweep_id,
-                                                                  Run.deleted_at.is_(None)).order_by(Run.id))]
+            return dict(c.execute(select(Run.sweep_id, func.count()).where(
+                Run.sweep_id.is_not(None), Run.deleted_at.is_(None)).group_by(Run.sweep_id)).all())
+
+    def sweep_runs(self, sweep_id: int, unreadable: list[UnreadableRun] | None = None) -> list[RunView]:
+        """The runs of a sweep (soft-deleted ones left out), in the order they were queued; rows whose config does
+        not read are left out and appended to `unreadable`."""
+        with self.reader.connect() as c:
+            return _views(c.execute(select(Run).where(Run.sweep_id == sweep_id, Run.deleted_at.is_(None))
+                                    .order_by(Run.id)), unreadable)
+
+    def resume_sweep(self, sweep_id: int, run_ids: Iterable[int],
+                     guard: Callable[[Connection, TrainConfig], None] | None = None) -> list[int]:
+        """Queue again, in one transaction, those of `run_ids` that are still runs of the sweep a person stopped or
+        a dead worker interrupted (sweep.RESUME_STATUSES), each to continue from its newest checkpoint; `guard` as in
+        `submit`, once for the lot. Returns the ids queued (none: nothing was left to resume)."""
+        from .sweep import RESUME_STATUSES
+
+        with self.engine.begin() as c:
+            if guard is not None:
+                lock(c, AdvisoryLock.GUARD)
+            rows = c.execute(select(Run.id, Run.config_json).where(
+                Run.sweep_id == sweep_id, Run.id.in_(list(run_ids)), Run.deleted_at.is_(None),
+                Run.status.in_(sorted(RESUME_STATUSES))).order_by(Run.id)).all()
+            if not rows:
+                return []
+            if guard is not None:
+                guard(c, TrainConfig.from_json(rows[0].config_json))
+            # As in request_resume: the WHERE allows again only moves into queued from these statuses, in case
+            # another writer moved a run since the read (PostgreSQL reads committed rows).
+            done = c.execute(update(Run).where(Run.id.in_([r.id for r in rows]),
+                                               _may_become(RunStatus.QUEUED, *RESUME_STATUSES))
+                             .values(status=RunStatus.QUEUED, resume=True, stop_requested=False, error=None,
+                                     finished_at=None).returning(Run.id))
+            return sorted(done.scalars())
 
     def sweep_fds_at(self, sweep_id: int, epoch: int, exclude: int) -> list[float]:
         """The Fréchet distances the sweep's other runs (not `exclude`) recorded at `epoch`, for the pruning rule."""
@@ -242,15 +303,17 @@ class Store:
             row = c.execute(select(Run).where(Run.id == run_id)).first()
         return _view(row) if row else None
 
-    def list_runs(self, statuses: Iterable[str] | None = None, deleted: bool = False) -> list[RunView]:
-        """Runs, newest first, optionally only those in `statuses`; soft-deleted ones only if `deleted`."""
+    def list_runs(self, statuses: Iterable[str] | None = None, deleted: bool = False,
+                  unreadable: list[UnreadableRun] | None = None) -> list[RunView]:
+        """Runs, newest first, optionally only those in `statuses`; soft-deleted ones only if `deleted`. A row whose
+        stored config does not read is left out (appended to `unreadable`), never failing the whole list."""
         q = select(Run).order_by(Run.id.desc())
         if not deleted:
             q = q.where(Run.deleted_at.is_(None))
         if statuses:
             q = q.where(Run.status.in_(list(statuses)))
         with self.reader.connect() as c:
-            return [_view(r) for r in c.execute(q)]
+            return _views(c.execute(q), unreadable)
 
     def artifacts_dir(self, run: RunView) -> Path:
         """Absolute artifacts folder of a run: the row's `artifacts` folder (`run-<id>`, as submit writes it) inside

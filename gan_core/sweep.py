@@ -18,12 +18,16 @@ from itertools import product
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from .config import ConfigError, TrainConfig, coerce_value, config_fields, planned_steps
+from .status import RunStatus
 
 MODES = ("grid", "random")
 PRUNE_RULES = ("none", "median", "asha")
 MAX_POINTS = 64        # runs one sweep may queue (points × seeds): a typo like 1e-5..1e-3 with 10,000 draws is refused
 MAX_SEEDS = 10
 MIN_PEERS = 2          # a run is only compared once this many other runs of its sweep reported the same epoch
+# What "Resume sweep" queues again: runs a person stopped or a dead worker interrupted. Not pruned runs (the sweep's
+# own rule ended them), done ones (finished), nor failed ones (they would fail again: each resumes on its own).
+RESUME_STATUSES = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
 # Fields a sweep may not vary: where a run trains, and what is derived per point.
 UNSWEPT = frozenset({"seed", "device"})
 _TUPLE_FIELDS = {f.name for f in config_fields() if isinstance(f.default, tuple)}

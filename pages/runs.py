@@ -37,15 +37,64 @@ def stopped_early(run: RunView) -> bool:
     return run.status == RunStatus.DONE and bool(run.error) and run.error.startswith("stopped early")
 
 
+FILTER_LABELS = {"owner": "Owner", "tag": "Tag", "status": "Status", "sweep": "Sweep", "group": "Group by"}
+EVERY = ""  # the filters' "every owner" (tag, status, sweep) choice
+GROUP_WORDS = {"sweep": "sweep (folded)", "none": "nothing", "owner": "owner", "tag": "tag", "status": "status"}
+
+
 def runs_table() -> None:
-    """Every run, newest first, with a progress bar (a fragment: it refreshes while any run is live)."""
-    runs = ui.list_runs()
-    table = dash.runs_table(runs)
+    """Every run, newest first, with a progress bar, filtered by owner, tag, status and sweep and grouped (each
+    sweep's runs folded under one line by default), the view kept in the URL so a link reproduces it (a fragment:
+    it refreshes while any run is live)."""
+    runs = ui.list_runs(warn=False)  # the page's own call above already named any unreadable row
+    names = {s.id: s.name for s in ui.get_store().list_sweeps()}
+    options = dash.run_filter_options(runs)
+    asked, problems = dash.parse_run_filter(st.query_params.to_dict(), options)
+    for problem in problems:  # a link with a value that names nothing here: said, and that filter left off
+        st.warning(f"Link filter ignored: {dash.plain(problem)}", icon=":material/filter_alt_off:")
+    words = {"owner": dash.plain, "tag": dash.plain, "status": str, "group": GROUP_WORDS.get,
+             "sweep": lambda v: "outside sweeps" if v == dash.NO_SWEEP else f"#{v} {names.get(v, '')}".rstrip()}
+    chosen = {}
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
+        for key in (*dash.RUN_FILTERS, "group"):
+            if key == "group":
+                choices, now = list(dash.RUN_GROUPS), asked.group
+            else:  # EVERY, not None: a selectbox offers to "clear" a None choice, which here means the same
+                choices, now = [EVERY, *options[key]], getattr(asked, key) or EVERY
+            chosen[key] = st.selectbox(
+                FILTER_LABELS[key], choices, index=choices.index(now), key=f"runs_{key}", width=145,
+                format_func=lambda v, k=key: f"every {k}" if v == EVERY else words[k](v))
+    view = dash.RunFilter(**{k: None if v == EVERY else v for k, v in chosen.items()})
+    if view.query() != asked.query():  # changed here: the URL follows, so a copied link shows this view
+        for key in (*dash.RUN_FILTERS, "group"):
+            if key in view.query():
+                st.query_params[key] = view.query()[key]
+            elif key in asked.query():
+                st.query_params.pop(key, None)
+    shown = dash.filter_runs(runs, view)
+    if view.narrowed:
+        st.caption(f"{len(shown)} of {len(runs)} runs match." if shown else
+                   f"No run matches these filters ({len(runs)} runs in all).")
     early = {r.id for r in runs if stopped_early(r)}
+    for group in dash.group_runs(shown, view.group, names):
+        if group.folded:  # one line a sweep until opened; opened at once when the view is that sweep
+            with st.expander(dash.plain(group.label), expanded=view.sweep is not None):
+                st.caption(group.summary())
+                _table(group, early)
+        elif view.group in ("sweep", "none"):
+            _table(group, early)
+        else:
+            st.markdown(f"**{dash.plain(group.label)}** · {group.summary()}")
+            _table(group, early)
+
+
+def _table(group: "dash.RunGroup", early: set[int]) -> None:
+    """One group's runs as a table with a progress bar."""
+    table = dash.runs_table(group.runs)
     for row in table:
         if row["id"] in early:
             row["status"] = f"{row['status']} (stopped early)"
-    st.dataframe(table, hide_index=True, width="stretch",
+    st.dataframe(table, hide_index=True, width="stretch", key=f"runs-table-{group.key}",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
                                                                            format="percent"),
                                 "name": st.column_config.TextColumn("name", width="medium"),
@@ -405,10 +454,21 @@ def deleted_runs() -> None:
                 if c2.button("Restore", key=f"restore-{r.id}"):
                     policy.restore(store, r.id, me, settings)
                     st.rerun()
-                if c3.button("Delete forever", key=f"purge-{r.id}", type="primary",
+                # Not the highlighted button, and a second click to confirm: nothing brings the run back.
+                if c3.button("Delete forever", key=f"purge-{r.id}",
                              help="Removes its metrics, samples, checkpoints and generator."):
-                    policy.purge(store, r.id, me, settings)
-                    st.rerun()
+                    st.session_state["purge_confirm"] = r.id
+                if st.session_state.get("purge_confirm") == r.id:
+                    st.warning(f"Delete run #{r.id} forever? Its metrics, samples, checkpoints and generator are "
+                               f"removed, and this cannot be undone.")
+                    y, n, _ = st.columns([1, 1, 2])
+                    if y.button("Yes, delete it forever", key=f"purge-yes-{r.id}", icon=":material/delete_forever:"):
+                        st.session_state.pop("purge_confirm", None)
+                        policy.purge(store, r.id, me, settings)
+                        st.rerun()
+                    if n.button("Cancel", key=f"purge-no-{r.id}"):
+                        st.session_state.pop("purge_confirm", None)
+                        st.rerun()
             except policy.PolicyError as e:
                 st.error(dash.plain(str(e)))
 

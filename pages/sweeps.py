@@ -8,8 +8,9 @@ import streamlit as st
 import ui
 from gan_core import charts, policy
 from gan_core import dashboard as dash
+from gan_core.config import ConfigError
 from gan_core.status import LIVE
-from gan_core.sweep import METRICS, SweepSpec, best_so_far, run_metric
+from gan_core.sweep import METRICS, RESUME_STATUSES, SweepSpec, best_so_far, run_metric
 
 ui.bootstrap()
 REFRESH_S = 3.0
@@ -28,11 +29,16 @@ if not sweeps:
     st.stop()
 
 by_id = {s.id: s for s in sweeps}
+left = store.sweep_run_counts()  # runs each sweep still has (pruned from the demo or deleted: none)
 want = st.query_params.get("sweep")
 ids = list(by_id)
-index = ids.index(int(want)) if want and want.isdigit() and int(want) in by_id else 0
+# The newest sweep that still has runs, unless the URL names one: an emptied sweep has nothing to show.
+index = (ids.index(int(want)) if want and want.isdigit() and int(want) in by_id
+         else next((i for i, sid in enumerate(ids) if left.get(sid)), 0))
 chosen = st.selectbox("Sweep", ids, index=index, key="sweep_picker",
-                      format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'})")
+                      format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'}) · "
+                                            + (f"{left[i]} run{'' if left[i] == 1 else 's'}" if left.get(i)
+                                               else "no runs left"))
 if st.query_params.get("sweep") != str(chosen):
     st.query_params["sweep"] = str(chosen)
 sweep = by_id[chosen]
@@ -47,8 +53,29 @@ def board(sweep_id: int) -> None:
                f"epoch{'' if sweep.base.epochs == 1 else 's'} · owner {dash.plain(sweep.owner or '–')} · "
                + (", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs left"))
     live = [r for r in runs if r.status in LIVE]
+    mine = policy.can_manage(runs[0], ui.identity(), ui.settings()) if runs else False
+    if flash := st.session_state.pop("sweep_flash", None):
+        st.success(flash)
+    resumable = [r for r in runs if r.status in RESUME_STATUSES]
+    if resumable:
+        n = len(resumable)
+        if st.button(f"Resume the sweep ({n} stopped or interrupted run{'' if n == 1 else 's'})",
+                     key=f"resume-sweep-{sweep_id}", icon=":material/play_arrow:", disabled=not mine,
+                     help="Queues them again, each to continue from its newest checkpoint. Pruned, failed and done "
+                          "runs stay as they are (resume one of those on the Runs page)."
+                          + ("" if mine else " Only the sweep's owner or an admin may resume it.")):
+            try:
+                queued = policy.resume_sweep(store, sweep_id, ui.identity(), ui.settings())
+            except (policy.PolicyError, ConfigError) as e:
+                st.error(f"Nothing was resumed: {dash.plain(str(e))}")
+            else:
+                if queued:
+                    ui.ensure_worker()
+                st.session_state["sweep_flash"] = (
+                    f"Queued {len(queued)} run(s) to resume: " + ", ".join(f"#{i}" for i in queued) if queued
+                    else "Nothing was left to resume.")
+                st.rerun()  # the whole page: its refresh timer starts again now that runs are live
     if live:
-        mine = policy.can_manage(runs[0], ui.identity(), ui.settings()) if runs else False
         if st.button(f"Stop the sweep ({len(live)} live runs)", key=f"stop-sweep-{sweep_id}", disabled=not mine,
                      help=None if mine else "Only the sweep's owner or an admin may stop it."):
             try:
@@ -71,6 +98,7 @@ def board(sweep_id: int) -> None:
     st.subheader("Leaderboard")
     picked = st.dataframe(
         table, hide_index=True, width="stretch", key=f"leaderboard-{sweep_id}", on_select="rerun",
+        placeholder=dash.TABLE_PLACEHOLDER,  # an unscored point's rank and score: "–", never "None"
         selection_mode="single-row", row_height=90, column_order=[k for k in table[0] if k not in hide],
         # every point visible without scrolling inside the table (its default 400 px showed 4 of 8), up to 10
         height=38 + 90 * min(len(table), 10) + 2,
@@ -102,12 +130,18 @@ def board(sweep_id: int) -> None:
         # sat on the title. The title goes to the very top and the axes' names get a band of their own below it.
         fig.update_layout(margin={"t": 95}, title={"y": 0.98, "yanchor": "top"})
         st.plotly_chart(fig, width="stretch", key=f"parcoords-{sweep_id}")
+    else:
+        st.caption("The parallel-coordinates chart appears once two runs have a score.")
     finished = [(r.finished_at, run_metric(quality[r.id], metric)) for r in runs if r.finished_at]
+    steps = best_so_far(finished, lower)
     left, right = st.columns(2)
     with left:
-        if finished:
-            fig = charts.best_so_far_figure(best_so_far(finished, lower), metric, sweep.created_at, lower)
+        if steps:
+            fig = charts.best_so_far_figure(steps, metric, sweep.created_at, lower)
             st.plotly_chart(fig, width="stretch", key=f"best-so-far-{sweep_id}")
+        elif finished:  # an empty chart said nothing: these runs ended before their first score
+            st.caption(f"Best so far: none of the {len(finished)} finished run(s) has a {metric} yet (each ended "
+                       f"before its first scored epoch).")
         else:
             st.caption("Best so far: no run has finished yet.")
     with right:
@@ -128,7 +162,8 @@ runs = store.sweep_runs(chosen)
 board_best = dash.sweep_board(sweep, runs, {r.id: store.quality(r.id) for r in runs}, "best FD") if runs else []
 top = [r for r in (store.get(best) for _, best in board_best[:4]) if r is not None]
 if top:
+    scored = any(e.rank is not None for e, _ in board_best[:4])
     st.caption(f"The {'best point' if len(top) == 1 else f'{len(top)} best points'} by best FD (each at its best "
-               f"seed), side by side.")
+               f"seed), side by side." if scored else "No point has a score yet: the first points, side by side.")
     ui.epoch_grids(top, key=f"sweep-epoch-{chosen}", per_row=4)  # four in a row: 28 px digits still read
 st.caption(f"Updated {time.strftime('%H:%M:%S')}.")

@@ -99,12 +99,27 @@ def test_fd_and_is_are_two_small_charts():
 
 @pytest.mark.parametrize("values,expected", [
     ([3000.0, 4.0], ["10", "30", "100", "300", "1,000", "3,000"]),
-    ([7.0, 8.0], ["5", "10"]),
-    ([0.3, 0.9], ["0.5", "1"]),
+    ([7.0, 8.0], ["7.0", "7.2", "7.4", "7.6", "7.8", "8.0"]),  # was 5 and 10: both off the axis, no label at all
+    ([0.3, 0.9], ["0.4", "0.6", "0.8"]),
+    ([10.0, 500.0], ["10", "20", "50", "100", "200", "500"]),
+    ([800.0], ["800"]),
     ([], []),
 ])
 def test_log_ticks(values, expected):
     assert charts.log_ticks(values)[1] == expected
+
+
+@pytest.mark.parametrize("fds", [[799.9, 800.4, 800.1], [250.0, 290.0], [799.93, 799.95], [7.0, 8.0]])
+def test_fd_charts_label_a_narrow_band_with_ticks_inside_it(fds):
+    """Issue 26: a sweep whose FDs all lay in 799.9..800.4 drew its FD chart with one tick label or none: the ticks
+    were 500 and 1,000, outside the axis, which Plotly fits to the data. Now at least two ticks lie inside the data's
+    range, every label distinct and readable."""
+    rows = {f"#{i}": [{"epoch": 1, "fd": fd, "inception_score": 2.0, "n": 100}] for i, fd in enumerate(fds)}
+    for fig in (charts.curves_figure(rows, "fd", "FD"), charts.fd_figure(rows)):
+        axis = fig.layout.yaxis
+        inside = [v for v in axis.tickvals if min(fds) <= v <= max(fds)]
+        assert len(inside) >= 2 and len(set(axis.ticktext)) == len(axis.ticktext), (axis.tickvals, axis.ticktext)
+        assert len(axis.tickvals) <= 7 and all(len(t) <= 8 for t in axis.ticktext)
 
 
 def test_legends_sit_below_the_plot_where_the_toolbar_cannot_cover_them():

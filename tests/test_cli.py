@@ -551,3 +551,40 @@ def test_sweep_queues_its_runs_and_sweeps_ranks_them_and_stop_stops_them(store, 
     rc, _, err = run_main(["stop", "--sweep", str(sweep.id), "--run", str(lone)], capsys)
     assert rc == 2 and "not allowed with argument" in err
     assert store.get(lone).status == "queued"
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+def test_resume_sweep_queues_its_stopped_and_interrupted_runs(store, capsys):
+    """Issue 26: `resume --sweep ID`, the CLI's Resume sweep (through the store's one transaction)."""
+    rc, _, _ = run_main(["sweep", *SWEEP_BASE, "--param", "lr_g=1e-4,2e-4,4e-4", "--name", "lr"], capsys)
+    (sweep,) = store.list_sweeps()
+    a, b, c = (r.id for r in store.sweep_runs(sweep.id))
+    store.claim("w", cap=5)
+    store.finish(a, "pruned", "pruned at epoch 1")
+    store.stop_sweep(sweep.id)
+    rc, out, _ = run_main(["resume", "--sweep", str(sweep.id)], capsys)
+    assert rc == 0 and out.strip() == f"queued 2 run(s) of sweep {sweep.id} to resume: {b}, {c}"
+    assert [(r.status, r.resume) for r in store.sweep_runs(sweep.id)] == [("pruned", False), ("queued", True),
+                                                                          ("queued", True)]
+    rc, out, _ = run_main(["resume", "--sweep", str(sweep.id)], capsys)
+    assert rc == 0 and "queued 0 run(s)" in out and "none is stopped or interrupted" in out
+    for argv, message in ((["--sweep", str(sweep.id + 1)], "no such sweep"),
+                          (["--sweep", str(sweep.id), "--run", str(a)], "not allowed with argument"),
+                          (["--sweep", str(sweep.id), "--extra-epochs", "2"], "--extra-epochs is for one run"),
+                          ([], "one of the arguments --run --sweep is required")):
+        rc, _, err = run_main(["resume", *argv], capsys)
+        assert rc == 2 and message in err, (argv, err)
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+def test_runs_lists_every_readable_run_and_names_a_damaged_one(store, capsys):
+    from sqlalchemy import update
+
+    from gan_core.config import TrainConfig
+    from gan_core.store import Run
+    good, bad = store.submit(TrainConfig(epochs=1), name="good"), store.submit(TrainConfig(epochs=1), name="bad")
+    with store.engine.begin() as c:
+        c.execute(update(Run).where(Run.id == bad).values(config_json="{not json"))
+    rc, out, err = run_main(["runs"], capsys)
+    assert rc == 0 and [ln.split()[0] for ln in out.splitlines()] == [str(good)]
+    assert f"warning: run #{bad} (bad, owner –, queued): its stored settings cannot be read" in err

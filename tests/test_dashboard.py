@@ -289,3 +289,36 @@ def test_the_real_data_floor_is_cached_on_disk_and_never_makes_a_page_wait(tmp_p
         assert dash.quality_floor("mnist", 321)["inception_score"] == 9.7 and len(calls) == 1
     finally:
         dash.quality_floor.cache_clear()
+
+
+def test_runs_table_filters_groups_and_reads_its_view_back_from_the_url():
+    """Issue 26: the runs table's filters (owner, tag, status, sweep) and groups, kept in the URL."""
+    import dataclasses
+    base = _run()
+    runs = [dataclasses.replace(base, id=6, owner="ada", tags=("baseline", "dcgan"), status="stopped"),
+            dataclasses.replace(base, id=5, owner="bob", tags=("baseline",), sweep_id=2),
+            dataclasses.replace(base, id=4, owner="ada", sweep_id=2, status="pruned"),
+            dataclasses.replace(base, id=3, owner="", sweep_id=1),
+            dataclasses.replace(base, id=2, owner="Bob", status="done")]
+    options = dash.run_filter_options(runs)
+    assert options["owner"] == ["ada", "bob", "Bob", "–"] and options["tag"] == ["baseline", "dcgan"]
+    assert options["sweep"] == [2, 1, "none"] and "pruned" in options["status"]
+    view, problems = dash.parse_run_filter({"owner": "ada", "tag": "BaseLine", "sweep": "none", "group": "tag"},
+                                           options)
+    assert problems == [] and view == dash.RunFilter("ada", "baseline", None, "none", "tag")
+    assert dash.parse_run_filter(view.query(), options)[0] == view  # the URL it writes reads back the same
+    assert [r.id for r in dash.filter_runs(runs, view)] == [6]
+    assert [r.id for r in dash.filter_runs(runs, dash.RunFilter(sweep=2))] == [5, 4]
+    assert [r.id for r in dash.filter_runs(runs, dash.RunFilter(owner="–"))] == [3]
+    by_sweep = dash.group_runs(runs, "sweep", {2: "lr"})
+    assert [(g.label, [r.id for r in g.runs], g.folded) for g in by_sweep] == [
+        ("Runs outside sweeps", [6, 2], False), ("Sweep #2 lr · 2 runs", [5, 4], True),
+        ("Sweep #1 · 1 run", [3], True)]
+    assert by_sweep[1].summary() == "1 running, 1 pruned"
+    by_tag = dash.group_runs(runs, "tag")  # a run under each of its tags, the untagged last
+    assert [(g.label, [r.id for r in g.runs]) for g in by_tag] == [
+        ("Tag baseline", [6, 5]), ("Tag dcgan", [6]), ("No tags", [4, 3, 2])]
+    assert [g.label for g in dash.group_runs(runs, "status")] == ["Running", "Stopped", "Done", "Pruned"]
+    assert dash.group_runs([], "none") == [] and dash.RunFilter().query() == {}
+    view, problems = dash.parse_run_filter({"status": ["done", "nope"], "sweep": "99", "group": "x"}, options)
+    assert view == dash.RunFilter() and len(problems) == 3  # the last of repeated values, as st.query_params has it

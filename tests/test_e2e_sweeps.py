@@ -75,6 +75,8 @@ def test_sweeps_leaderboard_parcoords_and_clone(tmp_path, mnist_slice):
             # first, each beside that score.
             order = sorted(best, key=best.get)
             grid = page.locator('[data-testid="stDataFrame"]').first
+            # the grid's screen-reader table fills in after the canvas: read it once its rows are there
+            grid.locator("table tbody tr").first.wait_for(state="attached", timeout=30_000)
             rows = _grid_rows(grid)
             assert [int(r["best run"]) for r in rows] == order, (rows, best)
             assert [float(r["best FD (mean)"]) for r in rows] == pytest.approx([best[i] for i in order])
@@ -114,3 +116,62 @@ def _grid_rows(grid) -> list[dict[str, str]]:
     header = [h.inner_text().strip() for h in grid.locator("table thead th").all()]
     return [dict(zip(header, (c.inner_text().strip() for c in r.locator("td").all())))
             for r in grid.locator("table tbody tr").all()]
+
+
+def test_runs_filters_live_in_the_url_and_a_stopped_sweep_resumes(tmp_path):
+    """Issue 26 in Chromium: a link with filters shows those runs and picking another filter changes the link; a
+    stopped sweep shows "–" (not "None") in its leaderboard, and Resume sweep queues its runs again. Nothing trains:
+    the runs are queued and stopped in the store."""
+    from gan_core.config import TrainConfig
+
+    home = tmp_path / "home"
+    store = Store(home=home)
+    solo = store.submit(TrainConfig(epochs=1), name="solo", owner="anonymous", tags="baseline")
+    store.request_stop(solo)
+    store.submit(TrainConfig(epochs=1), name="bobs", owner="bob")
+    base = tiny(eval_samples=100, epochs=1)
+    spec = SweepSpec(params=(parse_param("lr_g=1e-4,2e-4"),))
+    sweep_id = store.submit_sweep("lr", spec.to_dict(), base, [(r.point, r.config) for r in plan(base, spec)],
+                                  spec.points(), owner="anonymous")  # the sidebar's default name owns it
+    store.stop_sweep(sweep_id)
+    swept = [r.id for r in store.sweep_runs(sweep_id)]
+    proc, url = start_streamlit(home, tmp_path / "streamlit.log", GAN_NO_AUTOWORKER="1")
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            wait_http(url, proc)
+            page.goto(f"{url}/runs?status=stopped&tag=baseline")
+            page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
+            settle(page)
+            no_exception(page)
+            grid = page.locator('[data-testid="stDataFrame"]').first
+            assert [int(r["id"]) for r in _grid_rows(grid)] == [solo]
+            assert "1 of 4 runs match" in page.locator('[data-testid="stMain"]').inner_text()
+            # Pick "every tag" in the Tag box: the link loses tag= and keeps status=
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Tag").click()
+            page.get_by_role("option", name="every tag").click()
+            settle(page)
+            assert "status=stopped" in page.url and "tag=" not in page.url, page.url
+            main = page.locator('[data-testid="stMain"]').inner_text()
+            assert f"Sweep #{sweep_id} lr · 2 runs" in main and "3 of 4 runs match" in main
+            shot(page, "runs-filtered")
+
+            page.goto(f"{url}/sweeps")
+            page.wait_for_selector("text=Leaderboard", timeout=60_000)
+            settle(page)
+            board = page.locator('[data-testid="stDataFrame"]').first
+            board.locator("table tbody tr").first.wait_for(state="attached", timeout=30_000)
+            rows = _grid_rows(board)  # (the grid's canvas draws "–" in the empty cells; its screen-reader table
+            # leaves them empty, so the words are what can be read here)
+            assert [r["status"] for r in rows] == ["stopped before scoring"] * 2, rows
+            shot(page, "sweeps-stopped")
+            page.get_by_role("button", name="Resume the sweep (2 stopped or interrupted runs)").click()
+            page.wait_for_selector("text=Queued 2 run(s) to resume", timeout=30_000)
+            no_exception(page)
+            assert [(r.id, r.status) for r in store.sweep_runs(sweep_id)] == [(i, "queued") for i in swept]
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        store.dispose()

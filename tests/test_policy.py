@@ -359,3 +359,41 @@ def test_on_the_demo_a_typed_name_cannot_stop_someone_elses_sweep(store):
     with pytest.raises(PolicyError, match="only its owner or an admin"):
         policy.stop_sweep(store, sweep_id, visitor("ada"), DEMO)
     assert policy.stop_sweep(store, sweep_id, ada, DEMO) == 2
+
+
+# --- issue 26: Resume sweep goes through the same checks as a resume ---------------------------------------------
+def test_only_the_sweeps_owner_or_an_admin_may_resume_it_and_only_its_stopped_or_interrupted_runs(store):
+    sweep_id = policy.submit_sweep(store, SMALL, lr_sweep(4), "ada", TEAM)
+    a, b, c, d = (r.id for r in store.sweep_runs(sweep_id))
+    for run_id, status in ((a, "interrupted"), (b, "pruned")):
+        store.claim("w", cap=10)
+        store.finish(run_id, status, "why")
+    policy.stop_sweep(store, sweep_id, "ada", TEAM)  # c, d: queued → stopped
+    for who in ("bob", ""):
+        with pytest.raises(PolicyError, match=f"cannot resume sweep #{sweep_id}: it belongs to ada"):
+            policy.resume_sweep(store, sweep_id, who, TEAM)
+    assert [r.status for r in store.sweep_runs(sweep_id)] == ["interrupted", "pruned", "stopped", "stopped"]
+    assert policy.resume_sweep(store, sweep_id, "ada", TEAM) == [a, c, d]
+    assert [r.status for r in store.sweep_runs(sweep_id)] == ["queued", "pruned", "queued", "queued"]
+    assert policy.resume_sweep(store, sweep_id, "ada", TEAM) == []  # nothing left to resume
+    policy.stop_sweep(store, sweep_id, "ada", TEAM)
+    assert policy.resume_sweep(store, sweep_id, "root", TEAM) == [a, c, d]  # an admin may
+    with pytest.raises(PolicyError, match="cannot resume: no such sweep"):
+        policy.resume_sweep(store, sweep_id + 1, "ada", TEAM)
+
+
+def test_resuming_a_sweep_on_the_demo_keeps_to_the_queue_caps_all_or_nothing(store):
+    ada = visitor("ada")
+    sweep_id = policy.submit_sweep(store, SMALL, lr_sweep(2), ada, DEMO)
+    assert policy.stop_sweep(store, sweep_id, ada, DEMO) == 2
+    with pytest.raises(PolicyError, match="only its owner or an admin"):
+        policy.resume_sweep(store, sweep_id, visitor("ada"), DEMO)  # the same typed name, another browser
+    policy.submit(store, SMALL, ada, DEMO)  # one live run: resuming both would make 3, over ada's cap of 2
+    with pytest.raises(PolicyError, match="this sweep's 2 runs would exceed the 2 runs a person may have queued"):
+        policy.resume_sweep(store, sweep_id, ada, DEMO)
+    assert [r.status for r in store.sweep_runs(sweep_id)] == ["stopped", "stopped"]  # neither was queued
+    tight = dataclasses.replace(DEMO, max_epochs=1)  # the per-run caps as for one resume
+    with pytest.raises(PolicyError, match=r"run #\d+: demo limit: epochs 2 is more than the 1"):
+        policy.resume_sweep(store, sweep_id, ada, tight)
+    roomy = dataclasses.replace(DEMO, max_queued_per_user=3)
+    assert len(policy.resume_sweep(store, sweep_id, ada, roomy)) == 2

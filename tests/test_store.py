@@ -1,3 +1,4 @@
+import json
 import threading
 import time
 
@@ -372,3 +373,80 @@ def test_a_schema_5_database_gains_the_sweeps_table_and_columns(store):
         assert [r.sweep_point for r in s.sweep_runs(sweep_id)] == [0, 1, 2]
     finally:
         s.dispose()
+
+
+# --- issue 26: resuming a sweep, runs left per sweep, a damaged row among many ----------------------------------
+def _damage(store, run_id: int, config_json: str) -> None:
+    """Overwrite a run's stored config as a hand edit or a broken disk would."""
+    from sqlalchemy import update
+    from gan_core.store import Run
+    with store.engine.begin() as c:
+        c.execute(update(Run).where(Run.id == run_id).values(config_json=config_json))
+
+
+def test_resume_sweep_queues_its_stopped_and_interrupted_runs_only_in_one_transaction(store):
+    sweep_id = _submit_sweep(store, seeds=2)  # six runs
+    lone = store.submit(TrainConfig(epochs=1))
+    a, b, c, d, e, f = (r.id for r in store.sweep_runs(sweep_id))
+    for run_id, status in ((a, "stopped"), (b, "interrupted"), (c, "pruned"), (d, "done"), (e, "failed")):
+        store.claim("w", cap=10)
+        store.finish(run_id, status, "why" if status != "done" else None)
+    store.request_stop(f)  # queued → stopped at once, never trained
+    store.request_stop(lone)
+    ids = [r.id for r in store.sweep_runs(sweep_id)]
+    assert store.resume_sweep(sweep_id, ids) == [a, b, f]
+    after = {r.id: r for r in store.sweep_runs(sweep_id)}
+    assert [after[i].status for i in ids] == ["queued", "queued", "pruned", "done", "failed", "queued"]
+    assert all(after[i].resume and after[i].error is None and after[i].finished_at is None for i in (a, b, f))
+    assert store.get(lone).status == "stopped"  # not of the sweep: untouched, even when its id is passed
+    assert store.resume_sweep(sweep_id, [lone]) == [] and store.get(lone).status == "stopped"
+    assert store.resume_sweep(sweep_id, ids) == []  # nothing left to resume
+
+
+def test_resume_sweep_is_all_or_nothing_when_its_guard_refuses(store):
+    sweep_id = _submit_sweep(store)
+    store.stop_sweep(sweep_id)
+    ids = [r.id for r in store.sweep_runs(sweep_id)]
+    seen = []
+
+    def refuse(conn, cfg):
+        seen.append(cfg)
+        raise PermissionError("queue full")
+    with pytest.raises(PermissionError, match="queue full"):
+        store.resume_sweep(sweep_id, ids, guard=refuse)
+    assert len(seen) == 1 and [r.status for r in store.sweep_runs(sweep_id)] == ["stopped"] * 3
+    assert store.resume_sweep(sweep_id, ids, guard=lambda conn, cfg: None) == ids
+
+
+def test_sweep_run_counts_leave_out_deleted_runs_and_empty_sweeps(store):
+    first, second = _submit_sweep(store), _submit_sweep(store)
+    store.submit(TrainConfig(epochs=1))
+    store.stop_sweep(second)
+    for r in store.sweep_runs(second):
+        assert store.soft_delete(r.id)
+    store.stop_sweep(first)
+    store.soft_delete(store.sweep_runs(first)[0].id)
+    assert store.sweep_run_counts() == {first: 2}
+
+
+@pytest.mark.parametrize("damage", [
+    json.dumps({**TrainConfig(epochs=2).to_dict(), "eval_samples": "abc"}),  # a value no version stored
+    "{not json",                                                              # not JSON at all
+    "[1, 2]",                                                                 # JSON, but not an object
+])
+def test_a_run_whose_config_no_longer_reads_is_named_and_the_rest_are_listed(store, damage):
+    """Issue 26: one damaged row made list_runs raise, and every page's run list with it."""
+    from gan_core.store import UnreadableRun
+    sweep_id = _submit_sweep(store)
+    good = store.submit(TrainConfig(epochs=1), name="fine")
+    bad = store.sweep_runs(sweep_id)[1].id
+    _damage(store, bad, damage)
+    found: list[UnreadableRun] = []
+    assert [r.id for r in store.list_runs(unreadable=found)] == [good, bad + 1, bad - 1]
+    (problem,) = found
+    assert (problem.id, problem.name, problem.status) == (bad, "lr #2 s5", "queued") and problem.reason
+    assert f"run #{bad} (lr #2 s5, owner –, queued): its stored settings cannot be read (" in problem.text()
+    found.clear()
+    assert [r.id for r in store.sweep_runs(sweep_id, unreadable=found)] == [bad - 1, bad + 1]
+    assert [u.id for u in found] == [bad]
+    assert len(store.list_runs()) == 3  # without a list to report to: still the readable ones
