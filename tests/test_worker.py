@@ -2,6 +2,7 @@
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -273,3 +274,69 @@ def test_a_pruned_run_ends_pruned_at_that_epoch_with_its_reason(store, monkeypat
     assert [q["epoch"] for q in store.quality(c.id)] == [1, 2] and 16 <= r.step < 24  # ended at the next step
     assert (store.artifacts_dir(r) / "checkpoints").is_dir()  # stopped as a stop does: resumable
     assert store.get(a.id).status == store.get(b.id).status == "stopped"  # the peers are not touched
+
+
+# --- a busy worker is alive (issue 26): its own heartbeat beats while it trains ---------------------------------
+@pytest.mark.slow
+@sqlite_only
+def test_a_worker_training_longer_than_the_timeout_stays_live_and_no_second_one_starts(store, monkeypatch):
+    """A run trains for three staleness timeouts: its worker counts as live all along (so the dashboard neither
+    says "No training worker is running" nor starts another beside it), and the run is never marked interrupted."""
+    from gan_core import worker
+    from gan_core.dispatcher import dispatch
+    monkeypatch.setenv("GAN_HEARTBEAT_TIMEOUT", "2")
+    monkeypatch.setenv("GAN_HEARTBEAT_S", "0.3")
+    spawned: list = []  # what ensure_worker would have started: a real second worker must not be left behind
+    monkeypatch.setattr(worker.subprocess, "Popen", lambda *a, **k: spawned.append(a))
+    run_id = store.submit(tiny(epochs=10_000, checkpoint_every=10_000), name="long")
+    waiting = store.submit(tiny(), name="behind it")  # cap 1: queued while the first trains
+    t = threading.Thread(target=dispatch, kwargs=dict(store=store, poll=0.1, max_runs=1))
+    t.start()
+    try:
+        wait_for(lambda: store.get(run_id).step >= 5)
+        end, seen = time.monotonic() + 3 * 2.0, []
+        while time.monotonic() < end:  # what every dashboard page does while the run trains
+            assert store.mark_interrupted(2.0) == []
+            seen.append(store.live_workers(2.0))
+            assert worker.ensure_worker(store) is False
+            time.sleep(0.2)
+        assert min(seen) == 1 and spawned == []
+        assert store.get(run_id).status == RunStatus.RUNNING and store.get(waiting).status == RunStatus.QUEUED
+        assert [w["id"] for w in store.workers()] == [store.get(run_id).worker_id]  # no "starting-…" row either
+    finally:
+        store.request_stop(run_id)
+        t.join(60)
+    assert store.get(run_id).status == RunStatus.STOPPED and store.live_workers(2.0) == 0
+
+
+def test_of_dashboards_asking_at_once_only_one_starts_a_worker_and_it_takes_over_the_starting_row(store,
+                                                                                                  monkeypatch):
+    from gan_core import worker
+    from gan_core.dispatcher import STARTED_AS_ENV, dispatch
+    spawned: list = []
+
+    def popen(args, env, **k):  # a spy that takes as long as starting a process does (the old check raced it)
+        time.sleep(0.05)
+        spawned.append(env[STARTED_AS_ENV])
+    monkeypatch.setattr(worker.subprocess, "Popen", popen)
+    barrier, started = threading.Barrier(6), []
+
+    def dashboard():
+        barrier.wait()
+        started.append(worker.ensure_worker(store))
+    threads = [threading.Thread(target=dashboard) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(started) == [False] * 5 + [True] and len(spawned) == 1
+    assert [(w["id"], w["pid"], w["capabilities"]) for w in store.workers()] == [(spawned[0], 0, None)]
+    assert worker.ensure_worker(store) is False and len(spawned) == 1  # it counts as live while the worker boots
+    # The worker it started registers with what it has and removes the row that stood for it.
+    monkeypatch.setenv(STARTED_AS_ENV, spawned[0])
+    seen = []
+    monkeypatch.setattr(store, "claim", lambda *a: seen.append(store.workers()))  # one round of the loop, no run
+    dispatch(store, once=True, poll=0.05)
+    [(mine,)] = seen
+    assert mine["id"].startswith(socket.gethostname()) and mine["capabilities"].host == socket.gethostname()
+    assert store.workers() == []
