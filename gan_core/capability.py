@@ -139,14 +139,21 @@ def waiting_reason(cfg: TrainConfig, workers: Sequence[dict[str, Any]]) -> str |
     return f"no live worker has {need(cfg)} (live: {live})"
 
 
-def form_note(cfg: TrainConfig, workers: Sequence[dict[str, Any]], autostart: bool) -> tuple[str, str]:
-    """(level, text) the Train page shows before Start: which live workers can take `cfg`. Level 'warning' when
-    none can, so the run would wait; 'info' otherwise."""
+def form_note(cfg: TrainConfig, workers: Sequence[dict[str, Any]], here: Capabilities | None) -> tuple[str, str]:
+    """(level, text) the Train page shows before Start: which live workers can take `cfg`; with none live, whether
+    the worker the dashboard would start on its own machine (`here`; None: it starts none) can. Level 'warning'
+    when the run would wait in the queue for a worker that can train it, else 'info'."""
     p = placement(cfg, workers)
+    wait = f"it waits in the queue until a worker with {need(cfg)} registers."
     if not p.live:
-        return "info", ("No training worker is live yet: Start queues the run and "
-                        + ("the dashboard starts a worker on this machine." if autostart else
-                           "it waits until one starts (`python -m gan_core worker`)."))
+        if here is None:
+            return "info", ("No training worker is live: Start queues the run, and it waits until one starts "
+                            "(python -m gan_core worker).")
+        if why_not(here, cfg.device):
+            return "warning", (f"No training worker is live, and the one the dashboard would start here "
+                               f"({here.describe()}) has no {need(cfg).removeprefix('a ')}: Start queues the run "
+                               f"anyway; {wait}")
+        return "info", f"No training worker is live: Start queues the run and the dashboard starts one on {here.host}."
     if p.able:
         where = "; ".join(caps.describe() + (" → CUDA" if cfg.device == "auto" and caps.gpus else "")
                           for _, caps in p.able)
@@ -155,5 +162,4 @@ def form_note(cfg: TrainConfig, workers: Sequence[dict[str, Any]], autostart: bo
     if p.unknown:
         return "info", f"{len(p.unknown)} worker(s) starting; what they have is not known yet."
     live = "; ".join(caps.describe() for _, caps, _ in p.unable)
-    return "warning", (f"No live worker has {need(cfg)} (live: {live}). Start queues the run anyway: it waits in "
-                       f"the queue until a worker with {need(cfg)} registers.")
+    return "warning", f"No live worker has {need(cfg)} (live: {live}). Start queues the run anyway: {wait}"

@@ -427,23 +427,29 @@ def test_waiting_reason_and_the_forms_note_say_which_live_workers_can_take_a_run
     from gan_core import capability
     cuda, auto = TrainConfig(device="cuda"), TrainConfig(device="auto")
     assert capability.waiting_reason(cuda, store.workers(live=30)) is None  # no worker: the pages say that instead
-    level, text = capability.form_note(cuda, store.workers(live=30), autostart=True)
-    assert level == "info" and "No training worker is live" in text and "starts a worker" in text
+    level, text = capability.form_note(cuda, store.workers(live=30), here=GPU)
+    assert level == "info" and text == ("No training worker is live: Start queues the run and the dashboard starts "
+                                        "one on gpu-box.")
+    level, text = capability.form_note(cuda, store.workers(live=30), here=CPU)  # the dashboard host has no GPU
+    assert level == "warning" and text == ("No training worker is live, and the one the dashboard would start here "
+                                           "(laptop: CPU only) has no CUDA GPU: Start queues the run anyway; it "
+                                           "waits in the queue until a worker with a CUDA GPU registers.")
+    assert "it waits until one starts" in capability.form_note(cuda, [], here=None)[1]  # GAN_NO_AUTOWORKER
     store.worker_beat("laptop-1", 1, "laptop", CPU)
     live = store.workers(live=30)
     assert capability.waiting_reason(cuda, live) == "no live worker has a CUDA GPU (live: laptop: CPU only)"
     assert capability.waiting_reason(auto, live) is None
-    level, text = capability.form_note(cuda, live, autostart=True)
+    level, text = capability.form_note(cuda, live, here=None)
     assert level == "warning" and text.startswith("No live worker has a CUDA GPU (live: laptop: CPU only). Start "
                                                   "queues the run anyway: it waits in the queue until a worker with")
-    assert capability.form_note(auto, live, autostart=True) == ("info", "Live workers that can train it: laptop: "
+    assert capability.form_note(auto, live, here=None) == ("info", "Live workers that can train it: laptop: "
                                                                         "CPU only.")
     store.worker_beat("gpu-box-1", 2, "gpu-box", GPU)
     live = store.workers(live=30)
     assert capability.waiting_reason(cuda, live) is None
-    assert capability.form_note(cuda, live, autostart=True) == ("info", "Live workers that can train it: gpu-box: "
+    assert capability.form_note(cuda, live, here=None) == ("info", "Live workers that can train it: gpu-box: "
                                                                         "1 GPU (NVIDIA H100).")
-    assert "gpu-box: 1 GPU (NVIDIA H100) → CUDA" in capability.form_note(auto, live, autostart=True)[1]
+    assert "gpu-box: 1 GPU (NVIDIA H100) → CUDA" in capability.form_note(auto, live, here=None)[1]
     time.sleep(0.05)
     assert store.workers(live=0.01) == [] and len(store.workers()) == 2  # `live` leaves stale rows out
 
@@ -453,7 +459,7 @@ def test_a_worker_still_starting_is_not_said_to_be_unable():
     cuda = TrainConfig(device="cuda")
     workers = [{"id": "starting-x", "capabilities": None}, {"id": "laptop-1", "capabilities": CPU}]
     assert capability.waiting_reason(cuda, workers) is None
-    assert capability.form_note(cuda, workers, autostart=True) == (
+    assert capability.form_note(cuda, workers, here=None) == (
         "info", "1 worker(s) starting; what they have is not known yet.")
     assert Capabilities.from_json("{}") is None and Capabilities.from_json("not json") is None
     assert Capabilities.from_json(GPU.to_json()) == GPU

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from conftest import scripted_fd, sqlite_only, tiny, wait_for
 from gan_core.device import native_bf16
@@ -301,6 +302,15 @@ def test_a_worker_training_longer_than_the_timeout_stays_live_and_no_second_one_
             assert worker.ensure_worker(store) is False
             time.sleep(0.2)
         assert min(seen) == 1 and spawned == []
+        # The queued run's page, past the timeout: the dashboard (which starts a worker itself here) says nothing of
+        # a missing worker and starts none.
+        monkeypatch.delenv("GAN_NO_AUTOWORKER", raising=False)
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params["run"] = str(waiting)
+        at.run()
+        at.switch_page("pages/runs.py").run()
+        assert not at.exception and at.subheader[0].value.startswith(f"#{waiting} ")
+        assert not [w.value for w in at.warning if "No training worker" in w.value] and spawned == []
         assert store.get(run_id).status == RunStatus.RUNNING and store.get(waiting).status == RunStatus.QUEUED
         assert [w["id"] for w in store.workers()] == [store.get(run_id).worker_id]  # no "starting-…" row either
     finally:
