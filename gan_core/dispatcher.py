@@ -21,10 +21,8 @@ from .capability import Capabilities
 from .executor import EXECUTORS
 from .settings import WorkerSettings
 from .store import Store
+from .worker import STARTED_AS_ENV
 
-#: Set by worker.ensure_worker for the worker it starts: the id of the "starting" row that kept other dashboards from
-#: starting one too, removed once this worker has registered itself.
-STARTED_AS_ENV = "GAN_WORKER_STARTED_AS"
 PRUNE_EVERY_S = 600  # how often a worker removes old uploads (and on the demo, runs older than GAN_DEMO_PRUNE_DAYS)
 
 

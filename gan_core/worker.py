@@ -161,14 +161,17 @@ def _outcome(store: Store, run: RunView, worker_id: str, ev: Event | None,
     return RunStatus.FAILED, ev.reason if isinstance(ev, Failed) else "training ended without an outcome"
 
 
+#: Set by `ensure_worker` for the worker it starts: the id of the "starting" row that kept other dashboards from
+#: starting one too; the dispatcher removes that row once the worker has registered itself.
+STARTED_AS_ENV = "GAN_WORKER_STARTED_AS"
+
+
 def ensure_worker(store: Store) -> bool:
     """Start a detached worker process if none is alive; returns whether one was started.
 
     "Alive" is a fresh worker heartbeat, which a worker sends from its own thread while it trains (dispatcher.py).
     The check and a "starting-…" row that stands for the new worker until it registers itself are one locked
     transaction (`Store.reserve_worker_start`): two dashboards, or two tabs of one, never both start one."""
-    from .dispatcher import STARTED_AS_ENV
-
     host = socket.gethostname()
     started_as = f"starting-{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     if not store.reserve_worker_start(started_as, host, WorkerSettings.from_env().stale_after):

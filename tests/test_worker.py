@@ -322,7 +322,8 @@ def test_a_worker_training_longer_than_the_timeout_stays_live_and_no_second_one_
 def test_of_dashboards_asking_at_once_only_one_starts_a_worker_and_it_takes_over_the_starting_row(store,
                                                                                                   monkeypatch):
     from gan_core import worker
-    from gan_core.dispatcher import STARTED_AS_ENV, dispatch
+    from gan_core.dispatcher import dispatch
+    from gan_core.worker import STARTED_AS_ENV
     spawned: list = []
 
     def popen(args, env, **k):  # a spy that takes as long as starting a process does (the old check raced it)
