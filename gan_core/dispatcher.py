@@ -23,6 +23,7 @@ from .settings import WorkerSettings
 from .store import Store
 from .worker import STARTED_AS_ENV
 
+CAPS_EVERY_S = 60  # how often a worker looks again at what it has (GPU nodes join and leave a Ray cluster)
 PRUNE_EVERY_S = 600  # how often a worker removes old uploads (and on the demo, runs older than GAN_DEMO_PRUNE_DAYS)
 
 
@@ -39,10 +40,11 @@ def dispatch(store: Store, executor: str = "local", worker_id: str | None = None
     kind = EXECUTORS[executor]
     worker_id = worker_id or f"{kind.id_prefix}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     ex = kind(store, worker_id, settings, shutdown)
-    caps = ex.capabilities(cap)
+    caps = [ex.capabilities(cap)]  # the newest, shared with the heartbeat thread (which reads caps[0])
+    caps_at = time.time()
     claimed = ended = 0
     pruned_at = 0.0
-    store.worker_beat(worker_id, os.getpid(), socket.gethostname(), caps)
+    store.worker_beat(worker_id, os.getpid(), socket.gethostname(), caps[0])
     if os.environ.get(STARTED_AS_ENV):
         store.worker_gone(os.environ[STARTED_AS_ENV])
     stop_beating = threading.Event()
@@ -51,13 +53,15 @@ def dispatch(store: Store, executor: str = "local", worker_id: str | None = None
     beater.start()
     try:
         while not shutdown.is_set():
+            if time.time() - caps_at > CAPS_EVERY_S:
+                caps[0], caps_at = ex.capabilities(cap), time.time()
             ex.keep_alive()
             store.mark_interrupted(settings.stale_after)
             if time.time() - pruned_at > PRUNE_EVERY_S:  # old uploads in every mode, old runs on the demo
                 policy.prune(store, limits)
                 pruned_at = time.time()
             while ex.has_room() and not (max_runs and claimed >= max_runs):
-                run = store.claim(worker_id, cap, caps)
+                run = store.claim(worker_id, cap, caps[0])
                 if run is None:
                     break
                 ex.start(run)
@@ -76,11 +80,11 @@ def dispatch(store: Store, executor: str = "local", worker_id: str | None = None
     return ended
 
 
-def _beat(store: Store, worker_id: str, caps: Capabilities, every: float, stop: threading.Event) -> None:
-    """Refresh this worker's row every `every` seconds until `stop` is set."""
+def _beat(store: Store, worker_id: str, caps: list[Capabilities], every: float, stop: threading.Event) -> None:
+    """Refresh this worker's row, with its newest capabilities (`caps[0]`), every `every` seconds until `stop`."""
     pid, host = os.getpid(), socket.gethostname()
     while not stop.wait(every):
         try:
-            store.worker_beat(worker_id, pid, host, caps)
+            store.worker_beat(worker_id, pid, host, caps[0])
         except Exception as e:  # a database hiccup must not end the beating for good: the next beat tries again
             print(f"worker {worker_id}: heartbeat failed ({type(e).__name__}: {e})", flush=True)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import scripted_fd, sqlite_only, tiny, wait_for
@@ -351,3 +352,37 @@ def test_of_dashboards_asking_at_once_only_one_starts_a_worker_and_it_takes_over
     [(mine,)] = seen
     assert mine["id"].startswith(socket.gethostname()) and mine["capabilities"].host == socket.gethostname()
     assert store.workers() == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the subject is a worker without a GPU")
+@sqlite_only
+def test_a_worker_without_a_gpu_leaves_a_cuda_run_queued_instead_of_failing_it(store):
+    from gan_core.dispatcher import dispatch
+    gpu_run = store.submit(tiny(device="cuda"), name="needs a GPU")  # older: first in the queue
+    cpu_run = store.submit(tiny(), name="cpu")
+    assert dispatch(store, once=True, poll=0.05) == 1
+    assert store.get(cpu_run).status == RunStatus.DONE
+    r = store.get(gpu_run)
+    assert (r.status, r.error, r.worker_id, r.step) == (RunStatus.QUEUED, None, None, 0)
+
+
+def test_a_worker_registers_what_it_has_again_as_its_hardware_changes(store, monkeypatch):
+    # A GPU node joins a Ray cluster: the dispatcher's registered capabilities follow (hardware cannot be added in a
+    # test, so the executor's answer changes instead).
+    from gan_core import dispatcher
+    from gan_core.capability import Capabilities
+    from gan_core.executor import LocalExecutor
+    answers = iter([Capabilities(host="h", cpu="c")] + [Capabilities(host="h", gpus=("GPU",))] * 1000)
+    monkeypatch.setattr(LocalExecutor, "capabilities", lambda self, cap: next(answers))
+    monkeypatch.setattr(dispatcher, "CAPS_EVERY_S", 0.05)
+    monkeypatch.setenv("GAN_HEARTBEAT_S", "0.05")
+    shutdown = threading.Event()
+    t = threading.Thread(target=dispatcher.dispatch, kwargs=dict(store=store, poll=0.05, shutdown=shutdown))
+    t.start()
+    try:
+        assert wait_for(lambda: [w["capabilities"].gpus for w in store.workers()] == [("GPU",)], timeout=30)
+        gpu_run = store.submit(tiny(device="cuda", max_steps=1), name="now it can")
+        wait_for(lambda: store.get(gpu_run).status != RunStatus.QUEUED, timeout=30)  # claimed
+    finally:
+        shutdown.set()
+        t.join(60)
