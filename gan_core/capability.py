@@ -107,6 +107,7 @@ class Placement:
 
     @property
     def live(self) -> int:
+        """How many live workers were sorted."""
         return len(self.able) + len(self.unable) + len(self.unknown)
 
 

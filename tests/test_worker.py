@@ -386,3 +386,20 @@ def test_a_worker_registers_what_it_has_again_as_its_hardware_changes(store, mon
     finally:
         shutdown.set()
         t.join(60)
+
+
+@pytest.mark.slow
+@sqlite_only
+def test_the_worker_a_dashboard_starts_registers_and_takes_over_its_starting_row(store):
+    from gan_core import worker
+    assert worker.ensure_worker(store) is True  # a real detached `python -m gan_core worker`
+    [starting] = store.workers()
+    assert starting["pid"] == 0 and starting["capabilities"] is None and worker.ensure_worker(store) is False
+    [real] = wait_for(lambda: [w for w in store.workers() if w["pid"]], timeout=120)
+    try:
+        wait_for(lambda: [w["id"] for w in store.workers()] == [real["id"]], timeout=30)  # the row it stood in for
+        assert real["capabilities"].host == socket.gethostname() and real["capabilities"].executor == "local"
+        assert worker.ensure_worker(store) is False
+    finally:
+        os.kill(real["pid"], signal.SIGTERM)  # it exits cleanly and unregisters
+    wait_for(lambda: store.workers() == [], timeout=60)
