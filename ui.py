@@ -14,9 +14,10 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from gan_core import dashboard as dash
-from gan_core import policy, worker
-from gan_core.config import ConfigError
+from gan_core import capability, policy, worker
+from gan_core.config import ConfigError, TrainConfig
 from gan_core.settings import WorkerSettings
+from gan_core.status import RunStatus
 from gan_core.store import RunView, Store, StoreError, gan_home
 
 PAGES = {
@@ -158,6 +159,38 @@ def ensure_worker() -> bool:
 def ensure_worker_once() -> None:
     """ensure_worker, once per server process (st.cache_resource)."""
     _worker_once(str(get_store().home))
+
+
+@st.cache_resource(show_spinner=False)
+def _this_machine() -> capability.Capabilities:
+    return capability.detect_local()
+
+
+def live_workers() -> list[dict]:
+    """The workers whose heartbeat is fresh (Store.workers rows with their capabilities); [] when
+    GAN_HEARTBEAT_TIMEOUT is malformed (the top of the page says so)."""
+    stale = stale_after()
+    return get_store().workers(live=stale) if stale is not None else []
+
+
+def worker_note(cfg: TrainConfig) -> None:
+    """Before Start: which live workers can train `cfg`, or that it would wait in the queue for one that can."""
+    if stale_after() is None:
+        return
+    here = _this_machine() if autoworker_enabled() else None  # the worker Start would start on this machine
+    level, text = capability.form_note(cfg, live_workers(), here)
+    text = dash.plain(text)  # host and GPU names come from the workers' rows: shown as text, never markdown
+    if level == "warning":
+        st.warning(text, icon=":material/hourglass_top:")
+    else:
+        st.caption(f":material/memory: {text}")
+
+
+def waiting_reasons(runs: Sequence[RunView]) -> dict[int, str]:
+    """{run id: why it waits} for the queued runs that no live worker can train (capability.waiting_reason)."""
+    queued = [r for r in runs if r.status == RunStatus.QUEUED]
+    workers = live_workers() if queued else []
+    return {r.id: why for r in queued if (why := capability.waiting_reason(r.config, workers))}
 
 
 def list_runs(warn: bool = True) -> list[RunView]:

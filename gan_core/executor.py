@@ -16,6 +16,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from .capability import Capabilities, detect_local
 from .config import ConfigError
 from .settings import WorkerSettings
 from .status import ACTIVE, RunStatus
@@ -46,6 +47,10 @@ class Executor(ABC):
     @abstractmethod
     def wait(self, timeout: float) -> int:
         """Wait up to `timeout` seconds for started runs to end; returns how many ended."""
+
+    def capabilities(self, cap: int) -> Capabilities:
+        """What runs this executor can train, as the dispatcher registers it (`cap`: its concurrency cap)."""
+        return detect_local("local", cap)
 
     def keep_alive(self) -> None:
         """Called once a dispatcher round: keep started runs from looking stale while they wait to train."""
@@ -97,6 +102,12 @@ class RayExecutor(Executor):
         self.env = task_env(store)
         self.train = ray.remote(max_retries=0)(_train_in_ray)  # a retry would retrain from scratch; resume is explicit
         self.inflight: dict[Any, RunView] = {}  # Ray object ref → the run its task trains
+
+    def capabilities(self, cap: int) -> Capabilities:
+        """The Ray cluster's, not this process's: its GPUs (Ray knows their count, not their names) and CPUs."""
+        res = self.ray.cluster_resources()
+        return Capabilities(executor="ray", host=self.where, cpu=f"{int(res.get('CPU', 0))} CPUs",
+                            gpus=("GPU",) * int(res.get("GPU", 0)), max_concurrent=cap)
 
     def has_room(self) -> bool:
         """Always: the store's cap decides how many runs are claimed, Ray where and when each trains."""

@@ -20,8 +20,8 @@ from .status import RunStatus
 
 # 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key; 4: runs.ran_on; 5: metrics.d_grad_norm,
 # g_grad_norm, d_sigma; 6: the sweeps table, runs.sweep_id and runs.sweep_point (each added in place to an older
-# database by _upgrade; create_all adds new tables)
-SCHEMA_VERSION = 6
+# database by _upgrade; create_all adds new tables); 7: workers.capabilities
+SCHEMA_VERSION = 7
 
 
 class StoreError(RuntimeError):
@@ -123,6 +123,9 @@ class Worker(Base):
     host: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[float] = mapped_column(Float)
     heartbeat_at: Mapped[float] = mapped_column(Float)
+    # capability.Capabilities as JSON: what the worker can train. '{}': not known (a worker still starting, or one
+    # from before schema 7), which is taken to train anything.
+    capabilities: Mapped[str] = mapped_column(Text, default="{}")
 
 
 class Meta(Base):
@@ -138,6 +141,7 @@ class AdvisoryLock(IntEnum):
     CLAIM = 731504  # claim counts the active runs, then takes one: two workers must not both see room under the cap
     GUARD = 731505  # a submit or resume guard counts runs, then queues one: parallel submissions must not pass a cap
     MIGRATE = 731506  # two processes starting at once must not both upgrade the schema
+    WORKER_START = 731507  # two dashboards must not both see no live worker, then both start one
 
 
 def lock(c: Connection, which: AdvisoryLock) -> None:
@@ -215,6 +219,8 @@ def _upgrade(c: Connection, version: int) -> None:
             if name not in have:
                 c.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {ddl}"))
         c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_sweep_id ON runs (sweep_id)"))
+    if version < 7 and "capabilities" not in {col["name"] for col in inspect(c).get_columns("workers")}:
+        c.execute(text("ALTER TABLE workers ADD COLUMN capabilities TEXT DEFAULT '{}' NOT NULL"))
     c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from .budget import check_fits
+from .capability import Capabilities, can_take_json
 from .config import ConfigError, TrainConfig, extended, planned_steps
 from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, SweepRow, Worker, connect,
                      lock, migrate)
@@ -390,14 +391,19 @@ class Store:
                                      .where(Run.status == RunStatus.QUEUED, Run.id < run_id)).scalar_one())
 
     # --- lifecycle: every status change ----------------------------------------------------------------------
-    def claim(self, worker_id: str, cap: int) -> RunView | None:
-        """Atomically take the oldest queued run if fewer than `cap` runs are active; None otherwise."""
+    def claim(self, worker_id: str, cap: int, caps: Capabilities | None = None) -> RunView | None:
+        """Atomically take the oldest queued run that a worker with `caps` can train (None: any run), if fewer than
+        `cap` runs are active; None otherwise. A run it cannot train (device cuda on a CPU-only worker) stays
+        queued for a worker that can."""
         with self.engine.begin() as c:
             lock(c, AdvisoryLock.CLAIM)
             active = c.execute(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE))).scalar_one()
             if active >= cap:
                 return None
-            run_id = c.execute(select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.id).limit(1)).scalar()
+            queued = select(Run.id, Run.config_json).where(Run.status == RunStatus.QUEUED).order_by(Run.id)
+            res = c.execute(queued if caps is not None else queued.limit(1))
+            run_id = next((i for i, cfg_json in res if caps is None or can_take_json(caps, cfg_json)), None)
+            res.close()  # read lazily: a CPU worker past a long line of GPU runs stops at the first it can train
             if run_id is None:
                 return None
             now = time.time()
@@ -598,12 +604,28 @@ class Store:
             return [{"epoch": e, "step": s, **json.loads(d)} for e, s, d in res]
 
     # --- workers ---------------------------------------------------------------------------------------------
-    def worker_beat(self, worker_id: str, pid: int, host: str) -> None:
-        """Register or refresh a worker process."""
+    def worker_beat(self, worker_id: str, pid: int, host: str, caps: Capabilities | None = None) -> None:
+        """Register or refresh a worker process, with what it can train (`caps`; None: not known)."""
+        now = time.time()
+        values: dict[str, Any] = {"heartbeat_at": now} | ({"capabilities": caps.to_json()} if caps else {})
+        with self.engine.begin() as c:
+            if not c.execute(update(Worker).where(Worker.id == worker_id).values(**values)).rowcount:
+                c.execute(insert(Worker).values(id=worker_id, pid=pid, host=host, started_at=now,
+                                                **{"capabilities": "{}", **values}))
+
+    def reserve_worker_start(self, worker_id: str, host: str, stale_after: float) -> bool:
+        """If no worker is live (heartbeat fresher than `stale_after` s), register `worker_id` as one that is
+        starting and return True; else False. One locked transaction: of two dashboards asking at once, one wins."""
         now = time.time()
         with self.engine.begin() as c:
-            if not c.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now)).rowcount:
-                c.execute(insert(Worker).values(id=worker_id, pid=pid, host=host, started_at=now, heartbeat_at=now))
+            lock(c, AdvisoryLock.WORKER_START)
+            if c.execute(select(func.count()).select_from(Worker)
+                         .where(Worker.heartbeat_at >= now - stale_after)).scalar_one():
+                return False
+            c.execute(delete(Worker).where(Worker.id == worker_id))  # a stale row of the same name
+            c.execute(insert(Worker).values(id=worker_id, pid=0, host=host, started_at=now, heartbeat_at=now,
+                                            capabilities="{}"))
+            return True
 
     def worker_gone(self, worker_id: str) -> None:
         """Remove a worker that exits cleanly."""
@@ -616,9 +638,12 @@ class Store:
             return c.execute(select(func.count()).select_from(Worker)
                              .where(Worker.heartbeat_at >= time.time() - stale_after)).scalar_one()
 
-    def workers(self) -> list[dict[str, Any]]:
-        """Registered workers (id, pid, host, started_at, heartbeat_at), newest heartbeat first."""
+    def workers(self, live: float | None = None) -> list[dict[str, Any]]:
+        """Registered workers (id, pid, host, started_at, heartbeat_at, capabilities: a Capabilities or None when
+        not known), newest heartbeat first; with `live`, only those whose heartbeat is fresher than `live` s."""
+        q = select(Worker.id, Worker.pid, Worker.host, Worker.started_at, Worker.heartbeat_at, Worker.capabilities)
+        if live is not None:
+            q = q.where(Worker.heartbeat_at >= time.time() - live)
         with self.reader.connect() as c:
-            res = c.execute(select(Worker.id, Worker.pid, Worker.host, Worker.started_at, Worker.heartbeat_at)
-                            .order_by(Worker.heartbeat_at.desc()))
-            return [dict(r._mapping) for r in res]
+            rows = [dict(r._mapping) for r in c.execute(q.order_by(Worker.heartbeat_at.desc()))]
+        return [{**r, "capabilities": Capabilities.from_json(r["capabilities"])} for r in rows]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -160,17 +161,32 @@ def _outcome(store: Store, run: RunView, worker_id: str, ev: Event | None,
     return RunStatus.FAILED, ev.reason if isinstance(ev, Failed) else "training ended without an outcome"
 
 
+#: Set by `ensure_worker` for the worker it starts: the id of the "starting" row that kept other dashboards from
+#: starting one too; the dispatcher removes that row once the worker has registered itself.
+STARTED_AS_ENV = "GAN_WORKER_STARTED_AS"
+
+
 def ensure_worker(store: Store) -> bool:
-    """Start a detached worker process if none is alive; returns whether one was started."""
-    if store.live_workers(WorkerSettings.from_env().stale_after) > 0:
+    """Start a detached worker process if none is alive; returns whether one was started.
+
+    "Alive" is a fresh worker heartbeat, which a worker sends from its own thread while it trains (dispatcher.py).
+    The check and a "starting-…" row that stands for the new worker until it registers itself are one locked
+    transaction (`Store.reserve_worker_start`): two dashboards, or two tabs of one, never both start one."""
+    host = socket.gethostname()
+    started_as = f"starting-{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if not store.reserve_worker_start(started_as, host, WorkerSettings.from_env().stale_after):
         return False
-    log = open(store.home / "worker.log", "ab")
-    env = {**os.environ, "GAN_HOME": str(store.home)}
+    env = {**os.environ, "GAN_HOME": str(store.home), STARTED_AS_ENV: started_as}
     if not store.is_sqlite or "GAN_DB_URL" in os.environ:
         env["GAN_DB_URL"] = store.url
-    # A new session: the worker outlives the Streamlit process and browser tabs; that is the point.
-    subprocess.Popen([sys.executable, "-m", "gan_core", "worker"], stdout=log, stderr=subprocess.STDOUT,
-                     stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                     cwd=Path(__file__).resolve().parents[1])
-    store.worker_beat(f"starting-{os.getpid()}", 0, socket.gethostname())  # no second spawn while it boots
+    try:
+        store.home.mkdir(parents=True, exist_ok=True)  # on PostgreSQL nothing else may have made it yet
+        with open(store.home / "worker.log", "ab") as log:
+            # A new session: the worker outlives the Streamlit process and browser tabs; that is the point.
+            subprocess.Popen([sys.executable, "-m", "gan_core", "worker"], stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                             cwd=Path(__file__).resolve().parents[1])
+    except OSError:
+        store.worker_gone(started_as)  # nothing is starting: the next page may try again
+        raise
     return True

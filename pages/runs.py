@@ -76,24 +76,27 @@ def runs_table() -> None:
         st.caption(f"{len(shown)} of {len(runs)} runs match." if shown else
                    f"No run matches these filters ({len(runs)} runs in all).")
     early = {r.id for r in runs if stopped_early(r)}
+    waiting = ui.waiting_reasons(runs)  # queued runs no live worker can train: a GPU run among CPU workers
     for group in dash.group_runs(shown, view.group, names):
         if group.folded:  # one line a sweep until opened; opened at once when the view is that sweep
             with st.expander(dash.plain(group.label), expanded=view.sweep is not None):
                 st.caption(group.summary())
-                _table(group, early)
+                _table(group, early, waiting)
         elif view.group in ("sweep", "none"):
-            _table(group, early)
+            _table(group, early, waiting)
         else:
             st.markdown(f"**{dash.plain(group.label)}** · {group.summary()}")
-            _table(group, early)
+            _table(group, early, waiting)
 
 
-def _table(group: "dash.RunGroup", early: set[int]) -> None:
-    """One group's runs as a table with a progress bar."""
+def _table(group: "dash.RunGroup", early: set[int], waiting: dict[int, str]) -> None:
+    """One group's runs as a table with a progress bar; a queued run no live worker can train says so."""
     table = dash.runs_table(group.runs)
     for row in table:
         if row["id"] in early:
             row["status"] = f"{row['status']} (stopped early)"
+        if row["id"] in waiting:
+            row["status"] = f"{row['status']}: no live worker can train it"
     st.dataframe(table, hide_index=True, width="stretch", key=f"runs-table-{group.key}",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
                                                                            format="percent"),
@@ -216,6 +219,10 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
     if run.status == RunStatus.QUEUED and stale is not None and store.live_workers(stale) == 0:
         st.warning("No training worker is running, so this run waits in the queue. Start one with "
                    "`python -m gan_core worker` (the dashboard starts one itself unless GAN_NO_AUTOWORKER is set).")
+    elif run.status == RunStatus.QUEUED and (why := ui.waiting_reasons([run]).get(run.id)):
+        st.warning(f"This run waits in the queue: {dash.plain(why)}. It starts once a worker that can train it "
+                   f"registers; to train it elsewhere now, Stop it, Clone it and pick another device.",
+                   icon=":material/hourglass_top:")
     if run.error:  # a done run's "error" is why it ended before its last epoch (early stopping): news, not a fault
         show = {RunStatus.INTERRUPTED: st.warning, RunStatus.DONE: st.info, RunStatus.PRUNED: st.info}.get(
             run.status, st.error)

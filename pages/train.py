@@ -181,6 +181,7 @@ with right:
         steps = planned_steps(cfg)
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, {steps:,} "
                    f"step{'s' * (steps != 1)} of {cfg.batch_size} images; {estimate.describe()}.")
+        ui.worker_note(cfg)  # which live workers can take it: the dashboard host may have no GPU, the workers may
     if st.session_state.get("cloned_from"):  # Clone (Runs, Sweeps) filled the form: no preset describes it
         st.caption(f"Filled from {dash.plain(st.session_state['cloned_from'])}; pick a preset to start over from one.")
     else:

@@ -68,6 +68,8 @@ def test_stop_request_reaches_a_run_in_a_ray_task(store, ray_address, monkeypatc
     try:
         wait_for(lambda: store.get(run_id).step >= 20)
         assert store.get(run_id).status == "running" and store.live_workers(30) == 1
+        [w] = store.workers()  # what it registered is the cluster's: this one has 2 CPUs and no GPU
+        assert (w["capabilities"].executor, w["capabilities"].cpu, w["capabilities"].gpus) == ("ray", "2 CPUs", ())
         assert store.request_stop(run_id)
         asked_at = store.get(run_id).step
         wait_for(lambda: store.get(run_id).status == "stopped", timeout=30)

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from gan_core.config import ConfigError, TrainConfig
+from gan_core.capability import Capabilities
 from gan_core.store import Store, StoreError
 
 
@@ -105,6 +106,12 @@ def _undo_schema_6(c, table: bool = False) -> None:
         c.execute(text(f"ALTER TABLE runs DROP COLUMN {col}"))
 
 
+def _undo_schema_7(c) -> None:
+    """Turn a database back into one from before workers registered what they have: no workers.capabilities."""
+    from sqlalchemy import text
+    c.execute(text("ALTER TABLE workers DROP COLUMN capabilities"))
+
+
 def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_keeps_its_rows(store):
     # A database written before runs.ran_on (schema 4), the metrics' gradient norms and σ (schema 5) and the runs'
     # sweep columns (schema 6) existed: the next Store adds the columns and keeps every row; old metric rows read
@@ -120,6 +127,7 @@ def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_ke
         for col in ("d_grad_norm", "g_grad_norm", "d_sigma"):
             c.execute(text(f"ALTER TABLE metrics DROP COLUMN {col}"))
         _undo_schema_6(c)
+        _undo_schema_7(c)
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="3"))
     store.dispose()
     s = Store()
@@ -450,3 +458,86 @@ def test_a_run_whose_config_no_longer_reads_is_named_and_the_rest_are_listed(sto
     assert [r.id for r in store.sweep_runs(sweep_id, unreadable=found)] == [bad - 1, bad + 1]
     assert [u.id for u in found] == [bad]
     assert len(store.list_runs()) == 3  # without a list to report to: still the readable ones
+
+
+# --- workers register what they have; a run waits for one that can train it (issue 26) ---------------------------
+CPU = Capabilities(host="laptop", cpu="x86", cpu_bf16=False)
+GPU = Capabilities(host="gpu-box", gpus=("NVIDIA H100",))
+
+
+def test_a_schema_6_database_gains_worker_capabilities_and_keeps_its_workers(store):
+    from sqlalchemy import update
+    from gan_core.store import Meta
+    store.worker_beat("old", 7, "host")
+    with store.engine.begin() as c:
+        _undo_schema_7(c)
+        c.execute(update(Meta).where(Meta.key == "schema_version").values(value="6"))
+    store.dispose()
+    s = Store()
+    try:
+        [old] = s.workers()
+        assert (old["id"], old["pid"], old["capabilities"]) == ("old", 7, None)  # not known: takes any run
+        s.worker_beat("old", 7, "host", GPU)
+        assert s.workers()[0]["capabilities"] == GPU
+    finally:
+        s.dispose()
+
+
+def test_a_cpu_worker_skips_a_cuda_run_which_waits_for_a_gpu_worker(store):
+    gpu_run = store.submit(TrainConfig(epochs=1, device="cuda"), name="needs a GPU")
+    cpu_run, any_run = store.submit(TrainConfig(epochs=1, device="cpu")), store.submit(TrainConfig(epochs=1))
+    assert store.claim("laptop", cap=5, caps=CPU).id == cpu_run  # the oldest it can train; the GPU run stays first
+    assert store.claim("laptop", cap=5, caps=CPU).id == any_run
+    assert store.claim("laptop", cap=5, caps=CPU) is None and store.get(gpu_run).status == "queued"
+    assert store.get(gpu_run).error is None and store.queue_position(gpu_run) == 1
+    assert store.claim("gpu-box", cap=5, caps=GPU).id == gpu_run
+
+
+def test_claim_order_and_cap_are_unchanged_by_capabilities(store):
+    ids = [store.submit(TrainConfig(epochs=1, device=d)) for d in ("cpu", "auto", "cuda", "cpu")]
+    assert [store.claim("g", cap=3, caps=GPU).id for _ in range(3)] == ids[:3]  # oldest first, as before
+    assert store.claim("g", cap=3, caps=GPU) is None  # the cap holds
+    store.finish(ids[0], "done")
+    assert store.claim("old worker", cap=3).id == ids[3]  # caps=None (a worker that registered none): any run
+
+
+def test_waiting_reason_and_the_forms_note_say_which_live_workers_can_take_a_run(store):
+    from gan_core import capability
+    cuda, auto = TrainConfig(device="cuda"), TrainConfig(device="auto")
+    assert capability.waiting_reason(cuda, store.workers(live=30)) is None  # no worker: the pages say that instead
+    level, text = capability.form_note(cuda, store.workers(live=30), here=GPU)
+    assert level == "info" and text == ("No training worker is live: Start queues the run and the dashboard starts "
+                                        "one on gpu-box.")
+    level, text = capability.form_note(cuda, store.workers(live=30), here=CPU)  # the dashboard host has no GPU
+    assert level == "warning" and text == ("No training worker is live, and the one the dashboard would start here "
+                                           "(laptop: CPU only) has no CUDA GPU: Start queues the run anyway; it "
+                                           "waits in the queue until a worker with a CUDA GPU registers.")
+    assert "it waits until one starts" in capability.form_note(cuda, [], here=None)[1]  # GAN_NO_AUTOWORKER
+    store.worker_beat("laptop-1", 1, "laptop", CPU)
+    live = store.workers(live=30)
+    assert capability.waiting_reason(cuda, live) == "no live worker has a CUDA GPU (live: laptop: CPU only)"
+    assert capability.waiting_reason(auto, live) is None
+    level, text = capability.form_note(cuda, live, here=None)
+    assert level == "warning" and text.startswith("No live worker has a CUDA GPU (live: laptop: CPU only). Start "
+                                                  "queues the run anyway: it waits in the queue until a worker with")
+    assert capability.form_note(auto, live, here=None) == ("info", "Live workers that can train it: laptop: "
+                                                                        "CPU only.")
+    store.worker_beat("gpu-box-1", 2, "gpu-box", GPU)
+    live = store.workers(live=30)
+    assert capability.waiting_reason(cuda, live) is None
+    assert capability.form_note(cuda, live, here=None) == ("info", "Live workers that can train it: gpu-box: "
+                                                                        "1 GPU (NVIDIA H100).")
+    assert "gpu-box: 1 GPU (NVIDIA H100) → CUDA" in capability.form_note(auto, live, here=None)[1]
+    time.sleep(0.05)
+    assert store.workers(live=0.01) == [] and len(store.workers()) == 2  # `live` leaves stale rows out
+
+
+def test_a_worker_still_starting_is_not_said_to_be_unable():
+    from gan_core import capability
+    cuda = TrainConfig(device="cuda")
+    workers = [{"id": "starting-x", "capabilities": None}, {"id": "laptop-1", "capabilities": CPU}]
+    assert capability.waiting_reason(cuda, workers) is None
+    assert capability.form_note(cuda, workers, here=None) == (
+        "info", "1 worker(s) starting; what they have is not known yet.")
+    assert Capabilities.from_json("{}") is None and Capabilities.from_json("not json") is None
+    assert Capabilities.from_json(GPU.to_json()) == GPU

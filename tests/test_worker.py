@@ -2,6 +2,7 @@
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -9,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from streamlit.testing.v1 import AppTest
 
 from conftest import scripted_fd, sqlite_only, tiny, wait_for
 from gan_core.device import native_bf16
@@ -273,3 +276,130 @@ def test_a_pruned_run_ends_pruned_at_that_epoch_with_its_reason(store, monkeypat
     assert [q["epoch"] for q in store.quality(c.id)] == [1, 2] and 16 <= r.step < 24  # ended at the next step
     assert (store.artifacts_dir(r) / "checkpoints").is_dir()  # stopped as a stop does: resumable
     assert store.get(a.id).status == store.get(b.id).status == "stopped"  # the peers are not touched
+
+
+# --- a busy worker is alive (issue 26): its own heartbeat beats while it trains ---------------------------------
+@pytest.mark.slow
+@sqlite_only
+def test_a_worker_training_longer_than_the_timeout_stays_live_and_no_second_one_starts(store, monkeypatch):
+    """A run trains for three staleness timeouts: its worker counts as live all along (so the dashboard neither
+    says "No training worker is running" nor starts another beside it), and the run is never marked interrupted."""
+    from gan_core import worker
+    from gan_core.dispatcher import dispatch
+    monkeypatch.setenv("GAN_HEARTBEAT_TIMEOUT", "2")
+    monkeypatch.setenv("GAN_HEARTBEAT_S", "0.3")
+    spawned: list = []  # what ensure_worker would have started: a real second worker must not be left behind
+    monkeypatch.setattr(worker.subprocess, "Popen", lambda *a, **k: spawned.append(a))
+    run_id = store.submit(tiny(epochs=10_000, checkpoint_every=10_000), name="long")
+    waiting = store.submit(tiny(), name="behind it")  # cap 1: queued while the first trains
+    t = threading.Thread(target=dispatch, kwargs=dict(store=store, poll=0.1, max_runs=1))
+    t.start()
+    try:
+        wait_for(lambda: store.get(run_id).step >= 5)
+        end, seen = time.monotonic() + 3 * 2.0, []
+        while time.monotonic() < end:  # what every dashboard page does while the run trains
+            assert store.mark_interrupted(2.0) == []
+            seen.append(store.live_workers(2.0))
+            assert worker.ensure_worker(store) is False
+            time.sleep(0.2)
+        assert min(seen) == 1 and spawned == []
+        # The queued run's page, past the timeout: the dashboard (which starts a worker itself here) says nothing of
+        # a missing worker and starts none.
+        monkeypatch.delenv("GAN_NO_AUTOWORKER", raising=False)
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params["run"] = str(waiting)
+        at.run()
+        at.switch_page("pages/runs.py").run()
+        assert not at.exception and at.subheader[0].value.startswith(f"#{waiting} ")
+        assert not [w.value for w in at.warning if "No training worker" in w.value] and spawned == []
+        assert store.get(run_id).status == RunStatus.RUNNING and store.get(waiting).status == RunStatus.QUEUED
+        assert [w["id"] for w in store.workers()] == [store.get(run_id).worker_id]  # no "starting-…" row either
+    finally:
+        store.request_stop(run_id)
+        t.join(60)
+    assert store.get(run_id).status == RunStatus.STOPPED and store.live_workers(2.0) == 0
+
+
+def test_of_dashboards_asking_at_once_only_one_starts_a_worker_and_it_takes_over_the_starting_row(store,
+                                                                                                  monkeypatch):
+    from gan_core import worker
+    from gan_core.dispatcher import dispatch
+    from gan_core.worker import STARTED_AS_ENV
+    spawned: list = []
+
+    def popen(args, env, **k):  # a spy that takes as long as starting a process does (the old check raced it)
+        time.sleep(0.05)
+        spawned.append(env[STARTED_AS_ENV])
+    monkeypatch.setattr(worker.subprocess, "Popen", popen)
+    barrier, started = threading.Barrier(6), []
+
+    def dashboard():
+        barrier.wait()
+        started.append(worker.ensure_worker(store))
+    threads = [threading.Thread(target=dashboard) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(started) == [False] * 5 + [True] and len(spawned) == 1
+    assert [(w["id"], w["pid"], w["capabilities"]) for w in store.workers()] == [(spawned[0], 0, None)]
+    assert worker.ensure_worker(store) is False and len(spawned) == 1  # it counts as live while the worker boots
+    # The worker it started registers with what it has and removes the row that stood for it.
+    monkeypatch.setenv(STARTED_AS_ENV, spawned[0])
+    seen = []
+    monkeypatch.setattr(store, "claim", lambda *a: seen.append(store.workers()))  # one round of the loop, no run
+    dispatch(store, once=True, poll=0.05)
+    [(mine,)] = seen
+    assert mine["id"].startswith(socket.gethostname()) and mine["capabilities"].host == socket.gethostname()
+    assert store.workers() == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the subject is a worker without a GPU")
+@sqlite_only
+def test_a_worker_without_a_gpu_leaves_a_cuda_run_queued_instead_of_failing_it(store):
+    from gan_core.dispatcher import dispatch
+    gpu_run = store.submit(tiny(device="cuda"), name="needs a GPU")  # older: first in the queue
+    cpu_run = store.submit(tiny(), name="cpu")
+    assert dispatch(store, once=True, poll=0.05) == 1
+    assert store.get(cpu_run).status == RunStatus.DONE
+    r = store.get(gpu_run)
+    assert (r.status, r.error, r.worker_id, r.step) == (RunStatus.QUEUED, None, None, 0)
+
+
+def test_a_worker_registers_what_it_has_again_as_its_hardware_changes(store, monkeypatch):
+    # A GPU node joins a Ray cluster: the dispatcher's registered capabilities follow (hardware cannot be added in a
+    # test, so the executor's answer changes instead).
+    from gan_core import dispatcher
+    from gan_core.capability import Capabilities
+    from gan_core.executor import LocalExecutor
+    answers = iter([Capabilities(host="h", cpu="c")] + [Capabilities(host="h", gpus=("GPU",))] * 1000)
+    monkeypatch.setattr(LocalExecutor, "capabilities", lambda self, cap: next(answers))
+    monkeypatch.setattr(dispatcher, "CAPS_EVERY_S", 0.05)
+    monkeypatch.setenv("GAN_HEARTBEAT_S", "0.05")
+    shutdown = threading.Event()
+    t = threading.Thread(target=dispatcher.dispatch, kwargs=dict(store=store, poll=0.05, shutdown=shutdown))
+    t.start()
+    try:
+        assert wait_for(lambda: [w["capabilities"].gpus for w in store.workers()] == [("GPU",)], timeout=30)
+        gpu_run = store.submit(tiny(device="cuda", max_steps=1), name="now it can")
+        wait_for(lambda: store.get(gpu_run).status != RunStatus.QUEUED, timeout=30)  # claimed
+    finally:
+        shutdown.set()
+        t.join(60)
+
+
+@pytest.mark.slow
+@sqlite_only
+def test_the_worker_a_dashboard_starts_registers_and_takes_over_its_starting_row(store):
+    from gan_core import worker
+    assert worker.ensure_worker(store) is True  # a real detached `python -m gan_core worker`
+    [starting] = store.workers()
+    assert starting["pid"] == 0 and starting["capabilities"] is None and worker.ensure_worker(store) is False
+    [real] = wait_for(lambda: [w for w in store.workers() if w["pid"]], timeout=120)
+    try:
+        wait_for(lambda: [w["id"] for w in store.workers()] == [real["id"]], timeout=30)  # the row it stood in for
+        assert real["capabilities"].host == socket.gethostname() and real["capabilities"].executor == "local"
+        assert worker.ensure_worker(store) is False
+    finally:
+        os.kill(real["pid"], signal.SIGTERM)  # it exits cleanly and unregisters
+    wait_for(lambda: store.workers() == [], timeout=60)
