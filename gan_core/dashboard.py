@@ -265,7 +265,7 @@ def preset_summary(preset: str) -> str:
 
 
 def _shown_value(name: str, v: Any) -> str:
-    """A form value as the origin caption writes it: lists '256, 512', numbers shortest ('0.0001', '10'), empty '–'."""
+    """A form value as the origin caption writes it: lists '256, 512', numbers shortest ('0.0001'), empty '–'."""
     if v is None or (isinstance(v, str) and not v.strip()):
         return "–"
     try:
@@ -309,7 +309,8 @@ def form_origin(values: Mapping[str, Any], preset: str | None = None,
                 else "Every field at its TrainConfig default.")
     shown = [f"{name}={now} ({word} {was})" for name, now, was in changes[:limit]]
     more = len(changes) - limit
-    return f"{head}, with " + ", ".join(shown) + (f" and {more} more change{'s' * (more != 1)}" if more > 0 else "") + "."
+    tail = f" and {more} more change{'s' * (more != 1)}" if more > 0 else ""
+    return f"{head}, with " + ", ".join(shown) + tail + "."
 
 
 def loss_companions(old_loss: str, new_loss: str, values: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:

@@ -12,15 +12,14 @@ ui.bootstrap()
 
 FORM = ui.TRAIN_FORM  # plain dict of the form's values: survives page switches (widget state does not)
 # Narrow windows (800 px with the sidebar open left the form 270 px): the form's columns wrap onto a new line below
-# a width that still fits their labels' longest words and their values, instead of breaking "Archit/ectur/e"; the
-# preset picker gets room for its longest name. The Check panel stays in view while a long form scrolls (sticky in
-# its column, which stretches to the form's height).
+# a width that still fits their labels' longest words and their values, instead of breaking "Archit/ectur/e" and
+# cutting "(TrainConfig defaults)" to "(TrainConfi". The Check panel stays in view while a long form scrolls:
+# sticky in its column, which stretches to the form's height (on the wrapper Streamlit puts around a keyed
+# container).
 LAYOUT_CSS = """<style>
 .st-key-train_form [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
 .st-key-train_form [data-testid="stColumn"] { min-width: min(100%, 11.5rem); }
-.st-key-train_form [data-testid="stColumn"]:has(.st-key-preset) { min-width: min(100%, 15rem); }
-.st-key-check_panel_sticky { position: sticky; top: 4rem; z-index: 2; }
-[data-testid="stColumn"]:has(.st-key-check_panel_sticky) > [data-testid="stVerticalBlock"] { height: 100%; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-check_panel_sticky) { position: sticky; top: 4rem; z-index: 2; }
 </style>"""
 
 
@@ -89,12 +88,12 @@ def _widget(spec: dash.FieldSpec) -> None:
 
 def _grid(group_specs: list[dash.FieldSpec]) -> None:
     """Fields two to a row, the boxes and pickers first and the checkboxes after them (a checkbox beside a number
-    box leaves a gap under it)."""
+    box leaves a gap under it). One row per pair, so a narrow window that wraps the pair (LAYOUT_CSS) keeps the
+    fields in their order."""
     for part in ([s for s in group_specs if s.kind != "bool"], [s for s in group_specs if s.kind == "bool"]):
-        if part:
-            cols = st.columns(2)
-            for i, spec in enumerate(part):
-                with cols[i % 2]:
+        for i in range(0, len(part), 2):
+            for col, spec in zip(st.columns(2), part[i:i + 2]):
+                with col:
                     _widget(spec)
 
 
@@ -135,15 +134,13 @@ specs = {s.name: s for s in dash.field_specs()}
 st.html(LAYOUT_CSS)
 left, right = st.columns([3, 2], gap="large")
 with left, st.container(key="train_form"):
-    top = st.columns([2, 1, 1])
-    with top[0]:
-        st.selectbox("Preset (seed recipe)", [o for o in [_cloned_option()] if o] + dash.preset_names(),
-                     key="preset", on_change=_apply_preset,
-                     help="Fills every field with a seed tutorial's recipe; edit anything afterwards.")
-        st.session_state[PRESET] = st.session_state["preset"]
-    for col, name in zip(top[1:], dash.TOP_FIELDS):
-        with col:
-            _widget(specs[name])
+    # The picker on a row of its own: beside two more pickers it had a third of the form, too little for its
+    # longest names, and the two beside it had less.
+    st.selectbox("Preset (seed recipe)", [o for o in [_cloned_option()] if o] + dash.preset_names(),
+                 key="preset", on_change=_apply_preset,
+                 help="Fills every field with a seed tutorial's recipe; edit anything afterwards.")
+    st.session_state[PRESET] = st.session_state["preset"]
+    _grid([specs[name] for name in dash.TOP_FIELDS])
     _grid(dash.basic_specs())
     if st.session_state.get("companion_note"):
         st.info(st.session_state["companion_note"], icon=":material/tune:")
