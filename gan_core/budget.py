@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import ConfigError, TrainConfig
+from .config import ARCH_FIELDS, ConfigError, TrainConfig
 
 BYTES = 4  # float32 master weights; bf16 autocast keeps them fp32 too
 TRAIN_IMAGES = 60_000
@@ -98,7 +98,10 @@ def estimate(cfg: TrainConfig) -> Estimate:
     """Parameters, peak memory and training FLOPs of `cfg`, without allocating its models."""
     from .config import planned_steps
 
-    pg, pd, fg, fd, ag, ad = _per_image(cfg.to_json())
+    # Keyed on the model's shape only (ARCH_FIELDS), so configs that differ in epochs, rates or batch share one
+    # entry: the Train page's estimate sizes every measured run in the store on each render.
+    shape = TrainConfig(**{k: getattr(cfg, k) for k in ARCH_FIELDS})
+    pg, pd, fg, fd, ag, ad = _per_image(shape.to_json())
     b = cfg.batch_size
     # A D update: G forward without grad, D forward on real + fake (2b images), backward ≈ 2× forward; the gradient
     # penalty adds a forward and a double backward on b interpolates. A G update: G and D forward, then backward.

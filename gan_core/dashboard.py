@@ -457,21 +457,17 @@ def start_estimate(store: Store, cfg: TrainConfig, runs: Sequence[RunView] | Non
     device, precision = _will_run_on(cfg, runs)
     where = f"on {device}, {precision}"
     flops = estimate(cfg).step_flops
-    best: tuple[tuple[int, float], RunView, float] | None = None
-    for r in runs:
-        if _ran(r) != (device, precision):
-            continue
-        rate = measured_rate(store, r)
-        if not rate:
-            continue
-        # same architecture and batch first, then the closest work per step (a FLOP rate depends on the sizes)
-        rank = (0 if (r.config.arch, r.config.batch_size) == (cfg.arch, cfg.batch_size) else 1,
+    def rank(r: RunView) -> tuple[int, float]:
+        """Same architecture and batch first, then the closest work per step (a FLOP rate depends on the sizes);
+        among equals the newest (runs come newest first, the sort is stable). The first with a rate is used."""
+        return (0 if (r.config.arch, r.config.batch_size) == (cfg.arch, cfg.batch_size) else 1,
                 abs(math.log(estimate(r.config).step_flops / flops)))
-        if best is None or rank < best[0]:
-            best = (rank, r, rate)
-    if best is None:
+
+    ranked = sorted(((rank(r), r) for r in runs if _ran(r) == (device, precision)), key=lambda pair: pair[0])
+    found = next(((at, r, rate) for at, r in ranked for rate in [measured_rate(store, r)] if rate), None)
+    if found is None:
         return StartEstimate(None, f"no measurement yet {where}: the first run there gives one", queued, training)
-    (tier, gap), r, rate = best
+    (tier, gap), r, rate = found
     ratio = flops / estimate(r.config).step_flops
     seconds = planned_steps(cfg) * ratio / rate
     if gap < 0.01:

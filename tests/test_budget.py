@@ -179,19 +179,25 @@ def test_the_estimate_comes_from_a_measured_run_and_says_which(store, mnist_slic
 
 
 @pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
-def test_a_pause_between_two_stretches_of_training_is_not_counted(store):
+def test_a_pause_is_not_counted_and_the_newest_of_equal_runs_is_used(store, monkeypatch):
     from gan_core import dashboard as dash
 
-    run_id = store.submit(TrainConfig(epochs=1), owner="ada")
-    run = store.claim("w", cap=1)
+    cfg = TrainConfig(epochs=1, device="cpu", precision="fp32")
     row = dict(epoch=0, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5, images_per_sec=1.0)
     clock = [1000.0]
-    monkey = pytest.MonkeyPatch()
-    monkey.setattr(time, "time", lambda: clock[0])
-    try:  # flushes 2 s apart, 10 steps each; then a stop of an hour; then two more flushes
-        for i, t in enumerate((0, 2, 4, 3604, 3606)):
+    monkeypatch.setattr(time, "time", lambda: clock[0])  # the flushes' times, as a worker 2 s apart would write them
+    ids = []
+    for per_flush, gaps in ((10, (0, 2, 4, 3604, 3606)), (20, (0, 2, 4))):  # the first stopped for an hour
+        run_id = store.submit(cfg, owner="ada")
+        store.claim("w", cap=1)
+        store.set_progress(run_id, ran_on="cpu, fp32")
+        for i, t in enumerate(gaps):
             clock[0] = 1000.0 + t
-            store.add_step_metrics(run_id, [{**row, "step": 10 * (i + 1)}])
-    finally:
-        monkey.undo()
-    assert dash.measured_rate(store, store.get(run.id)) == pytest.approx(5.0)  # 30 steps in 6 s, not 40 in 3606 s
+            store.add_step_metrics(run_id, [{**row, "step": per_flush * (i + 1)}])
+        store.finish(run_id, "done")
+        ids.append(run_id)
+    monkeypatch.undo()
+    assert dash.measured_rate(store, store.get(ids[0])) == pytest.approx(5.0)  # 30 steps in 6 s, not 40 in 3606 s
+    assert dash.measured_rate(store, store.get(ids[1])) == pytest.approx(10.0)
+    est = dash.start_estimate(store, cfg)  # two runs of the same config: the newest one's speed
+    assert est.seconds == pytest.approx(planned_steps(cfg) / 10.0) and f"as run #{ids[1]} trained" in est.source
