@@ -15,11 +15,12 @@ FORM = ui.TRAIN_FORM  # plain dict of the form's values: survives page switches 
 # a width that still fits their labels' longest words and their values, instead of breaking "Archit/ectur/e" and
 # cutting "(TrainConfig defaults)" to "(TrainConfi". The Check panel stays in view while a long form scrolls:
 # sticky in its column, which stretches to the form's height (on the wrapper Streamlit puts around a keyed
-# container).
+# container), and scrolls on its own when a long list of problems makes it taller than the window.
 LAYOUT_CSS = """<style>
 .st-key-train_form [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
 .st-key-train_form [data-testid="stColumn"] { min-width: min(100%, 11.5rem); }
-[data-testid="stLayoutWrapper"]:has(> .st-key-check_panel_sticky) { position: sticky; top: 4rem; z-index: 2; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-check_panel_sticky) {
+  position: sticky; top: 4rem; z-index: 2; max-height: calc(100vh - 5rem); overflow-y: auto; }
 </style>"""
 
 

@@ -25,7 +25,14 @@ def start_button(page):
 
 
 def select(page, label: str, option: str) -> None:
-    page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).click()
+    # The picker's own box: the middle of the whole widget is the edge between its label and its box when the label
+    # fits one line, and a click on the label only focuses the box, without opening it. Scrolled to first: a
+    # scroll still settling when the list opens closes it again (seen: open, then closed 80 ms later, no rerun).
+    box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).get_by_role(
+        "combobox")
+    box.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box.click()
     page.get_by_role("option", name=option, exact=True).click()
     settle(page)
 
