@@ -137,8 +137,10 @@ left, right = st.columns([3, 2], gap="large")
 with left, st.container(key="train_form"):
     # The picker on a row of its own: beside two more pickers it had a third of the form, too little for its
     # longest names, and the two beside it had less.
-    st.selectbox("Preset (seed recipe)", [o for o in [_cloned_option()] if o] + dash.preset_names(),
-                 key="preset", on_change=_apply_preset,
+    options = [o for o in [_cloned_option()] if o] + dash.preset_names()
+    if st.session_state["preset"] not in options:  # a clone remembered without its run (never a wrong label)
+        st.session_state["preset"] = dash.DEFAULTS_LABEL
+    st.selectbox("Preset (seed recipe)", options, key="preset", on_change=_apply_preset,
                  help="Fills every field with a seed tutorial's recipe; edit anything afterwards.")
     st.session_state[PRESET] = st.session_state["preset"]
     _grid([specs[name] for name in dash.TOP_FIELDS])
