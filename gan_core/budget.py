@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import ConfigError, TrainConfig
+from .config import ARCH_FIELDS, ConfigError, TrainConfig
 
 BYTES = 4  # float32 master weights; bf16 autocast keeps them fp32 too
 TRAIN_IMAGES = 60_000
@@ -37,9 +37,24 @@ class Estimate:
         return self.g_params + self.d_params
 
     def describe(self) -> str:
-        """'3.1 M parameters, 0.2 GB peak memory, 12.0 TFLOP to train'."""
+        """'3.1 M parameters, 0.2 GB peak memory, 12 TFLOP to train'."""
         return (f"{self.params / 1e6:.1f} M parameters, {self.memory_bytes / 1e9:.2f} GB peak memory, "
-                f"{self.train_flops / 1e12:.2g} TFLOP to train")
+                f"{format_flops(self.train_flops)} to train")
+
+
+_FLOP_UNITS = ("FLOP", "kFLOP", "MFLOP", "GFLOP", "TFLOP", "PFLOP", "EFLOP")
+
+
+def format_flops(flops: float) -> str:
+    """A FLOP count people read at a glance: at most three significant digits in the unit that keeps the number
+    between 1 and 999 ('712 TFLOP', '1.2 PFLOP', '35 GFLOP'); '{:.2g} TFLOP' printed 7e+02 TFLOP."""
+    if not math.isfinite(flops) or flops <= 0:
+        return "0 FLOP"
+    unit = min(len(_FLOP_UNITS) - 1, max(0, int(math.floor(math.log10(flops) / 3))))
+    value = float(f"{flops / 1000 ** unit:.3g}")  # rounded first: 999.7 GFLOP reads 1 TFLOP, not 1e+03 GFLOP
+    if value >= 1000 and unit < len(_FLOP_UNITS) - 1:
+        unit, value = unit + 1, value / 1000
+    return f"{value:.3g} {_FLOP_UNITS[unit]}" if value < 1000 else f"{value:,.0f} {_FLOP_UNITS[unit]}"
 
 
 def _forward_cost(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[float, int]:
@@ -83,7 +98,10 @@ def estimate(cfg: TrainConfig) -> Estimate:
     """Parameters, peak memory and training FLOPs of `cfg`, without allocating its models."""
     from .config import planned_steps
 
-    pg, pd, fg, fd, ag, ad = _per_image(cfg.to_json())
+    # Keyed on the model's shape only (ARCH_FIELDS), so configs that differ in epochs, rates or batch share one
+    # entry: the Train page's estimate sizes every measured run in the store on each render.
+    shape = TrainConfig(**{k: getattr(cfg, k) for k in ARCH_FIELDS})
+    pg, pd, fg, fd, ag, ad = _per_image(shape.to_json())
     b = cfg.batch_size
     # A D update: G forward without grad, D forward on real + fake (2b images), backward ≈ 2× forward; the gradient
     # penalty adds a forward and a double backward on b interpolates. A G update: G and D forward, then backward.

@@ -228,13 +228,12 @@ elif cfg.info_code:
 
 if "gen_seed" not in st.session_state:
     st.session_state["gen_seed"] = 0
-c1, c2, c3 = st.columns([2, 1, 2], vertical_alignment="bottom")
-with c1:
-    seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="gen_seed",
+# A row that wraps (not fixed columns): at 800 px with the sidebar open a third of it cut the button to "Ra…".
+# The seed box is wide enough for any seed (10 digits) beside its +/- buttons; the button as wide as its label.
+with st.container(horizontal=True, vertical_alignment="bottom", key="gen_seed_row"):
+    seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="gen_seed", width=220,
                                help="The same seed always draws the same digits."))
-with c2:
-    st.button("Random seed", icon=":material/casino:", on_click=_random_seed, key="gen_random", width="stretch")
-with c3:
+    st.button("Random seed", icon=":material/casino:", on_click=_random_seed, key="gen_random", width="content")
     settings = ui.settings()
     max_side = settings.max_grid if settings.demo_mode else 16
     side = st.slider("Grid size", 1, max_side, min(8, max_side), key="gen_side", help="Digits per row and column.")
@@ -273,16 +272,14 @@ else:
     fname = f"digits-seed{seed}-{side}x{side}" + ("" if kept is None else f"-reject{strength:g}") + ".png"
 png = png_at_width(tiles, dash.grid_display_px(side))
 st.image(png, output_format="PNG", caption=caption)  # drawn at its own size: Streamlit never resamples it
-d1, d2, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
-with d1:
-    scale = st.selectbox("Download size", dash.DOWNLOAD_SCALES, index=2, key="gen_dl_scale",
+with st.container(horizontal=True, vertical_alignment="bottom", key="gen_download_row"):  # as the seed row above
+    scale = st.selectbox("Download size", dash.DOWNLOAD_SCALES, index=2, key="gen_dl_scale", width=230,
                          format_func=lambda k: f"×{k} ({28 * k} px a digit)",
                          help="The PNG files below, enlarged with sharp (nearest-neighbour) pixels. ×1 is the "
                               "generator's own 28 × 28 pixels a digit.")
-with d2:
     big = png_bytes(tiles, scale=scale)
     st.download_button("Download PNG", big, file_name=fname.replace(".png", f"-x{scale}.png"), mime="image/png",
-                       key="gen_png", help=f"{tiles.shape[1] * scale} × {tiles.shape[0] * scale} px")
+                       key="gen_png", help=f"{tiles.shape[1] * scale} × {tiles.shape[0] * scale} px", width="content")
 
 nearest_training_digits(samples, cfg.dataset, side)
 

@@ -111,13 +111,15 @@ def board(sweep_id: int) -> None:
     rows = picked.selection.rows if picked is not None else []
     row = table[rows[0]] if rows else table[0]
     which = "selected" if rows else ("the best" if row["rank"] is not None else "none scored yet")
-    c1, c2 = st.columns(2)
-    if c1.button(f"Clone run #{row['best run']} ({which}) into the Train form",
-                 key="clone-run", type="primary", width="stretch",
-                 help="Fills every field of the Train form with that run's config; change what you like, then Start."):
+    # A row that wraps, the button as wide as its label: half of it at 800 px cut the label to "Clone run #2 (…".
+    actions = st.container(horizontal=True, vertical_alignment="center", key="sweep_clone_row")
+    if actions.button(f"Clone run #{row['best run']} ({which}) into the Train form",
+                      key="clone-run", type="primary", width="content", wrap=True,
+                      help="Fills every field of the Train form with that run's config; change what you like, "
+                           "then Start."):
         ui.clone_into_train(row["best run"])
-    c2.page_link(ui.PAGES["runs"], label=f"Open run #{row['best run']}'s live view", icon=":material/monitoring:",
-                 query_params={"run": str(row["best run"])})
+    actions.page_link(ui.PAGES["runs"], label=f"Open run #{row['best run']}'s live view",
+                      icon=":material/monitoring:", query_params={"run": str(row["best run"])})
     st.caption("Select a row to clone or open another point. Pruned runs stopped early because their FD was worse "
                "than their sweep's at the same epoch; they rank on what they reached.")
 

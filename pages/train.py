@@ -4,25 +4,65 @@ import streamlit as st
 import ui
 from gan_core import dashboard as dash
 from gan_core import policy
+from gan_core.budget import format_flops
 from gan_core.config import ConfigError
 from gan_core.store import StoreError
 
 ui.bootstrap()
 
 FORM = ui.TRAIN_FORM  # plain dict of the form's values: survives page switches (widget state does not)
+# Narrow windows (800 px with the sidebar open left the form 270 px): the form's columns wrap onto a new line below
+# a width that still fits their labels' longest words and their values, instead of breaking "Archit/ectur/e" and
+# cutting "(TrainConfig defaults)" to "(TrainConfi". The Check panel stays in view while a long form scrolls:
+# sticky in its column, which stretches to the form's height (on the wrapper Streamlit puts around a keyed
+# container), and scrolls on its own when a long list of problems makes it taller than the window.
+LAYOUT_CSS = """<style>
+.st-key-train_form [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
+.st-key-train_form [data-testid="stColumn"] { min-width: min(100%, 11.5rem); }
+[data-testid="stLayoutWrapper"]:has(> .st-key-check_panel_sticky) {
+  position: sticky; top: 4rem; z-index: 2; max-height: calc(100vh - 5rem); overflow-y: auto; }
+</style>"""
 
 
 def _key(name: str) -> str:
     return f"cfg.{name}"
 
 
+PRESET = "train_preset"  # the preset picker's choice, kept like FORM (the picker's own state goes with the page)
+CLONED = "cloned_values"  # the form values Clone filled in, which the caption compares the form with
+
+
+def _cloned_option() -> str | None:
+    """The preset picker's entry for the run Clone filled the form from (None when the form is not a clone)."""
+    return f"cloned: {st.session_state['cloned_from']}" if st.session_state.get("cloned_from") else None
+
+
 def _apply_preset() -> None:
-    """Preset picker callback: overwrite every field with the preset's values."""
-    st.session_state.pop("cloned_from", None)
-    values = dash.form_values(st.session_state["preset"])
+    """Preset picker callback: overwrite every field with the preset's values (or the cloned run's again)."""
+    choice = st.session_state["preset"]
+    if choice == _cloned_option():
+        values = dict(st.session_state[CLONED])
+    else:
+        st.session_state.pop("cloned_from", None)
+        values = dash.form_values(choice)
+    st.session_state[PRESET] = choice
+    st.session_state.pop("companion_note", None)
     st.session_state[FORM] = values
     for name, v in values.items():
         st.session_state[_key(name)] = v
+
+
+def _loss_changed() -> None:
+    """Loss picker callback: set the values the new loss expects beside it (dash.loss_companions), which may sit in
+    a collapsed section, and leave a note saying which."""
+    form = st.session_state[FORM]
+    new = st.session_state[_key("loss")]
+    values = {**form, **{n: st.session_state[_key(n)] for n in form if _key(n) in st.session_state}}
+    changes = dash.loss_companions(form.get("loss"), new, values)
+    for name, (_, v) in changes.items():
+        form[name] = st.session_state[_key(name)] = v
+    form["loss"] = new
+    st.session_state["companion_note"] = dash.companions_note(new, changes) if changes else None
 
 
 def _widget(spec: dash.FieldSpec) -> None:
@@ -34,7 +74,8 @@ def _widget(spec: dash.FieldSpec) -> None:
     if key not in st.session_state:  # back on this page, or shown again: restore the widget from the remembered form
         st.session_state[key] = st.session_state[FORM][spec.name]
     if spec.kind == "select":
-        st.selectbox(spec.label, spec.choices, key=key, help=spec.tooltip)
+        st.selectbox(spec.label, spec.choices, key=key, help=spec.tooltip,
+                     on_change=_loss_changed if spec.name == "loss" else None)
     elif spec.kind == "bool":
         st.checkbox(spec.label, key=key, help=spec.tooltip)
     elif spec.kind == "list":
@@ -48,12 +89,12 @@ def _widget(spec: dash.FieldSpec) -> None:
 
 def _grid(group_specs: list[dash.FieldSpec]) -> None:
     """Fields two to a row, the boxes and pickers first and the checkboxes after them (a checkbox beside a number
-    box leaves a gap under it)."""
+    box leaves a gap under it). One row per pair, so a narrow window that wraps the pair (LAYOUT_CSS) keeps the
+    fields in their order."""
     for part in ([s for s in group_specs if s.kind != "bool"], [s for s in group_specs if s.kind == "bool"]):
-        if part:
-            cols = st.columns(2)
-            for i, spec in enumerate(part):
-                with cols[i % 2]:
+        for i in range(0, len(part), 2):
+            for col, spec in zip(st.columns(2), part[i:i + 2]):
+                with col:
                     _widget(spec)
 
 
@@ -63,11 +104,18 @@ if "train_mode" not in st.session_state:
 mode = st.segmented_control("Mode", ["Single run", "Sweep"], key="train_mode", required=True,
                             help="Sweep: queue one run per point of a grid or random search over fields you choose, "
                                  "on top of this form's config, and rank them on the Sweeps page.")
+if FORM not in st.session_state:
+    st.session_state[FORM] = dash.form_values(None)
 if st.session_state.pop("clone_note", False) and st.session_state.get("cloned_from"):
     st.info(f"Filled from {dash.plain(st.session_state['cloned_from'])}: every field is that run's config.",
             icon=":material/content_copy:")
-if FORM not in st.session_state:
-    st.session_state[FORM] = dash.form_values(None)
+    st.session_state[CLONED] = dict(st.session_state[FORM])  # what the caption compares the form with from now on
+    st.session_state["preset"] = st.session_state[PRESET] = _cloned_option()
+    st.session_state.pop("companion_note", None)
+if "preset" not in st.session_state:  # back on this page: the picker shows what filled the form, not the first entry
+    st.session_state["preset"] = st.session_state.get(PRESET, dash.DEFAULTS_LABEL)
+if st.session_state.get("cloned_from") and st.session_state["preset"] != _cloned_option():
+    st.session_state.pop("cloned_from")  # a preset was chosen elsewhere (Home's "Train your first GAN")
 form = st.session_state[FORM]
 for _name in form:  # what the browser shows now (widgets hidden since keep their remembered values)
     if _key(_name) in st.session_state:
@@ -84,16 +132,21 @@ problems += dash.run_text_problems(st.session_state.get("run_name", ""), st.sess
                                    st.session_state.get("run_description", ""))
 
 specs = {s.name: s for s in dash.field_specs()}
+st.html(LAYOUT_CSS)
 left, right = st.columns([3, 2], gap="large")
-with left:
-    top = st.columns([2, 1, 1])
-    with top[0]:
-        st.selectbox("Preset (seed recipe)", dash.preset_names(), key="preset", on_change=_apply_preset,
-                     help="Fills every field with a seed tutorial's recipe; edit anything afterwards.")
-    for col, name in zip(top[1:], dash.TOP_FIELDS):
-        with col:
-            _widget(specs[name])
+with left, st.container(key="train_form"):
+    # The picker on a row of its own: beside two more pickers it had a third of the form, too little for its
+    # longest names, and the two beside it had less.
+    options = [o for o in [_cloned_option()] if o] + dash.preset_names()
+    if st.session_state["preset"] not in options:  # a clone remembered without its run (never a wrong label)
+        st.session_state["preset"] = dash.DEFAULTS_LABEL
+    st.selectbox("Preset (seed recipe)", options, key="preset", on_change=_apply_preset,
+                 help="Fills every field with a seed tutorial's recipe; edit anything afterwards.")
+    st.session_state[PRESET] = st.session_state["preset"]
+    _grid([specs[name] for name in dash.TOP_FIELDS])
     _grid(dash.basic_specs())
+    if st.session_state.get("companion_note"):
+        st.info(st.session_state["companion_note"], icon=":material/tune:")
     st.text_input("Run name", key="run_name", placeholder="e.g. dcgan-first-try (default: arch-dataset)",
                   max_chars=200)
     t1, t2 = st.columns([1, 2])
@@ -148,7 +201,7 @@ def sweep_panel(cfg, problems, settings, me) -> None:
     else:
         flops = sum(e.train_flops for e in estimates)
         st.success(f"{len(runs)} runs ({len(runs) // spec.seeds} points × {spec.seeds} seed(s)), "
-                   f"{total_steps(runs):,} steps, about {flops / 1e12:.3g} TFLOP in all before pruning; they wait in "
+                   f"{total_steps(runs):,} steps, about {format_flops(flops)} in all before pruning; they wait in "
                    f"the same queue as every run.")
         st.dataframe([{"point": r.point + 1, "seed": r.config.seed, **{k: dash.value_text(v) for k, v in
                                                                         r.values.items()}} for r in runs],
@@ -172,7 +225,7 @@ def sweep_panel(cfg, problems, settings, me) -> None:
             st.switch_page(ui.PAGES["sweeps"], query_params={"sweep": str(sweep_id)})
 
 
-with right:
+with right, st.container(key="check_panel_sticky" if mode == "Single run" else "check_panel"):
     st.subheader("Check")
     if problems:  # what the browser shows is what is checked: each bad field by its label and name, and why
         st.error("Fix this before starting:\n\n" + "\n".join(f"- {dash.problem_markdown(f, m)}" for f, m in problems))
@@ -181,11 +234,14 @@ with right:
         steps = planned_steps(cfg)
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, {steps:,} "
                    f"step{'s' * (steps != 1)} of {cfg.batch_size} images; {estimate.describe()}.")
-        ui.worker_note(cfg)  # which live workers can take it: the dashboard host may have no GPU, the workers may
-    if st.session_state.get("cloned_from"):  # Clone (Runs, Sweeps) filled the form: no preset describes it
-        st.caption(f"Filled from {dash.plain(st.session_state['cloned_from'])}; pick a preset to start over from one.")
-    else:
-        st.caption(f"Preset: {dash.preset_summary(st.session_state.get('preset', dash.DEFAULTS_LABEL))}")
+        ui.worker_note(cfg)  # which live workers can take it: the dashboard host may lack the GPU a worker has
+        if mode == "Single run":
+            st.caption(dash.plain(dash.start_estimate(ui.get_store(), cfg).describe()),
+                       help="From the speed runs in the run database trained at on the same device: a run like "
+                            "this one if there is one, else the FLOP rate of another run there.")
+    cloned = st.session_state.get("cloned_from")  # Clone (Runs, Sweeps) filled the form: it is compared with that run
+    st.caption(dash.plain(dash.form_origin(form, st.session_state.get("preset"),
+                                           (cloned, st.session_state.get(CLONED, {})) if cloned else None)))
     if settings.demo_mode:
         st.info(f"Demo limits: up to {settings.max_epochs} epochs, {settings.max_steps:,} steps, "
                 f"{settings.max_params / 1e6:g} M parameters and {settings.max_train_tflop:g} TFLOP a run; "

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import conftest
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -253,16 +254,40 @@ def test_fields_shown_follow_arch_loss_and_info_code_and_hidden_ones_keep_their_
         "dcgan", "lsgan", 3, 0.5, True, (256, 512, 1024))
 
 
-def test_a_hidden_field_named_by_a_problem_is_shown_so_it_can_be_fixed(home, store):
+@pytest.mark.parametrize("preset,loss,companions", [
+    ("seed002-dense", "hinge", {"label_smoothing": 0.0}),  # smoothing 0.1: TrainConfig refuses it with hinge
+    ("seed002-dense", "wgan_gp", {"label_smoothing": 0.0, "gp_weight": 10.0, "n_critic": 5}),
+    (dash.DEFAULTS_LABEL, "wgan_gp", {"gp_weight": 10.0, "n_critic": 5}),  # gp_weight 0: refused with wgan_gp
+])
+def test_picking_a_loss_sets_what_it_expects_beside_it_and_says_so(home, store, preset, loss, companions):
+    """Issue 26: choosing wgan_gp or hinge left the form invalid, the fix inside a collapsed section."""
+    at = app("pages/train.py", user="ada")
+    at.selectbox(key="preset").set_value(preset).run()
+    _set(at, "loss", loss)
+    at.run()
+    assert not _check_errors(at) and at.success[0].value.startswith("Valid"), _check_errors(at)
+    assert not at.button(key="start").disabled
+    assert {n: _value(at, n) for n in companions} == companions
+    assert {n: at.session_state["train_form"][n] for n in companions} == companions  # what Start queues
+    note = [i.value for i in at.info if "the form also set" in i.value]
+    assert len(note) == 1 and all(f"(`{n}`)" in note[0] for n in companions) and "Advanced → Loss" in note[0]
+    at.button(key="start").click().run()
+    assert store.list_runs()[0].config.loss == loss
+
+
+def test_a_loss_keeps_values_chosen_for_it_and_takes_back_what_it_set(home, store):
     at = app("pages/train.py")
-    at.selectbox(key="preset").set_value("seed002-dense").run()  # label_smoothing 0.1
-    _set(at, "loss", "hinge")  # smoothing does not apply to hinge, and TrainConfig refuses it
+    _set(at, "loss", "wgan_gp")
     at.run()
-    assert "label_smoothing" in _widgets(at)
-    assert "(`label_smoothing`)" in _check_errors(at)[0]
-    _set(at, "label_smoothing", 0.0)
+    _set(at, "gp_weight", 5.0)  # the person's own penalty: kept by the next critic loss
     at.run()
-    assert not _check_errors(at) and "label_smoothing" not in _widgets(at)
+    _set(at, "loss", "hinge")
+    at.run()
+    assert (_value(at, "gp_weight"), _value(at, "n_critic")) == (5.0, 5)
+    _set(at, "loss", "non_saturating")  # n_critic 5 was the form's doing: back to 1; the penalty 5 was not
+    at.run()
+    assert (_value(at, "gp_weight"), _value(at, "n_critic")) == (5.0, 1) and not _check_errors(at)
+    assert "`n_critic`" in [i.value for i in at.info if "the form also set" in i.value][0]
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -283,6 +308,8 @@ def test_bad_values_show_the_config_error_and_queue_nothing(home, store, field, 
 def test_cross_field_rule_wgan_gp_needs_gp_weight(home, store):
     at = app("pages/train.py")
     _set(at, "loss", "wgan_gp")
+    at.run()
+    _set(at, "gp_weight", 0.0)  # the form set 10 beside wgan_gp; typed back to 0, TrainConfig's rule still holds
     at.run()
     assert any(dash.plain("wgan_gp needs a gradient penalty") in t and "(`gp_weight`)" in t
                for t in _check_errors(at))
@@ -1438,6 +1465,76 @@ def test_the_clone_notice_shows_a_hostile_run_name_literally(home, store):
     notice = [t for t in texts(at, "info") if t.startswith("Filled from run")]
     assert len(notice) == 1 and "\\[click\\]" in notice[0] and "\\!\\[img\\]" in notice[0], notice
     assert any(c.startswith("Filled from run") and "\\*\\*bold" in c for c in texts(at, "caption"))
+
+
+def test_train_says_how_long_a_run_will_take_here_and_its_place_in_the_queue(home, store, mnist_slice):
+    """Issue 26: before Start, a wall-clock estimate from what this machine measured, not only '7e+02 TFLOP'."""
+    from test_budget import measured
+
+    def estimate_line(at: AppTest) -> str:
+        found = [c for c in texts(at, "caption") if "in queue" in c]
+        assert len(found) == 1, texts(at, "caption")
+        return found[0]
+
+    at = app("pages/train.py", user="ada")
+    assert "TFLOP to train" in at.success[0].value and "e+" not in at.success[0].value
+    assert estimate_line(at).startswith("No measurement yet on cpu") and "next in queue" in estimate_line(at)
+    cfg = conftest.tiny(epochs=4)
+    run_id, _ = measured(store, cfg, mnist_slice)
+    store.submit(cfg, owner="bob")  # one run waits ahead
+    at.selectbox(key="preset").set_value("seed000-dense").run()
+    shown = _widgets(at)
+    for name, value in dash.form_values(cfg=cfg).items():
+        if value != _value(at, name):
+            _set(at, name, value)  # every field tiny() changes is on the form for a dense GAN
+            assert name in shown
+    at.run()
+    line = estimate_line(at)
+    assert line.startswith("≈ ") and f"as run \\#{run_id} trained" in line and "2nd in queue" in line, line
+
+
+def _origin(at: AppTest) -> str:
+    """The Train page's caption of where the form came from (the Check panel's)."""
+    found = [c for c in texts(at, "caption") if c.startswith(("Preset ", "TrainConfig defaults", "Every field",
+                                                              "Filled from"))]
+    assert len(found) == 1, texts(at, "caption")
+    return found[0]
+
+
+def test_the_preset_caption_describes_the_form_as_it_is(home, store):
+    """Issue 26: it said epochs=200 over a form with 10, arch=dense after switching to DCGAN, and '(TrainConfig
+    defaults)' after Clone."""
+    at = app()
+    at.button(key="home_train").click().run()  # Home's first run: dense-ema at 10 epochs
+    assert _origin(at) == dash.plain("Preset dense-ema, with epochs=10 (preset 200).")
+    _set(at, "arch", "dcgan")
+    at.run()
+    assert _origin(at) == dash.plain("Preset dense-ema, with arch=dcgan (preset dense), epochs=10 (preset 200).")
+    at.switch_page("pages/compare.py").run()
+    at.switch_page("pages/train.py").run()  # the picker's own state went with the page: it still names the preset
+    assert at.selectbox(key="preset").value == "dense-ema" and dash.plain("arch=dcgan (preset dense)") in _origin(at)
+    at.selectbox(key="preset").set_value("seed003-dcgan").run()
+    assert _origin(at).startswith(dash.plain("Preset seed003-dcgan as it is: arch=dcgan,"))
+    at.selectbox(key="preset").set_value(dash.DEFAULTS_LABEL).run()
+    assert _origin(at) == dash.plain("Every field at its TrainConfig default.")
+    _set(at, "lr_g", 0.001)
+    at.run()
+    assert _origin(at) == dash.plain("TrainConfig defaults, with lr_g=0.001 (default 0.0002).")
+
+    run_id = store.submit(TrainConfig(epochs=3, arch="dcgan"), name="to clone", owner="ada")
+    at.switch_page("pages/runs.py")
+    at.query_params["run"] = str(run_id)
+    at.run()
+    at.button(key=f"clone-{run_id}").click().run()
+    assert at.header[0].value == "Train a GAN"
+    assert at.selectbox(key="preset").value == f"cloned: run #{run_id} to clone"  # not "(TrainConfig defaults)"
+    assert _origin(at) == dash.plain(f"Filled from run #{run_id} to clone: every field is that run's config.")
+    at.switch_page("pages/train.py").run()  # AppTest's next run() would rerun the Runs page that switched here
+    _set(at, "epochs", 10)
+    at.run()
+    assert _origin(at) == dash.plain(f"Filled from run #{run_id} to clone, with epochs=10 (was 3).")
+    at.selectbox(key="preset").set_value("dense-ema").run()  # a preset again: the clone is over
+    assert _origin(at).startswith(dash.plain("Preset dense-ema as it is")) and "cloned_from" not in at.session_state
 
 
 def test_sweeps_empty_state_leads_to_train_in_sweep_mode(home, store):

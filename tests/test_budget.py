@@ -118,3 +118,86 @@ def test_the_cli_refuses_a_run_that_cannot_fit_before_writing_anything(tmp_path,
     monkeypatch.delenv("GAN_DB_URL", raising=False)
     assert main(["submit", *argv]) == 2  # through Store.submit
     assert "would need about" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flops, text", [
+    (7e14, "700 TFLOP"), (7.123e14, "712 TFLOP"), (1.2e15, "1.2 PFLOP"), (3.5e10, "35 GFLOP"),
+    (999.7e9, "1 TFLOP"), (2.6e13, "26 TFLOP"), (0.0, "0 FLOP"),
+])
+def test_flops_are_written_to_be_read(flops, text):
+    """Issue 26: the form said '7e+02 TFLOP'."""
+    assert budget.format_flops(flops) == text
+    assert "e+" not in budget.estimate(TrainConfig.from_preset("dense-ema")).describe()
+
+
+# --- the wall-clock estimate before Start (issue 26), from runs measured in a real store -------------------------
+def measured(store, cfg, images, flush_s: float = 0.05) -> tuple[int, float]:
+    """Train `cfg` for real as a worker does (its StoreSink writing step metrics every `flush_s` s): (run id, the
+    seconds training took)."""
+    from gan_core.trainer import train
+    from gan_core.worker import StoreSink
+
+    run_id = store.submit(cfg, owner="ada")
+    run = store.claim("w", cap=1)
+    sink = StoreSink(store, run, flush_s=flush_s)
+    t = time.perf_counter()
+    train(cfg, sink, out_dir=store.artifacts_dir(run), images=images)
+    took = time.perf_counter() - t
+    sink.flush()
+    store.finish(run_id, "done")
+    return run_id, took
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+def test_the_estimate_comes_from_a_measured_run_and_says_which(store, mnist_slice):
+    from conftest import tiny
+    from gan_core import dashboard as dash
+
+    cfg = tiny(epochs=6)
+    fresh = dash.start_estimate(store, cfg)  # nothing measured: says so, invents nothing
+    assert fresh.seconds is None and fresh.describe().startswith("No measurement yet on cpu, ")
+    assert fresh.describe().endswith("; next in queue.")
+    run_id, took = measured(store, cfg, mnist_slice)
+    rate = dash.measured_rate(store, store.get(run_id))
+    steps = planned_steps(cfg)
+    assert steps / took / 3 < rate < steps / took * 3  # the flushes' clock agrees with the trainer's wall time
+
+    est = dash.start_estimate(store, cfg.replace(epochs=60))  # the same run, ten times longer
+    assert est.seconds == pytest.approx(10 * steps / rate)
+    assert f"(as run #{run_id} trained: " in est.describe() and est.describe().startswith("≈ ")
+    wider = dash.start_estimate(store, cfg.replace(g_widths=(128, 256)))  # same arch and batch, more work a step
+    assert wider.seconds > est.seconds / 10 and "scaled by the work per step" in wider.source
+    other = dash.start_estimate(store, cfg.replace(arch="dcgan", batch_size=32))  # only a FLOP rate to go on
+    assert other.seconds and f"roughly (from the FLOP rate of run #{run_id}" in other.source
+    assert dash.start_estimate(store, cfg.replace(device="cuda")).seconds is None  # never measured on a GPU
+
+    for _ in range(2):  # two runs queued ahead of it, one training
+        store.submit(cfg, owner="bob")
+    store.claim("w", cap=1)
+    assert est.describe().endswith("; next in queue.")
+    assert dash.start_estimate(store, cfg).describe().endswith("; 2nd in queue, 1 run training now.")
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+def test_a_pause_is_not_counted_and_the_newest_of_equal_runs_is_used(store, monkeypatch):
+    from gan_core import dashboard as dash
+
+    cfg = TrainConfig(epochs=1, device="cpu", precision="fp32")
+    row = dict(epoch=0, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5, images_per_sec=1.0)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])  # the flushes' times, as a worker 2 s apart would write them
+    ids = []
+    for per_flush, gaps in ((10, (0, 2, 4, 3604, 3606)), (20, (0, 2, 4))):  # the first stopped for an hour
+        run_id = store.submit(cfg, owner="ada")
+        store.claim("w", cap=1)
+        store.set_progress(run_id, ran_on="cpu, fp32")
+        for i, t in enumerate(gaps):
+            clock[0] = 1000.0 + t
+            store.add_step_metrics(run_id, [{**row, "step": per_flush * (i + 1)}])
+        store.finish(run_id, "done")
+        ids.append(run_id)
+    monkeypatch.undo()
+    assert dash.measured_rate(store, store.get(ids[0])) == pytest.approx(5.0)  # 30 steps in 6 s, not 40 in 3606 s
+    assert dash.measured_rate(store, store.get(ids[1])) == pytest.approx(10.0)
+    est = dash.start_estimate(store, cfg)  # two runs of the same config: the newest one's speed
+    assert est.seconds == pytest.approx(planned_steps(cfg) / 10.0) and f"as run #{ids[1]} trained" in est.source

@@ -322,3 +322,27 @@ def test_runs_table_filters_groups_and_reads_its_view_back_from_the_url():
     assert dash.group_runs([], "none") == [] and dash.RunFilter().query() == {}
     view, problems = dash.parse_run_filter({"status": ["done", "nope"], "sweep": "99", "group": "x"}, options)
     assert view == dash.RunFilter() and len(problems) == 3  # the last of repeated values, as st.query_params has it
+
+
+@pytest.mark.parametrize("preset", dash.preset_names())
+def test_every_loss_picked_on_every_preset_leaves_a_valid_form(preset):
+    """Issue 26: picking wgan_gp or hinge left the form invalid (gp_weight 0, label smoothing 0.1)."""
+    from gan_core.config import LOSS_NAMES
+
+    for loss in LOSS_NAMES:
+        values = dash.form_values(preset)
+        changes = dash.loss_companions(values["loss"], loss, values)
+        values.update({name: new for name, (_, new) in changes.items()}, loss=loss)
+        assert dash.form_problems(values)[1] == [], (preset, loss, changes)
+
+
+def test_the_origin_caption_is_made_from_the_form():
+    values = dash.form_values("seed003-dcgan")
+    assert dash.form_origin(values, "seed003-dcgan").startswith("Preset seed003-dcgan as it is: arch=dcgan")
+    values.update(epochs=10, g_widths="64, 128")  # a hidden field changed counts too: it is queued
+    assert dash.form_origin(values, "seed003-dcgan") == (
+        "Preset seed003-dcgan, with g_widths=64, 128 (preset 256, 512, 1024), epochs=10 (preset 50).")
+    values.update(lr_g=None, seed=3, beta2=0.9)
+    assert dash.form_origin(values, "seed003-dcgan", limit=2).endswith("and 3 more changes.")
+    assert "lr_g=– (preset 0.0001)" in dash.form_origin(values, "seed003-dcgan")  # an emptied box
+    assert dash.form_origin(dash.form_values(None), dash.DEFAULTS_LABEL) == "Every field at its TrainConfig default."
