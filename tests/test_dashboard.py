@@ -289,3 +289,19 @@ def test_the_real_data_floor_is_cached_on_disk_and_never_makes_a_page_wait(tmp_p
         assert dash.quality_floor("mnist", 321)["inception_score"] == 9.7 and len(calls) == 1
     finally:
         dash.quality_floor.cache_clear()
+
+
+# --- issue 26: what the live view says is true -------------------------------------------------------------------
+def test_a_runs_failure_reason_is_words_not_an_exception_class(mnist_slice):
+    from conftest import tiny
+    from gan_core.events import Failed, ListSink
+    from gan_core.trainer import failure_reason, train
+
+    sink = ListSink()
+    with pytest.raises(ConfigError):  # the caller (worker, CLI) still gets the error itself
+        train(tiny(), sink, images=mnist_slice[:32])
+    (failed,) = sink.of(Failed)
+    # what the Runs page shows and the CLI prints after "failed: " (it was "ConfigError: batch_size: ...")
+    assert failed.reason == "refused before training: batch_size: 64 is larger than the 32 training images"
+    # an error nobody foresaw keeps its type: the one clue a bug report needs
+    assert failure_reason(KeyError("g_ema"), 120) == "stopped by an unexpected error at step 120 (KeyError: 'g_ema')"
