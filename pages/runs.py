@@ -10,7 +10,7 @@ import ui
 from gan_core import charts, policy
 from gan_core import dashboard as dash
 from gan_core.config import ConfigError
-from gan_core.status import ACTIVE, LIVE, RESUMABLE, RunStatus
+from gan_core.status import LIVE, RESUMABLE, RunStatus
 from gan_core.config import capped_by_max_steps
 from gan_core.store import RunView, Store, StoreError
 
@@ -180,10 +180,7 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
 
 def numbers(store: Store, run: RunView, rows: list) -> None:
     """Progress bar (with ETA or queue place), the newest step's six numbers, and the hardware it trains on."""
-    recent, earlier = store.step_rates(run.id) if run.status in ACTIVE else (None, None)
-    eta = dash.eta_seconds(run, rows, recent)
-    position = store.queue_position(run.id) if run.status == RunStatus.QUEUED else None
-    st.progress(run.progress, text=dash.progress_text(run, eta, recent, earlier, position))
+    st.progress(run.progress, text=dash.live_progress_text(store, run, rows))
     last = dash.latest(rows)
     values = {"step": f"{last.get('step', 0):,}",
               "D loss": f"{last['d_loss']:.4f}" if last else "–", "G loss": f"{last['g_loss']:.4f}" if last else "–",
