@@ -20,7 +20,7 @@ from PIL import Image
 from .config import (MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field, capped_by_max_steps,
                      coerce_value, config_fields, steps_per_epoch)
 from .sampling import gif_bytes
-from .status import ACTIVE, RunStatus
+from .status import ACTIVE, LIVE, RunStatus
 from .store import RunView, Store, SweepView
 
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
@@ -355,6 +355,17 @@ def live_progress_text(store: Store, run: RunView, rows: Sequence[Mapping[str, A
     recent, earlier = store.step_rates(run.id, since=run.started_at) if run.status in ACTIVE else (None, None)
     position = store.queue_position(run.id) if run.status == RunStatus.QUEUED else None
     return progress_text(run, eta_seconds(run, rows, recent), recent, earlier, position)
+
+
+def no_grid_text(run: RunView, has_row: bool = False) -> str:
+    """What the live view says where a run has no sample grid to show: a promise only while the run can still make
+    one (a failed run said "The first sample grid appears when the first epoch ends" for good)."""
+    if has_row:  # recorded, but its file is gone (removed by hand, or a copy of the database without the files)
+        return "The newest sample grid's file is missing on this server."
+    every = run.config.sample_every
+    if run.status in LIVE:
+        return f"The first sample grid appears when {'the first epoch' if every == 1 else f'epoch {every}'} ends."
+    return f"No sample grid: this run ended ({run.status}) before it saved one."
 
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=")

@@ -229,7 +229,7 @@ def sample_grid(store: Store, run: RunView) -> None:
     """The newest fixed-noise grid; a note if there is none yet or its file is unreadable."""
     sample = store.latest_sample(run.id)
     if not (sample and sample["path"].exists()):
-        st.caption("The first sample grid appears when the first epoch ends.")
+        st.caption(dash.no_grid_text(run, has_row=sample is not None))
         return
     try:
         pixels = dash.read_grid(sample["path"])
@@ -245,7 +245,7 @@ def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending
     density and coverage per epoch; the newest epoch's class shares, and a conditional run's per-class numbers.
     Rows stored before issue 18 (no KID, no precision/recall) show FD, IS and the class shares only."""
     if not quality:
-        if run.config.eval_samples:
+        if run.config.eval_samples and run.status in LIVE:  # an ended run gets no more: nothing to promise
             st.caption("Quality numbers (Fréchet distance, KID, Inception Score, precision/recall, class shares) "
                        "appear after each epoch.")
         return

@@ -8,7 +8,7 @@ import streamlit as st
 import ui
 from gan_core import dashboard as dash
 from gan_core.sampling import gif_bytes, png_at_width
-from gan_core.status import RunStatus
+from gan_core.status import LIVE, RunStatus
 
 ui.bootstrap()
 
@@ -54,9 +54,12 @@ run = ui.select_run(runs)
 samples = [s for s in ui.get_store().samples(run.id) if s["path"].exists()]
 if not samples:
     later = {RunStatus.QUEUED: "It is queued: its first grid comes once a worker has trained an epoch.",
-             RunStatus.RUNNING: "It is training; come back in a moment."}.get(run.status, "")
-    st.info(f"Run #{run.id} has no sample grids yet: one is saved after every {run.config.sample_every} "
-            f"epoch(s). {later}")
+             RunStatus.RUNNING: "It is training; come back in a moment."}
+    if run.status in LIVE:
+        st.info(f"Run #{run.id} has no sample grids yet: one is saved after every {run.config.sample_every} "
+                f"epoch(s). {later.get(run.status, '')}")
+    else:
+        st.info(f"Run #{run.id} has no sample grids: it ended ({run.status}) before it saved one.")
     st.stop()
 
 epochs = [s["epoch"] for s in samples]

@@ -1439,3 +1439,22 @@ def test_sweeps_empty_state_leads_to_train_in_sweep_mode(home, store):
     [b for b in at.button if b.label == "Go to Train"][0].click().run()
     assert at.header[0].value == "Train a GAN" and at.segmented_control(key="train_mode").value == "Sweep"
     assert at.text_area(key="sweep_params")  # the sweep panel is open
+
+
+# --- issue 26: what a failed run says --------------------------------------------
+def test_a_failed_run_says_why_in_words_and_promises_no_grid(home, store, monkeypatch, tmp_path):
+    from gan_core.worker import run_one
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data"))  # the data is nowhere: the worker's run fails
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "no-cache"))
+    monkeypatch.setenv("GAN_DATA_DOWNLOAD", "0")
+    (tmp_path / "no-data").mkdir()
+    run_id = store.submit(TrainConfig(epochs=2, device="cpu"), name="doomed", owner="ada")
+    assert run_one(store, store.claim("w1", cap=1), "w1") == "failed"
+    at = app("pages/runs.py", run_id=run_id)
+    (error,) = texts(at, "error")
+    assert error.startswith("could not load the training data: mnist train data not found") and "Error:" not in error
+    captions = texts(at, "caption")
+    assert not any("appears" in c for c in captions), captions  # no grid or score is coming
+    assert "No sample grid: this run ended (failed) before it saved one." in captions
+    at.switch_page("pages/samples.py").run()
+    assert texts(at, "info") == [f"Run #{run_id} has no sample grids: it ended (failed) before it saved one."]
