@@ -368,6 +368,38 @@ def no_grid_text(run: RunView, has_row: bool = False) -> str:
     return f"No sample grid: this run ended ({run.status}) before it saved one."
 
 
+_ENDED = {  # status → (what happened, Material icon) for the toast that says one of your runs ended
+    RunStatus.DONE: ("finished", ":material/check_circle:"),
+    RunStatus.FAILED: ("failed", ":material/error:"),
+    RunStatus.STOPPED: ("stopped", ":material/stop_circle:"),
+    RunStatus.INTERRUPTED: ("was interrupted", ":material/warning:"),
+    RunStatus.PRUNED: ("was pruned by its sweep", ":material/content_cut:"),
+}
+
+
+def ended_notice(run: RunView) -> tuple[str, str]:
+    """(markdown, icon) of the toast saying that `run` ended: how, why when it failed, and a link to it."""
+    what, icon = _ENDED.get(run.status, (str(run.status), ":material/info:"))
+    why = f": {plain(_clip(run.error, 160))}" if run.error and run.status != RunStatus.PRUNED else ""
+    return f"Run #{run.id} {plain(_clip(run.name, 60))} {what}{why} · [open it](/runs?run={run.id})", icon
+
+
+def ended_summary(runs: Sequence[RunView]) -> tuple[str, str]:
+    """(markdown, icon) of one toast for several of your runs that ended at once: how many ended how."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    failed = counts.get(RunStatus.FAILED, 0)
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return (f"{len(runs)} of your runs ended ({parts}) · [Runs](/runs)",
+            ":material/error:" if failed else ":material/check_circle:")
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=")
 
 
@@ -407,6 +439,17 @@ def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[s
              "progress": round(r.progress, 4), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
              "created": format_duration(now - r.created_at) + " ago"} for r in runs]
+
+
+def epoch_marks(store: Store, run_ids: Sequence[int]) -> tuple[tuple[Any, ...], ...]:
+    """Per run: whether it is live, its newest sample grid's epoch and its newest scored epoch. Views drawn epoch by
+    epoch (Samples, Compare) redraw when this changes, not at every step."""
+    out = []
+    for i in run_ids:
+        run, sample = store.get(i), store.latest_sample(i)
+        out.append((i, run is not None and run.status in LIVE, sample["epoch"] if sample else None,
+                    store.last_quality_epoch(i)))
+    return tuple(out)
 
 
 def latest(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -538,6 +538,11 @@ class Store:
                             .where(QualityRow.run_id == run_id).order_by(QualityRow.epoch))
             return [{"epoch": e, "step": s, **json.loads(d)} for e, s, d in res]
 
+    def last_quality_epoch(self, run_id: int) -> int | None:
+        """The newest epoch with quality numbers (None before the first): a cheap look for views that poll."""
+        with self.reader.connect() as c:
+            return c.execute(select(func.max(QualityRow.epoch)).where(QualityRow.run_id == run_id)).scalar()
+
     # --- workers ---------------------------------------------------------------------------------------------
     def worker_beat(self, worker_id: str, pid: int, host: str) -> None:
         """Register or refresh a worker process."""

@@ -14,7 +14,7 @@ from gan_core.status import LIVE, RESUMABLE, RunStatus
 from gan_core.config import capped_by_max_steps
 from gan_core.store import RunView, Store, StoreError
 
-REFRESH_S = 2.0
+REFRESH_S = ui.LIVE_REFRESH_S
 #: Stop applies to a run that has not reached its end yet; a stopping one is already on its way.
 STOPPABLE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 
@@ -37,9 +37,13 @@ def stopped_early(run: RunView) -> bool:
     return run.status == RunStatus.DONE and bool(run.error) and run.error.startswith("stopped early")
 
 
-def runs_table() -> None:
-    """Every run, newest first, with a progress bar (a fragment: it refreshes while any run is live)."""
+def runs_table(drawn: tuple = ()) -> None:
+    """Every run, newest first, with a progress bar (a fragment: every REFRESH_S while any run is live, every
+    ui.IDLE_REFRESH_S otherwise). A run added or removed, or one starting or ending, reruns the page (`drawn`: the
+    runs_key the page was drawn with), so the picker lists it and the polling paces follow."""
     runs = ui.list_runs()
+    if drawn and runs_key(runs) != drawn:
+        st.rerun()
     table = dash.runs_table(runs)
     early = {r.id for r in runs if stopped_early(r)}
     for row in table:
@@ -50,6 +54,11 @@ def runs_table() -> None:
                                                                            format="percent"),
                                 "name": st.column_config.TextColumn("name", width="medium"),
                                 "id": st.column_config.NumberColumn("id", width="small")})
+
+
+def runs_key(runs: list[RunView]) -> tuple:
+    """What about the runs the page's layout depends on: which exist, and which of them are live."""
+    return tuple((r.id, r.status in LIVE) for r in runs)
 
 
 def view_controls() -> tuple[float, str, bool]:
@@ -418,7 +427,7 @@ def main() -> None:
     if not runs:
         ui.no_runs_yet("No runs yet")
         st.stop()
-    st.fragment(run_every=REFRESH_S if any(r.status in LIVE for r in runs) else None)(runs_table)()
+    st.fragment(run_every=ui.refresh_s(any(r.status in LIVE for r in runs)))(runs_table)(runs_key(runs))
     run = ui.select_run(runs)
     smoothing, x_axis, log_losses = view_controls()
     try:
