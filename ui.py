@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
+from typing import Callable, Hashable, Sequence
 from urllib.parse import unquote
 
 import streamlit as st
@@ -17,7 +17,7 @@ from gan_core import dashboard as dash
 from gan_core import capability, policy, worker
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.settings import WorkerSettings
-from gan_core.status import RunStatus
+from gan_core.status import FINISHED, LIVE, RunStatus
 from gan_core.store import RunView, Store, StoreError, gan_home
 
 PAGES = {
@@ -29,6 +29,27 @@ PAGES = {
     "compare": "pages/compare.py",
     "sweeps": "pages/sweeps.py",
 }
+
+
+#: How often a view re-reads the store while something in it can change (a run is queued or training) ...
+LIVE_REFRESH_S = 2.0
+#: ... and otherwise, only to notice what another tab, browser or the command line does (a run queued or resumed).
+IDLE_REFRESH_S = 10.0
+
+
+def refresh_s(live: bool) -> float:
+    """The polling period of a view: LIVE_REFRESH_S while something it shows can change, else IDLE_REFRESH_S."""
+    return LIVE_REFRESH_S if live else IDLE_REFRESH_S
+
+
+def rerun_on_change(read: Callable[[], Hashable], drawn: Hashable, live: bool) -> None:
+    """A fragment that calls `read()` every refresh_s(live) seconds and reruns the whole page once it differs from
+    `drawn`, what the page was drawn from: a page that is not a live view itself (Samples, Compare, an empty state)
+    redraws when its runs move, at the cost of one small read per period while nothing changes."""
+    def check() -> None:
+        if read() != drawn:
+            st.rerun()
+    st.fragment(run_every=refresh_s(live))(check)()
 
 
 @st.cache_resource(show_spinner=False)
@@ -75,6 +96,52 @@ def frame() -> None:
         identity_sidebar()
         if settings().demo_mode:
             st.caption("Public demo: runs are small and capped, and old runs are removed automatically.")
+        run_toasts()
+
+
+_MY_LIVE = "_my_live_runs"  # {run id: name}: this session's runs that were queued or training when last looked at
+_TOASTS = "_pending_toasts"  # toasts a watcher found just before it reran the page, shown by that full run
+TOASTS_AT_ONCE = 3  # more runs ending at once (a sweep) get one toast that counts them
+
+
+def _my_live_runs(store: Store, key: str) -> dict[int, str]:
+    """{id: name} of the queued or training runs of owner `key`; none while a damaged row makes the runs unreadable
+    (the pages that list runs say so; a toast watcher must not turn it into a traceback on every page)."""
+    try:
+        return {r.id: r.name for r in store.list_runs(statuses=LIVE) if r.owner_key == key}
+    except ConfigError:
+        return {}
+
+
+def run_toasts() -> None:
+    """A toast on whatever page is open when one of this session's runs (its owner key: the signed-in user, the
+    demo's browser, the team's typed name) finishes, fails or otherwise ends. A fragment in the sidebar polls the
+    store: every LIVE_REFRESH_S while such a run is live, every IDLE_REFRESH_S otherwise (to notice one queued from
+    another tab, which then reruns the page to poll at the faster pace)."""
+    for text, icon in st.session_state.pop(_TOASTS, []):
+        st.toast(text, icon=icon, duration="long")
+    key = owner_key()
+    if not key:  # signed out: no runs of one's own
+        return
+    fast = bool(_my_live_runs(get_store(), key))
+    st.fragment(run_every=refresh_s(fast))(_watch_my_runs)(key, fast)
+
+
+def _watch_my_runs(key: str, fast: bool) -> None:
+    """One look at this session's runs: toasts for those that were live and have ended since the last look."""
+    store = get_store()
+    before = st.session_state.get(_MY_LIVE, {})
+    now = _my_live_runs(store, key)
+    st.session_state[_MY_LIVE] = now
+    ended = [r for r in (store.get(i) for i in before if i not in now) if r is not None and r.status in FINISHED]
+    toasts = [dash.ended_notice(r) for r in ended]
+    if len(toasts) > TOASTS_AT_ONCE:
+        toasts = [dash.ended_summary(ended)]
+    if bool(now) != fast:  # the pace no longer fits: a full rerun registers this fragment again at the right one
+        st.session_state[_TOASTS] = toasts
+        st.rerun()
+    for text, icon in toasts:
+        st.toast(text, icon=icon, duration="long")
 
 
 _IN_APP = "_ran_through_app"  # set by run_app for the page it runs, read once by bootstrap
@@ -378,6 +445,7 @@ def no_runs_yet(what: str = "Nothing to show yet") -> None:
         if st.button("Try a pretrained generator", key="empty_go_pretrained", width="stretch"):
             st.session_state["gen_open_pretrained"] = True  # read once by pages/generate.py
             st.switch_page(PAGES["generate"])
+    rerun_on_change(get_store().count_runs, 0, live=False)  # a run queued from another tab: the page fills itself
 
 
 def epoch_grids(runs: Sequence[RunView], key: str, per_row: int = 2) -> None:
@@ -390,8 +458,12 @@ def epoch_grids(runs: Sequence[RunView], key: str, per_row: int = 2) -> None:
     if not epochs:
         st.caption("No sample grids yet.")
         return
-    epoch = epochs[0] if len(epochs) == 1 else st.select_slider(
-        "Epoch (moves every grid)", options=epochs, value=epochs[-1], key=key)
+    # The slider starts on the newest epoch and, while it is left there, follows the newest as live runs add epochs.
+    newest = f"{key}-newest"
+    if st.session_state.get(key) not in epochs or st.session_state.get(key) == st.session_state.get(newest):
+        st.session_state[key] = epochs[-1]
+    st.session_state[newest] = epochs[-1]
+    epoch = epochs[0] if len(epochs) == 1 else st.select_slider("Epoch (moves every grid)", options=epochs, key=key)
     noise = {(r.config.latent_dim, r.config.noise, r.config.conditional or r.config.info_code) for r in runs}
     st.caption("Every grid is drawn from the same noise." if len(noise) == 1 else
                "Runs with the same noise size and distribution draw the same noise; these differ in it, so compare "

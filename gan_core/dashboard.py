@@ -20,7 +20,7 @@ from PIL import Image
 from .config import (LOSS_COMPANIONS, MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field,
                      capped_by_max_steps, coerce_value, config_fields, planned_steps, steps_per_epoch)
 from .sampling import gif_bytes
-from .status import ACTIVE, RunStatus
+from .status import ACTIVE, LIVE, RunStatus
 from .store import RunView, Store, SweepView
 
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
@@ -494,20 +494,27 @@ def format_duration(seconds: float | None) -> str:
     return f"{s}s"
 
 
-def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], steps_per_sec: float | None = None,
-                window: int = 20) -> float | None:
-    """Seconds left: at `steps_per_sec` (wall clock: pass the recent rate, Store.step_rates()[0]) when known, else
-    at the recent images/s of the last `window` metric rows (which leaves out sampling and checkpoints); None if
-    unknown."""
-    if run.status not in ACTIVE or not run.total_steps:
+ESTIMATE_AFTER_S = 20.0  # seconds of metrics a stretch of training needs before its rate gives an ETA
+
+
+def stretch(run: RunView, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The metric rows of the run's current stretch of training: stored since its latest start or resume
+    (run.started_at). Rows from before a stop, and the pause after it, say nothing about the speed now."""
+    return [r for r in rows if run.started_at is None or r.get("created_at", 0.0) >= run.started_at]
+
+
+def eta_seconds(run: RunView, rows: Sequence[Mapping[str, Any]], steps_per_sec: float | None = None) -> float | None:
+    """Seconds left at `steps_per_sec`, the wall-clock rate of the current stretch (pass
+    Store.step_rates(run.id, since=run.started_at)[0]); None, shown as "estimating", until that stretch has
+    ESTIMATE_AFTER_S of metrics. A rate from the run's whole history counted the pause between a stop and a resume
+    ("ETA 2h 31m" for a run that ended 95 s later); images/s of the first log interval, which also holds the
+    warm-up (first allocations, compilation), gave estimates several times too long."""
+    if run.status not in ACTIVE or not run.total_steps or not steps_per_sec:
         return None
-    left = max(0, run.total_steps - run.step)
-    if steps_per_sec:
-        return left / steps_per_sec
-    recent = [float(r["images_per_sec"]) for r in rows[-window:] if r["images_per_sec"] > 0]
-    if not recent:
+    times = [float(r["created_at"]) for r in stretch(run, rows) if r.get("created_at") is not None]
+    if not times or times[-1] - times[0] < ESTIMATE_AFTER_S:
         return None
-    return left * run.config.batch_size / (sum(recent) / len(recent))
+    return max(0, run.total_steps - run.step) / steps_per_sec
 
 
 SLOWED_FACTOR = 0.5  # "slowed down" when the recent rate is below half the earlier one
@@ -529,18 +536,22 @@ def _epochs(x: float) -> str:
 
 
 def epoch_progress(run: RunView) -> str:
-    """'3/10'; for a run that max_steps caps, epochs as fractions of its real budget: '0.13/0.25 (max_steps 150)'."""
+    """'3/10': the epoch the run's newest step belongs to (a running run's next one once an epoch is complete); for a
+    run that max_steps caps, epochs as fractions of its real budget: '0.13/0.25 (max_steps 150)'."""
     cfg = run.config
+    per = steps_per_epoch(cfg)
     if capped_by_max_steps(cfg):
-        per = steps_per_epoch(cfg)
         return f"{_epochs(run.step / per)}/{_epochs(run.total_steps / per)} (max_steps {cfg.max_steps:,})"
-    return f"{min(run.epoch + (run.status in ACTIVE), cfg.epochs)}/{cfg.epochs}"
+    # From the step, not only from run.epoch: the row's epoch counts completed epochs and moves at checkpoints, so
+    # a run stopped at step 873 of epoch 2 read "epoch 1/6" after "epoch 2/6" while it ran.
+    under_way = -(-run.step // per)
+    return f"{min(max(run.epoch + (run.status in ACTIVE), under_way), cfg.epochs)}/{cfg.epochs}"
 
 
 def progress_text(run: RunView, eta: float | None = None, recent: float | None = None,
                   earlier: float | None = None, queue_position: int | None = None) -> str:
     """The live view's progress line: epoch and steps against the real budget, %, ETA (at the recent rate, with
-    'slowed down' when it dropped), or the place in the queue."""
+    'slowed down' when it dropped; 'estimating' while `eta` is None), or the place in the queue."""
     capped = capped_by_max_steps(run.config)
     parts = [f"{'epochs' if capped else 'epoch'} {epoch_progress(run)}",
              f"step {run.step:,}/{run.total_steps:,}", f"{run.progress:.0%}"]
@@ -548,11 +559,62 @@ def progress_text(run: RunView, eta: float | None = None, recent: float | None =
         parts.append("next in queue" if queue_position == 1 else
                      f"{ordinal(queue_position)} in queue" if queue_position else "queued")
     elif run.status in ACTIVE:
-        eta_text = f"ETA {format_duration(eta)}"
+        eta_text = f"ETA {format_duration(eta)}" if eta is not None else "ETA estimating…"
         if slowed_down(recent, earlier):
             eta_text += f" (slowed down: {recent:,.1f} steps/s now, {earlier:,.1f} before)"
         parts.append(eta_text)
     return " · ".join(parts)
+
+
+def live_progress_text(store: Store, run: RunView, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The live view's progress line for `run` as the store has it now (`rows`: its step metrics): the ETA at the
+    current stretch's rate, or the place in the queue."""
+    recent, earlier = store.step_rates(run.id, since=run.started_at) if run.status in ACTIVE else (None, None)
+    position = store.queue_position(run.id) if run.status == RunStatus.QUEUED else None
+    return progress_text(run, eta_seconds(run, rows, recent), recent, earlier, position)
+
+
+def no_grid_text(run: RunView, has_row: bool = False) -> str:
+    """What the live view says where a run has no sample grid to show: a promise only while the run can still make
+    one (a failed run said "The first sample grid appears when the first epoch ends" for good)."""
+    if has_row:  # recorded, but its file is gone (removed by hand, or a copy of the database without the files)
+        return "The newest sample grid's file is missing on this server."
+    every = run.config.sample_every
+    if run.status in LIVE:
+        return f"The first sample grid appears when {'the first epoch' if every == 1 else f'epoch {every}'} ends."
+    return f"No sample grid: this run ended ({run.status}) before it saved one."
+
+
+_ENDED = {  # status → (what happened, Material icon) for the toast that says one of your runs ended
+    RunStatus.DONE: ("finished", ":material/check_circle:"),
+    RunStatus.FAILED: ("failed", ":material/error:"),
+    RunStatus.STOPPED: ("stopped", ":material/stop_circle:"),
+    RunStatus.INTERRUPTED: ("was interrupted", ":material/warning:"),
+    RunStatus.PRUNED: ("was pruned by its sweep", ":material/content_cut:"),
+}
+
+
+def ended_notice(run: RunView) -> tuple[str, str]:
+    """(markdown, icon) of the toast saying that `run` ended: how, why when it failed, and a link to it."""
+    what, icon = _ENDED.get(run.status, (str(run.status), ":material/info:"))
+    why = f": {plain(_clip(run.error, 160))}" if run.error and run.status != RunStatus.PRUNED else ""
+    return f"Run #{run.id} {plain(_clip(run.name, 60))} {what}{why} · [open it](/runs?run={run.id})", icon
+
+
+def ended_summary(runs: Sequence[RunView]) -> tuple[str, str]:
+    """(markdown, icon) of one toast for several of your runs that ended at once: how many ended how."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    failed = counts.get(RunStatus.FAILED, 0)
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return (f"{len(runs)} of your runs ended ({parts}) · [Runs](/runs)",
+            ":material/error:" if failed else ":material/check_circle:")
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=")
@@ -720,6 +782,17 @@ def group_runs(runs: Sequence[RunView], by: str, sweep_names: Mapping[int, str] 
         return [RunGroup(f"status-{s}", str(s).capitalize(), tuple(r for r in runs if r.status == s))
                 for s in RunStatus if any(r.status == s for r in runs)]
     return [RunGroup("all", "All runs", tuple(runs))] if runs else []
+
+
+def epoch_marks(store: Store, run_ids: Sequence[int]) -> tuple[tuple[Any, ...], ...]:
+    """Per run: whether it is live, its newest sample grid's epoch and its newest scored epoch. Views drawn epoch by
+    epoch (Samples, Compare) redraw when this changes, not at every step."""
+    out = []
+    for i in run_ids:
+        run, sample = store.get(i), store.latest_sample(i)
+        out.append((i, run is not None and run.status in LIVE, sample["epoch"] if sample else None,
+                    store.last_quality_epoch(i)))
+    return tuple(out)
 
 
 def latest(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -536,23 +536,27 @@ class Store:
         (s1, t1), (s0, t0) = rows[0], rows[-1]
         return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
 
-    def step_rates(self, run_id: int, recent_s: float = 30.0) -> tuple[float | None, float | None]:
+    def step_rates(self, run_id: int, recent_s: float = 30.0,
+                   since: float | None = None) -> tuple[float | None, float | None]:
         """(recent, earlier) steps per wall-clock second: over the newest `recent_s` seconds of stored metrics, and
-        over everything before them. Rows arrive in batches sharing one time, so each span starts at a batch."""
+        over everything before them; only metrics stored at or after `since` (a run's started_at: the stretch since
+        its latest start or resume, so a pause between a stop and a resume is not counted as training time). Rows
+        arrive in batches sharing one time, so each span starts at a batch."""
+        mine = [StepMetric.run_id == run_id] + ([StepMetric.created_at >= since] if since is not None else [])
         with self.reader.connect() as c:
-            last = c.execute(select(StepMetric.step, StepMetric.created_at).where(StepMetric.run_id == run_id)
+            last = c.execute(select(StepMetric.step, StepMetric.created_at).where(*mine)
                              .order_by(StepMetric.step.desc()).limit(1)).first()
             if last is None:
                 return None, None
             cutoff = last[1] - recent_s
             before = c.execute(select(StepMetric.step, StepMetric.created_at)
-                               .where(StepMetric.run_id == run_id, StepMetric.created_at < cutoff)
+                               .where(*mine, StepMetric.created_at < cutoff)
                                .order_by(StepMetric.step.desc()).limit(1)).first()
-            first = c.execute(select(StepMetric.step, StepMetric.created_at).where(StepMetric.run_id == run_id)
+            first = c.execute(select(StepMetric.step, StepMetric.created_at).where(*mine)
                               .order_by(StepMetric.step).limit(1)).first()
-            if before is None:  # a young run: from its first batch
+            if before is None:  # a young run (or stretch): from its first batch
                 before = c.execute(select(StepMetric.step, StepMetric.created_at)
-                                   .where(StepMetric.run_id == run_id, StepMetric.created_at == first[1])
+                                   .where(*mine, StepMetric.created_at == first[1])
                                    .order_by(StepMetric.step.desc()).limit(1)).first()
 
         def rate(a: Any, b: Any) -> float | None:
@@ -602,6 +606,11 @@ class Store:
             res = c.execute(select(QualityRow.epoch, QualityRow.step, QualityRow.data)
                             .where(QualityRow.run_id == run_id).order_by(QualityRow.epoch))
             return [{"epoch": e, "step": s, **json.loads(d)} for e, s, d in res]
+
+    def last_quality_epoch(self, run_id: int) -> int | None:
+        """The newest epoch with quality numbers (None before the first): a cheap look for views that poll."""
+        with self.reader.connect() as c:
+            return c.execute(select(func.max(QualityRow.epoch)).where(QualityRow.run_id == run_id)).scalar()
 
     # --- workers ---------------------------------------------------------------------------------------------
     def worker_beat(self, worker_id: str, pid: int, host: str, caps: Capabilities | None = None) -> None:

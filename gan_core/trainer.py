@@ -28,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint as ckpt
 from .config import ConfigError, TrainConfig
-from .data import load_dataset, to_float
+from .data import DataNotFoundError, load_dataset, to_float
 from .device import cuda_fast_math, resolve_device, resolve_precision
 from .events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Sink, Started, StepMetrics,
                      Stopped)
@@ -464,7 +464,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         s, p = _setup(cfg, resume_from, out_dir, images, data_dir, labels)
         sink(Started(s.m.device.type, resolve_precision(cfg, s.m.device), p.step, s.graphed is not None))
     except Exception as e:
-        sink(Failed(f"{type(e).__name__}: {e}", 0))
+        sink(Failed(failure_reason(e, setting_up=True), 0))
         raise
     b, end = cfg.batch_size, None
     step = s.graphed or partial(train_step, s.step_model)
@@ -509,8 +509,23 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         else:
             end = Done(p.epoch, p.step)
     except Exception as e:  # a crash in the loop must reach the sink, not vanish with a thread
-        end = Failed(f"{type(e).__name__}: {e}", p.step)
+        end = Failed(failure_reason(e, p.step), p.step)
     sink(end)  # outside the try: a sink that fails on the terminal event cannot make it two
+
+
+def failure_reason(e: Exception, step: int = 0, setting_up: bool = False) -> str:
+    """Why a run failed, in words for whoever reads it (the Runs page, the command line's "failed: ..."): the
+    project's own errors (a setting, the data, a checkpoint) by their message, which says what to fix, never as
+    "ConfigError: ..."; anything else (a bug, the machine out of memory) with its type beside its message, the one
+    clue a report of it needs."""
+    if isinstance(e, ConfigError):
+        return f"refused before training: {e}"
+    if isinstance(e, DataNotFoundError):
+        return f"could not load the training data: {e}"
+    if isinstance(e, ckpt.CheckpointError):  # its reason names no server path: a web page shows it
+        return f"could not resume from the checkpoint: {e.reason}"
+    where = "while setting up" if setting_up else f"at step {step:,}"
+    return f"stopped by an unexpected error {where} ({type(e).__name__}: {e})"
 
 
 def _peaked(cfg: TrainConfig, p: Progress) -> str | None:

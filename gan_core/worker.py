@@ -28,7 +28,7 @@ from .settings import WorkerSettings
 from .status import RunStatus
 from .store import RunView, Store
 from .sweep import SweepSpec, prune_verdict
-from .trainer import train
+from .trainer import failure_reason, train
 
 
 class StoreSink:
@@ -136,8 +136,9 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
     sink = StoreSink(store, run, stop=stop)
     try:
         train(run.config, sink, stop, resume_from=resume_from, out_dir=out)
-    except Exception as e:  # config/data problems surface before the loop starts
-        sink.outcome = Failed(f"{type(e).__name__}: {e}", run.step)
+    except Exception as e:  # config/data problems surface before the loop starts, already sent as Failed
+        if not isinstance(sink.outcome, Failed):
+            sink.outcome = Failed(failure_reason(e, run.step), run.step)
     finally:
         stop_beating.set()
         hb.join()

@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from gan_core import charts
 from gan_core import dashboard as dash
+from gan_core.status import LIVE
 
 ui.bootstrap()
 
@@ -27,6 +28,10 @@ if len(chosen) < 2:
     st.stop()
 
 store = ui.get_store()
+# A chosen run's new epoch (its grid and scores, and its losses up to there) or a run starting or ending redraws
+# the page by itself: epoch by epoch, not at every step, which the live view on Runs is for.
+ui.rerun_on_change(lambda: dash.epoch_marks(store, chosen), dash.epoch_marks(store, chosen),
+                   live=any(by_id[i].status in LIVE for i in chosen))
 label = {i: f"#{i} {by_id[i].name}" for i in chosen}
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="compare_smoothing")
 series = {label[i]: store.step_metrics(i) for i in chosen}

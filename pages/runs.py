@@ -10,11 +10,11 @@ import ui
 from gan_core import charts, policy
 from gan_core import dashboard as dash
 from gan_core.config import ConfigError
-from gan_core.status import ACTIVE, LIVE, RESUMABLE, RunStatus
+from gan_core.status import LIVE, RESUMABLE, RunStatus
 from gan_core.config import capped_by_max_steps
 from gan_core.store import RunView, Store, StoreError
 
-REFRESH_S = 2.0
+REFRESH_S = ui.LIVE_REFRESH_S
 #: Stop applies to a run that has not reached its end yet; a stopping one is already on its way.
 STOPPABLE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 
@@ -42,11 +42,15 @@ EVERY = ""  # the filters' "every owner" (tag, status, sweep) choice
 GROUP_WORDS = {"sweep": "sweep (folded)", "none": "nothing", "owner": "owner", "tag": "tag", "status": "status"}
 
 
-def runs_table() -> None:
+def runs_table(drawn: tuple = ()) -> None:
     """Every run, newest first, with a progress bar, filtered by owner, tag, status and sweep and grouped (each
     sweep's runs folded under one line by default), the view kept in the URL so a link reproduces it (a fragment:
-    it refreshes while any run is live)."""
+    every REFRESH_S while any run is live, every ui.IDLE_REFRESH_S otherwise). A run added or removed, or one
+    starting or ending, reruns the page (`drawn`: the runs_key the page was drawn with), so the picker lists it and
+    the polling paces follow."""
     runs = ui.list_runs(warn=False)  # the page's own call above already named any unreadable row
+    if drawn and runs_key(runs) != drawn:
+        st.rerun()
     names = {s.id: s.name for s in ui.get_store().list_sweeps()}
     options = dash.run_filter_options(runs)
     asked, problems = dash.parse_run_filter(st.query_params.to_dict(), options)
@@ -102,6 +106,11 @@ def _table(group: "dash.RunGroup", early: set[int], waiting: dict[int, str]) -> 
                                                                            format="percent"),
                                 "name": st.column_config.TextColumn("name", width="medium"),
                                 "id": st.column_config.NumberColumn("id", width="small")})
+
+
+def runs_key(runs: list[RunView]) -> tuple:
+    """What about the runs the page's layout depends on: which exist, and which of them are live."""
+    return tuple((r.id, r.status in LIVE) for r in runs)
 
 
 def view_controls() -> tuple[float, str, bool]:
@@ -236,10 +245,7 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
 
 def numbers(store: Store, run: RunView, rows: list) -> None:
     """Progress bar (with ETA or queue place), the newest step's six numbers, and the hardware it trains on."""
-    recent, earlier = store.step_rates(run.id) if run.status in ACTIVE else (None, None)
-    eta = dash.eta_seconds(run, rows, recent)
-    position = store.queue_position(run.id) if run.status == RunStatus.QUEUED else None
-    st.progress(run.progress, text=dash.progress_text(run, eta, recent, earlier, position))
+    st.progress(run.progress, text=dash.live_progress_text(store, run, rows))
     last = dash.latest(rows)
     values = {"step": f"{last.get('step', 0):,}",
               "D loss": f"{last['d_loss']:.4f}" if last else "–", "G loss": f"{last['g_loss']:.4f}" if last else "–",
@@ -288,7 +294,7 @@ def sample_grid(store: Store, run: RunView) -> None:
     """The newest fixed-noise grid; a note if there is none yet or its file is unreadable."""
     sample = store.latest_sample(run.id)
     if not (sample and sample["path"].exists()):
-        st.caption("The first sample grid appears when the first epoch ends.")
+        st.caption(dash.no_grid_text(run, has_row=sample is not None))
         return
     try:
         pixels = dash.read_grid(sample["path"])
@@ -304,7 +310,7 @@ def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending
     density and coverage per epoch; the newest epoch's class shares, and a conditional run's per-class numbers.
     Rows stored before issue 18 (no KID, no precision/recall) show FD, IS and the class shares only."""
     if not quality:
-        if run.config.eval_samples:
+        if run.config.eval_samples and run.status in LIVE:  # an ended run gets no more: nothing to promise
             st.caption("Quality numbers (Fréchet distance, KID, Inception Score, precision/recall, class shares) "
                        "appear after each epoch.")
         return
@@ -488,7 +494,7 @@ def main() -> None:
     if not runs:
         ui.no_runs_yet("No runs yet")
         st.stop()
-    st.fragment(run_every=REFRESH_S if any(r.status in LIVE for r in runs) else None)(runs_table)()
+    st.fragment(run_every=ui.refresh_s(any(r.status in LIVE for r in runs)))(runs_table)(runs_key(runs))
     run = ui.select_run(runs)
     smoothing, x_axis, log_losses = view_controls()
     try:

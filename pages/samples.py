@@ -8,7 +8,7 @@ import streamlit as st
 import ui
 from gan_core import dashboard as dash
 from gan_core.sampling import gif_bytes, png_at_width
-from gan_core.status import RunStatus
+from gan_core.status import LIVE, RunStatus
 
 ui.bootstrap()
 
@@ -50,21 +50,43 @@ if not runs:
     st.stop()
 
 run = ui.select_run(runs)
-# Anything at the path is listed (a damaged file gets a note in its place); a missing file is not a sample yet.
-samples = [s for s in ui.get_store().samples(run.id) if s["path"].exists()]
+store = ui.get_store()
+key = f"sample_epoch-{run.id}"
+playing_key = f"playing-{run.id}"
+
+
+def _shown() -> tuple[tuple[int, ...], bool]:
+    """What this page draws from: the run's saved grids (anything at the path is listed, a damaged file gets a note
+    in its place; a missing file is not a sample yet) and whether the run is live. Unchanged while Play runs:
+    its GIF is not cut short by a new epoch, which comes with the next look after it."""
+    if st.session_state.get(playing_key):
+        return drawn
+    r = store.get(run.id)
+    return (tuple(s["epoch"] for s in store.samples(run.id) if s["path"].exists()),
+            r is not None and r.status in LIVE)
+
+
+samples = [s for s in store.samples(run.id) if s["path"].exists()]
+drawn = (tuple(s["epoch"] for s in samples), run.status in LIVE)
+# New epochs of a live run show by themselves (and one resumed from another tab starts being watched).
+ui.rerun_on_change(_shown, drawn, live=run.status in LIVE)
 if not samples:
-    later = {RunStatus.QUEUED: "It is queued: its first grid comes once a worker has trained an epoch.",
-             RunStatus.RUNNING: "It is training; come back in a moment."}.get(run.status, "")
-    st.info(f"Run #{run.id} has no sample grids yet: one is saved after every {run.config.sample_every} "
-            f"epoch(s). {later}")
+    later = {RunStatus.QUEUED: "It is queued: its first grid shows here once a worker has trained an epoch.",
+             RunStatus.RUNNING: "It is training: its first grid shows here when it is saved."}
+    if run.status in LIVE:
+        st.info(f"Run #{run.id} has no sample grids yet: one is saved after every {run.config.sample_every} "
+                f"epoch(s). {later.get(run.status, '')}")
+    else:
+        st.info(f"Run #{run.id} has no sample grids: it ended ({run.status}) before it saved one.")
     st.stop()
 
 epochs = [s["epoch"] for s in samples]
 by_epoch = {s["epoch"]: s for s in samples}
-key = f"sample_epoch-{run.id}"
-playing_key = f"playing-{run.id}"
-if st.session_state.get(key) not in epochs:
+newest_key = f"sample_newest-{run.id}"
+# Someone looking at the newest grid keeps looking at the newest as epochs arrive; an earlier one chosen stays.
+if st.session_state.get(key) not in epochs or st.session_state.get(key) == st.session_state.get(newest_key):
     st.session_state[key] = epochs[-1]
+st.session_state[newest_key] = epochs[-1]
 
 
 def _play_state() -> tuple[list[int], float] | None:

@@ -1670,3 +1670,134 @@ def test_delete_forever_asks_first_and_is_not_the_highlighted_button(home, store
     at.button(key=f"purge-{run_id}").click().run()
     at.button(key=f"purge-yes-{run_id}").click().run()  # ... the second, confirming one does
     assert store.get(run_id) is None and store.get(keep) is not None
+
+
+# --- issue 26: views that move by themselves; what a failed run says --------------------------------------------
+def _fragment_periods(monkeypatch) -> list[tuple[str, float | None]]:
+    """(function name, run_every) of every st.fragment a page sets up, in order. AppTest runs no fragment timers,
+    so what a test can check is the period each live part of a page asked the browser for."""
+    import streamlit
+    real, seen = streamlit.fragment, []
+
+    def recording(func=None, *, run_every=None, **kw):
+        def wrap(f):
+            seen.append((f.__name__, run_every))
+            return real(f, run_every=run_every, **kw)
+        return wrap(func) if func is not None else wrap
+    monkeypatch.setattr(streamlit, "fragment", recording)
+    return seen
+
+
+def _grid_file(store, run, epoch: int) -> None:
+    """A sample grid for `epoch`, written and recorded the way the worker's StoreSink does."""
+    import numpy as np
+
+    from gan_core.sampling import grid, png_bytes
+    rel = f"{store.artifacts_dir(run).name}/samples/epoch-{epoch:04d}.png"
+    (store.home / rel).parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.full((64, 28, 28), 40 * epoch, dtype=np.uint8)
+    (store.home / rel).write_bytes(png_bytes(grid(pixels)))
+    store.add_sample(run.id, epoch, 8 * epoch, rel)
+
+
+def test_the_runs_table_polls_slowly_when_nothing_is_live_and_fast_when_a_run_is(home, store, monkeypatch):
+    import ui
+    done = store.submit(TrainConfig(epochs=2), name="done before", owner="ada")
+    store.claim("w1", cap=1)
+    store.finish(done, "done")
+    periods = _fragment_periods(monkeypatch)
+    at = app("pages/runs.py", run_id=done)
+    # Nothing live: the table still looks every IDLE_REFRESH_S, so a run queued from another tab shows up (it
+    # polled never: run_every None, and the run appeared only on a reload).
+    assert ("runs_table", ui.IDLE_REFRESH_S) in periods and ("live_view", None) in periods
+    other = store.submit(TrainConfig(epochs=2), name="queued in another tab", owner="bob")
+    periods.clear()
+    at.run()
+    assert [r["name"] for r in at.dataframe[0].value.to_dict("records")][0] == "queued in another tab"
+    assert ("runs_table", ui.LIVE_REFRESH_S) in periods  # a live run in the store: the table follows it closely
+    assert at.selectbox(key="run_picker").options[0].startswith(f"#{other} ")
+
+
+def test_samples_follows_a_live_runs_new_epochs(home, store, monkeypatch):
+    import ui
+    run_id = store.submit(TrainConfig(epochs=5), name="live", owner="ada")
+    run = store.claim("w1", cap=1)
+    for epoch in (1, 2):
+        _grid_file(store, run, epoch)
+    periods = _fragment_periods(monkeypatch)
+    at = app("pages/samples.py", run_id=run_id)
+    assert at.select_slider(key=f"sample_epoch-{run_id}").value == 2
+    assert ("check", ui.LIVE_REFRESH_S) in periods  # the page re-reads the run's grids while it trains
+    _grid_file(store, run, 3)  # the worker saves epoch 3
+    at.run()
+    assert at.select_slider(key=f"sample_epoch-{run_id}").value == 3  # on the newest, it follows the newest
+    assert "epoch 3 · step 24" in at.image[0].captions[0]
+    at.select_slider(key=f"sample_epoch-{run_id}").set_value(1).run()
+    _grid_file(store, run, 4)
+    at.run()
+    assert at.select_slider(key=f"sample_epoch-{run_id}").value == 1  # an earlier epoch chosen stays chosen
+    assert at.select_slider(key=f"sample_epoch-{run_id}").options[-1] == "4"
+    store.finish(run_id, "done")
+    periods.clear()
+    at.run()
+    assert ("check", ui.IDLE_REFRESH_S) in periods  # ended: only a slow look (it may be resumed elsewhere)
+
+
+def test_compare_follows_the_newest_epoch_of_a_live_run(home, store, monkeypatch):
+    import ui
+    a = store.submit(TrainConfig(epochs=5), name="a", owner="ada")
+    run_a = store.claim("w1", cap=1)
+    b = store.submit(TrainConfig(epochs=5), name="b", owner="ada")
+    run_b = store.claim("w1", cap=2)
+    for epoch in (1, 2):
+        _grid_file(store, run_a, epoch)
+        _grid_file(store, run_b, epoch)
+    periods = _fragment_periods(monkeypatch)
+    at = app("pages/compare.py")
+    assert at.select_slider(key="compare_epoch").value == 2 and ("check", ui.LIVE_REFRESH_S) in periods
+    _grid_file(store, run_a, 3)
+    at.run()
+    assert at.select_slider(key="compare_epoch").value == 3
+    assert sorted(i.captions[0].split(" · ")[-1] for i in at.image) == ["epoch 2 (its newest by 3)", "epoch 3"]
+    assert {a, b} == set(at.multiselect(key="compare_runs").value)
+
+
+def test_a_toast_when_one_of_my_runs_ends_on_any_page(home, store, monkeypatch):
+    import ui
+    mine = store.submit(TrainConfig(epochs=2), name="mine", owner="ada", owner_key="name:ada")
+    theirs = store.submit(TrainConfig(epochs=2), name="theirs", owner="bob", owner_key="name:bob")
+    store.claim("w1", cap=2)
+    store.claim("w1", cap=2)
+    periods = _fragment_periods(monkeypatch)
+    at = app("pages/train.py", user="ada")
+    assert not at.toast and ("_watch_my_runs", ui.LIVE_REFRESH_S) in periods  # ada has a live run: a close watch
+    store.finish(theirs, "done")
+    at.run()
+    assert not at.toast  # someone else's run is not news to ada
+    store.finish(mine, "failed", "refused before training: batch_size: 64 is larger than the 32 training images")
+    periods.clear()
+    at.run()
+    (toast,) = at.toast
+    assert toast.value.startswith(f"Run #{mine} mine failed: refused before training\\: batch\\_size") and \
+        f"/runs?run={mine}" in toast.value
+    assert ("_watch_my_runs", ui.IDLE_REFRESH_S) in periods  # nothing of ada's is live now: a slow watch
+    at.run()
+    assert not at.toast  # told once
+
+
+def test_a_failed_run_says_why_in_words_and_promises_no_grid(home, store, monkeypatch, tmp_path):
+    from gan_core.worker import run_one
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data"))  # the data is nowhere: the worker's run fails
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "no-cache"))
+    monkeypatch.setenv("GAN_DATA_DOWNLOAD", "0")
+    (tmp_path / "no-data").mkdir()
+    run_id = store.submit(TrainConfig(epochs=2, device="cpu"), name="doomed", owner="ada")
+    assert run_one(store, store.claim("w1", cap=1), "w1") == "failed"
+    at = app("pages/runs.py", run_id=run_id)
+    (error,) = texts(at, "error")
+    assert error.startswith("could not load the training data: mnist train data not found") and "Error:" not in error
+    captions = texts(at, "caption")
+    assert not any("appears" in c for c in captions), captions  # no grid or score is coming
+    assert "No sample grid: this run ended (failed) before it saved one." in captions
+    at.switch_page("pages/samples.py").run()
+    assert texts(at, "info") == [f"Run #{run_id} has no sample grids: it ended (failed) before it saved one."]

@@ -100,11 +100,19 @@ def _run(status="running", step=100, total=1000, batch=50) -> RunView:
                    None, False, False, 0, step, total, "run-000001")
 
 
-def test_eta_from_recent_throughput():
-    rows = [dict(images_per_sec=500.0)] * 5
-    assert dash.eta_seconds(_run(), rows) == pytest.approx(900 * 50 / 500)
-    assert dash.eta_seconds(_run(status="done"), rows) is None
-    assert dash.eta_seconds(_run(), []) is None
+def _rows(seconds: float, every: float = 2.0, start: float = 1000.0) -> list[dict]:
+    """Metric rows stored every `every` s for `seconds` (only what the ETA reads)."""
+    return [dict(images_per_sec=500.0, created_at=start + t) for t in range(0, int(seconds) + 1, int(every))]
+
+
+def test_eta_needs_a_wall_clock_rate_and_a_stretch_long_enough_to_trust():
+    rows = _rows(30)
+    assert dash.eta_seconds(_run(), rows, steps_per_sec=5.0) == pytest.approx(900 / 5)
+    assert dash.eta_seconds(_run(status="done"), rows, 5.0) is None
+    # no wall-clock rate yet (images/s leaves out epoch ends and, at the start, holds the warm-up): estimating
+    assert dash.eta_seconds(_run(), rows) is None and dash.eta_seconds(_run(), [], 5.0) is None
+    assert dash.eta_seconds(_run(), _rows(dash.ESTIMATE_AFTER_S - 2), 5.0) is None  # too young a stretch
+    assert "ETA estimating…" in dash.progress_text(_run(), None)
 
 
 def test_format_duration():
@@ -140,7 +148,7 @@ def test_progression_gif_and_display_scale(tmp_path):
 
 
 def test_eta_prefers_the_wall_clock_step_rate():
-    assert dash.eta_seconds(_run(), [dict(images_per_sec=500.0)], steps_per_sec=3.0) == pytest.approx(300)
+    assert dash.eta_seconds(_run(), _rows(30), steps_per_sec=3.0) == pytest.approx(300)
 
 
 def test_store_step_rate_and_latest_sample(tmp_path, monkeypatch):
@@ -227,8 +235,8 @@ def _capped(step=150, status="done") -> RunView:
 def test_eta_uses_the_recent_rate_and_says_when_it_slowed_down():
     run = _run(step=700, total=1000)  # 300 steps left
     # throughput fell from ~140 to ~5 steps/s: the ETA follows the recent rate, not the run's average
-    assert dash.eta_seconds(run, [], steps_per_sec=5.0) == pytest.approx(60)
-    text = dash.progress_text(run, dash.eta_seconds(run, [], 5.0), recent=5.0, earlier=140.0)
+    assert dash.eta_seconds(run, _rows(60), steps_per_sec=5.0) == pytest.approx(60)
+    text = dash.progress_text(run, dash.eta_seconds(run, _rows(60), 5.0), recent=5.0, earlier=140.0)
     assert "ETA 1m 00s" in text and "slowed down: 5.0 steps/s now, 140.0 before" in text
     steady = dash.progress_text(run, 3.0, recent=100.0, earlier=140.0)
     assert "ETA 3s" in steady and "slowed" not in steady
@@ -346,3 +354,109 @@ def test_the_origin_caption_is_made_from_the_form():
     assert dash.form_origin(values, "seed003-dcgan", limit=2).endswith("and 3 more changes.")
     assert "lr_g=– (preset 0.0001)" in dash.form_origin(values, "seed003-dcgan")  # an emptied box
     assert dash.form_origin(dash.form_values(None), dash.DEFAULTS_LABEL) == "Every field at its TrainConfig default."
+
+
+# --- issue 26: what the live view says is true -------------------------------------------------------------------
+def _train_into_store(store, cfg, images, on_step=None, stop=None):
+    """Train `cfg` for real through the worker's StoreSink (the rows a worker writes); `on_step(ev, run_id)` sees
+    each step's metrics after they are stored."""
+    from gan_core.events import StepMetrics
+    from gan_core.trainer import train
+    from gan_core.worker import StoreSink
+
+    run = store.get(store.submit(cfg, name="real", owner="ada"))
+    run = store.claim("test-worker", cap=10)
+    sink = StoreSink(store, run, flush_s=0.0)
+
+    def watching(ev):
+        sink(ev)
+        if on_step is not None and isinstance(ev, StepMetrics):
+            on_step(ev, run.id)
+    train(cfg, watching, stop, out_dir=store.artifacts_dir(run), images=images)
+    return run.id
+
+
+def test_progress_never_goes_back_when_a_run_is_stopped_mid_epoch(tmp_path, mnist_slice):
+    import threading
+
+    from conftest import tiny
+    from gan_core.store import Store
+
+    store = Store(url=None, home=tmp_path)
+    stop, seen = threading.Event(), {}
+
+    def stop_in_epoch_two(ev, run_id):  # 8 steps an epoch: step 11 is in epoch 2
+        if ev.step == 11:
+            run = store.get(run_id)
+            seen["running"] = (dash.epoch_progress(run), dash.live_progress_text(store, run,
+                                                                                store.step_metrics(run_id)))
+            stop.set()
+    run_id = _train_into_store(store, tiny(epochs=3), mnist_slice, stop_in_epoch_two, stop)
+    store.finish(run_id, "stopped")
+    stopped = store.get(run_id)
+    assert stopped.step == 11 and stopped.epoch == 1  # the checkpoint's counters: one whole epoch, 11 steps
+    assert seen["running"][0] == dash.epoch_progress(stopped) == "2/3"  # was "2/3" while running, "1/3" stopped
+    # a fraction of a second into its stretch the rate means nothing yet (the first interval holds the warm-up)
+    assert seen["running"][1].endswith("ETA estimating…"), seen
+    assert dash.progress_text(stopped).startswith("epoch 2/3 · step 11/24")
+    store.request_resume(run_id)  # queued again: still where it stopped
+    assert dash.epoch_progress(store.get(run_id)) == "2/3"
+    store.dispose()
+
+
+def test_eta_after_a_resume_counts_only_the_current_stretch(tmp_path, monkeypatch):
+    import gan_core.store as store_mod
+    from gan_core.store import Store
+
+    store = Store(url=None, home=tmp_path)
+    run_id = store.submit(TrainConfig(epochs=2, batch_size=100))  # 1,200 steps
+    now = [1000.0]
+    monkeypatch.setattr(store_mod.time, "time", lambda: now[0])  # rows stamped at known times, on any load
+
+    def train_for(seconds: int, step: int) -> int:  # 5 steps/s, a batch of metric rows every 2 s
+        for _ in range(seconds // 2):
+            now[0] += 2
+            step += 10
+            store.add_step_metrics(run_id, [dict(step=step, epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5,
+                                                 d_fake=0.5, images_per_sec=500.0)])
+        return step
+
+    store.claim("w", cap=1)
+    step = train_for(60, 0)
+    store.request_stop(run_id)
+    store.finish(run_id, "stopped")
+    now[0] += 9000  # stopped for two and a half hours
+    assert store.request_resume(run_id) and store.claim("w", cap=1).started_at == now[0]
+    now[0] += 5  # loading data and models again
+    step = train_for(30, step)
+    run = store.get(run_id)
+    text = dash.live_progress_text(store, run, store.step_metrics(run_id))
+    # 750 steps left at 5 steps/s; the pause counted made it "ETA 2h 31m (slowed down: 0.0 steps/s now)"
+    assert text == "epoch 1/2 · step 450/1,200 · 38% · ETA 2m 30s", text
+    assert store.step_rates(run_id, since=run.started_at) == (pytest.approx(5.0), None)
+    now[0] += 1
+    train_for(10, step)  # the first rows of a fresh stretch: the rate is known, but on too little to trust
+    store.request_stop(run_id)
+    store.finish(run_id, "stopped")
+    store.request_resume(run_id)
+    store.claim("w", cap=1)
+    now[0] += 5
+    train_for(10, store.get(run_id).step)
+    run = store.get(run_id)
+    assert dash.live_progress_text(store, run, store.step_metrics(run_id)).endswith("ETA estimating…")
+    store.dispose()
+
+
+def test_a_runs_failure_reason_is_words_not_an_exception_class(mnist_slice):
+    from conftest import tiny
+    from gan_core.events import Failed, ListSink
+    from gan_core.trainer import failure_reason, train
+
+    sink = ListSink()
+    with pytest.raises(ConfigError):  # the caller (worker, CLI) still gets the error itself
+        train(tiny(), sink, images=mnist_slice[:32])
+    (failed,) = sink.of(Failed)
+    # what the Runs page shows and the CLI prints after "failed: " (it was "ConfigError: batch_size: ...")
+    assert failed.reason == "refused before training: batch_size: 64 is larger than the 32 training images"
+    # an error nobody foresaw keeps its type: the one clue a bug report needs
+    assert failure_reason(KeyError("g_ema"), 120) == "stopped by an unexpected error at step 120 (KeyError: 'g_ema')"

@@ -184,3 +184,83 @@ def test_quality_you_can_see_into(server):
             shot(page, "compare-quality-by-n", height=2600)
         finally:
             browser.close()
+
+
+def _write_grid(store, run, epoch: int) -> None:
+    """A sample grid for `epoch`, written and recorded the way the worker's StoreSink does."""
+    import numpy as np
+
+    from gan_core.sampling import grid, png_bytes
+    rel = f"{store.artifacts_dir(run).name}/samples/epoch-{epoch:04d}.png"
+    (store.home / rel).parent.mkdir(parents=True, exist_ok=True)
+    (store.home / rel).write_bytes(png_bytes(grid(np.full((64, 28, 28), 60 * epoch, dtype=np.uint8))))
+    store.add_sample(run.id, epoch, 8 * epoch, rel)
+
+
+@pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
+def test_views_move_by_themselves(server):
+    """Issue 26: an open Runs tab lists a run queued elsewhere, Samples shows a live run's new epoch, and the
+    browser whose run ends gets a toast, all without a reload (the fragments' own timers, in real Chromium)."""
+    import threading
+
+    from gan_core.config import TrainConfig
+    from gan_core.store import Store
+
+    url, home = server
+    store = Store(home=home)
+    done = store.submit(TrainConfig(epochs=2), name="finished before", owner="anonymous")
+    store.claim("e2e", cap=1)
+    store.finish(done, "done")  # nothing live: the Runs table polls at its slow pace
+    beating, stop = [], threading.Event()
+
+    def heartbeat() -> None:  # what a worker does for the run it trains, so the dashboard never calls it dead
+        while not stop.wait(0.5):
+            for run_id in beating:
+                store.beat_and_check_stop(run_id, "e2e")
+    threading.Thread(target=heartbeat, daemon=True).start()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(f"{url}/runs?run={done}")
+            table = page.locator('[data-testid="stDataFrame"] table tbody').first
+            # the grid draws on a canvas: its rows are read from the table it keeps for screen readers
+            table.filter(has_text="finished before").wait_for(state="attached")
+            settle(page)
+            # 1. Another tab (or the CLI) queues a run: it is a row of this open table within the slow period
+            queued = store.submit(TrainConfig(epochs=2), name="queued elsewhere", owner="bob")
+            started = time.monotonic()
+            table.filter(has_text="queued elsewhere").wait_for(state="attached", timeout=40_000)
+            print(f"the queued run showed {time.monotonic() - started:.1f} s after it was queued")
+            store.request_stop(queued)
+
+            # 2. Samples of a live run of this browser ("anonymous"): epoch 2's grid shows when it is saved
+            live = store.submit(TrainConfig(epochs=5), name="training", owner="anonymous",
+                                owner_key="name:anonymous")
+            run = store.claim("e2e", cap=1)
+            beating.append(live)
+            _write_grid(store, run, 1)
+            page.goto(f"{url}/samples?run={live}")
+            page.get_by_text("Epoch 1 (the only grid so far)").wait_for()
+            settle(page)
+            _write_grid(store, run, 2)
+            started = time.monotonic()
+            page.get_by_text("epoch 2 · step 16").wait_for(timeout=30_000)
+            print(f"the new epoch showed {time.monotonic() - started:.1f} s after it was saved")
+            no_exception(page)
+            shot(page, "live-5-samples-new-epoch", height=1200)
+
+            # 3. The run ends: a toast on whatever page this browser shows
+            beating.clear()
+            store.finish(live, "failed", "refused before training: batch_size: 64 is larger than the 32 training "
+                                         "images")
+            toast = page.locator('[data-testid="stToast"]').filter(has_text=f"Run #{live} training failed")
+            toast.wait_for(timeout=30_000)
+            assert "refused before training" in toast.inner_text()
+            shot(page, "live-6-toast", height=1000)
+            no_exception(page)
+        finally:
+            stop.set()
+            browser.close()
+            store.dispose()
