@@ -688,7 +688,7 @@ class RunFilter:
 
 def run_filter_options(runs: Sequence[RunView]) -> dict[str, list[Any]]:
     """The values each filter offers: the owners, tags and sweeps of `runs`, every status."""
-    return {"owner": sorted({r.owner or NO_OWNER for r in runs}, key=str.lower),
+    return {"owner": sorted({r.owner or NO_OWNER for r in runs}, key=lambda s: (s.lower(), s)),
             "tag": sorted({t for r in runs for t in r.tags}),
             "status": [s.value for s in RunStatus],
             "sweep": [*sorted({r.sweep_id for r in runs if r.sweep_id is not None}, reverse=True), NO_SWEEP]}
@@ -770,7 +770,7 @@ def group_runs(runs: Sequence[RunView], by: str, sweep_names: Mapping[int, str] 
                                    + f" · {len(members)} run{'' if len(members) == 1 else 's'}", members, folded=True))
         return groups
     if by == "owner":
-        keys = sorted({r.owner or NO_OWNER for r in runs}, key=str.lower)
+        keys = sorted({r.owner or NO_OWNER for r in runs}, key=lambda s: (s.lower(), s))
         return [RunGroup(f"owner-{k}", f"Owner {k}", tuple(r for r in runs if (r.owner or NO_OWNER) == k))
                 for k in keys]
     if by == "tag":

@@ -309,7 +309,7 @@ def test_runs_table_filters_groups_and_reads_its_view_back_from_the_url():
             dataclasses.replace(base, id=3, owner="", sweep_id=1),
             dataclasses.replace(base, id=2, owner="Bob", status="done")]
     options = dash.run_filter_options(runs)
-    assert options["owner"] == ["ada", "bob", "Bob", "–"] and options["tag"] == ["baseline", "dcgan"]
+    assert options["owner"] == ["ada", "Bob", "bob", "–"] and options["tag"] == ["baseline", "dcgan"]
     assert options["sweep"] == [2, 1, "none"] and "pruned" in options["status"]
     view, problems = dash.parse_run_filter({"owner": "ada", "tag": "BaseLine", "sweep": "none", "group": "tag"},
                                            options)
