@@ -29,8 +29,9 @@ def test_same_config_and_seed_give_identical_losses_for_20_steps(tiny_cfg, mnist
     assert a != _losses(tiny_cfg.replace(seed=1), mnist_slice)
 
 
-def test_auto_precision_runs_bf16_only_where_the_cpu_has_bf16_units(tiny_cfg, mnist_slice):
-    native = native_bf16("cpu")  # AVX-512 BF16 or AMX; this project's 2-core AVX2 machine has neither
+def test_auto_precision_runs_bf16_only_where_the_cpu_has_bf16_units(tiny_cfg, mnist_slice, cpu_bf16):
+    native = native_bf16("cpu")  # both paths on any CPU: GAN_CPU_BF16 (the fixture) says whether it has the units
+    assert native is cpu_bf16
     runs = {p: _losses(tiny_cfg.replace(precision=p), mnist_slice, steps=8) for p in ("auto", "fp32", "bf16")}
     assert runs["fp32"] != runs["bf16"]  # the two precisions are distinguishable at all...
     assert runs["auto"] == runs["bf16" if native else "fp32"]  # ...and auto is, bit for bit, the one that fits
