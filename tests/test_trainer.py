@@ -91,6 +91,8 @@ def test_stop_event_ends_within_a_step_with_a_checkpoint(tiny_cfg, mnist_slice, 
             stop.set()
     train(tiny_cfg, stopper, stop, images=mnist_slice, out_dir=tmp_path)
     assert isinstance(sink[-1], Stopped) and sink[-1].step == 3
+    # 3 steps into epoch 1 (8 steps an epoch): stopped in the epoch its metrics named, not "epoch 0" (issue 26)
+    assert sink[-1].epoch == sink.of(StepMetrics)[-1].epoch == 1
     assert read_header(latest_checkpoint(tmp_path))["step"] == 3
 
 
