@@ -4,9 +4,9 @@ Where it looks: the folders `--data-dir` names (several joined by os.pathsep), e
 `DIR/<MNIST|FashionMNIST>/raw` and `DIR` itself, raw idx files or `.gz`, and nowhere else: a folder a person names
 must exist and hold the dataset. Without it: `GAN_DATA_DIR`'s folders (each must exist; one may hold MNIST and
 another Fashion-MNIST), then Debian's dataset-fashion-mnist folder, then the product's own cache, where a last
-resort torchvision download also lands. Files are identified by
-the md5 of their decompressed bytes, so MNIST and Fashion-MNIST (which share file names) are never mixed up and a
-truncated file is never trained on. Source folders are only read: `.gz` files are decompressed into the cache.
+resort torchvision download also lands. Files are identified by the md5 of their decompressed bytes, so MNIST and
+Fashion-MNIST (which share file names) are never mixed up and a truncated file is never trained on. Source folders
+are only read: `.gz` files are decompressed into the cache.
 
 The download gives up within seconds on a machine without network: the mirror's host must accept a connection
 within PROBE_TIMEOUT_S, and no socket operation of the download may wait longer than DOWNLOAD_TIMEOUT_S.

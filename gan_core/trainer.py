@@ -563,7 +563,7 @@ def _save(s: Setup, p: Progress, sink: Sink) -> None:
     ckpt.save_checkpoint(path, m.cfg, m.g, m.d, m.opt_g, m.opt_d, p.epoch, p.step, rng,
                          {"pos": p.pos, "best_fd": p.best_fd, "best_epoch": p.best_epoch}, m.g_ema)
     # The export's epoch is the one its samples and scores carry (1-based, an epoch ended mid-way counts); the
-    # checkpoint keeps completed epochs and `pos`, which resume needs.
+    # checkpoint keeps completed epochs and `pos`, which resume needs. D travels along for --reject.
     ckpt.save_generator(s.out / "generator.safetensors", m.cfg, m.sampler, p.shown_epoch, p.step, d=m.d)
     for old in sorted(path.parent.glob("ckpt-*.safetensors"))[:-KEEP_CHECKPOINTS]:
         old.unlink()

@@ -360,7 +360,8 @@ def test_train_without_data_gives_up_within_seconds_and_says_where_it_looked(tmp
     assert not out.exists()  # nothing written for a run that could not start
 
 
-def test_train_refuses_a_data_dir_that_does_not_exist_or_lacks_the_data_though_data_is_found_elsewhere(tmp_path):
+def test_train_refuses_a_data_dir_that_does_not_exist_or_lacks_the_data_though_data_is_found_elsewhere(tmp_path,
+                                                                                                      capsys):
     # `train --data-dir /nonexistent` trained on the MNIST of GAN_DATA_DIR (set here by conftest) or of the cache
     # (issue 26): the folder a person names must exist and hold the dataset, or the run is refused before it trains.
     empty = tmp_path / "empty"
@@ -369,10 +370,11 @@ def test_train_refuses_a_data_dir_that_does_not_exist_or_lacks_the_data_though_d
                                                       f"a folder (named by --data-dir)"),
                            (empty, "error: mnist train data is not in the folder(s) --data-dir names")):
         out = tmp_path / f"run-{named.name}"
-        p = cli("train", "--arch", "dense", "--g-widths", "32", "--d-widths", "32", "--max-steps", "1",
-                "--device", "cpu", "--data-dir", str(named), "--out", str(out), check=False)
-        assert p.returncode == 2 and p.stderr.startswith(message) and str(named) in p.stderr, p.stderr
-        assert "Traceback" not in p.stderr and "training on" not in p.stdout and not out.exists()
+        rc, stdout, err = run_main(["train", "--arch", "dense", "--g-widths", "32", "--d-widths", "32",
+                                    "--max-steps", "1", "--device", "cpu", "--data-dir", str(named), "--out",
+                                    str(out)], capsys)
+        assert rc == 2 and err.startswith(message) and str(named) in err, err
+        assert "Traceback" not in err and "training on" not in stdout and not out.exists()
     assert list(empty.iterdir()) == []  # the named folder is only read
 
 
