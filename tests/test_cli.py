@@ -94,7 +94,9 @@ def test_bench_store_reports_the_cost_of_the_worker_sink():
 @pytest.mark.slow
 def test_bench_roofline_counts_the_flops_of_a_real_step():
     """--roofline once raised TypeError (train_step's signature changed under it): FLOPs/image of the tiny dense
-    step must match its matmuls, and the achieved fraction is achieved / peak."""
+    step must match its matmuls, and the achieved fraction is achieved / peak. (With GAN_CPU_BF16=1 on a CPU without
+    bf16 units, emulated bf16's small peak once made the fraction miss the printed numbers' by 1 %, issue 26; not
+    run both ways here: emulated, the 2048² matmul peak alone takes ~25 s.)"""
     p = cli("bench", "--arch", "dense", "--steps", "8", "--roofline", "--json")
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert r["mflop_per_image"] > 0 and r["img_s"] > 0 and r["matmul_peak_gflops"] > 0
