@@ -137,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .budget import check_fits
     from .checkpoint import saved_order_size
     from .data import load_dataset
-    from .device import resolve_device
+    from .device import resolve_device, resolve_precision
     from .trainer import latest_checkpoint
 
     # Every check comes before the first write: a refused command leaves --out exactly as it was.
@@ -149,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Two runs' checkpoints in one folder: the newest-step file would win every later resume.
         raise ConfigError(f"--out: {out} already holds a run's checkpoints ({theirs.name}); continue it with "
                           f"--resume {out}, or choose an empty folder")
-    resolve_device(cfg)
+    resolve_precision(cfg, resolve_device(cfg))  # a malformed GAN_CPU_BF16 is refused here, before --out is made
     check_fits(cfg)  # sized on the meta device: a run that cannot fit in memory is refused with the estimate
     images, labels = load_dataset(cfg.dataset, "train", args.data_dir, limit=cfg.train_subset)
     seen = saved_order_size(resume) if resume is not None else None
@@ -217,6 +217,15 @@ def train_with_bar(cfg: TrainConfig, out: Path, resume: Path | None, images: Any
     return 0
 
 
+def above_bar(bar: Any, line: str) -> None:
+    """Print `line` to stdout above the live tqdm `bar` (which draws on stderr): the bar is cleared, the line
+    written and flushed, then the bar redrawn."""
+    # Flushed inside tqdm's write mode, not after: stdout to a pipe or file is block-buffered, so tqdm.write's text
+    # reached a log `2>&1` only later, into the middle of a bar line drawn since (issue 26).
+    with bar.external_write_mode(file=sys.stdout):
+        print(line, file=sys.stdout, flush=True)
+
+
 def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> Callable[[Any], None]:
     """Trainer events → the tqdm `bar`, sample grids in `out`/samples, and the final event appended to `outcome`."""
     from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Started, StepMetrics, Stopped
@@ -225,8 +234,8 @@ def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> 
     def sink(ev: Any) -> None:
         if isinstance(ev, Started):
             why = " (auto)" if cfg.precision == "auto" else ""
-            bar.write(f"training on {ev.device} in {ev.precision}{why}" + (" as a CUDA graph" if ev.cuda_graph else "")
-                      + (f" from step {ev.step}" if ev.step else ""))
+            above_bar(bar, f"training on {ev.device} in {ev.precision}{why}"
+                      + (" as a CUDA graph" if ev.cuda_graph else "") + (f" from step {ev.step}" if ev.step else ""))
         elif isinstance(ev, StepMetrics):
             bar.update(ev.step - bar.n)
             bar.set_postfix(epoch=ev.epoch, d=f"{ev.d_loss:.3f}", g=f"{ev.g_loss:.3f}", Dx=f"{ev.d_real:.2f}",
@@ -238,11 +247,11 @@ def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> 
             q = ev.quality
             fid = f", fidelity {q['fidelity']:.1%}" if "fidelity" in q else ""
             pr = f", precision {q['precision']:.2f}, recall {q['recall']:.2f}" if "recall" in q else ""
-            bar.write(f"epoch {ev.epoch}: FD {q['fd']:.2f}, IS {q['inception_score']:.2f}{pr}, classes "
+            above_bar(bar, f"epoch {ev.epoch}: FD {q['fd']:.2f}, IS {q['inception_score']:.2f}{pr}, classes "
                       f"{min(q['class_shares']):.1%}..{max(q['class_shares']):.1%}{fid} ({ev.seconds:.1f} s)"
                       + (" · best so far" if ev.best else ""))
         elif isinstance(ev, CheckpointWritten):
-            bar.write(f"checkpoint: {ev.path}")
+            above_bar(bar, f"checkpoint: {ev.path}")
         elif isinstance(ev, (Done, Stopped, Failed)):
             outcome.append(ev)
     return sink
@@ -404,7 +413,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         copy = nb.copy_test(feats, cfg.dataset,
                             real_n=min(args.n, 10_000), limit=limit)
     gen, real = q.to_dict(), floor.to_dict()
-    result = {"checkpoint": str(args.checkpoint), "dataset": cfg.dataset, "epoch": header["epoch"],
+    # train's numbering: a checkpoint records completed epochs and steps into the next (pos); its G belongs to that
+    # next epoch when pos > 0, as the samples and scores taken then do (a generator export records that already)
+    epoch = header["epoch"] + (1 if header.get("pos") else 0)
+    result = {"checkpoint": str(args.checkpoint), "dataset": cfg.dataset, "epoch": epoch,
               "generated": gen, "real_test": real, "fd_ratio": q.fd / floor.fd,
               "copy_test": None if copy is None else copy.to_dict(),
               "reject": None if kept is None else {"strength": args.reject, "candidates": kept.candidates,
@@ -414,7 +426,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     how = "" if kept is None else (f", rejection {args.reject:g} by its own D (kept of {kept.candidates} "
                                    f"candidates, {kept.seconds:.1f} s)")
-    print(f"{args.checkpoint} ({cfg.arch}, {cfg.dataset}, epoch {header['epoch']}), {args.n} samples{how}")
+    print(f"{args.checkpoint} ({cfg.arch}, {cfg.dataset}, epoch {epoch}), {args.n} samples{how}")
     print(f"{'':24}{'generated':>12}{'real test':>12}")
     for label, key in EVALUATE_ROWS:
         if gen.get(key) is not None:  # precision..kid arrive with metrics' newer Quality; older dicts lack them

@@ -1,10 +1,12 @@
 """Find, verify, decompress and load MNIST / Fashion-MNIST as one uint8 tensor.
 
-Where it looks, in order: `--data-dir` / `GAN_DATA_DIR` (several folders joined by os.pathsep), each as
-`DIR/<MNIST|FashionMNIST>/raw` and `DIR` itself, raw idx files or `.gz`; then Debian's dataset-fashion-mnist
-folder; then the product's own cache, where a last resort torchvision download also lands. Files are identified by
-the md5 of their decompressed bytes, so MNIST and Fashion-MNIST (which share file names) are never mixed up and a
-truncated file is never trained on. Source folders are only read: `.gz` files are decompressed into the cache.
+Where it looks: the folders `--data-dir` names (several joined by os.pathsep), each as
+`DIR/<MNIST|FashionMNIST>/raw` and `DIR` itself, raw idx files or `.gz`, and nowhere else: a folder a person names
+must exist and hold the dataset. Without it: `GAN_DATA_DIR`'s folders (each must exist; one may hold MNIST and
+another Fashion-MNIST), then Debian's dataset-fashion-mnist folder, then the product's own cache, where a last
+resort torchvision download also lands. Files are identified by the md5 of their decompressed bytes, so MNIST and
+Fashion-MNIST (which share file names) are never mixed up and a truncated file is never trained on. Source folders
+are only read: `.gz` files are decompressed into the cache.
 
 The download gives up within seconds on a machine without network: the mirror's host must accept a connection
 within PROBE_TIMEOUT_S, and no socket operation of the download may wait longer than DOWNLOAD_TIMEOUT_S.
@@ -70,9 +72,19 @@ def data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
 
 
 def _candidates(dataset: str, data_dir: str | os.PathLike | None) -> list[Path]:
+    """Where to look, in order; a DataNotFoundError naming a folder that `data_dir` or GAN_DATA_DIR names but that
+    does not exist (a typo must not train on data found elsewhere)."""
+    named = data_dirs(data_dir)
+    by = "--data-dir" if data_dir else "GAN_DATA_DIR"
+    for d in named:
+        if not d.is_dir():
+            raise DataNotFoundError(f"{d} does not exist or is not a folder (named by {by}); name the folder that "
+                                    f"holds the {dataset} idx files")
     folders = []
-    for d in data_dirs(data_dir):
+    for d in named:
         folders += [d / TORCHVISION_FOLDER[dataset] / "raw", d]
+    if data_dir:  # the person named where the data is: only there, never the data of another place
+        return folders
     folders += SYSTEM_DIRS[dataset]
     folders.append(cache_dir() / TORCHVISION_FOLDER[dataset] / "raw")
     return folders
@@ -124,10 +136,16 @@ def find_files(dataset: str, split: str = "train", data_dir: str | os.PathLike |
         found = [_materialise(folder, n, dataset) for n in names]
         if all(found):
             return found[0], found[1]  # type: ignore[return-value]
+    where = "\n  ".join(str(p) for p in searched)
+    if data_dir:
+        raise DataNotFoundError(
+            f"{dataset} {split} data is not in the folder(s) --data-dir names. Looked for {names[0]}[.gz] and "
+            f"{names[1]}[.gz] (checked by md5) in:\n  {where}\nWith --data-dir nothing else is searched and nothing "
+            f"is downloaded. Fix: put the four idx files (raw or .gz) there or name the folder that holds them; or "
+            f"drop --data-dir to search GAN_DATA_DIR, {cache_dir()} and the download.")
     why = _torchvision_download(dataset) if download else "no download was tried (download=False)"
     if why is None:
         return find_files(dataset, split, data_dir, download=False)
-    where = "\n  ".join(str(p) for p in searched)
     raise DataNotFoundError(
         f"{dataset} {split} data not found. Looked for {names[0]}[.gz] and {names[1]}[.gz] (checked by md5) in:\n"
         f"  {where}\n"

@@ -3,6 +3,7 @@ CUDA math settings. Its own module because the trainer, the quality scorer, benc
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 
@@ -16,13 +17,36 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
     return torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
 
 
+# "1" / "0": decide as if the CPU had / lacked bf16 units. Development and CI machines of this project come with
+# either kind of CPU, so the tests run both of auto's CPU paths on any machine with it (issue 26).
+CPU_BF16_ENV = "GAN_CPU_BF16"
+_YES, _NO = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def cpu_bf16_override() -> bool | None:
+    """What GAN_CPU_BF16 says about this CPU's bf16 units: True, False, or None when unset (ask the hardware)."""
+    text = os.environ.get(CPU_BF16_ENV, "").strip().lower()
+    if not text:
+        return None
+    if text not in _YES + _NO:
+        raise ConfigError(f"{CPU_BF16_ENV}={text!r} must be 1 (decide as if the CPU had bf16 units) or 0 (as if it "
+                          "lacked them); unset it to ask the hardware")
+    return text in _YES
+
+
 @functools.lru_cache(maxsize=4)
-def native_bf16(device_type: str) -> bool:
-    """Whether `device_type` ("cpu"/"cuda") has bf16 units; emulated bf16 convs measured 5× slower than fp32 on an
-    AVX2-only CPU, so "auto" must not pick it there."""
+def _hardware_bf16(device_type: str) -> bool:
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether `device_type` ("cpu"/"cuda") has bf16 units (for a CPU, GAN_CPU_BF16 overrides); emulated bf16 convs
+    measured 5× slower than fp32 on an AVX2-only CPU, so "auto" must not pick it there."""
+    # Read on every call, not cached with the hardware's answer: a test's monkeypatch.setenv must take effect.
+    forced = cpu_bf16_override() if device_type == "cpu" else None
+    return _hardware_bf16(device_type) if forced is None else forced
 
 
 def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:

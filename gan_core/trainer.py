@@ -495,19 +495,19 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                            checkpoint=p.epoch % cfg.checkpoint_every == 0 or last)
                 if not last and (reason := _peaked(cfg, p)):
                     _save(s, p, sink)  # a run that peaked can still be resumed (with a larger patience)
-                    end = Done(p.epoch, p.step, reason)
+                    end = Done(p.shown_epoch, p.step, reason)
                     break
             if stop_event.is_set():
                 _save(s, p, sink)
-                end = Stopped(p.epoch, p.step)
+                end = Stopped(p.shown_epoch, p.step)
                 break
             if p.at_max_steps(cfg):
                 if p.pos:  # ended mid-epoch: still leave a sample grid, its quality and a checkpoint
                     _epoch_end(s, p, sink, grid=True, checkpoint=True)
-                end = Done(p.epoch, p.step)
+                end = Done(p.shown_epoch, p.step)
                 break
         else:
-            end = Done(p.epoch, p.step)
+            end = Done(p.shown_epoch, p.step)
     except Exception as e:  # a crash in the loop must reach the sink, not vanish with a thread
         end = Failed(failure_reason(e, p.step), p.step)
     sink(end)  # outside the try: a sink that fails on the terminal event cannot make it two
@@ -561,7 +561,7 @@ def _measure(s: Setup, p: Progress, sink: Sink) -> None:
     if best:
         p.best_fd, p.best_epoch = q.fd, p.shown_epoch
         if s.out is not None:
-            ckpt.save_generator(s.out / BEST_GENERATOR, cfg, s.m.sampler, p.epoch, p.step, d=s.m.d)  # D: --reject
+            ckpt.save_generator(s.out / BEST_GENERATOR, cfg, s.m.sampler, p.shown_epoch, p.step, d=s.m.d)  # D: --reject
     sink(EpochQuality(p.shown_epoch, p.step, q.to_dict(), time.perf_counter() - t, best))
 
 
@@ -577,7 +577,9 @@ def _save(s: Setup, p: Progress, sink: Sink) -> None:
         rng["perm"] = p.perm  # mid-epoch: keep this epoch's order so resume continues it exactly
     ckpt.save_checkpoint(path, m.cfg, m.g, m.d, m.opt_g, m.opt_d, p.epoch, p.step, rng,
                          {"pos": p.pos, "best_fd": p.best_fd, "best_epoch": p.best_epoch}, m.g_ema)
-    ckpt.save_generator(s.out / "generator.safetensors", m.cfg, m.sampler, p.epoch, p.step, d=m.d)  # D: --reject
+    # The export's epoch is the one its samples and scores carry (1-based, an epoch ended mid-way counts); the
+    # checkpoint keeps completed epochs and `pos`, which resume needs. D travels along for --reject.
+    ckpt.save_generator(s.out / "generator.safetensors", m.cfg, m.sampler, p.shown_epoch, p.step, d=m.d)
     for old in sorted(path.parent.glob("ckpt-*.safetensors"))[:-KEEP_CHECKPOINTS]:
         old.unlink()
         old.with_suffix(".json").unlink(missing_ok=True)

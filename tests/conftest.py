@@ -72,6 +72,14 @@ def tiny_cfg() -> TrainConfig:
     return tiny("seed004-dense")
 
 
+@pytest.fixture(params=[False, True], ids=["cpu-without-bf16", "cpu-with-bf16"])
+def cpu_bf16(request, monkeypatch) -> bool:
+    """Both of precision auto's CPU paths on any machine (issue 26: development and CI CPUs come with and without
+    bf16 units): GAN_CPU_BF16 makes auto decide as if this CPU lacked / had them. The value: whether it had."""
+    monkeypatch.setenv("GAN_CPU_BF16", "1" if request.param else "0")
+    return request.param
+
+
 PG_URL = os.environ.get("GAN_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"]
 

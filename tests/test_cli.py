@@ -94,7 +94,9 @@ def test_bench_store_reports_the_cost_of_the_worker_sink():
 @pytest.mark.slow
 def test_bench_roofline_counts_the_flops_of_a_real_step():
     """--roofline once raised TypeError (train_step's signature changed under it): FLOPs/image of the tiny dense
-    step must match its matmuls, and the achieved fraction is achieved / peak."""
+    step must match its matmuls, and the achieved fraction is achieved / peak. (With GAN_CPU_BF16=1 on a CPU without
+    bf16 units, emulated bf16's small peak once made the fraction miss the printed numbers' by 1 %, issue 26; not
+    run both ways here: emulated, the 2048² matmul peak alone takes ~25 s.)"""
     p = cli("bench", "--arch", "dense", "--steps", "8", "--roofline", "--json")
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert r["mflop_per_image"] > 0 and r["img_s"] > 0 and r["matmul_peak_gflops"] > 0
@@ -345,19 +347,69 @@ def test_train_without_data_gives_up_within_seconds_and_says_where_it_looked(tmp
     monkeypatch.setenv("GAN_DATA_MIRROR", f"http://127.0.0.1:{silent.getsockname()[1]}/mnist/")
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", [])
+    monkeypatch.delenv("GAN_DATA_DIR")  # no folder named: the cache, then the download (a named one is all there is)
     out = tmp_path / "run"
     t = time.monotonic()
     try:
-        rc, _, err = run_main(["train", "--preset", "seed000-dense", "--data-dir", "/nonexistent", "--out", str(out)],
-                              capsys)
+        rc, _, err = run_main(["train", "--preset", "seed000-dense", "--out", str(out)], capsys)
     finally:
         silent.close()
     assert time.monotonic() - t < 15  # it used to wait minutes in torchvision's download
     assert rc == 2 and err.startswith("error: mnist train data not found") and "Traceback" not in err
-    for expected in ("/nonexistent/MNIST/raw", str(tmp_path / "cache" / "MNIST" / "raw"), "timed out",
+    for expected in (str(tmp_path / "cache" / "MNIST" / "raw"), "timed out",
                      "--data-dir", "GAN_DATA_DIR", "GAN_DATA_MIRROR", "GAN_DATA_DOWNLOAD=0"):
         assert expected in err, expected
     assert not out.exists()  # nothing written for a run that could not start
+
+
+def test_train_refuses_a_data_dir_that_does_not_exist_or_lacks_the_data_though_data_is_found_elsewhere(tmp_path,
+                                                                                                      capsys):
+    # `train --data-dir /nonexistent` trained on the MNIST of GAN_DATA_DIR (set here by conftest) or of the cache
+    # (issue 26): the folder a person names must exist and hold the dataset, or the run is refused before it trains.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for named, message in ((tmp_path / "nonexistent", f"error: {tmp_path / 'nonexistent'} does not exist or is not "
+                                                      f"a folder (named by --data-dir)"),
+                           (empty, "error: mnist train data is not in the folder(s) --data-dir names")):
+        out = tmp_path / f"run-{named.name}"
+        rc, stdout, err = run_main(["train", "--arch", "dense", "--g-widths", "32", "--d-widths", "32",
+                                    "--max-steps", "1", "--device", "cpu", "--data-dir", str(named), "--out",
+                                    str(out)], capsys)
+        assert rc == 2 and err.startswith(message) and str(named) in err, err
+        assert "Traceback" not in err and "training on" not in stdout and not out.exists()
+    assert list(empty.iterdir()) == []  # the named folder is only read
+
+
+@pytest.mark.slow
+def test_status_lines_sit_above_the_bar_and_every_line_counts_epochs_alike(tmp_path):
+    # One pipe for both streams, block-buffered stdout (no PYTHONUNBUFFERED), as `train ... 2>&1 | tee log` gets:
+    # tqdm.write's lines reached the log only at exit, after bar lines drawn since (issue 26). And a 2-step run said
+    # "epoch 1: FD ..." then "done at epoch 0": the end events counted completed epochs, the rest the epoch in hand.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    out = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "gan_core", "train", "--arch", "dense", "--g-widths", "32",
+                        "--d-widths", "32", "--batch-size", "64", "--train-subset", "256", "--max-steps", "2",
+                        "--eval-samples", "100", "--device", "cpu", "--out", str(out)],
+                       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+                       env={**env, **LOOPBACK_MIRROR})
+    log = p.stdout
+    assert p.returncode == 0, log
+    status = [line for line in log.replace("\r", "\n").split("\n")
+              if line.startswith(("training on", "epoch ", "checkpoint:", "done at"))]
+    assert [s.split(" ")[0] for s in status] == ["training", "epoch", "checkpoint:", "done"], log
+    for line in status:  # each a whole line of its own: begun after the bar was cleared, ended by a newline
+        at = log.index(line)
+        assert (at == 0 or log[at - 1] in "\r\n") and log[at + len(line)] == "\n", repr(log)
+    # ...written when it happened: before the bar's last drawing (at its close), not flushed at exit after it
+    assert log.index("epoch 1: FD") < log.rindex("2/2 [") < log.index("done at"), repr(log)
+    assert status[1].startswith("epoch 1: FD ") and status[3].startswith("done at epoch 1, step 2;"), status
+    from gan_core.checkpoint import load_generator, read_header
+    assert load_generator(out / "generator.safetensors")[2]["epoch"] == 1  # the export says the same epoch
+    ckpt = read_header(out / "checkpoints" / "ckpt-00000002.safetensors")
+    assert (ckpt["epoch"], ckpt["pos"]) == (0, 2)  # the checkpoint keeps what resume needs: 0 done, 2 steps into 1
+    p = cli("evaluate", "--checkpoint", str(out / "checkpoints" / "ckpt-00000002.safetensors"), "--n", "100",
+            "--no-copy-test")
+    assert "epoch 1)" in p.stdout.splitlines()[0], p.stdout
 
 
 def test_malformed_store_and_worker_settings_are_one_clear_line(tmp_path, capsys, monkeypatch):

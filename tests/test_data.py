@@ -100,7 +100,7 @@ def test_mirrors_are_torchvisions_own_unless_gan_data_mirror_names_one(monkeypat
 def test_a_mirror_that_is_down_is_given_up_at_once_and_named(cache, refusing):
     t = time.monotonic()
     with pytest.raises(DataNotFoundError) as e:
-        find_files("mnist", "train", cache.parent / "empty")
+        find_files("mnist", "train")  # no folder named (the fixture unsets GAN_DATA_DIR): the cache, then the mirror
     assert time.monotonic() - t < data.PROBE_TIMEOUT_S  # refused: no need to wait for the probe's timeout
     msg = str(e.value)
     assert f"{refusing} is unreachable" in msg and "GAN_DATA_MIRROR" in msg and "GAN_DATA_DOWNLOAD=0" in msg
@@ -116,7 +116,7 @@ def test_gan_data_download_0_never_connects(cache, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DOWNLOAD", "0")
     try:
         with pytest.raises(DataNotFoundError, match=r"switched off \(GAN_DATA_DOWNLOAD=0\)"):
-            find_files("mnist", "train", cache.parent / "empty")
+            find_files("mnist", "train")
         with pytest.raises(socket.timeout):
             listening.accept()  # nobody knocked
     finally:
@@ -157,9 +157,43 @@ def test_gan_data_mirror_downloads_from_a_mirror_of_your_own(cache, monkeypatch)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("GAN_DATA_MIRROR", f"http://127.0.0.1:{server.server_address[1]}")
     try:
-        x, y = load_dataset("mnist", "test", cache.parent / "empty")
+        x, y = load_dataset("mnist", "test")  # no folder named: the cache is empty, so the mirror
     finally:
         server.shutdown()
         server.server_close()
     assert x.shape == (10000, 28, 28) and y[:4].tolist() == [7, 2, 1, 0]
     assert sorted(p.name for p in (cache / "MNIST" / "raw").glob("*-ubyte")) == sorted(NAMES)  # into the cache
+
+
+def test_a_folder_data_dir_names_must_exist_and_hold_the_data_nothing_else_is_searched(cache, tmp_path, monkeypatch):
+    # `train --data-dir /nonexistent` trained on data found elsewhere (issue 26): the folder a person names is where
+    # the data must be. Here the cache already holds MNIST, the place the search used to fall back to.
+    find_files("mnist", "train", MNIST_RAW.parent.parent, download=False)  # decompressed into the cache
+    assert find_files("mnist", "train", download=False)[0].parent == cache / "MNIST" / "raw"
+    missing = tmp_path / "nonexistent"
+    with pytest.raises(DataNotFoundError, match=f"{missing} does not exist or is not a folder .named by --data-dir"):
+        find_files("mnist", "train", missing)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataNotFoundError) as e:
+        find_files("mnist", "train", empty)  # download allowed, yet none is tried: the mirror is not named
+    msg = str(e.value)
+    assert msg.startswith("mnist train data is not in the folder(s) --data-dir names") and str(empty) in msg
+    assert str(cache) not in msg.split("Fix:")[0] and "unreachable" not in msg  # only the named folder was searched
+    both = os.pathsep.join([str(empty), str(MNIST_RAW.parent.parent)])  # several folders: one holding it is enough
+    assert find_files("mnist", "train", both, download=False)[0].name == "train-images-idx3-ubyte"
+    with pytest.raises(DataNotFoundError, match=f"{missing} does not exist"):  # ...but each must exist
+        find_files("mnist", "train", os.pathsep.join([str(MNIST_RAW.parent.parent), str(missing)]))
+
+
+def test_gan_data_dir_folders_must_exist_but_may_each_hold_one_dataset(cache, tmp_path, monkeypatch):
+    # make sets GAN_DATA_DIR to MNIST's folder and Debian's Fashion-MNIST folder together: each holds one dataset,
+    # so a folder without this dataset is passed over; a folder that does not exist is a typo and refused.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("GAN_DATA_DIR", os.pathsep.join([str(empty), str(MNIST_RAW.parent.parent)]))
+    assert load_dataset("mnist", limit=4, download=False)[1].tolist() == [5, 0, 4, 1]
+    monkeypatch.setenv("GAN_DATA_DIR", os.pathsep.join([str(MNIST_RAW.parent.parent), str(tmp_path / "typo")]))
+    with pytest.raises(DataNotFoundError, match=f"{tmp_path / 'typo'} does not exist or is not a folder .named by "
+                                                f"GAN_DATA_DIR"):
+        load_dataset("mnist", limit=4, download=False)

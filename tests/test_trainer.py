@@ -29,8 +29,9 @@ def test_same_config_and_seed_give_identical_losses_for_20_steps(tiny_cfg, mnist
     assert a != _losses(tiny_cfg.replace(seed=1), mnist_slice)
 
 
-def test_auto_precision_runs_bf16_only_where_the_cpu_has_bf16_units(tiny_cfg, mnist_slice):
-    native = native_bf16("cpu")  # AVX-512 BF16 or AMX; this project's 2-core AVX2 machine has neither
+def test_auto_precision_runs_bf16_only_where_the_cpu_has_bf16_units(tiny_cfg, mnist_slice, cpu_bf16):
+    native = native_bf16("cpu")  # both paths on any CPU: GAN_CPU_BF16 (the fixture) says whether it has the units
+    assert native is cpu_bf16
     runs = {p: _losses(tiny_cfg.replace(precision=p), mnist_slice, steps=8) for p in ("auto", "fp32", "bf16")}
     assert runs["fp32"] != runs["bf16"]  # the two precisions are distinguishable at all...
     assert runs["auto"] == runs["bf16" if native else "fp32"]  # ...and auto is, bit for bit, the one that fits
@@ -90,6 +91,8 @@ def test_stop_event_ends_within_a_step_with_a_checkpoint(tiny_cfg, mnist_slice, 
             stop.set()
     train(tiny_cfg, stopper, stop, images=mnist_slice, out_dir=tmp_path)
     assert isinstance(sink[-1], Stopped) and sink[-1].step == 3
+    # 3 steps into epoch 1 (8 steps an epoch): stopped in the epoch its metrics named, not "epoch 0" (issue 26)
+    assert sink[-1].epoch == sink.of(StepMetrics)[-1].epoch == 1
     assert read_header(latest_checkpoint(tmp_path))["step"] == 3
 
 
