@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from gan_core import dashboard as dash
 from gan_core import neighbours, policy, rejection, uploads
-from gan_core.checkpoint import CheckpointError, load_discriminator, load_generator, shipped_generators
+from gan_core.checkpoint import CheckpointError, load_discriminator, load_generator, read_header, shipped_generators
 from gan_core.data import CLASS_NAMES
 from gan_core.sampling import class_rows, generate, grid, interpolate, png_at_width, png_bytes, to_uint8
 from gan_core.status import RunStatus
@@ -176,7 +176,10 @@ elif source == "a run":
     path = dash.generator_path(ui.get_store(), run)
     best = dash.best_generator(ui.get_store(), run) if path is not None else None
     if best is not None:
-        newest_epoch = run.epoch
+        try:  # the export's own epoch (1-based, an epoch ended mid-way counts), as its samples and scores say
+            newest_epoch = read_header(path)["epoch"]
+        except (OSError, CheckpointError, KeyError):
+            newest_epoch = run.epoch
         which = st.radio("Which generator", ("best", "newest"), horizontal=True, key="gen_which",
                          format_func=lambda w: (f"best: epoch {best[1]['epoch']}, FD {best[1]['fd']:.2f}" if w == "best"
                                                 else f"newest: epoch {newest_epoch}"),

@@ -157,7 +157,9 @@ def board(sweep_id: int) -> None:
             st.caption("No run has a quality score yet (scored after each epoch).")
 
 
-st.fragment(run_every=REFRESH_S if any(r.status in LIVE for r in store.sweep_runs(chosen)) else None)(board)(chosen)
+# Idle, the board still looks every ui.IDLE_REFRESH_S: a sweep resumed from another tab or the CLI starts moving here.
+st.fragment(run_every=REFRESH_S if any(r.status in LIVE for r in store.sweep_runs(chosen)) else ui.IDLE_REFRESH_S
+            )(board)(chosen)
 
 st.subheader("Sample grids, epoch by epoch")
 runs = store.sweep_runs(chosen)

@@ -1357,6 +1357,16 @@ def test_generate_offers_a_runs_best_generator_beside_the_newest(store, tiny_cfg
     assert _image_bytes(at, media) == drawn_by("generator.safetensors") != drawn_by("best-generator.safetensors")
 
 
+def test_generate_names_the_newest_generators_epoch_as_its_samples_do(store, tiny_cfg, mnist_slice, train_cache):
+    """Issue 26: a run that ended mid-epoch 3 (max_steps) offered "newest: epoch 2", the store's count of completed
+    epochs, beside samples and scores that say epoch 3 for the same generator."""
+    run_id = trained_run(store, tiny_cfg.replace(epochs=4, max_steps=19, eval_samples=100, seed=3), mnist_slice,
+                         train_cache, name="mid-epoch")  # 8 steps an epoch: step 19 is in epoch 3
+    assert store.get(run_id).epoch == 2 and store.latest_sample(run_id)["epoch"] == 3
+    at = app("pages/generate.py", run_id=run_id)
+    assert at.radio(key="gen_which").options[1] == "newest: epoch 3" and not at.exception
+
+
 def test_generate_has_no_best_choice_for_a_run_scored_before_it_existed(store, trained):
     at = app("pages/generate.py", run_id=trained)  # eval_samples 0: no best generator
     assert not at.get("radio") or all(r.key != "gen_which" for r in at.radio)
@@ -1801,3 +1811,18 @@ def test_a_failed_run_says_why_in_words_and_promises_no_grid(home, store, monkey
     assert "No sample grid: this run ended (failed) before it saved one." in captions
     at.switch_page("pages/samples.py").run()
     assert texts(at, "info") == [f"Run #{run_id} has no sample grids: it ended (failed) before it saved one."]
+
+
+def test_a_stopped_sweeps_board_still_looks_now_and_then(home, store, monkeypatch):
+    """Issue 26 §3: a sweep's board polled only while a run was live when the page loaded, so a sweep resumed from
+    another tab or the CLI stood still here until a reload."""
+    import ui
+    sweep_id = _lr_sweep(store)
+    store.stop_sweep(sweep_id)
+    periods = _fragment_periods(monkeypatch)
+    at = app("pages/sweeps.py", user="ada")
+    assert ("board", ui.IDLE_REFRESH_S) in periods and not at.exception
+    store.resume_sweep(sweep_id, [r.id for r in store.sweep_runs(sweep_id)])
+    periods.clear()
+    at.run()
+    assert ("board", 3.0) in periods  # live again: the board follows its runs closely
