@@ -551,8 +551,10 @@ def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
 def _floor_file(dataset: str, n: int, classifier: Path) -> Path:
     from .data import cache_dir
 
-    st = classifier.stat()
-    return cache_dir() / "floors" / f"{dataset}-{n}-{st.st_size}-{st.st_mtime_ns}.json"
+    from .metrics import SCORES_VERSION
+
+    st = classifier.stat()  # and the version of measure()'s numbers: a floor cached before realism has none
+    return cache_dir() / "floors" / f"{dataset}-{n}-{st.st_size}-{st.st_mtime_ns}-v{SCORES_VERSION}.json"
 
 
 _floor_jobs: dict[tuple[str, int], threading.Thread] = {}

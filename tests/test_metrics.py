@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gan_core import metrics
 from gan_core.data import load_dataset, to_float
@@ -208,7 +209,7 @@ def test_precision_recall_density_coverage_tell_fidelity_from_diversity():
     half = metrics.prdc(real, _blobs(centres[:5], 1000, seed=3))  # every sample real-looking, half the modes gone
     assert half["precision"] > 0.85 and 0.4 < half["recall"] < 0.6 and 0.4 < half["coverage"] < 0.6
     off = metrics.prdc(real, _blobs(centres + 100, 1000, seed=4))  # nothing like the real data
-    assert off == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    assert off == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0, "realism": 0.0}
 
 
 def test_kid_is_unbiased_at_small_sample_counts_where_fd_is_not():
@@ -272,3 +273,59 @@ def test_low_variety_is_only_judged_against_a_floor_of_the_same_sample_count():
     assert detect_mode_collapse(low, floor).kind == "low_variety" and "0.60" in detect_mode_collapse(low, floor).message
     assert detect_mode_collapse(low, replace(floor, n=5000)) is None   # recall depends on n: not comparable
     assert detect_mode_collapse(low, floor, step=10).kind == "too_early"
+
+
+def _garbage(real: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Images no one would call digits, as many as `real` (N, 1, 28, 28): the sets issue 26 scored precision 1.00."""
+    n = len(real)
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    blob = torch.exp(-((yy - 13.5) ** 2 + (xx - 13.5) ** 2) / (2 * 4.0 ** 2)) * 2 - 1  # one Gaussian blob
+    g = torch.Generator().manual_seed(0)
+    centre = 13.5 + torch.randn(2, n, 1, 1, generator=g) * 1.5  # blobs that wander and grow, like an epoch-0 G
+    width = 3 + 2 * torch.rand(n, 1, 1, generator=g)
+    blobs = torch.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * width ** 2)) * 2 - 1
+    return {"all black": torch.full_like(real, -1.0), "all grey": torch.zeros_like(real),
+            "uniform noise": torch.rand(real.shape, generator=g) * 2 - 1,
+            "one blob": blob.expand_as(real).clone(), "blobs": blobs.unsqueeze(1),
+            "7×7 box blur of real digits": F.avg_pool2d(real, 7, stride=1, padding=3, count_include_pad=False)}
+
+
+@pytest.mark.slow
+def test_realism_ranks_blank_grey_noise_blobs_and_blurred_digits_below_real_digits():
+    # Issue 26: k-NN-ball precision gave 2,000 all-black images 1.00 (a few real digits with huge balls cover the
+    # empty region). Realism prunes the balls larger than the median radius, as the realism score does.
+    x, _ = load_dataset("mnist", "test", limit=1000)
+    real = to_float(x)
+    floor = metrics.measure(real, "mnist")   # real test digits the reference never saw
+    assert floor.realism > 0.4 and floor.precision > 0.85
+    for name, images in _garbage(real).items():
+        q = metrics.measure(images, "mnist")
+        assert q.realism < 0.05 < floor.realism - 0.35, name
+        if name != "uniform noise":  # why the old number could not be the one that says "looks real"
+            assert q.precision > 0.95, name
+    # A trained generator's digits sit with real data's, far above all of the garbage.
+    from gan_core.checkpoint import load_generator, shipped_generators
+    g, cfg, _ = load_generator(shipped_generators()["dense-mnist"])
+    assert metrics.measure_generator(g, cfg, 1000).realism > floor.realism - 0.1
+
+
+@pytest.mark.slow
+def test_one_class_of_real_digits_is_real_looking_but_not_varied():
+    # Realism measures fidelity only: a thousand real 1s look as real as real digits (0.95 vs 0.58 here: 1s are a
+    # tight cluster), so no fidelity number can rank them lower. What ranks them below real data is variety:
+    # recall and coverage, and the mode-collapse warning built on them and on the class shares.
+    x, y = load_dataset("mnist", "test")
+    floor = metrics.measure(to_float(x[:1000]), "mnist")
+    ones = metrics.measure(to_float(x[y == 1][:1000]), "mnist")
+    assert ones.realism >= floor.realism - 0.05
+    assert ones.recall < floor.recall - 0.5 and ones.coverage < floor.coverage - 0.5
+    assert detect_mode_collapse(ones, floor).kind == "mode_collapse"
+
+
+def test_quality_rows_from_before_realism_still_read():
+    old = {"n": 2000, "fd": 7.6, "inception_score": 9.6, "confidence": 0.98, "class_shares": [0.1] * 10,
+           "diversity": 22.0, "precision": 0.93, "recall": 0.92, "density": 0.98, "coverage": 0.91, "kid": 1.0}
+    q = Quality.from_dict(old)
+    assert q.realism is None and q.precision == 0.93 and "realism" not in q.to_dict()
+    assert Quality.from_dict({**old, "realism": 0.54}).to_dict()["realism"] == 0.54
+
