@@ -403,6 +403,15 @@ class Alert:
 # Before this many steps a generator still draws noise, which the classifier happily calls "one class"; a collapse
 # verdict (and advice to change learning rates) would be about noise.
 MIN_COLLAPSE_STEPS = 300
+# A verdict needs the same kind of evidence on this many newest scored epochs, each past the steps above. One epoch
+# is not enough: the recommended first run (dense-ema, 10 epochs) showed a different one every epoch (one class at
+# 31 %, then missing classes, then low diversity...) while its FD fell 826 -> 277 and its grid showed every digit: a
+# generator that is still learning moves between uneven states, a collapsed one stays in the same one.
+COLLAPSE_EPOCHS = 3
+# ... and no verdict while FD is still clearly falling: the newest FD this share or more below the window's first
+# (about 5 % an epoch over three). A collapsed generator's FD stalls, since it cannot come closer to real data
+# without the modes it lost; the recommended first run's fell 11 % an epoch on average (826 -> 277 in 9 epochs).
+FD_STILL_FALLING = 0.1
 
 
 # Recall this far below real data's (same sample count) means the samples miss real styles: low variety. Per class
@@ -418,40 +427,105 @@ def thin_classes(q: Quality, floor: Quality) -> list[int]:
             if "recall" in mine and "recall" in real and mine["recall"] < real["recall"] - CLASS_RECALL_GAP]
 
 
-def detect_mode_collapse(q: Quality, floor: Quality, step: int | None = None,
-                         min_steps: int = MIN_COLLAPSE_STEPS) -> Alert | None:
-    """Mode collapse (class shares far from uniform, feature diversity well below real data's) or low variety
-    (recall well below real data's at the same sample count, overall or, for a conditional run, within a class).
-    With `step` (the step the numbers were measured at) below `min_steps`, an Alert of kind "too_early" instead:
-    nothing to judge yet."""
+def ema_lag(decay: float, step: int) -> float:
+    """Steps by which an EMA of G (trainer.ema_update, `decay`, after `step` updates) trails the training G: its
+    decay ramps as (1 + n) / (10 + n), which keeps the lag at step / 10, until it reaches `decay`, where the lag
+    settles at decay / (1 - decay) (999 steps for 0.999). 0 without an EMA."""
+    if not decay:
+        return 0.0
+    return min(step / 10, decay / (1 - decay))
+
+
+def judge_after(decay: float = 0.0) -> int:
+    """The first step at which a generator (an EMA of G with `decay`, or G itself for 0) can be judged for collapse:
+    where the G it shows has trained MIN_COLLAPSE_STEPS steps, i.e. step - ema_lag(decay, step) ≥ the minimum."""
+    if not decay:
+        return MIN_COLLAPSE_STEPS
+    ramp = math.ceil(MIN_COLLAPSE_STEPS / 0.9)   # lag step / 10 still below decay / (1 - decay) there
+    return ramp if ramp / 10 <= decay / (1 - decay) else math.ceil(MIN_COLLAPSE_STEPS + decay / (1 - decay))
+
+
+def collapse_evidence(q: Quality, floor: Quality) -> tuple[str, Alert] | None:
+    """What one scored epoch says against real data's `floor`: None, or the kind of evidence ("one_class",
+    "missing_classes", "low_diversity", "low_recall", "thin_classes") and the Alert it would raise."""
     worst = max(q.class_shares)
     missing = [i for i, s in enumerate(q.class_shares) if s < 0.02]
-    collapsed = worst > 0.3 or missing or q.diversity < 0.6 * floor.diversity
     comparable = q.recall is not None and floor.recall is not None and q.n == floor.n
-    low_recall = comparable and q.recall < floor.recall - RECALL_GAP
-    thin = thin_classes(q, floor)
-    if not (collapsed or low_recall or thin):
-        return None
-    if step is not None and step < min_steps:
-        return Alert("too_early", f"Too early to judge mode collapse: {step:,} steps trained.",
-                     f"A generator draws noise for its first few hundred steps, and the classifier sorts noise "
-                     f"into a few classes. Look again after {min_steps:,} steps.")
-    if collapsed:
-        detail = (f"{worst:.0%} of samples are one class" if worst > 0.3 else
-                  f"classes {missing} almost never appear" if missing else
-                  f"feature diversity is {q.diversity / floor.diversity:.0%} of real data's")
-        return Alert("mode_collapse", f"Possible mode collapse: {detail}.",
-                     "Lower the learning rates, try the wgan_gp or hinge loss, or add label smoothing.")
-    if low_recall:
+    collapse_hint = "Lower the learning rates, try the wgan_gp or hinge loss, or add label smoothing."
+    if worst > 0.3:
+        kind, detail = "one_class", f"{worst:.0%} of samples are one class"
+    elif missing:
+        kind, detail = "missing_classes", f"classes {missing} almost never appear"
+    elif q.diversity < 0.6 * floor.diversity:
+        kind, detail = "low_diversity", f"feature diversity is {q.diversity / floor.diversity:.0%} of real data's"
+    else:
+        kind = ""
+    if kind:
+        return kind, Alert("mode_collapse", f"Possible mode collapse: {detail}.", collapse_hint)
+    variety_hint = ("Look for repeated styles in the samples; lower the learning rates, try the hinge or wgan_gp "
+                    "loss, or a larger latent_dim.")
+    if comparable and q.recall < floor.recall - RECALL_GAP:
         detail = (f"recall {q.recall:.2f} against {floor.recall:.2f} for real digits: the samples cover too few "
                   f"of the real styles")
-    else:
+        return "low_recall", Alert("low_variety", f"Low variety: {detail}.", variety_hint)
+    thin = thin_classes(q, floor)
+    if thin:
         pairs = ", ".join(f"{c} ({q.per_class[c]['recall']:.2f} vs {floor.per_class[c]['recall']:.2f})"
                           for c in thin)
         detail = f"little variety within class{'es' if len(thin) > 1 else ''} {pairs}, recall against real digits"
-    return Alert("low_variety", f"Low variety: {detail}.",
-                 "Look for repeated styles in the samples; lower the learning rates, try the hinge or wgan_gp loss, "
-                 "or a larger latent_dim.")
+        return "thin_classes", Alert("low_variety", f"Low variety: {detail}.", variety_hint)
+    return None
+
+
+def _too_early(step: int, min_steps: int, decay: float = 0.0) -> Alert:
+    ema = (f" This run samples from an EMA of G (g_ema {decay:g}), which trails G by about "
+           f"{ema_lag(decay, step):,.0f} steps here." if decay else "")
+    return Alert("too_early", f"Too early to judge mode collapse: {step:,} steps trained.",
+                 f"A generator draws noise for its first few hundred steps, and the classifier sorts noise into a "
+                 f"few classes.{ema} Look again after {min_steps:,} steps.")
+
+
+def detect_mode_collapse(q: Quality, floor: Quality, step: int | None = None,
+                         min_steps: int = MIN_COLLAPSE_STEPS) -> Alert | None:
+    """One epoch's evidence (collapse_evidence) as an Alert: mode collapse (class shares far from uniform, feature
+    diversity well below real data's) or low variety (recall well below real data's at the same sample count,
+    overall or, for a conditional run, within a class). With `step` (the step the numbers were measured at) below
+    `min_steps`, an Alert of kind "too_early" instead: nothing to judge yet. The dashboard judges a run's whole
+    history with judge_collapse."""
+    found = collapse_evidence(q, floor)
+    if found is None:
+        return None
+    if step is not None and step < min_steps:
+        return _too_early(step, min_steps)
+    return found[1]
+
+
+def judge_collapse(history: Sequence[tuple[int, Quality]], floor: Quality, g_ema: float = 0.0) -> Alert | None:
+    """The live view's collapse verdict from a run's scored epochs as (step, Quality), oldest first, sampled from an
+    EMA of G with decay `g_ema` (0: G itself). A warning only when the newest COLLAPSE_EPOCHS epochs, all past
+    judge_after(g_ema) steps, show the same kind of evidence and FD has not fallen by FD_STILL_FALLING across
+    them; evidence before that is "too_early" (said, not warned), and evidence while FD falls fast is nothing."""
+    if not history:
+        return None
+    step, q = history[-1]
+    found = collapse_evidence(q, floor)
+    if found is None:
+        return None
+    after = judge_after(g_ema)
+    if step < after:
+        return _too_early(step, after, g_ema)
+    window = [(s, x) for s, x in history[-COLLAPSE_EPOCHS:] if s >= after]
+    first_fd, last_fd = window[0][1].fd, q.fd
+    if len(window) > 1 and last_fd <= (1 - FD_STILL_FALLING) * first_fd:  # NaN compares False: judged
+        return None
+    same = [collapse_evidence(x, floor) for _, x in window]
+    if len(window) == COLLAPSE_EPOCHS and all(e is not None and e[0] == found[0] for e in same):
+        return found[1]
+    return Alert("too_early", f"Watching for mode collapse: {found[1].message[:-1].split(': ', 1)[1]} at this "
+                              f"epoch.",
+                 f"One epoch is not a verdict: a generator that is still learning passes through uneven epochs. "
+                 f"A warning comes if the same shows on {COLLAPSE_EPOCHS} scored epochs in a row without the "
+                 f"Fréchet distance falling.")
 
 
 # Losses whose D logit is a log-odds, so sigmoid(logit) is D's probability; a hinge or WGAN critic's raw scores have

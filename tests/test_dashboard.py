@@ -177,12 +177,15 @@ def test_alerts_name_divergence_overpowering_and_collapse():
     overpowered = [dict(step=i, d_real=0.99, d_fake=0.01, d_loss=0.01, g_loss=6.0) for i in range(25)]
     kinds = [a.kind for a in dash.alerts(run, overpowered, [])]
     assert kinds == ["divergence", "d_overpowering"]
-    collapsed = [{"epoch": 1, "step": 1000, "n": 500, "fd": 4000.0, "inception_score": 1.0, "confidence": 0.99,
-                  "class_shares": [0.0] * 8 + [1.0, 0.0], "diversity": 0.5}]
+    one = {"epoch": 1, "step": 1000, "n": 500, "fd": 4000.0, "inception_score": 1.0, "confidence": 0.99,
+           "class_shares": [0.0] * 8 + [1.0, 0.0], "diversity": 0.5}
+    # The same one class on three epochs in a row, FD stuck: the history alerts() is given, not only its last row.
+    collapsed = [dict(one, epoch=e, step=1000 * e) for e in (1, 2, 3)]
     healthy = dataclasses.replace(run, status="running", error=None)
     # Judged against the real-data floor of the classifier the repo ships (gan_core/assets): no guard, it is there.
     assert [a.kind for a in dash.alerts(healthy, [], collapsed)] == ["mode_collapse"]
-    early = [dict(collapsed[0], step=40)]  # 40 steps of noise: nothing to judge yet
+    assert [a.kind for a in dash.alerts(healthy, [], collapsed[-1:])] == ["too_early"]  # one epoch: watched
+    early = [dict(one, step=40)]  # 40 steps of noise: nothing to judge yet
     assert [a.kind for a in dash.alerts(healthy, [], early)] == ["too_early"]
     assert dash.alerts(healthy, [], []) == []
     # A hinge critic's scores are not probabilities: the same outputs raise nothing for a hinge run.

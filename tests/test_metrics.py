@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from gan_core import metrics
 from gan_core.data import load_dataset, to_float
-from gan_core.metrics import (Quality, detect_d_overpowering, detect_divergence, detect_mode_collapse,
-                              frechet_distance, inception_score)
+from gan_core.metrics import (MIN_COLLAPSE_STEPS, Quality, detect_d_overpowering, detect_divergence,
+                              detect_mode_collapse, frechet_distance, inception_score)
 
 def test_frechet_distance_of_gaussians_with_known_answer():
     mu, cov = np.zeros(4), np.eye(4)
@@ -329,3 +329,66 @@ def test_quality_rows_from_before_realism_still_read():
     assert q.realism is None and q.precision == 0.93 and "realism" not in q.to_dict()
     assert Quality.from_dict({**old, "realism": 0.54}).to_dict()["realism"] == 0.54
 
+
+def test_ema_lag_is_what_the_trainers_ema_update_does():
+    # Iterate trainer.ema_update on a weight that equals the step count: the EMA's value trails it by the lag.
+    from gan_core.trainer import ema_update
+    update, ema, n = ema_update(0.999), [torch.zeros(1, dtype=torch.float64)], 0
+    for step in range(1, 12_001):
+        update(ema, [torch.full((1,), float(step), dtype=torch.float64)], torch.tensor(n))
+        n += 1
+        if step in (468, 4680, 9000, 12_000):
+            assert step - ema[0].item() == pytest.approx(metrics.ema_lag(0.999, step), rel=0.05), step
+    assert metrics.ema_lag(0.0, 5000) == 0 and metrics.ema_lag(0.9, 5000) == pytest.approx(9.0)
+    assert metrics.judge_after(0.0) == MIN_COLLAPSE_STEPS and metrics.judge_after(0.999) == 334
+    assert metrics.judge_after(0.9) == MIN_COLLAPSE_STEPS + 9  # the lag tops out at 9 steps
+
+
+def _judge(rows, g_ema=0.0):
+    return metrics.judge_collapse([(step, _q(shares, div) if fd is None else replace(_q(shares, div), fd=fd))
+                                   for step, shares, div, fd in rows], FLOOR, g_ema)
+
+
+ONE_CLASS = [0.5] + [0.5 / 9] * 9
+MISSING = [0.125] * 8 + [0.0, 0.0]
+EVEN = [0.1] * 10
+
+
+def test_collapse_is_warned_only_on_evidence_that_persists_while_fd_stalls():
+    stuck = [(1000, ONE_CLASS, 10.0, 300.0), (1500, ONE_CLASS, 10.0, 310.0), (2000, ONE_CLASS, 10.0, 295.0)]
+    assert _judge(stuck).kind == "mode_collapse" and "50% of samples are one class" in _judge(stuck).message
+    watching = _judge(stuck[:2])  # two epochs: said, not warned
+    assert watching.kind == "too_early" and "Watching for mode collapse: 50% of samples are one class" in \
+        watching.message
+    # A new reason each epoch is a generator still finding its way, not a collapse.
+    moving = [(1000, ONE_CLASS, 10.0, 300.0), (1500, MISSING, 10.0, 310.0), (2000, EVEN, 4.0, 295.0)]
+    assert _judge(moving).kind == "too_early"
+    # The same evidence while FD falls fast: still learning, nothing said.
+    falling = [(s, sh, d, fd) for (s, sh, d, _), fd in zip(stuck, (500.0, 400.0, 320.0))]
+    assert _judge(falling) is None
+    assert _judge(stuck + [(2500, EVEN, 10.0, 290.0)]) is None  # healthy newest epoch: nothing
+    # Before the generator shown has trained MIN_COLLAPSE_STEPS: too early, and an EMA's lag is counted.
+    early = _judge([(320, ONE_CLASS, 10.0, 300.0)], g_ema=0.999)
+    assert early.kind == "too_early" and "Look again after 334 steps" in early.suggestion and "EMA" in \
+        early.suggestion
+    assert "EMA" not in _judge([(200, ONE_CLASS, 10.0, 300.0)]).suggestion
+    # Epochs before the threshold never count toward the three: noise is not evidence.
+    assert _judge([(100, ONE_CLASS, 10.0, 300.0), (200, ONE_CLASS, 10.0, 300.0), (400, ONE_CLASS, 10.0, 300.0)]
+                  ).kind == "too_early"
+    assert _judge([]) is None
+
+
+@pytest.mark.slow
+def test_a_generator_that_draws_one_class_or_one_constant_image_is_warned_on_its_third_epoch():
+    # Real images through the real scoring, as three epochs of a dense-ema run (468 steps an epoch, EMA 0.999):
+    # a collapsed generator repeats itself epoch after epoch, and its FD does not fall.
+    n, steps = 300, (468, 936, 1404)
+    floor = metrics.real_floor("mnist", n)
+    x, y = load_dataset("mnist", "test")
+    ones = to_float(x[y == 1])
+    one_class = [(s, metrics.measure(ones[i * n:(i + 1) * n], "mnist")) for i, s in enumerate(steps)]
+    constant = [(s, metrics.measure(torch.full((n, 1, 28, 28), v), "mnist")) for s, v in zip(steps, (0.0, 0.02, -0.02))]
+    for history in (one_class, constant):
+        assert [metrics.judge_collapse(history[:e], floor, 0.999).kind for e in (1, 2)] == ["too_early"] * 2
+        alert = metrics.judge_collapse(history, floor, 0.999)
+        assert alert.kind == "mode_collapse" and "of samples are one class" in alert.message
