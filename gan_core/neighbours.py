@@ -39,6 +39,7 @@ DATASETS = ("mnist", "fashion_mnist")  # the datasets with a shipped quality cla
 K = 5
 CHUNK_FLOATS = 1 << 22  # distance block per query chunk: 4 M floats (16 MB) whatever the training set's size
 RERANK_SLACK = 4  # candidates beyond k re-ranked with exact distances: the matmul form is only accurate to ~1e-3
+REAL_N = 500  # real test digits check_shown compares a page's images with (the floor of the copy test)
 
 
 class NeighboursError(ConfigError):
@@ -143,13 +144,15 @@ def _features(dataset: str, limit: int, data_dir: str | None, digest: str) -> to
 
 
 _builds: dict[tuple[str, int], threading.Thread] = {}
+_build_errors: dict[tuple[str, int], Exception] = {}
 _builds_lock = threading.Lock()
 
 
 def train_features_nowait(dataset: str, limit: int = 0) -> torch.Tensor | None:
     """`train_features(dataset, limit)` when it is at hand (this process or the disk cache), else None with the
-    build started in a background thread (once), so a page never waits a minute for it; the build's own error is
-    raised by the call after it ended."""
+    build started in a background thread (once), so a page never waits a minute for it. The thread also loads the
+    real test digits the copy test compares with (check_shown). A build that failed (no training or test images
+    here) raises its error on every later call, without trying again: a page must not retry a download per visit."""
     check_dataset(dataset)
     key = (dataset, limit)
     with _builds_lock:
@@ -157,20 +160,23 @@ def train_features_nowait(dataset: str, limit: int = 0) -> torch.Tensor | None:
         if job is None:
             if is_cached(dataset, limit):
                 return train_features(dataset, limit)
-            job = threading.Thread(target=_build_quietly, args=key, daemon=True, name=f"features-{dataset}-{limit}")
+            job = threading.Thread(target=_build, args=key, daemon=True, name=f"features-{dataset}-{limit}")
             _builds[key] = job
             job.start()
     job.join(timeout=0.05)
     if job.is_alive():
         return None
-    return train_features(dataset, limit)  # from the lru_cache the thread filled (or its error, raised here)
+    if key in _build_errors:
+        raise _build_errors[key]
+    return train_features(dataset, limit)  # from the lru_cache the thread filled
 
 
-def _build_quietly(dataset: str, limit: int) -> None:
+def _build(dataset: str, limit: int) -> None:
     try:
         train_features(dataset, limit)
-    except Exception:  # noqa: BLE001 - the next train_features_nowait call repeats the build and raises it there
-        pass
+        real_test_features(dataset, REAL_N)
+    except Exception as e:  # noqa: BLE001 - kept, and raised to the page by train_features_nowait
+        _build_errors[(dataset, limit)] = e
 
 
 def is_cached(dataset: str, limit: int = 0) -> bool:
@@ -355,7 +361,7 @@ class ShownCheck:
 
 
 def check_shown(images: torch.Tensor | np.ndarray, dataset: str, train: torch.Tensor,
-                real_n: int = 500) -> ShownCheck:
+                real_n: int = REAL_N) -> ShownCheck:
     """The copy test of uint8 images (N, 28, 28), exactly as shown, against training features `train` (M, 64),
     beside the share of the first `real_n` real test digits it flags against the same training features."""
     from .data import to_float

@@ -168,3 +168,27 @@ def test_train_features_nowait_builds_once_in_the_background_and_then_answers(ca
     assert again is not None and len(again) == limit and calls == [limit]
     nb._builds.clear()
     assert nb.train_features_nowait("mnist", limit) is not None and calls == [limit]  # the disk cache, no thread
+
+
+def test_a_failed_background_build_is_reported_and_not_retried_per_visit(cache, monkeypatch):
+    from gan_core.data import DataNotFoundError
+    calls: list[int] = []
+
+    def missing(dataset, limit=0, data_dir=None):
+        calls.append(limit)
+        raise DataNotFoundError("no MNIST training images in /nowhere")
+    monkeypatch.setattr(nb, "build_features", missing)
+    key = ("mnist", 322)
+    nb._builds.pop(key, None)
+    nb._build_errors.pop(key, None)
+    try:
+        nb.train_features_nowait(*key)
+    except DataNotFoundError:
+        pass
+    nb._builds[key].join(timeout=60)
+    for _ in range(2):  # every later visit hears why, and nothing is tried again
+        with pytest.raises(DataNotFoundError, match="/nowhere"):
+            nb.train_features_nowait(*key)
+    assert calls == [322]
+    nb._builds.pop(key, None)
+    nb._build_errors.pop(key, None)
