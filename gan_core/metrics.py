@@ -408,10 +408,18 @@ MIN_COLLAPSE_STEPS = 300
 # 31 %, then missing classes, then low diversity...) while its FD fell 826 -> 277 and its grid showed every digit: a
 # generator that is still learning moves between uneven states, a collapsed one stays in the same one.
 COLLAPSE_EPOCHS = 3
-# ... and no verdict while FD is still clearly falling: the newest FD this share or more below the window's first
-# (about 5 % an epoch over three). A collapsed generator's FD stalls, since it cannot come closer to real data
-# without the modes it lost; the recommended first run's fell 11 % an epoch on average (826 -> 277 in 9 epochs).
-FD_STILL_FALLING = 0.1
+# Class shares and diversity say something about modes only once the samples are digits: blobs of an early
+# generator are sorted by the classifier into a few classes whatever G will learn. The recommended first run drew
+# such blobs for its first 4 epochs (realism 0.00, 0.01, 0.24, 0.02 against real digits' 0.54; one class at
+# 31-43 %). Below this share of real data's realism the shares are not judged, unless the samples are nearly all
+# one image (feature diversity below IDENTICAL of real data's: a constant generator is collapsed, digit or not).
+DIGITS_REALISM, IDENTICAL = 0.5, 0.05
+# ... and no verdict while FD is still falling: the newest FD this share or more below the window's first. A
+# collapsed generator's FD stalls, since it cannot come closer to real data without the modes it lost, while a
+# learning one's keeps falling, if slowly: the issue's first run fell 11 % an epoch on average (826 -> 277 in 9
+# epochs); here, with its first digits at epoch 5, 569 -> 586 -> 518 (9 % over epochs 3-5). 5 % over the window
+# tells those apart and still warns a stuck run (300 -> 310 -> 295 in the tests).
+FD_STILL_FALLING = 0.05
 
 
 # Recall this far below real data's (same sample count) means the samples miss real styles: low variety. Per class
@@ -447,7 +455,20 @@ def judge_after(decay: float = 0.0) -> int:
 
 def collapse_evidence(q: Quality, floor: Quality) -> tuple[str, Alert] | None:
     """What one scored epoch says against real data's `floor`: None, or the kind of evidence ("one_class",
-    "missing_classes", "low_diversity", "low_recall", "thin_classes") and the Alert it would raise."""
+    "missing_classes", "low_diversity", "low_recall", "thin_classes") and the Alert it would raise; or "not_digits"
+    and a "too_early" Alert when there is some but the samples are not digits yet (realism, where both have it)."""
+    found = _evidence(q, floor)
+    if (found is None or q.realism is None or not floor.realism or q.realism >= DIGITS_REALISM * floor.realism
+            or q.diversity < IDENTICAL * floor.diversity):
+        return found
+    return "not_digits", Alert(
+        "too_early", f"Too early to judge mode collapse: the samples are not digits yet (realism {q.realism:.2f} "
+                     f"against {floor.realism:.2f} for real digits).",
+        "The classifier sorts the blobs of a generator that is still learning into a few classes, so uneven class "
+        "shares mean little yet. Watch the realism line climb; the warning waits for digits.")
+
+
+def _evidence(q: Quality, floor: Quality) -> tuple[str, Alert] | None:
     worst = max(q.class_shares)
     missing = [i for i, s in enumerate(q.class_shares) if s < 0.02]
     comparable = q.recall is not None and floor.recall is not None and q.n == floor.n
@@ -504,7 +525,8 @@ def judge_collapse(history: Sequence[tuple[int, Quality]], floor: Quality, g_ema
     """The live view's collapse verdict from a run's scored epochs as (step, Quality), oldest first, sampled from an
     EMA of G with decay `g_ema` (0: G itself). A warning only when the newest COLLAPSE_EPOCHS epochs, all past
     judge_after(g_ema) steps, show the same kind of evidence and FD has not fallen by FD_STILL_FALLING across
-    them; evidence before that is "too_early" (said, not warned), and evidence while FD falls fast is nothing."""
+    them; evidence before that, or on samples that are not digits yet, is "too_early" (said, not warned), and
+    evidence while FD falls fast is nothing."""
     if not history:
         return None
     step, q = history[-1]
@@ -514,6 +536,8 @@ def judge_collapse(history: Sequence[tuple[int, Quality]], floor: Quality, g_ema
     after = judge_after(g_ema)
     if step < after:
         return _too_early(step, after, g_ema)
+    if found[0] == "not_digits":
+        return found[1]
     window = [(s, x) for s, x in history[-COLLAPSE_EPOCHS:] if s >= after]
     first_fd, last_fd = window[0][1].fd, q.fd
     if len(window) > 1 and last_fd <= (1 - FD_STILL_FALLING) * first_fd:  # NaN compares False: judged

@@ -392,3 +392,17 @@ def test_a_generator_that_draws_one_class_or_one_constant_image_is_warned_on_its
         assert [metrics.judge_collapse(history[:e], floor, 0.999).kind for e in (1, 2)] == ["too_early"] * 2
         alert = metrics.judge_collapse(history, floor, 0.999)
         assert alert.kind == "mode_collapse" and "of samples are one class" in alert.message
+
+
+def test_uneven_shares_of_samples_that_are_not_digits_yet_are_not_judged():
+    floor = replace(FLOOR, realism=0.54)
+    blobs = replace(_q(ONE_CLASS), realism=0.02, fd=300.0)  # an early generator's blobs, sorted into few classes
+    kind, alert = metrics.collapse_evidence(blobs, floor)
+    assert kind == "not_digits" and alert.kind == "too_early" and "not digits yet (realism 0.02" in alert.message
+    stuck = [(s, blobs) for s in (1000, 1500, 2000)]
+    assert metrics.judge_collapse(stuck, floor).kind == "too_early"
+    digits = [(s, replace(blobs, realism=0.5)) for s in (1000, 1500, 2000)]  # the same shares on digits: collapsed
+    assert metrics.judge_collapse(digits, floor).kind == "mode_collapse"
+    constant = replace(_q([1.0] + [0.0] * 9, diversity=0.0), realism=0.0)  # one image, digit or not: collapsed
+    assert metrics.collapse_evidence(constant, floor)[0] == "one_class"
+    assert metrics.collapse_evidence(_q(ONE_CLASS), floor)[0] == "one_class"  # rows from before realism: as before
