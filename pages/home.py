@@ -50,17 +50,20 @@ def copy_caption(name: str, dataset: str, seed: int) -> str | None:
         if neighbours.train_features_nowait(dataset, limit) is None:
             return None
         found = _copy_check(name, seed, limit, neighbours.classifier_digest(dataset))
-    except (neighbours.NeighboursError, OSError) as e:  # a malformed limit, no training images on this server
+    except neighbours.NeighboursError as e:  # a malformed GAN_NEIGHBOURS_LIMIT, told in one line
         return f"These digits could not be compared with the training set: {e}"
+    except OSError:  # no training or test images (or classifier) here; the error names server paths, so not shown
+        return ("These digits could not be compared with the training set: its images are not on this server, so "
+                "the copy test did not run.")
     what = "digit" if dataset == "mnist" else "image"
     over = f"{found['train_n']:,} training {what}s" + (f" (the first {limit:,}: GAN_NEIGHBOURS_LIMIT)" if limit else "")
     if not found["flagged"]:
-        return (f"Copy test over {over}: none of these {found['n']} is a copy of a training {what}. Each lies "
+        return (f"Copy test over {over}: it flags none of these {found['n']} as a copy. Each lies "
                 f"farther from its nearest training {what} than that {what} lies from its own nearest training "
                 f"neighbour (the closest call: {found['closest_ratio']:.2f}× that distance; the nearest any of them "
                 f"comes to a training {what} is {found['nearest']:.2f}, in the quality classifier's features).")
-    verdict = ("no more often than new digits are, so the test finds no sign of copying" if found["no_more_than_real"]
-               else "more often than new digits are: some of them may be copies")
+    verdict = (f"no more often than new {what}s are, so the test finds no sign of copying"
+               if found["no_more_than_real"] else f"more often than new {what}s are: some of them may be copies")
     return (f"Copy test over {over}: {found['flagged']} of these {found['n']} lie closer to a training {what} than "
             f"that {what}'s own nearest training neighbour does ({found['flagged'] / found['n']:.0%}), and so do "
             f"{found['real_flagged']:.0%} of {found['real_n']:,} real test {what}s, which are new by construction: "

@@ -214,6 +214,14 @@ DENSE_EMA_FIRST_RUN = [
      "diversity": 8.0256, "precision": 0.9985, "recall": 0.0015, "density": 1.1009, "coverage": 0.062,
      "kid": 606.0471, "realism": 0.277, "class_shares": [0.011, 0.391, 0.031, 0.227, 0.019, 0.085, 0.0, 0.117,
      0.015, 0.104]},
+    {"epoch": 6, "step": 2808, "n": 2000, "fd": 508.3415, "inception_score": 2.2157, "confidence": 0.5994,
+     "diversity": 9.0434, "precision": 0.999, "recall": 0.005, "density": 1.1026, "coverage": 0.072,
+     "kid": 552.6543, "realism": 0.1305, "class_shares": [0.0155, 0.1875, 0.039, 0.372, 0.011, 0.1145, 0.004,
+     0.1015, 0.0025, 0.1525]},
+    {"epoch": 7, "step": 3276, "n": 2000, "fd": 469.3876, "inception_score": 3.1517, "confidence": 0.74,
+     "diversity": 9.3037, "precision": 0.9895, "recall": 0.0015, "density": 0.972, "coverage": 0.0985,
+     "kid": 597.1477, "realism": 0.309, "class_shares": [0.021, 0.464, 0.0475, 0.08, 0.065, 0.0175, 0.04, 0.13,
+     0.0685, 0.0665]},
 ]
 
 
