@@ -222,6 +222,18 @@ DENSE_EMA_FIRST_RUN = [
      "diversity": 9.3037, "precision": 0.9895, "recall": 0.0015, "density": 0.972, "coverage": 0.0985,
      "kid": 597.1477, "realism": 0.309, "class_shares": [0.021, 0.464, 0.0475, 0.08, 0.065, 0.0175, 0.04, 0.13,
      0.0685, 0.0665]},
+    {"epoch": 8, "step": 3744, "n": 2000, "fd": 440.5715, "inception_score": 3.003, "confidence": 0.73,
+     "diversity": 10.1639, "precision": 0.9945, "recall": 0.0085, "density": 1.081, "coverage": 0.102,
+     "kid": 560.8313, "realism": 0.2575, "class_shares": [0.0095, 0.316, 0.0445, 0.2085, 0.0065, 0.044, 0.001,
+     0.209, 0.026, 0.135]},
+    {"epoch": 9, "step": 4212, "n": 2000, "fd": 365.3253, "inception_score": 3.728, "confidence": 0.8071,
+     "diversity": 12.0803, "precision": 0.979, "recall": 0.0085, "density": 1.0002, "coverage": 0.18,
+     "kid": 502.7578, "realism": 0.3455, "class_shares": [0.01, 0.364, 0.063, 0.1975, 0.0305, 0.0515, 0.022, 0.151,
+     0.0075, 0.103]},
+    {"epoch": 10, "step": 4680, "n": 2000, "fd": 329.9167, "inception_score": 4.0143, "confidence": 0.7993,
+     "diversity": 13.0262, "precision": 0.97, "recall": 0.026, "density": 0.998, "coverage": 0.216,
+     "kid": 483.7925, "realism": 0.348, "class_shares": [0.021, 0.3295, 0.0375, 0.199, 0.07, 0.0765, 0.0125,
+     0.0925, 0.0325, 0.129]},
 ]
 
 
