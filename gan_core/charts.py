@@ -292,8 +292,10 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
 
 # --- issue 18: fidelity vs diversity, KID, the best epoch, per-class numbers, training health --------------------
 QUALITY["kid"] = ("Kernel inception distance", "KID", "lower is better")
-FIDELITY_DIVERSITY = {  # key: (legend name, colour); precision/density say "looks real", recall/coverage "varied"
-    "precision": ("precision", "#f97316"), "recall": ("recall", "#38bdf8"),
+# key: (legend name, colour). Realism says "looks real" (garbage scores 0); recall and coverage say "varied";
+# precision and density are the papers' k-NN numbers, which a few wide real balls let blank images pass (issue 26).
+FIDELITY_DIVERSITY = {
+    "realism": ("realism", "#ef4444"), "precision": ("precision", "#f97316"), "recall": ("recall", "#38bdf8"),
     "density": ("density", "#facc15"), "coverage": ("coverage", "#22c55e")}
 
 
@@ -325,8 +327,8 @@ def best_row(rows: Rows) -> Mapping[str, Any] | None:
 
 
 def fidelity_diversity_figure(rows: Rows, floor: Mapping[str, Any] | None = None) -> go.Figure:
-    """Precision, recall, density and coverage per epoch (higher is better), each with real data's value as a
-    dashed line in its colour when `floor` was measured with the same sample count. Old rows: no traces."""
+    """Realism, precision, recall, density and coverage per epoch (higher is better), each with real data's value as
+    a dashed line in its colour when `floor` was measured with the same sample count. Old rows: no traces."""
     rows, _ = same_n(rows)
     fig = go.Figure()
     epochs = [r["epoch"] for r in rows]
@@ -444,20 +446,20 @@ def fidelity_scatter(points: Mapping[str, Mapping[str, Any]], floor: Mapping[str
                                  name="real data", text=["real data"], textposition="bottom center",
                                  marker=dict(size=14, symbol="diamond", color=FLOOR_COLOR)))
     fig = _layout(fig, "Precision vs recall, newest epoch (up-right is better)", "recall (variety)", height=360,
-                  x_title="precision (looks real)")
+                  x_title="precision (inside any real k-NN ball)")
     fig.update_layout(hovermode="closest")
     fig.update_xaxes(range=[0, 1.05])
     fig.update_yaxes(range=[0, 1.05])
     return fig
 
 
-SUMMARY_FORMATS = {"FD": "%.1f", "best FD": "%.1f", "IS": "%.2f", "KID": "%.1f", "precision": "%.2f",
+SUMMARY_FORMATS = {"FD": "%.1f", "best FD": "%.1f", "IS": "%.2f", "KID": "%.1f", "realism": "%.2f", "precision": "%.2f",
                    "recall": "%.2f", "coverage": "%.2f"}
 
 
 def quality_summary(quality: Mapping[str, Rows]) -> list[dict[str, Any]]:
-    """One row per run for Compare: its newest epoch's n, FD, IS, KID, precision, recall and coverage (None where
-    the row predates them), and its best FD with that epoch."""
+    """One row per run for Compare: its newest epoch's n, FD, IS, KID, realism, precision, recall and coverage (None
+    where the row predates them), and its best FD with that epoch."""
     out = []
     for label, rows in quality.items():
         if not rows:
@@ -467,7 +469,8 @@ def quality_summary(quality: Mapping[str, Rows]) -> list[dict[str, Any]]:
                    default=None)
         out.append({"run": label, "epoch": last["epoch"], "n": int(last["n"]), "FD": last.get("fd"),
                     "best FD": best["fd"] if best else None, "best epoch": best["epoch"] if best else None,
-                    "IS": last.get("inception_score"), "KID": last.get("kid"), "precision": last.get("precision"),
+                    "IS": last.get("inception_score"), "KID": last.get("kid"), "realism": last.get("realism"),
+                    "precision": last.get("precision"),
                     "recall": last.get("recall"), "coverage": last.get("coverage")})
     return out
 

@@ -967,8 +967,10 @@ def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
 def _floor_file(dataset: str, n: int, classifier: Path) -> Path:
     from .data import cache_dir
 
-    st = classifier.stat()
-    return cache_dir() / "floors" / f"{dataset}-{n}-{st.st_size}-{st.st_mtime_ns}.json"
+    from .metrics import SCORES_VERSION
+
+    st = classifier.stat()  # and the version of measure()'s numbers: a floor cached before realism has none
+    return cache_dir() / "floors" / f"{dataset}-{n}-{st.st_size}-{st.st_mtime_ns}-v{SCORES_VERSION}.json"
 
 
 _floor_jobs: dict[tuple[str, int], threading.Thread] = {}
@@ -1013,8 +1015,10 @@ _WAIT = object()
 
 def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
            quality: Sequence[Mapping[str, Any]], floor: Any = _WAIT) -> list[Any]:
-    """The warnings the live view shows for a run: divergence, D overpowering, mode collapse (newest epoch), the
-    last judged against `floor` (default: quality_floor, computed if need be; None: not judged)."""
+    """The warnings the live view shows for a run: divergence, D overpowering, and mode collapse judged on the run's
+    whole quality history (metrics.judge_collapse: evidence that persists over epochs while FD stalls, after the
+    steps an EMA generator trails G by) against `floor` (default: quality_floor, computed if need be; None: not
+    judged)."""
     from . import metrics
 
     loss = run.config.loss
@@ -1023,9 +1027,8 @@ def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
         if floor is _WAIT:
             floor = quality_floor(run.config.dataset, int(quality[-1]["n"]))
         if floor:
-            last = quality[-1]
-            found.append(metrics.detect_mode_collapse(metrics.Quality.from_dict(last),
-                                                      metrics.Quality.from_dict(floor), step=int(last.get("step") or 0)))
+            history = [(int(r.get("step") or 0), metrics.Quality.from_dict(r)) for r in quality]
+            found.append(metrics.judge_collapse(history, metrics.Quality.from_dict(floor), run.config.g_ema))
     return [a for a in found if a is not None]
 
 

@@ -4,9 +4,12 @@ Inception features mean nothing on 28×28 digits, so the classifier plays Incept
 penultimate features (scipy's sqrtm, not a hand-written matrix root), KID, classifier Inception Score, mean
 confidence, per-class share and feature diversity, and fidelity vs diversity apart: improved precision and recall
 (Kynkäänniemi et al. 2019) and density and coverage (Naeem et al. 2020) on k-NN balls around a fixed set of real
-training features that ships with the classifier (as many as samples scored, up to REF_SIZE). Real test data
-scored the same way, with the same sample count, is the floor. Also the detectors behind the dashboard's warnings: mode collapse, low variety, D overpowering,
-divergence.
+training features that ships with the classifier (as many as samples scored, up to REF_SIZE), and realism: precision
+on the real balls no larger than the median radius, the pruning of Kynkäänniemi et al.'s realism score. Plain
+precision and density are fooled by the few real digits with huge balls (2,000 all-black images scored precision
+1.00): realism is the fidelity number that ranks such garbage below real digits. Real test data scored the same
+way, with the same sample count, is the floor. Also the detectors behind the dashboard's warnings: mode collapse,
+low variety, D overpowering, divergence.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 FEATURES = 64
 REF_SIZE = 5000   # real training digits whose features ship with the classifier: the manifold P/R/D/C and KID use
 K_NEAREST = 5     # k of the k-NN balls, as both papers recommend
+SCORES_VERSION = 2  # raised when measure() gains a number (2: realism), so cached real-data floors are remeasured
 
 
 class Classifier(nn.Module):
@@ -184,13 +188,18 @@ class Quality:
     fidelity_per_class: tuple[float, ...] | None = None
     # Fidelity vs diversity on k-NN manifolds of the REF_SIZE real features, and KID on the same features. None in
     # numbers stored before they existed.
-    precision: float | None = None   # share of samples inside the real manifold: do they look real?
+    # precision and density are the papers' numbers, kept to compare with them, but a few real digits with huge
+    # balls cover empty images (all-black: precision 1.00, density 0.60): they do not say whether samples look real.
+    precision: float | None = None   # share of samples inside any real k-NN ball
     recall: float | None = None      # share of real digits inside the samples' manifold: is every style drawn?
     density: float | None = None     # precision counting how many real balls hold a sample (≈ 1 for real data)
     coverage: float | None = None    # share of real digits with a sample inside their own ball
     kid: float | None = None         # kernel inception distance: unbiased at small n, where FD is not
-    # Conditional runs: per requested class, the four numbers and the Fréchet distance within that class.
+    # Conditional runs: per requested class, the numbers above and the Fréchet distance within that class.
     per_class: tuple[dict[str, float], ...] | None = None
+    # Share of samples whose realism score is ≥ 1: inside a real ball no larger than the median radius. Garbage
+    # (blank, grey, noise, blobs, blurred digits) scores 0, real test digits ~0.5. None in rows stored before it.
+    realism: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the fidelity and per-class keys only for conditional samples, no None values)."""
@@ -198,7 +207,7 @@ class Quality:
                "class_shares": list(self.class_shares), "diversity": self.diversity}
         if self.fidelity is not None:
             out |= {"fidelity": self.fidelity, "fidelity_per_class": list(self.fidelity_per_class or ())}
-        for key in ("precision", "recall", "density", "coverage", "kid"):
+        for key in ("precision", "recall", "density", "coverage", "kid", "realism"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.per_class is not None:
@@ -213,7 +222,7 @@ class Quality:
                    d["diversity"], d.get("fidelity"),
                    tuple(d["fidelity_per_class"]) if d.get("fidelity_per_class") is not None else None,
                    *(d.get(k) for k in ("precision", "recall", "density", "coverage", "kid")),
-                   tuple(per_class) if per_class is not None else None)
+                   tuple(per_class) if per_class is not None else None, d.get("realism"))
 
 
 @lru_cache(maxsize=4)
@@ -279,14 +288,22 @@ def reference(dataset: str, n: int = REF_SIZE) -> Reference:
 
 def prdc(real: Manifold, fake_feats: torch.Tensor | np.ndarray, k: int = K_NEAREST) -> dict[str, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020) of fake
-    features (N, 64) against the real manifold; the same k for the fakes' own balls."""
+    features (N, 64) against the real manifold, the same k for the fakes' own balls; and realism, precision on the
+    real balls no larger than the median radius."""
     fake = Manifold.of(fake_feats, k)
     d = sq_distances(real.feats, fake.feats)                  # (M, N), squared: compared with squared radii
     inside_real = d <= real.radii[:, None] ** 2                # [i, j]: fake j lies in real i's ball
+    # The realism score's pruning (Kynkäänniemi et al. 2019, section 5; their code's clamp_to_percentile=50): the
+    # real digits with the largest balls are the odd ones, far from the rest, and their balls reach empty space.
+    # On the shipped MNIST features the balls that hold an all-black, all-grey or blob image have radii 13.7-16.7
+    # against a median of 10.3; without them every such image is outside, while about half of real test digits
+    # stay inside (the tighter half of the manifold holds half of it).
+    tight = real.radii <= real.radii.median()
     return {"precision": inside_real.any(0).double().mean().item(),
             "recall": (d <= fake.radii[None, :] ** 2).any(1).double().mean().item(),
             "density": inside_real.sum(0).double().mean().item() / k,
-            "coverage": (d.min(1).values <= real.radii ** 2).double().mean().item()}
+            "coverage": (d.min(1).values <= real.radii ** 2).double().mean().item(),
+            "realism": inside_real[tight].any(0).double().mean().item()}
 
 
 def _kernel_mean(a: torch.Tensor, b: torch.Tensor, pairs_only: bool = False) -> float:
@@ -386,6 +403,23 @@ class Alert:
 # Before this many steps a generator still draws noise, which the classifier happily calls "one class"; a collapse
 # verdict (and advice to change learning rates) would be about noise.
 MIN_COLLAPSE_STEPS = 300
+# A verdict needs the same kind of evidence on this many newest scored epochs, each past the steps above. One epoch
+# is not enough: the recommended first run (dense-ema, 10 epochs) showed a different one every epoch (one class at
+# 31 %, then missing classes, then low diversity...) while its FD fell 826 -> 277 and its grid showed every digit: a
+# generator that is still learning moves between uneven states, a collapsed one stays in the same one.
+COLLAPSE_EPOCHS = 3
+# Class shares and diversity say something about modes only once the samples are digits: blobs of an early
+# generator are sorted by the classifier into a few classes whatever G will learn. The recommended first run drew
+# such blobs for its first 4 epochs (realism 0.00, 0.01, 0.24, 0.02 against real digits' 0.54; one class at
+# 31-43 %). Below this share of real data's realism the shares are not judged, unless the samples are nearly all
+# one image (feature diversity below IDENTICAL of real data's: a constant generator is collapsed, digit or not).
+DIGITS_REALISM, IDENTICAL = 0.5, 0.05
+# ... and no verdict while FD is still falling: the newest FD this share or more below the window's first. A
+# collapsed generator's FD stalls, since it cannot come closer to real data without the modes it lost, while a
+# learning one's keeps falling, if slowly: the issue's first run fell 11 % an epoch on average (826 -> 277 in 9
+# epochs); here, with its first digits at epoch 5, 569 -> 586 -> 518 (9 % over epochs 3-5). 5 % over the window
+# tells those apart and still warns a stuck run (300 -> 310 -> 295 in the tests).
+FD_STILL_FALLING = 0.05
 
 
 # Recall this far below real data's (same sample count) means the samples miss real styles: low variety. Per class
@@ -401,40 +435,121 @@ def thin_classes(q: Quality, floor: Quality) -> list[int]:
             if "recall" in mine and "recall" in real and mine["recall"] < real["recall"] - CLASS_RECALL_GAP]
 
 
-def detect_mode_collapse(q: Quality, floor: Quality, step: int | None = None,
-                         min_steps: int = MIN_COLLAPSE_STEPS) -> Alert | None:
-    """Mode collapse (class shares far from uniform, feature diversity well below real data's) or low variety
-    (recall well below real data's at the same sample count, overall or, for a conditional run, within a class).
-    With `step` (the step the numbers were measured at) below `min_steps`, an Alert of kind "too_early" instead:
-    nothing to judge yet."""
+def ema_lag(decay: float, step: int) -> float:
+    """Steps by which an EMA of G (trainer.ema_update, `decay`, after `step` updates) trails the training G: its
+    decay ramps as (1 + n) / (10 + n), which keeps the lag at step / 10, until it reaches `decay`, where the lag
+    settles at decay / (1 - decay) (999 steps for 0.999). 0 without an EMA."""
+    if not decay:
+        return 0.0
+    return min(step / 10, decay / (1 - decay))
+
+
+def judge_after(decay: float = 0.0) -> int:
+    """The first step at which a generator (an EMA of G with `decay`, or G itself for 0) can be judged for collapse:
+    where the G it shows has trained MIN_COLLAPSE_STEPS steps, i.e. step - ema_lag(decay, step) ≥ the minimum."""
+    if not decay:
+        return MIN_COLLAPSE_STEPS
+    ramp = math.ceil(MIN_COLLAPSE_STEPS / 0.9)   # lag step / 10 still below decay / (1 - decay) there
+    return ramp if ramp / 10 <= decay / (1 - decay) else math.ceil(MIN_COLLAPSE_STEPS + decay / (1 - decay))
+
+
+def collapse_evidence(q: Quality, floor: Quality) -> tuple[str, Alert] | None:
+    """What one scored epoch says against real data's `floor`: None, or the kind of evidence ("one_class",
+    "missing_classes", "low_diversity", "low_recall", "thin_classes") and the Alert it would raise; or "not_digits"
+    and a "too_early" Alert when there is some but the samples are not digits yet (realism, where both have it)."""
+    found = _evidence(q, floor)
+    if (found is None or q.realism is None or not floor.realism or q.realism >= DIGITS_REALISM * floor.realism
+            or q.diversity < IDENTICAL * floor.diversity):
+        return found
+    return "not_digits", Alert(
+        "too_early", f"Too early to judge mode collapse: the samples are not digits yet (realism {q.realism:.2f} "
+                     f"against {floor.realism:.2f} for real digits).",
+        "The classifier sorts the blobs of a generator that is still learning into a few classes, so uneven class "
+        "shares mean little yet. Watch the realism line climb; the warning waits for digits.")
+
+
+def _evidence(q: Quality, floor: Quality) -> tuple[str, Alert] | None:
     worst = max(q.class_shares)
     missing = [i for i, s in enumerate(q.class_shares) if s < 0.02]
-    collapsed = worst > 0.3 or missing or q.diversity < 0.6 * floor.diversity
     comparable = q.recall is not None and floor.recall is not None and q.n == floor.n
-    low_recall = comparable and q.recall < floor.recall - RECALL_GAP
-    thin = thin_classes(q, floor)
-    if not (collapsed or low_recall or thin):
-        return None
-    if step is not None and step < min_steps:
-        return Alert("too_early", f"Too early to judge mode collapse: {step:,} steps trained.",
-                     f"A generator draws noise for its first few hundred steps, and the classifier sorts noise "
-                     f"into a few classes. Look again after {min_steps:,} steps.")
-    if collapsed:
-        detail = (f"{worst:.0%} of samples are one class" if worst > 0.3 else
-                  f"classes {missing} almost never appear" if missing else
-                  f"feature diversity is {q.diversity / floor.diversity:.0%} of real data's")
-        return Alert("mode_collapse", f"Possible mode collapse: {detail}.",
-                     "Lower the learning rates, try the wgan_gp or hinge loss, or add label smoothing.")
-    if low_recall:
+    collapse_hint = "Lower the learning rates, try the wgan_gp or hinge loss, or add label smoothing."
+    if worst > 0.3:
+        kind, detail = "one_class", f"{worst:.0%} of samples are one class"
+    elif missing:
+        kind, detail = "missing_classes", f"classes {missing} almost never appear"
+    elif q.diversity < 0.6 * floor.diversity:
+        kind, detail = "low_diversity", f"feature diversity is {q.diversity / floor.diversity:.0%} of real data's"
+    else:
+        kind = ""
+    if kind:
+        return kind, Alert("mode_collapse", f"Possible mode collapse: {detail}.", collapse_hint)
+    variety_hint = ("Look for repeated styles in the samples; lower the learning rates, try the hinge or wgan_gp "
+                    "loss, or a larger latent_dim.")
+    if comparable and q.recall < floor.recall - RECALL_GAP:
         detail = (f"recall {q.recall:.2f} against {floor.recall:.2f} for real digits: the samples cover too few "
                   f"of the real styles")
-    else:
+        return "low_recall", Alert("low_variety", f"Low variety: {detail}.", variety_hint)
+    thin = thin_classes(q, floor)
+    if thin:
         pairs = ", ".join(f"{c} ({q.per_class[c]['recall']:.2f} vs {floor.per_class[c]['recall']:.2f})"
                           for c in thin)
         detail = f"little variety within class{'es' if len(thin) > 1 else ''} {pairs}, recall against real digits"
-    return Alert("low_variety", f"Low variety: {detail}.",
-                 "Look for repeated styles in the samples; lower the learning rates, try the hinge or wgan_gp loss, "
-                 "or a larger latent_dim.")
+        return "thin_classes", Alert("low_variety", f"Low variety: {detail}.", variety_hint)
+    return None
+
+
+def _too_early(step: int, min_steps: int, decay: float = 0.0) -> Alert:
+    ema = (f" This run samples from an EMA of G (g_ema {decay:g}), which trails G by about "
+           f"{ema_lag(decay, step):,.0f} steps here." if decay else "")
+    return Alert("too_early", f"Too early to judge mode collapse: {step:,} steps trained.",
+                 f"A generator draws noise for its first few hundred steps, and the classifier sorts noise into a "
+                 f"few classes.{ema} Look again after {min_steps:,} steps.")
+
+
+def detect_mode_collapse(q: Quality, floor: Quality, step: int | None = None,
+                         min_steps: int = MIN_COLLAPSE_STEPS) -> Alert | None:
+    """One epoch's evidence (collapse_evidence) as an Alert: mode collapse (class shares far from uniform, feature
+    diversity well below real data's) or low variety (recall well below real data's at the same sample count,
+    overall or, for a conditional run, within a class). With `step` (the step the numbers were measured at) below
+    `min_steps`, an Alert of kind "too_early" instead: nothing to judge yet. The dashboard judges a run's whole
+    history with judge_collapse."""
+    found = collapse_evidence(q, floor)
+    if found is None:
+        return None
+    if step is not None and step < min_steps:
+        return _too_early(step, min_steps)
+    return found[1]
+
+
+def judge_collapse(history: Sequence[tuple[int, Quality]], floor: Quality, g_ema: float = 0.0) -> Alert | None:
+    """The live view's collapse verdict from a run's scored epochs as (step, Quality), oldest first, sampled from an
+    EMA of G with decay `g_ema` (0: G itself). A warning only when the newest COLLAPSE_EPOCHS epochs, all past
+    judge_after(g_ema) steps, show the same kind of evidence and FD has not fallen by FD_STILL_FALLING across
+    them; evidence before that, or on samples that are not digits yet, is "too_early" (said, not warned), and
+    evidence while FD falls fast is nothing."""
+    if not history:
+        return None
+    step, q = history[-1]
+    found = collapse_evidence(q, floor)
+    if found is None:
+        return None
+    after = judge_after(g_ema)
+    if step < after:
+        return _too_early(step, after, g_ema)
+    if found[0] == "not_digits":
+        return found[1]
+    window = [(s, x) for s, x in history[-COLLAPSE_EPOCHS:] if s >= after]
+    first_fd, last_fd = window[0][1].fd, q.fd
+    if len(window) > 1 and last_fd <= (1 - FD_STILL_FALLING) * first_fd:  # NaN compares False: judged
+        return None
+    same = [collapse_evidence(x, floor) for _, x in window]
+    if len(window) == COLLAPSE_EPOCHS and all(e is not None and e[0] == found[0] for e in same):
+        return found[1]
+    return Alert("too_early", f"Watching for mode collapse: {found[1].message[:-1].split(': ', 1)[1]} at this "
+                              f"epoch.",
+                 f"One epoch is not a verdict: a generator that is still learning passes through uneven epochs. "
+                 f"A warning comes if the same shows on {COLLAPSE_EPOCHS} scored epochs in a row without the "
+                 f"Fréchet distance falling.")
 
 
 # Losses whose D logit is a log-odds, so sigmoid(logit) is D's probability; a hinge or WGAN critic's raw scores have

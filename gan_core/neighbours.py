@@ -18,8 +18,10 @@ small servers and for tests.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -37,6 +39,7 @@ DATASETS = ("mnist", "fashion_mnist")  # the datasets with a shipped quality cla
 K = 5
 CHUNK_FLOATS = 1 << 22  # distance block per query chunk: 4 M floats (16 MB) whatever the training set's size
 RERANK_SLACK = 4  # candidates beyond k re-ranked with exact distances: the matmul form is only accurate to ~1e-3
+REAL_N = 500  # real test digits check_shown compares a page's images with (the floor of the copy test)
 
 
 class NeighboursError(ConfigError):
@@ -140,6 +143,42 @@ def _features(dataset: str, limit: int, data_dir: str | None, digest: str) -> to
     return feats
 
 
+_builds: dict[tuple[str, int], threading.Thread] = {}
+_build_errors: dict[tuple[str, int], Exception] = {}
+_builds_lock = threading.Lock()
+
+
+def train_features_nowait(dataset: str, limit: int = 0) -> torch.Tensor | None:
+    """`train_features(dataset, limit)` when it is at hand (this process or the disk cache), else None with the
+    build started in a background thread (once), so a page never waits a minute for it. The thread also loads the
+    real test digits the copy test compares with (check_shown). A build that failed (no training or test images
+    here) raises its error on every later call, without trying again: a page must not retry a download per visit."""
+    check_dataset(dataset)
+    key = (dataset, limit)
+    with _builds_lock:
+        job = _builds.get(key)
+        if job is None:
+            if is_cached(dataset, limit):
+                return train_features(dataset, limit)
+            job = threading.Thread(target=_build, args=key, daemon=True, name=f"features-{dataset}-{limit}")
+            _builds[key] = job
+            job.start()
+    job.join(timeout=0.05)
+    if job.is_alive():
+        return None
+    if key in _build_errors:
+        raise _build_errors[key]
+    return train_features(dataset, limit)  # from the lru_cache the thread filled
+
+
+def _build(dataset: str, limit: int) -> None:
+    try:
+        train_features(dataset, limit)
+        real_test_features(dataset, REAL_N)
+    except Exception as e:  # noqa: BLE001 - kept, and raised to the page by train_features_nowait
+        _build_errors[(dataset, limit)] = e
+
+
 def is_cached(dataset: str, limit: int = 0) -> bool:
     """Whether a valid disk cache of `train_features(dataset, limit)` exists, i.e. no minute of embedding ahead."""
     from safetensors import SafetensorError, safe_open
@@ -205,16 +244,22 @@ def nearest(query: torch.Tensor | np.ndarray, train: torch.Tensor, k: int = K,
     return torch.cat(out_i).numpy(), torch.cat(out_d).numpy()
 
 
-def authenticity(query: torch.Tensor | np.ndarray, train: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(flags bool (Q,), nearest distances float64 (Q,)): a query is flagged when it is closer to its nearest
-    training row x_j than x_j is to its own nearest other training row. Only the x_j's that are someone's nearest
-    are searched again (a few thousand rows, never an N × N matrix)."""
+def copy_radii(query: torch.Tensor | np.ndarray, train: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(nearest distances float64 (Q,), copy radii float64 (Q,)): each query's distance to its nearest training row
+    x_j, and x_j's distance to its own nearest other training row. Only the x_j's that are someone's nearest are
+    searched again (a few thousand rows, never an N × N matrix)."""
     idx, dist = nearest(query, train, k=1)
     idx, dist = idx[:, 0], dist[:, 0]
     js = np.unique(idx)  # (U,)
     _, own = nearest(train[torch.from_numpy(js)], train, k=1, exclude=js)  # (U, 1): x_j to its nearest other x
     own_of = dict(zip(js.tolist(), own[:, 0].tolist()))
-    radius = np.array([own_of[j] for j in idx.tolist()])  # (Q,)
+    return dist, np.array([own_of[j] for j in idx.tolist()])  # (Q,), (Q,)
+
+
+def authenticity(query: torch.Tensor | np.ndarray, train: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(flags bool (Q,), nearest distances float64 (Q,)): a query is flagged when it is closer to its nearest
+    training row x_j than x_j is to its own nearest other training row."""
+    dist, radius = copy_radii(query, train)
     return dist < radius, dist
 
 
@@ -296,6 +341,37 @@ def typical_distance(dataset: str, train: torch.Tensor, n: int = 500) -> float:
     sample's nearest distance is read against (much smaller means a near copy)."""
     _, dist = nearest(real_test_features(dataset, n), train, k=1)
     return float(np.median(dist))
+
+
+@dataclass(frozen=True)
+class ShownCheck:
+    """The copy test of a few images a page shows (Home's grid): how many it flags, and the closest call."""
+    n: int                 # images tested
+    flagged: int           # how many sit closer to a training image than that image's own nearest neighbour
+    nearest: float         # the smallest distance of any of them to a training image
+    closest_ratio: float   # min over them of d(image, x_j) / d(x_j, its nearest other training image); < 1 flags
+    train_n: int           # training images searched
+    real_n: int            # real test digits put through the same test: new by construction, the floor
+    real_flagged: float    # the share of them flagged (against a small training slice, far from 0)
+
+    def no_more_than_real(self) -> bool:
+        """Whether the flagged count is within two standard errors of what n new real digits would get."""
+        r = self.real_flagged
+        return self.flagged / self.n <= r + 2 * math.sqrt(r * (1 - r) / self.n)
+
+
+def check_shown(images: torch.Tensor | np.ndarray, dataset: str, train: torch.Tensor,
+                real_n: int = REAL_N) -> ShownCheck:
+    """The copy test of uint8 images (N, 28, 28), exactly as shown, against training features `train` (M, 64),
+    beside the share of the first `real_n` real test digits it flags against the same training features."""
+    from .data import to_float
+
+    x = to_float(torch.as_tensor(np.asarray(images, dtype=np.uint8)))  # (N, 1, 28, 28) in [-1, 1]
+    dist, radius = copy_radii(image_features(x, dataset), train)
+    ratio = dist / np.maximum(radius, 1e-12)
+    real_flags, _ = authenticity(real_test_features(dataset, real_n), train)
+    return ShownCheck(len(dist), int((dist < radius).sum()), float(dist.min()), float(ratio.min()), len(train),
+                      len(real_flags), float(real_flags.mean()))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import streamlit as st
 
 import ui
 from gan_core import dashboard as dash
+from gan_core import neighbours
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
 from gan_core.sampling import generate, grid, png_at_width
 
@@ -25,6 +26,48 @@ def _shipped(name: str):
     """(G, config) of a shipped generator, loaded once per server process."""
     g, cfg, _ = load_generator(shipped_generators()[name])
     return g, cfg
+
+
+HOME_DIGITS = 64  # the grid: 8 rows of 8
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _copy_check(name: str, seed: int, limit: int, digest: str) -> dict:
+    """The product's copy test (gan_core.neighbours) on exactly the grid Home shows for `seed`: cached per grid,
+    with the classifier's `digest` in the key. Only called once the training features are at hand."""
+    g, cfg = _shipped(name)
+    shown = generate(g, cfg, HOME_DIGITS, seed, 0 if cfg.conditional else None)
+    found = neighbours.check_shown(shown, cfg.dataset, neighbours.train_features(cfg.dataset, limit))
+    return {**found.__dict__, "no_more_than_real": found.no_more_than_real()}
+
+
+def copy_caption(name: str, dataset: str, seed: int) -> str | None:
+    """What the copy test found on the grid, in words; None while the training set is still being indexed."""
+    if dataset not in neighbours.DATASETS:
+        return None
+    try:
+        limit = neighbours.default_limit()
+        if neighbours.train_features_nowait(dataset, limit) is None:
+            return None
+        found = _copy_check(name, seed, limit, neighbours.classifier_digest(dataset))
+    except neighbours.NeighboursError as e:  # a malformed GAN_NEIGHBOURS_LIMIT, told in one line
+        return f"These digits could not be compared with the training set: {e}"
+    except OSError:  # no training or test images (or classifier) here; the error names server paths, so not shown
+        return ("These digits could not be compared with the training set: its images are not on this server, so "
+                "the copy test did not run.")
+    what = "digit" if dataset == "mnist" else "image"
+    over = f"{found['train_n']:,} training {what}s" + (f" (the first {limit:,}: GAN_NEIGHBOURS_LIMIT)" if limit else "")
+    if not found["flagged"]:
+        return (f"Copy test over {over}: it flags none of these {found['n']} as a copy. Each lies "
+                f"farther from its nearest training {what} than that {what} lies from its own nearest training "
+                f"neighbour (the closest call: {found['closest_ratio']:.2f}× that distance; the nearest any of them "
+                f"comes to a training {what} is {found['nearest']:.2f}, in the quality classifier's features).")
+    verdict = (f"no more often than new {what}s are, so the test finds no sign of copying"
+               if found["no_more_than_real"] else f"more often than new {what}s are: some of them may be copies")
+    return (f"Copy test over {over}: {found['flagged']} of these {found['n']} lie closer to a training {what} than "
+            f"that {what}'s own nearest training neighbour does ({found['flagged'] / found['n']:.0%}), and so do "
+            f"{found['real_flagged']:.0%} of {found['real_n']:,} real test {what}s, which are new by construction: "
+            f"{verdict}. Generate → Nearest training digits shows any sample beside its nearest training {what}s.")
 
 
 def _train_first() -> None:
@@ -61,10 +104,22 @@ with left:
         else:
             seed = st.session_state["home_seed"]
             label = 0 if cfg.conditional else None
-            tiles = grid(generate(g, cfg, 64, seed, label), ncol=8)
+            tiles = grid(generate(g, cfg, HOME_DIGITS, seed, label), ncol=8)
             st.image(png_at_width(tiles, 640), output_format="PNG",
-                     caption=f"Drawn just now by the pretrained `{name}` generator from random noise (seed {seed}). "
-                             "None of these digits exists in the training data.")
+                     caption=f"Drawn just now by the pretrained `{name}` generator from random noise (seed {seed}).")
+            found = copy_caption(name, cfg.dataset, seed)
+            if found:
+                st.caption(found)
+            elif cfg.dataset in neighbours.DATASETS:  # the training set is being indexed in the background, once
+
+                @st.fragment(run_every=2)
+                def _await_copy_test() -> None:
+                    if copy_caption(name, cfg.dataset, seed) is not None:
+                        st.rerun()  # the whole page, which now shows the result and stops polling
+                    st.caption("Comparing these digits with the training set (the copy test; the first time the "
+                               "training digits are indexed once, about a minute)…")
+
+                _await_copy_test()
             if st.button("Draw new digits", icon=":material/casino:", key="home_new"):
                 st.session_state["home_seed"] = random.randrange(0, 2**31 - 1)
                 st.rerun()

@@ -353,7 +353,8 @@ def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending
 
 
 def fidelity_diversity(quality: list, floor: dict | None, floor_pending: bool) -> None:
-    """Precision, recall, density and coverage per epoch, real data's as dashed lines at the same sample count."""
+    """Realism, precision, recall, density and coverage per epoch, real data's as dashed lines at the same sample
+    count."""
     st.plotly_chart(charts.fidelity_diversity_figure(quality, floor), width="stretch", key="live-prdc")
     kept, left_out = charts.same_n(quality)
     notes = []
@@ -363,8 +364,11 @@ def fidelity_diversity(quality: list, floor: dict | None, floor_pending: bool) -
     if floor and not charts.floor_matches(quality, floor):
         notes.append(f"No real-data lines: real data was scored with {int(floor.get('n') or 0):,} samples, this "
                      f"run with {int(quality[-1]['n']):,}, and these numbers move with the sample count.")
-    st.caption(" ".join(notes) or "Precision and density: do samples look real? Recall and coverage: is every "
-                                  "real style drawn? Density counts real neighbours, so it can pass 1.")
+    st.caption(" ".join(notes) or "Realism: do samples look real? The share inside the tighter half of real digits' "
+                                  "k-NN balls: blank, noisy or blurred images score 0, real test digits about 0.5. "
+                                  "Recall and coverage: is every real style drawn? Precision and density are the "
+                                  "papers' k-NN numbers: a few wide real balls let even blank images pass them, and "
+                                  "density counts real neighbours, so it can pass 1.")
 
 
 def per_class(last: dict, floor: dict | None, floor_pending: bool) -> None:

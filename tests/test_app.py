@@ -394,7 +394,7 @@ def _quality_row(shares, fd=40.0, inception=8.0) -> dict:
 @pytest.mark.slow
 def test_live_view_plots_quality_and_warns_of_mode_collapse(home, store):
     dash.quality_floor("mnist", 500)  # scored in the background on a page; here ready before the first render
-    run_id = store.submit(TrainConfig(epochs=3), name="collapsing", owner="bob")
+    run_id = store.submit(TrainConfig(epochs=5), name="collapsing", owner="bob")
     store.claim("w1", cap=1)
     store.add_step_metrics(run_id, _metric_rows(40))
     store.add_quality(run_id, 1, 20, _quality_row([0.1] * 10))
@@ -407,9 +407,14 @@ def test_live_view_plots_quality_and_warns_of_mode_collapse(home, store):
     assert any("Too early to judge mode collapse" in i.value for i in at.info)
     assert not any("learning rates" in i.value for i in at.info)
     store.add_quality(run_id, 3, 900, _quality_row([0.82] + [0.02] * 9, fd=300.0, inception=1.8))
-    at = app("pages/runs.py", run_id=run_id)
+    at = app("pages/runs.py", run_id=run_id)  # one judged epoch is watched, not yet a warning (issue 26)
+    assert not any("mode collapse" in w.value for w in at.warning)
+    assert any("Watching for mode collapse: 82% of samples are one class" in i.value for i in at.info)
+    store.add_quality(run_id, 4, 1000, _quality_row([0.82] + [0.02] * 9, fd=310.0, inception=1.8))
+    store.add_quality(run_id, 5, 1100, _quality_row([0.83] + [0.02] * 9, fd=295.0, inception=1.8))
+    at = app("pages/runs.py", run_id=run_id)  # three epochs in a row, FD stuck near 300: collapsed
     warning = [w.value for w in at.warning if "mode collapse" in w.value]
-    assert warning and "82% of samples are one class" in warning[0] and "learning rates" in warning[0]
+    assert warning and "83% of samples are one class" in warning[0] and "learning rates" in warning[0]
 
 
 def test_compare_plots_quality_with_the_real_floor(home, store):
@@ -901,6 +906,39 @@ def test_home_is_the_default_page_with_a_live_grid_and_two_ways_in(home, store, 
     at.button(key="home_generate").click().run()
     assert at.header[0].value == "Generate" and at.radio(key="gen_source").value == "a pretrained generator"
     assert len(at.image) == 2 and not at.error
+
+
+def test_home_says_what_the_copy_test_found_on_the_grid_it_shows(home, store, monkeypatch, tmp_path):
+    # Issue 26: "None of these digits exists in the training data" was never measured. Home now runs the product's
+    # copy test on the very grid it shows and says what it found, or that it is still indexing the training set.
+    import time
+
+    import numpy as np
+
+    from gan_core import neighbours as nb
+    from gan_core.checkpoint import load_generator, shipped_generators
+    from gan_core.sampling import generate
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))  # nothing indexed yet
+    monkeypatch.setenv("GAN_NEIGHBOURS_LIMIT", "1500")
+    at = app()
+    captions = " ".join(c.value for c in at.caption)
+    assert "None of these digits exists" not in captions + at.image[0].captions[0]
+    if "Comparing these digits with the training set" in captions:  # indexing in the background: wait for it
+        nb._builds[("mnist", 1500)].join(timeout=120)
+        time.sleep(0.1)
+        at.run()
+    [found] = [c.value for c in at.caption if c.value.startswith("Copy test")]
+    assert "over 1,500 training digits (the first 1,500: GAN_NEIGHBOURS_LIMIT)" in found
+    # The same test by hand on the seed's 64 digits: the caption reports its count, not a promise.
+    g, cfg, _ = load_generator(shipped_generators()["dense-mnist"])
+    shown = generate(g, cfg, 64, at.session_state["home_seed"])
+    flags, dist = nb.authenticity(nb.image_features(shown.astype(np.float32) / 127.5 - 1, "mnist"),
+                                  nb.train_features("mnist", 1500))
+    if flags.sum():
+        assert f"{int(flags.sum())} of these 64 lie closer to a training digit" in found
+    else:
+        assert "it flags none of these 64 as a copy" in found and f"{dist.min():.2f}" in found
+    nb._builds.clear()
 
 
 def test_train_your_first_gan_opens_train_on_the_fast_preset(home, store):

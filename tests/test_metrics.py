@@ -5,11 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gan_core import metrics
 from gan_core.data import load_dataset, to_float
-from gan_core.metrics import (Quality, detect_d_overpowering, detect_divergence, detect_mode_collapse,
-                              frechet_distance, inception_score)
+from gan_core.metrics import (MIN_COLLAPSE_STEPS, Quality, detect_d_overpowering, detect_divergence,
+                              detect_mode_collapse, frechet_distance, inception_score)
 
 def test_frechet_distance_of_gaussians_with_known_answer():
     mu, cov = np.zeros(4), np.eye(4)
@@ -208,7 +209,7 @@ def test_precision_recall_density_coverage_tell_fidelity_from_diversity():
     half = metrics.prdc(real, _blobs(centres[:5], 1000, seed=3))  # every sample real-looking, half the modes gone
     assert half["precision"] > 0.85 and 0.4 < half["recall"] < 0.6 and 0.4 < half["coverage"] < 0.6
     off = metrics.prdc(real, _blobs(centres + 100, 1000, seed=4))  # nothing like the real data
-    assert off == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    assert off == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0, "realism": 0.0}
 
 
 def test_kid_is_unbiased_at_small_sample_counts_where_fd_is_not():
@@ -272,3 +273,136 @@ def test_low_variety_is_only_judged_against_a_floor_of_the_same_sample_count():
     assert detect_mode_collapse(low, floor).kind == "low_variety" and "0.60" in detect_mode_collapse(low, floor).message
     assert detect_mode_collapse(low, replace(floor, n=5000)) is None   # recall depends on n: not comparable
     assert detect_mode_collapse(low, floor, step=10).kind == "too_early"
+
+
+def _garbage(real: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Images no one would call digits, as many as `real` (N, 1, 28, 28): the sets issue 26 scored precision 1.00."""
+    n = len(real)
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    blob = torch.exp(-((yy - 13.5) ** 2 + (xx - 13.5) ** 2) / (2 * 4.0 ** 2)) * 2 - 1  # one Gaussian blob
+    g = torch.Generator().manual_seed(0)
+    centre = 13.5 + torch.randn(2, n, 1, 1, generator=g) * 1.5  # blobs that wander and grow, like an epoch-0 G
+    width = 3 + 2 * torch.rand(n, 1, 1, generator=g)
+    blobs = torch.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * width ** 2)) * 2 - 1
+    return {"all black": torch.full_like(real, -1.0), "all grey": torch.zeros_like(real),
+            "uniform noise": torch.rand(real.shape, generator=g) * 2 - 1,
+            "one blob": blob.expand_as(real).clone(), "blobs": blobs.unsqueeze(1),
+            "7×7 box blur of real digits": F.avg_pool2d(real, 7, stride=1, padding=3, count_include_pad=False)}
+
+
+@pytest.mark.slow
+def test_realism_ranks_blank_grey_noise_blobs_and_blurred_digits_below_real_digits():
+    # Issue 26: k-NN-ball precision gave 2,000 all-black images 1.00 (a few real digits with huge balls cover the
+    # empty region). Realism prunes the balls larger than the median radius, as the realism score does.
+    x, _ = load_dataset("mnist", "test", limit=1000)
+    real = to_float(x)
+    floor = metrics.measure(real, "mnist")   # real test digits the reference never saw
+    assert floor.realism > 0.4 and floor.precision > 0.85
+    for name, images in _garbage(real).items():
+        q = metrics.measure(images, "mnist")
+        assert q.realism < 0.05 < floor.realism - 0.35, name
+        if name != "uniform noise":  # why the old number could not be the one that says "looks real"
+            assert q.precision > 0.95, name
+    # A trained generator's digits sit with real data's, far above all of the garbage.
+    from gan_core.checkpoint import load_generator, shipped_generators
+    g, cfg, _ = load_generator(shipped_generators()["dense-mnist"])
+    assert metrics.measure_generator(g, cfg, 1000).realism > floor.realism - 0.1
+
+
+@pytest.mark.slow
+def test_one_class_of_real_digits_is_real_looking_but_not_varied():
+    # Realism measures fidelity only: a thousand real 1s look as real as real digits (0.95 vs 0.58 here: 1s are a
+    # tight cluster), so no fidelity number can rank them lower. What ranks them below real data is variety:
+    # recall and coverage, and the mode-collapse warning built on them and on the class shares.
+    x, y = load_dataset("mnist", "test")
+    floor = metrics.measure(to_float(x[:1000]), "mnist")
+    ones = metrics.measure(to_float(x[y == 1][:1000]), "mnist")
+    assert ones.realism >= floor.realism - 0.05
+    assert ones.recall < floor.recall - 0.5 and ones.coverage < floor.coverage - 0.5
+    assert detect_mode_collapse(ones, floor).kind == "mode_collapse"
+
+
+def test_quality_rows_from_before_realism_still_read():
+    old = {"n": 2000, "fd": 7.6, "inception_score": 9.6, "confidence": 0.98, "class_shares": [0.1] * 10,
+           "diversity": 22.0, "precision": 0.93, "recall": 0.92, "density": 0.98, "coverage": 0.91, "kid": 1.0}
+    q = Quality.from_dict(old)
+    assert q.realism is None and q.precision == 0.93 and "realism" not in q.to_dict()
+    assert Quality.from_dict({**old, "realism": 0.54}).to_dict()["realism"] == 0.54
+
+
+def test_ema_lag_is_what_the_trainers_ema_update_does():
+    # Iterate trainer.ema_update on a weight that equals the step count: the EMA's value trails it by the lag.
+    from gan_core.trainer import ema_update
+    update, ema, n = ema_update(0.999), [torch.zeros(1, dtype=torch.float64)], 0
+    for step in range(1, 12_001):
+        update(ema, [torch.full((1,), float(step), dtype=torch.float64)], torch.tensor(n))
+        n += 1
+        if step in (468, 4680, 9000, 12_000):
+            assert step - ema[0].item() == pytest.approx(metrics.ema_lag(0.999, step), rel=0.05), step
+    assert metrics.ema_lag(0.0, 5000) == 0 and metrics.ema_lag(0.9, 5000) == pytest.approx(9.0)
+    assert metrics.judge_after(0.0) == MIN_COLLAPSE_STEPS and metrics.judge_after(0.999) == 334
+    assert metrics.judge_after(0.9) == MIN_COLLAPSE_STEPS + 9  # the lag tops out at 9 steps
+
+
+def _judge(rows, g_ema=0.0):
+    return metrics.judge_collapse([(step, _q(shares, div) if fd is None else replace(_q(shares, div), fd=fd))
+                                   for step, shares, div, fd in rows], FLOOR, g_ema)
+
+
+ONE_CLASS = [0.5] + [0.5 / 9] * 9
+MISSING = [0.125] * 8 + [0.0, 0.0]
+EVEN = [0.1] * 10
+
+
+def test_collapse_is_warned_only_on_evidence_that_persists_while_fd_stalls():
+    stuck = [(1000, ONE_CLASS, 10.0, 300.0), (1500, ONE_CLASS, 10.0, 310.0), (2000, ONE_CLASS, 10.0, 295.0)]
+    assert _judge(stuck).kind == "mode_collapse" and "50% of samples are one class" in _judge(stuck).message
+    watching = _judge(stuck[:2])  # two epochs: said, not warned
+    assert watching.kind == "too_early" and "Watching for mode collapse: 50% of samples are one class" in \
+        watching.message
+    # A new reason each epoch is a generator still finding its way, not a collapse.
+    moving = [(1000, ONE_CLASS, 10.0, 300.0), (1500, MISSING, 10.0, 310.0), (2000, EVEN, 4.0, 295.0)]
+    assert _judge(moving).kind == "too_early"
+    # The same evidence while FD falls fast: still learning, nothing said.
+    falling = [(s, sh, d, fd) for (s, sh, d, _), fd in zip(stuck, (500.0, 400.0, 320.0))]
+    assert _judge(falling) is None
+    assert _judge(stuck + [(2500, EVEN, 10.0, 290.0)]) is None  # healthy newest epoch: nothing
+    # Before the generator shown has trained MIN_COLLAPSE_STEPS: too early, and an EMA's lag is counted.
+    early = _judge([(320, ONE_CLASS, 10.0, 300.0)], g_ema=0.999)
+    assert early.kind == "too_early" and "Look again after 334 steps" in early.suggestion and "EMA" in \
+        early.suggestion
+    assert "EMA" not in _judge([(200, ONE_CLASS, 10.0, 300.0)]).suggestion
+    # Epochs before the threshold never count toward the three: noise is not evidence.
+    assert _judge([(100, ONE_CLASS, 10.0, 300.0), (200, ONE_CLASS, 10.0, 300.0), (400, ONE_CLASS, 10.0, 300.0)]
+                  ).kind == "too_early"
+    assert _judge([]) is None
+
+
+@pytest.mark.slow
+def test_a_generator_that_draws_one_class_or_one_constant_image_is_warned_on_its_third_epoch():
+    # Real images through the real scoring, as three epochs of a dense-ema run (468 steps an epoch, EMA 0.999):
+    # a collapsed generator repeats itself epoch after epoch, and its FD does not fall.
+    n, steps = 300, (468, 936, 1404)
+    floor = metrics.real_floor("mnist", n)
+    x, y = load_dataset("mnist", "test")
+    ones = to_float(x[y == 1])
+    one_class = [(s, metrics.measure(ones[i * n:(i + 1) * n], "mnist")) for i, s in enumerate(steps)]
+    constant = [(s, metrics.measure(torch.full((n, 1, 28, 28), v), "mnist")) for s, v in zip(steps, (0.0, 0.02, -0.02))]
+    for history in (one_class, constant):
+        assert [metrics.judge_collapse(history[:e], floor, 0.999).kind for e in (1, 2)] == ["too_early"] * 2
+        alert = metrics.judge_collapse(history, floor, 0.999)
+        assert alert.kind == "mode_collapse" and "of samples are one class" in alert.message
+
+
+def test_uneven_shares_of_samples_that_are_not_digits_yet_are_not_judged():
+    floor = replace(FLOOR, realism=0.54)
+    blobs = replace(_q(ONE_CLASS), realism=0.02, fd=300.0)  # an early generator's blobs, sorted into few classes
+    kind, alert = metrics.collapse_evidence(blobs, floor)
+    assert kind == "not_digits" and alert.kind == "too_early" and "not digits yet (realism 0.02" in alert.message
+    stuck = [(s, blobs) for s in (1000, 1500, 2000)]
+    assert metrics.judge_collapse(stuck, floor).kind == "too_early"
+    digits = [(s, replace(blobs, realism=0.5)) for s in (1000, 1500, 2000)]  # the same shares on digits: collapsed
+    assert metrics.judge_collapse(digits, floor).kind == "mode_collapse"
+    constant = replace(_q([1.0] + [0.0] * 9, diversity=0.0), realism=0.0)  # one image, digit or not: collapsed
+    assert metrics.collapse_evidence(constant, floor)[0] == "one_class"
+    assert metrics.collapse_evidence(_q(ONE_CLASS), floor)[0] == "one_class"  # rows from before realism: as before

@@ -142,3 +142,53 @@ def test_bad_input_is_refused_in_words(monkeypatch):
     assert nb.default_limit() == 300
     with pytest.raises(ValueError, match=r"\(Q, 64\)"):
         nb.nearest(torch.zeros(3, 10), torch.zeros(20, 64))
+
+
+def test_check_shown_flags_a_training_digit_shown_as_is_and_not_a_fresh_test_digit(train):
+    # Home's grid goes through check_shown: uint8 images exactly as shown.
+    images, _ = load_dataset("mnist", "train", limit=8)
+    copies = nb.check_shown(images.numpy(), "mnist", train)
+    assert copies.n == 8 and copies.flagged == 8 and copies.nearest < 1e-3 and copies.closest_ratio < 1e-3
+    assert copies.train_n == N_TRAIN
+    fresh, _ = load_dataset("mnist", "test", limit=64)
+    found = nb.check_shown(fresh.numpy(), "mnist", train)
+    flags, dist = nb.authenticity(nb.image_features(to_float(fresh), "mnist"), train)
+    assert found.flagged == int(flags.sum()) < 32 and found.nearest == pytest.approx(dist.min())
+    assert (found.closest_ratio < 1) == (found.flagged > 0)
+
+
+def test_train_features_nowait_builds_once_in_the_background_and_then_answers(cache, monkeypatch):
+    calls = _counting_builds(monkeypatch)
+    nb._builds.clear()
+    limit = 321  # a slice no other test has cached
+    first = nb.train_features_nowait("mnist", limit)
+    nb._builds[("mnist", limit)].join(timeout=120)
+    assert first is None or len(first) == limit  # a fast machine may finish within the first call's short wait
+    again = nb.train_features_nowait("mnist", limit)
+    assert again is not None and len(again) == limit and calls == [limit]
+    nb._builds.clear()
+    assert nb.train_features_nowait("mnist", limit) is not None and calls == [limit]  # the disk cache, no thread
+
+
+def test_a_failed_background_build_is_reported_and_not_retried_per_visit(cache, monkeypatch):
+    from gan_core.data import DataNotFoundError
+    calls: list[int] = []
+
+    def missing(dataset, limit=0, data_dir=None):
+        calls.append(limit)
+        raise DataNotFoundError("no MNIST training images in /nowhere")
+    monkeypatch.setattr(nb, "build_features", missing)
+    key = ("mnist", 322)
+    nb._builds.pop(key, None)
+    nb._build_errors.pop(key, None)
+    try:
+        nb.train_features_nowait(*key)
+    except DataNotFoundError:
+        pass
+    nb._builds[key].join(timeout=60)
+    for _ in range(2):  # every later visit hears why, and nothing is tried again
+        with pytest.raises(DataNotFoundError, match="/nowhere"):
+            nb.train_features_nowait(*key)
+    assert calls == [322]
+    nb._builds.pop(key, None)
+    nb._build_errors.pop(key, None)
