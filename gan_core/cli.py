@@ -247,6 +247,7 @@ def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> 
             q = ev.quality
             fid = f", fidelity {q['fidelity']:.1%}" if "fidelity" in q else ""
             pr = f", precision {q['precision']:.2f}, recall {q['recall']:.2f}" if "recall" in q else ""
+            pr = (f", realism {q['realism']:.2f}" if q.get("realism") is not None else "") + pr
             above_bar(bar, f"epoch {ev.epoch}: FD {q['fd']:.2f}, IS {q['inception_score']:.2f}{pr}, classes "
                       f"{min(q['class_shares']):.1%}..{max(q['class_shares']):.1%}{fid} ({ev.seconds:.1f} s)"
                       + (" · best so far" if ev.best else ""))
@@ -449,7 +450,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # evaluate's generated-vs-real rows: (label, Quality.to_dict() key), printed when the dict has the key.
 EVALUATE_ROWS = (("Fréchet distance", "fd"), ("inception score", "inception_score"),
-                 ("mean confidence", "confidence"), ("feature diversity", "diversity"), ("precision", "precision"),
+                 ("mean confidence", "confidence"), ("feature diversity", "diversity"), ("realism", "realism"),
+                 ("precision", "precision"),
                  ("recall", "recall"), ("density", "density"), ("coverage", "coverage"), ("KID", "kid"))
 PER_CLASS_KEYS = ("precision", "recall", "density", "coverage", "fd")
 

@@ -458,7 +458,7 @@ def test_evaluate_prints_precision_recall_and_the_per_class_table_when_metrics_h
                  for c in range(10)]
 
     def newer(self):
-        return {**plain(self), "precision": 0.625, "recall": 0.375, "density": 0.875, "coverage": 0.5, "kid": 0.0125,
+        return {**plain(self), "realism": 0.4375, "precision": 0.625, "recall": 0.375, "density": 0.875, "coverage": 0.5, "kid": 0.0125,
                 "per_class": per_class}  # the table is the generated side's; the real side's is not printed
     monkeypatch.setattr(Quality, "to_dict", newer)
     rc, out, err = run_main(["evaluate", "--checkpoint", str(trained / "generator.safetensors"), "--n", "100",
@@ -467,10 +467,11 @@ def test_evaluate_prints_precision_recall_and_the_per_class_table_when_metrics_h
     rows = {line[:24].strip(): line[24:].split() for line in out.splitlines()}
     assert rows["precision"][0] == "0.625" and rows["recall"][0] == "0.375" and rows["KID"][0] == "0.013"
     assert rows["density"][0] == "0.875" and rows["coverage"][0] == "0.500"
+    assert rows["realism"][0] == "0.438"  # the fidelity that ranks blank images below real digits (issue 26)
     table = out[out.index("per requested class"):].splitlines()[:11]
     assert table[0].split()[3:] == ["precision", "recall", "density", "coverage", "fd"]
     assert table[8].split() == ["7", "0.700", "0.500", "1.000", "0.250", "10.000"]
-    keys = ("precision", "recall", "density", "coverage", "kid", "per_class")
+    keys = ("realism", "precision", "recall", "density", "coverage", "kid", "per_class")
     monkeypatch.setattr(Quality, "to_dict", lambda self: {k: v for k, v in plain(self).items() if k not in keys})
     rc, out, _ = run_main(["evaluate", "--checkpoint", str(trained / "generator.safetensors"), "--n", "100",
                            "--no-copy-test"], capsys)  # a dict without them (metrics before issue 18): no rows
@@ -489,6 +490,7 @@ def test_train_says_why_it_stopped_early_and_where_the_best_generator_is(monkeyp
                  "--device", "cpu", "--out", str(out)]) == 0
     printed = capsys.readouterr()
     assert "precision" in printed.err + printed.out and "best so far" in printed.err + printed.out
+    assert "realism " in printed.err + printed.out  # each epoch's line names the fidelity that means "real"
     assert ("done at epoch 3, step 6 (stopped early: the Fréchet distance has not improved for 2 epochs (best 20.00 "
             "at epoch 1") in printed.out
     assert f"best epoch's: {out / 'best-generator.safetensors'}" in printed.out
