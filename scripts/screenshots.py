@@ -3,9 +3,10 @@
     .venv/bin/python scripts/screenshots.py            # writes docs/*.png and docs/learning.gif
 
 Starts `streamlit run app.py` on a free port with a throwaway GAN_HOME (the app's own worker trains), queues two
-small runs with the CLI, and photographs every page (light theme, as most READMEs are read) plus the live view
-while the first run learns, as an animated GIF. Images are downscaled and palette-quantised: all of them together
-stay well under 1.5 MB. Needs Chromium at /usr/bin/chromium and the MNIST files (GAN_DATA_DIR, see README).
+small runs and a three-point sweep with the CLI, and photographs every page (light theme, as most READMEs are read)
+plus the live view while the first run learns, as an animated GIF. Images are downscaled and palette-quantised: all
+of them together stay well under 1.5 MB. Needs Chromium at /usr/bin/chromium and the MNIST files (GAN_DATA_DIR, see
+README).
 """
 from __future__ import annotations
 
@@ -158,6 +159,21 @@ def main() -> None:
             page.wait_for_timeout(3000)
             settle(page)
             save_png(shoot(page, 1900), args.out / "compare.png")
+
+            # Sweeps: three learning rates of the same recipe, small, ranked by FD once they have trained
+            subprocess.run([sys.executable, "-m", "gan_core", "sweep", *RUN, "--train-subset", "2000", "--epochs",
+                            "3", "--param", "lr_g=1e-4,2e-4,4e-4", "--name", "lr_g sweep", "--owner", "ada"],
+                           cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+            store = Store(home=home)
+            end = time.monotonic() + 900
+            while time.monotonic() < end and any(r.status in ("queued", "running") for r in store.list_runs()):
+                time.sleep(2)
+            store.dispose()
+            page.goto(f"{url}/sweeps")
+            page.get_by_text("Sample grids, epoch by epoch").wait_for()
+            page.wait_for_timeout(3000)
+            settle(page)
+            save_png(shoot(page, 1900), args.out / "sweeps.png")
 
             page.goto(url)
             page.get_by_role("button", name="Train your first GAN").click()
