@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # The offline MNIST copy beside this checkout and Debian's Fashion-MNIST, when present; override freely.
 empty :=
 space := $(empty) $(empty)
-GAN_DATA_DIR ?= $(subst $(space),:,$(wildcard ../shared/datasets /usr/share/datasets/fashion-mnist))
+GAN_DATA_DIR ?= $(subst $(space),:,$(abspath $(wildcard ../shared/datasets /usr/share/datasets/fashion-mnist)))
 export GAN_DATA_DIR
 PORT ?= 8501
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Callable, Hashable, Sequence
 from urllib.parse import unquote
 
@@ -102,6 +103,8 @@ def frame() -> None:
 _MY_LIVE = "_my_live_runs"  # {run id: name}: this session's runs that were queued or training when last looked at
 _TOASTS = "_pending_toasts"  # toasts a watcher found just before it reran the page, shown by that full run
 TOASTS_AT_ONCE = 3  # more runs ending at once (a sweep) get one toast that counts them
+#: A toast a fragment showed is shown again by a full run that follows within this many seconds (which drops it).
+TOAST_REPLAY_S = 2 * LIVE_REFRESH_S + 1
 
 
 def _my_live_runs(store: Store, key: str) -> dict[int, str]:
@@ -118,8 +121,9 @@ def run_toasts() -> None:
     demo's browser, the team's typed name) finishes, fails or otherwise ends. A fragment in the sidebar polls the
     store: every LIVE_REFRESH_S while such a run is live, every IDLE_REFRESH_S otherwise (to notice one queued from
     another tab, which then reruns the page to poll at the faster pace)."""
-    for text, icon in st.session_state.pop(_TOASTS, []):
-        st.toast(text, icon=icon, duration="long")
+    for text, icon, at in st.session_state.pop(_TOASTS, []):
+        if time.time() - at < TOAST_REPLAY_S:
+            st.toast(text, icon=icon, duration="long")
     key = owner_key()
     if not key:  # signed out: no runs of one's own
         return
@@ -137,11 +141,22 @@ def _watch_my_runs(key: str, fast: bool) -> None:
     toasts = [dash.ended_notice(r) for r in ended]
     if len(toasts) > TOASTS_AT_ONCE:
         toasts = [dash.ended_summary(ended)]
+    # A full run replays them once: the one this fragment starts below, or the one a page's own fragment starts when
+    # it sees the same run end (the Runs table and live view do), which would drop a toast shown only here.
+    if toasts and in_fragment_run():
+        st.session_state[_TOASTS] = [(text, icon, time.time()) for text, icon in toasts]
     if bool(now) != fast:  # the pace no longer fits: a full rerun registers this fragment again at the right one
-        st.session_state[_TOASTS] = toasts
         st.rerun()
     for text, icon in toasts:
         st.toast(text, icon=icon, duration="long")
+
+
+def in_fragment_run() -> bool:
+    """Whether this script run reruns fragments only (a fragment's timer), not the whole page."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 _IN_APP = "_ran_through_app"  # set by run_app for the page it runs, read once by bootstrap

@@ -399,12 +399,16 @@ def per_class(last: dict, floor: dict | None, floor_pending: bool) -> None:
 def end_polling(run: RunView, floor_pending: bool) -> None:
     """A full rerun once there is nothing left to poll for (the run ended, or its floor came in): it switches the
     fragment's timer off and refreshes the table."""
+    # Only from the fragment's own timer: a full run has just set the timer from the same state, and rerunning it
+    # again would drop what it showed (the toast saying this very run ended).
     if not floor_pending and st.session_state.get("floor_wait") == run.id:
         st.session_state.pop("floor_wait")
-        st.rerun()
+        if ui.in_fragment_run():
+            st.rerun()
     if run.status not in LIVE and st.session_state.get("live_was_active") == run.id:
         st.session_state.pop("live_was_active")
-        st.rerun()
+        if ui.in_fragment_run():
+            st.rerun()
     if run.status in LIVE:
         st.session_state["live_was_active"] = run.id
 

@@ -1864,3 +1864,18 @@ def test_a_stopped_sweeps_board_still_looks_now_and_then(home, store, monkeypatc
     periods.clear()
     at.run()
     assert ("board", 3.0) in periods  # live again: the board follows its runs closely
+
+
+def test_the_toast_survives_the_runs_pages_own_rerun_when_my_run_ends(home, store):
+    """Issue 26 walk-through: on the Runs page (where Start leads) the toast never showed: the table and live view
+    rerun the whole page when a run ends, and that full run dropped the toast the sidebar's watcher had just shown."""
+    mine = store.submit(TrainConfig(epochs=2), name="mine", owner="ada", owner_key="name:ada")
+    store.claim("w1", cap=1)
+    at = app("pages/runs.py", run_id=mine, user="ada")
+    assert not at.toast
+    store.finish(mine, "done")
+    at.run()
+    (toast,) = at.toast
+    assert toast.value.startswith(f"Run #{mine} mine finished") and not at.exception
+    at.run()
+    assert not at.toast  # told once

@@ -260,6 +260,20 @@ def test_views_move_by_themselves(server):
             assert "refused before training" in toast.inner_text()
             shot(page, "live-6-toast", height=1000)
             no_exception(page)
+
+            # 4. On the Runs page, which Start leads to, the table and the live view rerun the whole page when the
+            # run ends: the toast the sidebar's watcher showed a moment before must survive that (it did not)
+            again = store.submit(TrainConfig(epochs=5), name="watched", owner="anonymous", owner_key="name:anonymous")
+            store.claim("e2e", cap=1)
+            beating.append(again)
+            page.goto(f"{url}/runs?run={again}")
+            page.get_by_text("#{} watched".format(again)).first.wait_for()
+            page.wait_for_timeout(3000)  # the watcher has seen the run live
+            beating.clear()
+            store.finish(again, "done")
+            page.locator('[data-testid="stToast"]').filter(has_text=f"Run #{again} watched finished").wait_for(
+                timeout=30_000)
+            no_exception(page)
         finally:
             stop.set()
             browser.close()
