@@ -154,7 +154,7 @@ def main() -> None:
                 time.sleep(2)
             store.dispose()
             page.goto(f"{url}/compare")
-            page.get_by_text("Final sample grids").wait_for()
+            page.get_by_text("Sample grids", exact=True).wait_for()
             page.get_by_text("Config differences").wait_for()
             page.wait_for_timeout(3000)
             settle(page)
