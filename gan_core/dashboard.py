@@ -1029,6 +1029,11 @@ def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
         if floor:
             history = [(int(r.get("step") or 0), metrics.Quality.from_dict(r)) for r in quality]
             found.append(metrics.judge_collapse(history, metrics.Quality.from_dict(floor), run.config.g_ema))
+    if run.status not in LIVE:  # "look again later" is for a run that trains on; an ended one gets no later
+        found = [dataclasses.replace(a, message="Mode collapse was not judged before this run ended: "
+                                     + a.message.split(": ", 1)[-1],
+                                     suggestion="Resume it with more epochs to have it judged.")
+                 if a is not None and a.kind == "too_early" else a for a in found]
     return [a for a in found if a is not None]
 
 

@@ -1879,3 +1879,16 @@ def test_the_toast_survives_the_runs_pages_own_rerun_when_my_run_ends(home, stor
     assert toast.value.startswith(f"Run #{mine} mine finished") and not at.exception
     at.run()
     assert not at.toast  # told once
+
+
+@pytest.mark.parametrize("link", ["999999", "-1'", "abc"])
+def test_a_link_to_a_run_that_is_not_there_says_so_instead_of_showing_another(home, store, link):
+    """Issue 26 walk-through: /runs?run=999999 (a deleted run's shared link, or a typo) quietly showed run #N as if
+    the link had named it."""
+    kept = store.submit(TrainConfig(epochs=2), name="kept", owner="ada")
+    for page in ("pages/runs.py", "pages/samples.py"):
+        at = app(page, query={"run": link})
+        said = " ".join(w.value for w in at.warning)
+        assert "which is not in the run list" in said and f"showing #{kept} instead" in said, (page, said)
+        at.run()
+        assert not any("not in the run list" in w.value for w in at.warning)  # said once; the URL names #kept now

@@ -195,6 +195,12 @@ def test_alerts_name_divergence_overpowering_and_collapse():
     assert [a.kind for a in dash.alerts(healthy, [], collapsed[-1:])] == ["too_early"]  # one epoch: watched
     early = [dict(one, step=40)]  # 40 steps of noise: nothing to judge yet
     assert [a.kind for a in dash.alerts(healthy, [], early)] == ["too_early"]
+    assert "Look again after" in dash.alerts(healthy, [], early)[0].suggestion
+    # A run that ended there gets no "later" (the walk-through saw "Look again after 334 steps" on a done run)
+    (ended,) = dash.alerts(dataclasses.replace(healthy, status="done"), [], early)
+    assert ended.kind == "too_early" and ended.message.startswith("Mode collapse was not judged before this run "
+                                                                  "ended: 40 steps trained")
+    assert "Look again" not in ended.suggestion and "Resume it with more epochs" in ended.suggestion
     assert dash.alerts(healthy, [], []) == []
     # A hinge critic's scores are not probabilities: the same outputs raise nothing for a hinge run.
     hinge = dataclasses.replace(run, config=TrainConfig(loss="hinge"), status="running", error=None)
