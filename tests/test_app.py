@@ -1528,7 +1528,7 @@ def test_train_says_how_long_a_run_will_take_here_and_its_place_in_the_queue(hom
     assert "TFLOP to train" in at.success[0].value and "e+" not in at.success[0].value
     assert estimate_line(at).startswith("No measurement yet on cpu") and "next in queue" in estimate_line(at)
     cfg = conftest.tiny(epochs=4)
-    run_id, _ = measured(store, cfg, mnist_slice)
+    run_id = measured(store, cfg, mnist_slice)
     store.submit(cfg, owner="bob")  # one run waits ahead
     at.selectbox(key="preset").set_value("seed000-dense").run()
     shown = _widgets(at)
