@@ -12,7 +12,7 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -21,7 +21,7 @@ from .config import (LOSS_COMPANIONS, MIN_EVAL_SAMPLES, PRESETS, ConfigError, Tr
                      capped_by_max_steps, coerce_value, config_fields, planned_steps, steps_per_epoch)
 from .sampling import gif_bytes
 from .status import ACTIVE, LIVE, RunStatus
-from .store import RunView, Store, SweepView
+from .store import RunView, RunWhere, Store, SweepView
 
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
 GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "Optimizer",
@@ -642,17 +642,24 @@ def run_label(run: RunView) -> str:
 NAME_CHARS = 40  # the runs table's name column: longer names end in "…" (the live view shows them in full)
 
 
-def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[str, Any]]:
-    """One row per run for the runs table: id, name, owner, status (with the place in the queue), progress,
-    epoch, step, arch, age."""
+def runs_table(runs: Sequence[RunView], now: float | None = None,
+               places: Mapping[int, int | None] | None = None) -> list[dict[str, Any]]:
+    """One row per run for the runs table: id, name, owner, status (with the place in the queue: `places`, run id
+    → place, as the store's queue_position says; else counted among `runs`), progress, epoch, step, arch, age."""
     now = now or time.time()
     queued = sorted(r.id for r in runs if r.status == RunStatus.QUEUED)  # workers claim the oldest first
+    if places is None:
+        places = {i: n + 1 for n, i in enumerate(queued)}
+
+    def status(r: RunView) -> str:
+        place = places.get(r.id) if r.status == RunStatus.QUEUED else None
+        return f"queued ({ordinal(place)})" if place else r.status
 
     def short(text: str) -> str:
         return text if len(text) <= NAME_CHARS else text[:NAME_CHARS - 1] + "…"
 
     return [{"id": r.id, "name": short(r.name), "owner": short(r.owner or "–"), "tags": ", ".join(r.tags),
-             "status": f"queued ({ordinal(queued.index(r.id) + 1)})" if r.status == RunStatus.QUEUED else r.status,
+             "status": status(r),
              "progress": round(r.progress, 4), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
              "created": format_duration(now - r.created_at) + " ago"} for r in runs]
@@ -694,11 +701,88 @@ def run_filter_options(runs: Sequence[RunView]) -> dict[str, list[Any]]:
             "sweep": [*sorted({r.sweep_id for r in runs if r.sweep_id is not None}, reverse=True), NO_SWEEP]}
 
 
-def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[Any]]
-                     ) -> tuple[RunFilter, list[str]]:
+def filter_options(store: Store, limit: int | None = None) -> dict[str, list[Any]]:
+    """What `run_filter_options` gives, read from the store without reading every run: the owners and tags of
+    the newest runs (at most `limit`, default FACET_LIMIT, each), every sweep with runs, every status."""
+    got = store.run_facets(limit or FACET_LIMIT)
+    return {"owner": sorted({o or NO_OWNER for o in got["owner"]}, key=lambda s: (s.lower(), s)),
+            "tag": sorted(got["tag"]),
+            "status": [s.value for s in RunStatus],
+            "sweep": [*got["sweep"], NO_SWEEP]}
+
+
+def run_where(f: RunFilter) -> RunWhere:
+    """The filter as the store's WHERE clauses (`filter_runs` in SQL; the group changes no row)."""
+    return RunWhere(owners=None if f.owner is None else (("", NO_OWNER) if f.owner == NO_OWNER else (f.owner,)),
+                    tag=f.tag, status=f.status,
+                    sweep=None if f.sweep is None else (0 if f.sweep == NO_SWEEP else int(f.sweep)))
+
+
+def has_runs(store: Store) -> Callable[[str, Any], bool]:
+    """For `parse_run_filter`: whether any (not deleted) run has this owner, tag or sweep (a value past the
+    options' limit is still a value)."""
+    return lambda key, value: store.count_matching(run_where(RunFilter(**{key: value}))) > 0
+
+
+PAGE_SIZE = 50      # rows of the runs table a page: what one load reads, parses and sends
+FACET_LIMIT = 200   # owners and tags a filter offers at most (of the newest runs); a link may name any other
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPage:
+    """One page of the runs table: its runs (newest first), the total that matches, and where it is."""
+    runs: tuple[RunView, ...]
+    total: int
+    page: int  # 1-based, within 1..pages
+    size: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the matching runs fill (1 when none match)."""
+        return max(1, math.ceil(self.total / self.size))
+
+    def caption(self, every: int | None = None) -> str:
+        """'1,234 of 30,000 runs match; showing 51–100.' (`every`: the runs in all, when a filter is set), '6 runs.'
+        when one page holds them all."""
+        first = (self.page - 1) * self.size + 1
+        shown = f"; showing {first:,}–{min(self.total, first + self.size - 1):,}" if self.pages > 1 else ""
+        if every is None:
+            return f"{self.total:,} run{'' if self.total == 1 else 's'}{shown}."
+        if not self.total:
+            return f"No run matches these filters ({every:,} runs in all)."
+        return f"{self.total:,} of {every:,} runs match{shown}."
+
+
+def read_page(store: Store, f: RunFilter, page: int, size: int = PAGE_SIZE,
+              unreadable: list | None = None) -> RunPage:
+    """Page `page` (1-based; past the last: the last) of the runs that `f` keeps: a COUNT and one LIMIT/OFFSET
+    read, whatever the number of rows."""
+    where = run_where(f)
+    total = store.count_matching(where)
+    page = min(max(1, page), max(1, math.ceil(total / size)))
+    return RunPage(tuple(store.runs_page(where, size, (page - 1) * size, unreadable)), total, page, size)
+
+
+def parse_page(params: Mapping[str, Any]) -> tuple[int, str | None]:
+    """The runs table's page from ?page= (1-based): (page, why a value was refused or None)."""
+    raw = params.get("page")
+    if isinstance(raw, (list, tuple)):
+        raw = raw[-1] if raw else None
+    if raw is None or not str(raw).strip():
+        return 1, None
+    value = str(raw).strip()
+    if re.fullmatch(r"[0-9]{1,9}", value) and int(value) >= 1:  # ASCII digits only: '²' is no page number
+        return int(value), None
+    shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN - 1] + "…"
+    return 1, f"“{shown}” is not a page number: showing the first page."
+
+
+def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[Any]],
+                     exists: Callable[[str, Any], bool] | None = None) -> tuple[RunFilter, list[str]]:
     """The runs table's view from URL query parameters: (filter, [why each refused value was ignored]). A value
     that names nothing here (a status that does not exist, an owner with no runs, a sweep id that is not a number)
-    is refused in words and that filter left off; nothing raises."""
+    is refused in words and that filter left off; nothing raises. `exists(key, value)` is asked about an owner, tag
+    or sweep the options leave out (they list only the newest runs')."""
     got: dict[str, Any] = {}
     problems = []
     for key in (*RUN_FILTERS, "group"):
@@ -714,7 +798,8 @@ def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[A
         if key == "sweep" and value != NO_SWEEP:
             value = int(value) if value.isdigit() and len(value) < 12 else value
         allowed = RUN_GROUPS if key == "group" else options.get(key, ())
-        if value in allowed:
+        if value in allowed or (exists is not None and key in ("owner", "tag", "sweep") and value != NO_SWEEP
+                                and (key != "sweep" or isinstance(value, int)) and exists(key, value)):
             got[key] = value
         elif key == "status":
             problems.append(f"“{shown}” is not a run status (one of {', '.join(allowed)}): showing every status.")
