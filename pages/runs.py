@@ -559,8 +559,8 @@ def watch_token(store: Store, view: "dash.RunFilter", page: int, run_id: int | N
 def main() -> None:
     """The page: one page of the runs table, the run picker and chart controls, the live view, then the owner's
     tools. Only a training run's parts poll at REFRESH_S; the rest redraws when the change watcher (one small read
-    of what the page shows) sees something change: every REFRESH_S while a run shown is queued or training, every
-    ui.IDLE_REFRESH_S otherwise."""
+    of what the page shows) sees something change: every REFRESH_S while a run shown trains or is queued with a
+    worker live to take it, every ui.IDLE_REFRESH_S otherwise."""
     ui.bootstrap()
     st.header("Runs")
     store = ui.get_store()
@@ -584,7 +584,12 @@ def main() -> None:
     if listing.page != page or run.id != guess:  # a page past the last, a run picked for a link
         read = watch_token(store, view, listing.page, run.id)
         drawn = read()
-    ui.rerun_on_change(read, drawn, live=run.status in LIVE or any(r.status in LIVE for r in listing.runs))
+    # Watched closely while something shown can move on its own: a run trains, or one is queued and a worker is
+    # live to take it (drawn[-1]: live workers). A queued run with no worker waits for one to start, which the
+    # slow look notices too.
+    shown = [run, *listing.runs]
+    ui.rerun_on_change(read, drawn, live=any(r.status in ACTIVE for r in shown)
+                       or bool(drawn[-1] and any(r.status == RunStatus.QUEUED for r in shown)))
     smoothing, x_axis, log_losses = view_controls()
     try:
         st.fragment(run_every=REFRESH_S if live_polls(run) else None)(live_view)(run.id, smoothing, x_axis,

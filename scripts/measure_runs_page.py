@@ -1,9 +1,10 @@
 """What one Runs tab costs the server: a store of N runs (one queued, the rest stopped while queued, as issue 27's
 flood left it), one `streamlit run app.py` (no worker), one Chromium tab on /runs.
 
-Prints one JSON line: the seconds until the page has drawn its table, the websocket bytes the tab received for that
-load, then over an idle window the server's CPU seconds and the websocket bytes received. Run it against another
-checkout with --app-dir to compare code versions on the same machine and store.
+Prints one JSON line: the seconds until the page has drawn its table (a first, cold load, then a second tab's), the
+websocket bytes the second tab received for its load, then over an idle window the server's CPU seconds and the
+websocket bytes received. Run it against another checkout with --app-dir to compare code versions on the same
+machine and store.
 
     python scripts/measure_runs_page.py --runs 30000 --idle 20 [--app-dir /path/to/other/checkout]
 """
@@ -80,21 +81,27 @@ def measure(url: str, pid: int, idle_s: float) -> dict:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(180_000)
-        page.on("websocket", on_ws)
-        started = time.monotonic()
-        page.goto(url + "/runs")
-        page.locator('[data-testid="stDataFrame"]').first.wait_for()
-        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
-        load_s, load_bytes = time.monotonic() - started, got["bytes"]
+        cold = {}
+        for tab in ("cold", "warm"):  # the first load of a fresh server also imports torch and friends
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(180_000)
+            page.on("websocket", on_ws)
+            got["bytes"] = 0
+            started = time.monotonic()
+            page.goto(url + "/runs")
+            page.locator('[data-testid="stDataFrame"]').first.wait_for()
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+            load_s, load_bytes = time.monotonic() - started, got["bytes"]
+            if tab == "cold":
+                cold = {"cold_load_s": round(load_s, 2)}
+                page.close()
         page.wait_for_timeout(2000)  # whatever the load itself still sends
         got["bytes"] = 0
         cpu0 = cpu_seconds(pid)
         page.wait_for_timeout(idle_s * 1000)
         idle_cpu, idle_bytes = cpu_seconds(pid) - cpu0, got["bytes"]
         browser.close()
-    return {"load_s": round(load_s, 2), "load_bytes": load_bytes, "idle_s": idle_s,
+    return {**cold, "load_s": round(load_s, 2), "load_bytes": load_bytes, "idle_s": idle_s,
             "idle_server_cpu_s": round(idle_cpu, 2), "idle_bytes": idle_bytes}
 
 

@@ -1764,9 +1764,15 @@ def test_the_runs_table_polls_slowly_when_nothing_is_live_and_fast_when_a_run_is
     at.run()
     assert [r["name"] for r in at.dataframe[0].value.to_dict("records")][0] == "queued in another tab"
     assert at.selectbox(key="run_picker").options[0].startswith(f"#{other} ")
-    # Issue 27: a queued run that no worker trains is watched closely (one small read), not redrawn every 2 s
+    # Issue 27: a queued run that no worker can take is not redrawn every 2 s (it was: table and live view), only
+    # looked at slowly; with a live worker it is watched closely (one small read), still not redrawn
+    assert ("check", ui.IDLE_REFRESH_S) in periods and ("runs_table", None) in periods
+    assert ("live_view", None) in periods
+    store.worker_beat("w1", 1, "host")
+    periods.clear()
+    at.run()
     assert ("check", ui.LIVE_REFRESH_S) in periods and ("runs_table", None) in periods
-    store.claim("w1", cap=1)  # a worker takes it: its progress is drawn every LIVE_REFRESH_S
+    store.claim("w1", cap=1)  # the worker takes it: its progress is drawn every LIVE_REFRESH_S
     periods.clear()
     at.run()
     assert ("runs_table", ui.LIVE_REFRESH_S) in periods
@@ -1929,3 +1935,18 @@ def test_the_runs_page_reads_one_page_of_a_big_store_and_pages_to_its_last_run(h
     assert shown() == flood[50:] and "86 of 260 runs match; showing 51–86." in texts(at, "caption")
     at.selectbox(key="runs_owner").set_value("visitor3").run()  # another filter: from its first page
     assert "page" not in at.query_params and not at.exception
+
+
+def test_the_other_pages_pickers_offer_the_newest_runs_and_the_linked_one_not_every_row(home, store, monkeypatch):
+    import ui
+    from conftest import many_runs
+    ids = many_runs(store, 30)
+    monkeypatch.setattr(ui, "RECENT_RUNS", 10, raising=False)
+    for page in ("pages/samples.py", "pages/generate.py"):
+        at = app(page, run_id=ids[0])  # a link to the oldest run
+        if page == "pages/generate.py":
+            at.radio(key="gen_source").set_value("a run").run()
+        options = at.selectbox(key="run_picker").options
+        assert len(options) == 11 and options[-1].startswith(f"#{ids[0]} ") and options[0].startswith(f"#{ids[-1]} ")
+    at = app("pages/compare.py")
+    assert len(at.multiselect(key="compare_runs").options) == 10
