@@ -283,26 +283,14 @@ def mark_interrupted() -> None:
         get_store().mark_interrupted(stale)
 
 
-def list_runs(warn: bool = True) -> list[RunView]:
-    """All runs, newest first, after `mark_interrupted`. A run whose stored settings no longer read is left out,
-    and (with `warn`) named in a warning: one damaged row never hides the others. Reads every row: pages use
-    `recent_runs` or a page of the runs table (dashboard.read_page) instead."""
-    mark_interrupted()
-    unreadable: list = []
-    runs = get_store().list_runs(unreadable=unreadable)
-    if warn:
-        warn_unreadable(unreadable)
-    return runs
-
-
 #: How many of the newest runs a page's run picker offers (the run a link names is offered too, however old).
 RECENT_RUNS = 200
 
 
 def recent_runs(also: Sequence[int] = (), warn: bool = True) -> list[RunView]:
     """The newest RECENT_RUNS runs and the selected one (?run= or this session's), and those in `also`, newest
-    first, after `mark_interrupted`: a picker's choices without reading every row. Unreadable rows among them are
-    named as in `list_runs`."""
+    first, after `mark_interrupted`: a picker's choices without reading every row. A run whose stored settings no
+    longer read is left out, and (with `warn`) named in a warning: one damaged row never hides the others."""
     mark_interrupted()
     want = selected_run_id()
     unreadable: list = []
