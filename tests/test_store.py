@@ -572,6 +572,8 @@ def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store
         page = dash.read_page(store, view, 1, size=500)
         assert [r.id for r in page.runs] == kept and page.total == len(kept), view
     assert [r.id for r in store.runs_page(RunWhere(tag="a_b"), 10)] == [odd]  # '_' is no wildcard: not axb
+    assert dash.filter_options(store) == dash.run_filter_options(everyone)  # the same choices, no row parsed
+    assert len(dash.filter_options(store, limit=3)["owner"]) == 3  # the newest runs' owners, bounded
     assert dash.read_page(store, dash.RunFilter(), 99, size=50).page == 3  # past the last page: the last
 
 
