@@ -671,6 +671,7 @@ RUN_GROUPS = ("sweep", "none", "owner", "tag", "status")  # "sweep" (the default
 NO_SWEEP = "none"  # ?sweep=none: the runs outside every sweep
 NO_OWNER = "–"     # how the table shows a run started without a name
 _MAX_SHOWN = 40    # characters of a refused URL value quoted back
+MAX_SEARCH = 100   # characters of a name search (?q=) kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -681,16 +682,17 @@ class RunFilter:
     status: str | None = None
     sweep: int | str | None = None  # a sweep id, or NO_SWEEP
     group: str = "sweep"
+    text: str | None = None  # words the run's name contains (any case): ?q=
 
     def query(self) -> dict[str, str]:
         """The URL query parameters that reproduce this view (defaults left out)."""
         q = {k: str(getattr(self, k)) for k in RUN_FILTERS if getattr(self, k) is not None}
-        return q | ({"group": self.group} if self.group != "sweep" else {})
+        return q | ({"group": self.group} if self.group != "sweep" else {}) | ({"q": self.text} if self.text else {})
 
     @property
     def narrowed(self) -> bool:
         """Whether any filter is set."""
-        return any(getattr(self, k) is not None for k in RUN_FILTERS)
+        return bool(self.text) or any(getattr(self, k) is not None for k in RUN_FILTERS)
 
 
 def run_filter_options(runs: Sequence[RunView]) -> dict[str, list[Any]]:
@@ -715,7 +717,8 @@ def run_where(f: RunFilter) -> RunWhere:
     """The filter as the store's WHERE clauses (`filter_runs` in SQL; the group changes no row)."""
     return RunWhere(owners=None if f.owner is None else (("", NO_OWNER) if f.owner == NO_OWNER else (f.owner,)),
                     tag=f.tag, status=f.status,
-                    sweep=None if f.sweep is None else (0 if f.sweep == NO_SWEEP else int(f.sweep)))
+                    sweep=None if f.sweep is None else (0 if f.sweep == NO_SWEEP else int(f.sweep)),
+                    text=f.text or None)
 
 
 def has_runs(store: Store) -> Callable[[str, Any], bool]:
@@ -785,6 +788,11 @@ def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[A
     or sweep the options leave out (they list only the newest runs')."""
     got: dict[str, Any] = {}
     problems = []
+    text = params.get("q")
+    if isinstance(text, (list, tuple)):
+        text = text[-1] if text else None
+    if text and " ".join(str(text).split()):  # free words, matched literally: nothing to refuse, only a length
+        got["text"] = " ".join(str(text).split())[:MAX_SEARCH]
     for key in (*RUN_FILTERS, "group"):
         raw = params.get(key)
         if isinstance(raw, (list, tuple)):  # ?status=a&status=b: the last, as st.query_params.get gives it
@@ -815,9 +823,10 @@ def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[A
 
 
 def filter_runs(runs: Sequence[RunView], f: RunFilter) -> list[RunView]:
-    """The runs that pass every filter of `f`, in their order."""
+    """The runs that pass every filter of `f`, in their order (what `read_page` asks the store for, in Python)."""
     def keep(r: RunView) -> bool:
         return ((f.owner is None or (r.owner or NO_OWNER) == f.owner) and (f.tag is None or f.tag in r.tags)
+                and (not f.text or f.text.lower() in r.name.lower())
                 and (f.status is None or r.status == f.status)
                 and (f.sweep is None or (r.sweep_id is None if f.sweep == NO_SWEEP else r.sweep_id == f.sweep)))
     return [r for r in runs if keep(r)]

@@ -99,11 +99,13 @@ def _view(r: Any) -> RunView:
 @dataclass(frozen=True)
 class RunWhere:
     """Which (not deleted) runs a listing holds, as SQL: each field None for any. `owners`: owner labels, '' for a
-    run without one; `tag`: one tag of the run's tags; `sweep`: a sweep id, or 0 for the runs outside every sweep."""
+    run without one; `tag`: one tag of the run's tags; `sweep`: a sweep id, or 0 for the runs outside every sweep;
+    `text`: words in the name."""
     owners: tuple[str, ...] | None = None
     tag: str | None = None
     status: str | None = None
     sweep: int | None = None
+    text: str | None = None  # words the name contains, any case; '%' and '_' in them are literal
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """The WHERE clauses, soft-deleted runs left out."""
@@ -116,6 +118,8 @@ class RunWhere:
             out.append(Run.status == self.status)
         if self.sweep is not None:
             out.append(Run.sweep_id.is_(None) if self.sweep == 0 else Run.sweep_id == self.sweep)
+        if self.text:
+            out.append(Run.name.icontains(self.text, autoescape=True))
         return out
 
 

@@ -103,9 +103,13 @@ def runs_table(drawn: tuple = ()) -> None:
             chosen[key] = st.selectbox(
                 FILTER_LABELS[key], choices, index=choices.index(now), key=f"runs_{key}", width=145,
                 format_func=lambda v, k=key: f"every {k}" if v == EVERY else words[k](v))
+        text = st.text_input("Name contains", asked.text or "", key="runs_q", width=180, max_chars=dash.MAX_SEARCH,
+                             placeholder="words of a run's name", help="Shows the runs whose name contains these "
+                             "words (any case), from the whole store, not only this page.")
+    chosen["text"] = " ".join(text.split()) or None
     view = dash.RunFilter(**{k: None if v == EVERY else v for k, v in chosen.items()})
     if view.query() != asked.query():  # changed here: the URL follows, so a copied link shows this view
-        for key in (*dash.RUN_FILTERS, "group"):
+        for key in (*dash.RUN_FILTERS, "group", "q"):
             if key in view.query():
                 st.query_params[key] = view.query()[key]
             elif key in asked.query():

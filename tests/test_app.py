@@ -1935,6 +1935,12 @@ def test_the_runs_page_reads_one_page_of_a_big_store_and_pages_to_its_last_run(h
     assert shown() == flood[50:] and "86 of 260 runs match; showing 51–86." in texts(at, "caption")
     at.selectbox(key="runs_owner").set_value("visitor3").run()  # another filter: from its first page
     assert "page" not in at.query_params and not at.exception
+    # A name search, in SQL over the whole store: found however old the run, and kept in the URL
+    at = app("pages/runs.py", query={"page": "3"})
+    at.text_input(key="runs_q").input("FLOOD 2").run()
+    assert at.query_params["q"] == "FLOOD 2" and "page" not in at.query_params
+    assert shown() == [i for i in ids[::-1] if f"flood {i - ids[0] + 1}".startswith("flood 2")][:50]
+    assert "72 of 260 runs match; showing 1–50." in texts(at, "caption")  # 2, 20-29, 200-260
 
 
 def test_the_other_pages_pickers_offer_the_newest_runs_and_the_linked_one_not_every_row(home, store, monkeypatch):

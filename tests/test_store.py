@@ -567,7 +567,8 @@ def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store
     everyone = store.list_runs()
     for view in (dash.RunFilter(tag="a_b"), dash.RunFilter(tag="flood"), dash.RunFilter(owner=dash.NO_OWNER),
                  dash.RunFilter(owner="visitor3", status="stopped"), dash.RunFilter(status="queued"),
-                 dash.RunFilter(sweep=7), dash.RunFilter(sweep=dash.NO_SWEEP, tag="flood")):
+                 dash.RunFilter(sweep=7), dash.RunFilter(sweep=dash.NO_SWEEP, tag="flood"),
+                 dash.RunFilter(text="FLOOD 12"), dash.RunFilter(text="%"), dash.RunFilter(text="o_d")):
         kept = [r.id for r in dash.filter_runs(everyone, view)]
         page = dash.read_page(store, view, 1, size=500)
         assert [r.id for r in page.runs] == kept and page.total == len(kept), view
