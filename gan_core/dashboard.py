@@ -4,6 +4,7 @@ config, ETA, run tables, config diffs, sample progressions. Pages only lay these
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -642,11 +643,10 @@ def run_label(run: RunView) -> str:
 NAME_CHARS = 40  # the runs table's name column: longer names end in "…" (the live view shows them in full)
 
 
-def runs_table(runs: Sequence[RunView], now: float | None = None,
-               places: Mapping[int, int | None] | None = None) -> list[dict[str, Any]]:
+def runs_table(runs: Sequence[RunView], places: Mapping[int, int | None] | None = None) -> list[dict[str, Any]]:
     """One row per run for the runs table: id, name, owner, status (with the place in the queue: `places`, run id
-    → place, as the store's queue_position says; else counted among `runs`), progress, epoch, step, arch, age."""
-    now = now or time.time()
+    → place, as the store's queue_position says; else counted among `runs`), progress, epoch, step, arch, and when
+    it was created (a UTC datetime: the browser shows its age, which stays true while the table is not redrawn)."""
     queued = sorted(r.id for r in runs if r.status == RunStatus.QUEUED)  # workers claim the oldest first
     if places is None:
         places = {i: n + 1 for n, i in enumerate(queued)}
@@ -662,7 +662,7 @@ def runs_table(runs: Sequence[RunView], now: float | None = None,
              "status": status(r),
              "progress": round(r.progress, 4), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
-             "created": format_duration(now - r.created_at) + " ago"} for r in runs]
+             "created": datetime.datetime.fromtimestamp(r.created_at, datetime.timezone.utc)} for r in runs]
 
 
 # --- the runs table's filters and groups (kept in the URL: ?owner=ada&status=running&group=owner) -----------

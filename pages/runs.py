@@ -162,6 +162,8 @@ def _table(group: "dash.RunGroup", early: set[int], waiting: dict[int, str],
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
                                                                            format="percent"),
                                 "name": st.column_config.TextColumn("name", width="medium"),
+                                # its age, drawn by the browser: an idle page is not redrawn to keep "2 min ago" true
+                                "created": st.column_config.DatetimeColumn("created", format="distance"),
                                 "id": st.column_config.NumberColumn("id", width="small")})
 
 
