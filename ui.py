@@ -312,11 +312,17 @@ def identity() -> policy.Identity:
     the typed display name ('anonymous' by default)."""
     s = policy.Settings.from_env()
     if auth_configured():
-        return policy.oidc_identity(st.user.to_dict(), s) if st.user.is_logged_in else policy.Identity("", "")
-    name = (st.session_state.get("owner") or "").strip() or "anonymous"
-    if s.demo_mode:
-        return policy.visitor_identity(visitor_token(), name)
-    return policy.Identity.named(name)  # a typed name is never an admin
+        me = policy.oidc_identity(st.user.to_dict(), s) if st.user.is_logged_in else policy.Identity("", "")
+    else:
+        name = (st.session_state.get("owner") or "").strip() or "anonymous"
+        me = policy.visitor_identity(visitor_token(), name) if s.demo_mode else policy.Identity.named(name)
+    return dataclasses.replace(me, address=client_address(s))  # a typed name is never an admin
+
+
+def client_address(s: policy.Settings) -> str:
+    """This session's client IP address ('' when not known: Streamlit gives none for a browser on localhost)."""
+    return policy.client_address(st.context.ip_address, st.context.headers.get_all("X-Forwarded-For"),
+                                 s.trusted_proxy_hops)
 
 
 def owner() -> str:

@@ -12,6 +12,7 @@ operator's tool on the server and uses the Store directly.) The limits are `sett
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import secrets
@@ -37,11 +38,14 @@ class PolicyError(PermissionError):
 class Identity:
     """Who acts. `key` is what ownership and caps compare ('' = nobody: may watch, not act); `label` is the name
     shown; `admin` is decided when the identity is built, from a verified identity only; `aliases` are older keys
-    this person's runs may carry (a signed-in, verified email owns the runs started under that name before)."""
+    this person's runs may carry (a signed-in, verified email owns the runs started under that name before);
+    `address` is the client's IP address as `client_address` found it ('' when not known: the CLI, a local
+    browser), which the demo's caps also key on."""
     key: str
     label: str
     admin: bool = False
     aliases: frozenset[str] = frozenset()
+    address: str = ""
 
     @classmethod
     def named(cls, name: str, settings: Settings | None = None) -> Identity:
@@ -123,6 +127,32 @@ def read_visitor_token(key: bytes, signed: str | None) -> str | None:
     except BadData:
         return None
     return token if isinstance(token, str) and token else None
+
+
+def client_address(peer: str | None, forwarded_for: Sequence[str], trusted_hops: int) -> str:
+    """The client's IP address: the connection's `peer`, or, behind `trusted_hops` proxies the operator trusts, the
+    address the outermost trusted proxy saw, i.e. the `trusted_hops`-th entry from the right of X-Forwarded-For
+    (entries to its left are whatever the client typed). '' when there is none, or it is not an IP address."""
+    if trusted_hops > 0:
+        hops = [h.strip() for line in forwarded_for for h in line.split(",") if h.strip()]
+        peer = hops[-trusted_hops] if len(hops) >= trusted_hops else None  # too few: the proxy was bypassed
+    try:
+        return str(ipaddress.ip_address((peer or "").strip()))
+    except ValueError:
+        return ""
+
+
+SUBNET_BITS = {4: 24, 6: 64}  # what one household, office or cloud tenant usually holds
+
+
+def subnet(address: str) -> str:
+    """The network `address` is in (/24 for IPv4, /64 for IPv6), as text: '203.0.113.0/24'; '' for no address."""
+    if not address:
+        return ""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ipaddress.ip_network(f"{ip}/{SUBNET_BITS[ip.version]}", strict=False))
 
 
 def _who(who: Identity | str, settings: Settings) -> Identity:

@@ -32,6 +32,14 @@ def env_number(name: str, default: int | float) -> int | float:
     return value
 
 
+def env_count(name: str, default: int, most: int = 10) -> int:
+    """A whole number 0..`most` from the environment (0 is allowed, unlike `env_number`); ConfigError naming it."""
+    text = env_text(name, str(default))
+    if not (text.isascii() and text.isdigit()) or int(text) > most:
+        raise ConfigError(f"{name}={text!r} must be a whole number from 0 to {most} (default {default})")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Limits of this deployment. `demo_mode` switches the caps on; admins may manage every run."""
@@ -52,6 +60,9 @@ class Settings:
     upload_quota_mb_per_user: float = 100.0  # every mode: what one person's uploads may take on disk
     upload_quota_mb_total: float = 1000.0    # every mode: what all uploads together may take
     upload_keep_days: float = 2.0            # every mode: uploads older than this are removed
+    # Proxies in front of the dashboard whose X-Forwarded-For is trusted for the client's address (0: none; the
+    # connection's own peer is the client). Trust only proxies you run: a client can send the header itself.
+    trusted_proxy_hops: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,7 +77,8 @@ class Settings:
                    max_upload_mb=env_number("GAN_MAX_UPLOAD_MB", d.max_upload_mb),
                    upload_quota_mb_per_user=env_number("GAN_UPLOAD_QUOTA_MB_PER_USER", d.upload_quota_mb_per_user),
                    upload_quota_mb_total=env_number("GAN_UPLOAD_QUOTA_MB_TOTAL", d.upload_quota_mb_total),
-                   upload_keep_days=env_number("GAN_UPLOAD_KEEP_DAYS", d.upload_keep_days), **num)
+                   upload_keep_days=env_number("GAN_UPLOAD_KEEP_DAYS", d.upload_keep_days),
+                   trusted_proxy_hops=env_count("GAN_TRUSTED_PROXY_HOPS", d.trusted_proxy_hops), **num)
 
 
 @dataclass(frozen=True)

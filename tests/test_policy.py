@@ -397,3 +397,35 @@ def test_resuming_a_sweep_on_the_demo_keeps_to_the_queue_caps_all_or_nothing(sto
         policy.resume_sweep(store, sweep_id, ada, tight)
     roomy = dataclasses.replace(DEMO, max_queued_per_user=3)
     assert len(policy.resume_sweep(store, sweep_id, ada, roomy)) == 2
+
+
+@pytest.mark.parametrize("peer, forwarded, hops, expected", [
+    ("198.51.100.7", [], 0, "198.51.100.7"),                              # no proxy: the connection's peer
+    ("198.51.100.7", ["203.0.113.9"], 0, "198.51.100.7"),                 # an untrusted header is ignored
+    (None, ["1.2.3.4, 203.0.113.9"], 1, "203.0.113.9"),                   # the client typed 1.2.3.4 itself
+    (None, ["1.2.3.4", "203.0.113.9, 10.0.0.2"], 2, "203.0.113.9"),        # two proxies, repeated header lines
+    (None, [], 1, ""),                                                   # a trusted proxy that was bypassed
+    (None, ["not-an-ip"], 1, ""),
+    ("2001:DB8::1", [], 0, "2001:db8::1"),                               # one spelling per address
+    (None, [], 0, ""),                                                   # localhost: Streamlit gives no peer
+])
+def test_client_address_trusts_only_the_proxies_the_operator_named(peer, forwarded, hops, expected):
+    assert policy.client_address(peer, forwarded, hops) == expected
+
+
+def test_subnet_groups_a_household_and_an_ipv6_allocation():
+    assert policy.subnet("203.0.113.9") == policy.subnet("203.0.113.200") == "203.0.113.0/24"
+    assert policy.subnet("203.0.114.9") != policy.subnet("203.0.113.9")
+    assert policy.subnet("2001:db8:0:1:aaaa::1") == policy.subnet("2001:db8:0:1:ffff::2") == "2001:db8:0:1::/64"
+    assert policy.subnet("::ffff:203.0.113.9") == "203.0.113.0/24"  # an IPv4 client on a dual-stack socket
+    assert policy.subnet("") == ""
+
+
+@pytest.mark.parametrize("value, message", [("-1", "from 0 to 10"), ("11", "from 0 to 10"), ("1.5", "whole"),
+                                            ("²", "whole")])
+def test_trusted_proxy_hops_is_a_small_whole_number(monkeypatch, value, message):
+    monkeypatch.setenv("GAN_TRUSTED_PROXY_HOPS", value)
+    with pytest.raises(ConfigError, match=f"GAN_TRUSTED_PROXY_HOPS.*{message}"):
+        Settings.from_env()
+    monkeypatch.setenv("GAN_TRUSTED_PROXY_HOPS", "2")
+    assert Settings.from_env().trusted_proxy_hops == 2
