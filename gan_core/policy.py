@@ -291,12 +291,26 @@ def resume_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Set
     return store.resume_sweep(sweep_id, [r.id for r in runs], guard=guard)
 
 
+# Switches a demo run may not turn on, and why (the Train form disables them there). torch.compile's compile time
+# (an 8-step run took 29.6 s instead of 3.4 s) is compute none of the caps counts.
+DEMO_OFF = {"compile": "torch.compile is off on this demo: compiling takes longer than a demo-sized run trains, and "
+                       "no demo cap counts that time; untick it (Performance)"}
+
+
 def check_resources(cfg: TrainConfig, settings: Settings) -> Estimate:
     """What a run may cost, before it is queued: it must fit in memory (every mode); on the demo, also the caps on
-    epochs, steps, parameters and total training compute. Returns the estimate."""
+    a run's memory, epochs, steps, parameters and total training compute, and no torch.compile. Returns the
+    estimate."""
     est = check_fits(cfg)  # ConfigError: the config itself must change
     if not settings.demo_mode:
         return est
+    for name, why in DEMO_OFF.items():  # "compile: …": the Train form shows the problem on that field
+        if getattr(cfg, name):
+            raise PolicyError(f"{name}: {why}")
+    if est.memory_bytes > settings.max_run_memory_gb * 1e9:  # the host's bound (check_fits) is for its owner's runs
+        raise PolicyError(f"demo limit: this run would need about {est.memory_bytes / 1e9:.1f} GB of memory, more "
+                          f"than the {settings.max_run_memory_gb:g} GB a run this demo allows "
+                          f"(GAN_DEMO_MAX_RUN_MEMORY_GB); lower the batch size or make the model narrower")
     if cfg.epochs > settings.max_epochs:
         raise PolicyError(f"demo limit: epochs {cfg.epochs} is more than the {settings.max_epochs} this demo allows")
     if planned_steps(cfg) > settings.max_steps:

@@ -670,6 +670,34 @@ def test_demo_mode_caps_the_form_and_hides_delete(home, store, monkeypatch):
     assert not [b for b in at.button if b.key == f"delete-{run_id}"]  # destructive actions hidden on the demo
 
 
+def test_demo_mode_refuses_a_runs_memory_past_its_cap_and_torch_compile_in_the_form(home, store, monkeypatch):
+    """Issue 27: a DCGAN at batch 8192 (16 GB) passed the form and queued on the demo; torch.compile could be ticked."""
+    monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "64")  # the host's own bound lets it through
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    at = app("pages/train.py", user="ada")
+    box = at.checkbox(key="cfg.compile")
+    assert box.disabled and not box.value and "Off here: torch.compile is off on this demo" in box.help
+    assert any("GB of memory" in t and "no torch.compile" in t for t in texts(at, "info"))
+    _set(at, "arch", "dcgan")
+    at.run()
+    _set(at, "batch_size", 8192)
+    _set(at, "epochs", 1)
+    at.run()
+    assert any(dash.plain("more than the 2 GB a run this demo allows (GAN_DEMO_MAX_RUN_MEMORY_GB)") in t
+               for t in texts(at, "error"))
+    assert at.button(key="start").disabled
+    _set(at, "batch_size", 64)
+    at.run()
+    assert not texts(at, "error") and not at.button(key="start").disabled
+    at.session_state["cfg.compile"] = True  # ticked before (a Clone of a team run): it can be unticked, and says why
+    at.run()
+    assert not at.checkbox(key="cfg.compile").disabled and at.button(key="start").disabled
+    assert any(dash.plain("torch.compile is off on this demo") in t for t in texts(at, "error")), texts(at, "error")
+    monkeypatch.setenv("GAN_DEMO_MODE", "0")
+    assert not app("pages/train.py", user="ada").checkbox(key="cfg.compile").disabled  # a team may compile
+    assert store.list_runs() == []
+
+
 def test_demo_mode_caps_the_generate_grid(store, trained, monkeypatch):
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
     monkeypatch.setenv("GAN_DEMO_MAX_GRID", "4")
