@@ -60,7 +60,8 @@ def _refused(what: str, reason: str) -> None:
 def uploaded_generator() -> Path:
     """The uploader, and the path of the generator it holds (checked and stored by gan_core.uploads, once per
     upload); stops the page with a note until there is one."""
-    owner_key = ui.owner_key()
+    me = ui.identity()  # the key and the client's address: the upload limits and quotas count both
+    owner_key = me.key
     if not owner_key:  # uploads cost the server disk: only people it can hold to a quota may send them
         st.info("Sign in to upload a generator. Runs and pretrained generators need no account.")
         st.stop()
@@ -71,7 +72,7 @@ def uploaded_generator() -> Path:
     home = ui.get_store().home
     try:  # checked in memory, then stored within the quotas; a rerun (seed, grid size...) reuses the stored file
         path, kept = uploads.kept_or_stored(home, owner_key, up.file_id, up.getvalue(), ui.settings(),
-                                            st.session_state.get("gen_upload"))
+                                            st.session_state.get("gen_upload"), address=me.address)
     except (CheckpointError, uploads.UploadError) as e:
         _refused("This file was not accepted", uploads.public_reason(e, home))
         st.stop()

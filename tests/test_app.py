@@ -825,7 +825,8 @@ def upload_page(**who) -> AppTest:
 
 def stored_uploads(home: Path) -> list[Path]:
     root = home / "uploads"
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".lock") if root.exists() else []
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name not in (".lock", ".ledger.json")) \
+        if root.exists() else []
 
 
 def test_signed_out_visitors_may_not_upload(home, store):
@@ -851,6 +852,24 @@ def test_an_upload_is_stored_per_person_within_the_quota_and_names_no_server_pat
     assert any("quota" in e and "per person" in e for e in texts(at, "error"))
     assert stored_uploads(home) == [kept]  # refused: nothing written
     assert_no_server_path(at, home, tmp_path)
+
+
+def test_uploads_from_one_address_share_its_limit_on_the_page(home, store, tmp_path, monkeypatch):
+    """Issue 27: the upload limits were per cookie. AppTest cannot send a client address, so ui.client_address
+    answers what a trusted proxy's X-Forwarded-For would (policy.client_address has its own tests)."""
+    import ui
+
+    monkeypatch.setattr(ui, "client_address", lambda s: "203.0.113.7")
+    monkeypatch.setenv("GAN_UPLOADS_PER_HOUR_PER_ADDRESS", "1")
+    good, other = tiny_generator(tmp_path, 0), tiny_generator(tmp_path, 1)
+    ada = upload_page(user="ada")
+    ada.file_uploader[0].set_value(("a.safetensors", good, "application/octet-stream")).run()
+    assert not ada.error and len(stored_uploads(home)) == 1
+    bob = upload_page(user="bob")  # another person, the same address
+    bob.file_uploader[0].set_value(("b.safetensors", other, "application/octet-stream")).run()
+    assert any("GAN_UPLOADS_PER_HOUR_PER_ADDRESS" in e for e in texts(bob, "error")), texts(bob, "error")
+    assert not bob.exception
+    assert len(stored_uploads(home)) == 1
 
 
 @pytest.mark.slow
