@@ -391,11 +391,13 @@ def worker_cap(cap: int, settings: Settings) -> int:
 
 
 def prune(store: Store, settings: Settings, now: float | None = None) -> list[int]:
-    """Uploads older than `upload_keep_days` in every mode; in demo mode also soft-delete and purge finished runs
-    older than `prune_days`. Returns the run ids removed."""
+    """Uploads, and cached rejection calibrations unused for `upload_keep_days`, in every mode; in demo mode also
+    soft-delete and purge finished runs older than `prune_days`. Returns the run ids removed."""
+    from .rejection import calibrations_dir, prune_calibrations
     from .uploads import prune_uploads  # here, not at the top: uploads → checkpoint loads torch, policy need not
 
     prune_uploads(store.home, settings, now=now)  # every mode: anyone may upload, so uploads always age out
+    prune_calibrations(calibrations_dir(store.home), settings.upload_keep_days * 86400, now=now)  # theirs too
     if not settings.demo_mode:
         return []
     cutoff = (time.time() if now is None else now) - settings.prune_days * 86400

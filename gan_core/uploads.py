@@ -156,6 +156,15 @@ def _admit(root: Path, owner_key: str, address: str, settings: Settings, now: fl
     _write_ledger(root, ledger, now)
 
 
+def calibration_digits(home: Path, path: Path) -> int:
+    """Training digits a rejection calibration of the generator at `path` uses: fewer for an upload, which anyone
+    may send (rejection.UPLOAD_CALIBRATION_N), than for a run's or a shipped generator (CALIBRATION_N)."""
+    from .rejection import CALIBRATION_N, UPLOAD_CALIBRATION_N
+
+    root = uploads_dir(home).resolve()
+    return UPLOAD_CALIBRATION_N if root in Path(path).resolve().parents else CALIBRATION_N
+
+
 #: What a page keeps between reruns for an upload it has stored: (the upload's file id, owner key, stored path).
 Kept = tuple[str, str, str]
 

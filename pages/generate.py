@@ -28,8 +28,10 @@ def _rejector(path: str, mtime: float):
     if d is None:
         return None, "this file carries no discriminator (exports written before rejection existed do not)"
     g, cfg, _ = load_generator(path)
-    try:
-        return d, rejection.training_calibration(g, d, cfg)
+    home = ui.get_store().home
+    try:  # once per file content (kept on disk), on fewer digits for an upload
+        return d, rejection.cached_calibration(path, g, d, cfg, rejection.calibrations_dir(home),
+                                               uploads.calibration_digits(home, Path(path)))
     except (OSError, ValueError, RuntimeError) as e:  # no training data here to calibrate D on
         return None, f"its discriminator could not be calibrated on training digits here ({e})"
 

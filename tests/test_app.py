@@ -872,6 +872,36 @@ def test_uploads_from_one_address_share_its_limit_on_the_page(home, store, tmp_p
     assert len(stored_uploads(home)) == 1
 
 
+def test_an_uploaded_d_is_calibrated_once_per_file_content_on_fewer_digits(home, store, tmp_path, monkeypatch):
+    """Issue 27: every new upload of an export carrying D calibrated it on 5,000 digits (68 s of CPU for 20 MB)."""
+    import torch
+
+    from gan_core import rejection
+    from gan_core.checkpoint import save_generator
+    from gan_core.models import build_discriminator, build_generator
+
+    cfg = TrainConfig(g_widths=(32,), d_widths=(32,), latent_dim=8)
+    torch.manual_seed(0)
+    save_generator(tmp_path / "gd.safetensors", cfg, build_generator(cfg), 1, 10, d=build_discriminator(cfg))
+    data = (tmp_path / "gd.safetensors").read_bytes()
+    calls: list[int] = []
+    real = rejection.training_calibration
+
+    def counted(g, d, cfg, n=rejection.CALIBRATION_N, data_dir=None):
+        calls.append(n)
+        return real(g, d, cfg, n, data_dir)
+    monkeypatch.setattr(rejection, "training_calibration", counted)
+    uploaded: list[int] = []
+    for who in ("ada", "bob"):  # the same file from two people: two uploads, one calibration
+        at = upload_page(user=who)
+        calls.clear()  # the page opened on a pretrained generator (calibrated on all 5,000 digits)
+        at.file_uploader[0].set_value(("gd.safetensors", data, "application/octet-stream")).run()
+        assert not at.error and not at.exception and not at.select_slider(key="gen_reject").disabled
+        uploaded += calls
+    assert uploaded == [rejection.UPLOAD_CALIBRATION_N]
+    assert len(stored_uploads(home)) == 2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["pickle", "truncated", "random bytes", "plain safetensors"])
 def test_hostile_uploads_write_nothing_and_name_no_server_path(home, store, tmp_path, kind):

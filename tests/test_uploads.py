@@ -154,8 +154,12 @@ def test_old_uploads_are_pruned_and_free_their_quota(tmp_path, files):
 def test_policy_prune_removes_old_uploads_in_every_mode(store, files, demo):
     settings = Settings(demo_mode=demo, upload_keep_days=2)
     path = uploads.store_upload(store.home, "ada", files[0], settings, now=T0)
-    assert policy.prune(store, settings, now=T0 + 1 * DAY) == [] and path.exists()
-    assert policy.prune(store, settings, now=T0 + 3 * DAY) == [] and not path.exists()
+    cal = store.home / "calibrations" / "0123-n1000-seed99-v1.safetensors"  # rejection's cache ages out with them
+    cal.parent.mkdir()
+    cal.write_bytes(b"x")
+    os.utime(cal, (T0, T0))
+    assert policy.prune(store, settings, now=T0 + 1 * DAY) == [] and path.exists() and cal.exists()
+    assert policy.prune(store, settings, now=T0 + 3 * DAY) == [] and not path.exists() and not cal.exists()
 
 
 def test_public_reason_names_no_server_path(tmp_path):
