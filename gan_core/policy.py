@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.engine import Connection
 
+# subnet lives in .addresses so that uploads (which policy imports to prune) can key its limits on it too.
+from .addresses import SUBNET_BITS, subnet  # noqa: F401
 from .budget import Estimate, check_fits
 from .config import ConfigError, TrainConfig, planned_steps
 from .settings import Settings
@@ -140,19 +142,6 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], trusted_hops:
         return str(ipaddress.ip_address((peer or "").strip()))
     except ValueError:
         return ""
-
-
-SUBNET_BITS = {4: 24, 6: 64}  # what one household, office or cloud tenant usually holds
-
-
-def subnet(address: str) -> str:
-    """The network `address` is in (/24 for IPv4, /64 for IPv6), as text: '203.0.113.0/24'; '' for no address."""
-    if not address:
-        return ""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return str(ipaddress.ip_network(f"{ip}/{SUBNET_BITS[ip.version]}", strict=False))
 
 
 def _who(who: Identity | str, settings: Settings) -> Identity:

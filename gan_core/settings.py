@@ -63,7 +63,7 @@ class Settings:
     # Every mode: what all identities behind one client address may keep on disk (new cookies share it).
     upload_quota_mb_per_address: float = 200.0
     # Every mode: upload attempts an hour, refused ones included (each costs seconds of CPU to check), per person,
-    # per client address and per subnet (policy.subnet), counted before the file is parsed.
+    # per client address and per subnet (addresses.subnet), counted before the file is parsed.
     uploads_per_hour_per_user: int = 10
     uploads_per_hour_per_address: int = 20
     uploads_per_hour_per_subnet: int = 40

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from .addresses import subnet
 from .checkpoint import atomic_write, atomic_write_text, check_upload
 from .settings import Settings
 
@@ -133,8 +134,6 @@ def _admit(root: Path, owner_key: str, address: str, settings: Settings, now: fl
     """Count one upload attempt against the hour's limits per person, per address and per subnet (the last two
     when the address is known), or refuse it with UploadError naming the limit and when it frees; the caller
     holds the lock."""
-    from .policy import subnet
-
     ledger = _read_ledger(root)
     recent = [a for a in ledger["attempts"] if 0 <= now - a[0] < _HOUR]
     net = subnet(address) if address else ""
