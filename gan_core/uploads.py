@@ -1,8 +1,9 @@
 """Uploaded generators: checked in memory, then kept per person under their content hash, within quotas, aged out.
 
-Nothing a visitor sends reaches the disk before `checkpoint.check_upload` has accepted the bytes, no name a visitor
-chose becomes a path (the folder is a hash of the person's key, the file a hash of its content), and a person's
-uploads and everyone's together stay within the quotas of `settings.Settings` in every mode, not only on the demo.
+No byte a visitor sends reaches the disk before `checkpoint.check_upload` has accepted the file (only the attempt is
+counted, in a ledger of hashes), no name a visitor chose becomes a path (the folder is a hash of the person's key,
+the file a hash of its content), and uploads stay within the rate limits and quotas of `settings.Settings` (per
+person, per client address and subnet, in total) in every mode, not only on the demo.
 """
 from __future__ import annotations
 
