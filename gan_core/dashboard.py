@@ -617,7 +617,9 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=")
+# "&" too: the renderer decodes character references (&colon; &#64;) before GFM autolinks the text, so
+# "http&colon;//x" became a link in Chromium; "\&" shows the "&" itself and nothing is decoded.
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=&")
 
 
 # GFM turns bare URLs and emails into links after escapes are resolved (seen in Chromium: "http\\://x" became a
@@ -627,8 +629,8 @@ _AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www)(?=[:.])|@")
 
 def plain(text: str) -> str:
     """User text (run names, tags, descriptions) made safe for st.markdown/caption/subheader: every markdown,
-    emoji-shortcode (:x:), colour directive and LaTeX character is backslash-escaped, bare URLs and emails are kept
-    from becoming links, and newlines become spaces, so it shows literally; Streamlit already refuses raw HTML
+    emoji-shortcode (:x:), colour directive, LaTeX and entity (&) character is backslash-escaped, bare URLs and emails
+    are kept from becoming links, and newlines become spaces, so it shows literally; Streamlit already refuses raw HTML
     without unsafe_allow_html, which we never pass."""
     text = _AUTOLINK.sub(lambda m: m.group(0) + "\u2060", str(text))
     return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else (" " if ch in "\r\n" else ch) for ch in text)

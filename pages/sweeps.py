@@ -81,7 +81,7 @@ def board(sweep_id: int) -> None:
             try:
                 asked = policy.stop_sweep(store, sweep_id, ui.identity(), ui.settings())
             except policy.PolicyError as e:
-                st.error(str(e))
+                st.error(dash.plain(str(e)))  # may name the owner: user text
             else:
                 st.success(f"Asked {asked} run(s) to stop; each checkpoints first.")
     if not runs:

@@ -678,13 +678,14 @@ def test_demo_mode_caps_the_generate_grid(store, trained, monkeypatch):
 
 
 @pytest.mark.parametrize("hostile", ["<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
-                                     ":red[**HUGE**] $\\frac{1}{0}$ ![p](http://evil.example/t.png)"])
+                                     ":red[**HUGE**] $\\frac{1}{0}$ ![p](http://evil.example/t.png)",
+                                     "http&colon;//evil.example/e1 www&period;evil.example/e2 x&commat;evil.example"])
 def test_hostile_run_names_render_as_plain_text(home, store, hostile):
     run_id = store.submit(TrainConfig(epochs=2), name=hostile, owner="ada", tags="x", description=hostile)
     at = app("pages/runs.py", run_id=run_id)
     sub = at.subheader[0].value
     assert sub == f"#{run_id} " + dash.plain(hostile)  # every markdown character escaped
-    assert not re.search(r"(?<!\\)[<>\[\]():$!*]", sub.split(" ", 1)[1])  # no markup character left unescaped
+    assert not re.search(r"(?<!\\)[<>\[\]():$!*&]", sub.split(" ", 1)[1])  # no markup character left unescaped
     assert hostile in [t.value for t in at.text]  # the description is st.text: shown literally
     assert not at.exception
 
