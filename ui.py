@@ -429,11 +429,7 @@ _LINK_TOLD = "_link_run_told"  # the ?run= value a refused link was replaced by 
 
 def selected_run_id() -> int | None:
     """The run named by ?run= in the URL (shared links open the same run), else the session's last choice."""
-    raw = st.query_params.get("run") or st.session_state.get("run_id")
-    try:
-        return int(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
+    return dash.parse_id(st.query_params.get("run") or st.session_state.get("run_id"))
 
 
 def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_picker") -> RunView:

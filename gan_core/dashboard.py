@@ -662,6 +662,23 @@ def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[s
 
 # --- the runs table's filters and groups (kept in the URL: ?owner=ada&status=running&group=owner) -----------
 RUN_FILTERS = ("owner", "tag", "status", "sweep")
+MAX_ID = 2**63 - 1  # the largest BIGINT of SQLite and PostgreSQL: no run or sweep id is bigger
+
+
+def parse_id(raw: Any) -> int | None:
+    """A run or sweep id as a URL (?run=, ?sweep=) or the session gives it: ASCII digits only, 1 to MAX_ID, else
+    None. The one way every page reads an id: str.isdigit() is True for '²' (then int() raised) and int() reads
+    '٣', ' 7', '+7' and '1_0' as other ids."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if 1 <= raw <= MAX_ID else None
+    text = raw if isinstance(raw, str) else ""
+    if not (0 < len(text) <= len(str(MAX_ID)) and text.isascii() and text.isdigit()):
+        return None
+    n = int(text)
+    return n if 1 <= n <= MAX_ID else None
+
 RUN_GROUPS = ("sweep", "none", "owner", "tag", "status")  # "sweep" (the default) folds each sweep's runs
 NO_SWEEP = "none"  # ?sweep=none: the runs outside every sweep
 NO_OWNER = "–"     # how the table shows a run started without a name
@@ -714,7 +731,7 @@ def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[A
         if key == "tag":
             value = value.lower()
         if key == "sweep" and value != NO_SWEEP:
-            value = int(value) if value.isdigit() and len(value) < 12 else value
+            value = parse_id(str(raw)) or value  # the raw value: " 1" names no sweep here either
         allowed = RUN_GROUPS if key == "group" else options.get(key, ())
         if value in allowed:
             got[key] = value

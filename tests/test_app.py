@@ -1692,6 +1692,23 @@ def test_runs_table_folds_each_sweep_and_filters_and_groups_from_the_url(home, s
     assert not at.exception
 
 
+@pytest.mark.parametrize("link", ["²", "١", "٣", "-1", "1e3", "+1", " 1", "9" * 30, str(2**63)])
+def test_an_id_in_a_link_is_ascii_digits_or_names_nothing(home, store, link):
+    """Issue 27: /sweeps?sweep=² raised (str.isdigit accepts '²', int() does not), and int() read '١' (an Arabic-
+    Indic one) or ' 1' as run 1. Every page reads ?run= and ?sweep= one way (dash.parse_id)."""
+    older = _lr_sweep(store, points=1)  # sweep 1 and run 1: what the odd spellings of 1 were read as
+    newer = _lr_sweep(store, points=1)
+    at = app("pages/sweeps.py", query={"sweep": link})
+    assert at.selectbox(key="sweep_picker").value == newer != older  # the default sweep, not one the link names
+    for page in ("pages/runs.py", "pages/samples.py"):
+        at = app(page, query={"run": link})
+        said = " ".join(w.value for w in at.warning)
+        assert "which is not in the run list" in said, (page, said)
+    at = app("pages/runs.py", query={"sweep": link})
+    said = " ".join(w.value.replace("\\", "") for w in at.warning)
+    assert "is not a sweep with runs here" in said, said
+
+
 def test_runs_table_refuses_bad_link_values_in_words_and_shows_every_run(home, store):
     _team(store)
     at = app("pages/runs.py", query={"status": "finished", "sweep": "abc", "group": "colour", "owner": "nobody",

@@ -529,3 +529,10 @@ def test_a_runs_failure_reason_is_words_not_an_exception_class(mnist_slice):
     assert failed.reason == "refused before training: batch_size: 64 is larger than the 32 training images"
     # an error nobody foresaw keeps its type: the one clue a bug report needs
     assert failure_reason(KeyError("g_ema"), 120) == "stopped by an unexpected error at step 120 (KeyError: 'g_ema')"
+
+
+def test_parse_id_takes_ascii_digits_in_range_only():
+    assert [dash.parse_id(v) for v in ("1", "42", "007", str(2**63 - 1), 7)] == [1, 42, 7, 2**63 - 1, 7]
+    for bad in ("²", "١", "٣", "-1", "0", "1e3", "+1", " 1", "1 ", "1_0", "0x1", "", "9" * 30, str(2**63), None,
+                True, 0, -3, 2**63, 1.0, ["1"]):
+        assert dash.parse_id(bad) is None, bad
