@@ -64,7 +64,7 @@ def get_store() -> Store:
         # Keyed on where the store lives, so a process only ever holds one Store per database.
         return _store(str(gan_home()), os.environ.get("GAN_DB_URL", ""))
     except StoreError as e:
-        st.error(f"The run database cannot be used: {e}")
+        st.error(f"The run database cannot be used: {dash.shown_error(e)}")
         st.stop()
         raise  # unreachable: st.stop raises
 
@@ -234,7 +234,7 @@ def ensure_worker() -> bool:
     try:
         return worker.ensure_worker(get_store())
     except OSError as e:
-        st.warning(f"Could not start a training worker ({e}); run `python -m gan_core worker` yourself.")
+        st.warning(f"Could not start a training worker ({dash.shown_error(e)}); run `python -m gan_core worker` yourself.")
         return False
 
 

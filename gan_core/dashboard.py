@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import re
@@ -19,10 +20,12 @@ from PIL import Image
 
 from .config import (LOSS_COMPANIONS, MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field,
                      capped_by_max_steps, coerce_value, config_fields, planned_steps, steps_per_epoch)
+from .events import redact_paths
 from .sampling import gif_bytes
 from .status import ACTIVE, LIVE, RunStatus
 from .store import RunView, Store, SweepView
 
+log = logging.getLogger(__name__)
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
 GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "Optimizer",
                 "training": "Training", "performance": "Performance"}
@@ -597,7 +600,7 @@ _ENDED = {  # status → (what happened, Material icon) for the toast that says 
 def ended_notice(run: RunView) -> tuple[str, str]:
     """(markdown, icon) of the toast saying that `run` ended: how, why when it failed, and a link to it."""
     what, icon = _ENDED.get(run.status, (str(run.status), ":material/info:"))
-    why = f": {plain(_clip(run.error, 160))}" if run.error and run.status != RunStatus.PRUNED else ""
+    why = f": {plain(_clip(redact_paths(run.error), 160))}" if run.error and run.status != RunStatus.PRUNED else ""
     return f"Run #{run.id} {plain(_clip(run.name, 60))} {what}{why} · [open it](/runs?run={run.id})", icon
 
 
@@ -634,6 +637,20 @@ def plain(text: str) -> str:
     without unsafe_allow_html, which we never pass."""
     text = _AUTOLINK.sub(lambda m: m.group(0) + "\u2060", str(text))
     return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else (" " if ch in "\r\n" else ch) for ch in text)
+
+
+def shown_error(error: BaseException | str) -> str:
+    """An error, or a run's stored error, as markdown any visitor may read: its words for people (an exception's
+    `reason` or errno message, as uploads.public_reason gives them), every server path cut to its last part
+    (events.redact_paths: a row stored before paths were kept out still has them), escaped (plain). What was cut
+    goes to the server's log."""
+    from .uploads import public_reason
+
+    full = error if isinstance(error, str) else str(error)
+    text = redact_paths(error if isinstance(error, str) else public_reason(error))
+    if text != full:
+        log.warning("shown as %r: %s", text, full)
+    return plain(text)
 
 
 def run_label(run: RunView) -> str:
