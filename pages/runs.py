@@ -56,7 +56,8 @@ def runs_table(drawn: tuple = ()) -> None:
     asked, problems = dash.parse_run_filter(st.query_params.to_dict(), options)
     for problem in problems:  # a link with a value that names nothing here: said, and that filter left off
         st.warning(f"Link filter ignored: {dash.plain(problem)}", icon=":material/filter_alt_off:")
-    words = {"owner": dash.plain, "tag": dash.plain, "status": str, "group": GROUP_WORDS.get,
+    # A selectbox shows its options as typed (no markdown): plain() here showed "ada.l" as "ada\.l".
+    words = {"owner": str, "tag": str, "status": str, "group": GROUP_WORDS.get,
              "sweep": lambda v: "outside sweeps" if v == dash.NO_SWEEP else f"#{v} {names.get(v, '')}".rstrip()}
     chosen = {}
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):

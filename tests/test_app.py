@@ -1709,6 +1709,14 @@ def test_an_id_in_a_link_is_ascii_digits_or_names_nothing(home, store, link):
     assert "is not a sweep with runs here" in said, said
 
 
+def test_the_runs_filters_show_owners_and_tags_as_typed(home, store):
+    # A selectbox's options are plain text, not markdown: escaping them showed the backslashes.
+    store.submit(TrainConfig(epochs=2), name="a", owner="ada.l & co [x]", tags="v1.2")
+    at = app("pages/runs.py")
+    assert "ada.l & co [x]" in at.selectbox(key="runs_owner").options
+    assert "v1.2" in at.selectbox(key="runs_tag").options
+
+
 def test_runs_table_refuses_bad_link_values_in_words_and_shows_every_run(home, store):
     _team(store)
     at = app("pages/runs.py", query={"status": "finished", "sweep": "abc", "group": "colour", "owner": "nobody",
