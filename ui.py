@@ -234,7 +234,8 @@ def ensure_worker() -> bool:
     try:
         return worker.ensure_worker(get_store())
     except OSError as e:
-        st.warning(f"Could not start a training worker ({dash.shown_error(e)}); run `python -m gan_core worker` yourself.")
+        st.warning(f"Could not start a training worker ({dash.shown_error(e)}); run `python -m gan_core worker` "
+                   "yourself.")
         return False
 
 

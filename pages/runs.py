@@ -236,7 +236,8 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
     if run.error:  # a done run's "error" is why it ended before its last epoch (early stopping): news, not a fault
         show = {RunStatus.INTERRUPTED: st.warning, RunStatus.DONE: st.info, RunStatus.PRUNED: st.info}.get(
             run.status, st.error)
-        show(dash.shown_error(run.error), icon=":material/flag:" if run.status in (RunStatus.DONE, RunStatus.PRUNED) else None)
+        show(dash.shown_error(run.error),
+             icon=":material/flag:" if run.status in (RunStatus.DONE, RunStatus.PRUNED) else None)
     for alert in dash.alerts(run, rows, quality, floor):
         if alert.kind == "too_early":
             st.info(f"**{alert.message}** {alert.suggestion}", icon=":material/hourglass_top:")
@@ -510,8 +511,8 @@ def main() -> None:
         st.fragment(run_every=REFRESH_S if live_polls(run) else None)(live_view)(run.id, smoothing, x_axis,
                                                                                  log_losses)
     except StoreError as e:
-        st.error(f"Could not read the run from the database: {dash.shown_error(e)}. Check that the database is reachable, then "
-                 f"reload.")
+        st.error(f"Could not read the run from the database: {dash.shown_error(e)}. Check that the database is "
+                 f"reachable, then reload.")
     manage(run)
     deleted_runs()
 

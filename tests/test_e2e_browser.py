@@ -179,7 +179,8 @@ def test_hostile_run_text_is_literal_on_every_page_and_fetches_nothing(server):
 
     for i in range(2):
         run_id = store.submit({"epochs": 1, "train_subset": 512, "batch_size": 64},
-                              name=f"{HOSTILE_NAME} {ENTITIES} {i}", owner=ENTITIES, tags="x.png, evil-example", description=f"{HOSTILE_NAME} {BARE}")
+                              name=f"{HOSTILE_NAME} {ENTITIES} {i}", owner=ENTITIES, tags="x.png, evil-example",
+                              description=f"{HOSTILE_NAME} {BARE}")
         finish(run_id, i)
         ids.append(run_id)
     base = TrainConfig(epochs=1, train_subset=512, batch_size=64)
