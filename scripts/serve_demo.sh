@@ -11,4 +11,9 @@ export STREAMLIT_CLIENT_TOOLBAR_MODE=viewer STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=
 export STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION=true STREAMLIT_SERVER_HEADLESS=true
 export STREAMLIT_SERVER_MAX_UPLOAD_SIZE="${GAN_MAX_UPLOAD_MB:-20}"
 export STREAMLIT_SERVER_ADDRESS="${GAN_DEMO_ADDRESS:-127.0.0.1}"
+# On loopback the proxy is the only way in, so its X-Forwarded-For names the client (the caps key on it). Listening
+# elsewhere, a client could send that header itself: trust it only when GAN_TRUSTED_PROXY_HOPS says so.
+if [[ "$STREAMLIT_SERVER_ADDRESS" == "127.0.0.1" && " $* " != *" --server.address"* ]]; then
+    export GAN_TRUSTED_PROXY_HOPS="${GAN_TRUSTED_PROXY_HOPS:-1}"
+fi
 exec "${PYTHON:-.venv/bin/python}" -m streamlit run app.py "$@"

@@ -95,7 +95,8 @@ def test_serve_demo_listens_on_loopback_only(tmp_path):
 
 def test_serve_demo_listens_elsewhere_only_when_told(tmp_path):
     fake = tmp_path / "python"  # stands in for the interpreter: says what it was started with
-    fake.write_text('#!/bin/sh\necho "address=$STREAMLIT_SERVER_ADDRESS"\necho "argv=$*"\n')
+    fake.write_text('#!/bin/sh\necho "address=$STREAMLIT_SERVER_ADDRESS"\necho "hops=$GAN_TRUSTED_PROXY_HOPS"\n'
+                    'echo "argv=$*"\n')
     fake.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMLIT_", "GAN_"))} | {"PYTHON": str(fake)}
 
@@ -103,9 +104,12 @@ def test_serve_demo_listens_elsewhere_only_when_told(tmp_path):
         return subprocess.run([str(ROOT / "scripts" / "serve_demo.sh"), *args], env=env | extra, check=True,
                               capture_output=True, text=True).stdout
 
-    assert "address=127.0.0.1\n" in run()
-    assert "address=0.0.0.0\n" in run(GAN_DEMO_ADDRESS="0.0.0.0")
+    assert "address=127.0.0.1\nhops=1\n" in run()  # behind the proxy on this host: its X-Forwarded-For is trusted
+    assert "address=0.0.0.0\nhops=\n" in run(GAN_DEMO_ADDRESS="0.0.0.0")  # anyone could send the header
+    assert "hops=2\n" in run(GAN_TRUSTED_PROXY_HOPS="2")
     assert "argv=-m streamlit run app.py --server.address 10.0.0.5\n" in run("--server.address", "10.0.0.5")
+    assert "hops=\n" in run("--server.address", "10.0.0.5")
+    assert "hops=\n" in run("--server.address=0.0.0.0")
 
 
 # --- which workers can train a run (issue 26): said on Train before Start, and on Runs while it waits ------------
