@@ -166,8 +166,11 @@ def test_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
     monkeypatch.setenv("GAN_ADMINS", "root, eve")
     monkeypatch.setenv("GAN_DEMO_MAX_EPOCHS", "2")
+    monkeypatch.setenv("GAN_DEMO_MAX_QUEUED_PER_SUBNET", "9")
     s = Settings.from_env()
     assert s.demo_mode and s.admins == {"root", "eve"} and s.max_epochs == 2 and s.max_grid == 8
+    assert (s.max_queued_per_address, s.max_queued_per_subnet, s.submissions_per_minute_per_address,
+            s.submissions_per_minute_per_subnet) == (4, 9, 6, 8)
 
 
 @pytest.mark.parametrize("var, value, message", [
