@@ -448,6 +448,10 @@ def test_fresh_visitor_tokens_from_one_network_cannot_fill_the_global_queue(stor
     # The attack: ten browser contexts, a cookie each, one address, two runs each. The per-minute caps are lifted
     # so the queue caps alone are tested; the rest are the defaults (2 a person, 4 an address, 6 a subnet, 20 in all).
     demo = Settings(demo_mode=True, submissions_per_minute=100, submissions_per_minute_total=100)
+    early = from_address("early", "203.0.113.50")  # trained a run before the flood, and stopped it
+    stopped = policy.submit(store, SMALL, early, demo)
+    store.claim("w", cap=1)
+    store.finish(stopped, "stopped")
     refused = []
     for i in range(10):
         me = from_address(f"bot{i}", "203.0.113.9")
@@ -456,17 +460,19 @@ def test_fresh_visitor_tokens_from_one_network_cannot_fill_the_global_queue(stor
                 policy.submit(store, SMALL, me, demo)
             except PolicyError as e:
                 refused.append(str(e))
-    assert len(store.list_runs()) == 4  # demo.max_queued_per_address
+    assert len(store.list_runs(statuses=["queued"])) == 4  # demo.max_queued_per_address
     assert len(refused) == 16 and all("4 runs are queued or training from your network address" in e for e in refused)
     for i in range(5):  # its neighbours in the same /24 add up to the subnet's cap
         try:
             policy.submit(store, SMALL, from_address(f"near{i}", f"203.0.113.{20 + i}"), demo)
         except PolicyError as e:
             assert "6 runs are queued or training from your network (203.0.113.0/24)" in str(e)
-    assert len(store.list_runs()) == 6
+    assert len(store.list_runs(statuses=["queued"])) == 6
     # A sweep and a resume from that network go through the same caps.
     with pytest.raises(PolicyError, match="would exceed the 6 runs one network"):
         policy.submit_sweep(store, SMALL, lr_sweep(2), from_address("sweeper", "203.0.113.77"), demo)
+    with pytest.raises(PolicyError, match="6 runs are queued or training from your network"):
+        policy.resume(store, stopped, early, demo)
     # A newcomer from elsewhere still gets in.
     newcomer = from_address("newcomer", "198.51.100.7")
     assert store.get(policy.submit(store, SMALL, newcomer, demo)).address == "198.51.100.7"
