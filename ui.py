@@ -64,7 +64,7 @@ def get_store() -> Store:
         # Keyed on where the store lives, so a process only ever holds one Store per database.
         return _store(str(gan_home()), os.environ.get("GAN_DB_URL", ""))
     except StoreError as e:
-        st.error(f"The run database cannot be used: {e}")
+        st.error(f"The run database cannot be used: {dash.shown_error(e)}")
         st.stop()
         raise  # unreachable: st.stop raises
 
@@ -234,7 +234,8 @@ def ensure_worker() -> bool:
     try:
         return worker.ensure_worker(get_store())
     except OSError as e:
-        st.warning(f"Could not start a training worker ({e}); run `python -m gan_core worker` yourself.")
+        st.warning(f"Could not start a training worker ({dash.shown_error(e)}); run `python -m gan_core worker` "
+                   "yourself.")
         return False
 
 
@@ -435,11 +436,7 @@ _LINK_TOLD = "_link_run_told"  # the ?run= value a refused link was replaced by 
 
 def selected_run_id() -> int | None:
     """The run named by ?run= in the URL (shared links open the same run), else the session's last choice."""
-    raw = st.query_params.get("run") or st.session_state.get("run_id")
-    try:
-        return int(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
+    return dash.parse_id(st.query_params.get("run") or st.session_state.get("run_id"))
 
 
 def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_picker") -> RunView:

@@ -55,6 +55,13 @@ class Settings:
     max_grid: int = 8
     submissions_per_minute: int = 3
     submissions_per_minute_total: int = 10  # all visitors together: no number of new visitor tokens gets past it
+    # The same caps per client address and per subnet (/24, /64; policy.subnet), whatever cookies it sends: a new
+    # visitor token is free, an address is not. A little above one person's, for a household or an office behind
+    # one address. No address known (a local browser, no trusted proxy): these do not apply.
+    max_queued_per_address: int = 4
+    max_queued_per_subnet: int = 6
+    submissions_per_minute_per_address: int = 6
+    submissions_per_minute_per_subnet: int = 8
     prune_days: float = 7.0
     max_upload_mb: float = 20.0
     upload_quota_mb_per_user: float = 100.0  # every mode: what one person's uploads may take on disk
@@ -79,7 +86,8 @@ class Settings:
         num = {f: env_number(f"GAN_DEMO_{f.upper()}", getattr(d, f))
                for f in ("max_epochs", "max_steps", "max_params", "max_train_tflop", "max_queued_per_user",
                          "max_queued_total", "max_concurrent", "max_grid", "submissions_per_minute",
-                         "submissions_per_minute_total", "prune_days")}
+                         "submissions_per_minute_total", "max_queued_per_address", "max_queued_per_subnet",
+                         "submissions_per_minute_per_address", "submissions_per_minute_per_subnet", "prune_days")}
         return cls(demo_mode=env_text("GAN_DEMO_MODE", "0").lower() in ("1", "true", "yes"),
                    admins=frozenset(a.strip() for a in env_text("GAN_ADMINS", "").split(",") if a.strip()),
                    max_upload_mb=env_number("GAN_MAX_UPLOAD_MB", d.max_upload_mb),

@@ -33,7 +33,7 @@ def _rejector(path: str, mtime: float):
         return d, rejection.cached_calibration(path, g, d, cfg, rejection.calibrations_dir(home),
                                                uploads.calibration_digits(home, Path(path)))
     except (OSError, ValueError, RuntimeError) as e:  # no training data here to calibrate D on
-        return None, f"its discriminator could not be calibrated on training digits here ({e})"
+        return None, f"its discriminator could not be calibrated on training digits here ({dash.shown_error(e)})"
 
 
 REJECT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -104,7 +104,7 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
         limit = neighbours.default_limit()
         digest = neighbours.classifier_digest(dataset)
     except (neighbours.NeighboursError, OSError) as e:  # a malformed GAN_NEIGHBOURS_LIMIT, a missing classifier
-        st.error(f"Nearest training images are not available: {e}")
+        st.error(f"Nearest training images are not available: {dash.shown_error(e)}")
         return
     cached = neighbours.is_cached(dataset, limit)
     on = st.toggle("Compare a sample with its nearest training images", key="gen_nn_on",
@@ -121,8 +121,8 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
     try:
         with st.spinner("Indexing the training images with the quality classifier (once; about a minute)…"):
             feats, images, typical = _train_index(dataset, limit, digest)
-    except OSError as e:  # the training or test images are missing (DataNotFoundError says where it looked)
-        st.error(f"Nearest training images need {dataset}'s training and test images. {e}")
+    except OSError as e:  # the training or test images are missing (the log says where it looked)
+        st.error(f"Nearest training images need {dataset}'s training and test images: {dash.shown_error(e)}.")
         return
     found = neighbours.neighbours_of(samples[pick - 1], dataset, feats)
     cols = st.columns(len(found.indices) + 1)

@@ -223,7 +223,7 @@ def sweep_panel(cfg, problems, settings, me) -> None:
         except (ConfigError, policy.PolicyError) as e:
             st.error(f"Nothing was queued: {dash.plain(str(e))}")
         except StoreError as e:
-            st.error(f"The run database refused the sweep: {e}")
+            st.error(f"The run database refused the sweep: {dash.shown_error(e)}")
         else:
             ui.ensure_worker()
             st.switch_page(ui.PAGES["sweeps"], query_params={"sweep": str(sweep_id)})
@@ -273,7 +273,7 @@ with right, st.container(key="check_panel_sticky" if mode == "Single run" else "
             except (ConfigError, policy.PolicyError) as e:
                 st.error(f"Nothing was queued: {dash.plain(str(e))}")  # may quote the name or tags typed
             except StoreError as e:
-                st.error(f"The run database refused the run: {e}")
+                st.error(f"The run database refused the run: {dash.shown_error(e)}")
             else:
                 ui.ensure_worker()  # a crashed worker is replaced the next time someone queues a run
                 st.session_state["run_id"] = run_id
