@@ -914,11 +914,11 @@ def strip_display_px(steps: int) -> int:
 _PLAIN_REASONS = (  # (pattern in a CheckpointError / UploadError reason, what a person is told), first match wins
     (r"pickle", "This is a PyTorch pickle file (torch.save). GAN Studio opens only .safetensors files, which cannot "
                 "run code when they are loaded."),
-    (r"MB; generators are accepted up to|upload quota|sign in", None),  # already written for people: shown as is
+    (r"MB; generators are accepted up to|upload quota|upload limit|sign in", None),  # written for people: as is
     (r"not a complete safetensors|not a safetensors|HeaderTooLarge|header too large",
      "This is not a generator file GAN Studio can open: it is not a complete .safetensors file (cut short while "
      "uploading, or another kind of file renamed)."),
-    (r"not a GAN Studio checkpoint|GAN Studio header|nests deeper",
+    (r"not a GAN Studio checkpoint|GAN Studio header|nests deeper|header declares|safetensors header is",
      "This .safetensors file was not written by GAN Studio, so it does not say which model it holds."),
     (r"format .* is not supported", "This file was written by a different version of GAN Studio."),
     (r"config is invalid", "The training settings saved in this file are not ones GAN Studio accepts."),

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.engine import Connection
 
+# subnet lives in .addresses so that uploads (which policy imports to prune) can key its limits on it too.
+from .addresses import SUBNET_BITS, subnet  # noqa: F401
 from .budget import Estimate, check_fits
 from .config import ConfigError, TrainConfig, planned_steps
 from .settings import Settings
@@ -140,19 +142,6 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], trusted_hops:
         return str(ipaddress.ip_address((peer or "").strip()))
     except ValueError:
         return ""
-
-
-SUBNET_BITS = {4: 24, 6: 64}  # what one household, office or cloud tenant usually holds
-
-
-def subnet(address: str) -> str:
-    """The network `address` is in (/24 for IPv4, /64 for IPv6), as text: '203.0.113.0/24'; '' for no address."""
-    if not address:
-        return ""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return str(ipaddress.ip_network(f"{ip}/{SUBNET_BITS[ip.version]}", strict=False))
 
 
 def _who(who: Identity | str, settings: Settings) -> Identity:
@@ -314,12 +303,26 @@ def resume_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Set
                               subnet=subnet(me.address))
 
 
+# Switches a demo run may not turn on, and why (the Train form disables them there). torch.compile's compile time
+# (an 8-step run took 29.6 s instead of 3.4 s) is compute none of the caps counts.
+DEMO_OFF = {"compile": "torch.compile is off on this demo: compiling takes longer than a demo-sized run trains, and "
+                       "no demo cap counts that time; untick it (Performance)"}
+
+
 def check_resources(cfg: TrainConfig, settings: Settings) -> Estimate:
     """What a run may cost, before it is queued: it must fit in memory (every mode); on the demo, also the caps on
-    epochs, steps, parameters and total training compute. Returns the estimate."""
+    a run's memory, epochs, steps, parameters and total training compute, and no torch.compile. Returns the
+    estimate."""
     est = check_fits(cfg)  # ConfigError: the config itself must change
     if not settings.demo_mode:
         return est
+    for name, why in DEMO_OFF.items():  # "compile: …": the Train form shows the problem on that field
+        if getattr(cfg, name):
+            raise PolicyError(f"{name}: {why}")
+    if est.memory_bytes > settings.max_run_memory_gb * 1e9:  # the host's bound (check_fits) is for its owner's runs
+        raise PolicyError(f"demo limit: this run would need about {est.memory_bytes / 1e9:.1f} GB of memory, more "
+                          f"than the {settings.max_run_memory_gb:g} GB a run this demo allows "
+                          f"(GAN_DEMO_MAX_RUN_MEMORY_GB); lower the batch size or make the model narrower")
     if cfg.epochs > settings.max_epochs:
         raise PolicyError(f"demo limit: epochs {cfg.epochs} is more than the {settings.max_epochs} this demo allows")
     if planned_steps(cfg) > settings.max_steps:
@@ -403,11 +406,13 @@ def worker_cap(cap: int, settings: Settings) -> int:
 
 
 def prune(store: Store, settings: Settings, now: float | None = None) -> list[int]:
-    """Uploads older than `upload_keep_days` in every mode; in demo mode also soft-delete and purge finished runs
-    older than `prune_days`. Returns the run ids removed."""
+    """Uploads, and cached rejection calibrations unused for `upload_keep_days`, in every mode; in demo mode also
+    soft-delete and purge finished runs older than `prune_days`. Returns the run ids removed."""
+    from .rejection import calibrations_dir, prune_calibrations
     from .uploads import prune_uploads  # here, not at the top: uploads → checkpoint loads torch, policy need not
 
     prune_uploads(store.home, settings, now=now)  # every mode: anyone may upload, so uploads always age out
+    prune_calibrations(calibrations_dir(store.home), settings.upload_keep_days * 86400, now=now)  # theirs too
     if not settings.demo_mode:
         return []
     cutoff = (time.time() if now is None else now) - settings.prune_days * 86400

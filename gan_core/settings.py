@@ -67,6 +67,14 @@ class Settings:
     upload_quota_mb_per_user: float = 100.0  # every mode: what one person's uploads may take on disk
     upload_quota_mb_total: float = 1000.0    # every mode: what all uploads together may take
     upload_keep_days: float = 2.0            # every mode: uploads older than this are removed
+    # Every mode: what all identities behind one client address may keep on disk (new cookies share it).
+    upload_quota_mb_per_address: float = 200.0
+    # Every mode: upload attempts an hour, refused ones included (each costs seconds of CPU to check), per person,
+    # per client address and per subnet (addresses.subnet), counted before the file is parsed.
+    uploads_per_hour_per_user: int = 10
+    uploads_per_hour_per_address: int = 20
+    uploads_per_hour_per_subnet: int = 40
+    max_run_memory_gb: float = 2.0           # demo: a run's estimated peak memory (budget.estimate)
     # Proxies in front of the dashboard whose X-Forwarded-For is trusted for the client's address (0: none; the
     # connection's own peer is the client). Trust only proxies you run: a client can send the header itself.
     trusted_proxy_hops: int = 0
@@ -86,6 +94,11 @@ class Settings:
                    upload_quota_mb_per_user=env_number("GAN_UPLOAD_QUOTA_MB_PER_USER", d.upload_quota_mb_per_user),
                    upload_quota_mb_total=env_number("GAN_UPLOAD_QUOTA_MB_TOTAL", d.upload_quota_mb_total),
                    upload_keep_days=env_number("GAN_UPLOAD_KEEP_DAYS", d.upload_keep_days),
+                   upload_quota_mb_per_address=env_number("GAN_UPLOAD_QUOTA_MB_PER_ADDRESS",
+                                                          d.upload_quota_mb_per_address),
+                   **{f: env_number(f"GAN_{f.upper()}", getattr(d, f)) for f in (
+                       "uploads_per_hour_per_user", "uploads_per_hour_per_address", "uploads_per_hour_per_subnet")},
+                   max_run_memory_gb=env_number("GAN_DEMO_MAX_RUN_MEMORY_GB", d.max_run_memory_gb),
                    trusted_proxy_hops=env_count("GAN_TRUSTED_PROXY_HOPS", d.trusted_proxy_hops), **num)
 
 

@@ -28,8 +28,10 @@ def _rejector(path: str, mtime: float):
     if d is None:
         return None, "this file carries no discriminator (exports written before rejection existed do not)"
     g, cfg, _ = load_generator(path)
-    try:
-        return d, rejection.training_calibration(g, d, cfg)
+    home = ui.get_store().home
+    try:  # once per file content (kept on disk), on fewer digits for an upload
+        return d, rejection.cached_calibration(path, g, d, cfg, rejection.calibrations_dir(home),
+                                               uploads.calibration_digits(home, Path(path)))
     except (OSError, ValueError, RuntimeError) as e:  # no training data here to calibrate D on
         return None, f"its discriminator could not be calibrated on training digits here ({dash.shown_error(e)})"
 
@@ -60,7 +62,8 @@ def _refused(what: str, reason: str) -> None:
 def uploaded_generator() -> Path:
     """The uploader, and the path of the generator it holds (checked and stored by gan_core.uploads, once per
     upload); stops the page with a note until there is one."""
-    owner_key = ui.owner_key()
+    me = ui.identity()  # the key and the client's address: the upload limits and quotas count both
+    owner_key = me.key
     if not owner_key:  # uploads cost the server disk: only people it can hold to a quota may send them
         st.info("Sign in to upload a generator. Runs and pretrained generators need no account.")
         st.stop()
@@ -71,7 +74,7 @@ def uploaded_generator() -> Path:
     home = ui.get_store().home
     try:  # checked in memory, then stored within the quotas; a rerun (seed, grid size...) reuses the stored file
         path, kept = uploads.kept_or_stored(home, owner_key, up.file_id, up.getvalue(), ui.settings(),
-                                            st.session_state.get("gen_upload"))
+                                            st.session_state.get("gen_upload"), address=me.address)
     except (CheckpointError, uploads.UploadError) as e:
         _refused("This file was not accepted", uploads.public_reason(e, home))
         st.stop()

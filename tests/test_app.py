@@ -670,6 +670,34 @@ def test_demo_mode_caps_the_form_and_hides_delete(home, store, monkeypatch):
     assert not [b for b in at.button if b.key == f"delete-{run_id}"]  # destructive actions hidden on the demo
 
 
+def test_demo_mode_refuses_a_runs_memory_past_its_cap_and_torch_compile_in_the_form(home, store, monkeypatch):
+    """Issue 27: a DCGAN at batch 8192 (16 GB) passed the form and queued on the demo; torch.compile could be ticked."""
+    monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "64")  # the host's own bound lets it through
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    at = app("pages/train.py", user="ada")
+    box = at.checkbox(key="cfg.compile")
+    assert box.disabled and not box.value and "Off here: torch.compile is off on this demo" in box.help
+    assert any("GB of memory" in t and "no torch.compile" in t for t in texts(at, "info"))
+    _set(at, "arch", "dcgan")
+    at.run()
+    _set(at, "batch_size", 8192)
+    _set(at, "epochs", 1)
+    at.run()
+    assert any(dash.plain("more than the 2 GB a run this demo allows (GAN_DEMO_MAX_RUN_MEMORY_GB)") in t
+               for t in texts(at, "error"))
+    assert at.button(key="start").disabled
+    _set(at, "batch_size", 64)
+    at.run()
+    assert not texts(at, "error") and not at.button(key="start").disabled
+    at.session_state["cfg.compile"] = True  # ticked before (a Clone of a team run): it can be unticked, and says why
+    at.run()
+    assert not at.checkbox(key="cfg.compile").disabled and at.button(key="start").disabled
+    assert any(dash.plain("torch.compile is off on this demo") in t for t in texts(at, "error")), texts(at, "error")
+    monkeypatch.setenv("GAN_DEMO_MODE", "0")
+    assert not app("pages/train.py", user="ada").checkbox(key="cfg.compile").disabled  # a team may compile
+    assert store.list_runs() == []
+
+
 def test_demo_mode_caps_the_generate_grid(store, trained, monkeypatch):
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
     monkeypatch.setenv("GAN_DEMO_MAX_GRID", "4")
@@ -798,7 +826,8 @@ def upload_page(**who) -> AppTest:
 
 def stored_uploads(home: Path) -> list[Path]:
     root = home / "uploads"
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".lock") if root.exists() else []
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name not in (".lock", ".ledger.json")) \
+        if root.exists() else []
 
 
 def test_signed_out_visitors_may_not_upload(home, store):
@@ -824,6 +853,54 @@ def test_an_upload_is_stored_per_person_within_the_quota_and_names_no_server_pat
     assert any("quota" in e and "per person" in e for e in texts(at, "error"))
     assert stored_uploads(home) == [kept]  # refused: nothing written
     assert_no_server_path(at, home, tmp_path)
+
+
+def test_uploads_from_one_address_share_its_limit_on_the_page(home, store, tmp_path, monkeypatch):
+    """Issue 27: the upload limits were per cookie. AppTest cannot send a client address, so ui.client_address
+    answers what a trusted proxy's X-Forwarded-For would (policy.client_address has its own tests)."""
+    import ui
+
+    monkeypatch.setattr(ui, "client_address", lambda s: "203.0.113.7")
+    monkeypatch.setenv("GAN_UPLOADS_PER_HOUR_PER_ADDRESS", "1")
+    good, other = tiny_generator(tmp_path, 0), tiny_generator(tmp_path, 1)
+    ada = upload_page(user="ada")
+    ada.file_uploader[0].set_value(("a.safetensors", good, "application/octet-stream")).run()
+    assert not ada.error and len(stored_uploads(home)) == 1
+    bob = upload_page(user="bob")  # another person, the same address
+    bob.file_uploader[0].set_value(("b.safetensors", other, "application/octet-stream")).run()
+    assert any("GAN_UPLOADS_PER_HOUR_PER_ADDRESS" in e for e in texts(bob, "error")), texts(bob, "error")
+    assert not bob.exception
+    assert len(stored_uploads(home)) == 1
+
+
+def test_an_uploaded_d_is_calibrated_once_per_file_content_on_fewer_digits(home, store, tmp_path, monkeypatch):
+    """Issue 27: every new upload of an export carrying D calibrated it on 5,000 digits (68 s of CPU for 20 MB)."""
+    import torch
+
+    from gan_core import rejection
+    from gan_core.checkpoint import save_generator
+    from gan_core.models import build_discriminator, build_generator
+
+    cfg = TrainConfig(g_widths=(32,), d_widths=(32,), latent_dim=8)
+    torch.manual_seed(0)
+    save_generator(tmp_path / "gd.safetensors", cfg, build_generator(cfg), 1, 10, d=build_discriminator(cfg))
+    data = (tmp_path / "gd.safetensors").read_bytes()
+    calls: list[int] = []
+    real = rejection.training_calibration
+
+    def counted(g, d, cfg, n=rejection.CALIBRATION_N, data_dir=None):
+        calls.append(n)
+        return real(g, d, cfg, n, data_dir)
+    monkeypatch.setattr(rejection, "training_calibration", counted)
+    uploaded: list[int] = []
+    for who in ("ada", "bob"):  # the same file from two people: two uploads, one calibration
+        at = upload_page(user=who)
+        calls.clear()  # the page opened on a pretrained generator (calibrated on all 5,000 digits)
+        at.file_uploader[0].set_value(("gd.safetensors", data, "application/octet-stream")).run()
+        assert not at.error and not at.exception and not at.select_slider(key="gen_reject").disabled
+        uploaded += calls
+    assert uploaded == [rejection.UPLOAD_CALIBRATION_N]
+    assert len(stored_uploads(home)) == 2
 
 
 @pytest.mark.slow

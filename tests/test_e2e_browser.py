@@ -332,3 +332,53 @@ def test_on_the_demo_a_new_cookie_from_the_same_address_meets_the_address_cap(se
             no_exception(second)
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("server", [{"GAN_DEMO_MODE": "1", "GAN_NO_AUTOWORKER": "1", "GAN_TRUSTED_PROXY_HOPS": "1",
+                                     "GAN_UPLOADS_PER_HOUR_PER_ADDRESS": "1"}], indirect=True)
+def test_on_the_demo_new_cookies_from_one_address_share_its_upload_limit(server, tmp_path):
+    """Issue 27: the upload limits were per cookie, and a fresh browser context is a fresh cookie. Behind a trusted
+    proxy (one hop), the client's address is the last X-Forwarded-For entry."""
+    import torch
+
+    from gan_core.checkpoint import save_generator
+    from gan_core.config import TrainConfig
+    from gan_core.models import build_generator
+
+    url, home = server
+    cfg = TrainConfig(g_widths=(32,), d_widths=(32,), latent_dim=8)
+    files = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        files.append(tmp_path / f"g{seed}.safetensors")
+        save_generator(files[-1], cfg, build_generator(cfg), 1, 10)
+
+    def upload(browser, address: str, path) -> object:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                      extra_http_headers={"X-Forwarded-For": f"198.18.0.1, {address}"})
+        page = context.new_page()  # the first entry is what a client typed: never trusted
+        page.set_default_timeout(30_000)
+        page.goto(f"{url}/generate")
+        page.get_by_text("an uploaded file").click()
+        settle(page)
+        page.locator('input[type="file"]').set_input_files(str(path))
+        settle(page)
+        return page
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            first = upload(browser, "203.0.113.7", files[0])
+            first.get_by_text("Latent interpolation").wait_for()  # accepted: the page draws from it
+            no_exception(first)
+            second = upload(browser, "203.0.113.7", files[1])  # a new cookie, the same address
+            second.get_by_text("GAN_UPLOADS_PER_HOUR_PER_ADDRESS").first.wait_for()
+            no_exception(second)
+            shot(second, "9-demo-upload-limit-per-address")
+            third = upload(browser, "198.51.100.9", files[2])  # another address: its own count
+            third.get_by_text("Latent interpolation").wait_for()
+            no_exception(third)
+        finally:
+            browser.close()
+    stored = [p for p in (home / "uploads").rglob("*.safetensors")]
+    assert sorted(p.read_bytes() for p in stored) == sorted(f.read_bytes() for f in (files[0], files[2]))
