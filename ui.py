@@ -64,7 +64,7 @@ def get_store() -> Store:
         # Keyed on where the store lives, so a process only ever holds one Store per database.
         return _store(str(gan_home()), os.environ.get("GAN_DB_URL", ""))
     except StoreError as e:
-        st.error(f"The run database cannot be used: {e}")
+        st.error(f"The run database cannot be used: {dash.shown_error(e)}")
         st.stop()
         raise  # unreachable: st.stop raises
 
@@ -234,7 +234,8 @@ def ensure_worker() -> bool:
     try:
         return worker.ensure_worker(get_store())
     except OSError as e:
-        st.warning(f"Could not start a training worker ({e}); run `python -m gan_core worker` yourself.")
+        st.warning(f"Could not start a training worker ({dash.shown_error(e)}); run `python -m gan_core worker` "
+                   "yourself.")
         return False
 
 
@@ -322,11 +323,17 @@ def identity() -> policy.Identity:
     the typed display name ('anonymous' by default)."""
     s = policy.Settings.from_env()
     if auth_configured():
-        return policy.oidc_identity(st.user.to_dict(), s) if st.user.is_logged_in else policy.Identity("", "")
-    name = (st.session_state.get("owner") or "").strip() or "anonymous"
-    if s.demo_mode:
-        return policy.visitor_identity(visitor_token(), name)
-    return policy.Identity.named(name)  # a typed name is never an admin
+        me = policy.oidc_identity(st.user.to_dict(), s) if st.user.is_logged_in else policy.Identity("", "")
+    else:
+        name = (st.session_state.get("owner") or "").strip() or "anonymous"
+        me = policy.visitor_identity(visitor_token(), name) if s.demo_mode else policy.Identity.named(name)
+    return dataclasses.replace(me, address=client_address(s))  # a typed name is never an admin
+
+
+def client_address(s: policy.Settings) -> str:
+    """This session's client IP address ('' when not known: Streamlit gives none for a browser on localhost)."""
+    return policy.client_address(st.context.ip_address, st.context.headers.get_all("X-Forwarded-For"),
+                                 s.trusted_proxy_hops)
 
 
 def owner() -> str:
@@ -439,11 +446,7 @@ _LINK_TOLD = "_link_run_told"  # the ?run= value a refused link was replaced by 
 
 def selected_run_id() -> int | None:
     """The run named by ?run= in the URL (shared links open the same run), else the session's last choice."""
-    raw = st.query_params.get("run") or st.session_state.get("run_id")
-    try:
-        return int(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
+    return dash.parse_id(st.query_params.get("run") or st.session_state.get("run_id"))
 
 
 def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_picker") -> RunView:

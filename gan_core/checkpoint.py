@@ -13,7 +13,7 @@ import re
 import struct
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from safetensors import SafetensorError
@@ -382,10 +382,6 @@ def check_resumable(path: str | os.PathLike, cfg: TrainConfig | None = None) -> 
     against models built on the meta device, so a hostile header allocates nothing, and nothing is trained or
     written before all of it passes.
     """
-    from torch.optim.swa_utils import AveragedModel
-
-    from .models import build_discriminator, build_generator
-
     path = Path(path)
     header = read_header(path)
     if header["kind"] != KIND_FULL:
@@ -397,6 +393,22 @@ def check_resumable(path: str | os.PathLike, cfg: TrainConfig | None = None) -> 
     if problems:
         raise ConfigError(f"cannot resume from {path}: the config differs in " + "; ".join(problems))
     layout = _file_layout(path)
+    _check_full(header, cfg, layout, path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            _check_values(f.get_tensor, layout, path)  # values last: only now is every tensor what it claims to be
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"unreadable checkpoint ({e})", path) from None
+    return header
+
+
+def _check_full(header: dict[str, Any], cfg: TrainConfig, layout: Layout, path: Path | None) -> None:
+    """Every tensor of a full checkpoint, from its layout: G, D and G_ema against the models `cfg` builds (on the
+    meta device), Adam's state against their parameters, the RNG states and the saved position; nothing else."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from .models import build_discriminator, build_generator
+
     parts: dict[str, Layout] = {p: {} for p in ("G", "D", "G_ema", "opt_g", "opt_d", "rng")}
     for k, v in layout.items():
         prefix, _, rest = k.partition(".")
@@ -418,28 +430,20 @@ def check_resumable(path: str | os.PathLike, cfg: TrainConfig | None = None) -> 
     for name, model in (("opt_g", g), ("opt_d", d)):
         _check_optimizer(name, groups.get(name), parts[name], [tuple(p.shape) for p in model.parameters()], path)
     _check_rng(parts["rng"], header, cfg, path)
-    _check_values(path, layout)  # values last: only now is every tensor known to be what it claims to be
-    return header
 
 
-def _check_values(path: Path, layout: Layout) -> None:
-    """A full checkpoint's values, one tensor at a time: finite weights and moments, a CPU RNG state torch accepts,
-    and a saved data order that is a permutation."""
+def _check_values(get: Callable[[str], torch.Tensor], layout: Layout, path: Path | None) -> None:
+    """A full checkpoint's values, one tensor at a time (`get(name)`): finite weights and moments, a CPU RNG state
+    torch accepts, and a saved data order that is a permutation."""
+    _check_finite(((k, get(k)) for k in sorted(layout) if not k.startswith("rng.")), "checkpoint", path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            _check_finite(((k, f.get_tensor(k)) for k in sorted(layout) if not k.startswith("rng.")), "checkpoint",
-                          path)
-            try:
-                torch.Generator().set_state(f.get_tensor("rng.torch_cpu"))  # the one torch would set process-wide
-            except RuntimeError:
-                raise CheckpointError("its RNG state rng.torch_cpu is not a valid CPU RNG state", path) from None
-            if "rng.perm" in layout:
-                perm = f.get_tensor("rng.perm")
-                if not torch.equal(perm.sort().values, torch.arange(perm.numel())):
-                    raise CheckpointError("its saved data order rng.perm is not a permutation of the training "
-                                          "images", path)
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"unreadable checkpoint ({e})", path) from None
+        torch.Generator().set_state(get("rng.torch_cpu"))  # the one torch would set process-wide
+    except RuntimeError:
+        raise CheckpointError("its RNG state rng.torch_cpu is not a valid CPU RNG state", path) from None
+    if "rng.perm" in layout:
+        perm = get("rng.perm")
+        if not torch.equal(perm.sort().values, torch.arange(perm.numel())):
+            raise CheckpointError("its saved data order rng.perm is not a permutation of the training images", path)
 
 
 def saved_order_size(path: str | os.PathLike) -> int | None:
@@ -487,19 +491,51 @@ def load_discriminator(path: str | os.PathLike, device: str | torch.device = "cp
     return d.to(device).eval()
 
 
-def _metadata(data: bytes) -> dict[str, str]:
-    """The `__metadata__` of a safetensors file in memory whose framing safetensors has already accepted."""
+# What a safetensors header (the JSON before the tensors) may declare in an upload. A full checkpoint of the widest
+# architecture GAN Studio builds (8 layers, spectral norm, EMA, both Adam states) holds a few hundred tensors and a
+# header of a few dozen KiB; a hostile one could declare hundreds of thousands of empty tensors in 20 MB, each
+# parsed and allocated before any other check.
+MAX_UPLOAD_TENSORS = 1024
+MAX_SAFETENSORS_HEADER = 1024 * 1024
+
+
+def _declared(data: bytes) -> dict[str, Any] | None:
+    """The safetensors header of `data` as JSON, its size and its count of tensors capped before it is parsed or any
+    tensor read; None when the framing is not safetensors' (safetensors' own parse then says why)."""
+    if len(data) < 8:
+        return None
     (n,) = struct.unpack("<Q", data[:8])
-    meta = json.loads(data[8:8 + n]).get("__metadata__")
-    return meta if isinstance(meta, dict) else {}
+    if n > len(data) - 8:
+        return None
+    if n > MAX_SAFETENSORS_HEADER:
+        raise CheckpointError(f"its safetensors header is {n / 1024:,.0f} KiB; a GAN Studio file's is a few dozen "
+                              f"KiB (at most {MAX_SAFETENSORS_HEADER // 1024:,} KiB accepted)")
+    try:
+        text = data[8:8 + n].decode("utf-8")
+        if json_depth(text) > MAX_HEADER_DEPTH:
+            return None
+        head = json.loads(text)
+    except ValueError:  # not UTF-8, not JSON
+        return None
+    if not isinstance(head, dict):
+        return None
+    count = len(head) - ("__metadata__" in head)
+    if count > MAX_UPLOAD_TENSORS:
+        raise CheckpointError(f"its header declares {count:,} tensors; a GAN Studio checkpoint holds a few hundred "
+                              f"at most ({MAX_UPLOAD_TENSORS:,} accepted)")
+    return head
 
 
 def check_upload(data: bytes, max_mb: float) -> dict[str, Any]:
-    """Check an uploaded generator wholly in memory, before it is written anywhere: size, safetensors framing (not a
-    pickle, not truncated), header (size, nesting, kind, version, config), tensor names and shapes against the
-    architecture the header describes, dtypes and finite values. Returns the header. No message names a path."""
+    """Check an uploaded generator wholly in memory, before it is written anywhere: size, the safetensors header's
+    size and tensor count (before any tensor is read), framing (not a pickle, not truncated), GAN Studio header
+    (size, nesting, kind, version, config), then every tensor: a generator export's G (and D when it carries one),
+    a full checkpoint's G, D, G_ema, optimizer and RNG tensors as check_resumable checks them, each against the
+    architecture the header describes (names, shapes, dtypes), unknown tensors refused, values finite. Returns
+    the header. No message names a path."""
     if len(data) > max_mb * 1024 * 1024:
         raise CheckpointError(f"the file is {len(data) / 2**20:.1f} MB; generators are accepted up to {max_mb:g} MB")
+    head = _declared(data)
     try:
         tensors = safetensors_load(data)  # parses the header and checks every tensor lies inside the bytes
     except (SafetensorError, ValueError) as e:
@@ -507,8 +543,13 @@ def check_upload(data: bytes, max_mb: float) -> dict[str, Any]:
             raise CheckpointError("this is a pickle (torch.save) file, which can run code when loaded; only "
                                   ".safetensors files written by GAN Studio are accepted") from None
         raise CheckpointError(f"not a complete safetensors file (truncated upload, or another format): {e}") from None
-    header = _parse_header(_metadata(data), None)
-    prefix = _check_generator(header, _layout(tensors), None)
-    _check_finite(((k, v) for k, v in tensors.items() if k.startswith(prefix)),
-                  f"{header['config'].arch} generator", None)
+    meta = (head or {}).get("__metadata__")
+    header = _parse_header(meta if isinstance(meta, dict) else {}, None)
+    layout = _layout(tensors)
+    _check_generator(header, layout, None)  # G first: a bare generator under a full checkpoint's kind says so
+    if header["kind"] == KIND_FULL:  # every other tensor too: Generate loads D from it, and a resume all of it
+        _check_full(header, header["config"], layout, None)
+        _check_values(tensors.__getitem__, layout, None)
+    else:
+        _check_finite(tensors.items(), f"{header['config'].arch} generator", None)
     return header

@@ -497,9 +497,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Validate a config and queue it as a run in the store; prints the run id."""
-    from .store import Store
+    from .store import Store, check_submission
 
     cfg = config_from_args(args)
+    check_submission(cfg, name=args.name or "", owner=args.owner or "")  # refused here: not even a database file
     run_id = Store().submit(cfg, name=args.name or "", owner=args.owner or "")
     print(run_id)
     return 0
@@ -529,8 +530,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{len(runs)} runs, {total_steps(runs):,} steps, about {flops / 1e12:.3g} TFLOP in all (before pruning)")
     if args.dry_run:
         return 0
-    from .store import Store
+    from .store import Store, check_sweep_submission
 
+    check_sweep_submission(args.name or "sweep", args.owner or "", [r.config for r in runs])  # before any file
     store = Store()
     sweep_id = store.submit_sweep(args.name or "sweep", spec.to_dict(), base, [(r.point, r.config) for r in runs],
                                   spec.points(), owner=args.owner or "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import logging
 import math
 import os
 import re
@@ -20,10 +21,12 @@ from PIL import Image
 
 from .config import (LOSS_COMPANIONS, MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field,
                      capped_by_max_steps, coerce_value, config_fields, planned_steps, steps_per_epoch)
+from .events import redact_paths
 from .sampling import gif_bytes
 from .status import ACTIVE, LIVE, RunStatus
 from .store import RunView, RunWhere, Store, SweepView
 
+log = logging.getLogger(__name__)
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
 GROUP_TITLES = {"model": "Model", "data": "Data", "loss": "Loss", "optimizer": "Optimizer",
                 "training": "Training", "performance": "Performance"}
@@ -598,7 +601,7 @@ _ENDED = {  # status → (what happened, Material icon) for the toast that says 
 def ended_notice(run: RunView) -> tuple[str, str]:
     """(markdown, icon) of the toast saying that `run` ended: how, why when it failed, and a link to it."""
     what, icon = _ENDED.get(run.status, (str(run.status), ":material/info:"))
-    why = f": {plain(_clip(run.error, 160))}" if run.error and run.status != RunStatus.PRUNED else ""
+    why = f": {plain(_clip(redact_paths(run.error), 160))}" if run.error and run.status != RunStatus.PRUNED else ""
     return f"Run #{run.id} {plain(_clip(run.name, 60))} {what}{why} · [open it](/runs?run={run.id})", icon
 
 
@@ -618,7 +621,9 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=")
+# "&" too: the renderer decodes character references (&colon; &#64;) before GFM autolinks the text, so
+# "http&colon;//x" became a link in Chromium; "\&" shows the "&" itself and nothing is decoded.
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=&")
 
 
 # GFM turns bare URLs and emails into links after escapes are resolved (seen in Chromium: "http\\://x" became a
@@ -628,11 +633,25 @@ _AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www)(?=[:.])|@")
 
 def plain(text: str) -> str:
     """User text (run names, tags, descriptions) made safe for st.markdown/caption/subheader: every markdown,
-    emoji-shortcode (:x:), colour directive and LaTeX character is backslash-escaped, bare URLs and emails are kept
-    from becoming links, and newlines become spaces, so it shows literally; Streamlit already refuses raw HTML
+    emoji-shortcode (:x:), colour directive, LaTeX and entity (&) character is backslash-escaped, bare URLs and emails
+    are kept from becoming links, and newlines become spaces, so it shows literally; Streamlit already refuses raw HTML
     without unsafe_allow_html, which we never pass."""
     text = _AUTOLINK.sub(lambda m: m.group(0) + "\u2060", str(text))
     return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else (" " if ch in "\r\n" else ch) for ch in text)
+
+
+def shown_error(error: BaseException | str) -> str:
+    """An error, or a run's stored error, as markdown any visitor may read: its words for people (an exception's
+    `reason` or errno message, as uploads.public_reason gives them), every server path cut to its last part
+    (events.redact_paths: a row stored before paths were kept out still has them), escaped (plain). What was cut
+    goes to the server's log."""
+    from .uploads import public_reason
+
+    full = error if isinstance(error, str) else str(error)
+    text = redact_paths(error if isinstance(error, str) else public_reason(error))
+    if text != full:
+        log.warning("shown as %r: %s", text, full)
+    return plain(text)
 
 
 def run_label(run: RunView) -> str:
@@ -667,6 +686,23 @@ def runs_table(runs: Sequence[RunView], places: Mapping[int, int | None] | None 
 
 # --- the runs table's filters and groups (kept in the URL: ?owner=ada&status=running&group=owner) -----------
 RUN_FILTERS = ("owner", "tag", "status", "sweep")
+MAX_ID = 2**63 - 1  # the largest BIGINT of SQLite and PostgreSQL: no run or sweep id is bigger
+
+
+def parse_id(raw: Any) -> int | None:
+    """A run or sweep id as a URL (?run=, ?sweep=) or the session gives it: ASCII digits only, 1 to MAX_ID, else
+    None. The one way every page reads an id: str.isdigit() is True for '²' (then int() raised) and int() reads
+    '٣', ' 7', '+7' and '1_0' as other ids."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if 1 <= raw <= MAX_ID else None
+    text = raw if isinstance(raw, str) else ""
+    if not (0 < len(text) <= len(str(MAX_ID)) and text.isascii() and text.isdigit()):
+        return None
+    n = int(text)
+    return n if 1 <= n <= MAX_ID else None
+
 RUN_GROUPS = ("sweep", "none", "owner", "tag", "status")  # "sweep" (the default) folds each sweep's runs
 NO_SWEEP = "none"  # ?sweep=none: the runs outside every sweep
 NO_OWNER = "–"     # how the table shows a run started without a name
@@ -774,8 +810,8 @@ def parse_page(params: Mapping[str, Any]) -> tuple[int, str | None]:
     if raw is None or not str(raw).strip():
         return 1, None
     value = str(raw).strip()
-    if re.fullmatch(r"[0-9]{1,9}", value) and int(value) >= 1:  # ASCII digits only: '²' is no page number
-        return int(value), None
+    if (page := parse_id(value)) is not None:  # as every id: ASCII digits only, '²' is no page number
+        return page, None
     shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN - 1] + "…"
     return 1, f"“{shown}” is not a page number: showing the first page."
 
@@ -804,7 +840,7 @@ def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[A
         if key == "tag":
             value = value.lower()
         if key == "sweep" and value != NO_SWEEP:
-            value = int(value) if value.isdigit() and len(value) < 12 else value
+            value = parse_id(str(raw)) or value  # the raw value: " 1" names no sweep here either
         allowed = RUN_GROUPS if key == "group" else options.get(key, ())
         if value in allowed or (exists is not None and key in ("owner", "tag", "sweep") and value != NO_SWEEP
                                 and (key != "sweep" or isinstance(value, int)) and exists(key, value)):
@@ -972,11 +1008,11 @@ def strip_display_px(steps: int) -> int:
 _PLAIN_REASONS = (  # (pattern in a CheckpointError / UploadError reason, what a person is told), first match wins
     (r"pickle", "This is a PyTorch pickle file (torch.save). GAN Studio opens only .safetensors files, which cannot "
                 "run code when they are loaded."),
-    (r"MB; generators are accepted up to|upload quota|sign in", None),  # already written for people: shown as is
+    (r"MB; generators are accepted up to|upload quota|upload limit|sign in", None),  # written for people: as is
     (r"not a complete safetensors|not a safetensors|HeaderTooLarge|header too large",
      "This is not a generator file GAN Studio can open: it is not a complete .safetensors file (cut short while "
      "uploading, or another kind of file renamed)."),
-    (r"not a GAN Studio checkpoint|GAN Studio header|nests deeper",
+    (r"not a GAN Studio checkpoint|GAN Studio header|nests deeper|header declares|safetensors header is",
      "This .safetensors file was not written by GAN Studio, so it does not say which model it holds."),
     (r"format .* is not supported", "This file was written by a different version of GAN Studio."),
     (r"config is invalid", "The training settings saved in this file are not ones GAN Studio accepts."),

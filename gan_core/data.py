@@ -57,7 +57,16 @@ DOWNLOAD_TIMEOUT_S = 6.0  # longest wait for any one socket operation of the dow
 
 
 class DataNotFoundError(FileNotFoundError):
-    """The dataset is in none of the places searched; the message lists them and says how to fix it."""
+    """The dataset is in none of the places searched; the message lists them and says how to fix it (for whoever
+    runs the server: the command line, the server log). `reason` says the same in words that name no server path,
+    for a web page's visitors."""
+
+    def __init__(self, message: str, reason: str = "the data is not on this server") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple:  # pickled across processes (Ray) with both parts
+        return type(self), (self.args[0], self.reason)
 
 
 def cache_dir() -> Path:
@@ -79,7 +88,8 @@ def _candidates(dataset: str, data_dir: str | os.PathLike | None) -> list[Path]:
     for d in named:
         if not d.is_dir():
             raise DataNotFoundError(f"{d} does not exist or is not a folder (named by {by}); name the folder that "
-                                    f"holds the {dataset} idx files")
+                                    f"holds the {dataset} idx files",
+                                    f"the folder this server reads {dataset} from does not exist")
     folders = []
     for d in named:
         folders += [d / TORCHVISION_FOLDER[dataset] / "raw", d]
@@ -142,7 +152,7 @@ def find_files(dataset: str, split: str = "train", data_dir: str | os.PathLike |
             f"{dataset} {split} data is not in the folder(s) --data-dir names. Looked for {names[0]}[.gz] and "
             f"{names[1]}[.gz] (checked by md5) in:\n  {where}\nWith --data-dir nothing else is searched and nothing "
             f"is downloaded. Fix: put the four idx files (raw or .gz) there or name the folder that holds them; or "
-            f"drop --data-dir to search GAN_DATA_DIR, {cache_dir()} and the download.")
+            f"drop --data-dir to search GAN_DATA_DIR, {cache_dir()} and the download.", _missing(dataset, split))
     why = _torchvision_download(dataset) if download else "no download was tried (download=False)"
     if why is None:
         return find_files(dataset, split, data_dir, download=False)
@@ -152,7 +162,13 @@ def find_files(dataset: str, split: str = "train", data_dir: str | os.PathLike |
         f"and the torchvision download into {cache_dir()} did not work: {why}. Fix: put the four idx files (raw or "
         f".gz) in a folder and pass --data-dir FOLDER or set GAN_DATA_DIR=FOLDER"
         + (" (or apt-get install dataset-fashion-mnist)" if dataset == "fashion_mnist" else "")
-        + "; or set GAN_DATA_MIRROR=URL to download from a mirror of your own (GAN_DATA_DOWNLOAD=0 never downloads).")
+        + "; or set GAN_DATA_MIRROR=URL to download from a mirror of your own (GAN_DATA_DOWNLOAD=0 never downloads).",
+        _missing(dataset, split))
+
+
+def _missing(dataset: str, split: str) -> str:
+    """DataNotFoundError's reason: the missing data in words, with no folder named."""
+    return f"the {dataset} {'training' if split == 'train' else 'test'} images are not on this server"
 
 
 def _torchvision_class(dataset: str) -> type:

@@ -5,7 +5,9 @@ tests collect them in a list.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Protocol, Union
 
 import numpy as np
@@ -82,9 +84,23 @@ class Stopped:
 
 @dataclass(frozen=True)
 class Failed:
-    """Ended by an error: a diverged loss, an exception in the loop, or one in setting up (then also raised)."""
+    """Ended by an error: a diverged loss, an exception in the loop, or one in setting up (then also raised).
+    `reason` is stored with the run and shown to whoever opens it: it names no server path (trainer.failure_reason;
+    the full error goes to the server's log)."""
     reason: str
     step: int
+    detail: str = ""  # the whole error (folders searched, traceback) for the server's log; never stored or shown
+
+
+# An absolute path (/srv/gan/run-000001/x, ~/data), or a URL's path (sqlite:////srv/gan.db), that no word
+# character or path character comes right before: "images/s", "D/G" and "1/2" stay.
+_SERVER_PATH = re.compile(r"(?<![\w.~/:-])(?:[A-Za-z][\w+.-]*:/+|~)?/+[^\s'\"`,;()\[\]<>]+")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every absolute path in it cut to its last part ('/srv/gan/MNIST/raw' -> 'raw'): a failed run's
+    reason, and an error a page shows, are read by visitors, who must learn no folder of the server."""
+    return _SERVER_PATH.sub(lambda m: PurePosixPath(m.group(0).rstrip("/")).name or "…", str(text))
 
 
 Event = Union[Started, StepMetrics, EpochSamples, EpochQuality, CheckpointWritten, Done, Stopped, Failed]

@@ -12,6 +12,7 @@ operator's tool on the server and uses the Store directly.) The limits are `sett
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import secrets
@@ -22,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.engine import Connection
 
+# subnet lives in .addresses so that uploads (which policy imports to prune) can key its limits on it too.
+from .addresses import SUBNET_BITS, subnet  # noqa: F401
 from .budget import Estimate, check_fits
 from .config import ConfigError, TrainConfig, planned_steps
 from .settings import Settings
@@ -37,11 +40,14 @@ class PolicyError(PermissionError):
 class Identity:
     """Who acts. `key` is what ownership and caps compare ('' = nobody: may watch, not act); `label` is the name
     shown; `admin` is decided when the identity is built, from a verified identity only; `aliases` are older keys
-    this person's runs may carry (a signed-in, verified email owns the runs started under that name before)."""
+    this person's runs may carry (a signed-in, verified email owns the runs started under that name before);
+    `address` is the client's IP address as `client_address` found it ('' when not known: the CLI, a local
+    browser), which the demo's caps also key on."""
     key: str
     label: str
     admin: bool = False
     aliases: frozenset[str] = frozenset()
+    address: str = ""
 
     @classmethod
     def named(cls, name: str, settings: Settings | None = None) -> Identity:
@@ -125,6 +131,19 @@ def read_visitor_token(key: bytes, signed: str | None) -> str | None:
     return token if isinstance(token, str) and token else None
 
 
+def client_address(peer: str | None, forwarded_for: Sequence[str], trusted_hops: int) -> str:
+    """The client's IP address: the connection's `peer`, or, behind `trusted_hops` proxies the operator trusts, the
+    address the outermost trusted proxy saw, i.e. the `trusted_hops`-th entry from the right of X-Forwarded-For
+    (entries to its left are whatever the client typed). '' when there is none, or it is not an IP address."""
+    if trusted_hops > 0:
+        hops = [h.strip() for line in forwarded_for for h in line.split(",") if h.strip()]
+        peer = hops[-trusted_hops] if len(hops) >= trusted_hops else None  # too few: the proxy was bypassed
+    try:
+        return str(ipaddress.ip_address((peer or "").strip()))
+    except ValueError:
+        return ""
+
+
 def _who(who: Identity | str, settings: Settings) -> Identity:
     """A plain string is a trusted display name (team mode, the CLI); the dashboard always passes an Identity."""
     return who if isinstance(who, Identity) else Identity.named(who, settings)
@@ -161,36 +180,56 @@ def submit(store: Store, cfg: TrainConfig, who: Identity | str, settings: Settin
     if settings.demo_mode:
         guard = _queue_guard(store, me, settings, now, rate=True)
     return store.submit(cfg, name=name, owner=me.label, owner_key=me.key, tags=tags, description=description,
-                        guard=guard)
+                        guard=guard, address=me.address, subnet=subnet(me.address))
 
 
 def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | None,
                  rate: bool, adding: int = 1) -> Callable[[Connection, TrainConfig], None]:
     """The demo's queue caps for `adding` new runs (a sweep queues several at once), checked inside the store's
-    write transaction (so parallel requests cannot race)."""
+    write transaction (so parallel requests cannot race): per person, per client address and subnet (when the
+    address is known), and in total; with `rate`, also per minute (and the submission is logged for those)."""
     def refuse(single: str, cap: int, what: str, then: str) -> PolicyError:
         # one run: the message of old ("you already have 2 run(s) queued…"); a sweep: how its size passes the cap
         return PolicyError(f"demo limit: {single}; {then}" if adding == 1 else
                            f"demo limit: this sweep's {adding} runs would exceed the {cap} {what}; {then}")
 
+    net = subnet(me.address)
+    # (cap, who, single-run text, sweep text): one row per group that the caps count; '' address: no such group.
+    wait, later, minute = "wait for one to finish or stop one", "try again in a few minutes", "try again in a minute"
+    live = [(settings.max_queued_per_user, {"owner_key": me.key}, "you already have {cap} run(s) queued or training",
+             "runs a person may have queued or training", wait)]
+    per_minute = [(settings.submissions_per_minute, {"owner_key": me.key}, "at most {cap} runs a minute per person",
+                   "runs a person may start a minute", minute)]
+    if me.address:
+        live += [(settings.max_queued_per_address, {"address": me.address},
+                  "{cap} runs are queued or training from your network address",
+                  "runs one network address may have queued or training", wait),
+                 (settings.max_queued_per_subnet, {"subnet": net},
+                  f"{{cap}} runs are queued or training from your network ({net})",
+                  f"runs one network ({net}) may have queued or training", wait)]
+        per_minute += [(settings.submissions_per_minute_per_address, {"address": me.address},
+                        "at most {cap} runs a minute from one network address",
+                        "runs one network address may start a minute", minute),
+                       (settings.submissions_per_minute_per_subnet, {"subnet": net},
+                        f"at most {{cap}} runs a minute from one network ({net})",
+                        f"runs one network ({net}) may start a minute", minute)]
+    live.append((settings.max_queued_total, {}, "{cap} runs are queued or training on this demo",
+                 "runs this demo queues at once", later))
+    per_minute.append((settings.submissions_per_minute_total, {},
+                       "this demo takes at most {cap} new runs a minute from everyone together",
+                       "new runs a minute this demo takes from everyone", minute))
+
     def guard(conn: Connection, cfg: TrainConfig) -> None:
         t = time.time() if now is None else now
-        cap = settings.max_queued_per_user
-        if store.count_runs(conn, owner_key=me.key, statuses=LIVE) + adding > cap:
-            raise refuse(f"you already have {cap} run(s) queued or training", cap,
-                         "runs a person may have queued or training", "wait for one to finish or stop one")
-        cap = settings.max_queued_total
-        if store.count_runs(conn, statuses=LIVE) + adding > cap:
-            raise refuse(f"{cap} runs are queued or training on this demo", cap,
-                         "runs this demo queues at once", "try again in a few minutes")
-        cap = settings.submissions_per_minute
-        if rate and store.count_runs(conn, owner_key=me.key, since=t - 60) + adding > cap:
-            raise refuse(f"at most {cap} runs a minute per person", cap, "runs a person may start a minute",
-                         "try again in a minute")
-        cap = settings.submissions_per_minute_total
-        if rate and store.count_runs(conn, since=t - 60) + adding > cap:
-            raise refuse(f"this demo takes at most {cap} new runs a minute from everyone together", cap,
-                         "new runs a minute this demo takes from everyone", "try again in a minute")
+        for cap, who, single, what, then in live:
+            if store.count_runs(conn, statuses=LIVE, **who) + adding > cap:
+                raise refuse(single.format(cap=cap), cap, what, then)
+        if not rate:
+            return
+        for cap, who, single, what, then in per_minute:
+            if store.count_submitted(conn, since=t - 60, **who) + adding > cap:
+                raise refuse(single.format(cap=cap), cap, what, then)
+        store.record_submission(conn, t, adding, me.key, me.address, net)
     return guard
 
 
@@ -207,7 +246,8 @@ def submit_sweep(store: Store, base: TrainConfig, spec: Any, who: Identity | str
     check_sweep(runs, settings)
     guard = _queue_guard(store, me, settings, now, rate=True, adding=len(runs)) if settings.demo_mode else None
     return store.submit_sweep(name, spec.to_dict(), base, [(r.point, r.config) for r in runs], spec.points(),
-                              owner=me.label, owner_key=me.key, guard=guard)
+                              owner=me.label, owner_key=me.key, guard=guard, address=me.address,
+                              subnet=subnet(me.address))
 
 
 def check_sweep(runs: Sequence[Any], settings: Settings) -> list[Estimate]:
@@ -237,9 +277,10 @@ def _require_sweep(store: Store, sweep_id: int, who: Identity | str, settings: S
 
 
 def stop_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Settings) -> int:
-    """Ask every live run of a sweep to stop, as the sweep's owner or an admin; returns how many were asked."""
+    """Ask every live run of a sweep to stop, as the sweep's owner or an admin; returns how many were asked. On
+    the demo its runs that never started are removed (see `stop`), and the sweep with them if none is left."""
     _require_sweep(store, sweep_id, who, settings, "stop")
-    return store.stop_sweep(sweep_id)
+    return store.stop_sweep(sweep_id, remove_unstarted=settings.demo_mode)
 
 
 def resume_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Settings) -> list[int]:
@@ -258,15 +299,30 @@ def resume_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Set
         except (ConfigError, PolicyError) as e:
             raise type(e)(f"run #{r.id}: {e}") from None
     guard = _queue_guard(store, me, settings, None, rate=False, adding=len(runs)) if settings.demo_mode else None
-    return store.resume_sweep(sweep_id, [r.id for r in runs], guard=guard)
+    return store.resume_sweep(sweep_id, [r.id for r in runs], guard=guard, address=me.address,
+                              subnet=subnet(me.address))
+
+
+# Switches a demo run may not turn on, and why (the Train form disables them there). torch.compile's compile time
+# (an 8-step run took 29.6 s instead of 3.4 s) is compute none of the caps counts.
+DEMO_OFF = {"compile": "torch.compile is off on this demo: compiling takes longer than a demo-sized run trains, and "
+                       "no demo cap counts that time; untick it (Performance)"}
 
 
 def check_resources(cfg: TrainConfig, settings: Settings) -> Estimate:
     """What a run may cost, before it is queued: it must fit in memory (every mode); on the demo, also the caps on
-    epochs, steps, parameters and total training compute. Returns the estimate."""
+    a run's memory, epochs, steps, parameters and total training compute, and no torch.compile. Returns the
+    estimate."""
     est = check_fits(cfg)  # ConfigError: the config itself must change
     if not settings.demo_mode:
         return est
+    for name, why in DEMO_OFF.items():  # "compile: …": the Train form shows the problem on that field
+        if getattr(cfg, name):
+            raise PolicyError(f"{name}: {why}")
+    if est.memory_bytes > settings.max_run_memory_gb * 1e9:  # the host's bound (check_fits) is for its owner's runs
+        raise PolicyError(f"demo limit: this run would need about {est.memory_bytes / 1e9:.1f} GB of memory, more "
+                          f"than the {settings.max_run_memory_gb:g} GB a run this demo allows "
+                          f"(GAN_DEMO_MAX_RUN_MEMORY_GB); lower the batch size or make the model narrower")
     if cfg.epochs > settings.max_epochs:
         raise PolicyError(f"demo limit: epochs {cfg.epochs} is more than the {settings.max_epochs} this demo allows")
     if planned_steps(cfg) > settings.max_steps:
@@ -283,9 +339,11 @@ def check_resources(cfg: TrainConfig, settings: Settings) -> Estimate:
 
 
 def stop(store: Store, run_id: int, who: Identity | str, settings: Settings) -> bool:
-    """Ask a run to stop, as its owner or an admin."""
+    """Ask a run to stop, as its owner or an admin. On the demo a run stopped before it ever started is removed,
+    row and folder: it has nothing to resume from, and a stranger's stream of submit-and-stop must not pile up rows
+    (the per-minute caps still count it). A team keeps it, stopped, to resume or to see in its sweep."""
     _require(store.get(run_id), who, settings, "stop")
-    return store.request_stop(run_id)
+    return store.request_stop(run_id, remove_unstarted=settings.demo_mode)
 
 
 def resume(store: Store, run_id: int, who: Identity | str, settings: Settings, extra_epochs: int = 0,
@@ -296,10 +354,11 @@ def resume(store: Store, run_id: int, who: Identity | str, settings: Settings, e
 
     run = _require(store.get(run_id), who, settings, "resume")
     check_resources(extended(run.config, extra_epochs, extra_steps), settings)
-    guard = None
+    me, guard = _who(who, settings), None
     if settings.demo_mode:  # a resumed run joins the queue again: the same queue caps as a new one
-        guard = _queue_guard(store, _who(who, settings), settings, None, rate=False)
-    return store.request_resume(run_id, extra_epochs=extra_epochs, guard=guard, extra_steps=extra_steps)
+        guard = _queue_guard(store, me, settings, None, rate=False)
+    return store.request_resume(run_id, extra_epochs=extra_epochs, guard=guard, extra_steps=extra_steps,
+                                address=me.address, subnet=subnet(me.address))
 
 
 def edit(store: Store, run_id: int, who: Identity | str, settings: Settings, name: str | None = None,
@@ -347,11 +406,13 @@ def worker_cap(cap: int, settings: Settings) -> int:
 
 
 def prune(store: Store, settings: Settings, now: float | None = None) -> list[int]:
-    """Uploads older than `upload_keep_days` in every mode; in demo mode also soft-delete and purge finished runs
-    older than `prune_days`. Returns the run ids removed."""
+    """Uploads, and cached rejection calibrations unused for `upload_keep_days`, in every mode; in demo mode also
+    soft-delete and purge finished runs older than `prune_days`. Returns the run ids removed."""
+    from .rejection import calibrations_dir, prune_calibrations
     from .uploads import prune_uploads  # here, not at the top: uploads → checkpoint loads torch, policy need not
 
     prune_uploads(store.home, settings, now=now)  # every mode: anyone may upload, so uploads always age out
+    prune_calibrations(calibrations_dir(store.home), settings.upload_keep_days * 86400, now=now)  # theirs too
     if not settings.demo_mode:
         return []
     cutoff = (time.time() if now is None else now) - settings.prune_days * 86400

@@ -23,10 +23,15 @@ Strength 0 is the raw draw (exactly `sampling.generate_float`'s digits); strengt
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -295,6 +300,83 @@ def training_calibration(g: nn.Module, d: nn.Module, cfg: TrainConfig, n: int = 
     images, labels = load_dataset(cfg.dataset, "train", data_dir)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(CALIBRATION_SEED))[:n]
     return calibrate(g, d, cfg, to_float(images[pick]), labels[pick], head=True)
+
+
+# A calibration costs a minute of CPU for a 20 MB DCGAN export on 5,000 digits (68 s measured for issue 27), and
+# anyone may upload one: an upload calibrates on fewer digits, and every calibration is kept on disk under the
+# generator file's content hash, so the same file (re-uploaded, reloaded, in another process) never pays twice.
+UPLOAD_CALIBRATION_N = 1000
+_CACHE_VERSION = 1  # part of a cached calibration's name: raise it when calibrate's output changes
+_CAL_TENSORS = ("centres", "w", "mu", "sd")
+_CAL_NUMBERS = ("scale", "bias", "max_f", "real_accuracy", "fake_accuracy")
+
+
+def calibrations_dir(home: Path) -> Path:
+    """Where cached calibrations live: `GAN_HOME/calibrations` (pruned with the uploads, see policy.prune)."""
+    return Path(home) / "calibrations"
+
+
+def calibration_file(folder: Path, digest: str, n: int) -> Path:
+    """Where the calibration of the generator file with content hash `digest` on `n` digits is kept in `folder`."""
+    return Path(folder) / f"{digest[:32]}-n{n}-seed{CALIBRATION_SEED}-v{_CACHE_VERSION}.safetensors"
+
+
+def save_calibration(cal: Calibration, path: Path) -> None:
+    """Write a calibration atomically as safetensors: its tensors, and its numbers as metadata."""
+    from safetensors.torch import save_file
+
+    from .checkpoint import atomic_write
+
+    tensors = {k: getattr(cal, k).contiguous() for k in _CAL_TENSORS if getattr(cal, k) is not None}
+    meta = {"calibration": json.dumps({k: getattr(cal, k) for k in _CAL_NUMBERS})}
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def load_calibration(path: Path) -> Calibration | None:
+    """A calibration `save_calibration` wrote, or None when the file is missing or not one (then calibrate again)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            numbers = json.loads((f.metadata() or {})["calibration"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        if set(tensors) - set(_CAL_TENSORS) or not all(isinstance(numbers.get(k), (int, float)) for k in _CAL_NUMBERS):
+            return None
+        return Calibration(**{k: float(numbers[k]) for k in _CAL_NUMBERS}, **tensors)
+    except (OSError, SafetensorError, ValueError, KeyError, TypeError):
+        return None
+
+
+def cached_calibration(path: str | os.PathLike, g: nn.Module, d: nn.Module, cfg: TrainConfig, folder: Path,
+                       n: int = CALIBRATION_N, data_dir: str | None = None) -> Calibration:
+    """`training_calibration` of the generator file at `path` on `n` digits, kept in `folder` under the file's
+    content hash: computed once per file content, then read back (and touched, so pruning keeps what is in use)."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    keep = calibration_file(folder, digest, n)
+    cal = load_calibration(keep)
+    if cal is not None:
+        with contextlib.suppress(OSError):
+            os.utime(keep)
+        return cal
+    cal = training_calibration(g, d, cfg, n, data_dir)
+    with contextlib.suppress(OSError):  # a read-only GAN_HOME calibrates every time, as before, but still works
+        save_calibration(cal, keep)
+    return cal
+
+
+def prune_calibrations(folder: Path, max_age_s: float, now: float | None = None) -> int:
+    """Remove cached calibrations (and leftover temporary files) unused for `max_age_s`; returns how many went."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - max_age_s
+    gone = 0
+    for p in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if p.is_file() and not p.is_symlink() and p.stat().st_mtime < cutoff:
+                p.unlink()
+                gone += 1
+    return gone
 
 
 FIT_HOLDOUT = 2000   # real training images fit_discriminator keeps out of D's training, to report its accuracy on

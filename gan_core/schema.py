@@ -10,8 +10,8 @@ import re
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import (Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event,
-                        insert, inspect, select, text, update)
+from sqlalchemy import (Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine,
+                        event, insert, inspect, select, text, update)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -20,8 +20,9 @@ from .status import RunStatus
 
 # 2: runs.tags, runs.description, runs.deleted_at; 3: runs.owner_key; 4: runs.ran_on; 5: metrics.d_grad_norm,
 # g_grad_norm, d_sigma; 6: the sweeps table, runs.sweep_id and runs.sweep_point (each added in place to an older
-# database by _upgrade; create_all adds new tables); 7: workers.capabilities
-SCHEMA_VERSION = 7
+# database by _upgrade; create_all adds new tables); 7: workers.capabilities; 8: runs.address, runs.subnet and
+# runs.queued_at (the demo's caps per network and the fair-share claim order), and the submissions table
+SCHEMA_VERSION = 8
 
 
 class StoreError(RuntimeError):
@@ -34,6 +35,11 @@ class Base(DeclarativeBase):
 
 class Run(Base):
     __tablename__ = "runs"
+    # Store.claim's fair share asks, for each queued run, when its subnet, address and owner last had a run start:
+    # each is the newest started_at of one index range.
+    __table_args__ = (Index("ix_runs_owner_started", "owner_key", "started_at"),
+                      Index("ix_runs_address_started", "address", "started_at"),
+                      Index("ix_runs_subnet_started", "subnet", "started_at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     owner: Mapped[str] = mapped_column(String(200), default="")  # the label shown; proves nothing
@@ -62,6 +68,25 @@ class Run(Base):
     # No foreign key: SQLite cannot add (or drop) one in place, and a sweep row is never deleted before its runs.
     sweep_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     sweep_point: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The client address (policy.Identity.address) and its subnet (policy.subnet) of whoever queued the run last
+    # ('' when not known: the CLI, a team without a proxy): the demo caps live runs per address and subnet.
+    address: Mapped[str] = mapped_column(String(64), default="")
+    subnet: Mapped[str] = mapped_column(String(64), default="")
+    # When the run last joined the queue (submit, resume): the claim order within one owner, so a resumed old run
+    # queues behind the runs queued before it (rows from before schema 8: their created_at).
+    queued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Submission(Base):
+    """One accepted demo submission (a run, or a sweep's `runs`), for the per-minute caps. Kept apart from the runs
+    because a run stopped before it trained is deleted, and a submission must still count after that."""
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    owner_key: Mapped[str] = mapped_column(String(300), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    subnet: Mapped[str] = mapped_column(String(64), default="")
+    runs: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class SweepRow(Base):
@@ -221,6 +246,16 @@ def _upgrade(c: Connection, version: int) -> None:
         c.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_sweep_id ON runs (sweep_id)"))
     if version < 7 and "capabilities" not in {col["name"] for col in inspect(c).get_columns("workers")}:
         c.execute(text("ALTER TABLE workers ADD COLUMN capabilities TEXT DEFAULT '{}' NOT NULL"))
+    if version < 8:  # the submissions table came with create_all; the runs' columns and indexes are new
+        have = {col["name"] for col in inspect(c).get_columns("runs")}
+        for name, ddl in (("address", "VARCHAR(64) DEFAULT '' NOT NULL"), ("subnet", "VARCHAR(64) DEFAULT '' NOT NULL"),
+                          ("queued_at", "FLOAT")):
+            if name not in have:
+                c.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {ddl}"))
+        c.execute(update(Run).where(Run.queued_at.is_(None)).values(queued_at=Run.created_at))
+        for index in Run.__table__.indexes:
+            if index.name in {"ix_runs_owner_started", "ix_runs_address_started", "ix_runs_subnet_started"}:
+                index.create(c, checkfirst=True)
     c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

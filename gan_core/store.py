@@ -15,12 +15,13 @@ from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
 
 from .budget import check_fits
 from .capability import Capabilities, can_take_json
 from .config import ConfigError, TrainConfig, extended, planned_steps
-from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, SweepRow, Worker, connect,
-                     lock, migrate)
+from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, Submission, SweepRow, Worker,
+                     connect, lock, migrate)
 from .schema import Base, Meta  # noqa: F401  (not used here: re-exported for the tests that import them from here)
 from .status import ACTIVE, FINISHED, LIVE, RESUMABLE, TRANSITIONS, RunStatus
 
@@ -52,6 +53,9 @@ class RunView:
     ran_on: str = ""
     sweep_id: int | None = None
     sweep_point: int | None = None
+    address: str = ""
+    subnet: str = ""
+    queued_at: float | None = None
 
     @property
     def progress(self) -> float:
@@ -93,7 +97,8 @@ def _view(r: Any) -> RunView:
     return RunView(r.id, r.name, r.owner, TrainConfig.from_json(r.config_json), r.status, r.error, r.created_at,
                    r.started_at, r.finished_at, r.heartbeat_at, r.worker_id, r.stop_requested, r.resume, r.epoch,
                    r.step, r.total_steps, r.artifacts, tuple(t for t in (r.tags or "").split(",") if t),
-                   r.description or "", r.deleted_at, r.owner_key or "", r.ran_on or "", r.sweep_id, r.sweep_point)
+                   r.description or "", r.deleted_at, r.owner_key or "", r.ran_on or "", r.sweep_id, r.sweep_point,
+                   r.address or "", r.subnet or "", r.queued_at)
 
 
 @dataclass(frozen=True)
@@ -175,15 +180,76 @@ def clean_tags(tags: str | Iterable[str]) -> tuple[str, ...]:
 
 def _insert_run(c: Connection, cfg: TrainConfig, **values: Any) -> int:
     """Insert one queued run row (values already cleaned) inside transaction `c`; returns its id."""
-    run_id = c.execute(insert(Run).values(config_json=cfg.to_json(), status=RunStatus.QUEUED, created_at=time.time(),
-                                          total_steps=planned_steps(cfg), **values).returning(Run.id)).scalar_one()
+    now = time.time()
+    run_id = c.execute(insert(Run).values(config_json=cfg.to_json(), status=RunStatus.QUEUED, created_at=now,
+                                          queued_at=now, total_steps=planned_steps(cfg), **values)
+                       .returning(Run.id)).scalar_one()
     c.execute(update(Run).where(Run.id == run_id).values(artifacts=f"run-{run_id:06d}"))  # see artifacts_dir
     return run_id
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run submission checked and cleaned (see `check_submission`), ready to insert."""
+    cfg: TrainConfig
+    name: str
+    owner: str
+    owner_key: str
+    tags: str
+    description: str
+
+
+def check_submission(cfg: TrainConfig | dict[str, Any], name: str = "", owner: str = "", preset: str | None = None,
+                     tags: str | Iterable[str] = (), description: str = "", owner_key: str | None = None) -> NewRun:
+    """Everything `Store.submit` refuses, checked without a store: ConfigError for bad input. The CLI calls it
+    before it opens the store, so a refused submission writes nothing, not even the database file."""
+    if not isinstance(cfg, TrainConfig):
+        cfg = TrainConfig.from_preset(preset, **cfg) if preset else TrainConfig.from_dict(cfg)
+    elif preset:
+        raise ConfigError("preset: give either a preset and overrides, or a full TrainConfig")
+    check_fits(cfg)  # in every mode, whoever submits: a run that cannot fit in memory is never queued
+    name = clean_text(name, "name", MAX_NAME) or f"{cfg.arch}-{cfg.dataset}"
+    owner = clean_owner(owner)
+    owner_key = owner_key if owner_key is not None else (f"name:{owner}" if owner else "")
+    return NewRun(cfg, name, owner, owner_key, ",".join(clean_tags(tags)),
+                  clean_text(description, "description", MAX_DESCRIPTION))
+
+
+def clean_owner(owner: str) -> str:
+    """An owner label: `clean_text`, on one line (it is a label in tables)."""
+    return " ".join(clean_text(owner, "owner", MAX_OWNER).split())
+
+
+def check_sweep_submission(name: str, owner: str, configs: Sequence[TrainConfig]) -> tuple[str, str]:
+    """Everything `Store.submit_sweep` refuses, checked without a store (as `check_submission`): the sweep's cleaned
+    (name, owner); ConfigError for no runs, a run that cannot fit, or a bad name or owner."""
+    if not configs:
+        raise ConfigError("sweep: it has no runs to queue")
+    for cfg in configs:
+        check_fits(cfg)
+    return clean_text(name, "name", MAX_NAME) or "sweep", clean_owner(owner)
 
 
 def gan_home() -> Path:
     """Root folder for the database and run artifacts: `GAN_HOME`, default ./runs."""
     return Path(os.environ.get("GAN_HOME") or "runs").resolve()
+
+
+def _where_from(address: str | None, subnet: str | None) -> dict[str, str]:
+    """The address and subnet columns to set on a resume ({} where the caller gave none: they stay)."""
+    return {k: v for k, v in (("address", address), ("subnet", subnet)) if v is not None}
+
+
+def _fair_share() -> list[ColumnElement[Any]]:
+    """The ORDER BY terms of `Store.claim`'s fair share, for each queued run: when a run of its subnet, of its
+    address and of its owner last started (-1: never). Each is one lookup in an (x, started_at) index."""
+    terms = []
+    for name in ("subnet", "address", "owner_key"):
+        other = aliased(Run)
+        last = (select(func.max(other.started_at)).where(getattr(other, name) == getattr(Run, name))
+                .scalar_subquery())
+        terms.append(func.coalesce(last, -1.0))
+    return terms
 
 
 def _may_become(new: RunStatus, *old: RunStatus) -> ColumnElement[bool]:
@@ -215,40 +281,30 @@ class Store:
     # --- runs ------------------------------------------------------------------------------------------------
     def submit(self, cfg: TrainConfig | dict[str, Any], name: str = "", owner: str = "",
                preset: str | None = None, tags: str | Iterable[str] = (), description: str = "",
-               guard: Callable[[Connection, TrainConfig], None] | None = None, owner_key: str | None = None) -> int:
-        """Validate and queue a run; returns its id. Bad input raises ConfigError and writes nothing.
+               guard: Callable[[Connection, TrainConfig], None] | None = None, owner_key: str | None = None,
+               address: str = "", subnet: str = "") -> int:
+        """Validate (`check_submission`) and queue a run; returns its id. Bad input raises ConfigError and writes
+        nothing. `address` and `subnet`: the submitter's (policy.Identity.address, policy.subnet), '' if not known.
 
         `guard(conn, cfg)` runs inside the write transaction, after the lock, so limits it checks (runs queued,
         submissions per minute) cannot be raced past by two submissions at once; it raises to refuse."""
-        if not isinstance(cfg, TrainConfig):
-            cfg = TrainConfig.from_preset(preset, **cfg) if preset else TrainConfig.from_dict(cfg)
-        elif preset:
-            raise ConfigError("preset: give either a preset and overrides, or a full TrainConfig")
-        check_fits(cfg)  # in every mode, whoever submits: a run that cannot fit in memory is never queued
-        name = clean_text(name, "name", MAX_NAME) or f"{cfg.arch}-{cfg.dataset}"
-        owner = " ".join(clean_text(owner, "owner", MAX_OWNER).split())  # one line: it is a label in tables
-        owner_key = owner_key if owner_key is not None else (f"name:{owner}" if owner else "")
-        tag_text, description = ",".join(clean_tags(tags)), clean_text(description, "description", MAX_DESCRIPTION)
+        new = check_submission(cfg, name, owner, preset, tags, description, owner_key)
         with self.engine.begin() as c:
             if guard is not None:
                 lock(c, AdvisoryLock.GUARD)
-                guard(c, cfg)
-            return _insert_run(c, cfg, name=name, owner=owner, owner_key=owner_key, tags=tag_text,
-                               description=description)
+                guard(c, new.cfg)
+            return _insert_run(c, new.cfg, name=new.name, owner=new.owner, owner_key=new.owner_key, tags=new.tags,
+                               description=new.description, address=address, subnet=subnet)
 
     def submit_sweep(self, name: str, spec: dict[str, Any], base: TrainConfig,
                      runs: Sequence[tuple[int, TrainConfig]], points: Sequence[dict[str, Any]], owner: str = "",
                      owner_key: str | None = None, tags: str | Iterable[str] = (),
-                     guard: Callable[[Connection, TrainConfig], None] | None = None) -> int:
+                     guard: Callable[[Connection, TrainConfig], None] | None = None, address: str = "",
+                     subnet: str = "") -> int:
         """Queue a sweep and all its runs ((point index, config) each, already planned by sweep.plan) in one
-        transaction: all or nothing. Every config is checked again here; `guard` as in `submit`, once for the lot.
-        Returns the sweep's id."""
-        if not runs:
-            raise ConfigError("sweep: it has no runs to queue")
-        for _, cfg in runs:
-            check_fits(cfg)
-        name = clean_text(name, "name", MAX_NAME) or "sweep"
-        owner = " ".join(clean_text(owner, "owner", MAX_OWNER).split())
+        transaction: all or nothing. Every config is checked again here (`check_sweep_submission`); `guard`,
+        `address` and `subnet` as in `submit`, the guard once for the lot. Returns the sweep's id."""
+        name, owner = check_sweep_submission(name, owner, [cfg for _, cfg in runs])
         owner_key = owner_key if owner_key is not None else (f"name:{owner}" if owner else "")
         tag_text = ",".join(clean_tags([*clean_tags(tags), "sweep"]))
         with self.engine.begin() as c:
@@ -261,7 +317,8 @@ class Store:
                                         for p in points]), created_at=time.time()).returning(SweepRow.id)).scalar_one()
             for point, cfg in runs:
                 _insert_run(c, cfg, name=f"{name} #{point + 1} s{cfg.seed}", owner=owner, owner_key=owner_key,
-                            tags=tag_text, description="", sweep_id=sweep_id, sweep_point=point)
+                            tags=tag_text, description="", sweep_id=sweep_id, sweep_point=point, address=address,
+                            subnet=subnet)
         return sweep_id
 
     def get_sweep(self, sweep_id: int) -> SweepView | None:
@@ -289,10 +346,13 @@ class Store:
                                     .order_by(Run.id)), unreadable)
 
     def resume_sweep(self, sweep_id: int, run_ids: Iterable[int],
-                     guard: Callable[[Connection, TrainConfig], None] | None = None) -> list[int]:
+                     guard: Callable[[Connection, TrainConfig], None] | None = None, address: str | None = None,
+                     subnet: str | None = None) -> list[int]:
         """Queue again, in one transaction, those of `run_ids` that are still runs of the sweep a person stopped or
-        a dead worker interrupted (sweep.RESUME_STATUSES), each to continue from its newest checkpoint; `guard` as in
-        `submit`, once for the lot. Returns the ids queued (none: nothing was left to resume)."""
+        a dead worker interrupted (sweep.RESUME_STATUSES), each to continue from its newest checkpoint, at the back
+        of the queue; `guard` as in `submit`, once for the lot; `address` and `subnet`, when given, are the
+        resumer's, whose caps the runs now count against. Returns the ids queued (none: nothing was left to
+        resume)."""
         from .sweep import RESUME_STATUSES
 
         with self.engine.begin() as c:
@@ -310,7 +370,8 @@ class Store:
             done = c.execute(update(Run).where(Run.id.in_([r.id for r in rows]),
                                                _may_become(RunStatus.QUEUED, *RESUME_STATUSES))
                              .values(status=RunStatus.QUEUED, resume=True, stop_requested=False, error=None,
-                                     finished_at=None).returning(Run.id))
+                                     finished_at=None, queued_at=time.time(), **_where_from(address, subnet))
+                             .returning(Run.id))
             return sorted(done.scalars())
 
     def sweep_fds_at(self, sweep_id: int, epoch: int, exclude: int) -> list[float]:
@@ -321,9 +382,10 @@ class Store:
         fds = [json.loads(d).get("fd") for d in rows]
         return [float(f) for f in fds if isinstance(f, (int, float))]
 
-    def stop_sweep(self, sweep_id: int) -> int:
-        """Ask every queued or running run of the sweep to stop; returns how many were asked."""
-        return sum(self.request_stop(r.id) for r in self.sweep_runs(sweep_id) if r.status in LIVE)
+    def stop_sweep(self, sweep_id: int, remove_unstarted: bool = False) -> int:
+        """Ask every queued or running run of the sweep to stop (`remove_unstarted` as in `request_stop`); returns
+        how many were asked."""
+        return sum(self.request_stop(r.id, remove_unstarted) for r in self.sweep_runs(sweep_id) if r.status in LIVE)
 
     def get(self, run_id: int) -> RunView | None:
         """One run, or None."""
@@ -423,10 +485,13 @@ class Store:
     def artifacts_dir(self, run: RunView) -> Path:
         """Absolute artifacts folder of a run: the row's `artifacts` folder (`run-<id>`, as submit writes it) inside
         GAN_HOME; StoreError for a row that leads anywhere else."""
+        return self._artifacts_path(run.artifacts, run.id)
+
+    def _artifacts_path(self, artifacts: str, run_id: int) -> Path:
         # A row from before the column was filled (or a RunView made by hand) has "": its folder was always run-<id>.
-        path = (self.home / (run.artifacts or f"run-{run.id:06d}")).resolve()
+        path = (self.home / (artifacts or f"run-{run_id:06d}")).resolve()
         if path.parent != self.home:  # a row is data, not a trusted path: "../x" or "/etc" must not become a folder
-            raise StoreError(f"run {run.id}: artifacts folder {path} is outside {self.home}")
+            raise StoreError(f"run {run_id}: artifacts folder {path} is outside {self.home}")
         return path
 
     def update_info(self, run_id: int, name: str | None = None, tags: str | Iterable[str] | None = None,
@@ -471,11 +536,13 @@ class Store:
         return True
 
     def count_runs(self, conn: Connection | None = None, owner_key: str | None = None,
-                   statuses: Iterable[str] | None = None, since: float | None = None) -> int:
+                   statuses: Iterable[str] | None = None, since: float | None = None, address: str | None = None,
+                   subnet: str | None = None) -> int:
         """How many (not deleted) runs match; pass `conn` to count inside a submit guard's transaction."""
         q = select(func.count()).select_from(Run).where(Run.deleted_at.is_(None))
-        if owner_key is not None:
-            q = q.where(Run.owner_key == owner_key)
+        for column, value in ((Run.owner_key, owner_key), (Run.address, address), (Run.subnet, subnet)):
+            if value is not None:
+                q = q.where(column == value)
         if statuses is not None:
             q = q.where(Run.status.in_(list(statuses)))
         if since is not None:
@@ -485,26 +552,97 @@ class Store:
         with self.reader.connect() as c:
             return int(c.execute(q).scalar_one())
 
+    # --- submissions: what the demo's per-minute caps count ---------------------------------------------------
+    @staticmethod
+    def record_submission(conn: Connection, at: float, runs: int, owner_key: str, address: str = "",
+                          subnet: str = "") -> None:
+        """Log an accepted submission of `runs` runs inside a submit guard's transaction `conn` (a refused or
+        failed submission rolls back with it); entries older than an hour go."""
+        conn.execute(delete(Submission).where(Submission.at < at - 3600))
+        conn.execute(insert(Submission).values(at=at, runs=runs, owner_key=owner_key, address=address,
+                                               subnet=subnet))
+
+    @staticmethod
+    def count_submitted(conn: Connection, since: float, owner_key: str | None = None, address: str | None = None,
+                        subnet: str | None = None) -> int:
+        """Runs submitted at or after `since` (by `owner_key`, from `address` or `subnet` when given), whether or
+        not they still exist: a run stopped before it trained is deleted but still counts here."""
+        q = select(func.coalesce(func.sum(Submission.runs), 0)).where(Submission.at >= since)
+        for column, value in ((Submission.owner_key, owner_key), (Submission.address, address),
+                              (Submission.subnet, subnet)):
+            if value is not None:
+                q = q.where(column == value)
+        return int(conn.execute(q).scalar_one())
+
+    # --- the queue: fair share ------------------------------------------------------------------------------
     def queue_position(self, run_id: int) -> int | None:
-        """1 for the next run a worker claims (the oldest queued), 2 for the one after…; None if not queued."""
+        """1 for the next run a worker claims, 2 for the one after…, in `claim`'s order (were nothing else to
+        change); None if not queued."""
+        order = self.queue_order(until=run_id)
+        return order.index(run_id) + 1 if run_id in order else None
+
+    def queue_order(self, until: int | None = None) -> list[int]:
+        """The queued runs' ids in the order successive claims would take them (stopping at `until`, when given):
+        `claim`'s rule replayed, each claim making its run's subnet, address and owner the most recently served.
+        Reads only the queued rows' keys and, per key, one index lookup."""
         with self.reader.connect() as c:
-            status = c.execute(select(Run.status).where(Run.id == run_id)).scalar()
-            if status != RunStatus.QUEUED:
-                return None
-            return 1 + int(c.execute(select(func.count()).select_from(Run)
-                                     .where(Run.status == RunStatus.QUEUED, Run.id < run_id)).scalar_one())
+            rows = c.execute(select(Run.id, Run.subnet, Run.address, Run.owner_key)
+                             .where(Run.status == RunStatus.QUEUED).order_by(Run.queued_at, Run.id)).all()
+            if until is not None and until not in {r.id for r in rows}:
+                return []
+            served = [{k: v for k, v in c.execute(select(col, func.max(Run.started_at))
+                                                  .where(col.in_({getattr(r, col.key) for r in rows}))
+                                                  .group_by(col))}
+                      for col in (Run.subnet, Run.address, Run.owner_key)]
+        # One line per (subnet, address, owner), oldest first: a claim takes the head of one line, so only the
+        # heads compete, and serving one changes the keys of only the lines that share its subnet, address or owner.
+        lines: dict[tuple[str, str, str], list[int]] = {}
+        for r in reversed(rows):  # newest first: each line's head, its oldest, is its last item
+            lines.setdefault((r.subnet, r.address, r.owner_key), []).append(r.id)
+        rank = {r.id: i for i, r in enumerate(rows)}
+        sharing: list[dict[str, set[tuple[str, str, str]]]] = [{}, {}, {}]
+        for line in lines:
+            for level in range(3):
+                sharing[level].setdefault(line[level], set()).add(line)
+
+        def key(line: tuple[str, str, str]) -> tuple[float, float, float, int]:
+            ls_sub, ls_addr, ls_own = (served[level].get(line[level]) or -1.0 for level in range(3))
+            return ls_sub, ls_addr, ls_own, rank[lines[line][-1]]
+
+        keys = {line: key(line) for line in lines}
+        # A claim stamps started_at with the time: later than every start so far.
+        clock = max([time.time(), *(v for d in served for v in d.values() if v is not None)])
+        order: list[int] = []
+        while keys and (not order or order[-1] != until):
+            line = min(keys, key=keys.__getitem__)
+            order.append(lines[line].pop())
+            clock += 1.0
+            for level in range(3):
+                served[level][line[level]] = clock
+            if not lines[line]:
+                del keys[line]
+                for level in range(3):
+                    sharing[level][line[level]].discard(line)
+            for other in set().union(*(sharing[level][line[level]] for level in range(3))):
+                keys[other] = key(other)
+        return order
 
     # --- lifecycle: every status change ----------------------------------------------------------------------
     def claim(self, worker_id: str, cap: int, caps: Capabilities | None = None) -> RunView | None:
-        """Atomically take the oldest queued run that a worker with `caps` can train (None: any run), if fewer than
+        """Atomically take the next queued run that a worker with `caps` can train (None: any run), if fewer than
         `cap` runs are active; None otherwise. A run it cannot train (device cuda on a CPU-only worker) stays
-        queued for a worker that can."""
+        queued for a worker that can.
+
+        The next run is fair share, as cluster schedulers do it: of the subnet whose runs last started longest ago
+        (never first), of its address likewise, of its owner likewise, the run queued longest ago. So one owner's
+        (or one network's) flood takes turns with a newcomer instead of keeping them waiting behind it all."""
         with self.engine.begin() as c:
             lock(c, AdvisoryLock.CLAIM)
             active = c.execute(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE))).scalar_one()
             if active >= cap:
                 return None
-            queued = select(Run.id, Run.config_json).where(Run.status == RunStatus.QUEUED).order_by(Run.id)
+            queued = (select(Run.id, Run.config_json).where(Run.status == RunStatus.QUEUED)
+                      .order_by(*_fair_share(), Run.queued_at, Run.id))
             res = c.execute(queued if caps is not None else queued.limit(1))
             run_id = next((i for i, cfg_json in res if caps is None or can_take_json(caps, cfg_json)), None)
             res.close()  # read lazily: a CPU worker past a long line of GPU runs stops at the first it can train
@@ -527,21 +665,40 @@ class Store:
                       .values(heartbeat_at=time.time()))
             return bool(c.execute(select(Run.stop_requested).where(Run.id == run_id)).scalar())
 
-    def request_stop(self, run_id: int) -> bool:
-        """Ask a queued or running run to stop; a queued one stops at once. False if it was not stoppable."""
+    def request_stop(self, run_id: int, remove_unstarted: bool = False) -> bool:
+        """Ask a queued or running run to stop; a queued one stops at once. False if it was not stoppable.
+
+        `remove_unstarted` (the demo): a queued run that never started is deleted instead, row and folder (it has
+        nothing to resume from), and its sweep too if that leaves the sweep no runs."""
+        gone = None
         with self.engine.begin() as c:
-            if c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.STOPPED, RunStatus.QUEUED))
-                         .values(status=RunStatus.STOPPED, finished_at=time.time())).rowcount:
-                return True
-            return bool(c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.STOPPING))
-                                  .values(status=RunStatus.STOPPING, stop_requested=True)).rowcount)
+            if remove_unstarted:
+                # One statement with its own WHERE: a run a worker claimed meanwhile is stopped below instead.
+                gone = c.execute(delete(Run).where(Run.id == run_id, Run.status == RunStatus.QUEUED,
+                                                   Run.started_at.is_(None))
+                                 .returning(Run.artifacts, Run.sweep_id)).first()
+            if gone is None:
+                if c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.STOPPED, RunStatus.QUEUED))
+                             .values(status=RunStatus.STOPPED, finished_at=time.time())).rowcount:
+                    return True
+                return bool(c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.STOPPING))
+                                      .values(status=RunStatus.STOPPING, stop_requested=True)).rowcount)
+            if gone.sweep_id is not None and not c.execute(
+                    select(func.count()).select_from(Run).where(Run.sweep_id == gone.sweep_id)).scalar_one():
+                c.execute(delete(SweepRow).where(SweepRow.id == gone.sweep_id))
+        import shutil
+
+        shutil.rmtree(self._artifacts_path(gone.artifacts, run_id), ignore_errors=True)  # never started: empty
+        return True
 
     def request_resume(self, run_id: int, extra_epochs: int = 0,
-                       guard: Callable[[Connection, TrainConfig], None] | None = None, extra_steps: int = 0) -> bool:
-        """Queue a stopped, interrupted or failed run again, to continue from its newest checkpoint; `guard` as in
-        `submit`. A done run needs more to do: `extra_epochs`, or for a run that max_steps ended, `extra_steps`
-        (max_steps rises by that much, and epochs too where they would end it sooner). Adding epochs to a run
-        that max_steps caps adds no steps: ConfigError says so."""
+                       guard: Callable[[Connection, TrainConfig], None] | None = None, extra_steps: int = 0,
+                       address: str | None = None, subnet: str | None = None) -> bool:
+        """Queue a stopped, interrupted or failed run again, at the back of the queue, to continue from its newest
+        checkpoint; `guard`, `address` and `subnet` as in `resume_sweep`. A done run needs more to do:
+        `extra_epochs`, or for a run that max_steps ended, `extra_steps` (max_steps rises by that much, and epochs
+        too where they would end it sooner). Adding epochs to a run that max_steps caps adds no steps: ConfigError
+        says so."""
         with self.engine.begin() as c:
             row = c.execute(select(Run).where(Run.id == run_id)).first()
             if row is None or row.status not in RESUMABLE:
@@ -558,7 +715,7 @@ class Store:
                 lock(c, AdvisoryLock.GUARD)
                 guard(c, cfg)
             values: dict[str, Any] = dict(status=RunStatus.QUEUED, resume=True, stop_requested=False, error=None,
-                                          finished_at=None)
+                                          finished_at=None, queued_at=time.time(), **_where_from(address, subnet))
             if extra_epochs or extra_steps:
                 values.update(config_json=cfg.to_json(), total_steps=planned_steps(cfg))
             # PostgreSQL reads committed rows: another writer may have moved the run since the read above, so the

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable
@@ -31,7 +32,7 @@ from .config import ConfigError, TrainConfig
 from .data import DataNotFoundError, load_dataset, to_float
 from .device import cuda_fast_math, resolve_device, resolve_precision
 from .events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Sink, Started, StepMetrics,
-                     Stopped)
+                     Stopped, redact_paths)
 from .losses import LOSSES, Loss, gradient_penalty, info_loss
 from .models import N_CLASSES, build_discriminator, info_code, build_generator, sample_labels, sample_noise
 from .sampling import class_row_inputs, render, seeded_noise
@@ -464,7 +465,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         s, p = _setup(cfg, resume_from, out_dir, images, data_dir, labels)
         sink(Started(s.m.device.type, resolve_precision(cfg, s.m.device), p.step, s.graphed is not None))
     except Exception as e:
-        sink(Failed(failure_reason(e, setting_up=True), 0))
+        sink(failed(e, 0, setting_up=True))
         raise
     b, end = cfg.batch_size, None
     step = s.graphed or partial(train_step, s.step_model)
@@ -509,7 +510,7 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
         else:
             end = Done(p.shown_epoch, p.step)
     except Exception as e:  # a crash in the loop must reach the sink, not vanish with a thread
-        end = Failed(failure_reason(e, p.step), p.step)
+        end = failed(e, p.step)
     sink(end)  # outside the try: a sink that fails on the terminal event cannot make it two
 
 
@@ -517,15 +518,26 @@ def failure_reason(e: Exception, step: int = 0, setting_up: bool = False) -> str
     """Why a run failed, in words for whoever reads it (the Runs page, the command line's "failed: ..."): the
     project's own errors (a setting, the data, a checkpoint) by their message, which says what to fix, never as
     "ConfigError: ..."; anything else (a bug, the machine out of memory) with its type beside its message, the one
-    clue a report of it needs."""
+    clue a report of it needs. The reason is stored with the run, which every visitor may open, so it names no
+    server path; the whole error travels beside it in the Failed event (`failed`), for the server's log."""
     if isinstance(e, ConfigError):
-        return f"refused before training: {e}"
-    if isinstance(e, DataNotFoundError):
-        return f"could not load the training data: {e}"
-    if isinstance(e, ckpt.CheckpointError):  # its reason names no server path: a web page shows it
-        return f"could not resume from the checkpoint: {e.reason}"
-    where = "while setting up" if setting_up else f"at step {step:,}"
-    return f"stopped by an unexpected error {where} ({type(e).__name__}: {e})"
+        reason = f"refused before training: {e}"
+    elif isinstance(e, DataNotFoundError):
+        reason = f"could not load the training data: {e.reason}"
+    elif isinstance(e, ckpt.CheckpointError):  # its reason names no server path: a web page shows it
+        reason = f"could not resume from the checkpoint: {e.reason}"
+    else:
+        where = "while setting up" if setting_up else f"at step {step:,}"
+        reason = f"stopped by an unexpected error {where} ({type(e).__name__}: {e})"
+    return redact_paths(reason)
+
+
+def failed(e: Exception, step: int = 0, setting_up: bool = False) -> Failed:
+    """The Failed event for `e`: its reason for people (failure_reason) and, for the server's log, the whole error:
+    the project's own errors by their full message, anything else with its traceback."""
+    ours = isinstance(e, (ConfigError, DataNotFoundError, ckpt.CheckpointError))
+    detail = str(e) if ours else "".join(traceback.format_exception(e)).rstrip()
+    return Failed(failure_reason(e, step, setting_up), step, detail)
 
 
 def _peaked(cfg: TrainConfig, p: Progress) -> str | None:

@@ -8,6 +8,7 @@ next worker (or dashboard) to look marks it 'interrupted', and resuming it conti
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -28,7 +29,9 @@ from .settings import WorkerSettings
 from .status import RunStatus
 from .store import RunView, Store
 from .sweep import SweepSpec, prune_verdict
-from .trainer import failure_reason, train
+from .trainer import failed, train
+
+logger = logging.getLogger(__name__)
 
 
 class StoreSink:
@@ -138,11 +141,13 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
         train(run.config, sink, stop, resume_from=resume_from, out_dir=out)
     except Exception as e:  # config/data problems surface before the loop starts, already sent as Failed
         if not isinstance(sink.outcome, Failed):
-            sink.outcome = Failed(failure_reason(e, run.step), run.step)
+            sink.outcome = failed(e, run.step)
     finally:
         stop_beating.set()
         hb.join()
     status, error = _outcome(store, run, worker_id, sink.outcome, shutdown)
+    if isinstance(sink.outcome, Failed):  # the stored reason names no server path; the operator's log has it all
+        logger.error("run %d failed: %s", run.id, sink.outcome.detail or sink.outcome.reason)
     if status == RunStatus.STOPPED and sink.pruned:  # stopped by its sweep's rule, not by a person
         status, error = RunStatus.PRUNED, sink.pruned
     store.finish(run.id, status, error)

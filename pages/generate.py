@@ -28,10 +28,12 @@ def _rejector(path: str, mtime: float):
     if d is None:
         return None, "this file carries no discriminator (exports written before rejection existed do not)"
     g, cfg, _ = load_generator(path)
-    try:
-        return d, rejection.training_calibration(g, d, cfg)
+    home = ui.get_store().home
+    try:  # once per file content (kept on disk), on fewer digits for an upload
+        return d, rejection.cached_calibration(path, g, d, cfg, rejection.calibrations_dir(home),
+                                               uploads.calibration_digits(home, Path(path)))
     except (OSError, ValueError, RuntimeError) as e:  # no training data here to calibrate D on
-        return None, f"its discriminator could not be calibrated on training digits here ({e})"
+        return None, f"its discriminator could not be calibrated on training digits here ({dash.shown_error(e)})"
 
 
 REJECT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -60,7 +62,8 @@ def _refused(what: str, reason: str) -> None:
 def uploaded_generator() -> Path:
     """The uploader, and the path of the generator it holds (checked and stored by gan_core.uploads, once per
     upload); stops the page with a note until there is one."""
-    owner_key = ui.owner_key()
+    me = ui.identity()  # the key and the client's address: the upload limits and quotas count both
+    owner_key = me.key
     if not owner_key:  # uploads cost the server disk: only people it can hold to a quota may send them
         st.info("Sign in to upload a generator. Runs and pretrained generators need no account.")
         st.stop()
@@ -71,7 +74,7 @@ def uploaded_generator() -> Path:
     home = ui.get_store().home
     try:  # checked in memory, then stored within the quotas; a rerun (seed, grid size...) reuses the stored file
         path, kept = uploads.kept_or_stored(home, owner_key, up.file_id, up.getvalue(), ui.settings(),
-                                            st.session_state.get("gen_upload"))
+                                            st.session_state.get("gen_upload"), address=me.address)
     except (CheckpointError, uploads.UploadError) as e:
         _refused("This file was not accepted", uploads.public_reason(e, home))
         st.stop()
@@ -101,7 +104,7 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
         limit = neighbours.default_limit()
         digest = neighbours.classifier_digest(dataset)
     except (neighbours.NeighboursError, OSError) as e:  # a malformed GAN_NEIGHBOURS_LIMIT, a missing classifier
-        st.error(f"Nearest training images are not available: {e}")
+        st.error(f"Nearest training images are not available: {dash.shown_error(e)}")
         return
     cached = neighbours.is_cached(dataset, limit)
     on = st.toggle("Compare a sample with its nearest training images", key="gen_nn_on",
@@ -118,8 +121,8 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
     try:
         with st.spinner("Indexing the training images with the quality classifier (once; about a minute)…"):
             feats, images, typical = _train_index(dataset, limit, digest)
-    except OSError as e:  # the training or test images are missing (DataNotFoundError says where it looked)
-        st.error(f"Nearest training images need {dataset}'s training and test images. {e}")
+    except OSError as e:  # the training or test images are missing (the log says where it looked)
+        st.error(f"Nearest training images need {dataset}'s training and test images: {dash.shown_error(e)}.")
         return
     found = neighbours.neighbours_of(samples[pick - 1], dataset, feats)
     cols = st.columns(len(found.indices) + 1)

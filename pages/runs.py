@@ -88,7 +88,8 @@ def runs_table(drawn: tuple = ()) -> None:
     for problem in problems:  # a link with a value that names nothing here: said, and that filter left off
         st.warning(f"Link filter ignored: {dash.plain(problem)}", icon=":material/filter_alt_off:")
     names = {s.id: s.name for s in store.list_sweeps()}
-    words = {"owner": dash.plain, "tag": dash.plain, "status": str, "group": GROUP_WORDS.get,
+    # A selectbox shows its options as typed (no markdown): plain() here showed "ada.l" as "ada\.l".
+    words = {"owner": str, "tag": str, "status": str, "group": GROUP_WORDS.get,
              "sweep": lambda v: "outside sweeps" if v == dash.NO_SWEEP else f"#{v} {names.get(v, '')}".rstrip()}
     chosen = {}
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
@@ -289,7 +290,8 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
     if run.error:  # a done run's "error" is why it ended before its last epoch (early stopping): news, not a fault
         show = {RunStatus.INTERRUPTED: st.warning, RunStatus.DONE: st.info, RunStatus.PRUNED: st.info}.get(
             run.status, st.error)
-        show(run.error, icon=":material/flag:" if run.status in (RunStatus.DONE, RunStatus.PRUNED) else None)
+        show(dash.shown_error(run.error),
+             icon=":material/flag:" if run.status in (RunStatus.DONE, RunStatus.PRUNED) else None)
     for alert in dash.alerts(run, rows, quality, floor):
         if alert.kind == "too_early":
             st.info(f"**{alert.message}** {alert.suggestion}", icon=":material/hourglass_top:")
@@ -608,8 +610,8 @@ def main() -> None:
         st.fragment(run_every=REFRESH_S if live_polls(run) else None)(live_view)(run.id, smoothing, x_axis,
                                                                                  log_losses)
     except StoreError as e:
-        st.error(f"Could not read the run from the database: {e}. Check that the database is reachable, then "
-                 f"reload.")
+        st.error(f"Could not read the run from the database: {dash.shown_error(e)}. Check that the database is "
+                 f"reachable, then reload.")
     manage(run)
     deleted_runs()
 

@@ -30,10 +30,10 @@ if not sweeps:
 
 by_id = {s.id: s for s in sweeps}
 left = store.sweep_run_counts()  # runs each sweep still has (pruned from the demo or deleted: none)
-want = st.query_params.get("sweep")
+want = dash.parse_id(st.query_params.get("sweep"))
 ids = list(by_id)
 # The newest sweep that still has runs, unless the URL names one: an emptied sweep has nothing to show.
-index = (ids.index(int(want)) if want and want.isdigit() and int(want) in by_id
+index = (ids.index(want) if want in by_id
          else next((i for i, sid in enumerate(ids) if left.get(sid)), 0))
 chosen = st.selectbox("Sweep", ids, index=index, key="sweep_picker",
                       format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'}) · "
@@ -81,7 +81,7 @@ def board(sweep_id: int) -> None:
             try:
                 asked = policy.stop_sweep(store, sweep_id, ui.identity(), ui.settings())
             except policy.PolicyError as e:
-                st.error(str(e))
+                st.error(dash.plain(str(e)))  # may name the owner: user text
             else:
                 st.success(f"Asked {asked} run(s) to stop; each checkpoints first.")
     if not runs:

@@ -77,7 +77,11 @@ def _widget(spec: dash.FieldSpec) -> None:
         st.selectbox(spec.label, spec.choices, key=key, help=spec.tooltip,
                      on_change=_loss_changed if spec.name == "loss" else None)
     elif spec.kind == "bool":
-        st.checkbox(spec.label, key=key, help=spec.tooltip)
+        # Off on the demo (policy.DEMO_OFF): the box cannot be ticked there, and one ticked already (a Clone) can
+        # still be unticked; policy.check_resources refuses it at Start either way.
+        off = spec.name in policy.DEMO_OFF and ui.settings().demo_mode and not st.session_state[key]
+        st.checkbox(spec.label, key=key, disabled=off,
+                    help=spec.tooltip + (f"\n\nOff here: {policy.DEMO_OFF[spec.name]}" if off else ""))
     elif spec.kind == "list":
         st.text_input(spec.label, key=key, help=spec.tooltip)
     elif spec.kind == "int":
@@ -219,7 +223,7 @@ def sweep_panel(cfg, problems, settings, me) -> None:
         except (ConfigError, policy.PolicyError) as e:
             st.error(f"Nothing was queued: {dash.plain(str(e))}")
         except StoreError as e:
-            st.error(f"The run database refused the sweep: {e}")
+            st.error(f"The run database refused the sweep: {dash.shown_error(e)}")
         else:
             ui.ensure_worker()
             st.switch_page(ui.PAGES["sweeps"], query_params={"sweep": str(sweep_id)})
@@ -244,7 +248,8 @@ with right, st.container(key="check_panel_sticky" if mode == "Single run" else "
                                            (cloned, st.session_state.get(CLONED, {})) if cloned else None)))
     if settings.demo_mode:
         st.info(f"Demo limits: up to {settings.max_epochs} epochs, {settings.max_steps:,} steps, "
-                f"{settings.max_params / 1e6:g} M parameters and {settings.max_train_tflop:g} TFLOP a run; "
+                f"{settings.max_params / 1e6:g} M parameters, {settings.max_run_memory_gb:g} GB of memory and "
+                f"{settings.max_train_tflop:g} TFLOP a run, no torch.compile; "
                 f"{settings.max_queued_per_user} runs queued per person, {settings.submissions_per_minute} a minute.")
     if mode == "Sweep":
         sweep_panel(cfg, problems, settings, me)
@@ -268,7 +273,7 @@ with right, st.container(key="check_panel_sticky" if mode == "Single run" else "
             except (ConfigError, policy.PolicyError) as e:
                 st.error(f"Nothing was queued: {dash.plain(str(e))}")  # may quote the name or tags typed
             except StoreError as e:
-                st.error(f"The run database refused the run: {e}")
+                st.error(f"The run database refused the run: {dash.shown_error(e)}")
             else:
                 ui.ensure_worker()  # a crashed worker is replaced the next time someone queues a run
                 st.session_state["run_id"] = run_id

@@ -78,7 +78,8 @@ def many_runs(store, n: int, queued: int = 1) -> list[int]:
     cfg_json, steps, now = cfg.to_json(), planned_steps(cfg), time.time()
     rows = [dict(name=f"flood {i}", owner=f"visitor{i % 10}", owner_key=f"anon:v{i % 10}", config_json=cfg_json,
                  status="stopped" if i <= n - queued else "queued", created_at=now - (n - i),
-                 finished_at=now - (n - i) if i <= n - queued else None, total_steps=steps,
+                 finished_at=now - (n - i) if i <= n - queued else None,
+                 queued_at=None if i <= n - queued else now - (n - i), total_steps=steps,
                  tags="flood" if i % 3 == 0 else "", description="") for i in range(1, n + 1)]
     with store.engine.begin() as c:
         first = (c.execute(select(Run.id).order_by(Run.id.desc()).limit(1)).scalar() or 0) + 1

@@ -670,6 +670,34 @@ def test_demo_mode_caps_the_form_and_hides_delete(home, store, monkeypatch):
     assert not [b for b in at.button if b.key == f"delete-{run_id}"]  # destructive actions hidden on the demo
 
 
+def test_demo_mode_refuses_a_runs_memory_past_its_cap_and_torch_compile_in_the_form(home, store, monkeypatch):
+    """Issue 27: a DCGAN at batch 8192 (16 GB) passed the form and queued on the demo; torch.compile could be ticked."""
+    monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "64")  # the host's own bound lets it through
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    at = app("pages/train.py", user="ada")
+    box = at.checkbox(key="cfg.compile")
+    assert box.disabled and not box.value and "Off here: torch.compile is off on this demo" in box.help
+    assert any("GB of memory" in t and "no torch.compile" in t for t in texts(at, "info"))
+    _set(at, "arch", "dcgan")
+    at.run()
+    _set(at, "batch_size", 8192)
+    _set(at, "epochs", 1)
+    at.run()
+    assert any(dash.plain("more than the 2 GB a run this demo allows (GAN_DEMO_MAX_RUN_MEMORY_GB)") in t
+               for t in texts(at, "error"))
+    assert at.button(key="start").disabled
+    _set(at, "batch_size", 64)
+    at.run()
+    assert not texts(at, "error") and not at.button(key="start").disabled
+    at.session_state["cfg.compile"] = True  # ticked before (a Clone of a team run): it can be unticked, and says why
+    at.run()
+    assert not at.checkbox(key="cfg.compile").disabled and at.button(key="start").disabled
+    assert any(dash.plain("torch.compile is off on this demo") in t for t in texts(at, "error")), texts(at, "error")
+    monkeypatch.setenv("GAN_DEMO_MODE", "0")
+    assert not app("pages/train.py", user="ada").checkbox(key="cfg.compile").disabled  # a team may compile
+    assert store.list_runs() == []
+
+
 def test_demo_mode_caps_the_generate_grid(store, trained, monkeypatch):
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
     monkeypatch.setenv("GAN_DEMO_MAX_GRID", "4")
@@ -678,13 +706,14 @@ def test_demo_mode_caps_the_generate_grid(store, trained, monkeypatch):
 
 
 @pytest.mark.parametrize("hostile", ["<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
-                                     ":red[**HUGE**] $\\frac{1}{0}$ ![p](http://evil.example/t.png)"])
+                                     ":red[**HUGE**] $\\frac{1}{0}$ ![p](http://evil.example/t.png)",
+                                     "http&colon;//evil.example/e1 www&period;evil.example/e2 x&commat;evil.example"])
 def test_hostile_run_names_render_as_plain_text(home, store, hostile):
     run_id = store.submit(TrainConfig(epochs=2), name=hostile, owner="ada", tags="x", description=hostile)
     at = app("pages/runs.py", run_id=run_id)
     sub = at.subheader[0].value
     assert sub == f"#{run_id} " + dash.plain(hostile)  # every markdown character escaped
-    assert not re.search(r"(?<!\\)[<>\[\]():$!*]", sub.split(" ", 1)[1])  # no markup character left unescaped
+    assert not re.search(r"(?<!\\)[<>\[\]():$!*&]", sub.split(" ", 1)[1])  # no markup character left unescaped
     assert hostile in [t.value for t in at.text]  # the description is st.text: shown literally
     assert not at.exception
 
@@ -797,7 +826,8 @@ def upload_page(**who) -> AppTest:
 
 def stored_uploads(home: Path) -> list[Path]:
     root = home / "uploads"
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".lock") if root.exists() else []
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name not in (".lock", ".ledger.json")) \
+        if root.exists() else []
 
 
 def test_signed_out_visitors_may_not_upload(home, store):
@@ -823,6 +853,54 @@ def test_an_upload_is_stored_per_person_within_the_quota_and_names_no_server_pat
     assert any("quota" in e and "per person" in e for e in texts(at, "error"))
     assert stored_uploads(home) == [kept]  # refused: nothing written
     assert_no_server_path(at, home, tmp_path)
+
+
+def test_uploads_from_one_address_share_its_limit_on_the_page(home, store, tmp_path, monkeypatch):
+    """Issue 27: the upload limits were per cookie. AppTest cannot send a client address, so ui.client_address
+    answers what a trusted proxy's X-Forwarded-For would (policy.client_address has its own tests)."""
+    import ui
+
+    monkeypatch.setattr(ui, "client_address", lambda s: "203.0.113.7")
+    monkeypatch.setenv("GAN_UPLOADS_PER_HOUR_PER_ADDRESS", "1")
+    good, other = tiny_generator(tmp_path, 0), tiny_generator(tmp_path, 1)
+    ada = upload_page(user="ada")
+    ada.file_uploader[0].set_value(("a.safetensors", good, "application/octet-stream")).run()
+    assert not ada.error and len(stored_uploads(home)) == 1
+    bob = upload_page(user="bob")  # another person, the same address
+    bob.file_uploader[0].set_value(("b.safetensors", other, "application/octet-stream")).run()
+    assert any("GAN_UPLOADS_PER_HOUR_PER_ADDRESS" in e for e in texts(bob, "error")), texts(bob, "error")
+    assert not bob.exception
+    assert len(stored_uploads(home)) == 1
+
+
+def test_an_uploaded_d_is_calibrated_once_per_file_content_on_fewer_digits(home, store, tmp_path, monkeypatch):
+    """Issue 27: every new upload of an export carrying D calibrated it on 5,000 digits (68 s of CPU for 20 MB)."""
+    import torch
+
+    from gan_core import rejection
+    from gan_core.checkpoint import save_generator
+    from gan_core.models import build_discriminator, build_generator
+
+    cfg = TrainConfig(g_widths=(32,), d_widths=(32,), latent_dim=8)
+    torch.manual_seed(0)
+    save_generator(tmp_path / "gd.safetensors", cfg, build_generator(cfg), 1, 10, d=build_discriminator(cfg))
+    data = (tmp_path / "gd.safetensors").read_bytes()
+    calls: list[int] = []
+    real = rejection.training_calibration
+
+    def counted(g, d, cfg, n=rejection.CALIBRATION_N, data_dir=None):
+        calls.append(n)
+        return real(g, d, cfg, n, data_dir)
+    monkeypatch.setattr(rejection, "training_calibration", counted)
+    uploaded: list[int] = []
+    for who in ("ada", "bob"):  # the same file from two people: two uploads, one calibration
+        at = upload_page(user=who)
+        calls.clear()  # the page opened on a pretrained generator (calibrated on all 5,000 digits)
+        at.file_uploader[0].set_value(("gd.safetensors", data, "application/octet-stream")).run()
+        assert not at.error and not at.exception and not at.select_slider(key="gen_reject").disabled
+        uploaded += calls
+    assert uploaded == [rejection.UPLOAD_CALIBRATION_N]
+    assert len(stored_uploads(home)) == 2
 
 
 @pytest.mark.slow
@@ -1691,6 +1769,31 @@ def test_runs_table_folds_each_sweep_and_filters_and_groups_from_the_url(home, s
     assert not at.exception
 
 
+@pytest.mark.parametrize("link", ["²", "١", "٣", "-1", "1e3", "+1", " 1", "9" * 30, str(2**63)])
+def test_an_id_in_a_link_is_ascii_digits_or_names_nothing(home, store, link):
+    """Issue 27: /sweeps?sweep=² raised (str.isdigit accepts '²', int() does not), and int() read '١' (an Arabic-
+    Indic one) or ' 1' as run 1. Every page reads ?run= and ?sweep= one way (dash.parse_id)."""
+    older = _lr_sweep(store, points=1)  # sweep 1 and run 1: what the odd spellings of 1 were read as
+    newer = _lr_sweep(store, points=1)
+    at = app("pages/sweeps.py", query={"sweep": link})
+    assert at.selectbox(key="sweep_picker").value == newer != older  # the default sweep, not one the link names
+    for page in ("pages/runs.py", "pages/samples.py"):
+        at = app(page, query={"run": link})
+        said = " ".join(w.value for w in at.warning)
+        assert "which is not in the run list" in said, (page, said)
+    at = app("pages/runs.py", query={"sweep": link})
+    said = " ".join(w.value.replace("\\", "") for w in at.warning)
+    assert "is not a sweep with runs here" in said, said
+
+
+def test_the_runs_filters_show_owners_and_tags_as_typed(home, store):
+    # A selectbox's options are plain text, not markdown: escaping them showed the backslashes.
+    store.submit(TrainConfig(epochs=2), name="a", owner="ada.l & co [x]", tags="v1.2")
+    at = app("pages/runs.py")
+    assert "ada.l & co [x]" in at.selectbox(key="runs_owner").options
+    assert "v1.2" in at.selectbox(key="runs_tag").options
+
+
 def test_runs_table_refuses_bad_link_values_in_words_and_shows_every_run(home, store):
     _team(store)
     at = app("pages/runs.py", query={"status": "finished", "sweep": "abc", "group": "colour", "owner": "nobody",
@@ -1845,22 +1948,77 @@ def test_a_toast_when_one_of_my_runs_ends_on_any_page(home, store, monkeypatch):
     assert not at.toast  # told once
 
 
-def test_a_failed_run_says_why_in_words_and_promises_no_grid(home, store, monkeypatch, tmp_path):
-    from gan_core.worker import run_one
-    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data"))  # the data is nowhere: the worker's run fails
+def page_text(at: AppTest) -> str:
+    """Every text of the page as its elements carry it: bodies, labels, help tooltips, options, captions."""
+    def walk(node):
+        yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+    return "\n".join(str(n.proto) for n in walk(at._tree) if getattr(n, "proto", None) is not None)
+
+
+def no_data_here(monkeypatch, tmp_path) -> None:
+    """No MNIST on this host (the README's deploy layout allows it): an empty GAN_DATA_DIR, no cache, no download."""
+    (tmp_path / "no-data").mkdir()
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data"))
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "no-cache"))
     monkeypatch.setenv("GAN_DATA_DOWNLOAD", "0")
-    (tmp_path / "no-data").mkdir()
+
+
+def test_a_failed_run_says_why_in_words_and_promises_no_grid(home, store, monkeypatch, tmp_path, caplog):
+    from gan_core.worker import run_one
+    no_data_here(monkeypatch, tmp_path)  # the data is nowhere: the worker's run fails
     run_id = store.submit(TrainConfig(epochs=2, device="cpu"), name="doomed", owner="ada")
     assert run_one(store, store.claim("w1", cap=1), "w1") == "failed"
+    # Issue 27 §3: the stored reason, which any visitor may read, named the folders searched; the log has them.
+    assert store.get(run_id).error == "could not load the training data: the mnist training images are not on this " \
+                                      "server"
+    assert str(tmp_path / "no-data" / "MNIST" / "raw") in caplog.text and f"run {run_id} failed" in caplog.text
     at = app("pages/runs.py", run_id=run_id)
     (error,) = texts(at, "error")
-    assert error.startswith("could not load the training data: mnist train data not found") and "Error:" not in error
+    assert error == dash.plain(store.get(run_id).error) and "Error:" not in error
+    assert str(tmp_path) not in page_text(at)
     captions = texts(at, "caption")
     assert not any("appears" in c for c in captions), captions  # no grid or score is coming
     assert "No sample grid: this run ended (failed) before it saved one." in captions
     at.switch_page("pages/samples.py").run()
     assert texts(at, "info") == [f"Run #{run_id} has no sample grids: it ended (failed) before it saved one."]
+
+
+def test_a_stored_error_is_shown_as_text_without_server_paths(home, store):
+    # A row written before reasons were kept free of paths (or by a worker of an older version), with markdown in it.
+    run_id = store.submit(TrainConfig(epochs=2), name="old", owner="ada")
+    store.claim("w1", cap=1)
+    store.finish(run_id, "failed", "could not load the training data: mnist train data not found. Looked in:\n"
+                                   "  /srv/gan/data/MNIST/raw\n  /home/op/.cache/gan_studio/MNIST/raw\n"
+                                   "and **sqlite:////srv/gan/gan_studio.db** [see](http://evil.example/x)")
+    at = app("pages/runs.py", run_id=run_id)
+    (error,) = texts(at, "error")
+    assert "/srv" not in error and "/home" not in error and ".cache" not in error and "evil" not in error, error
+    assert " ".join(error.split()) == dash.plain("could not load the training data: mnist train data not found. "
+                                                 "Looked in: raw raw and **gan_studio.db** [see](x)")  # not markdown
+
+
+@pytest.mark.slow
+def test_generate_without_training_data_names_no_server_path(home, store, monkeypatch, tmp_path):
+    """Issue 27 §3: with no MNIST on the web host, the rejection tooltip and the nearest-images error listed the
+    folders searched."""
+    import streamlit as st
+    no_data_here(monkeypatch, tmp_path)
+    monkeypatch.setenv("GAN_NEIGHBOURS_LIMIT", "321")  # a limit no other test indexed: nothing cached in-process
+    st.cache_resource.clear()  # the rejector calibrated by other tests, with data, is cached per file
+    try:
+        at = app("pages/generate.py")  # a fresh install: a pretrained generator, which carries its D
+        off = at.select_slider(key="gen_reject")
+        assert off.disabled and "the mnist training images are not on this server" in off.help, off.help
+        at.toggle(key="gen_nn_on").set_value(True).run()
+        (error,) = texts(at, "error")
+        assert error.startswith("Nearest training images need mnist's training and test images: the mnist "), error
+        shown = page_text(at)
+        for path in (tmp_path, conftest.ROOT, Path.home()):
+            assert str(path) not in shown, path
+    finally:
+        st.cache_resource.clear()  # this test's "no data" calibration must not outlive it
 
 
 def test_a_stopped_sweeps_board_still_looks_now_and_then(home, store, monkeypatch):

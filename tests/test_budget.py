@@ -68,7 +68,7 @@ def test_hard_bounds_in_every_mode_name_the_field_and_the_bound(changes, message
 @pytest.mark.parametrize("changes, message", [
     (dict(arch="dcgan", width_mult=4.0, batch_size=64, epochs=1, train_subset=640),
      "M parameters, more than the 5.0 M this demo allows"),
-    (dict(arch="dcgan", batch_size=8192, epochs=3), "TFLOP of compute, more than the 60 this demo allows"),
+    (dict(arch="dcgan", batch_size=512, epochs=5), "TFLOP of compute, more than the 60 this demo allows"),
     (dict(arch="dcgan", n_critic=10, epochs=5, max_steps=1000), "TFLOP of compute"),
 ])
 def test_demo_caps_parameters_and_compute(changes, message):
@@ -76,6 +76,32 @@ def test_demo_caps_parameters_and_compute(changes, message):
     with pytest.raises(PolicyError, match=message):
         policy.check_resources(cfg, DEMO)
     policy.check_resources(cfg, Settings())  # the same run is fine for a team that owns its machine
+
+
+def test_the_demo_caps_a_runs_memory_itself_not_at_the_hosts_ram(monkeypatch):
+    """Issue 27: the demo's only memory bound was 80 % of the host's RAM, and a DCGAN at batch 8192 (16 GB) queued."""
+    monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "64")  # a big host: its own bound lets the run through
+    cfg = TrainConfig(arch="dcgan", batch_size=8192, epochs=1)  # within every other demo cap (35 TFLOP, 140 steps)
+    assert budget.estimate(cfg).memory_bytes > 16e9
+    with pytest.raises(PolicyError, match=r"demo limit: this run would need about 16\.2 GB of memory, more than the "
+                                          r"2 GB a run this demo allows \(GAN_DEMO_MAX_RUN_MEMORY_GB\)"):
+        policy.check_resources(cfg, DEMO)
+    assert policy.check_resources(cfg, Settings()).memory_bytes > 16e9  # team mode: the host's bound only
+    monkeypatch.setenv("GAN_DEMO_MAX_RUN_MEMORY_GB", "20")
+    assert Settings.from_env().max_run_memory_gb == 20.0
+    policy.check_resources(cfg, Settings(demo_mode=True, max_run_memory_gb=20.0))
+    monkeypatch.setenv("GAN_DEMO_MAX_RUN_MEMORY_GB", "0")
+    with pytest.raises(ConfigError, match="GAN_DEMO_MAX_RUN_MEMORY_GB='0' must be a positive number"):
+        Settings.from_env()
+
+
+def test_the_demo_refuses_torch_compile_whose_compile_time_no_cap_counts():
+    """Issue 27: an 8-step run took 29.6 s instead of 3.4 s with torch.compile on, time no demo cap counted."""
+    cfg = TrainConfig(compile=True, epochs=1)
+    with pytest.raises(PolicyError, match=r"compile: torch\.compile is off on this demo"):
+        policy.check_resources(cfg, DEMO)
+    policy.check_resources(cfg, Settings())  # a team may compile
+    policy.check_resources(cfg.replace(compile=False), DEMO)
 
 
 def test_every_demo_sized_preset_fits_the_demo_caps():

@@ -377,3 +377,81 @@ def test_resume_uses_this_runs_adam_switches_not_the_files(mid_epoch, mnist_slic
         train(cfg.replace(max_steps=6), s, images=mnist_slice, resume_from=src)
     assert [e.d_loss for e in sink[0].of(StepMetrics)] == [e.d_loss for e in sink[1].of(StepMetrics)]
     assert len(sink[0].of(StepMetrics)) == 3
+
+
+# --- issue 27: a full checkpoint is uploaded whole or not at all; a header's tensor count is capped --------------
+
+UPLOAD_HOSTILE = {
+    "int64 junk.evil": (lambda p, d: rewrite(p, d, tensors={"junk.evil": torch.zeros(3, dtype=torch.int64)}),
+                        "unexpected tensor 'junk.evil'"),
+    "NaN D.whatever": (lambda p, d: rewrite(p, d, tensors={"D.whatever": torch.full((4,), math.nan)}),
+                       "do not fit the dense discriminator"),
+    **{k: v for k, v in HOSTILE.items() if k != "generator export"},  # a generator export is a fine upload
+}
+
+
+@pytest.mark.parametrize("what", list(UPLOAD_HOSTILE))
+def test_a_full_checkpoint_upload_is_checked_in_every_tensor(what, mid_epoch, tmp_path):
+    """Issue 27: a full checkpoint with an int64 `junk.evil` or a NaN `D.whatever` was accepted and written, and
+    Generate crashed on it: only its G was checked."""
+    good, _ = mid_epoch
+    make, message = UPLOAD_HOSTILE[what]
+    data = make(good, tmp_path / "bad.safetensors").read_bytes()
+    with pytest.raises(CheckpointError, match=re.escape(message)) as e:
+        check_upload(data, max_mb=5)
+    assert e.value.path is None and str(tmp_path) not in str(e.value)
+
+
+def test_real_full_checkpoints_and_exports_carrying_d_are_still_accepted(mid_epoch, run, tmp_path):
+    from gan_core.checkpoint import load_discriminator
+
+    good, cfg = mid_epoch
+    assert check_upload(good.read_bytes(), max_mb=5)["config"] == cfg
+    end_of_run = latest_checkpoint(run)  # between epochs (no data order), without an EMA
+    assert check_upload(end_of_run.read_bytes(), max_mb=5)["kind"] == "gan-studio/checkpoint"
+    export = run / "generator.safetensors"
+    assert check_upload(export.read_bytes(), max_mb=5)["discriminator"] is True
+    assert load_discriminator(good) is not None and load_discriminator(export) is not None
+
+
+def _many_tensors(tmp_path: Path, n: int, **meta: str) -> bytes:
+    path, cfg = _export(tmp_path)
+    tensors = {**load_tensors(path), **{f"t{i}": torch.zeros(0) for i in range(n)}}
+    save_file(tensors, str(path), metadata={"gan_studio": json.dumps(_header(cfg)), **meta})
+    return path.read_bytes()
+
+
+def test_the_tensor_count_and_size_a_header_declares_are_capped_before_any_tensor_is_read(tmp_path, monkeypatch):
+    """Issue 27: a header may declare as many tensors as 20 MB holds, each parsed and allocated before a check."""
+    import gan_core.checkpoint as ckpt
+
+    def never(*_a, **_k):
+        raise AssertionError("tensors were read before the header's caps were checked")
+
+    many = _many_tensors(tmp_path, 5000)
+    big = _many_tensors(tmp_path, 0, note="x" * (ckpt.MAX_SAFETENSORS_HEADER + 10))
+    monkeypatch.setattr(ckpt, "safetensors_load", never)
+    with pytest.raises(CheckpointError, match=r"its header declares 5,\d{3} tensors; .* \(1,024 accepted\)"):
+        check_upload(many, max_mb=5)
+    with pytest.raises(CheckpointError, match=r"its safetensors header is 1,0\d\d KiB; .* \(at most 1,024 KiB"):
+        check_upload(big, max_mb=5)
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match="do not fit the dense generator"):  # under the cap: checked as ever
+        check_upload(_many_tensors(tmp_path, 10), max_mb=5)
+
+
+def test_the_widest_full_checkpoint_declares_far_fewer_tensors_than_the_cap():
+    from torch.optim.swa_utils import AveragedModel
+
+    from gan_core.checkpoint import MAX_UPLOAD_TENSORS
+    from gan_core.models import build_discriminator
+
+    for arch in ("dense", "dcgan"):
+        cfg = TrainConfig(arch=arch, g_widths=(64,) * 8, d_widths=(64,) * 8, spectral_norm=True, d_batchnorm=True,
+                          g_ema=0.999)
+        with torch.device("meta"):
+            g, d = build_generator(cfg), build_discriminator(cfg)
+            ema = AveragedModel(g)
+        params = len(list(g.parameters())) + len(list(d.parameters()))
+        count = len(g.state_dict()) + len(d.state_dict()) + len(ema.state_dict()) + 3 * params + 4
+        assert count * 4 < MAX_UPLOAD_TENSORS, (arch, count)

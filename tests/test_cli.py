@@ -642,3 +642,15 @@ def test_runs_lists_every_readable_run_and_names_a_damaged_one(store, capsys):
     rc, out, err = run_main(["runs"], capsys)
     assert rc == 0 and [ln.split()[0] for ln in out.splitlines()] == [str(good)]
     assert f"warning: run #{bad} (bad, owner –, queued): its stored settings cannot be read" in err
+
+
+@pytest.mark.parametrize("verb", [["submit"], ["sweep", "--param", "lr_g=1e-4,2e-4"]])
+@pytest.mark.parametrize("flags, message", [(["--name", "x" * 300], "name: 300 characters is too long"),
+                                            (["--owner", "y" * 300], "owner: 300 characters is too long")])
+def test_a_refused_submit_or_sweep_creates_no_database(tmp_path, monkeypatch, capsys, verb, flags, message):
+    home = tmp_path / "home"
+    monkeypatch.setenv("GAN_HOME", str(home))
+    monkeypatch.delenv("GAN_DB_URL", raising=False)
+    rc, _, err = run_main([*verb, "--epochs", "1", *flags], capsys)
+    assert rc == 2 and message in err
+    assert not (home / "gan_studio.db").exists()

@@ -81,6 +81,7 @@ def test_truncated_gz_is_skipped_and_missing_data_explains_where_it_looked(cache
         find_files("mnist", "train", bad, download=False)
     msg = str(e.value)
     assert str(bad) in msg and str(bad / "MNIST" / "raw") in msg and "GAN_DATA_DIR" in msg and "--data-dir" in msg
+    assert e.value.reason == "the mnist training images are not on this server"  # for a web page: no folder
     assert not list((cache / "MNIST" / "raw").glob("*.tmp"))  # no half-written file left behind
 
 

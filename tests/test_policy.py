@@ -166,8 +166,11 @@ def test_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
     monkeypatch.setenv("GAN_ADMINS", "root, eve")
     monkeypatch.setenv("GAN_DEMO_MAX_EPOCHS", "2")
+    monkeypatch.setenv("GAN_DEMO_MAX_QUEUED_PER_SUBNET", "9")
     s = Settings.from_env()
     assert s.demo_mode and s.admins == {"root", "eve"} and s.max_epochs == 2 and s.max_grid == 8
+    assert (s.max_queued_per_address, s.max_queued_per_subnet, s.submissions_per_minute_per_address,
+            s.submissions_per_minute_per_subnet) == (4, 9, 6, 8)
 
 
 @pytest.mark.parametrize("var, value, message", [
@@ -385,7 +388,11 @@ def test_only_the_sweeps_owner_or_an_admin_may_resume_it_and_only_its_stopped_or
 def test_resuming_a_sweep_on_the_demo_keeps_to_the_queue_caps_all_or_nothing(store):
     ada = visitor("ada")
     sweep_id = policy.submit_sweep(store, SMALL, lr_sweep(2), ada, DEMO)
+    for _ in range(2):  # both train a while (the demo removes a run stopped before it started), then stop
+        store.claim("w", cap=2)
     assert policy.stop_sweep(store, sweep_id, ada, DEMO) == 2
+    for r in store.sweep_runs(sweep_id):
+        store.finish(r.id, "stopped")
     with pytest.raises(PolicyError, match="only its owner or an admin"):
         policy.resume_sweep(store, sweep_id, visitor("ada"), DEMO)  # the same typed name, another browser
     policy.submit(store, SMALL, ada, DEMO)  # one live run: resuming both would make 3, over ada's cap of 2
@@ -397,3 +404,121 @@ def test_resuming_a_sweep_on_the_demo_keeps_to_the_queue_caps_all_or_nothing(sto
         policy.resume_sweep(store, sweep_id, ada, tight)
     roomy = dataclasses.replace(DEMO, max_queued_per_user=3)
     assert len(policy.resume_sweep(store, sweep_id, ada, roomy)) == 2
+
+
+@pytest.mark.parametrize("peer, forwarded, hops, expected", [
+    ("198.51.100.7", [], 0, "198.51.100.7"),                              # no proxy: the connection's peer
+    ("198.51.100.7", ["203.0.113.9"], 0, "198.51.100.7"),                 # an untrusted header is ignored
+    (None, ["1.2.3.4, 203.0.113.9"], 1, "203.0.113.9"),                   # the client typed 1.2.3.4 itself
+    (None, ["1.2.3.4", "203.0.113.9, 10.0.0.2"], 2, "203.0.113.9"),        # two proxies, repeated header lines
+    (None, [], 1, ""),                                                   # a trusted proxy that was bypassed
+    (None, ["not-an-ip"], 1, ""),
+    ("2001:DB8::1", [], 0, "2001:db8::1"),                               # one spelling per address
+    (None, [], 0, ""),                                                   # localhost: Streamlit gives no peer
+])
+def test_client_address_trusts_only_the_proxies_the_operator_named(peer, forwarded, hops, expected):
+    assert policy.client_address(peer, forwarded, hops) == expected
+
+
+def test_subnet_groups_a_household_and_an_ipv6_allocation():
+    assert policy.subnet("203.0.113.9") == policy.subnet("203.0.113.200") == "203.0.113.0/24"
+    assert policy.subnet("203.0.114.9") != policy.subnet("203.0.113.9")
+    assert policy.subnet("2001:db8:0:1:aaaa::1") == policy.subnet("2001:db8:0:1:ffff::2") == "2001:db8:0:1::/64"
+    assert policy.subnet("::ffff:203.0.113.9") == "203.0.113.0/24"  # an IPv4 client on a dual-stack socket
+    assert policy.subnet("") == ""
+
+
+@pytest.mark.parametrize("value, message", [("-1", "from 0 to 10"), ("11", "from 0 to 10"), ("1.5", "whole"),
+                                            ("²", "whole")])
+def test_trusted_proxy_hops_is_a_small_whole_number(monkeypatch, value, message):
+    monkeypatch.setenv("GAN_TRUSTED_PROXY_HOPS", value)
+    with pytest.raises(ConfigError, match=f"GAN_TRUSTED_PROXY_HOPS.*{message}"):
+        Settings.from_env()
+    monkeypatch.setenv("GAN_TRUSTED_PROXY_HOPS", "2")
+    assert Settings.from_env().trusted_proxy_hops == 2
+
+
+# --- issue 27: caps per address and subnet, a run stopped before it trained -------------------------------------
+def from_address(label: str, address: str) -> policy.Identity:
+    """A fresh visitor (a new cookie) whose requests come from `address`."""
+    return dataclasses.replace(visitor(label), address=address)
+
+
+def test_fresh_visitor_tokens_from_one_network_cannot_fill_the_global_queue(store):
+    # The attack: ten browser contexts, a cookie each, one address, two runs each. The per-minute caps are lifted
+    # so the queue caps alone are tested; the rest are the defaults (2 a person, 4 an address, 6 a subnet, 20 in all).
+    demo = Settings(demo_mode=True, submissions_per_minute=100, submissions_per_minute_total=100)
+    early = from_address("early", "203.0.113.50")  # trained a run before the flood, and stopped it
+    stopped = policy.submit(store, SMALL, early, demo)
+    store.claim("w", cap=1)
+    store.finish(stopped, "stopped")
+    refused = []
+    for i in range(10):
+        me = from_address(f"bot{i}", "203.0.113.9")
+        for _ in range(2):
+            try:
+                policy.submit(store, SMALL, me, demo)
+            except PolicyError as e:
+                refused.append(str(e))
+    assert len(store.list_runs(statuses=["queued"])) == 4  # demo.max_queued_per_address
+    assert len(refused) == 16 and all("4 runs are queued or training from your network address" in e for e in refused)
+    for i in range(5):  # its neighbours in the same /24 add up to the subnet's cap
+        try:
+            policy.submit(store, SMALL, from_address(f"near{i}", f"203.0.113.{20 + i}"), demo)
+        except PolicyError as e:
+            assert "6 runs are queued or training from your network (203.0.113.0/24)" in str(e)
+    assert len(store.list_runs(statuses=["queued"])) == 6
+    # A sweep and a resume from that network go through the same caps.
+    with pytest.raises(PolicyError, match="would exceed the 6 runs one network"):
+        policy.submit_sweep(store, SMALL, lr_sweep(2), from_address("sweeper", "203.0.113.77"), demo)
+    with pytest.raises(PolicyError, match="6 runs are queued or training from your network"):
+        policy.resume(store, stopped, early, demo)
+    # A newcomer from elsewhere still gets in.
+    newcomer = from_address("newcomer", "198.51.100.7")
+    assert store.get(policy.submit(store, SMALL, newcomer, demo)).address == "198.51.100.7"
+
+
+def test_per_minute_caps_per_address_count_runs_stopped_and_removed(store):
+    demo = Settings(demo_mode=True, submissions_per_minute_total=100, submissions_per_minute_per_address=3)
+    for i in range(3):  # submit and stop at once: each run is removed, yet the submission counts
+        me = from_address(f"bot{i}", "203.0.113.9")
+        assert policy.stop(store, policy.submit(store, SMALL, me, demo), me, demo)
+    assert store.list_runs() == []
+    with pytest.raises(PolicyError, match="at most 3 runs a minute from one network address"):
+        policy.submit(store, SMALL, from_address("bot9", "203.0.113.9"), demo)
+    policy.submit(store, SMALL, from_address("newcomer", "198.51.100.7"), demo)
+    with pytest.raises(PolicyError, match=r"at most 3 runs a minute from one network address"):
+        policy.submit_sweep(store, SMALL, lr_sweep(1), from_address("bot10", "203.0.113.9"), demo)
+
+
+def test_no_address_known_means_no_address_caps(store):
+    demo = Settings(demo_mode=True, max_queued_per_address=1, max_queued_per_subnet=1)
+    for i in range(3):  # a local browser or the CLI: only the per-person and total caps apply
+        policy.submit(store, SMALL, visitor(f"local{i}"), demo)
+    assert store.count_runs() == 3
+
+
+def test_on_the_demo_a_run_stopped_before_it_trained_is_removed_with_its_folder(store):
+    ada = from_address("ada", "203.0.113.9")
+    run_id = policy.submit(store, SMALL, ada, DEMO)
+    folder = store.artifacts_dir(store.get(run_id))
+    folder.mkdir(parents=True)
+    assert policy.stop(store, run_id, ada, DEMO)
+    assert store.get(run_id) is None and not folder.exists()
+    trained = policy.submit(store, SMALL, ada, DEMO)  # one that started keeps its row: it has a checkpoint to resume
+    store.claim("w", cap=1)
+    assert policy.stop(store, trained, ada, DEMO) and store.get(trained).status == "stopping"
+    # A sweep stopped while queued: its runs go, and the sweep with them (its page would list nothing).
+    bob = from_address("bob", "198.51.100.7")
+    sweep_id = policy.submit_sweep(store, SMALL, lr_sweep(2), bob, DEMO)
+    assert policy.stop_sweep(store, sweep_id, bob, DEMO) == 2
+    assert store.sweep_runs(sweep_id) == [] and store.get_sweep(sweep_id) is None
+
+
+def test_a_team_keeps_a_run_stopped_while_queued_to_resume_it_alone_or_with_its_sweep(store):
+    run_id = policy.submit(store, SMALL, "ada", TEAM)
+    assert policy.stop(store, run_id, "ada", TEAM) and store.get(run_id).status == "stopped"
+    sweep_id = policy.submit_sweep(store, SMALL, lr_sweep(2), "ada", TEAM)
+    assert policy.stop_sweep(store, sweep_id, "ada", TEAM) == 2
+    assert [r.status for r in store.sweep_runs(sweep_id)] == ["stopped", "stopped"]
+    assert len(policy.resume_sweep(store, sweep_id, "ada", TEAM)) == 2

@@ -170,3 +170,52 @@ def test_fit_discriminator_trains_a_conditional_d_on_labelled_pairs_and_reports_
     # measured on the last 128 images (held out of training) and 128 fresh fakes, at steps 10 and 20
     assert [row[0] for row in report.history] == [10, 20] and min(report.last[1:]) > 0.9
     assert d.head.embed is not None
+
+
+# --- issue 27: a calibration is paid once per file content, and an upload's on fewer digits ----------------------
+
+def test_a_calibration_is_kept_by_the_files_content_and_read_back_not_recomputed(tmp_path, monkeypatch):
+    """Issue 27: every new upload of a 20 MB export carrying D cost 68 s of CPU calibrating, the same file again too."""
+    import shutil
+
+    from gan_core.checkpoint import save_generator
+
+    g, d, cfg = models()
+    path = tmp_path / "a" / "generator.safetensors"
+    path.parent.mkdir()
+    save_generator(path, cfg, g, 1, 10, d=d)
+    calls: list[int] = []
+    real = rejection.training_calibration
+
+    def counted(g, d, cfg, n=rejection.CALIBRATION_N, data_dir=None):
+        calls.append(n)
+        return real(g, d, cfg, n, data_dir)
+    monkeypatch.setattr(rejection, "training_calibration", counted)
+    folder = tmp_path / "calibrations"
+    first = rejection.cached_calibration(path, g, d, cfg, folder, n=300)
+    assert calls == [300] and len(list(folder.iterdir())) == 1
+    copy = tmp_path / "b" / "other-name.safetensors"  # the same bytes uploaded again, by someone else
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    again = rejection.cached_calibration(copy, g, d, cfg, folder, n=300)
+    assert calls == [300]  # read back, not recomputed
+    for k in ("scale", "bias", "max_f", "real_accuracy", "fake_accuracy"):
+        assert getattr(again, k) == getattr(first, k)
+    for k in ("centres", "w", "mu", "sd"):
+        assert torch.equal(getattr(again, k), getattr(first, k))
+    assert rejection.cached_calibration(copy, g, d, cfg, folder, n=200) is not None and calls == [300, 200]
+    next(folder.glob("*-n300-*")).write_bytes(b"garbage")  # a damaged cache entry is recomputed, not trusted
+    rejection.cached_calibration(path, g, d, cfg, folder, n=300)
+    assert calls == [300, 200, 300]
+    assert rejection.prune_calibrations(folder, 3600, now=__import__("time").time() + 7200) == 2
+    assert list(folder.iterdir()) == []
+
+
+def test_an_upload_calibrates_on_fewer_digits_than_a_run(tmp_path):
+    from gan_core import uploads
+
+    home = tmp_path / "home"
+    up = uploads.person_dir(home, "ada") / "0123.safetensors"
+    run = home / "run-000001" / "generator.safetensors"
+    assert uploads.calibration_digits(home, up) == rejection.UPLOAD_CALIBRATION_N < rejection.CALIBRATION_N
+    assert uploads.calibration_digits(home, run) == rejection.CALIBRATION_N

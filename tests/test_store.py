@@ -128,6 +128,7 @@ def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_ke
             c.execute(text(f"ALTER TABLE metrics DROP COLUMN {col}"))
         _undo_schema_6(c)
         _undo_schema_7(c)
+        _undo_schema_8(c)
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="3"))
     store.dispose()
     s = Store()
@@ -372,6 +373,8 @@ def test_a_schema_5_database_gains_the_sweeps_table_and_columns(store):
     run_id = store.submit(TrainConfig(epochs=1), name="old")
     with store.engine.begin() as c:
         _undo_schema_6(c, table=True)
+        _undo_schema_7(c)
+        _undo_schema_8(c)
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="5"))
     store.dispose()
     s = Store()
@@ -471,6 +474,7 @@ def test_a_schema_6_database_gains_worker_capabilities_and_keeps_its_workers(sto
     store.worker_beat("old", 7, "host")
     with store.engine.begin() as c:
         _undo_schema_7(c)
+        _undo_schema_8(c)
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="6"))
     store.dispose()
     s = Store()
@@ -598,3 +602,72 @@ def test_the_listing_token_changes_with_what_the_runs_page_shows_not_with_traini
     assert token() != claimed
     store.worker_beat("w2", 1, "host")
     assert token()[-1] == 1  # a worker coming up changes what a queued run's notice says
+
+
+# --- issue 27: fair share, the queue by when a run joined it, schema 8 ----------------------------------------
+def _queue(store, owner: str, n: int, address: str = "", subnet: str = "") -> list[int]:
+    where = {"address": address, "subnet": subnet} if address else {}
+    return [store.submit(TrainConfig(epochs=1), owner_key=f"anon:{owner}", **where) for _ in range(n)]
+
+
+def test_a_newcomers_run_is_claimed_second_not_behind_a_flood(store):
+    flood = _queue(store, "a", 5)
+    [newcomer] = _queue(store, "b", 1)
+    assert [store.queue_position(i) for i in (*flood, newcomer)] == [1, 3, 4, 5, 6, 2]
+    assert [store.claim("w", cap=10).id for _ in range(3)] == [flood[0], newcomer, flood[1]]
+
+
+def test_queue_positions_are_the_order_claims_take_the_runs(store):
+    earlier = _queue(store, "e", 1, "198.51.100.7", "198.51.100.0/24")  # e trained before: it goes after newcomers
+    store.claim("w", cap=1)
+    store.finish(earlier[0], "done")
+    ids = (_queue(store, "e", 2, "198.51.100.7", "198.51.100.0/24")
+           + _queue(store, "a", 3, "203.0.113.9", "203.0.113.0/24")      # a and b: one subnet, two addresses
+           + _queue(store, "b", 2, "203.0.113.10", "203.0.113.0/24")
+           + _queue(store, "c", 2, "203.0.113.10", "203.0.113.0/24")     # c: b's address
+           + _queue(store, "d", 2))                                       # d: no address known
+    positions = {i: store.queue_position(i) for i in ids}
+    assert sorted(positions.values()) == list(range(1, len(ids) + 1))
+    claimed = [store.claim("w", cap=100).id for _ in ids]
+    assert claimed == sorted(ids, key=positions.get)
+    assert claimed[:2] == [ids[2], ids[-2]]  # the never-served networks first (203.0.113.0/24, then none), then e's
+
+
+def test_a_resumed_run_queues_behind_the_runs_queued_before_it(store):
+    old = store.submit(TrainConfig(epochs=1))
+    store.claim("w", cap=1)
+    store.finish(old, "stopped")
+    later = [store.submit(TrainConfig(epochs=1)) for _ in range(2)]
+    assert store.request_resume(old)
+    assert store.queue_position(old) == 3
+    assert [store.claim("w", cap=10).id for _ in range(3)] == [*later, old]
+
+
+def _undo_schema_8(c) -> None:
+    """Turn a database back into one from before the demo knew addresses: no runs.address/subnet/queued_at, no
+    fair-share indexes, no submissions table."""
+    from sqlalchemy import text
+    c.execute(text("DROP TABLE submissions"))
+    for index in ("ix_runs_owner_started", "ix_runs_address_started", "ix_runs_subnet_started"):
+        c.execute(text(f"DROP INDEX {index}"))
+    for col in ("address", "subnet", "queued_at"):
+        c.execute(text(f"ALTER TABLE runs DROP COLUMN {col}"))
+
+
+def test_a_schema_7_database_gains_addresses_and_queue_times_in_place(store):
+    from sqlalchemy import update
+    from gan_core.store import Meta
+    first, second = store.submit(TrainConfig(epochs=1), name="old"), store.submit(TrainConfig(epochs=1))
+    with store.engine.begin() as c:
+        _undo_schema_8(c)
+        c.execute(update(Meta).where(Meta.key == "schema_version").values(value="7"))
+    store.dispose()
+    s = Store()
+    try:
+        old = s.get(first)
+        assert (old.name, old.address, old.subnet, old.queued_at) == ("old", "", "", old.created_at)
+        assert s.queue_position(second) == 2 and s.claim("w", cap=1).id == first
+        new = s.submit(TrainConfig(epochs=1), address="203.0.113.9", subnet="203.0.113.0/24")
+        assert s.get(new).address == "203.0.113.9" and s.queue_position(new) == 1  # a network never served
+    finally:
+        s.dispose()

@@ -1,4 +1,10 @@
 """ui.py's settings for a public server: Streamlit's own options as the deployment's settings decide them."""
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -34,6 +40,76 @@ def test_the_shipped_config_is_safe_for_a_server():
     for line in ("GAN_DEMO_MODE=1", "STREAMLIT_CLIENT_TOOLBAR_MODE=viewer", "STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=none",
                  "STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION=true", 'STREAMLIT_SERVER_MAX_UPLOAD_SIZE="${GAN_MAX_UPLOAD_MB'):
         assert line in script
+
+
+def _listening(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp{,6} write them) of the sockets listening on `port`."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    found.append(local.rsplit(":", 1)[0])
+    return found
+
+
+def _outward_address() -> str | None:
+    """This machine's address on its way out (no packet is sent), if it has one that is not loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.123", 9))
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1 as /proc/net writes them
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the listening sockets from /proc/net/tcp")
+def test_serve_demo_listens_on_loopback_only(tmp_path):
+    """Issue 27: serve_demo.sh listened on every interface (and Streamlit answers any Host): only the proxy in front
+    may reach it."""
+    from conftest import free_port, wait_http
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMLIT_", "GAN_"))}
+    env |= {"GAN_HOME": str(tmp_path / "home"), "GAN_NO_AUTOWORKER": "1", "PYTHON": sys.executable}
+    with open(tmp_path / "demo.log", "wb") as log:
+        proc = subprocess.Popen([str(ROOT / "scripts" / "serve_demo.sh"), "--server.port", str(port),
+                                 "--browser.gatherUsageStats", "false"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}", proc)
+        listening = _listening(port)
+        assert listening and set(listening) <= LOOPBACK, listening
+        if outward := _outward_address():
+            with pytest.raises(OSError), socket.create_connection((outward, port), timeout=5):
+                pass  # refused: nothing listens there
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_serve_demo_listens_elsewhere_only_when_told(tmp_path):
+    fake = tmp_path / "python"  # stands in for the interpreter: says what it was started with
+    fake.write_text('#!/bin/sh\necho "address=$STREAMLIT_SERVER_ADDRESS"\necho "hops=$GAN_TRUSTED_PROXY_HOPS"\n'
+                    'echo "argv=$*"\n')
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMLIT_", "GAN_"))} | {"PYTHON": str(fake)}
+
+    def run(*args: str, **extra: str) -> str:
+        return subprocess.run([str(ROOT / "scripts" / "serve_demo.sh"), *args], env=env | extra, check=True,
+                              capture_output=True, text=True).stdout
+
+    assert "address=127.0.0.1\nhops=1\n" in run()  # behind the proxy on this host: its X-Forwarded-For is trusted
+    assert "address=0.0.0.0\nhops=\n" in run(GAN_DEMO_ADDRESS="0.0.0.0")  # anyone could send the header
+    assert "hops=2\n" in run(GAN_TRUSTED_PROXY_HOPS="2")
+    assert "argv=-m streamlit run app.py --server.address 10.0.0.5\n" in run("--server.address", "10.0.0.5")
+    assert "hops=\n" in run("--server.address", "10.0.0.5")
+    assert "hops=\n" in run("--server.address=0.0.0.0")
 
 
 # --- which workers can train a run (issue 26): said on Train before Start, and on Runs while it waits ------------
