@@ -444,6 +444,9 @@ def _will_run_on(cfg: TrainConfig, runs: Sequence[RunView]) -> tuple[str, str]:
     return device, precision
 
 
+ESTIMATE_FROM = 500  # the newest runs that trained, whose speeds an estimate may use
+
+
 def start_estimate(store: Store, cfg: TrainConfig, runs: Sequence[RunView] | None = None) -> StartEstimate:
     """How long `cfg` will train, from the speed runs in the store measured on the device and precision it will
     get: a run of the same architecture and batch size first (its steps/s, scaled by FLOPs per step if the model
@@ -451,13 +454,12 @@ def start_estimate(store: Store, cfg: TrainConfig, runs: Sequence[RunView] | Non
     no measured run there it says so."""
     from .budget import estimate
 
-    if runs is None:
-        try:
-            runs = store.list_runs()  # newest first
-        except ConfigError:  # a damaged row: the Runs page names it; the estimate goes without
-            runs = []
-    queued = sum(r.status == RunStatus.QUEUED for r in runs)
-    training = sum(r.status in ACTIVE for r in runs)
+    if runs is None:  # counted in SQL, and only runs that trained read: a flood of queued runs is never parsed
+        queued, training = store.count_runs(statuses=[RunStatus.QUEUED]), store.count_runs(statuses=ACTIVE)
+        runs = store.trained_runs(ESTIMATE_FROM)  # newest first
+    else:
+        queued = sum(r.status == RunStatus.QUEUED for r in runs)
+        training = sum(r.status in ACTIVE for r in runs)
     device, precision = _will_run_on(cfg, runs)
     where = f"on {device}, {precision}"
     flops = estimate(cfg).step_flops

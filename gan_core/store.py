@@ -468,6 +468,14 @@ class Store:
                        if stale_after is not None else None)
         return total, rows, named, queued, active, workers
 
+    def trained_runs(self, limit: int) -> list[RunView]:
+        """The newest `limit` (not deleted) runs that a worker started (ran_on set: they have speeds to learn
+        from), newest first; unreadable rows left out."""
+        q = (select(Run).where(Run.deleted_at.is_(None), Run.ran_on.is_not(None), Run.ran_on != "")
+             .order_by(Run.id.desc()).limit(limit))
+        with self.reader.connect() as c:
+            return _views(c.execute(q), None)
+
     def deleted_runs(self, owner_keys: Iterable[str] | None = None, limit: int = 100) -> list[RunView]:
         """Soft-deleted runs, newest first, at most `limit`; only those of `owner_keys` unless None (an admin)."""
         q = select(Run).where(Run.deleted_at.is_not(None)).order_by(Run.id.desc()).limit(limit)
