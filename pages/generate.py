@@ -24,7 +24,10 @@ def _generator(path: str, mtime: float):
 @st.cache_resource(show_spinner="Calibrating the discriminator on training digits…", max_entries=4)
 def _rejector(path: str, mtime: float):
     """(D, its calibration) for rejection, or (None, why not) when the file carries no D or calibration failed."""
-    d = load_discriminator(path)
+    try:  # a file stored before uploads were checked tensor by tensor may carry a broken D: refused, not a crash
+        d = load_discriminator(path)
+    except CheckpointError as e:
+        return None, f"its discriminator cannot be used ({dash.plain(e.reason)})"
     if d is None:
         return None, "this file carries no discriminator (exports written before rejection existed do not)"
     g, cfg, _ = load_generator(path)

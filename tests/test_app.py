@@ -542,7 +542,11 @@ def test_generate_rejection_slider_draws_what_gan_core_rejection_keeps(store, tr
     path = store.artifacts_dir(store.get(trained)) / "generator.safetensors"
     g, cfg, _ = load_generator(path)
     d = load_discriminator(path)
-    kept = rejection.sample(g, d, cfg, 9, 0, 1.0, rejection.DEFAULT_METHOD, rejection.training_calibration(g, d, cfg))
+    # The calibration the page made, kept on disk: one computed again here can differ in the 8th digit (threaded
+    # float sums), enough to swap a borderline sample.
+    cal = rejection.cached_calibration(path, g, d, cfg, rejection.calibrations_dir(store.home))
+    assert len(list(rejection.calibrations_dir(store.home).iterdir())) == 1  # read back, not made again
+    kept = rejection.sample(g, d, cfg, 9, 0, 1.0, rejection.DEFAULT_METHOD, cal)
     shown = _image_bytes(at, media)
     assert shown != raw and shown == png_at_width(grid(to_uint8(kept.images), ncol=3), dash.grid_display_px(3))
     # The pretrained generators now carry the D fitted against them (scripts/fit_discriminator.py): the slider is on.
@@ -554,6 +558,19 @@ def test_generate_rejection_slider_draws_what_gan_core_rejection_keeps(store, tr
     at.radio(key="gen_source").set_value(at.radio(key="gen_source").options[0]).run()
     off = at.select_slider(key="gen_reject")
     assert off.disabled and "carries no discriminator" in off.help and "rejection" not in at.image[0].captions[0]
+    # A file stored before uploads were checked tensor by tensor, whose D is broken: the slider is off, no crash.
+    import time
+
+    import torch
+    from gan_core.models import build_discriminator
+    bad = build_discriminator(cfg)
+    with torch.no_grad():
+        next(bad.parameters()).fill_(float("nan"))
+    time.sleep(0.01)  # a new mtime: the page's rejector cache is keyed on it
+    save_generator(path, cfg, g, 2, 16, d=bad)
+    at.run()
+    off = at.select_slider(key="gen_reject")
+    assert not at.exception and off.disabled and "discriminator cannot be used" in off.help
 
 
 def test_generate_grid_size(store, trained):
