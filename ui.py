@@ -18,7 +18,7 @@ from gan_core import dashboard as dash
 from gan_core import capability, policy, worker
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.settings import WorkerSettings
-from gan_core.status import FINISHED, LIVE, RunStatus
+from gan_core.status import FINISHED, RunStatus
 from gan_core.store import RunView, Store, StoreError, gan_home
 
 PAGES = {

@@ -11,7 +11,6 @@ import math
 import os
 import re
 import threading
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
