@@ -18,7 +18,7 @@ from gan_core import dashboard as dash
 from gan_core import capability, policy, worker
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.settings import WorkerSettings
-from gan_core.status import FINISHED, LIVE, RunStatus
+from gan_core.status import FINISHED, RunStatus
 from gan_core.store import RunView, Store, StoreError, gan_home
 
 PAGES = {
@@ -111,7 +111,7 @@ def _my_live_runs(store: Store, key: str) -> dict[int, str]:
     """{id: name} of the queued or training runs of owner `key`; none while a damaged row makes the runs unreadable
     (the pages that list runs say so; a toast watcher must not turn it into a traceback on every page)."""
     try:
-        return {r.id: r.name for r in store.list_runs(statuses=LIVE) if r.owner_key == key}
+        return store.live_run_names(key)  # ids and names only: no row's config is parsed every poll
     except ConfigError:
         return {}
 
@@ -276,16 +276,26 @@ def waiting_reasons(runs: Sequence[RunView]) -> dict[int, str]:
     return {r.id: why for r in queued if (why := capability.waiting_reason(r.config, workers))}
 
 
-def list_runs(warn: bool = True) -> list[RunView]:
-    """All runs, newest first, after marking runs whose worker went silent as interrupted (unless
-    GAN_HEARTBEAT_TIMEOUT is malformed: no guessing which runs lost their worker). A run whose stored settings no
-    longer read is left out, and (with `warn`) named in a warning: one damaged row never hides the others."""
-    store = get_store()
+def mark_interrupted() -> None:
+    """Mark runs whose worker went silent as interrupted, as every run list does first (unless
+    GAN_HEARTBEAT_TIMEOUT is malformed: no guessing which runs lost their worker)."""
     stale = stale_after()
     if stale is not None:
-        store.mark_interrupted(stale)
+        get_store().mark_interrupted(stale)
+
+
+#: How many of the newest runs a page's run picker offers (the run a link names is offered too, however old).
+RECENT_RUNS = 200
+
+
+def recent_runs(also: Sequence[int] = (), warn: bool = True) -> list[RunView]:
+    """The newest RECENT_RUNS runs and the selected one (?run= or this session's), and those in `also`, newest
+    first, after `mark_interrupted`: a picker's choices without reading every row. A run whose stored settings no
+    longer read is left out, and (with `warn`) named in a warning: one damaged row never hides the others."""
+    mark_interrupted()
+    want = selected_run_id()
     unreadable: list = []
-    runs = store.list_runs(unreadable=unreadable)
+    runs = get_store().recent_runs(RECENT_RUNS, [*also, *([want] if want is not None else [])], unreadable)
     if warn:
         warn_unreadable(unreadable)
     return runs
@@ -440,9 +450,17 @@ def selected_run_id() -> int | None:
 
 
 def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_picker") -> RunView:
-    """A selectbox over `runs` that remembers the choice in ?run= and session_state; returns the chosen run."""
-    ids = [r.id for r in runs]
+    """A selectbox over `runs` (and the run ?run= names, read alone when `runs` leave it out: a page of the runs
+    table, the newest runs) that remembers the choice in ?run= and session_state; returns the chosen run."""
     want = selected_run_id()
+    if want is not None and want not in {r.id for r in runs}:  # a page's runs: the run a link names is added
+        try:
+            named = get_store().get(want)
+        except (ConfigError, ValueError, TypeError):  # its settings do not read: the lists name such rows
+            named = None
+        if named is not None and named.deleted_at is None:
+            runs = sorted([*runs, named], key=lambda r: r.id, reverse=True)
+    ids = [r.id for r in runs]
     index = ids.index(want) if want in ids else 0
     by_id = {r.id: r for r in runs}
     asked = st.query_params.get("run")

@@ -4,16 +4,16 @@ config, ETA, run tables, config diffs, sample progressions. Pages only lay these
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import logging
 import math
 import os
 import re
 import threading
-import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -23,7 +23,7 @@ from .config import (LOSS_COMPANIONS, MIN_EVAL_SAMPLES, PRESETS, ConfigError, Tr
 from .events import redact_paths
 from .sampling import gif_bytes
 from .status import ACTIVE, LIVE, RunStatus
-from .store import RunView, Store, SweepView
+from .store import RunView, RunWhere, Store, SweepView
 
 log = logging.getLogger(__name__)
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
@@ -443,6 +443,9 @@ def _will_run_on(cfg: TrainConfig, runs: Sequence[RunView]) -> tuple[str, str]:
     return device, precision
 
 
+ESTIMATE_FROM = 500  # the newest runs that trained, whose speeds an estimate may use
+
+
 def start_estimate(store: Store, cfg: TrainConfig, runs: Sequence[RunView] | None = None) -> StartEstimate:
     """How long `cfg` will train, from the speed runs in the store measured on the device and precision it will
     get: a run of the same architecture and batch size first (its steps/s, scaled by FLOPs per step if the model
@@ -450,13 +453,12 @@ def start_estimate(store: Store, cfg: TrainConfig, runs: Sequence[RunView] | Non
     no measured run there it says so."""
     from .budget import estimate
 
-    if runs is None:
-        try:
-            runs = store.list_runs()  # newest first
-        except ConfigError:  # a damaged row: the Runs page names it; the estimate goes without
-            runs = []
-    queued = sum(r.status == RunStatus.QUEUED for r in runs)
-    training = sum(r.status in ACTIVE for r in runs)
+    if runs is None:  # counted in SQL, and only runs that trained read: a flood of queued runs is never parsed
+        queued, training = store.count_runs(statuses=[RunStatus.QUEUED]), store.count_runs(statuses=ACTIVE)
+        runs = store.trained_runs(ESTIMATE_FROM)  # newest first
+    else:
+        queued = sum(r.status == RunStatus.QUEUED for r in runs)
+        training = sum(r.status in ACTIVE for r in runs)
     device, precision = _will_run_on(cfg, runs)
     where = f"on {device}, {precision}"
     flops = estimate(cfg).step_flops
@@ -661,20 +663,26 @@ def run_label(run: RunView) -> str:
 NAME_CHARS = 40  # the runs table's name column: longer names end in "…" (the live view shows them in full)
 
 
-def runs_table(runs: Sequence[RunView], now: float | None = None) -> list[dict[str, Any]]:
-    """One row per run for the runs table: id, name, owner, status (with the place in the queue), progress,
-    epoch, step, arch, age."""
-    now = now or time.time()
+def runs_table(runs: Sequence[RunView], places: Mapping[int, int | None] | None = None) -> list[dict[str, Any]]:
+    """One row per run for the runs table: id, name, owner, status (with the place in the queue: `places`, run id
+    → place, as the store's queue_position says; else counted among `runs`), progress, epoch, step, arch, and when
+    it was created (a UTC datetime: the browser shows its age, which stays true while the table is not redrawn)."""
     queued = sorted(r.id for r in runs if r.status == RunStatus.QUEUED)  # workers claim the oldest first
+    if places is None:
+        places = {i: n + 1 for n, i in enumerate(queued)}
+
+    def status(r: RunView) -> str:
+        place = places.get(r.id) if r.status == RunStatus.QUEUED else None
+        return f"queued ({ordinal(place)})" if place else r.status
 
     def short(text: str) -> str:
         return text if len(text) <= NAME_CHARS else text[:NAME_CHARS - 1] + "…"
 
     return [{"id": r.id, "name": short(r.name), "owner": short(r.owner or "–"), "tags": ", ".join(r.tags),
-             "status": f"queued ({ordinal(queued.index(r.id) + 1)})" if r.status == RunStatus.QUEUED else r.status,
+             "status": status(r),
              "progress": round(r.progress, 4), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
-             "created": format_duration(now - r.created_at) + " ago"} for r in runs]
+             "created": datetime.datetime.fromtimestamp(r.created_at, datetime.timezone.utc)} for r in runs]
 
 
 # --- the runs table's filters and groups (kept in the URL: ?owner=ada&status=running&group=owner) -----------
@@ -700,6 +708,7 @@ RUN_GROUPS = ("sweep", "none", "owner", "tag", "status")  # "sweep" (the default
 NO_SWEEP = "none"  # ?sweep=none: the runs outside every sweep
 NO_OWNER = "–"     # how the table shows a run started without a name
 _MAX_SHOWN = 40    # characters of a refused URL value quoted back
+MAX_SEARCH = 100   # characters of a name search (?q=) kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -710,16 +719,17 @@ class RunFilter:
     status: str | None = None
     sweep: int | str | None = None  # a sweep id, or NO_SWEEP
     group: str = "sweep"
+    text: str | None = None  # words the run's name contains (any case): ?q=
 
     def query(self) -> dict[str, str]:
         """The URL query parameters that reproduce this view (defaults left out)."""
         q = {k: str(getattr(self, k)) for k in RUN_FILTERS if getattr(self, k) is not None}
-        return q | ({"group": self.group} if self.group != "sweep" else {})
+        return q | ({"group": self.group} if self.group != "sweep" else {}) | ({"q": self.text} if self.text else {})
 
     @property
     def narrowed(self) -> bool:
         """Whether any filter is set."""
-        return any(getattr(self, k) is not None for k in RUN_FILTERS)
+        return bool(self.text) or any(getattr(self, k) is not None for k in RUN_FILTERS)
 
 
 def run_filter_options(runs: Sequence[RunView]) -> dict[str, list[Any]]:
@@ -730,13 +740,96 @@ def run_filter_options(runs: Sequence[RunView]) -> dict[str, list[Any]]:
             "sweep": [*sorted({r.sweep_id for r in runs if r.sweep_id is not None}, reverse=True), NO_SWEEP]}
 
 
-def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[Any]]
-                     ) -> tuple[RunFilter, list[str]]:
+def filter_options(store: Store, limit: int | None = None) -> dict[str, list[Any]]:
+    """What `run_filter_options` gives, read from the store without reading every run: the owners and tags of
+    the newest runs (at most `limit`, default FACET_LIMIT, each), every sweep with runs, every status."""
+    got = store.run_facets(limit or FACET_LIMIT)
+    return {"owner": sorted({o or NO_OWNER for o in got["owner"]}, key=lambda s: (s.lower(), s)),
+            "tag": sorted(got["tag"]),
+            "status": [s.value for s in RunStatus],
+            "sweep": [*got["sweep"], NO_SWEEP]}
+
+
+def run_where(f: RunFilter) -> RunWhere:
+    """The filter as the store's WHERE clauses (`filter_runs` in SQL; the group changes no row)."""
+    return RunWhere(owners=None if f.owner is None else (("", NO_OWNER) if f.owner == NO_OWNER else (f.owner,)),
+                    tag=f.tag, status=f.status,
+                    sweep=None if f.sweep is None else (0 if f.sweep == NO_SWEEP else int(f.sweep)),
+                    text=f.text or None)
+
+
+def has_runs(store: Store) -> Callable[[str, Any], bool]:
+    """For `parse_run_filter`: whether any (not deleted) run has this owner, tag or sweep (a value past the
+    options' limit is still a value)."""
+    return lambda key, value: store.count_matching(run_where(RunFilter(**{key: value}))) > 0
+
+
+PAGE_SIZE = 50      # rows of the runs table a page: what one load reads, parses and sends
+FACET_LIMIT = 200   # owners and tags a filter offers at most (of the newest runs); a link may name any other
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPage:
+    """One page of the runs table: its runs (newest first), the total that matches, and where it is."""
+    runs: tuple[RunView, ...]
+    total: int
+    page: int  # 1-based, within 1..pages
+    size: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the matching runs fill (1 when none match)."""
+        return max(1, math.ceil(self.total / self.size))
+
+    def caption(self, every: int | None = None) -> str:
+        """'1,234 of 30,000 runs match; showing 51–100.' (`every`: the runs in all, when a filter is set), '6 runs.'
+        when one page holds them all."""
+        first = (self.page - 1) * self.size + 1
+        shown = f"; showing {first:,}–{min(self.total, first + self.size - 1):,}" if self.pages > 1 else ""
+        if every is None:
+            return f"{self.total:,} run{'' if self.total == 1 else 's'}{shown}."
+        if not self.total:
+            return f"No run matches these filters ({every:,} runs in all)."
+        return f"{self.total:,} of {every:,} runs match{shown}."
+
+
+def read_page(store: Store, f: RunFilter, page: int, size: int = PAGE_SIZE,
+              unreadable: list | None = None) -> RunPage:
+    """Page `page` (1-based; past the last: the last) of the runs that `f` keeps: a COUNT and one LIMIT/OFFSET
+    read, whatever the number of rows."""
+    where = run_where(f)
+    total = store.count_matching(where)
+    page = min(max(1, page), max(1, math.ceil(total / size)))
+    return RunPage(tuple(store.runs_page(where, size, (page - 1) * size, unreadable)), total, page, size)
+
+
+def parse_page(params: Mapping[str, Any]) -> tuple[int, str | None]:
+    """The runs table's page from ?page= (1-based): (page, why a value was refused or None)."""
+    raw = params.get("page")
+    if isinstance(raw, (list, tuple)):
+        raw = raw[-1] if raw else None
+    if raw is None or not str(raw).strip():
+        return 1, None
+    value = str(raw).strip()
+    if (page := parse_id(value)) is not None:  # as every id: ASCII digits only, '²' is no page number
+        return page, None
+    shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN - 1] + "…"
+    return 1, f"“{shown}” is not a page number: showing the first page."
+
+
+def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[Any]],
+                     exists: Callable[[str, Any], bool] | None = None) -> tuple[RunFilter, list[str]]:
     """The runs table's view from URL query parameters: (filter, [why each refused value was ignored]). A value
     that names nothing here (a status that does not exist, an owner with no runs, a sweep id that is not a number)
-    is refused in words and that filter left off; nothing raises."""
+    is refused in words and that filter left off; nothing raises. `exists(key, value)` is asked about an owner, tag
+    or sweep the options leave out (they list only the newest runs')."""
     got: dict[str, Any] = {}
     problems = []
+    text = params.get("q")
+    if isinstance(text, (list, tuple)):
+        text = text[-1] if text else None
+    if text and " ".join(str(text).split()):  # free words, matched literally: nothing to refuse, only a length
+        got["text"] = " ".join(str(text).split())[:MAX_SEARCH]
     for key in (*RUN_FILTERS, "group"):
         raw = params.get(key)
         if isinstance(raw, (list, tuple)):  # ?status=a&status=b: the last, as st.query_params.get gives it
@@ -750,7 +843,8 @@ def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[A
         if key == "sweep" and value != NO_SWEEP:
             value = parse_id(str(raw)) or value  # the raw value: " 1" names no sweep here either
         allowed = RUN_GROUPS if key == "group" else options.get(key, ())
-        if value in allowed:
+        if value in allowed or (exists is not None and key in ("owner", "tag", "sweep") and value != NO_SWEEP
+                                and (key != "sweep" or isinstance(value, int)) and exists(key, value)):
             got[key] = value
         elif key == "status":
             problems.append(f"“{shown}” is not a run status (one of {', '.join(allowed)}): showing every status.")
@@ -766,9 +860,10 @@ def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[A
 
 
 def filter_runs(runs: Sequence[RunView], f: RunFilter) -> list[RunView]:
-    """The runs that pass every filter of `f`, in their order."""
+    """The runs that pass every filter of `f`, in their order (what `read_page` asks the store for, in Python)."""
     def keep(r: RunView) -> bool:
         return ((f.owner is None or (r.owner or NO_OWNER) == f.owner) and (f.tag is None or f.tag in r.tags)
+                and (not f.text or f.text.lower() in r.name.lower())
                 and (f.status is None or r.status == f.status)
                 and (f.sweep is None or (r.sweep_id is None if f.sweep == NO_SWEEP else r.sweep_id == f.sweep)))
     return [r for r in runs if keep(r)]

@@ -102,6 +102,33 @@ def _view(r: Any) -> RunView:
 
 
 @dataclass(frozen=True)
+class RunWhere:
+    """Which (not deleted) runs a listing holds, as SQL: each field None for any. `owners`: owner labels, '' for a
+    run without one; `tag`: one tag of the run's tags; `sweep`: a sweep id, or 0 for the runs outside every sweep;
+    `text`: words in the name."""
+    owners: tuple[str, ...] | None = None
+    tag: str | None = None
+    status: str | None = None
+    sweep: int | None = None
+    text: str | None = None  # words the name contains, any case; '%' and '_' in them are literal
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        """The WHERE clauses, soft-deleted runs left out."""
+        out: list[ColumnElement[bool]] = [Run.deleted_at.is_(None)]
+        if self.owners is not None:
+            out.append(func.coalesce(Run.owner, "").in_(list(self.owners)))
+        if self.tag is not None:  # tags are stored "a,b,c": the tag between commas, its '_' not a LIKE wildcard
+            out.append(("," + func.coalesce(Run.tags, "") + ",").contains(f",{self.tag},", autoescape=True))
+        if self.status is not None:
+            out.append(Run.status == self.status)
+        if self.sweep is not None:
+            out.append(Run.sweep_id.is_(None) if self.sweep == 0 else Run.sweep_id == self.sweep)
+        if self.text:
+            out.append(Run.name.icontains(self.text, autoescape=True))
+        return out
+
+
+@dataclass(frozen=True)
 class SweepView:
     """A detached snapshot of a sweep row: its spec (sweep.SweepSpec as a dict), base config and planned points."""
     id: int
@@ -377,6 +404,91 @@ class Store:
             q = q.where(Run.status.in_(list(statuses)))
         with self.reader.connect() as c:
             return _views(c.execute(q), unreadable)
+
+    # --- the runs table: one page at a time, however many rows (issue 27) --------------------------------------
+    def runs_page(self, where: RunWhere, limit: int, offset: int = 0,
+                  unreadable: list[UnreadableRun] | None = None) -> list[RunView]:
+        """At most `limit` (not deleted) runs that match `where`, newest first, after skipping `offset` of them:
+        one page of the runs table, read and parsed alone. Unreadable rows as in `list_runs`."""
+        q = select(Run).where(*where.clauses()).order_by(Run.id.desc()).limit(limit).offset(offset)
+        with self.reader.connect() as c:
+            return _views(c.execute(q), unreadable)
+
+    def count_matching(self, where: RunWhere) -> int:
+        """How many (not deleted) runs match `where`: the runs table's total."""
+        with self.reader.connect() as c:
+            return int(c.execute(select(func.count()).select_from(Run).where(*where.clauses())).scalar_one())
+
+    def recent_runs(self, limit: int, also: Iterable[int] = (),
+                    unreadable: list[UnreadableRun] | None = None) -> list[RunView]:
+        """The newest `limit` (not deleted) runs, then those of the ids in `also` that are older (a run a link or a
+        picker names), newest first: what a page's run picker offers without reading every row."""
+        recent = self.runs_page(RunWhere(), limit, 0, unreadable)
+        seen = {r.id for r in recent} | {u.id for u in unreadable or ()}
+        extra = sorted({int(i) for i in also} - seen, reverse=True)
+        if not extra:
+            return recent
+        with self.reader.connect() as c:
+            older = _views(c.execute(select(Run).where(Run.id.in_(extra), Run.deleted_at.is_(None))
+                                     .order_by(Run.id.desc())), unreadable)
+        return recent + older
+
+    def run_facets(self, limit: int) -> dict[str, list[Any]]:
+        """What the runs table's filters can offer, from the (not deleted) runs: owner labels ('' for none) and tags
+        of the runs with the newest ids (at most `limit` distinct values each) and every sweep id with runs."""
+        live = Run.deleted_at.is_(None)
+        with self.reader.connect() as c:
+            owners = c.execute(select(func.coalesce(Run.owner, "")).where(live).group_by(func.coalesce(Run.owner, ""))
+                               .order_by(func.max(Run.id).desc()).limit(limit)).scalars().all()
+            tag_sets = c.execute(select(Run.tags).where(live, Run.tags.is_not(None), Run.tags != "")
+                                 .group_by(Run.tags).order_by(func.max(Run.id).desc()).limit(limit)).scalars().all()
+            sweeps = c.execute(select(Run.sweep_id).where(live, Run.sweep_id.is_not(None)).distinct()).scalars().all()
+        tags: list[str] = []
+        for text in tag_sets:
+            tags.extend(t for t in text.split(",") if t and t not in tags)
+        return {"owner": list(owners), "tag": tags[:limit], "sweep": sorted(sweeps, reverse=True)}
+
+    def listing_token(self, where: RunWhere, limit: int, offset: int = 0, also: Iterable[int] = (),
+                      stale_after: float | None = None) -> tuple:
+        """What a Runs page drawn from this listing shows, apart from the progress of active runs, in a few small
+        reads (no config parsed): the total that matches, each row of the page and of `also` (id, status, name,
+        owner, tags, stop asked, deleted), how many runs are queued and active in the store (queue places), and how
+        many workers are live (`stale_after`). Equal tokens: nothing to redraw."""
+        cols = (Run.id, Run.status, Run.name, Run.owner, Run.tags, Run.stop_requested, Run.deleted_at)
+        page = select(*cols).where(*where.clauses()).order_by(Run.id.desc()).limit(limit).offset(offset)
+        counts = select(func.count()).select_from(Run).where(*where.clauses()).scalar_subquery(), \
+            select(func.count()).select_from(Run).where(Run.status == RunStatus.QUEUED).scalar_subquery(), \
+            select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE)).scalar_subquery()
+        with self.reader.connect() as c:
+            rows = tuple(tuple(r) for r in c.execute(page))
+            named = tuple(tuple(r) for r in c.execute(select(*cols).where(Run.id.in_([int(i) for i in also]))))
+            total, queued, active = c.execute(select(*counts)).one()
+            workers = (c.execute(select(func.count()).select_from(Worker)
+                                 .where(Worker.heartbeat_at >= time.time() - stale_after)).scalar_one()
+                       if stale_after is not None else None)
+        return total, rows, named, queued, active, workers
+
+    def trained_runs(self, limit: int) -> list[RunView]:
+        """The newest `limit` (not deleted) runs that a worker started (ran_on set: they have speeds to learn
+        from), newest first; unreadable rows left out."""
+        q = (select(Run).where(Run.deleted_at.is_(None), Run.ran_on.is_not(None), Run.ran_on != "")
+             .order_by(Run.id.desc()).limit(limit))
+        with self.reader.connect() as c:
+            return _views(c.execute(q), None)
+
+    def deleted_runs(self, owner_keys: Iterable[str] | None = None, limit: int = 100) -> list[RunView]:
+        """Soft-deleted runs, newest first, at most `limit`; only those of `owner_keys` unless None (an admin)."""
+        q = select(Run).where(Run.deleted_at.is_not(None)).order_by(Run.id.desc()).limit(limit)
+        if owner_keys is not None:
+            q = q.where(Run.owner_key.in_([k for k in owner_keys if k]))
+        with self.reader.connect() as c:
+            return _views(c.execute(q), None)
+
+    def live_run_names(self, owner_key: str) -> dict[int, str]:
+        """{id: name} of the queued or active runs of `owner_key`: a toast watcher's look, no config parsed."""
+        with self.reader.connect() as c:
+            return dict(c.execute(select(Run.id, Run.name).where(Run.owner_key == owner_key, Run.status.in_(LIVE),
+                                                                 Run.deleted_at.is_(None))).all())
 
     def artifacts_dir(self, run: RunView) -> Path:
         """Absolute artifacts folder of a run: the row's `artifacts` folder (`run-<id>`, as submit writes it) inside

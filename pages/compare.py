@@ -10,7 +10,7 @@ from gan_core.status import LIVE
 ui.bootstrap()
 
 st.header("Compare runs")
-runs = ui.list_runs()
+runs = ui.recent_runs(also=st.session_state.get("compare_runs") or [])  # never every row
 if len(runs) < 2:
     if not runs:
         ui.no_runs_yet("Nothing to compare")

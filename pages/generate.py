@@ -145,7 +145,7 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
 
 
 st.header("Generate")
-runs = ui.list_runs()
+runs = ui.recent_runs()  # the newest runs and the one the link names: never every row
 shipped = shipped_generators()
 SOURCES = ("a run", "a pretrained generator", "an uploaded file")
 # A fresh install has no runs: open on the pretrained generators then, on the user's runs otherwise.

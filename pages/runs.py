@@ -4,13 +4,15 @@ The live view is laid out top to bottom by `live_view`: header, actions (Stop / 
 the step charts beside the newest sample grid, then the quality scores. Each part reads what it shows from the
 store on every rerun, so every browser tab sees the same run.
 """
+from typing import Callable
+
 import streamlit as st
 
 import ui
 from gan_core import charts, policy
 from gan_core import dashboard as dash
 from gan_core.config import ConfigError
-from gan_core.status import LIVE, RESUMABLE, RunStatus
+from gan_core.status import ACTIVE, LIVE, RESUMABLE, RunStatus
 from gan_core.config import capped_by_max_steps
 from gan_core.store import RunView, Store, StoreError
 
@@ -42,20 +44,50 @@ EVERY = ""  # the filters' "every owner" (tag, status, sweep) choice
 GROUP_WORDS = {"sweep": "sweep (folded)", "none": "nothing", "owner": "owner", "tag": "tag", "status": "status"}
 
 
+@st.cache_data(ttl=ui.IDLE_REFRESH_S, show_spinner=False, max_entries=4)
+def _filter_options(url: str) -> dict:
+    """dashboard.filter_options of the store at `url`, read at most every IDLE_REFRESH_S: its DISTINCT reads take
+    ~0.15 s at 30,000 runs, and a live table reruns every REFRESH_S. A newer owner or tag is offered a little later;
+    a link naming it works at once (looked up alone)."""
+    return dash.filter_options(ui.get_store())
+
+
+def asked_view(store: Store, with_options: bool = True) -> tuple[dash.RunFilter, int, list[str], dict]:
+    """What the URL asks the runs table for: (filter, page, why values were refused, the filter options; without
+    `with_options`, only the statuses, every other value looked up alone). Values past the options' bounded lists
+    are looked up alone."""
+    params = st.query_params.to_dict()
+    options = _filter_options(store.url) if with_options else {"status": [s.value for s in RunStatus]}
+    asked, problems = dash.parse_run_filter(params, options, dash.has_runs(store))
+    page, problem = dash.parse_page(params)
+    return asked, page, problems + ([problem] if problem else []), options
+
+
+def page_key(listing: dash.RunPage) -> tuple:
+    """What about the page the rest of the Runs page depends on: which runs it holds, which of them are live."""
+    return listing.page, tuple((r.id, r.status in LIVE) for r in listing.runs)
+
+
+def _go_to(page: int) -> None:
+    """The pager's buttons: the page goes in the URL, as the filters do."""
+    if page <= 1:
+        st.query_params.pop("page", None)
+    else:
+        st.query_params["page"] = str(page)
+
+
 def runs_table(drawn: tuple = ()) -> None:
-    """Every run, newest first, with a progress bar, filtered by owner, tag, status and sweep and grouped (each
-    sweep's runs folded under one line by default), the view kept in the URL so a link reproduces it (a fragment:
-    every REFRESH_S while any run is live, every ui.IDLE_REFRESH_S otherwise). A run added or removed, or one
-    starting or ending, reruns the page (`drawn`: the runs_key the page was drawn with), so the picker lists it and
-    the polling paces follow."""
-    runs = ui.list_runs(warn=False)  # the page's own call above already named any unreadable row
-    if drawn and runs_key(runs) != drawn:
-        st.rerun()
-    names = {s.id: s.name for s in ui.get_store().list_sweeps()}
-    options = dash.run_filter_options(runs)
-    asked, problems = dash.parse_run_filter(st.query_params.to_dict(), options)
+    """One page of the runs (newest first, PAGE_SIZE a page, read from the store with LIMIT/OFFSET and counted
+    with COUNT, however many rows there are) with a progress bar, filtered in SQL by owner, tag, status, sweep and
+    words of the name, and grouped (each sweep's runs folded under one line by default), the view and page kept in the URL so a link
+    reproduces it. A fragment: every REFRESH_S while a run of the page trains, else only when asked (the page's
+    change watcher reruns the page when something it shows changes). A page that now holds other runs, or whose
+    runs start or end, reruns the page (`drawn`: the page_key it was drawn with), so the picker lists them."""
+    store = ui.get_store()  # runs whose worker went silent: the page's change watcher marks them
+    asked, page_no, problems, options = asked_view(store)
     for problem in problems:  # a link with a value that names nothing here: said, and that filter left off
         st.warning(f"Link filter ignored: {dash.plain(problem)}", icon=":material/filter_alt_off:")
+    names = {s.id: s.name for s in store.list_sweeps()}
     # A selectbox shows its options as typed (no markdown): plain() here showed "ada.l" as "ada\.l".
     words = {"owner": str, "tag": str, "status": str, "group": GROUP_WORDS.get,
              "sweep": lambda v: "outside sweeps" if v == dash.NO_SWEEP else f"#{v} {names.get(v, '')}".rstrip()}
@@ -65,38 +97,63 @@ def runs_table(drawn: tuple = ()) -> None:
             if key == "group":
                 choices, now = list(dash.RUN_GROUPS), asked.group
             else:  # EVERY, not None: a selectbox offers to "clear" a None choice, which here means the same
-                choices, now = [EVERY, *options[key]], getattr(asked, key) or EVERY
+                now = getattr(asked, key) or EVERY
+                choices = [EVERY, *options[key]] + ([now] if now not in (EVERY, *options[key]) else [])
             chosen[key] = st.selectbox(
                 FILTER_LABELS[key], choices, index=choices.index(now), key=f"runs_{key}", width=145,
                 format_func=lambda v, k=key: f"every {k}" if v == EVERY else words[k](v))
+        text = st.text_input("Name contains", asked.text or "", key="runs_q", width=180, max_chars=dash.MAX_SEARCH,
+                             placeholder="words of a run's name", help="Shows the runs whose name contains these "
+                             "words (any case), from the whole store, not only this page.")
+    chosen["text"] = " ".join(text.split()) or None
     view = dash.RunFilter(**{k: None if v == EVERY else v for k, v in chosen.items()})
     if view.query() != asked.query():  # changed here: the URL follows, so a copied link shows this view
-        for key in (*dash.RUN_FILTERS, "group"):
+        for key in (*dash.RUN_FILTERS, "group", "q"):
             if key in view.query():
                 st.query_params[key] = view.query()[key]
             elif key in asked.query():
                 st.query_params.pop(key, None)
-    shown = dash.filter_runs(runs, view)
-    if view.narrowed:
-        st.caption(f"{len(shown)} of {len(runs)} runs match." if shown else
-                   f"No run matches these filters ({len(runs)} runs in all).")
+        if dash.run_where(view) != dash.run_where(asked):
+            st.query_params.pop("page", None)  # other rows: from their first page
+            page_no = 1
+    listing = dash.read_page(store, view, page_no)
+    if drawn and page_key(listing) != drawn:
+        st.rerun()
+    st.caption(listing.caption(store.count_runs() if view.narrowed else None))
+    runs = listing.runs
     early = {r.id for r in runs if stopped_early(r)}
     waiting = ui.waiting_reasons(runs)  # queued runs no live worker can train: a GPU run among CPU workers
-    for group in dash.group_runs(shown, view.group, names):
+    places = {r.id: store.queue_position(r.id) for r in runs if r.status == RunStatus.QUEUED}
+    for group in dash.group_runs(runs, view.group, names):
         if group.folded:  # one line a sweep until opened; opened at once when the view is that sweep
             with st.expander(dash.plain(group.label), expanded=view.sweep is not None):
                 st.caption(group.summary())
-                _table(group, early, waiting)
+                _table(group, early, waiting, places)
         elif view.group in ("sweep", "none"):
-            _table(group, early, waiting)
+            _table(group, early, waiting, places)
         else:
             st.markdown(f"**{dash.plain(group.label)}** · {group.summary()}")
-            _table(group, early, waiting)
+            _table(group, early, waiting, places)
+    pager(listing)
 
 
-def _table(group: "dash.RunGroup", early: set[int], waiting: dict[int, str]) -> None:
+def pager(listing: dash.RunPage) -> None:
+    """First / Newer / Older / Last under the table, and where this page is; nothing when one page holds all."""
+    if listing.pages <= 1:
+        return
+    now, last = listing.page, listing.pages
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        for label, to, icon in (("First", 1, ":material/first_page:"), ("Newer", now - 1, ":material/chevron_left:"),
+                                ("Older", now + 1, ":material/chevron_right:"), ("Last", last, ":material/last_page:")):
+            st.button(label, key=f"runs-page-{label.lower()}", icon=icon, disabled=not 1 <= to <= last or to == now,
+                      on_click=_go_to, args=(to,), width="content")
+        st.caption(f"Page {now:,} of {last:,} · {dash.PAGE_SIZE} runs a page, newest first")
+
+
+def _table(group: "dash.RunGroup", early: set[int], waiting: dict[int, str],
+           places: dict[int, int | None]) -> None:
     """One group's runs as a table with a progress bar; a queued run no live worker can train says so."""
-    table = dash.runs_table(group.runs)
+    table = dash.runs_table(group.runs, places=places)
     for row in table:
         if row["id"] in early:
             row["status"] = f"{row['status']} (stopped early)"
@@ -106,12 +163,9 @@ def _table(group: "dash.RunGroup", early: set[int], waiting: dict[int, str]) -> 
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
                                                                            format="percent"),
                                 "name": st.column_config.TextColumn("name", width="medium"),
+                                # its age, drawn by the browser: an idle page is not redrawn to keep "2 min ago" true
+                                "created": st.column_config.DatetimeColumn("created", format="distance"),
                                 "id": st.column_config.NumberColumn("id", width="small")})
-
-
-def runs_key(runs: list[RunView]) -> tuple:
-    """What about the runs the page's layout depends on: which exist, and which of them are live."""
-    return tuple((r.id, r.status in LIVE) for r in runs)
 
 
 def view_controls() -> tuple[float, str, bool]:
@@ -416,9 +470,10 @@ def end_polling(run: RunView, floor_pending: bool) -> None:
 
 
 def live_polls(run: RunView) -> bool:
-    """Whether the live view polls: while the run is live, and after it while its real-data floor is still being
-    scored in the background (`end_polling` stops it when the floor is in)."""
-    if run.status in LIVE:
+    """Whether the live view polls: while a worker trains the run (running, stopping), and after it while its
+    real-data floor is still being scored in the background (`end_polling` stops it when the floor is in). A queued
+    run has nothing new to show until a worker claims it, which the page's change watcher notices."""
+    if run.status in ACTIVE:
         return True
     try:
         done_quality = ui.get_store().quality(run.id)
@@ -462,12 +517,18 @@ def manage(run: RunView) -> None:
                     st.rerun()
 
 
+DELETED_SHOWN = 100  # the newest deleted runs listed for restoring; older ones stay until purged
+
+
 def deleted_runs() -> None:
     """Soft-deleted runs this person may restore or remove for good."""
     store, settings, me = ui.get_store(), ui.settings(), ui.identity()
-    mine = [r for r in store.list_runs(deleted=True) if r.deleted_at is not None
-            and policy.can_manage(r, me, settings)]
-    if not mine or (settings.demo_mode and not policy.is_admin(me, settings)):
+    if not me.key or (settings.demo_mode and not policy.is_admin(me, settings)):
+        return
+    # Only the deleted rows, and only this person's unless an admin: never every run of the store.
+    keys = None if policy.is_admin(me, settings) else [me.key, *me.aliases]
+    mine = [r for r in store.deleted_runs(keys, limit=DELETED_SHOWN) if policy.can_manage(r, me, settings)]
+    if not mine:
         return
     with st.expander(f"Deleted runs ({len(mine)})"):
         for r in mine:
@@ -496,16 +557,54 @@ def deleted_runs() -> None:
                 st.error(dash.plain(str(e)))
 
 
+def watch_token(store: Store, view: "dash.RunFilter", page: int, run_id: int | None) -> Callable[[], tuple]:
+    """What the page's change watcher reads: store.listing_token for this page and the selected run (after marking
+    silent workers' runs interrupted, which only matters while a run is active)."""
+    where, stale = dash.run_where(view), ui.stale_after()
+    also = [run_id] if run_id is not None else []
+
+    def read() -> tuple:
+        token = store.listing_token(where, dash.PAGE_SIZE, (page - 1) * dash.PAGE_SIZE, also, stale)
+        if token[4] and stale is not None and store.mark_interrupted(stale):  # token[4]: active runs
+            token = store.listing_token(where, dash.PAGE_SIZE, (page - 1) * dash.PAGE_SIZE, also, stale)
+        return token
+    return read
+
+
 def main() -> None:
-    """The page: the runs table, the run picker and chart controls, the live view, then the owner's tools."""
+    """The page: one page of the runs table, the run picker and chart controls, the live view, then the owner's
+    tools. Only a training run's parts poll at REFRESH_S; the rest redraws when the change watcher (one small read
+    of what the page shows) sees something change: every REFRESH_S while a run shown trains or is queued with a
+    worker live to take it, every ui.IDLE_REFRESH_S otherwise."""
     ui.bootstrap()
     st.header("Runs")
-    runs = ui.list_runs()
-    if not runs:
+    store = ui.get_store()
+    ui.mark_interrupted()
+    if not store.count_runs():
         ui.no_runs_yet("No runs yet")
         st.stop()
-    st.fragment(run_every=ui.refresh_s(any(r.status in LIVE for r in runs)))(runs_table)(runs_key(runs))
+    view, page, _, _ = asked_view(store, with_options=False)  # the table's fragment reads the options
+    guess = ui.selected_run_id()
+    read = watch_token(store, view, page, guess)
+    drawn = read()  # before the rows are read: a change in between is seen by the first look, never missed
+    unreadable: list = []
+    listing = dash.read_page(store, view, page, unreadable=unreadable)
+    ui.warn_unreadable(unreadable)
+    active = any(r.status in ACTIVE for r in listing.runs)
+    st.fragment(run_every=REFRESH_S if active else None)(runs_table)(page_key(listing))
+    runs = listing.runs or store.recent_runs(1)  # no run matches the filters: the picker offers the newest
+    if not runs:  # every row is unreadable: the warning above names them
+        st.stop()
     run = ui.select_run(runs)
+    if listing.page != page or run.id != guess:  # a page past the last, a run picked for a link
+        read = watch_token(store, view, listing.page, run.id)
+        drawn = read()
+    # Watched closely while something shown can move on its own: a run trains, or one is queued and a worker is
+    # live to take it (drawn[-1]: live workers). A queued run with no worker waits for one to start, which the
+    # slow look notices too.
+    shown = [run, *listing.runs]
+    ui.rerun_on_change(read, drawn, live=any(r.status in ACTIVE for r in shown)
+                       or bool(drawn[-1] and any(r.status == RunStatus.QUEUED for r in shown)))
     smoothing, x_axis, log_losses = view_controls()
     try:
         st.fragment(run_every=REFRESH_S if live_polls(run) else None)(live_view)(run.id, smoothing, x_axis,

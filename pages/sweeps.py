@@ -18,7 +18,7 @@ REFRESH_S = 3.0
 
 st.header("Sweeps")
 store = ui.get_store()
-ui.list_runs()  # marks runs whose worker went silent as interrupted, as every run list does
+ui.recent_runs()  # marks silent workers' runs interrupted and names damaged rows, as every list does
 sweeps = store.list_sweeps()
 if not sweeps:
     st.info("No sweeps yet. A sweep queues one run per point of a grid or random search over the fields you choose, "

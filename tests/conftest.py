@@ -66,6 +66,28 @@ def wait_for(pred, timeout: float = 120.0, every: float = 0.05):
     raise AssertionError(f"timed out after {timeout}s")
 
 
+def many_runs(store, n: int, queued: int = 1) -> list[int]:
+    """`n` runs in `store` in a few core INSERTs (submit one by one takes minutes at 30,000), as issue 27's flood
+    left them: stopped before they trained, ten owners, a tag on every third; the newest `queued` still queued.
+    Returns their ids, oldest first."""
+    from sqlalchemy import insert, select
+
+    from gan_core.config import planned_steps
+    from gan_core.schema import Run
+    cfg = TrainConfig(epochs=2)
+    cfg_json, steps, now = cfg.to_json(), planned_steps(cfg), time.time()
+    rows = [dict(name=f"flood {i}", owner=f"visitor{i % 10}", owner_key=f"anon:v{i % 10}", config_json=cfg_json,
+                 status="stopped" if i <= n - queued else "queued", created_at=now - (n - i),
+                 finished_at=now - (n - i) if i <= n - queued else None,
+                 queued_at=None if i <= n - queued else now - (n - i), total_steps=steps,
+                 tags="flood" if i % 3 == 0 else "", description="") for i in range(1, n + 1)]
+    with store.engine.begin() as c:
+        first = (c.execute(select(Run.id).order_by(Run.id.desc()).limit(1)).scalar() or 0) + 1
+        for start in range(0, n, 5000):
+            c.execute(insert(Run), rows[start:start + 5000])
+    return list(range(first, first + n))
+
+
 @pytest.fixture
 def tiny_cfg() -> TrainConfig:
     """`tiny` on seed 004's dense recipe (tqdm, label smoothing), two epochs."""

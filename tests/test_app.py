@@ -1875,15 +1875,27 @@ def test_the_runs_table_polls_slowly_when_nothing_is_live_and_fast_when_a_run_is
     store.finish(done, "done")
     periods = _fragment_periods(monkeypatch)
     at = app("pages/runs.py", run_id=done)
-    # Nothing live: the table still looks every IDLE_REFRESH_S, so a run queued from another tab shows up (it
-    # polled never: run_every None, and the run appeared only on a reload).
-    assert ("runs_table", ui.IDLE_REFRESH_S) in periods and ("live_view", None) in periods
+    # Nothing live: only the change watcher looks, every IDLE_REFRESH_S, so a run queued from another tab shows up
+    # (issue 26: it polled never, and the run appeared only on a reload); nothing is redrawn on a timer.
+    assert ("check", ui.IDLE_REFRESH_S) in periods
+    assert ("runs_table", None) in periods and ("live_view", None) in periods
     other = store.submit(TrainConfig(epochs=2), name="queued in another tab", owner="bob")
     periods.clear()
     at.run()
     assert [r["name"] for r in at.dataframe[0].value.to_dict("records")][0] == "queued in another tab"
-    assert ("runs_table", ui.LIVE_REFRESH_S) in periods  # a live run in the store: the table follows it closely
     assert at.selectbox(key="run_picker").options[0].startswith(f"#{other} ")
+    # Issue 27: a queued run that no worker can take is not redrawn every 2 s (it was: table and live view), only
+    # looked at slowly; with a live worker it is watched closely (one small read), still not redrawn
+    assert ("check", ui.IDLE_REFRESH_S) in periods and ("runs_table", None) in periods
+    assert ("live_view", None) in periods
+    store.worker_beat("w1", 1, "host")
+    periods.clear()
+    at.run()
+    assert ("check", ui.LIVE_REFRESH_S) in periods and ("runs_table", None) in periods
+    store.claim("w1", cap=1)  # the worker takes it: its progress is drawn every LIVE_REFRESH_S
+    periods.clear()
+    at.run()
+    assert ("runs_table", ui.LIVE_REFRESH_S) in periods
 
 
 def test_samples_follows_a_live_runs_new_epochs(home, store, monkeypatch):
@@ -2067,3 +2079,55 @@ def test_a_link_to_a_run_that_is_not_there_says_so_instead_of_showing_another(ho
         assert "which is not in the run list" in said and f"showing #{kept} instead" in said, (page, said)
         at.run()
         assert not any("not in the run list" in w.value for w in at.warning)  # said once; the URL names #kept now
+
+
+# --- issue 27: the runs table is paged on the server; an idle tab polls one small read -------------------------
+def test_the_runs_page_reads_one_page_of_a_big_store_and_pages_to_its_last_run(home, store, monkeypatch):
+    from conftest import many_runs
+    from gan_core import dashboard as dash
+    from gan_core import store as store_module
+    ids = many_runs(store, 260)
+    parsed = []
+    real_view = store_module._view
+    monkeypatch.setattr(store_module, "_view", lambda r: parsed.append(r.id) or real_view(r))
+    at = app("pages/runs.py")
+
+    def shown() -> list[int]:
+        return [int(i) for d in at.dataframe for i in d.value["id"]]
+    # One page of rows (50) is read, parsed and sent, not the 260 (each full run read every row twice: 520 parsed)
+    assert shown() == ids[::-1][:50]
+    assert len(parsed) <= 3 * 50, len(parsed)
+    assert "260 runs; showing 1–50." in texts(at, "caption") and dash.PAGE_SIZE == 50
+    assert len(at.selectbox(key="run_picker").options) == 50  # the picker offers this page's runs
+    at.button(key="runs-page-last").click().run()
+    assert at.query_params["page"] == "6" and shown() == ids[9::-1]  # the oldest run is reached
+    assert "260 runs; showing 251–260." in texts(at, "caption")
+    at.button(key="runs-page-newer").click().run()
+    assert at.query_params["page"] == "5" and shown() == ids[59:9:-1]
+    # A link with a filter and a page: the filter in SQL, the page within the matches
+    at = app("pages/runs.py", query={"tag": "flood", "page": "2"})
+    flood = [i for i in ids[::-1] if (i - ids[0] + 1) % 3 == 0]
+    assert shown() == flood[50:] and "86 of 260 runs match; showing 51–86." in texts(at, "caption")
+    at.selectbox(key="runs_owner").set_value("visitor3").run()  # another filter: from its first page
+    assert "page" not in at.query_params and not at.exception
+    # A name search, in SQL over the whole store: found however old the run, and kept in the URL
+    at = app("pages/runs.py", query={"page": "3"})
+    at.text_input(key="runs_q").input("FLOOD 2").run()
+    assert at.query_params["q"] == "FLOOD 2" and "page" not in at.query_params
+    assert shown() == [i for i in ids[::-1] if f"flood {i - ids[0] + 1}".startswith("flood 2")][:50]
+    assert "72 of 260 runs match; showing 1–50." in texts(at, "caption")  # 2, 20-29, 200-260
+
+
+def test_the_other_pages_pickers_offer_the_newest_runs_and_the_linked_one_not_every_row(home, store, monkeypatch):
+    import ui
+    from conftest import many_runs
+    ids = many_runs(store, 30)
+    monkeypatch.setattr(ui, "RECENT_RUNS", 10, raising=False)
+    for page in ("pages/samples.py", "pages/generate.py"):
+        at = app(page, run_id=ids[0])  # a link to the oldest run
+        if page == "pages/generate.py":
+            at.radio(key="gen_source").set_value("a run").run()
+        options = at.selectbox(key="run_picker").options
+        assert len(options) == 11 and options[-1].startswith(f"#{ids[0]} ") and options[0].startswith(f"#{ids[-1]} ")
+    at = app("pages/compare.py")
+    assert len(at.multiselect(key="compare_runs").options) == 10

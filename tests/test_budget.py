@@ -224,3 +224,17 @@ def test_a_pause_is_not_counted_and_the_newest_of_equal_runs_is_used(store, monk
     assert dash.measured_rate(store, store.get(ids[1])) == pytest.approx(10.0)
     est = dash.start_estimate(store, cfg)  # two runs of the same config: the newest one's speed
     assert est.seconds == pytest.approx(planned_steps(cfg) / 10.0) and f"as run #{ids[1]} trained" in est.source
+
+
+def test_the_estimate_reads_only_runs_that_trained_and_counts_the_queue_in_sql(store, monkeypatch):
+    """Issue 27: the Train page's estimate parsed every run of the store (30,000 after a queue flood) on each draw."""
+    from conftest import many_runs
+    from gan_core import dashboard as dash
+    from gan_core import store as store_module
+    many_runs(store, 300, queued=3)
+    parsed = []
+    real_view = store_module._view
+    monkeypatch.setattr(store_module, "_view", lambda r: parsed.append(r.id) or real_view(r))
+    est = dash.start_estimate(store, TrainConfig(epochs=2, device="cpu"))
+    assert parsed == [] and est.seconds is None  # none of them trained: nothing to parse, nothing to go on
+    assert est.describe().endswith("; 4th in queue.")  # the three queued runs, counted

@@ -540,6 +540,28 @@ def test_a_runs_failure_reason_is_words_not_an_exception_class(mnist_slice):
     assert "/srv/gan/run-000007/generator.safetensors" in ev.detail and "Traceback" in ev.detail
 
 
+def test_the_runs_table_page_and_values_past_the_bounded_options_are_read_from_the_url():
+    """Issue 27: ?page= is a page number or refused in words; an owner the bounded options leave out is asked about."""
+    assert dash.parse_page({}) == (1, None) and dash.parse_page({"page": "3"}) == (3, None)
+    assert dash.parse_page({"page": ["2", "4"]}) == (4, None)
+    for bad in ("0", "²", "-1", "x" * 80):
+        page, problem = dash.parse_page({"page": bad})
+        assert page == 1 and "is not a page number" in problem and "x" * 60 not in problem
+    options = {"owner": ["ada"], "tag": [], "status": ["queued"], "sweep": [dash.NO_SWEEP]}
+    asked = []
+
+    def exists(key, value):
+        asked.append((key, value))
+        return value in ("old-owner", 12)
+    view, problems = dash.parse_run_filter({"owner": "old-owner", "sweep": "12", "tag": "nope"}, options, exists)
+    assert (view.owner, view.sweep, view.tag) == ("old-owner", 12, None) and len(problems) == 1
+    assert ("tag", "nope") in asked
+    page = dash.RunPage((), 121, 3, 50)
+    assert page.pages == 3 and page.caption() == "121 runs; showing 101–121."
+    assert page.caption(every=300) == "121 of 300 runs match; showing 101–121."
+    assert dash.RunPage((), 0, 1, 50).caption(every=5) == "No run matches these filters (5 runs in all)."
+
+
 def test_redact_paths_cuts_absolute_paths_and_leaves_other_slashes():
     from gan_core.events import redact_paths
     assert redact_paths("in:\n  /tmp/x/no-data/MNIST/raw\n  ~/data/mnist and (/opt/a/b.db), x=/etc/passwd.") == \

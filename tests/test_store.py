@@ -547,6 +547,63 @@ def test_a_worker_still_starting_is_not_said_to_be_unable():
     assert Capabilities.from_json(GPU.to_json()) == GPU
 
 
+def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store):
+    """Issue 27: the runs table reads one page (LIMIT/OFFSET) and a COUNT, its filters in SQL, the same runs the
+    Python filter keeps."""
+    from sqlalchemy import update
+
+    from conftest import many_runs
+    from gan_core import dashboard as dash
+    from gan_core.schema import Run
+    from gan_core.store import RunWhere
+    ids = many_runs(store, 130, queued=2)
+    odd = store.submit(TrainConfig(epochs=2), name="odd", owner="", tags="a_b")
+    like = store.submit(TrainConfig(epochs=2), name="like", owner="ada", tags="axb, flood")
+    with store.engine.begin() as c:
+        c.execute(update(Run).where(Run.id.in_(ids[:5])).values(sweep_id=7))
+    store.request_stop(odd)
+    store.soft_delete(ids[10])  # a deleted run is in no page and no count
+    every = RunWhere()
+    assert store.count_matching(every) == 131
+    first, last = store.runs_page(every, 50, 0), store.runs_page(every, 50, 100)
+    assert [r.id for r in first][:2] == [like, odd] and len(first) == 50
+    assert len(last) == 31 and last[-1].id == ids[0]
+    everyone = store.list_runs()
+    for view in (dash.RunFilter(tag="a_b"), dash.RunFilter(tag="flood"), dash.RunFilter(owner=dash.NO_OWNER),
+                 dash.RunFilter(owner="visitor3", status="stopped"), dash.RunFilter(status="queued"),
+                 dash.RunFilter(sweep=7), dash.RunFilter(sweep=dash.NO_SWEEP, tag="flood"),
+                 dash.RunFilter(text="FLOOD 12"), dash.RunFilter(text="%"), dash.RunFilter(text="o_d")):
+        kept = [r.id for r in dash.filter_runs(everyone, view)]
+        page = dash.read_page(store, view, 1, size=500)
+        assert [r.id for r in page.runs] == kept and page.total == len(kept), view
+    assert [r.id for r in store.runs_page(RunWhere(tag="a_b"), 10)] == [odd]  # '_' is no wildcard: not axb
+    assert dash.filter_options(store) == dash.run_filter_options(everyone)  # the same choices, no row parsed
+    assert len(dash.filter_options(store, limit=3)["owner"]) == 3  # the newest runs' owners, bounded
+    assert dash.read_page(store, dash.RunFilter(), 99, size=50).page == 3  # past the last page: the last
+
+
+def test_the_listing_token_changes_with_what_the_runs_page_shows_not_with_training_steps(store):
+    """Issue 27: an idle Runs tab polls this small read and redraws only when it changes."""
+    from gan_core.store import RunWhere
+    queued = store.submit(TrainConfig(epochs=2), name="waits", owner="ada")
+    other = store.submit(TrainConfig(epochs=2), name="other", owner="bob")
+
+    def token():
+        return store.listing_token(RunWhere(), 50, 0, [queued], stale_after=30)
+    before = token()
+    assert token() == before  # nothing happened: nothing to redraw
+    store.claim("w1", cap=1)  # the older one, `queued`, starts
+    claimed = token()
+    assert claimed != before
+    store.add_step_metrics(queued, [{"step": 5, "epoch": 0, "d_loss": 1.0, "g_loss": 1.0, "d_real": 0.5,
+                                     "d_fake": 0.5, "images_per_sec": 10.0}])
+    assert token() == claimed  # a training step is the live table's business, not a reason to redraw the page
+    store.update_info(other, name="renamed")
+    assert token() != claimed
+    store.worker_beat("w2", 1, "host")
+    assert token()[-1] == 1  # a worker coming up changes what a queued run's notice says
+
+
 # --- issue 27: fair share, the queue by when a run joined it, schema 8 ----------------------------------------
 def _queue(store, owner: str, n: int, address: str = "", subnet: str = "") -> list[int]:
     where = {"address": address, "subnet": subnet} if address else {}
