@@ -438,7 +438,9 @@ class Store:
         of the runs with the newest ids (at most `limit` distinct values each) and every sweep id with runs."""
         live = Run.deleted_at.is_(None)
         with self.reader.connect() as c:
-            owners = c.execute(select(func.coalesce(Run.owner, "")).where(live).group_by(func.coalesce(Run.owner, ""))
+            # Grouped on the column itself: PostgreSQL does not match a GROUP BY coalesce(owner, $2) to the SELECT's
+            # coalesce(owner, $1). NULL (rows from before owners) and '' both read as '' below.
+            owners = c.execute(select(Run.owner).where(live).group_by(Run.owner)
                                .order_by(func.max(Run.id).desc()).limit(limit)).scalars().all()
             tag_sets = c.execute(select(Run.tags).where(live, Run.tags.is_not(None), Run.tags != "")
                                  .group_by(Run.tags).order_by(func.max(Run.id).desc()).limit(limit)).scalars().all()
@@ -446,7 +448,8 @@ class Store:
         tags: list[str] = []
         for text in tag_sets:
             tags.extend(t for t in text.split(",") if t and t not in tags)
-        return {"owner": list(owners), "tag": tags[:limit], "sweep": sorted(sweeps, reverse=True)}
+        return {"owner": list(dict.fromkeys(o or "" for o in owners)), "tag": tags[:limit],
+                "sweep": sorted(sweeps, reverse=True)}
 
     def listing_token(self, where: RunWhere, limit: int, offset: int = 0, also: Iterable[int] = (),
                       stale_after: float | None = None) -> tuple:
