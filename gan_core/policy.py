@@ -200,19 +200,16 @@ def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | No
              "runs a person may have queued or training", wait)]
     per_minute = [(settings.submissions_per_minute, {"owner_key": me.key}, "at most {cap} runs a minute per person",
                    "runs a person may start a minute", minute)]
-    if me.address:
-        live += [(settings.max_queued_per_address, {"address": me.address},
-                  "{cap} runs are queued or training from your network address",
-                  "runs one network address may have queued or training", wait),
-                 (settings.max_queued_per_subnet, {"subnet": net},
-                  f"{{cap}} runs are queued or training from your network ({net})",
-                  f"runs one network ({net}) may have queued or training", wait)]
-        per_minute += [(settings.submissions_per_minute_per_address, {"address": me.address},
-                        "at most {cap} runs a minute from one network address",
-                        "runs one network address may start a minute", minute),
-                       (settings.submissions_per_minute_per_subnet, {"subnet": net},
-                        f"at most {{cap}} runs a minute from one network ({net})",
-                        f"runs one network ({net}) may start a minute", minute)]
+    if me.address:  # the client's address and its subnet: the same two caps as a person's, higher
+        for who, place, queued, started in (
+                ({"address": me.address}, "network address", settings.max_queued_per_address,
+                 settings.submissions_per_minute_per_address),
+                ({"subnet": net}, f"network ({net})", settings.max_queued_per_subnet,
+                 settings.submissions_per_minute_per_subnet)):
+            live.append((queued, who, f"{{cap}} runs are queued or training from your {place}",
+                         f"runs one {place} may have queued or training", wait))
+            per_minute.append((started, who, f"at most {{cap}} runs a minute from one {place}",
+                               f"runs one {place} may start a minute", minute))
     live.append((settings.max_queued_total, {}, "{cap} runs are queued or training on this demo",
                  "runs this demo queues at once", later))
     per_minute.append((settings.submissions_per_minute_total, {},

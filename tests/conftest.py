@@ -300,3 +300,19 @@ def no_exception(page) -> None:
 def stop_button(page):
     """The run's Stop button (Streamlit's own header shows a "Stop" button while a script runs)."""
     return page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop")
+
+
+@pytest.fixture
+def counted_calibrations(monkeypatch) -> list[int]:
+    """The digit count of every rejection calibration computed during the test (those read back from the cache on
+    disk are not computed, so not counted)."""
+    from gan_core import rejection
+
+    calls: list[int] = []
+    real = rejection.training_calibration
+
+    def counted(g, d, cfg, n=rejection.CALIBRATION_N, data_dir=None):
+        calls.append(n)
+        return real(g, d, cfg, n, data_dir)
+    monkeypatch.setattr(rejection, "training_calibration", counted)
+    return calls

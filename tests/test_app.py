@@ -890,7 +890,8 @@ def test_uploads_from_one_address_share_its_limit_on_the_page(home, store, tmp_p
     assert len(stored_uploads(home)) == 1
 
 
-def test_an_uploaded_d_is_calibrated_once_per_file_content_on_fewer_digits(home, store, tmp_path, monkeypatch):
+def test_an_uploaded_d_is_calibrated_once_per_file_content_on_fewer_digits(home, store, tmp_path,
+                                                                           counted_calibrations):
     """Issue 27: every new upload of an export carrying D calibrated it on 5,000 digits (68 s of CPU for 20 MB)."""
     import torch
 
@@ -902,13 +903,7 @@ def test_an_uploaded_d_is_calibrated_once_per_file_content_on_fewer_digits(home,
     torch.manual_seed(0)
     save_generator(tmp_path / "gd.safetensors", cfg, build_generator(cfg), 1, 10, d=build_discriminator(cfg))
     data = (tmp_path / "gd.safetensors").read_bytes()
-    calls: list[int] = []
-    real = rejection.training_calibration
-
-    def counted(g, d, cfg, n=rejection.CALIBRATION_N, data_dir=None):
-        calls.append(n)
-        return real(g, d, cfg, n, data_dir)
-    monkeypatch.setattr(rejection, "training_calibration", counted)
+    calls = counted_calibrations
     uploaded: list[int] = []
     for who in ("ada", "bob"):  # the same file from two people: two uploads, one calibration
         at = upload_page(user=who)

@@ -174,7 +174,7 @@ def test_fit_discriminator_trains_a_conditional_d_on_labelled_pairs_and_reports_
 
 # --- issue 27: a calibration is paid once per file content, and an upload's on fewer digits ----------------------
 
-def test_a_calibration_is_kept_by_the_files_content_and_read_back_not_recomputed(tmp_path, monkeypatch):
+def test_a_calibration_is_kept_by_the_files_content_and_read_back_not_recomputed(tmp_path, counted_calibrations):
     """Issue 27: every new upload of a 20 MB export carrying D cost 68 s of CPU calibrating, the same file again too."""
     import shutil
 
@@ -184,13 +184,7 @@ def test_a_calibration_is_kept_by_the_files_content_and_read_back_not_recomputed
     path = tmp_path / "a" / "generator.safetensors"
     path.parent.mkdir()
     save_generator(path, cfg, g, 1, 10, d=d)
-    calls: list[int] = []
-    real = rejection.training_calibration
-
-    def counted(g, d, cfg, n=rejection.CALIBRATION_N, data_dir=None):
-        calls.append(n)
-        return real(g, d, cfg, n, data_dir)
-    monkeypatch.setattr(rejection, "training_calibration", counted)
+    calls = counted_calibrations
     folder = tmp_path / "calibrations"
     first = rejection.cached_calibration(path, g, d, cfg, folder, n=300)
     assert calls == [300] and len(list(folder.iterdir())) == 1
