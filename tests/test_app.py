@@ -2017,7 +2017,7 @@ def test_generate_without_training_data_names_no_server_path(home, store, monkey
     folders searched."""
     import streamlit as st
     no_data_here(monkeypatch, tmp_path)
-    monkeypatch.setenv("GAN_NEIGHBOURS_LIMIT", "321")  # a limit no other test indexed: nothing cached in-process
+    monkeypatch.setenv("GAN_NEIGHBOURS_LIMIT", "323")  # a limit no other test indexes: nothing cached in-process
     st.cache_resource.clear()  # the rejector calibrated by other tests, with data, is cached per file
     try:
         at = app("pages/generate.py")  # a fresh install: a pretrained generator, which carries its D
@@ -2030,7 +2030,9 @@ def test_generate_without_training_data_names_no_server_path(home, store, monkey
         for path in (tmp_path, conftest.ROOT, Path.home()):
             assert str(path) not in shown, path
     finally:
+        from gan_core import neighbours
         st.cache_resource.clear()  # this test's "no data" calibration must not outlive it
+        neighbours._build_errors.pop(("mnist", 323), None)  # nor its failed background build
 
 
 def test_a_stopped_sweeps_board_still_looks_now_and_then(home, store, monkeypatch):
