@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from gan_core import dashboard as dash
-from gan_core import neighbours
+from gan_core import neighbours, policy
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
 from gan_core.sampling import generate, grid, png_at_width
 
@@ -72,8 +72,7 @@ def copy_caption(name: str, dataset: str, seed: int) -> str | None:
 
 def _train_first() -> None:
     """Open Train with FIRST_PRESET filled in and FIRST_EPOCHS epochs."""
-    values = dash.form_values(FIRST_PRESET)
-    values["epochs"] = FIRST_EPOCHS
+    values = policy.demo_form_values({**dash.form_values(FIRST_PRESET), "epochs": FIRST_EPOCHS}, ui.settings())
     st.session_state["preset"] = FIRST_PRESET
     st.session_state[TRAIN_FORM] = values
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
@@ -130,7 +129,8 @@ with right:
     if st.button("Generate digits now", type="primary", icon=":material/auto_awesome:", key="home_generate",
                  on_click=_generate_now, width="stretch"):
         st.switch_page(ui.PAGES["generate"])
-    st.markdown(f"**Train your first GAN**: the form opens on the `{FIRST_PRESET}` recipe for {FIRST_EPOCHS} "
+    epochs = policy.demo_form_values({"epochs": FIRST_EPOCHS}, ui.settings())["epochs"]  # the demo may allow fewer
+    st.markdown(f"**Train your first GAN**: the form opens on the `{FIRST_PRESET}` recipe for {epochs} "
                 "epochs, the quickest to recognisable digits. Watch its losses and samples live on Runs.")
     if st.button("Train your first GAN", icon=":material/model_training:", key="home_train", on_click=_train_first,
                  width="stretch"):

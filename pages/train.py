@@ -44,7 +44,7 @@ def _apply_preset() -> None:
         values = dict(st.session_state[CLONED])
     else:
         st.session_state.pop("cloned_from", None)
-        values = dash.form_values(choice)
+        values = policy.demo_form_values(dash.form_values(choice), ui.settings())
     st.session_state[PRESET] = choice
     st.session_state.pop("companion_note", None)
     st.session_state[FORM] = values
@@ -109,7 +109,7 @@ mode = st.segmented_control("Mode", ["Single run", "Sweep"], key="train_mode", r
                             help="Sweep: queue one run per point of a grid or random search over fields you choose, "
                                  "on top of this form's config, and rank them on the Sweeps page.")
 if FORM not in st.session_state:
-    st.session_state[FORM] = dash.form_values(None)
+    st.session_state[FORM] = policy.demo_form_values(dash.form_values(None), ui.settings())
 if st.session_state.pop("clone_note", False) and st.session_state.get("cloned_from"):
     st.info(f"Filled from {dash.plain(st.session_state['cloned_from'])}: every field is that run's config.",
             icon=":material/content_copy:")

@@ -687,6 +687,24 @@ def test_demo_mode_caps_the_form_and_hides_delete(home, store, monkeypatch):
     assert not [b for b in at.button if b.key == f"delete-{run_id}"]  # destructive actions hidden on the demo
 
 
+def test_the_demo_form_opens_on_a_run_the_demo_accepts(home, store, monkeypatch):
+    """Issue 27 walk-through: the demo's Train form opened on 20 epochs (TrainConfig's default) against a cap of 5,
+    so a stranger's first sight was "Fix this before starting" and a disabled Start; Home promised 10 epochs."""
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    monkeypatch.setenv("GAN_DEMO_MAX_EPOCHS", "3")
+    at = app("pages/train.py", user="ada")
+    assert at.number_input(key="cfg.epochs").value == 3 and not texts(at, "error")
+    assert not at.button(key="start").disabled
+    at.selectbox(key="preset").set_value("seed003-dcgan").run()  # a preset of 50 epochs, lowered too
+    assert at.number_input(key="cfg.epochs").value == 3 and dash.plain("epochs=3 (preset 50)") in " ".join(texts(at, "caption"))
+    at = app(None, user="ada")  # Home: its promise and its button fit the demo
+    assert any("recipe for 3 epochs" in t for t in texts(at, "markdown"))
+    at.button(key="home_train").click().run()
+    assert at.session_state["train_form"]["epochs"] == 3
+    monkeypatch.setenv("GAN_DEMO_MODE", "0")
+    assert app("pages/train.py", user="ada").number_input(key="cfg.epochs").value == TrainConfig().epochs
+
+
 def test_demo_mode_refuses_a_runs_memory_past_its_cap_and_torch_compile_in_the_form(home, store, monkeypatch):
     """Issue 27: a DCGAN at batch 8192 (16 GB) passed the form and queued on the demo; torch.compile could be ticked."""
     monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "64")  # the host's own bound lets it through
