@@ -1013,11 +1013,13 @@ _PLAIN_REASONS = (  # (pattern in a CheckpointError / UploadError reason, what a
     (r"not a complete safetensors|not a safetensors|HeaderTooLarge|header too large",
      "This is not a generator file GAN Studio can open: it is not a complete .safetensors file (cut short while "
      "uploading, or another kind of file renamed)."),
+    (r"header declares [\d,]+ tensors", "This file declares far more tensors than any GAN Studio generator holds, "
+                                        "so it is not opened."),
     (r"not a GAN Studio checkpoint|GAN Studio header|nests deeper|header declares|safetensors header is",
      "This .safetensors file was not written by GAN Studio, so it does not say which model it holds."),
     (r"format .* is not supported", "This file was written by a different version of GAN Studio."),
     (r"config is invalid", "The training settings saved in this file are not ones GAN Studio accepts."),
-    (r"NaN or infinite", "This generator's weights are broken (not-a-number values): its training diverged. Use an "
+    (r"NaN or infinite", "Weights in this file are broken (not-a-number values): its training diverged. Use an "
                          "earlier checkpoint or another run."),
     (r"do not fit|tensor .* is |unexpected tensor", "The weights in this file do not match the model its settings "
                                                     "describe (edited, or written by another program)."),

@@ -116,6 +116,8 @@ def test_checkpoint_errors_in_plain_words():
         "not a safetensors checkpoint (Error while deserializing header: header too large)")
     assert "pickle" in dash.plain_checkpoint_error("this is a pickle (torch.save) file, which can run code")
     assert "diverged" in dash.plain_checkpoint_error("G tensor x holds NaN or infinite values (its training")
+    # a NaN in D (or an optimiser state) is not "this generator's" fault: the words name no part
+    assert dash.plain_checkpoint_error("D tensor x holds NaN or infinite values").startswith("Weights in this file")
     assert dash.plain_checkpoint_error("the file is 30.0 MB; generators are accepted up to 20 MB").startswith(
         "The file is 30.0 MB")
     assert dash.plain_checkpoint_error("???") == "This file cannot be used as a generator."
