@@ -441,7 +441,18 @@ def _set_cookie(name: str, value: str, max_age: int) -> None:
             f"'; path=/; max-age={max_age}; SameSite=Strict{secure}';</script>", unsafe_allow_javascript=True)
 
 
-_LINK_TOLD = "_link_run_told"  # the ?run= value a refused link was replaced by (the warning is said once)
+def warn_unknown_link(kind: str, found: bool, shown: int) -> None:
+    """Say, once, that the URL's ?run= / ?sweep= (`kind`) names nothing in the list (`found` False) and which one
+    is shown instead: a shared link to something gone (or a typo) must not quietly show another as if it were it."""
+    asked, told = st.query_params.get(kind), f"_link_{kind}_told"  # told: the value the refused link was replaced by
+    if asked is None or found or st.session_state.get(told) == asked:
+        return
+    text = asked if len(asked) <= 20 else asked[:19] + "…"
+    st.warning(f"The link names {kind} {dash.plain(text)}, which is not in the {kind} list (deleted, never queued, "
+               f"or not a {kind} number): showing #{shown} instead.", icon=":material/link_off:")
+    st.session_state[told] = str(shown)  # said once: the URL now names the one shown
+
+
 
 
 def selected_run_id() -> int | None:
@@ -463,13 +474,7 @@ def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_pick
     ids = [r.id for r in runs]
     index = ids.index(want) if want in ids else 0
     by_id = {r.id: r for r in runs}
-    asked = st.query_params.get("run")
-    if asked is not None and (want is None or want not in ids) and st.session_state.get(_LINK_TOLD) != asked:
-        # A shared link to a run that is gone (or a typo) must not quietly show another run as if it were that one.
-        shown = asked if len(asked) <= 20 else asked[:19] + "…"
-        st.warning(f"The link names run {dash.plain(shown)}, which is not in the run list (deleted, never queued, "
-                   f"or not a run number): showing #{ids[index]} instead.", icon=":material/link_off:")
-        st.session_state[_LINK_TOLD] = str(ids[index])  # said once: the URL now names the run shown
+    warn_unknown_link("run", want in ids, ids[index])
     # A fresh key per page keeps Streamlit from clearing the choice between pages; the index carries it over.
     chosen = st.selectbox(label, ids, index=index, key=key,
                           format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'})")  # plain text

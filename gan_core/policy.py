@@ -183,6 +183,12 @@ def submit(store: Store, cfg: TrainConfig, who: Identity | str, settings: Settin
                         guard=guard, address=me.address, subnet=subnet(me.address))
 
 
+def _capped(text: str, cap: int) -> str:
+    """A cap's refusal with its number in words that agree with it: '1 run is queued', '3 runs are queued'."""
+    runs = f"{cap} run{'s' * (cap != 1)}"
+    return text.format(cap=cap, runs=runs, runs_are=f"{runs} {'are' if cap != 1 else 'is'}", s="s" * (cap != 1))
+
+
 def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | None,
                  rate: bool, adding: int = 1) -> Callable[[Connection, TrainConfig], None]:
     """The demo's queue caps for `adding` new runs (a sweep queues several at once), checked inside the store's
@@ -196,9 +202,9 @@ def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | No
     net = subnet(me.address)
     # (cap, who, single-run text, sweep text): one row per group that the caps count; '' address: no such group.
     wait, later, minute = "wait for one to finish or stop one", "try again in a few minutes", "try again in a minute"
-    live = [(settings.max_queued_per_user, {"owner_key": me.key}, "you already have {cap} run(s) queued or training",
+    live = [(settings.max_queued_per_user, {"owner_key": me.key}, "you already have {runs} queued or training",
              "runs a person may have queued or training", wait)]
-    per_minute = [(settings.submissions_per_minute, {"owner_key": me.key}, "at most {cap} runs a minute per person",
+    per_minute = [(settings.submissions_per_minute, {"owner_key": me.key}, "at most {runs} a minute per person",
                    "runs a person may start a minute", minute)]
     if me.address:  # the client's address and its subnet: the same two caps as a person's, higher
         for who, place, queued, started in (
@@ -206,26 +212,26 @@ def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | No
                  settings.submissions_per_minute_per_address),
                 ({"subnet": net}, f"network ({net})", settings.max_queued_per_subnet,
                  settings.submissions_per_minute_per_subnet)):
-            live.append((queued, who, f"{{cap}} runs are queued or training from your {place}",
+            live.append((queued, who, f"{{runs_are}} queued or training from your {place}",
                          f"runs one {place} may have queued or training", wait))
-            per_minute.append((started, who, f"at most {{cap}} runs a minute from one {place}",
+            per_minute.append((started, who, f"at most {{runs}} a minute from one {place}",
                                f"runs one {place} may start a minute", minute))
-    live.append((settings.max_queued_total, {}, "{cap} runs are queued or training on this demo",
+    live.append((settings.max_queued_total, {}, "{runs_are} queued or training on this demo",
                  "runs this demo queues at once", later))
     per_minute.append((settings.submissions_per_minute_total, {},
-                       "this demo takes at most {cap} new runs a minute from everyone together",
+                       "this demo takes at most {cap} new run{s} a minute from everyone together",
                        "new runs a minute this demo takes from everyone", minute))
 
     def guard(conn: Connection, cfg: TrainConfig) -> None:
         t = time.time() if now is None else now
         for cap, who, single, what, then in live:
             if store.count_runs(conn, statuses=LIVE, **who) + adding > cap:
-                raise refuse(single.format(cap=cap), cap, what, then)
+                raise refuse(_capped(single, cap), cap, what, then)
         if not rate:
             return
         for cap, who, single, what, then in per_minute:
             if store.count_submitted(conn, since=t - 60, **who) + adding > cap:
-                raise refuse(single.format(cap=cap), cap, what, then)
+                raise refuse(_capped(single, cap), cap, what, then)
         store.record_submission(conn, t, adding, me.key, me.address, net)
     return guard
 

@@ -39,6 +39,7 @@ chosen = st.selectbox("Sweep", ids, index=index, key="sweep_picker",
                       format_func=lambda i: f"#{i} {by_id[i].name} ({by_id[i].owner or 'no owner'}) · "
                                             + (f"{left[i]} run{'' if left[i] == 1 else 's'}" if left.get(i)
                                                else "no runs left"))
+ui.warn_unknown_link("sweep", want in by_id, chosen)
 if st.query_params.get("sweep") != str(chosen):
     st.query_params["sweep"] = str(chosen)
 sweep = by_id[chosen]

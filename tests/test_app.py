@@ -1807,6 +1807,10 @@ def test_an_id_in_a_link_is_ascii_digits_or_names_nothing(home, store, link):
     newer = _lr_sweep(store, points=1)
     at = app("pages/sweeps.py", query={"sweep": link})
     assert at.selectbox(key="sweep_picker").value == newer != older  # the default sweep, not one the link names
+    said = " ".join(w.value for w in at.warning)  # ... and says so (the walk-through saw it fall back silently)
+    assert "which is not in the sweep list" in said and f"showing #{newer} instead" in said, said
+    at.run()
+    assert not any("not in the sweep list" in w.value for w in at.warning)  # said once; the URL names it now
     for page in ("pages/runs.py", "pages/samples.py"):
         at = app(page, query={"run": link})
         said = " ".join(w.value for w in at.warning)

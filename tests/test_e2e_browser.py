@@ -321,7 +321,7 @@ def test_on_the_demo_a_new_cookie_from_the_same_address_meets_the_address_cap(se
 
             start_from("203.0.113.9").wait_for_url(re.compile(r".*/runs\?run=1"))
             second = start_from("203.0.113.9")  # a fresh context: a new visitor cookie, the same address
-            second.get_by_text("Nothing was queued: demo limit: 1 runs are queued or training from your network "
+            second.get_by_text("Nothing was queued: demo limit: 1 run is queued or training from your network "
                                "address").wait_for()
             start_from("198.51.100.7").wait_for_url(re.compile(r".*/runs\?run=2"))
             from gan_core.store import Store

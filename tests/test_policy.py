@@ -522,3 +522,13 @@ def test_a_team_keeps_a_run_stopped_while_queued_to_resume_it_alone_or_with_its_
     assert policy.stop_sweep(store, sweep_id, "ada", TEAM) == 2
     assert [r.status for r in store.sweep_runs(sweep_id)] == ["stopped", "stopped"]
     assert len(policy.resume_sweep(store, sweep_id, "ada", TEAM)) == 2
+
+
+def test_a_cap_of_one_reads_as_one_run(store):
+    """Issue 27 walk-through: a cap of 1 read "demo limit: 1 runs are queued or training ..."."""
+    one = dataclasses.replace(DEMO, max_queued_per_user=1, max_queued_total=1, submissions_per_minute=1)
+    policy.submit(store, SMALL, "ada", one)
+    with pytest.raises(PolicyError, match="you already have 1 run queued or training"):
+        policy.submit(store, SMALL, "ada", one)
+    with pytest.raises(PolicyError, match="demo limit: 1 run is queued or training on this demo"):
+        policy.submit(store, SMALL, "bob", one)
