@@ -25,7 +25,7 @@ demo: install  # the public demo profile (README "Public demo"); GAN_MAX_UPLOAD_
 	PYTHON=$(PY) scripts/serve_demo.sh --server.port $(PORT)
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20  # the slowest tests in every CI log, to keep the run under 20 minutes
 
 test-fast: install  # the edit loop, a minute or two: no Chromium, Ray, PostgreSQL or slow tests (`make test` is what CI runs)
 	$(PY) -m pytest -q -m "not browser and not ray and not postgres and not slow" --durations=5
