@@ -183,7 +183,10 @@ def test_the_estimate_comes_from_a_measured_run_and_says_which(store, mnist_slic
     run_id = measured(store, cfg, mnist_slice)
     rate = dash.measured_rate(store, store.get(run_id))
     steps = planned_steps(cfg)
-    assert rate is not None and 0 < rate < float("inf")  # read from the stored flushes (no clock is asserted here)
+    rows = store.step_metrics(run_id)  # the stored flushes: one run without a pause, so first to last flush
+    first, last = min(r["created_at"] for r in rows), max(r["created_at"] for r in rows)
+    at = {t: max(r["step"] for r in rows if r["created_at"] == t) for t in (first, last)}
+    assert rate == pytest.approx((at[last] - at[first]) / (last - first))
 
     est = dash.start_estimate(store, cfg.replace(epochs=60))  # the same run, ten times longer
     assert est.seconds == pytest.approx(10 * steps / rate)
