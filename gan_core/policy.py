@@ -12,7 +12,6 @@ operator's tool on the server and uses the Store directly.) The limits are `sett
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
 import secrets
@@ -23,8 +22,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.engine import Connection
 
-# subnet lives in .addresses so that uploads (which policy imports to prune) can key its limits on it too.
-from .addresses import SUBNET_BITS, subnet  # noqa: F401
+# The client's address and subnet live in .addresses so that uploads (which policy imports to prune) can key its
+# limits on them too; re-exported here, where the caps use them.
+from .addresses import SUBNET_BITS, client_address, subnet  # noqa: F401
 from .budget import Estimate, check_fits
 from .config import ConfigError, TrainConfig, planned_steps
 from .settings import Settings
@@ -129,19 +129,6 @@ def read_visitor_token(key: bytes, signed: str | None) -> str | None:
     except BadData:
         return None
     return token if isinstance(token, str) and token else None
-
-
-def client_address(peer: str | None, forwarded_for: Sequence[str], trusted_hops: int) -> str:
-    """The client's IP address: the connection's `peer`, or, behind `trusted_hops` proxies the operator trusts, the
-    address the outermost trusted proxy saw, i.e. the `trusted_hops`-th entry from the right of X-Forwarded-For
-    (entries to its left are whatever the client typed). '' when there is none, or it is not an IP address."""
-    if trusted_hops > 0:
-        hops = [h.strip() for line in forwarded_for for h in line.split(",") if h.strip()]
-        peer = hops[-trusted_hops] if len(hops) >= trusted_hops else None  # too few: the proxy was bypassed
-    try:
-        return str(ipaddress.ip_address((peer or "").strip()))
-    except ValueError:
-        return ""
 
 
 def _who(who: Identity | str, settings: Settings) -> Identity:
