@@ -14,12 +14,12 @@ from urllib.parse import unquote
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from gan_core import dashboard as dash
-from gan_core import capability, policy, worker
+from gan_core.web import dashboard as dash
+from gan_core.runs import capability, policy, worker
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.settings import WorkerSettings
-from gan_core.status import FINISHED, RunStatus
-from gan_core.store import RunView, Store, StoreError, gan_home
+from gan_core.runs.settings import WorkerSettings
+from gan_core.runs.status import FINISHED, RunStatus
+from gan_core.runs.store import RunView, Store, StoreError, gan_home
 
 PAGES = {
     "home": "pages/home.py",
@@ -364,7 +364,7 @@ def visitor_token() -> str:
 
 
 def settings() -> policy.Settings:
-    """This deployment's demo caps and admins (environment; see gan_core.policy.Settings.from_env)."""
+    """This deployment's demo caps and admins (environment; see gan_core.runs.policy.Settings.from_env)."""
     s = policy.Settings.from_env()
     # A typed display name proves nothing: admin rights only for identities that signed in (OIDC).
     return s if auth_configured() else dataclasses.replace(s, admins=frozenset())

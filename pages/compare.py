@@ -3,9 +3,9 @@ the config fields that differ."""
 import streamlit as st
 
 import ui
-from gan_core import charts
-from gan_core import dashboard as dash
-from gan_core.status import LIVE
+from gan_core.web import charts
+from gan_core.web import dashboard as dash
+from gan_core.runs.status import LIVE
 
 ui.bootstrap()
 

@@ -5,12 +5,13 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from gan_core import dashboard as dash
-from gan_core import neighbours, policy, rejection, uploads
+from gan_core.web import dashboard as dash
+from gan_core import neighbours, rejection
+from gan_core.runs import policy, uploads
 from gan_core.checkpoint import CheckpointError, load_discriminator, load_generator, read_header, shipped_generators
 from gan_core.data import CLASS_NAMES
 from gan_core.sampling import class_rows, generate, grid, interpolate, png_at_width, png_bytes, to_uint8
-from gan_core.status import RunStatus
+from gan_core.runs.status import RunStatus
 
 ui.bootstrap()
 
@@ -63,7 +64,7 @@ def _refused(what: str, reason: str) -> None:
 
 
 def uploaded_generator() -> Path:
-    """The uploader, and the path of the generator it holds (checked and stored by gan_core.uploads, once per
+    """The uploader, and the path of the generator it holds (checked and stored by gan_core.runs.uploads, once per
     upload); stops the page with a note until there is one."""
     me = ui.identity()  # the key and the client's address: the upload limits and quotas count both
     owner_key = me.key

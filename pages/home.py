@@ -4,8 +4,9 @@ import random
 import streamlit as st
 
 import ui
-from gan_core import dashboard as dash
-from gan_core import neighbours, policy
+from gan_core.web import dashboard as dash
+from gan_core import neighbours
+from gan_core.runs import policy
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
 from gan_core.sampling import generate, grid, png_at_width
 

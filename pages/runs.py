@@ -9,12 +9,13 @@ from typing import Callable
 import streamlit as st
 
 import ui
-from gan_core import charts, policy
-from gan_core import dashboard as dash
+from gan_core.web import charts
+from gan_core.runs import policy
+from gan_core.web import dashboard as dash
 from gan_core.config import ConfigError
-from gan_core.status import ACTIVE, LIVE, RESUMABLE, RunStatus
+from gan_core.runs.status import ACTIVE, LIVE, RESUMABLE, RunStatus
 from gan_core.config import capped_by_max_steps
-from gan_core.store import RunView, Store, StoreError
+from gan_core.runs.store import RunView, Store, StoreError
 
 REFRESH_S = ui.LIVE_REFRESH_S
 #: Stop applies to a run that has not reached its end yet; a stopping one is already on its way.

@@ -6,9 +6,9 @@ import numpy as np
 import streamlit as st
 
 import ui
-from gan_core import dashboard as dash
+from gan_core.web import dashboard as dash
 from gan_core.sampling import gif_bytes, png_at_width
-from gan_core.status import LIVE, RunStatus
+from gan_core.runs.status import LIVE, RunStatus
 
 ui.bootstrap()
 

@@ -6,11 +6,12 @@ import time
 import streamlit as st
 
 import ui
-from gan_core import charts, policy
-from gan_core import dashboard as dash
+from gan_core.web import charts
+from gan_core.runs import policy
+from gan_core.web import dashboard as dash
 from gan_core.config import ConfigError
-from gan_core.status import LIVE
-from gan_core.sweep import METRICS, RESUME_STATUSES, SweepSpec, best_so_far, run_metric
+from gan_core.runs.status import LIVE
+from gan_core.runs.sweep import METRICS, RESUME_STATUSES, SweepSpec, best_so_far, run_metric
 
 ui.bootstrap()
 REFRESH_S = 3.0

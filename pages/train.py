@@ -2,11 +2,11 @@
 import streamlit as st
 
 import ui
-from gan_core import dashboard as dash
-from gan_core import policy
+from gan_core.web import dashboard as dash
+from gan_core.runs import policy
 from gan_core.budget import format_flops
 from gan_core.config import ConfigError
-from gan_core.store import StoreError
+from gan_core.runs.store import StoreError
 
 ui.bootstrap()
 
@@ -169,7 +169,7 @@ with left, st.container(key="train_form"):
 
 def sweep_panel(cfg, problems, settings, me) -> None:
     """Sweep mode: the search space over the form's config, the points it will queue and their compute, Start."""
-    from gan_core.sweep import PRUNE_RULES, point_text, total_steps
+    from gan_core.runs.sweep import PRUNE_RULES, point_text, total_steps
 
     st.subheader("Sweep")
     st.text_area("Fields to sweep, one a line", key="sweep_params", height=110,

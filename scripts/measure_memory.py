@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.store import Store  # noqa: E402
+from gan_core.runs.store import Store  # noqa: E402
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -35,7 +35,7 @@ def fill_store(home: Path, n: int) -> None:
     unless it already has runs."""
     from conftest import many_runs
 
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
 
     store = Store(home=home)
     if not store.count_runs():

@@ -147,7 +147,7 @@ def main() -> None:
             save_png(shoot(page, 1350), args.out / "generate.png")
 
             # Compare once run #2 is done too
-            from gan_core.store import Store
+            from gan_core.runs.store import Store
             store = Store(home=home)
             end = time.monotonic() + 600
             while store.get(2).status not in ("done", "failed") and time.monotonic() < end:
@@ -182,7 +182,7 @@ def main() -> None:
             save_png(shoot(page, 900), args.out / "train.png")
             browser.close()
     finally:
-        from gan_core.store import Store
+        from gan_core.runs.store import Store
         try:
             store = Store(home=home)
             pids = {w["pid"] for w in store.workers() if w["pid"]}

@@ -73,7 +73,7 @@ def many_runs(store, n: int, queued: int = 1) -> list[int]:
     from sqlalchemy import insert, select
 
     from gan_core.config import planned_steps
-    from gan_core.schema import Run
+    from gan_core.runs.schema import Run
     cfg = TrainConfig(epochs=2)
     cfg_json, steps, now = cfg.to_json(), planned_steps(cfg), time.time()
     rows = [dict(name=f"flood {i}", owner=f"visitor{i % 10}", owner_key=f"anon:v{i % 10}", config_json=cfg_json,
@@ -117,7 +117,7 @@ def store_env(request, tmp_path, monkeypatch):
                 pytest.fail("CI must test PostgreSQL: .ci/run sets GAN_TEST_PG_URL")
             pytest.skip("GAN_TEST_PG_URL not set (bash .ci/run starts PostgreSQL)")
         from sqlalchemy import create_engine
-        from gan_core.store import Base
+        from gan_core.runs.store import Base
         engine = create_engine(PG_URL)
         Base.metadata.drop_all(engine)
         engine.dispose()
@@ -134,7 +134,7 @@ sqlite_only = pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
 @pytest.fixture
 def store(store_env):
     """A Store on the backend of `store_env`."""
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
     s = Store()
     yield s
     s.dispose()
@@ -243,7 +243,7 @@ def server(tmp_path, request):
         wait_http(url, proc)
         yield url, home
     finally:
-        from gan_core.store import Store
+        from gan_core.runs.store import Store
         pids = set()
         try:
             store = Store(home=home)

@@ -10,11 +10,11 @@ import conftest
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import dashboard as dash
+from gan_core.web import dashboard as dash
 from gan_core.config import TrainConfig
-from gan_core.store import Store
+from gan_core.runs.store import Store
 from gan_core.trainer import train
-from gan_core.worker import StoreSink
+from gan_core.runs.worker import StoreSink
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/train.py", "pages/runs.py", "pages/samples.py", "pages/generate.py", "pages/compare.py"]
@@ -1186,7 +1186,7 @@ def test_a_run_that_max_steps_ended_shows_its_real_budget_and_resumes_for_more_s
     run = store.get(run_id)
     assert (run.status, run.config.max_steps, run.total_steps) == ("queued", 250, 250)  # never "done at once"
     # On the demo, a resume past its step cap says why it cannot (the page shows policy's message as an error)
-    from gan_core import policy
+    from gan_core.runs import policy
     store.finish(run_id, "done")
     demo = dataclasses.replace(policy.Settings.from_env(), demo_mode=True, max_steps=300, max_epochs=50)
     with pytest.raises(policy.PolicyError, match="demo limit: 1,250 steps is more than the 300"):
@@ -1337,7 +1337,7 @@ def test_a_malformed_worker_setting_starts_no_worker_and_says_why(home, store, m
 def test_a_damaged_run_row_is_named_and_every_page_lists_the_other_runs(home, store):
     from sqlalchemy import update
 
-    from gan_core.store import Run
+    from gan_core.runs.store import Run
     run_id = store.submit(TrainConfig(epochs=2), name="damaged")
     with store.engine.begin() as c:  # eval_samples as no version ever stored it
         c.execute(update(Run).where(Run.id == run_id).values(
@@ -1525,7 +1525,7 @@ def _finished_sweep(store: Store, fds: dict[tuple[int, int], list[float]], iss: 
     import numpy as np
 
     from gan_core.sampling import grid, png_bytes
-    from gan_core.sweep import SweepSpec, parse_param, plan
+    from gan_core.runs.sweep import SweepSpec, parse_param, plan
     base = TrainConfig(epochs=2, batch_size=64, train_subset=512, eval_samples=100)
     spec = SweepSpec(params=(parse_param("lr_g=1e-4,2e-4,3e-4"),), seeds=2, prune="median")
     planned = plan(base, spec)
@@ -1704,7 +1704,7 @@ def test_sweeps_empty_state_leads_to_train_in_sweep_mode(home, store):
 # --- issue 26: sweeps and runs at team scale -------------------------------------------------------------------
 def _lr_sweep(store: Store, owner: str = "ada", points: int = 2) -> int:
     """A queued sweep of `points` learning rates (nothing trained), as the Train page queues one."""
-    from gan_core.sweep import SweepSpec, parse_param, plan
+    from gan_core.runs.sweep import SweepSpec, parse_param, plan
     base = TrainConfig(epochs=2, batch_size=64, train_subset=512, eval_samples=100)
     spec = SweepSpec(params=(parse_param("lr_g=" + ",".join(f"{i + 1}e-4" for i in range(points))),))
     planned = plan(base, spec)
@@ -2000,7 +2000,7 @@ def no_data_here(monkeypatch, tmp_path) -> None:
 
 
 def test_a_failed_run_says_why_in_words_and_promises_no_grid(home, store, monkeypatch, tmp_path, caplog):
-    from gan_core.worker import run_one
+    from gan_core.runs.worker import run_one
     no_data_here(monkeypatch, tmp_path)  # the data is nowhere: the worker's run fails
     run_id = store.submit(TrainConfig(epochs=2, device="cpu"), name="doomed", owner="ada")
     assert run_one(store, store.claim("w1", cap=1), "w1") == "failed"
@@ -2103,8 +2103,8 @@ def test_a_link_to_a_run_that_is_not_there_says_so_instead_of_showing_another(ho
 # --- issue 27: the runs table is paged on the server; an idle tab polls one small read -------------------------
 def test_the_runs_page_reads_one_page_of_a_big_store_and_pages_to_its_last_run(home, store, monkeypatch):
     from conftest import many_runs
-    from gan_core import dashboard as dash
-    from gan_core import store as store_module
+    from gan_core.web import dashboard as dash
+    from gan_core.runs import store as store_module
     ids = many_runs(store, 260)
     parsed = []
     real_view = store_module._view

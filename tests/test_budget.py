@@ -2,10 +2,11 @@
 import time
 
 import pytest
-from gan_core import budget, policy
+from gan_core import budget
+from gan_core.runs import policy
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.models import build_discriminator, build_generator
-from gan_core.policy import PolicyError, Settings
+from gan_core.runs.policy import PolicyError, Settings
 from gan_core.config import planned_steps
 
 DEMO = Settings(demo_mode=True)
@@ -115,8 +116,8 @@ def test_every_demo_sized_preset_fits_the_demo_caps():
 def test_the_store_and_the_worker_refuse_what_does_not_fit(store, monkeypatch):
     from sqlalchemy import update
 
-    from gan_core.store import Run
-    from gan_core.worker import run_one
+    from gan_core.runs.store import Run
+    from gan_core.runs.worker import run_one
 
     monkeypatch.setenv("GAN_MAX_RUN_MEMORY_GB", "4")
     with pytest.raises(ConfigError, match="would need about"):
@@ -160,7 +161,7 @@ def test_flops_are_written_to_be_read(flops, text):
 def measured(store, cfg, images, flush_s: float = 0.05) -> int:
     """Train `cfg` for real as a worker does (its StoreSink writing step metrics every `flush_s` s): its run id."""
     from gan_core.trainer import train
-    from gan_core.worker import StoreSink
+    from gan_core.runs.worker import StoreSink
 
     run_id = store.submit(cfg, owner="ada")
     run = store.claim("w", cap=1)
@@ -174,7 +175,7 @@ def measured(store, cfg, images, flush_s: float = 0.05) -> int:
 @pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
 def test_the_estimate_comes_from_a_measured_run_and_says_which(store, mnist_slice):
     from conftest import tiny
-    from gan_core import dashboard as dash
+    from gan_core.web import dashboard as dash
 
     cfg = tiny(epochs=6)
     fresh = dash.start_estimate(store, cfg)  # nothing measured: says so, invents nothing
@@ -206,7 +207,7 @@ def test_the_estimate_comes_from_a_measured_run_and_says_which(store, mnist_slic
 
 @pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
 def test_a_pause_is_not_counted_and_the_newest_of_equal_runs_is_used(store, monkeypatch):
-    from gan_core import dashboard as dash
+    from gan_core.web import dashboard as dash
 
     cfg = TrainConfig(epochs=1, device="cpu", precision="fp32")
     row = dict(epoch=0, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5, images_per_sec=1.0)
@@ -232,8 +233,8 @@ def test_a_pause_is_not_counted_and_the_newest_of_equal_runs_is_used(store, monk
 def test_the_estimate_reads_only_runs_that_trained_and_counts_the_queue_in_sql(store, monkeypatch):
     """Issue 27: the Train page's estimate parsed every run of the store (30,000 after a queue flood) on each draw."""
     from conftest import many_runs
-    from gan_core import dashboard as dash
-    from gan_core import store as store_module
+    from gan_core.web import dashboard as dash
+    from gan_core.runs import store as store_module
     many_runs(store, 300, queued=3)
     parsed = []
     real_view = store_module._view

@@ -3,7 +3,7 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from gan_core import charts
+from gan_core.web import charts
 
 
 def rows(n: int) -> list[dict]:
@@ -66,7 +66,7 @@ def test_empty_figures_do_not_fail():
 
 
 def test_quality_figure_plots_fd_and_is_side_by_side_each_with_its_labelled_floor():
-    from gan_core.charts import quality_figure
+    from gan_core.web.charts import quality_figure
     rows = [{"epoch": e, "fd": 100.0 / e, "inception_score": 1 + e} for e in (1, 2, 3)]
     fig = quality_figure({"#1": rows, "#2": rows[:2]}, floor={"fd": 2.0, "inception_score": 9.8})
     names = [t.name for t in fig.data]

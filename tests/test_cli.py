@@ -635,7 +635,7 @@ def test_runs_lists_every_readable_run_and_names_a_damaged_one(store, capsys):
     from sqlalchemy import update
 
     from gan_core.config import TrainConfig
-    from gan_core.store import Run
+    from gan_core.runs.store import Run
     good, bad = store.submit(TrainConfig(epochs=1), name="good"), store.submit(TrainConfig(epochs=1), name="bad")
     with store.engine.begin() as c:
         c.execute(update(Run).where(Run.id == bad).values(config_json="{not json"))

@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from gan_core import dashboard as dash
+from gan_core.web import dashboard as dash
 from gan_core.config import PRESETS, ConfigError, TrainConfig, config_fields
 from gan_core.sampling import grid, png_bytes
-from gan_core.store import RunView
+from gan_core.runs.store import RunView
 
 
 def test_every_field_has_a_spec_with_metadata_bounds():
@@ -152,8 +152,8 @@ def test_eta_prefers_the_wall_clock_step_rate():
 
 
 def test_store_step_rate_and_latest_sample(tmp_path, monkeypatch):
-    import gan_core.store as store_mod
-    from gan_core.store import Store
+    import gan_core.runs.store as store_mod
+    from gan_core.runs.store import Store
     store = Store(url=None, home=tmp_path)
     run_id = store.submit(TrainConfig(epochs=1))
     assert store.step_rate(run_id) is None and store.latest_sample(run_id) is None
@@ -179,7 +179,7 @@ def test_alerts_name_divergence_overpowering_and_collapse():
     import dataclasses
 
     from gan_core.config import TrainConfig
-    from gan_core.store import RunView
+    from gan_core.runs.store import RunView
     run = RunView(1, "r", "", TrainConfig(), "failed", "diverged at step 9: d_loss=nan", 0.0, None, None, None,
                   None, False, False, 0, 9, 100, "run-000001")
     overpowered = [dict(step=i, d_real=0.99, d_fake=0.01, d_loss=0.01, g_loss=6.0) for i in range(25)]
@@ -282,7 +282,7 @@ def test_quality_floor_is_none_without_test_data_and_never_downloads(tmp_path, m
 
 
 def test_shared_floor_only_for_runs_on_one_dataset():
-    from gan_core.store import RunView
+    from gan_core.runs.store import RunView
 
     def run(dataset):
         return RunView(1, "r", "", TrainConfig(dataset=dataset), "done", None, 0.0, None, None, None, None, False,
@@ -431,7 +431,7 @@ def _train_into_store(store, cfg, images, on_step=None, stop=None):
     each step's metrics after they are stored."""
     from gan_core.events import StepMetrics
     from gan_core.trainer import train
-    from gan_core.worker import StoreSink
+    from gan_core.runs.worker import StoreSink
 
     run = store.get(store.submit(cfg, name="real", owner="ada"))
     run = store.claim("test-worker", cap=10)
@@ -449,7 +449,7 @@ def test_progress_never_goes_back_when_a_run_is_stopped_mid_epoch(tmp_path, mnis
     import threading
 
     from conftest import tiny
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
 
     store = Store(url=None, home=tmp_path)
     stop, seen = threading.Event(), {}
@@ -474,8 +474,8 @@ def test_progress_never_goes_back_when_a_run_is_stopped_mid_epoch(tmp_path, mnis
 
 
 def test_eta_after_a_resume_counts_only_the_current_stretch(tmp_path, monkeypatch):
-    import gan_core.store as store_mod
-    from gan_core.store import Store
+    import gan_core.runs.store as store_mod
+    from gan_core.runs.store import Store
 
     store = Store(url=None, home=tmp_path)
     run_id = store.submit(TrainConfig(epochs=2, batch_size=100))  # 1,200 steps

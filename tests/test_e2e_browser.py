@@ -62,7 +62,7 @@ def test_queue_watch_sample_generate_in_chromium(server):
             page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')._fullData[1].x.length > {points}",
                                    timeout=45_000)
             page.get_by_text("fixed-noise samples after epoch").first.wait_for(timeout=60_000)
-            from gan_core.store import Store
+            from gan_core.runs.store import Store
             store = Store(home=home)
             assert store.get(1).owner == "e2e"  # the sidebar name reached Store.submit
             store.dispose()
@@ -106,7 +106,7 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(server):
     # sidebar, no owner box, no worker. ui.bootstrap() draws app.py's frame there and calls st.navigation, after
     # which the server routes every page through app.py: the URLs stay /runs, /train, ...
     url, home = server
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
     store = Store(home=home)
     run_id = store.submit({"epochs": 1, "train_subset": 512, "batch_size": 64, "eval_samples": 0}, name="linked")
     with sync_api.sync_playwright() as pw:
@@ -162,8 +162,8 @@ def test_hostile_run_text_is_literal_on_every_page_and_fetches_nothing(server):
     url, home = server
     from gan_core.sampling import png_bytes
     from gan_core.config import TrainConfig
-    from gan_core.store import Store
-    from gan_core.sweep import SweepSpec, parse_param, plan
+    from gan_core.runs.store import Store
+    from gan_core.runs.sweep import SweepSpec, parse_param, plan
 
     import numpy as np
     store = Store(home=home)
@@ -280,7 +280,7 @@ def test_on_the_demo_runs_belong_to_the_browser_not_to_the_typed_name(server):
             again.goto(f"{url}/runs?run=1")
             sync_api.expect(stop_button(again)).to_be_enabled(timeout=30_000)
             settle(again)
-            from gan_core.store import Store
+            from gan_core.runs.store import Store
             store = Store(home=home)
             assert store.get(1).owner == "alice"
             assert store.get(1).owner_key.startswith("anon:")  # owned by the visitor token, not the name
@@ -324,7 +324,7 @@ def test_on_the_demo_a_new_cookie_from_the_same_address_meets_the_address_cap(se
             second.get_by_text("Nothing was queued: demo limit: 1 run is queued or training from your network "
                                "address").wait_for()
             start_from("198.51.100.7").wait_for_url(re.compile(r".*/runs\?run=2"))
-            from gan_core.store import Store
+            from gan_core.runs.store import Store
             store = Store(home=home)
             runs = {r.id: (r.address, r.subnet) for r in store.list_runs()}
             store.dispose()

@@ -91,7 +91,7 @@ def test_the_form_checks_what_the_browser_shows(server):
             page.wait_for_url(re.compile(r".*/runs\?run=1"))
         finally:
             browser.close()
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
     store = Store(home=home)
     run = store.get(1)
     store.dispose()
@@ -135,8 +135,8 @@ LAYOUT_FAULTS = """() => {
 
 @pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
 def test_at_800_px_no_label_breaks_inside_a_word_and_no_button_or_value_is_cut(server):
-    from gan_core.store import Store
-    from gan_core.sweep import SweepSpec, parse_param, plan
+    from gan_core.runs.store import Store
+    from gan_core.runs.sweep import SweepSpec, parse_param, plan
 
     url, home = server
     store = Store(home=home)  # a sweep for the Sweeps page's Clone button (its runs need not train for its layout)

@@ -63,7 +63,7 @@ def test_name_memory_and_the_live_view_as_a_user_sees_them(server):
 
             # 3. Two queued runs (no worker here), the second scored for two epochs
             from gan_core.config import TrainConfig
-            from gan_core.store import Store
+            from gan_core.runs.store import Store
             store = Store(home=home)
             store.submit(TrainConfig(epochs=2), name="first in line", owner="ada", owner_key="name:ada")
             run_id = store.submit(TrainConfig(epochs=3), name=LONG, owner="ada", owner_key="name:ada")
@@ -121,9 +121,9 @@ def _legends_clear_of_the_toolbar(page) -> list[bool]:
 def test_quality_you_can_see_into(server):
     """Issue 18: an early-stopped conditional run shows training health, KID, the best FD epoch, fidelity vs
     diversity with real data's lines, and the per-class table; Compare keeps sample counts apart. 1400 and 800 px."""
-    from gan_core import dashboard as dash
+    from gan_core.web import dashboard as dash
     from gan_core.config import TrainConfig
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
 
     url, home = server
     floor = dash.quality_floor("mnist", 500)  # on disk once per machine: the server reads it instead of scoring
@@ -204,7 +204,7 @@ def test_views_move_by_themselves(server):
     import threading
 
     from gan_core.config import TrainConfig
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
 
     url, home = server
     store = Store(home=home)

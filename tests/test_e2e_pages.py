@@ -83,7 +83,7 @@ def test_home_theme_and_generate_in_chromium(server):
 
             # a run without a checkpoint: Generate falls back to a pretrained generator and says why
             from gan_core.config import TrainConfig
-            from gan_core.store import Store
+            from gan_core.runs.store import Store
             store = Store(home=home)
             run_id = store.submit(TrainConfig(epochs=2), name="fresh", owner="e2e")  # no worker: stays queued
             store.dispose()

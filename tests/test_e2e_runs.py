@@ -13,7 +13,7 @@ sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 
 @pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
 def test_an_idle_runs_tab_receives_little_and_the_pager_reaches_the_oldest_run(server):
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
 
     url, home = server
     store = Store(home=home)

@@ -18,10 +18,10 @@ from conftest import (
     wait_http,
 )
 
-from gan_core.store import Store
-from gan_core.sweep import SweepSpec, parse_param, plan, run_metric
+from gan_core.runs.store import Store
+from gan_core.runs.sweep import SweepSpec, parse_param, plan, run_metric
 from gan_core.trainer import train
-from gan_core.worker import StoreSink
+from gan_core.runs.worker import StoreSink
 
 sync_api = browser_api()
 

@@ -58,7 +58,7 @@ def test_ray_dispatcher_trains_a_submitted_run_to_done(store, ray_address):
 
 @sqlite_only
 def test_stop_request_reaches_a_run_in_a_ray_task(store, ray_address, monkeypatch):
-    from gan_core.dispatcher import dispatch
+    from gan_core.runs.dispatcher import dispatch
 
     monkeypatch.setenv("GAN_HEARTBEAT_S", "0.3")  # passed to the task, which polls the stop flag this often
     run_id = store.submit(tiny(epochs=1000, checkpoint_every=1000), name="long")
@@ -84,7 +84,7 @@ def test_stop_request_reaches_a_run_in_a_ray_task(store, ray_address, monkeypatc
 
 
 def test_dispatcher_shutdown_checkpoints_and_leaves_the_run_interrupted(store, ray_address, monkeypatch):
-    from gan_core.dispatcher import dispatch
+    from gan_core.runs.dispatcher import dispatch
 
     monkeypatch.setenv("GAN_HEARTBEAT_S", "0.3")
     run_id = store.submit(tiny(epochs=1000, checkpoint_every=1000), name="long")
@@ -106,7 +106,7 @@ def test_dispatcher_shutdown_checkpoints_and_leaves_the_run_interrupted(store, r
 def test_task_resources_follow_the_device():
     from types import SimpleNamespace
 
-    from gan_core.executor import task_resources
+    from gan_core.runs.executor import task_resources
 
     def run(device):
         return SimpleNamespace(config=tiny(device=device))  # all task_resources reads of a RunView
@@ -117,7 +117,7 @@ def test_task_resources_follow_the_device():
 
 
 def test_unknown_executor_is_refused_with_a_clear_message(tmp_path, monkeypatch):
-    from gan_core.executor import executor_name
+    from gan_core.runs.executor import executor_name
 
     monkeypatch.delenv("GAN_EXECUTOR", raising=False)
     assert executor_name() == "local"
@@ -134,7 +134,7 @@ def test_unknown_executor_is_refused_with_a_clear_message(tmp_path, monkeypatch)
 
 
 def test_the_local_executor_never_imports_ray(tmp_path):
-    code = ("import sys, gan_core.cli, gan_core.dispatcher as d, gan_core.store as s\n"
+    code = ("import sys, gan_core.cli, gan_core.runs.dispatcher as d, gan_core.runs.store as s\n"
             "d.dispatch(s.Store(), 'local', once=True)\nprint('ray' in sys.modules)")  # a whole round of the loop
     env = {k: v for k, v in os.environ.items() if k != "GAN_DB_URL"} | {"GAN_HOME": str(tmp_path / "home")}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from gan_core.config import TrainConfig
-from gan_core import gpucheck
+from gan_core.tools import gpucheck
 from gan_core.device import resolve_precision
-from gan_core.gpucheck import (JSON_NAME, LOG_NAME, PARTS, Check, Plan, part_bench, part_environment,
+from gan_core.tools.gpucheck import (JSON_NAME, LOG_NAME, PARTS, Check, Plan, part_bench, part_environment,
                                part_quality_cost, part_training)
 from gan_core.trainer import build_gan, match_param_layout, train_step
 

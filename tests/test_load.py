@@ -76,7 +76,7 @@ def row(step: int) -> dict:
 
 def test_ten_sessions_watch_one_live_run(tmp_path):
     from gan_core.config import TrainConfig
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
 
     home = tmp_path / "home"
     store = Store(home=home)

@@ -6,17 +6,26 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = sorted(p.stem for p in (ROOT / "gan_core").glob("*.py") if p.stem != "__main__")
+SOURCES = sorted(p for p in (ROOT / "gan_core").rglob("*.py") if p.name != "__main__.py")
+
+
+def module_name(path: Path) -> str:
+    """gan_core/runs/store.py -> 'runs.store'; a package's __init__.py is the package ('cli', '' for gan_core)."""
+    parts = list(path.relative_to(ROOT / "gan_core").with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = sorted(module_name(p) for p in SOURCES)
 
 
 @pytest.mark.slow
 def test_gan_core_never_imports_streamlit():
     code = ("import sys, importlib\n"
-            f"for m in {MODULES!r}: importlib.import_module('gan_core.' + m if m != '__init__' else 'gan_core')\n"
+            f"for m in {MODULES!r}: importlib.import_module('gan_core.' + m if m else 'gan_core')\n"
             "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-    for path in (ROOT / "gan_core").glob("*.py"):
+    for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
@@ -25,41 +34,63 @@ def test_gan_core_never_imports_streamlit():
 
 def test_public_functions_have_hints_and_a_docstring():
     missing = []
-    for path in (ROOT / "gan_core").glob("*.py"):
+    for path in SOURCES:
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
                 if ast.get_docstring(node) is None or node.returns is None:
-                    missing.append(f"{path.name}:{node.name}")
+                    missing.append(f"{module_name(path)}:{node.name}")
     assert missing == []
 
 
 def test_no_pickle_loading_in_the_product():
-    for path in list((ROOT / "gan_core").glob("*.py")) + [ROOT / "app.py", *(ROOT / "pages").glob("*.py")]:
+    for path in SOURCES + [ROOT / "app.py", ROOT / "ui.py", *(ROOT / "pages").glob("*.py")]:
         text = path.read_text()
         assert "pickle.load" not in text and "import pickle" not in text, path
         assert "torch.load(" not in text or "weights_only=True" in text, path
 
 
-def gan_core_imports(source: str) -> set[str]:
-    """The gan_core modules a file imports, from every import statement in it, those inside functions (imported
-    late) included: a late import still makes a cycle, it only hides it until run time."""
+def gan_core_imports(source: str, package: str = "", modules: set[str] | None = None) -> set[str]:
+    """The gan_core modules a file in `package` ('' = gan_core itself, 'runs' = gan_core.runs) imports, from every
+    import statement in it, those inside functions (imported late) included: a late import still makes a cycle,
+    it only hides it until run time. With `modules`, each name maps to the longest known module it starts with."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):  # `from . import x`, `from .x import y`: relative to gan_core
-            base = "gan_core" + (f".{node.module}" if node.module else "") if node.level else node.module or ""
-            names = [base] + [f"{base}.{a.name}" for a in node.names]  # `from gan_core import x` names a module
+        elif isinstance(node, ast.ImportFrom):  # `from . import x`, `from ..x import y`: relative to the package
+            if node.level:
+                up = package.split(".") if package else []
+                up = up[:len(up) - (node.level - 1)]
+                base = ".".join(["gan_core", *up] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names = [f"{base}.{a.name}" for a in node.names]  # `from gan_core import x` names module x
         else:
             continue
-        found |= {n.split(".")[1] for n in names if n.startswith("gan_core.")}
+        for n in names:
+            if not n.startswith("gan_core."):
+                continue
+            name = n.removeprefix("gan_core.")
+            if modules is None:
+                found.add(name.split(".")[0])
+                continue
+            while name and name not in modules:  # `from .store import Store` is module runs.store
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
     return found
 
 
 def import_graph() -> dict[str, set[str]]:
-    """{gan_core module: the other gan_core modules it imports}."""
-    graph = {m: gan_core_imports((ROOT / "gan_core" / f"{m}.py").read_text()) for m in MODULES}
-    return {m: (found & graph.keys()) - {m} for m, found in graph.items()}
+    """{gan_core module: the other gan_core modules it imports}, modules named as in MODULES ('runs.store')."""
+    known = set(MODULES) - {""}
+    graph = {}
+    for path in SOURCES:
+        m = module_name(path)
+        package = m if path.name == "__init__.py" else m.rpartition(".")[0]
+        graph[m] = gan_core_imports(path.read_text(), package, known)
+    # a package's own __init__ (gan_core.runs) is imported by every module in it: not an edge of the design
+    return {m: (found & graph.keys()) - {m} - {p for p in found if m.startswith(p + ".")} for m, found in graph.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -95,6 +126,21 @@ def test_cycles_reports_each_loop():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"e"}, "e": {"d"}, "f": {"a"}}) == [
         ["a", "b", "c", "a"], ["d", "e", "d"]]
     assert cycles({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_gan_core_imports_resolves_subpackages():
+    source = "from ..config import X\nfrom . import store\nfrom ..web.charts import f\nfrom .. import data\n"
+    known = {"config", "runs.store", "web.charts", "data", "runs"}
+    assert gan_core_imports(source, "runs", known) == {"config", "runs.store", "web.charts", "data"}
+
+
+def test_the_gan_itself_imports_nothing_above_it():
+    """The flat modules (the GAN: config, data, models, losses, trainer ...) stand alone: the run store, the web
+    helpers, the tools and the CLI build on them, never the other way round."""
+    graph = import_graph()
+    flat = {m for m in graph if "." not in m and m not in ("", "runs", "web", "tools", "cli")}
+    upward = {m: sorted(n for n in graph[m] if n not in flat) for m in sorted(flat)}
+    assert {m: n for m, n in upward.items() if n} == {}
 
 
 def test_gan_core_import_graph_has_no_cycle():

@@ -1,12 +1,12 @@
-"""Ownership and the demo caps, enforced by gan_core.policy on a real store (SQLite and PostgreSQL)."""
+"""Ownership and the demo caps, enforced by gan_core.runs.policy on a real store (SQLite and PostgreSQL)."""
 import dataclasses
 
 import pytest
 
-from gan_core import policy
+from gan_core.runs import policy
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.policy import PolicyError, Settings
-from gan_core.store import clean_tags
+from gan_core.runs.policy import PolicyError, Settings
+from gan_core.runs.store import clean_tags
 
 TEAM = Settings(admins=frozenset({"root"}))
 DEMO = Settings(demo_mode=True, admins=frozenset({"root"}), max_epochs=3, max_steps=1000, max_queued_per_user=2,
@@ -86,7 +86,7 @@ def test_demo_queue_caps_hold_under_parallel_submissions(store, same_person, cap
     per-person cap (one person) or the total cap (eight people) lets exactly `cap` in and refuses the rest."""
     import threading
 
-    from gan_core.store import Store
+    from gan_core.runs.store import Store
 
     caps = dataclasses.replace(DEMO, submissions_per_minute=100, submissions_per_minute_total=100)  # queue caps only
     policy.check_resources(SMALL, caps)  # sizes the models once (cached): the threads then race on the database only
@@ -296,7 +296,7 @@ def test_owners_are_cleaned_like_names(store):
 # --- sweeps (issue 19) ---------------------------------------------------------------------------------------------
 def lr_sweep(n: int, **kw):
     """A grid of `n` learning rates (sweep.SweepSpec)."""
-    from gan_core.sweep import SweepSpec, parse_param
+    from gan_core.runs.sweep import SweepSpec, parse_param
     return SweepSpec(params=(parse_param("lr_g=" + ",".join(f"{i + 1}e-4" for i in range(n))),), **kw)
 
 
@@ -328,7 +328,7 @@ def test_demo_rate_cap_counts_every_run_of_a_sweep(store):
 
 
 def test_a_point_over_the_demos_per_run_caps_refuses_the_sweep(store):
-    from gan_core.sweep import SweepSpec, parse_param
+    from gan_core.runs.sweep import SweepSpec, parse_param
     sweep = SweepSpec(params=(parse_param("epochs=1,2,4"),))  # DEMO allows 3 epochs a run
     with pytest.raises(PolicyError, match="sweep point 3: .*epochs 4 is more than the 3"):
         policy.submit_sweep(store, SMALL, sweep, "ada", DEMO)

@@ -206,7 +206,7 @@ def test_a_calibration_is_kept_by_the_files_content_and_read_back_not_recomputed
 
 
 def test_an_upload_calibrates_on_fewer_digits_than_a_run(tmp_path):
-    from gan_core import uploads
+    from gan_core.runs import uploads
 
     home = tmp_path / "home"
     up = uploads.person_dir(home, "ada") / "0123.safetensors"

@@ -88,7 +88,7 @@ def test_infogan_rows_force_each_code_and_keep_the_noise():
 
 
 def test_png_at_width_reaches_any_width_and_keeps_tiles_even():
-    from gan_core import dashboard as dash
+    from gan_core.web import dashboard as dash
     from gan_core.sampling import png_at_width, resized
     g = grid(np.random.default_rng(0).integers(0, 255, (256, 28, 28), dtype=np.uint8), ncol=16)  # 482 px
     for width in (482, 768, 1024, 1000):
@@ -111,7 +111,7 @@ def test_gif_plays_once_or_loops():
 
 
 def test_checkpoint_errors_in_plain_words():
-    from gan_core import dashboard as dash
+    from gan_core.web import dashboard as dash
     assert "not a complete .safetensors" in dash.plain_checkpoint_error(
         "not a safetensors checkpoint (Error while deserializing header: header too large)")
     assert "pickle" in dash.plain_checkpoint_error("this is a pickle (torch.save) file, which can run code")

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.capability import Capabilities
-from gan_core.store import Store, StoreError
+from gan_core.runs.capability import Capabilities
+from gan_core.runs.store import Store, StoreError
 
 
 def test_submit_queues_a_validated_run(store):
@@ -89,7 +89,7 @@ def test_metrics_are_append_only_per_step_and_rewind_forgets_the_tail(store):
 
 def test_schema_is_versioned(store):
     from sqlalchemy import update
-    from gan_core.store import Meta
+    from gan_core.runs.store import Meta
     with store.engine.begin() as c:
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="99"))
     with pytest.raises(StoreError, match="schema 99, newer than this GAN Studio"):
@@ -117,8 +117,8 @@ def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_ke
     # sweep columns (schema 6) existed: the next Store adds the columns and keeps every row; old metric rows read
     # back with None for the new numbers, old runs belong to no sweep.
     from sqlalchemy import text, update
-    from gan_core.schema import SCHEMA_VERSION
-    from gan_core.store import Meta
+    from gan_core.runs.schema import SCHEMA_VERSION
+    from gan_core.runs.store import Meta
     run_id = store.submit(TrainConfig(epochs=2), name="old", owner="ada")
     old = {"step": 10, "epoch": 1, "d_loss": 1.0, "g_loss": 2.0, "d_real": 0.6, "d_fake": 0.4, "images_per_sec": 5.0}
     store.add_step_metrics(run_id, [old])
@@ -206,7 +206,7 @@ def test_queue_position_counts_the_older_queued_runs(store):
 
 
 def test_step_rates_are_recent_and_earlier(store, monkeypatch):
-    import gan_core.store as store_mod
+    import gan_core.runs.store as store_mod
     a = store.submit(TrainConfig(epochs=1))
     assert store.step_rates(a) == (None, None)
     now = [1000.0]
@@ -223,8 +223,8 @@ def test_step_rates_are_recent_and_earlier(store, monkeypatch):
 
 
 def test_status_moves_follow_the_lifecycle(store):
-    from gan_core.status import RunStatus
-    from gan_core.store import _may_become
+    from gan_core.runs.status import RunStatus
+    from gan_core.runs.store import _may_become
     a = store.submit(TrainConfig(epochs=1))
     with pytest.raises(ValueError, match="not a final status"):  # a real check, not an assert: runs under -O too
         store.finish(a, "running")
@@ -250,7 +250,7 @@ def test_artifacts_dir_is_the_stored_folder_inside_gan_home(store):
 # --- sweeps (issue 19) ---------------------------------------------------------------------------------------------
 def _planned_sweep(seeds: int = 1):
     """A 3-point grid over lr_g × (seeds) on a small base: (spec, base, planned runs)."""
-    from gan_core.sweep import SweepSpec, parse_param, plan
+    from gan_core.runs.sweep import SweepSpec, parse_param, plan
     base = TrainConfig(epochs=1, train_subset=1280, seed=5, eval_samples=100)
     # g_widths=64,128 is one list value (list fields separate values with "|"): 3 points, a tuple in each
     spec = SweepSpec(params=(parse_param("lr_g=1e-4,2e-4,4e-4"), parse_param("g_widths=64,128")), seeds=seeds,
@@ -264,7 +264,7 @@ def _submit_sweep(store, seeds: int = 1, **kw) -> int:
 
 
 def test_submit_sweep_queues_the_sweep_and_all_its_runs_and_get_sweep_round_trips(store):
-    from gan_core.sweep import SweepSpec
+    from gan_core.runs.sweep import SweepSpec
     spec, base, planned = _planned_sweep(seeds=2)
     other = store.submit(TrainConfig(epochs=1), name="not in the sweep")
     sweep_id = store.submit_sweep("lr", spec.to_dict(), base, [(r.point, r.config) for r in planned],
@@ -292,8 +292,8 @@ def test_submit_sweep_queues_the_sweep_and_all_its_runs_and_get_sweep_round_trip
 
 
 def test_a_failing_guard_or_insert_leaves_no_sweep_and_no_runs(store, monkeypatch):
-    import gan_core.store as store_module
-    from gan_core.policy import PolicyError
+    import gan_core.runs.store as store_module
+    from gan_core.runs.policy import PolicyError
 
     def refuse(conn, cfg):
         raise PolicyError("demo limit: no")
@@ -369,7 +369,7 @@ def test_pruned_is_a_final_resumable_status(store):
 
 def test_a_schema_5_database_gains_the_sweeps_table_and_columns(store):
     from sqlalchemy import update
-    from gan_core.store import Meta
+    from gan_core.runs.store import Meta
     run_id = store.submit(TrainConfig(epochs=1), name="old")
     with store.engine.begin() as c:
         _undo_schema_6(c, table=True)
@@ -390,7 +390,7 @@ def test_a_schema_5_database_gains_the_sweeps_table_and_columns(store):
 def _damage(store, run_id: int, config_json: str) -> None:
     """Overwrite a run's stored config as a hand edit or a broken disk would."""
     from sqlalchemy import update
-    from gan_core.store import Run
+    from gan_core.runs.store import Run
     with store.engine.begin() as c:
         c.execute(update(Run).where(Run.id == run_id).values(config_json=config_json))
 
@@ -447,7 +447,7 @@ def test_sweep_run_counts_leave_out_deleted_runs_and_empty_sweeps(store):
 ])
 def test_a_run_whose_config_no_longer_reads_is_named_and_the_rest_are_listed(store, damage):
     """Issue 26: one damaged row made list_runs raise, and every page's run list with it."""
-    from gan_core.store import UnreadableRun
+    from gan_core.runs.store import UnreadableRun
     sweep_id = _submit_sweep(store)
     good = store.submit(TrainConfig(epochs=1), name="fine")
     bad = store.sweep_runs(sweep_id)[1].id
@@ -470,7 +470,7 @@ GPU = Capabilities(host="gpu-box", gpus=("NVIDIA H100",))
 
 def test_a_schema_6_database_gains_worker_capabilities_and_keeps_its_workers(store):
     from sqlalchemy import update
-    from gan_core.store import Meta
+    from gan_core.runs.store import Meta
     store.worker_beat("old", 7, "host")
     with store.engine.begin() as c:
         _undo_schema_7(c)
@@ -506,7 +506,7 @@ def test_claim_order_and_cap_are_unchanged_by_capabilities(store):
 
 
 def test_waiting_reason_and_the_forms_note_say_which_live_workers_can_take_a_run(store):
-    from gan_core import capability
+    from gan_core.runs import capability
     cuda, auto = TrainConfig(device="cuda"), TrainConfig(device="auto")
     assert capability.waiting_reason(cuda, store.workers(live=30)) is None  # no worker: the pages say that instead
     level, text = capability.form_note(cuda, store.workers(live=30), here=GPU)
@@ -537,7 +537,7 @@ def test_waiting_reason_and_the_forms_note_say_which_live_workers_can_take_a_run
 
 
 def test_a_worker_still_starting_is_not_said_to_be_unable():
-    from gan_core import capability
+    from gan_core.runs import capability
     cuda = TrainConfig(device="cuda")
     workers = [{"id": "starting-x", "capabilities": None}, {"id": "laptop-1", "capabilities": CPU}]
     assert capability.waiting_reason(cuda, workers) is None
@@ -553,9 +553,9 @@ def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store
     from sqlalchemy import update
 
     from conftest import many_runs
-    from gan_core import dashboard as dash
-    from gan_core.schema import Run
-    from gan_core.store import RunWhere
+    from gan_core.web import dashboard as dash
+    from gan_core.runs.schema import Run
+    from gan_core.runs.store import RunWhere
     ids = many_runs(store, 130, queued=2)
     odd = store.submit(TrainConfig(epochs=2), name="odd", owner="", tags="a_b")
     like = store.submit(TrainConfig(epochs=2), name="like", owner="ada", tags="axb, flood")
@@ -584,7 +584,7 @@ def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store
 
 def test_the_listing_token_changes_with_what_the_runs_page_shows_not_with_training_steps(store):
     """Issue 27: an idle Runs tab polls this small read and redraws only when it changes."""
-    from gan_core.store import RunWhere
+    from gan_core.runs.store import RunWhere
     queued = store.submit(TrainConfig(epochs=2), name="waits", owner="ada")
     other = store.submit(TrainConfig(epochs=2), name="other", owner="bob")
 
@@ -656,7 +656,7 @@ def _undo_schema_8(c) -> None:
 
 def test_a_schema_7_database_gains_addresses_and_queue_times_in_place(store):
     from sqlalchemy import update
-    from gan_core.store import Meta
+    from gan_core.runs.store import Meta
     first, second = store.submit(TrainConfig(epochs=1), name="old"), store.submit(TrainConfig(epochs=1))
     with store.engine.begin() as c:
         _undo_schema_8(c)

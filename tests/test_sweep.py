@@ -1,4 +1,4 @@
-"""Sweeps (gan_core.sweep): parsing the search space, planning and validating every point, the pruning rules and the
+"""Sweeps (gan_core.runs.sweep): parsing the search space, planning and validating every point, the pruning rules and the
 leaderboard; then a real sweep end to end: two workers, real FDs, median pruning, the leaderboard and clone."""
 import itertools
 import math
@@ -10,7 +10,7 @@ import pytest
 
 from conftest import sqlite_only, tiny
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.sweep import (MAX_POINTS, MAX_SEEDS, MIN_PEERS, Param, SweepSpec, best_so_far, leaderboard,
+from gan_core.runs.sweep import (MAX_POINTS, MAX_SEEDS, MIN_PEERS, Param, SweepSpec, best_so_far, leaderboard,
                             parse_param, plan, point_text, prune_verdict, run_metric, total_steps)
 
 
@@ -264,9 +264,9 @@ def test_a_real_sweep_on_two_workers_prunes_ranks_by_the_stored_fd_and_clones(st
     from sqlalchemy import select
 
     from gan_core.cli import main
-    from gan_core.dispatcher import dispatch
-    from gan_core.schema import Run
-    from gan_core.store import Store
+    from gan_core.runs.dispatcher import dispatch
+    from gan_core.runs.schema import Run
+    from gan_core.runs.store import Store
 
     base = tiny(eval_samples=100, epochs=4, train_subset=1024, checkpoint_every=1000, seed=3)
     sweep = spec("lr_g=5e-4,1e-3,3e-4,2e-4,0.5", prune="median", grace=1)

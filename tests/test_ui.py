@@ -12,8 +12,8 @@ import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
-from gan_core.capability import Capabilities
-from gan_core.store import Store
+from gan_core.runs.capability import Capabilities
+from gan_core.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Uploaded generators (gan_core.uploads) on real files: checked in memory first, per-person folders and quotas,
+"""Uploaded generators (gan_core.runs.uploads) on real files: checked in memory first, per-person folders and quotas,
 re-uploads counted once, pruning in every mode, and errors that name no server path."""
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gan_core import policy, uploads
+from gan_core.runs import policy, uploads
 from gan_core.checkpoint import CheckpointError, load_generator, save_generator
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.models import build_generator
-from gan_core.policy import Settings
+from gan_core.runs.policy import Settings
 
 CFG = TrainConfig(g_widths=(32,), d_widths=(32,), latent_dim=8)  # a ~100 KB generator
 MB = 1024 * 1024

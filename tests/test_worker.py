@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 from conftest import scripted_fd, sqlite_only, tiny, wait_for
 from gan_core.device import native_bf16
 from gan_core.checkpoint import read_header
-from gan_core.status import ACTIVE, RunStatus
-from gan_core.store import Store
+from gan_core.runs.status import ACTIVE, RunStatus
+from gan_core.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,8 +77,8 @@ def test_stop_request_ends_stopped_within_one_step_batch_with_a_checkpoint(store
 @sqlite_only
 def test_kill_9_marks_interrupted_and_resume_finishes_without_duplicates(store):
     from gan_core.cli import main
-    from gan_core.dispatcher import dispatch
-    from gan_core.worker import durable_checkpoint
+    from gan_core.runs.dispatcher import dispatch
+    from gan_core.runs.worker import durable_checkpoint
 
     run_id = store.submit(tiny(epochs=20), name="victim")  # 17 epochs left after epoch 3: time to kill it mid-run
     w = start_worker()
@@ -178,7 +178,7 @@ def test_resume_skips_a_checkpoint_newer_than_the_stored_metrics(store, tmp_path
     # The worker died after writing ckpt at step 16 but before its metrics for steps 9..16 reached the store.
     from gan_core.events import ListSink
     from gan_core.trainer import train
-    from gan_core.worker import durable_checkpoint
+    from gan_core.runs.worker import durable_checkpoint
     run_id = store.submit(tiny(), name="race")
     r = store.get(run_id)
     train(r.config, ListSink(), out_dir=store.artifacts_dir(r))
@@ -191,7 +191,7 @@ def test_resume_skips_a_checkpoint_newer_than_the_stored_metrics(store, tmp_path
 
 def test_an_early_stop_is_done_with_its_reason_and_a_normal_end_with_none(store):
     from gan_core.events import Done
-    from gan_core.worker import _outcome
+    from gan_core.runs.worker import _outcome
     run = store.claim("w", cap=10) if store.submit(tiny(), name="x") else None
     reason = "stopped early: the Fréchet distance has not improved for 3 epochs (best 9.00 at epoch 2)"
     assert _outcome(store, run, "w", Done(5, 40, reason), None) == ("done", reason)
@@ -201,7 +201,7 @@ def test_an_early_stop_is_done_with_its_reason_and_a_normal_end_with_none(store)
 # --- sweeps (issue 19): the worker judges a sweep's runs after each epoch's FD -----------------------------------
 def _sweep_of_three(store, prune: str = "median", **over) -> list:
     """A 3-point sweep (lr_g) of tiny runs scored every epoch; returns its RunViews in queue order."""
-    from gan_core.sweep import SweepSpec, parse_param, plan
+    from gan_core.runs.sweep import SweepSpec, parse_param, plan
     base = tiny(eval_samples=100, epochs=3, **over)
     spec = SweepSpec(params=(parse_param("lr_g=1e-4,2e-4,3e-4"),), prune=prune, grace=1)
     sweep_id = store.submit_sweep("s", spec.to_dict(), base, [(r.point, r.config) for r in plan(base, spec)],
@@ -211,7 +211,7 @@ def _sweep_of_three(store, prune: str = "median", **over) -> list:
 
 def test_the_sink_prunes_a_sweep_run_worse_than_its_peers_median(store):
     from gan_core.events import EpochQuality
-    from gan_core.worker import StoreSink
+    from gan_core.runs.worker import StoreSink
     a, b, c = _sweep_of_three(store)
     for run, fd in ((a, 10.0), (b, 20.0)):
         store.add_quality(run.id, 1, 8, {"fd": fd})
@@ -236,7 +236,7 @@ def test_the_sink_prunes_a_sweep_run_worse_than_its_peers_median(store):
 
 def test_the_sink_never_prunes_without_a_rule_a_sweep_or_a_score(store):
     from gan_core.events import EpochQuality
-    from gan_core.worker import StoreSink
+    from gan_core.runs.worker import StoreSink
     a, b, c = _sweep_of_three(store, prune="none")
     lone = store.get(store.submit(tiny(eval_samples=100)))
     for run in (a, b):
@@ -261,7 +261,7 @@ def test_the_sink_never_prunes_without_a_rule_a_sweep_or_a_score(store):
 def test_a_pruned_run_ends_pruned_at_that_epoch_with_its_reason(store, monkeypatch):
     # scripted_fd: the real FD of these tiny runs cannot be steered to one side of the median (test_sweep's end-to-end
     # sweep prunes on real FDs); here the worker's handling is the subject.
-    from gan_core.dispatcher import dispatch
+    from gan_core.runs.dispatcher import dispatch
     a, b, c = _sweep_of_three(store)
     for run in (a, b):
         store.finish(store.claim("w0", cap=1).id, "stopped")  # peers that already reported their epochs
@@ -284,8 +284,8 @@ def test_a_pruned_run_ends_pruned_at_that_epoch_with_its_reason(store, monkeypat
 def test_a_worker_training_longer_than_the_timeout_stays_live_and_no_second_one_starts(store, monkeypatch):
     """A run trains for three staleness timeouts: its worker counts as live all along (so the dashboard neither
     says "No training worker is running" nor starts another beside it), and the run is never marked interrupted."""
-    from gan_core import worker
-    from gan_core.dispatcher import dispatch
+    from gan_core.runs import worker
+    from gan_core.runs.dispatcher import dispatch
     monkeypatch.setenv("GAN_HEARTBEAT_TIMEOUT", "2")
     monkeypatch.setenv("GAN_HEARTBEAT_S", "0.3")
     spawned: list = []  # what ensure_worker would have started: a real second worker must not be left behind
@@ -322,9 +322,9 @@ def test_a_worker_training_longer_than_the_timeout_stays_live_and_no_second_one_
 
 def test_of_dashboards_asking_at_once_only_one_starts_a_worker_and_it_takes_over_the_starting_row(store,
                                                                                                   monkeypatch):
-    from gan_core import worker
-    from gan_core.dispatcher import dispatch
-    from gan_core.worker import STARTED_AS_ENV
+    from gan_core.runs import worker
+    from gan_core.runs.dispatcher import dispatch
+    from gan_core.runs.worker import STARTED_AS_ENV
     spawned: list = []
 
     def popen(args, env, **k):  # a spy that takes as long as starting a process does (the old check raced it)
@@ -357,7 +357,7 @@ def test_of_dashboards_asking_at_once_only_one_starts_a_worker_and_it_takes_over
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the subject is a worker without a GPU")
 @sqlite_only
 def test_a_worker_without_a_gpu_leaves_a_cuda_run_queued_instead_of_failing_it(store):
-    from gan_core.dispatcher import dispatch
+    from gan_core.runs.dispatcher import dispatch
     gpu_run = store.submit(tiny(device="cuda"), name="needs a GPU")  # older: first in the queue
     cpu_run = store.submit(tiny(), name="cpu")
     assert dispatch(store, once=True, poll=0.05) == 1
@@ -369,9 +369,9 @@ def test_a_worker_without_a_gpu_leaves_a_cuda_run_queued_instead_of_failing_it(s
 def test_a_worker_registers_what_it_has_again_as_its_hardware_changes(store, monkeypatch):
     # A GPU node joins a Ray cluster: the dispatcher's registered capabilities follow (hardware cannot be added in a
     # test, so the executor's answer changes instead).
-    from gan_core import dispatcher
-    from gan_core.capability import Capabilities
-    from gan_core.executor import LocalExecutor
+    from gan_core.runs import dispatcher
+    from gan_core.runs.capability import Capabilities
+    from gan_core.runs.executor import LocalExecutor
     answers = iter([Capabilities(host="h", cpu="c")] + [Capabilities(host="h", gpus=("GPU",))] * 1000)
     monkeypatch.setattr(LocalExecutor, "capabilities", lambda self, cap: next(answers))
     monkeypatch.setattr(dispatcher, "CAPS_EVERY_S", 0.05)
@@ -391,7 +391,7 @@ def test_a_worker_registers_what_it_has_again_as_its_hardware_changes(store, mon
 @pytest.mark.slow
 @sqlite_only
 def test_the_worker_a_dashboard_starts_registers_and_takes_over_its_starting_row(store):
-    from gan_core import worker
+    from gan_core.runs import worker
     assert worker.ensure_worker(store) is True  # a real detached `python -m gan_core worker`
     [starting] = store.workers()
     assert starting["pid"] == 0 and starting["capabilities"] is None and worker.ensure_worker(store) is False

@@ -405,7 +405,7 @@ def per_class_table(last: Mapping[str, Any], floor: Mapping[str, Any] | None = N
     """One row per digit of a conditional run's newest epoch: its recall, coverage, precision and FD within the
     class beside real data's (same sample count only), and a flag where recall is far below real (little variety in
     that class). [] for rows without per-class numbers."""
-    from .metrics import CLASS_RECALL_GAP
+    from ..metrics import CLASS_RECALL_GAP
 
     mine = last.get("per_class") or []
     real = (floor or {}).get("per_class") if floor_matches([last], floor) else None

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from .capability import Capabilities, detect_local
-from .config import ConfigError
+from ..config import ConfigError
 from .settings import WorkerSettings
 from .status import ACTIVE, RunStatus
 from .store import RunView, Store

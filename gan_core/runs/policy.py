@@ -25,8 +25,8 @@ from sqlalchemy.engine import Connection
 # The client's address and subnet live in .addresses so that uploads (which policy imports to prune) can key its
 # limits on them too; re-exported here, where the caps use them.
 from .addresses import SUBNET_BITS, client_address, subnet  # noqa: F401
-from .budget import Estimate, check_fits
-from .config import ConfigError, TrainConfig, planned_steps
+from ..budget import Estimate, check_fits
+from ..config import ConfigError, TrainConfig, planned_steps
 from .settings import Settings
 from .status import LIVE
 from .store import RunView, Store
@@ -340,7 +340,7 @@ def resume(store: Store, run_id: int, who: Identity | str, settings: Settings, e
            extra_steps: int = 0) -> bool:
     """Queue a run again from its checkpoint, as its owner or an admin (within the demo caps); `extra_steps` raises
     the max_steps of a run that max_steps ended (see Store.request_resume)."""
-    from .config import extended
+    from ..config import extended
 
     run = _require(store.get(run_id), who, settings, "resume")
     check_resources(extended(run.config, extra_epochs, extra_steps), settings)
@@ -407,7 +407,7 @@ def worker_cap(cap: int, settings: Settings) -> int:
 def prune(store: Store, settings: Settings, now: float | None = None) -> list[int]:
     """Uploads, and cached rejection calibrations unused for `upload_keep_days`, in every mode; in demo mode also
     soft-delete and purge finished runs older than `prune_days`. Returns the run ids removed."""
-    from .rejection import calibrations_dir, prune_calibrations
+    from ..rejection import calibrations_dir, prune_calibrations
     from .uploads import prune_uploads  # here, not at the top: uploads → checkpoint loads torch, policy need not
 
     prune_uploads(store.home, settings, now=now)  # every mode: anyone may upload, so uploads always age out

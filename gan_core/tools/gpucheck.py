@@ -42,11 +42,11 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from .checkpoint import atomic_write, atomic_write_text
-from .config import TrainConfig
+from ..checkpoint import atomic_write, atomic_write_text
+from ..config import TrainConfig
 
 SCHEMA = 1
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JSON_NAME, LOG_NAME = "gpu_check.json", "gpu_check.log"
 BENCH_PRESETS = {"dense": "seed000-dense", "dcgan": "seed003-dcgan"}
 TRAIN_PRESET = "dcgan-sn-info"
@@ -217,7 +217,7 @@ def reference_unavailable() -> str | None:
 # --- the parts -----------------------------------------------------------------------------------------------------
 def part_environment(c: Check, r: dict[str, Any]) -> str | None:
     """Python, torch, the device and its capabilities, the TF32 settings before any run, and the packages present."""
-    from .device import cpu_bf16_override, native_bf16
+    from ..device import cpu_bf16_override, native_bf16
 
     dev = torch.device(c.device)
     r.update(python=platform.python_version(), torch=torch.__version__, cuda_runtime=torch.version.cuda,
@@ -287,7 +287,7 @@ def part_cuda_tests(c: Check, r: dict[str, Any]) -> str | None:
 
 
 def _bench_images(c: Check, data_dir: str | None) -> torch.Tensor:
-    from .data import load_dataset
+    from ..data import load_dataset
 
     if c.images is None:
         c.images = load_dataset("mnist", "train", data_dir, limit=c.plan.bench_images)[0]
@@ -302,7 +302,7 @@ def _bench_cfg(c: Check, arch: str, **changes: Any) -> TrainConfig:
 def _reference(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) -> dict[str, Any]:
     """Images/s, s/epoch and peak memory of the tutorial-style loop, or its error."""
     from .bench import reference_throughput
-    from .device import resolve_device
+    from ..device import resolve_device
 
     device = resolve_device(cfg)
     try:
@@ -318,8 +318,8 @@ def _reference(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) 
 def part_bench(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
     """Images/s and s/epoch of each (arch, variant) and its ratio to the reference loop of this run; peak memory."""
     from .bench import product_throughput
-    from .device import resolve_device, resolve_precision
-    from .trainer import uses_cuda_graph
+    from ..device import resolve_device, resolve_precision
+    from ..trainer import uses_cuda_graph
 
     images = _bench_images(c, data_dir)
     steps = c.plan.bench_steps
@@ -395,10 +395,10 @@ def part_generation(c: Check, r: dict[str, Any]) -> str | None:
 def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
     """Seconds to score `eval_samples` images on the device, as a share of one epoch measured by the bench in the
     configuration a run uses by default (precision auto, CUDA graph where it applies)."""
-    from .metrics import classifier_path, measure_generator
-    from .models import build_generator
-    from .device import resolve_device, resolve_precision
-    from .trainer import uses_cuda_graph
+    from ..metrics import classifier_path, measure_generator
+    from ..models import build_generator
+    from ..device import resolve_device, resolve_precision
+    from ..trainer import uses_cuda_graph
 
     if not classifier_path("mnist").is_file():
         r["error"] = f"no quality classifier at {classifier_path('mnist')}"
@@ -436,7 +436,7 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
 
 def _fast_path(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """The fast-path settings a run of `cfg` turns on: TF32 flags and whether its conv weights are NHWC."""
-    from .trainer import build_gan
+    from ..trainer import build_gan
 
     m = build_gan(cfg, device)  # what the run builds
     convs = [p for p in (*m.g.parameters(), *m.d.parameters()) if p.dim() == 4]
@@ -448,7 +448,7 @@ def _fast_path(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
 def _training_sink(c: Check, r: dict[str, Any], events: Callable[[Any], None], t0: float) -> Callable[[Any], None]:
     """A sink that keeps every event in `events` and records, as they come, the device, each epoch's scores (times
     from `t0`, the training's start) and the newest sample grid (training_grid.npy)."""
-    from .events import EpochQuality, EpochSamples, Started
+    from ..events import EpochQuality, EpochSamples, Started
 
     last = t0
 
@@ -479,10 +479,10 @@ def _training_sink(c: Check, r: dict[str, Any], events: Callable[[Any], None], t
 
 def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
     """dcgan-sn-info (full width; tiny: a few steps of a small one) scored every epoch until the budget's end."""
-    from .data import load_dataset
-    from .events import Done, Failed, ListSink, StepMetrics, Stopped
-    from .device import resolve_device
-    from .trainer import BEST_GENERATOR, train
+    from ..data import load_dataset
+    from ..events import Done, Failed, ListSink, StepMetrics, Stopped
+    from ..device import resolve_device
+    from ..trainer import BEST_GENERATOR, train
 
     cfg = TrainConfig.from_preset(TRAIN_PRESET, device=c.device, **c.plan.train_overrides)
     device = resolve_device(cfg)

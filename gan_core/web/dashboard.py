@@ -18,12 +18,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from .config import (LOSS_COMPANIONS, MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field,
+from ..config import (LOSS_COMPANIONS, MIN_EVAL_SAMPLES, PRESETS, ConfigError, TrainConfig, _check_field,
                      capped_by_max_steps, coerce_value, config_fields, planned_steps, steps_per_epoch)
-from .events import redact_paths
-from .sampling import gif_bytes
-from .status import ACTIVE, LIVE, RunStatus
-from .store import RunView, RunWhere, Store, SweepView
+from ..events import redact_paths
+from ..sampling import gif_bytes
+from ..runs.status import ACTIVE, LIVE, RunStatus
+from ..runs.store import RunView, RunWhere, Store, SweepView
 
 log = logging.getLogger(__name__)
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
@@ -233,7 +233,7 @@ def config_from_form(values: Mapping[str, Any]) -> TrainConfig:
 
 def run_text_problems(name: str, tags: str, description: str) -> list[tuple[str, str]]:
     """The run's name, tags and description checked as the store will check them when the run is queued."""
-    from .store import MAX_DESCRIPTION, MAX_NAME, clean_tags, clean_text
+    from ..runs.store import MAX_DESCRIPTION, MAX_NAME, clean_tags, clean_text
     problems = []
     for field, check in (("run_name", lambda: clean_text(name or "", "name", MAX_NAME)),
                          ("run_tags", lambda: clean_tags(tags or "")),
@@ -430,7 +430,7 @@ def _will_run_on(cfg: TrainConfig, runs: Sequence[RunView]) -> tuple[str, str]:
     here."""
     import torch
 
-    from .device import native_bf16
+    from ..device import native_bf16
 
     device = cfg.device
     if device == "auto":
@@ -451,7 +451,7 @@ def start_estimate(store: Store, cfg: TrainConfig, runs: Sequence[RunView] | Non
     get: a run of the same architecture and batch size first (its steps/s, scaled by FLOPs per step if the model
     differs), else any run there (its FLOP rate, a rough guide); and its place in the queue. Never a guess: with
     no measured run there it says so."""
-    from .budget import estimate
+    from ..budget import estimate
 
     if runs is None:  # counted in SQL, and only runs that trained read: a flood of queued runs is never parsed
         queued, training = store.count_runs(statuses=[RunStatus.QUEUED]), store.count_runs(statuses=ACTIVE)
@@ -646,7 +646,7 @@ def shown_error(error: BaseException | str) -> str:
     `reason` or errno message, as uploads.public_reason gives them), every server path cut to its last part
     (events.redact_paths: a row stored before paths were kept out still has them), escaped (plain). What was cut
     goes to the server's log."""
-    from .uploads import public_reason
+    from ..runs.uploads import public_reason
 
     full = error if isinstance(error, str) else str(error)
     text = redact_paths(error if isinstance(error, str) else public_reason(error))
@@ -959,7 +959,7 @@ def generator_path(store: Store, run: RunView) -> Path | None:
 def best_generator(store: Store, run: RunView) -> tuple[Path, dict[str, Any]] | None:
     """The run's best-generator.safetensors and the quality row of the epoch that wrote it (the newest row marked
     best), or None before the first scored epoch."""
-    from .trainer import BEST_GENERATOR
+    from ..trainer import BEST_GENERATOR
 
     p = store.artifacts_dir(run) / BEST_GENERATOR
     best = [q for q in store.quality(run.id) if q.get("best")]
@@ -1071,8 +1071,8 @@ def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
     Also cached on disk (beside the data cache, keyed by the classifier file), since scoring thousands of real
     images on a CPU that a worker is training on took 15-25 s: once per machine, not once per server start.
     """
-    from . import metrics
-    from .data import DataNotFoundError
+    from .. import metrics
+    from ..data import DataNotFoundError
 
     n = max(MIN_EVAL_SAMPLES, min(n, 10_000))
     path = metrics.classifier_path(dataset)
@@ -1098,9 +1098,9 @@ def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
 
 
 def _floor_file(dataset: str, n: int, classifier: Path) -> Path:
-    from .data import cache_dir
+    from ..data import cache_dir
 
-    from .metrics import SCORES_VERSION
+    from ..metrics import SCORES_VERSION
 
     st = classifier.stat()  # and the version of measure()'s numbers: a floor cached before realism has none
     return cache_dir() / "floors" / f"{dataset}-{n}-{st.st_size}-{st.st_mtime_ns}-v{SCORES_VERSION}.json"
@@ -1113,7 +1113,7 @@ _floor_lock = threading.Lock()
 def quality_floor_nowait(dataset: str, n: int) -> tuple[dict[str, Any] | None, bool]:
     """(floor, pending): the floor if it is known (memory or disk), else None, with its computation started in a
     background thread, so a page never waits for it; pending is True until that thread is done."""
-    from . import metrics
+    from .. import metrics
 
     clf = metrics.classifier_path(dataset)
     if clf.is_file() and _floor_file(dataset, max(MIN_EVAL_SAMPLES, min(n, 10_000)), clf).is_file():
@@ -1152,7 +1152,7 @@ def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
     whole quality history (metrics.judge_collapse: evidence that persists over epochs while FD stalls, after the
     steps an EMA generator trails G by) against `floor` (default: quality_floor, computed if need be; None: not
     judged)."""
-    from . import metrics
+    from .. import metrics
 
     loss = run.config.loss
     found = [metrics.detect_divergence(rows, run.error, loss), metrics.detect_d_overpowering(rows, loss)]
@@ -1193,7 +1193,7 @@ def _best_of(entry: Any, lower: bool) -> int:
 def sweep_board(sweep: SweepView, runs: Sequence[RunView], quality: Mapping[int, Sequence[Mapping[str, Any]]],
                 metric: str) -> list[tuple[Any, int]]:
     """The sweep's leaderboard entries (sweep.leaderboard), each with the id of its best-scoring run."""
-    from .sweep import METRICS, leaderboard
+    from ..runs.sweep import METRICS, leaderboard
 
     board = leaderboard(sweep.points, [(r.id, r.sweep_point, r.status) for r in runs], quality, metric)
     return [(e, _best_of(e, METRICS[metric][2])) for e in board]
@@ -1203,7 +1203,7 @@ def sweep_table(store: Store, sweep: SweepView, runs: Sequence[RunView],
                 quality: Mapping[int, Sequence[Mapping[str, Any]]], metric: str) -> list[dict[str, Any]]:
     """The Sweeps page's leaderboard: one row per point, ranked by the mean of `metric` over its seeds, with the
     swept fields, mean and std, each seed's score, statuses, the final grid of its best run and a link to it."""
-    from .status import LIVE
+    from ..runs.status import LIVE
 
     fields = [k for p in sweep.points[:1] for k in p]
     out = []
@@ -1245,7 +1245,7 @@ def sweep_plan(cfg: TrainConfig | None, params_text: str, mode: str, draws: int 
                prune: str, grace: int | None) -> tuple[Any, list[Any], list[str]]:
     """The Train page's Sweep mode: (spec, planned runs, []) for what the form says over base `cfg`, or (None, [],
     [problems]) naming each thing to fix. One swept field per line of `params_text` (sweep.parse_param)."""
-    from .sweep import SweepSpec, parse_param, plan
+    from ..runs.sweep import SweepSpec, parse_param, plan
 
     lines = [ln.strip() for ln in (params_text or "").splitlines() if ln.strip() and not ln.strip().startswith("#")]
     problems: list[str] = []

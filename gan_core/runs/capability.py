@@ -14,7 +14,7 @@ import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from .config import TrainConfig
+from ..config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def detect_local(executor: str = "local", max_concurrent: int = 1) -> Capabiliti
     """This process's hardware as a worker that trains here sees it."""
     import torch
 
-    from .device import native_bf16
+    from ..device import native_bf16
 
     gpus = tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) \
         if torch.cuda.is_available() else ()

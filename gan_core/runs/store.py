@@ -17,9 +17,9 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from .budget import check_fits
+from ..budget import check_fits
 from .capability import Capabilities, can_take_json
-from .config import ConfigError, TrainConfig, extended, planned_steps
+from ..config import ConfigError, TrainConfig, extended, planned_steps
 from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, Submission, SweepRow, Worker,
                      connect, lock, migrate)
 from .schema import Base, Meta  # noqa: F401  (not used here: re-exported for the tests that import them from here)

@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 
-from .config import ConfigError
+from ..config import ConfigError
 
 
 def env_text(name: str, default: str) -> str:

@@ -19,17 +19,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .budget import check_fits
-from .config import ConfigError, planned_steps
-from .checkpoint import atomic_write, atomic_write_text, read_header
-from .events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, Started, StepMetrics,
+from ..budget import check_fits
+from ..config import ConfigError, planned_steps
+from ..checkpoint import atomic_write, atomic_write_text, read_header
+from ..events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, Started, StepMetrics,
                      Stopped)
-from .sampling import grid, png_bytes
+from ..sampling import grid, png_bytes
 from .settings import WorkerSettings
 from .status import RunStatus
 from .store import RunView, Store
 from .sweep import SweepSpec, prune_verdict
-from .trainer import failed, train
+from ..trainer import failed, train
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def ensure_worker(store: Store) -> bool:
             # A new session: the worker outlives the Streamlit process and browser tabs; that is the point.
             subprocess.Popen([sys.executable, "-m", "gan_core", "worker"], stdout=log, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                             cwd=Path(__file__).resolve().parents[1])
+                             cwd=Path(__file__).resolve().parents[2])
     except OSError:
         store.worker_gone(started_as)  # nothing is starting: the next page may try again
         raise

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .addresses import subnet
-from .checkpoint import atomic_write, atomic_write_text, check_upload
+from ..checkpoint import atomic_write, atomic_write_text, check_upload
 from .settings import Settings
 
 SUFFIX = ".safetensors"
@@ -159,7 +159,7 @@ def _admit(root: Path, owner_key: str, address: str, settings: Settings, now: fl
 def calibration_digits(home: Path, path: Path) -> int:
     """Training digits a rejection calibration of the generator at `path` uses: fewer for an upload, which anyone
     may send (rejection.UPLOAD_CALIBRATION_N), than for a run's or a shipped generator (CALIBRATION_N)."""
-    from .rejection import CALIBRATION_N, UPLOAD_CALIBRATION_N
+    from ..rejection import CALIBRATION_N, UPLOAD_CALIBRATION_N
 
     root = uploads_dir(home).resolve()
     return UPLOAD_CALIBRATION_N if root in Path(path).resolve().parents else CALIBRATION_N

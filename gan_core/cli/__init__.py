@@ -14,9 +14,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .config import MIN_EVAL_SAMPLES, PRECISIONS, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
-from .checkpoint import CheckpointError, atomic_write, atomic_write_text, json_depth, read_header
-from .sweep import METRICS, PRUNE_RULES
+from ..config import MIN_EVAL_SAMPLES, PRECISIONS, PRESETS, ConfigError, TrainConfig, coerce_value, config_fields
+from ..checkpoint import CheckpointError, atomic_write, atomic_write_text, json_depth, read_header
+from ..runs.sweep import METRICS, PRUNE_RULES
 
 SEED_MAX = TrainConfig.most("seed")  # seeds are 0..2**31-1, as in TrainConfig
 EPOCHS_MAX = TrainConfig.most("epochs")
@@ -134,11 +134,11 @@ def check_new_path(path: Path, flag: str, folder: bool) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) a run into --out with a tqdm bar of live losses; Ctrl-C checkpoints and stops."""
-    from .budget import check_fits
-    from .checkpoint import saved_order_size
-    from .data import load_dataset
-    from .device import resolve_device, resolve_precision
-    from .trainer import latest_checkpoint
+    from ..budget import check_fits
+    from ..checkpoint import saved_order_size
+    from ..data import load_dataset
+    from ..device import resolve_device, resolve_precision
+    from ..trainer import latest_checkpoint
 
     # Every check comes before the first write: a refused command leaves --out exactly as it was.
     out = Path(args.out)
@@ -163,8 +163,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
     """`train`'s config and the checkpoint it resumes from (None: a new run from --preset, --config and flags)."""
-    from .checkpoint import check_resumable
-    from .trainer import latest_checkpoint
+    from ..checkpoint import check_resumable
+    from ..trainer import latest_checkpoint
 
     if not args.resume:
         return config_from_args(args), None
@@ -189,8 +189,8 @@ def train_with_bar(cfg: TrainConfig, out: Path, resume: Path | None, images: Any
     """Run the trainer under a tqdm bar, SIGINT/SIGTERM asking it to checkpoint and stop; 1 if it failed."""
     from tqdm import tqdm
 
-    from .events import Done, Failed, Stopped
-    from .trainer import train
+    from ..events import Done, Failed, Stopped
+    from ..trainer import train
 
     stop = threading.Event()
     handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -228,8 +228,8 @@ def above_bar(bar: Any, line: str) -> None:
 
 def progress_sink(cfg: TrainConfig, out: Path, bar: Any, outcome: list[Any]) -> Callable[[Any], None]:
     """Trainer events → the tqdm `bar`, sample grids in `out`/samples, and the final event appended to `outcome`."""
-    from .events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Started, StepMetrics, Stopped
-    from .sampling import grid, png_bytes
+    from ..events import CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Started, StepMetrics, Stopped
+    from ..sampling import grid, png_bytes
 
     def sink(ev: Any) -> None:
         if isinstance(ev, Started):
@@ -264,8 +264,8 @@ def rejected_draw(args: argparse.Namespace, g: Any, cfg: TrainConfig, n: int, se
     recalibrating D on training images), a rejection.Rejected; None for the raw draw."""
     if not args.reject:
         return None
-    from . import rejection
-    from .checkpoint import load_discriminator
+    from .. import rejection
+    from ..checkpoint import load_discriminator
 
     d = load_discriminator(args.checkpoint)
     if d is None:
@@ -277,9 +277,9 @@ def rejected_draw(args: argparse.Namespace, g: Any, cfg: TrainConfig, n: int, se
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Write --n seeded samples from a checkpoint as .npy floats or a .png grid (--reject: kept by its own D)."""
-    from .checkpoint import load_generator
-    from .data import CLASS_NAMES
-    from .sampling import generate, generate_float, grid, label_tensor, png_bytes, to_uint8
+    from ..checkpoint import load_generator
+    from ..data import CLASS_NAMES
+    from ..sampling import generate, generate_float, grid, label_tensor, png_bytes, to_uint8
 
     out = Path(args.out)
     if out.suffix not in (".npy", ".png"):
@@ -308,9 +308,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time the tutorial-style loop and the product trainer on the same data; print img/s and the ratio."""
-    from .bench import generation_latency, profile_steps, run_bench
-    from .data import load_dataset
-    from .device import resolve_device
+    from ..tools.bench import generation_latency, profile_steps, run_bench
+    from ..data import load_dataset
+    from ..device import resolve_device
 
     if args.threads:
         import torch
@@ -363,7 +363,7 @@ def bench_config(args: argparse.Namespace) -> tuple[str, TrainConfig]:
 
 def bench_overheads(preset: str) -> dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]]:
     """`bench --quality | --roofline | --store`: flag → (measurement, its one-line report)."""
-    from .bench import quality_overhead, roofline, store_overhead
+    from ..tools.bench import quality_overhead, roofline, store_overhead
 
     return {
         "quality": (quality_overhead, lambda r: f"{preset}: scoring {r['eval_samples']} samples takes "
@@ -380,7 +380,7 @@ def bench_overheads(preset: str) -> dict[str, tuple[Callable[..., dict[str, Any]
 def cmd_gpu_check(args: argparse.Namespace) -> int:
     """The prepared device check (issue 16): CUDA tests, bench, latency, scoring cost and a scored training run,
     into --out/gpu_check.json and gpu_check.log; exit 1 if any part failed."""
-    from .gpucheck import run_check
+    from ..tools.gpucheck import run_check
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -392,9 +392,9 @@ def cmd_gpu_check(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print the quality numbers of a checkpoint's generator beside those of real test data, and the copy test:
     how many samples sit closer to a training image than real images do (issue 18, memorisation)."""
-    from . import neighbours as nb
-    from .checkpoint import load_generator
-    from .metrics import measure, measure_generator, real_floor
+    from .. import neighbours as nb
+    from ..checkpoint import load_generator
+    from ..metrics import measure, measure_generator, real_floor
 
     g, cfg, header = load_generator(args.checkpoint)
     floor = real_floor(cfg.dataset, min(args.n, 10_000))  # first: missing test data fails before the long part
@@ -458,7 +458,7 @@ PER_CLASS_KEYS = ("precision", "recall", "density", "coverage", "fd")
 
 def per_class_table(rows: Sequence[dict[str, Any]], dataset: str) -> str:
     """A conditional generator's per-class numbers (one dict a class) as a compact text table, one row a class."""
-    from .data import CLASS_NAMES
+    from ..data import CLASS_NAMES
 
     names = CLASS_NAMES.get(dataset, ())
     lines = [f"{'per requested class':<24}" + "".join(f"{k:>11}" for k in PER_CLASS_KEYS)]
@@ -473,10 +473,10 @@ def per_class_table(rows: Sequence[dict[str, Any]], dataset: str) -> str:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a worker that trains queued runs from the store; SIGTERM/SIGINT: the runs checkpoint, then it exits."""
-    from .dispatcher import dispatch
-    from .executor import executor_name
-    from .settings import WorkerSettings
-    from .store import Store
+    from ..runs.dispatcher import dispatch
+    from ..runs.executor import executor_name
+    from ..runs.settings import WorkerSettings
+    from ..runs.store import Store
 
     settings = WorkerSettings.from_env()  # a malformed GAN_* setting or executor is refused before anything starts
     executor = executor_name()
@@ -497,7 +497,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Validate a config and queue it as a run in the store; prints the run id."""
-    from .store import Store, check_submission
+    from ..runs.store import Store, check_submission
 
     cfg = config_from_args(args)
     check_submission(cfg, name=args.name or "", owner=args.owner or "")  # refused here: not even a database file
@@ -508,7 +508,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def sweep_spec_from_args(args: argparse.Namespace) -> Any:
     """The sweep.SweepSpec the `sweep` flags describe (ConfigError for a bad one)."""
-    from .sweep import SweepSpec, parse_param
+    from ..runs.sweep import SweepSpec, parse_param
 
     return SweepSpec(params=tuple(parse_param(t) for t in args.param), mode="random" if args.random else "grid",
                      draws=args.random or 0, seeds=args.seeds, prune=args.prune, grace=args.grace, eta=args.eta,
@@ -517,8 +517,8 @@ def sweep_spec_from_args(args: argparse.Namespace) -> Any:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan a sweep, print its points and planned compute, and queue it (nothing with --dry-run or a bad point)."""
-    from .budget import check_fits
-    from .sweep import plan, point_text, total_steps
+    from ..budget import check_fits
+    from ..runs.sweep import plan, point_text, total_steps
 
     base, spec = config_from_args(args), sweep_spec_from_args(args)
     runs = plan(base, spec)  # ConfigError naming every bad point: nothing queued
@@ -530,7 +530,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{len(runs)} runs, {total_steps(runs):,} steps, about {flops / 1e12:.3g} TFLOP in all (before pruning)")
     if args.dry_run:
         return 0
-    from .store import Store, check_sweep_submission
+    from ..runs.store import Store, check_sweep_submission
 
     check_sweep_submission(args.name or "sweep", args.owner or "", [r.config for r in runs])  # before any file
     store = Store()
@@ -542,8 +542,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_sweeps(args: argparse.Namespace) -> int:
     """List sweeps, or with --sweep ID print its leaderboard ranked by --metric (mean ± std over seeds)."""
-    from .store import Store
-    from .sweep import leaderboard, point_text
+    from ..runs.store import Store
+    from ..runs.sweep import leaderboard, point_text
 
     store = Store()
     if args.sweep is None:
@@ -570,7 +570,7 @@ def cmd_sweeps(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List the store's runs."""
-    from .store import Store
+    from ..runs.store import Store
 
     unreadable: list = []
     for r in Store().list_runs(unreadable=unreadable):
@@ -582,7 +582,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """Ask a queued or running run (or every live run of a sweep) to stop (each checkpoints first)."""
-    from .store import Store
+    from ..runs.store import Store
 
     if args.sweep is not None:
         store = Store()
@@ -599,10 +599,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     """Queue a stopped, interrupted or failed run again (or every stopped or interrupted run of a sweep); a worker
     continues each from its newest checkpoint."""
-    from .store import Store
+    from ..runs.store import Store
 
     if args.sweep is not None:
-        from .sweep import RESUME_STATUSES
+        from ..runs.sweep import RESUME_STATUSES
 
         store = Store()
         if store.get_sweep(args.sweep) is None:
@@ -792,6 +792,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
     StoreError counts only once the store was imported (nothing else raises it), so that verbs without a store
     never import SQLAlchemy.
     """
-    store = sys.modules.get(f"{__package__}.store")
+    store = sys.modules.get("gan_core.runs.store")
     return (ConfigError, CheckpointError, OSError, json.JSONDecodeError, UnicodeDecodeError) + (
         (store.StoreError,) if store is not None else ())

@@ -14,12 +14,12 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .config import TrainConfig
-from .events import ListSink, StepMetrics
-from .losses import LOSSES, gradient_penalty
-from .models import build_discriminator, build_generator, sample_noise
-from .device import resolve_device, resolve_precision
-from .trainer import train, uses_cuda_graph
+from ..config import TrainConfig
+from ..events import ListSink, StepMetrics
+from ..losses import LOSSES, gradient_penalty
+from ..models import build_discriminator, build_generator, sample_noise
+from ..device import resolve_device, resolve_precision
+from ..trainer import train, uses_cuda_graph
 
 
 class TutorialMNIST(Dataset):
@@ -99,8 +99,8 @@ def store_overhead(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[s
     Epochs are cut to 50 steps (train_subset) so that PNG grids and their rows are written often; metrics are
     logged every 10 steps as by default. Runs alternate three times and the best of each is kept (noise).
     """
-    from .store import Store
-    from .worker import StoreSink
+    from ..runs.store import Store
+    from ..runs.worker import StoreSink
 
     cfg = cfg.replace(train_subset=50 * cfg.batch_size, sample_every=1, log_every=10, eval_samples=0)
     warmup = 10
@@ -138,7 +138,7 @@ def run_bench(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, A
 
 def quality_overhead(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, Any]:
     """Seconds of one epoch against seconds of scoring `cfg.eval_samples` samples after it, and their ratio."""
-    from .metrics import measure_generator
+    from ..metrics import measure_generator
 
     img_s = product_throughput(cfg.replace(eval_samples=0), images, steps, max(1, steps // 4))
     epoch_s = (len(images) // cfg.batch_size) * cfg.batch_size / img_s
@@ -153,7 +153,7 @@ def quality_overhead(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict
 
 def generation_latency(cfg: TrainConfig, n: int = 64, repeats: int = 30) -> dict[str, Any]:
     """Warm wall time of sampling n digits (noise, G forward in eval mode, uint8 conversion): median and p90 ms."""
-    from .sampling import generate
+    from ..sampling import generate
 
     torch.manual_seed(cfg.seed)
     g = build_generator(cfg).to(resolve_device(cfg))
@@ -201,7 +201,7 @@ def step_flops(cfg: TrainConfig) -> float:
     weight gradients that autograd skips for frozen or input layers)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .trainer import build_gan, train_step
+    from ..trainer import build_gan, train_step
 
     m = build_gan(cfg.replace(device="cpu"), torch.device("cpu"))
     counter = FlopCounterMode(display=False)

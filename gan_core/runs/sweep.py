@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from .config import ConfigError, TrainConfig, coerce_value, config_fields, planned_steps
+from ..config import ConfigError, TrainConfig, coerce_value, config_fields, planned_steps
 from .status import RunStatus
 
 MODES = ("grid", "random")

@@ -1,0 +1,1 @@
+"""Tools around the trainer: the throughput bench and the prepared GPU check."""

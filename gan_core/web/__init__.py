@@ -1,0 +1,1 @@
+"""What the dashboard pages compute, and their charts, without Streamlit."""
