@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from conftest import sqlite_only
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import TrainConfig
@@ -24,6 +25,8 @@ from .pages import (
     rich_quality,
     texts,
 )
+
+pytestmark = sqlite_only  # the pages are the subject, not the database
 
 
 # --- the live view: metrics, quality, health ------------------------------------------------------------------------
