@@ -21,8 +21,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, start_streamlit, wait_http
 
+pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 
 SESSIONS = 10
