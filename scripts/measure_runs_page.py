@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, cpu_seconds  # noqa: E402
 
 
 def fill_store(home: Path, n: int) -> None:
@@ -39,12 +39,6 @@ def fill_store(home: Path, n: int) -> None:
     if not store.count_runs():
         many_runs(store, n)
     store.dispose()
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(app_dir: Path, home: Path, log: Path) -> tuple[subprocess.Popen, str]:

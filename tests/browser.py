@@ -89,6 +89,12 @@ def alive(pid: int) -> bool:
         return False
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def settle(page) -> None:
     """Wait until Streamlit has finished the rerun a widget change started."""
     page.wait_for_timeout(300)

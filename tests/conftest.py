@@ -104,7 +104,7 @@ def cpu_bf16(request, monkeypatch) -> bool:
 
 
 PG_URL = os.environ.get("GAN_TEST_PG_URL")
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -141,22 +141,7 @@ def store(store_env):
     s.dispose()
 
 
-BROWSER_FILES = ("test_e2e_", "test_load")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Marks by what a test needs, so `make test-fast` can leave the slow kinds out: Chromium, Ray, PostgreSQL."""
-    for item in items:
-        name = item.path.name
-        if name.startswith(BROWSER_FILES):
-            item.add_marker(pytest.mark.browser)
-        if name == "test_executor.py":
-            item.add_marker(pytest.mark.ray)
-        if "[postgresql" in item.name:
-            item.add_marker(pytest.mark.postgres)
-
-
-# --- the app in a real Chromium: helpers in browser.py --------------------------------------------------
+# --- the app in a real Chromium (helpers in browser.py) ------------------------------------------------------------
 @pytest.fixture
 def server(tmp_path, request):
     """`streamlit run app.py` on a free port with its own GAN_HOME; stops it and the worker it spawned after.

@@ -11,6 +11,7 @@ import pytest
 
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot, stop_button
 
+pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 PLOT = ".js-plotly-plot .main-svg"
 

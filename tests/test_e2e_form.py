@@ -12,6 +12,7 @@ from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_ex
 
 from gan_core.config import TrainConfig
 
+pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot, stop_button
 
+pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 
 LONG = "a-very-long-run-name-" * 7  # 147 characters, few places to wrap

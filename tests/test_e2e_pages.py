@@ -9,6 +9,7 @@ import pytest
 
 from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot
 
+pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 
 ORANGE = "rgb(249, 115, 22)"  # .streamlit/config.toml's primaryColor, in both themes

@@ -9,6 +9,7 @@ import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot
 from conftest import many_runs
 
+pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 
 

@@ -14,6 +14,7 @@ from gan_core.runs.sweep import SweepSpec, parse_param, plan, run_metric
 from gan_core.trainer import train
 from gan_core.runs.worker import StoreSink
 
+pytestmark = pytest.mark.browser
 sync_api = browser_api()
 
 LRS = ("0.0001", "0.0005", "0.002")

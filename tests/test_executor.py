@@ -13,6 +13,7 @@ from gan_core.checkpoint import read_header
 from conftest import sqlite_only, tiny, wait_for
 from gan_core.config import ConfigError
 
+pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -21,8 +21,10 @@ import threading
 import time
 from pathlib import Path
 
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, start_streamlit, wait_http
+import pytest
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, cpu_seconds, start_streamlit, wait_http
 
+pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 
 SESSIONS = 10
@@ -40,12 +42,6 @@ PROGRESS_JS = """() => {
 # check (a page read again a moment later may be mid-redraw, with no chart, and read as null).
 MOVED_JS = (f"([step, points]) => {{ const now = ({PROGRESS_JS})(); "
             f"return now && now[0] > step && now[1] > points ? now : null; }}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:

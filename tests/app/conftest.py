@@ -1,30 +1,21 @@
-"""The page tests' fixtures: an empty GAN_HOME on SQLite and its Store, a trained run, the media sent."""
+"""The page tests' fixtures: an empty GAN_HOME with no worker, a trained run, real data's numbers, the media sent."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from gan_core.runs.store import Store
 from gan_core.web import dashboard as dash
 
 from .pages import FLOOR_500, fast, trained_run
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """An empty GAN_HOME on SQLite, and no worker processes spawned by the app."""
-    monkeypatch.setenv("GAN_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("GAN_DB_URL", raising=False)
+@pytest.fixture(autouse=True)
+def home(store_env, tmp_path, monkeypatch) -> Path:
+    """The empty GAN_HOME of `store_env` (SQLite: every page module is `sqlite_only`), which conftest's `store`
+    opens, and no worker processes spawned by the app."""
     monkeypatch.setenv("GAN_NO_AUTOWORKER", "1")
     return tmp_path / "home"
-
-
-@pytest.fixture
-def store(home):
-    s = Store()
-    yield s
-    s.dispose()
 
 
 @pytest.fixture(scope="session")

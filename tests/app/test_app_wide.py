@@ -4,12 +4,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import sqlite_only
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import TrainConfig
 from gan_core.web import dashboard as dash
 
 from .pages import PAGES, ROOT, app, fragment_periods, lr_sweep, texts
+
+pytestmark = sqlite_only  # the pages are the subject, not the database
 
 
 # --- empty states and the worker ------------------------------------------------------------------------------------

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 
+from conftest import sqlite_only
+
 from gan_core.config import TrainConfig
 from gan_core.web import dashboard as dash
 
 from .pages import ROOT, app, fast, fragment_periods, grid_file, plotly_charts, quality_row, rich_quality, trained_run
+
+pytestmark = sqlite_only  # the pages are the subject, not the database
 
 
 def test_compare_two_runs(store, tiny_cfg, mnist_slice, train_cache):

@@ -13,6 +13,8 @@ from gan_core.web import dashboard as dash
 
 from .pages import app, fast, image_bytes, no_data_here, page_text, png_size, texts, trained_run
 
+pytestmark = conftest.sqlite_only  # the pages are the subject, not the database
+
 
 # --- drawing from a run ---------------------------------------------------------------------------------------------
 @pytest.mark.slow

@@ -1,7 +1,11 @@
 """Home, the default page: a live grid from a pretrained generator and two ways in."""
 from __future__ import annotations
 
+from conftest import sqlite_only
+
 from .pages import app, image_bytes, png_size
+
+pytestmark = sqlite_only  # the pages are the subject, not the database
 
 
 def test_home_is_the_default_page_with_a_live_grid_and_two_ways_in(home, store, media):

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from conftest import sqlite_only
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import TrainConfig
@@ -24,6 +25,8 @@ from .pages import (
     rich_quality,
     texts,
 )
+
+pytestmark = sqlite_only  # the pages are the subject, not the database
 
 
 # --- the live view: metrics, quality, health ------------------------------------------------------------------------
@@ -172,7 +175,7 @@ def test_live_view_shows_kid_fidelity_diversity_best_epoch_per_class_and_health(
     assert any("Little variety in class 5" in c.value for c in at.caption)
 
 
-def test_live_view_of_rows_stored_before_issue_18_has_no_new_charts(home, store, floor_500):
+def test_live_view_of_rows_without_kid_precision_or_health_has_no_new_charts(home, store, floor_500):
     run_id = store.submit(TrainConfig(epochs=3), name="old", owner="bob")
     store.claim("w1", cap=1)
     store.add_step_metrics(run_id, metric_rows(40))  # no gradient norms, no σ

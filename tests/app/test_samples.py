@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import sqlite_only
 
 from gan_core.config import TrainConfig
 
 from .pages import app, fast, fragment_periods, grid_file, image_bytes, texts, trained_run
+
+pytestmark = sqlite_only  # the pages are the subject, not the database
 
 
 def test_samples_page_has_an_epoch_slider_play_and_gif(store, trained):

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import pytest
+from conftest import sqlite_only
 
 from gan_core.config import TrainConfig
 from gan_core.runs.store import Store
 from gan_core.web import dashboard as dash
 
 from .pages import app, fragment_periods, lr_sweep, plotly_charts, texts
+
+pytestmark = sqlite_only  # the pages are the subject, not the database
 
 
 def _finished_sweep(store: Store, fds: dict[tuple[int, int], list[float]], iss: dict[int, float]) -> tuple[int, list]:

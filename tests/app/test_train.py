@@ -10,6 +10,8 @@ from gan_core.web import dashboard as dash
 
 from .pages import app, texts
 
+pytestmark = conftest.sqlite_only  # the pages are the subject, not the database
+
 
 # --- the form and its live checks -----------------------------------------------------------------------------------
 def _set(at: AppTest, name: str, value) -> None:
