@@ -1,5 +1,6 @@
-"""Where a run computes and in which number format: the device a config names, whether it has bf16 units, and the
-CUDA math settings. Its own module because the trainer, the quality scorer, bench and the GPU check all ask it."""
+"""Where a run computes and in which number format: the device a config names, whether it has bf16 units, whether
+its step runs as a CUDA graph, and the CUDA math settings. Its own module because the step, the trainer, the quality
+scorer, bench and the GPU check all ask it."""
 from __future__ import annotations
 
 import functools
@@ -54,6 +55,11 @@ def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
     if cfg.precision == "auto":
         return "bf16" if native_bf16(device.type) else "fp32"
     return cfg.precision
+
+
+def uses_cuda_graph(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether a run of `cfg` on `device` records its step as a CUDA graph (cfg.cuda_graph, on CUDA, not compiled)."""
+    return cfg.cuda_graph and device.type == "cuda" and not cfg.compile
 
 
 def cuda_fast_math() -> None:

@@ -436,7 +436,7 @@ def thin_classes(q: Quality, floor: Quality) -> list[int]:
 
 
 def ema_lag(decay: float, step: int) -> float:
-    """Steps by which an EMA of G (trainer.ema_update, `decay`, after `step` updates) trails the training G: its
+    """Steps by which an EMA of G (step.ema_update, `decay`, after `step` updates) trails the training G: its
     decay ramps as (1 + n) / (10 + n), which keeps the lag at step / 10, until it reaches `decay`, where the lag
     settles at decay / (1 - decay) (999 steps for 0.999). 0 without an EMA."""
     if not decay:

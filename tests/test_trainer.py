@@ -14,7 +14,9 @@ from gan_core.events import (CheckpointWritten, Done, EpochQuality, EpochSamples
 from gan_core.losses import LOSSES, Loss
 from gan_core.models import info_code, sample_noise
 from gan_core.device import native_bf16
-from gan_core.trainer import build_gan, latest_checkpoint, train
+from gan_core.cuda_graph import GraphedStep
+from gan_core.step import build_gan, train_step
+from gan_core.trainer import latest_checkpoint, train
 
 
 def _losses(cfg, images, steps=20):
@@ -179,7 +181,7 @@ def test_divergence_fails_and_keeps_the_last_good_checkpoint(tiny_cfg, mnist_sli
         calls["n"] += 1
         out = real_loss.d(real, fake, label)
         return out * float("nan") if calls["n"] > 12 else out
-    monkeypatch.setitem(trainer.LOSSES, "non_saturating", Loss(d_loss, real_loss.g))
+    monkeypatch.setitem(LOSSES, "non_saturating", Loss(d_loss, real_loss.g))
     sink = ListSink()
     train(tiny_cfg, sink, images=mnist_slice, out_dir=tmp_path)
     assert isinstance(sink[-1], Failed) and sink[-1].reason.startswith("diverged at step 13: d_loss=nan")
@@ -281,7 +283,7 @@ def test_info_code_loss_teaches_q_to_read_the_code_g_draws(arch, mnist_slice):
         m = build_gan(cfg, torch.device("cpu"))
         for i in range(150):
             idx = torch.arange(i * 64, (i + 1) * 64) % 512
-            trainer.train_step(m, to_float(mnist_slice[idx]), None, g_step=True)
+            train_step(m, to_float(mnist_slice[idx]), None, g_step=True)
         z = sample_noise(cfg, 1000, torch.Generator().manual_seed(1))
         with torch.no_grad():
             _, q = m.d(m.g.eval()(z), with_code=True)
@@ -328,7 +330,7 @@ def test_the_norm_logged_is_the_norm_of_the_gradient_of_that_step(mnist_slice):
     cfg = tiny("seed004-dense", max_steps=1)
     m = build_gan(cfg, torch.device("cpu"))
     real = to_float(mnist_slice[:64])
-    stats = trainer.train_step(m, real, None, g_step=True)
+    stats = train_step(m, real, None, g_step=True)
     grads = torch.cat([p.grad.flatten() for p in m.d.parameters() if p.grad is not None])
     assert stats[4].item() == pytest.approx(grads.norm().item(), rel=1e-5)
     grads_g = torch.cat([p.grad.flatten() for p in m.g.parameters() if p.grad is not None])
@@ -405,7 +407,7 @@ def _step_both_ways(preset, device, capture, mnist_slice, mnist_labels, steps=12
         if deterministic:
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
             torch.use_deterministic_algorithms(True, warn_only=True)
-        step = trainer.GraphedStep(m, 32, capture) if graphed else functools.partial(trainer.train_step, m)
+        step = GraphedStep(m, 32, capture) if graphed else functools.partial(train_step, m)
         stats = []
         for i in range(steps):
             g_step = (i + 1) % cfg.n_critic == 0

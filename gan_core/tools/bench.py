@@ -18,8 +18,8 @@ from ..config import TrainConfig
 from ..events import ListSink, StepMetrics
 from ..losses import LOSSES, gradient_penalty
 from ..models import build_discriminator, build_generator, sample_noise
-from ..device import resolve_device, resolve_precision
-from ..trainer import train, uses_cuda_graph
+from ..device import resolve_device, resolve_precision, uses_cuda_graph
+from ..trainer import train
 
 
 class TutorialMNIST(Dataset):
@@ -201,7 +201,7 @@ def step_flops(cfg: TrainConfig) -> float:
     weight gradients that autograd skips for frozen or input layers)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..trainer import build_gan, train_step
+    from ..step import build_gan, train_step
 
     m = build_gan(cfg.replace(device="cpu"), torch.device("cpu"))
     counter = FlopCounterMode(display=False)

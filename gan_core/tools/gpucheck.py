@@ -318,8 +318,7 @@ def _reference(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) 
 def part_bench(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
     """Images/s and s/epoch of each (arch, variant) and its ratio to the reference loop of this run; peak memory."""
     from .bench import product_throughput
-    from ..device import resolve_device, resolve_precision
-    from ..trainer import uses_cuda_graph
+    from ..device import resolve_device, resolve_precision, uses_cuda_graph
 
     images = _bench_images(c, data_dir)
     steps = c.plan.bench_steps
@@ -397,8 +396,7 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
     configuration a run uses by default (precision auto, CUDA graph where it applies)."""
     from ..metrics import classifier_path, measure_generator
     from ..models import build_generator
-    from ..device import resolve_device, resolve_precision
-    from ..trainer import uses_cuda_graph
+    from ..device import resolve_device, resolve_precision, uses_cuda_graph
 
     if not classifier_path("mnist").is_file():
         r["error"] = f"no quality classifier at {classifier_path('mnist')}"
@@ -436,7 +434,7 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
 
 def _fast_path(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """The fast-path settings a run of `cfg` turns on: TF32 flags and whether its conv weights are NHWC."""
-    from ..trainer import build_gan
+    from ..step import build_gan
 
     m = build_gan(cfg, device)  # what the run builds
     convs = [p for p in (*m.g.parameters(), *m.d.parameters()) if p.dim() == 4]
