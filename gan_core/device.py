@@ -19,7 +19,7 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
 
 
 # "1" / "0": decide as if the CPU had / lacked bf16 units. Development and CI machines of this project come with
-# either kind of CPU, so the tests run both of auto's CPU paths on any machine with it (issue 26).
+# either kind of CPU, so the tests run both of auto's CPU paths on any machine with it.
 CPU_BF16_ENV = "GAN_CPU_BF16"
 _YES, _NO = ("1", "true", "yes"), ("0", "false", "no")
 
@@ -43,8 +43,8 @@ def _hardware_bf16(device_type: str) -> bool:
 
 
 def native_bf16(device_type: str) -> bool:
-    """Whether `device_type` ("cpu"/"cuda") has bf16 units (for a CPU, GAN_CPU_BF16 overrides); emulated bf16 convs
-    measured 5× slower than fp32 on an AVX2-only CPU, so "auto" must not pick it there."""
+    """Whether `device_type` ("cpu"/"cuda") has bf16 units (for a CPU, GAN_CPU_BF16 overrides); emulated bf16 is
+    about 5× slower than fp32 on an AVX2-only CPU (BENCHMARKS.md), so "auto" must not pick it there."""
     # Read on every call, not cached with the hardware's answer: a test's monkeypatch.setenv must take effect.
     forced = cpu_bf16_override() if device_type == "cpu" else None
     return _hardware_bf16(device_type) if forced is None else forced

@@ -1,6 +1,6 @@
 """Rejecting bad samples with the GAN's own discriminator: oversample G, score the candidates with D, keep n.
 
-Methods (research for issue 18; the numbers are in BENCHMARKS.md):
+Methods (the numbers are in BENCHMARKS.md):
 - "topk": keep the n candidates D scores highest. D believes some digits more easily than others, so this skews
   the mix (digit 1 from 16 % to 28-39 % of a dense run's samples) and worsens FD.
 - "drs": discriminator rejection sampling (Azadi et al. 2019) on a recalibrated D. D's logit is first recalibrated
@@ -160,7 +160,7 @@ def _top_directions(hc: torch.Tensor, q: int, seed: int, power: int = 4) -> torc
 def _logistic(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3, steps: int = 30) -> torch.Tensor:
     """Weights (p,) of a logistic regression of y (N,) in {0, 1} on x (N, p) by Newton's method (IRLS), with a
     small ridge on every weight but the bias (column 1) so that a perfectly separating D stays finite. Plain
-    torch: torch.optim's first use imports torch._dynamo, ~12 s on two busy cores."""
+    torch: torch.optim's first use imports torch._dynamo, which takes seconds."""
     p = torch.zeros(x.shape[1], dtype=torch.float64)
     p[0] = 1.0
     reg = torch.full_like(p, ridge * len(y))
@@ -303,7 +303,7 @@ def training_calibration(g: nn.Module, d: nn.Module, cfg: TrainConfig, n: int = 
     return calibrate(g, d, cfg, to_float(images[pick]), labels[pick], head=True)
 
 
-# A calibration costs a minute of CPU for a 20 MB DCGAN export on 5,000 digits (68 s measured for issue 27), and
+# A calibration costs most of a minute of CPU for a 20 MB DCGAN export on 5,000 digits (BENCHMARKS.md), and
 # anyone may upload one: an upload calibrates on fewer digits, and every calibration is kept on disk under the
 # generator file's content hash, so the same file (re-uploaded, reloaded, in another process) never pays twice.
 UPLOAD_CALIBRATION_N = 1000
@@ -360,7 +360,7 @@ def cached_calibration(path: str | os.PathLike, g: nn.Module, d: nn.Module, cfg:
             os.utime(keep)
         return cal
     cal = training_calibration(g, d, cfg, n, data_dir)
-    with contextlib.suppress(OSError):  # a read-only GAN_HOME calibrates every time, as before, but still works
+    with contextlib.suppress(OSError):  # a read-only GAN_HOME calibrates every time, but still works
         save_calibration(cal, keep)
     return cal
 
