@@ -239,18 +239,17 @@ def train(cfg: TrainConfig, sink: Sink, stop_event: threading.Event | None = Non
                 if progress.step % cfg.log_every == 0 and (failure := progress.flush(sink, cfg.batch_size, models.d)):
                     break
             failure = failure or progress.flush(sink, cfg.batch_size, models.d)  # the steps since the last log line
-            if failure or progress.pos < setup.steps_per_epoch:
-                break  # diverged, or stop_event or max_steps came mid-epoch
             ############################
-            # The epoch's end: sample grid, quality scores, checkpoint; stop early if the FD has peaked
+            # The epoch's end (not when it was cut short): sample grid, quality scores, checkpoint; has FD peaked?
             ###########################
-            progress.epoch, progress.pos = epoch + 1, 0
-            last = progress.epoch == cfg.epochs or progress.at_max_steps(cfg)
-            _epoch_end(setup, progress, sink, grid=progress.epoch % cfg.sample_every == 0 or last,
-                       checkpoint=progress.epoch % cfg.checkpoint_every == 0 or last)
-            peaked = None if last else _peaked(cfg, progress)
-            if peaked or stop_event.is_set() or progress.at_max_steps(cfg):
-                break
+            if not failure and progress.pos == setup.steps_per_epoch:
+                progress.epoch, progress.pos = epoch + 1, 0
+                last = progress.epoch == cfg.epochs or progress.at_max_steps(cfg)
+                _epoch_end(setup, progress, sink, grid=progress.epoch % cfg.sample_every == 0 or last,
+                           checkpoint=progress.epoch % cfg.checkpoint_every == 0 or last)
+                peaked = None if last else _peaked(cfg, progress)
+            if failure or peaked or stop_event.is_set() or progress.at_max_steps(cfg):
+                break  # the one way out before the last epoch: _final_event says which of these it was
         end = _final_event(cfg, setup, progress, sink, stop_event, failure, peaked, trained=bool(epochs))
     except Exception as e:  # a crash in the loop must reach the sink, not vanish with a thread
         end = failed(e, progress.step)
