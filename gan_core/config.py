@@ -207,9 +207,9 @@ class TrainConfig:
         # The same spellings from_dict takes ("50", 50.0), so the moves below see the number they stand for.
         data = {k: _coerce(_FIELDS[k], v) if k in _FIELDS else v for k, v in data.items()}
         eval_samples = data.get("eval_samples")
-        if _is_int(eval_samples) and 0 < eval_samples < MIN_EVAL_SAMPLES:  # 1..99: accepted before the bound
+        if _is_int(eval_samples) and 0 < eval_samples < MIN_EVAL_SAMPLES:  # 1..99: stored rows may hold them
             data["eval_samples"] = MIN_EVAL_SAMPLES
-        for name in ("eval_samples", "n_critic"):  # upper bounds tightened (issue 14): 50,000 and 20 before
+        for name in ("eval_samples", "n_critic"):  # stored rows may exceed today's upper bounds: clamp to them
             hi = _FIELDS[name].metadata["max"]
             if _is_int(data.get(name)) and data[name] > hi:
                 data[name] = hi
@@ -358,7 +358,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # dropout-free base got worse after 60 (BENCHMARKS.md).
     "dense-ema": {**_SEED000, "d_dropout": 0.3, "g_ema": 0.999, "epochs": 200},
     # Seed 000's dense shapes and recipe, class-conditional, with an EMA of G: the shipped dense generator that meets
-    # issue 6's dense targets.
+    # the dense targets (BENCHMARKS.md).
     "dense-conditional": {**_SEED000, "conditional": True, "g_ema": 0.999, "epochs": 60},
     # WGAN-GP on the DCGAN shapes (seed 003's gradient penalty section), n_critic 5 as in Gulrajani et al.
     "dcgan-wgan-gp": dict(arch="dcgan", latent_dim=100, loss="wgan_gp", gp_weight=10.0, n_critic=5,

@@ -1,5 +1,6 @@
-"""Where a run computes and in which number format: the device a config names, whether it has bf16 units, and the
-CUDA math settings. Its own module because the trainer, the quality scorer, bench and the GPU check all ask it."""
+"""Where a run computes and in which number format: the device a config names, whether it has bf16 units, whether
+its step runs as a CUDA graph, and the CUDA math settings. Its own module because the step, the trainer, the quality
+scorer, bench and the GPU check all ask it."""
 from __future__ import annotations
 
 import functools
@@ -18,7 +19,7 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
 
 
 # "1" / "0": decide as if the CPU had / lacked bf16 units. Development and CI machines of this project come with
-# either kind of CPU, so the tests run both of auto's CPU paths on any machine with it (issue 26).
+# either kind of CPU, so the tests run both of auto's CPU paths on any machine with it.
 CPU_BF16_ENV = "GAN_CPU_BF16"
 _YES, _NO = ("1", "true", "yes"), ("0", "false", "no")
 
@@ -42,8 +43,8 @@ def _hardware_bf16(device_type: str) -> bool:
 
 
 def native_bf16(device_type: str) -> bool:
-    """Whether `device_type` ("cpu"/"cuda") has bf16 units (for a CPU, GAN_CPU_BF16 overrides); emulated bf16 convs
-    measured 5× slower than fp32 on an AVX2-only CPU, so "auto" must not pick it there."""
+    """Whether `device_type` ("cpu"/"cuda") has bf16 units (for a CPU, GAN_CPU_BF16 overrides); emulated bf16 is
+    about 5× slower than fp32 on an AVX2-only CPU (BENCHMARKS.md), so "auto" must not pick it there."""
     # Read on every call, not cached with the hardware's answer: a test's monkeypatch.setenv must take effect.
     forced = cpu_bf16_override() if device_type == "cpu" else None
     return _hardware_bf16(device_type) if forced is None else forced
@@ -54,6 +55,11 @@ def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
     if cfg.precision == "auto":
         return "bf16" if native_bf16(device.type) else "fp32"
     return cfg.precision
+
+
+def uses_cuda_graph(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether a run of `cfg` on `device` records its step as a CUDA graph (cfg.cuda_graph, on CUDA, not compiled)."""
+    return cfg.cuda_graph and device.type == "cuda" and not cfg.compile
 
 
 def cuda_fast_math() -> None:

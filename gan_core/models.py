@@ -3,7 +3,7 @@
 Images are (N, 1, 28, 28) in [-1, 1]; discriminators return raw logits (N,), never probabilities, so every loss
 can use the numerically stable *_with_logits forms.
 
-Conditional models (issue 9) take class labels y (N,) int64 in 0..9. G gets a learned class embedding: concatenated
+Conditional models take class labels y (N,) int64 in 0..9. G gets a learned class embedding: concatenated
 to z (dense) or to the first 7×7 feature map as one extra channel (DCGAN). D uses a projection head (Miyato &
 Koyama 2018): logit = w·h + ⟨embed(y), h⟩ on its penultimate features h. Projection rather than concatenating
 labels to the input because it keeps D's output a single unconstrained logit (so every loss in losses.py applies

@@ -1,4 +1,4 @@
-"""Nearest training digits and a copy test (issue 18, memorisation): a GAN that hands back its training digits
+"""Nearest training digits and a copy test (memorisation): a GAN that hands back its training digits
 scores well on every quality number, so we also ask how close each sample sits to the training set.
 
 Distances live in the shipped quality classifier's 64-wide feature space (metrics.embed), where two drawings of the

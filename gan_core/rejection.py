@@ -1,6 +1,6 @@
 """Rejecting bad samples with the GAN's own discriminator: oversample G, score the candidates with D, keep n.
 
-Methods (research for issue 18; the numbers are in BENCHMARKS.md):
+Methods (the numbers are in BENCHMARKS.md):
 - "topk": keep the n candidates D scores highest. D believes some digits more easily than others, so this skews
   the mix (digit 1 from 16 % to 28-39 % of a dense run's samples) and worsens FD.
 - "drs": discriminator rejection sampling (Azadi et al. 2019) on a recalibrated D. D's logit is first recalibrated
@@ -29,7 +29,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +41,9 @@ from .config import ConfigError, TrainConfig
 
 # sq_distances: the one matmul form of squared distances (k-means here, k-NN balls there)
 from .metrics import sq_distances
-from .models import N_CLASSES, info_code
+from .models import N_CLASSES, build_discriminator, info_code, sample_labels, sample_noise
 from .sampling import label_tensor, render_float, seeded_noise
+from .step import has_batchnorm, update_d
 
 METHODS = ("topk", "drs", "strata", "strata-drs")
 MAX_OVERSAMPLE = 4          # candidates per kept sample at strength 1
@@ -159,7 +160,7 @@ def _top_directions(hc: torch.Tensor, q: int, seed: int, power: int = 4) -> torc
 def _logistic(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3, steps: int = 30) -> torch.Tensor:
     """Weights (p,) of a logistic regression of y (N,) in {0, 1} on x (N, p) by Newton's method (IRLS), with a
     small ridge on every weight but the bias (column 1) so that a perfectly separating D stays finite. Plain
-    torch: torch.optim's first use imports torch._dynamo, ~12 s on two busy cores."""
+    torch: torch.optim's first use imports torch._dynamo, which takes seconds."""
     p = torch.zeros(x.shape[1], dtype=torch.float64)
     p[0] = 1.0
     reg = torch.full_like(p, ridge * len(y))
@@ -302,7 +303,7 @@ def training_calibration(g: nn.Module, d: nn.Module, cfg: TrainConfig, n: int = 
     return calibrate(g, d, cfg, to_float(images[pick]), labels[pick], head=True)
 
 
-# A calibration costs a minute of CPU for a 20 MB DCGAN export on 5,000 digits (68 s measured for issue 27), and
+# A calibration costs most of a minute of CPU for a 20 MB DCGAN export on 5,000 digits (BENCHMARKS.md), and
 # anyone may upload one: an upload calibrates on fewer digits, and every calibration is kept on disk under the
 # generator file's content hash, so the same file (re-uploaded, reloaded, in another process) never pays twice.
 UPLOAD_CALIBRATION_N = 1000
@@ -359,7 +360,7 @@ def cached_calibration(path: str | os.PathLike, g: nn.Module, d: nn.Module, cfg:
             os.utime(keep)
         return cal
     cal = training_calibration(g, d, cfg, n, data_dir)
-    with contextlib.suppress(OSError):  # a read-only GAN_HOME calibrates every time, as before, but still works
+    with contextlib.suppress(OSError):  # a read-only GAN_HOME calibrates every time, but still works
         save_calibration(cal, keep)
     return cal
 
@@ -415,83 +416,78 @@ def fit_discriminator(g: nn.Module, cfg: TrainConfig, images: torch.Tensor, labe
     for the FINAL G, D*(x) = p_data(x) / (p_data(x) + p_g(x)), whose logit is log p_data/p_g. A D trained to
     convergence against the frozen G estimates exactly that (Azadi et al. also keep training D with G fixed before
     rejecting): it is the GAN's own D architecture and loss, never the quality classifier, and the rejection code
-    recalibrates it on training images as it does any D. This is how a generator exported without its D (older
-    exports) gets one: `scripts/fit_discriminator.py`.
+    recalibrates it on training images as it does any D. This is how a generator exported without its D gets one:
+    `scripts/fit_discriminator.py`.
 
-    The D step is train_step's part (1) without G's step: cfg.loss's D loss with the real target at
-    1 − label_smoothing, the gradient penalty when gp_weight is set, real and fake in separate passes when D has
-    BatchNorm, a batch of cfg.batch_size real images (a seeded permutation per epoch) and as many fakes from G in
-    eval mode (the G that samples, so D learns the digits rejection will score) with noise and uniform labels drawn
-    as in training. InfoGAN's Q head is left as built: only D's real-vs-fake logit matters to rejection. Adam with
-    cfg.lr_d and (beta1, beta2), as the trainer's.
+    Each step is the trainer's D step (`step.update_d`) without InfoGAN's code loss: a batch of cfg.batch_size real
+    images (a seeded permutation per epoch) against as many fakes from G in eval mode (the G that samples, so D
+    learns the digits rejection will score), noise and uniform labels drawn as in training; Adam as the trainer's.
     The last `holdout` images are kept out of training; with `every` > 0 D's accuracy on them and on as many fresh
     fakes is measured every `every` steps (and at the end) into `report` and passed to `log(step, real, fake)`.
     Seeded: the same arguments give bit-identical weights. Returns D in eval mode.
     """
     from .data import to_float
-    from .losses import LOSSES, gradient_penalty
-    from .models import build_discriminator, sample_labels, sample_noise
+    from .losses import LOSSES
 
-    if cfg.conditional and labels is None:
-        raise ConfigError("fit_discriminator: a conditional D scores (image, label) pairs; pass the images' labels")
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ConfigError(f"fit_discriminator: steps must be a positive whole number, not {steps!r}")
-    n_train = len(images) - holdout
+    n_train = _fit_size(cfg, images, labels, steps, holdout)
     b = cfg.batch_size
-    if n_train < b:
-        raise ConfigError(f"fit_discriminator: {len(images)} images leave fewer than batch_size ({b}) after "
-                          f"holding {holdout} out")
     train_x, train_y = images[:n_train], None if labels is None else labels[:n_train]
     held_x = to_float(images[n_train:])                                     # (holdout, 1, 28, 28)
     held_y = None if labels is None else labels[n_train:]
-    loss = LOSSES[cfg.loss]
-    g_was_training = g.training
-    g.eval()
-    g_params = [p.requires_grad for p in g.parameters()]
-    g.requires_grad_(False)
-    with torch.random.fork_rng(devices=[]):  # D's init (and dropout masks) from `seed`, caller's RNG untouched
+    with _frozen(g), torch.random.fork_rng(devices=[]):  # D's init (and dropout masks) from `seed`, caller's RNG kept
         torch.manual_seed(seed)
         d = build_discriminator(cfg)
         d.train()
-        split_d = any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in d.modules())
+        split, loss = has_batchnorm(d), LOSSES[cfg.loss]
         rng = torch.Generator().manual_seed(seed)                           # data order, noise, labels, GP's ε
         # InfoGAN's Q (d.q) is not part of the real-vs-fake loss: it keeps its initial weights.
         params = [p for name, p in d.named_parameters() if p.requires_grad and not name.startswith("q.")]
         opt = torch.optim.Adam(params, lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), fused=True)  # as in training
         perm, pos = torch.randperm(n_train, generator=rng), 0
-        try:
-            for step in range(1, steps + 1):
-                if pos + b > n_train:  # a new epoch: a new order (the last partial batch is dropped, as in train)
-                    perm, pos = torch.randperm(n_train, generator=rng), 0
-                idx = perm[pos:pos + b]
-                pos += b
-                real = to_float(train_x[idx])                               # (B, 1, 28, 28)
-                y_real = None if train_y is None else train_y[idx]          # (B,)
-                z = sample_noise(cfg, b, rng)                               # (B, latent)
-                y_fake = sample_labels(cfg, b, rng)                         # (B,) or None
-                with torch.no_grad():
-                    fake = g(z, y_fake)                                     # (B, 1, 28, 28), G frozen in eval mode
-                if split_d:
-                    real_l, fake_l = d(real, y_real), d(fake, y_fake)       # (B,), (B,)
-                else:
-                    y_both = None if y_real is None else torch.cat([y_real, y_fake])
-                    real_l, fake_l = d(torch.cat([real, fake]), y_both).split(b)
-                d_loss = loss.d(real_l, fake_l, 1.0 - cfg.label_smoothing)
-                if cfg.gp_weight:
-                    d_loss = d_loss + cfg.gp_weight * gradient_penalty(lambda x, y=y_real: d(x, y), real, fake,
-                                                                       generator=rng)
-                opt.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt.step()
-                if every and (step % every == 0 or step == steps):
-                    acc = _d_accuracy(d, g, cfg, held_x, held_y, seed + 1_000_003 + step)
-                    d.train()
-                    if report is not None:
-                        report.history.append((step, *acc))
-                    if log is not None:
-                        log(step, *acc)
-        finally:
-            for p, r in zip(g.parameters(), g_params):
-                p.requires_grad_(r)
-            g.train(g_was_training)
+        for step in range(1, steps + 1):
+            if pos + b > n_train:  # a new epoch: a new order (the last partial batch is dropped, as in train)
+                perm, pos = torch.randperm(n_train, generator=rng), 0
+            idx = perm[pos:pos + b]
+            pos += b
+            real = to_float(train_x[idx])                                   # (B, 1, 28, 28)
+            y_real = None if train_y is None else train_y[idx]              # (B,)
+            z = sample_noise(cfg, b, rng)                                   # (B, latent)
+            y_fake = sample_labels(cfg, b, rng)                             # (B,) or None
+            with torch.no_grad():
+                fake = g(z, y_fake)                                         # (B, 1, 28, 28), G frozen in eval mode
+            update_d(d, opt, loss, cfg, real, y_real, fake, y_fake, rng, split=split)
+            if every and (step % every == 0 or step == steps):
+                acc = _d_accuracy(d, g, cfg, held_x, held_y, seed + 1_000_003 + step)
+                d.train()
+                if report is not None:
+                    report.history.append((step, *acc))
+                if log is not None:
+                    log(step, *acc)
     return d.eval()
+
+
+def _fit_size(cfg: TrainConfig, images: torch.Tensor, labels: torch.Tensor | None, steps: int, holdout: int) -> int:
+    """How many of `images` fit_discriminator trains on (the rest are held out); a ConfigError for what it refuses."""
+    if cfg.conditional and labels is None:
+        raise ConfigError("fit_discriminator: a conditional D scores (image, label) pairs; pass the images' labels")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"fit_discriminator: steps must be a positive whole number, not {steps!r}")
+    n_train = len(images) - holdout
+    if n_train < cfg.batch_size:
+        raise ConfigError(f"fit_discriminator: {len(images)} images leave fewer than batch_size ({cfg.batch_size}) "
+                          f"after holding {holdout} out")
+    return n_train
+
+
+@contextlib.contextmanager
+def _frozen(g: nn.Module) -> Iterator[None]:
+    """G in eval mode with no gradients for its weights, put back as it was afterwards."""
+    was_training, wants_grad = g.training, [p.requires_grad for p in g.parameters()]
+    g.eval()
+    g.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, r in zip(g.parameters(), wants_grad):
+            p.requires_grad_(r)
+        g.train(was_training)

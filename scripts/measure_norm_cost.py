@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.trainer import build_gan, grad_norm, train_step  # noqa: E402
+from gan_core.step import build_gan, grad_norm, train_step  # noqa: E402
 
 
 def main() -> None:

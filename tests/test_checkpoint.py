@@ -125,7 +125,7 @@ from safetensors import safe_open
 from gan_core import trainer
 from gan_core.checkpoint import check_resumable, saved_order_size
 from gan_core.events import StepMetrics
-from gan_core.trainer import build_gan
+from gan_core.step import build_gan
 from gan_core.config import ConfigError
 
 TINY = dict(g_widths=(32,), d_widths=(32,), batch_size=64, train_subset=512, log_every=1, device="cpu", eval_samples=0)

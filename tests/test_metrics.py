@@ -331,8 +331,8 @@ def test_quality_rows_from_before_realism_still_read():
 
 
 def test_ema_lag_is_what_the_trainers_ema_update_does():
-    # Iterate trainer.ema_update on a weight that equals the step count: the EMA's value trails it by the lag.
-    from gan_core.trainer import ema_update
+    # Iterate step.ema_update on a weight that equals the step count: the EMA's value trails it by the lag.
+    from gan_core.step import ema_update
     update, ema, n = ema_update(0.999), [torch.zeros(1, dtype=torch.float64)], 0
     for step in range(1, 12_001):
         update(ema, [torch.full((1,), float(step), dtype=torch.float64)], torch.tensor(n))

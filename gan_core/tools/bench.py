@@ -18,8 +18,8 @@ from ..config import TrainConfig
 from ..events import ListSink, StepMetrics
 from ..losses import LOSSES, gradient_penalty
 from ..models import build_discriminator, build_generator, sample_noise
-from ..device import resolve_device, resolve_precision
-from ..trainer import train, uses_cuda_graph
+from ..device import resolve_device, resolve_precision, uses_cuda_graph
+from ..trainer import train
 
 
 class TutorialMNIST(Dataset):
@@ -201,7 +201,7 @@ def step_flops(cfg: TrainConfig) -> float:
     weight gradients that autograd skips for frozen or input layers)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..trainer import build_gan, train_step
+    from ..step import build_gan, train_step
 
     m = build_gan(cfg.replace(device="cpu"), torch.device("cpu"))
     counter = FlopCounterMode(display=False)
@@ -218,7 +218,7 @@ def roofline(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[str, An
     flops = step_flops(cfg)
     peak = matmul_peak(torch.bfloat16 if resolve_precision(cfg, device) == "bf16" else torch.float32, device)
     # The fraction from the printed numbers, so that it adds up: where both are small (emulated bf16 on a CPU without
-    # bf16 units peaked at ~8 GFLOP/s) the unrounded ratio differed from theirs by 1 % (issue 26).
+    # bf16 units peaked at ~8 GFLOP/s) the unrounded ratio differed from theirs by 1 %.
     achieved, peak = round(img_s * flops / 1e9, 1), round(peak, 1)
     return {"mflop_per_image": round(flops / 1e6, 1), "img_s": round(img_s, 1), "achieved_gflops": achieved,
             "matmul_peak_gflops": peak, "fraction_of_peak": round(achieved / peak, 3)}

@@ -1,4 +1,4 @@
-"""The prepared device check (issue 16): one call on a lent GPU measures everything, into one JSON file and one log.
+"""The prepared device check: one call on a lent GPU measures everything, into one JSON file and one log.
 
 A GPU is lent to this project only now and then, for minutes, so the check is written and tested before one is at
 hand. Its parts, each recorded on its own (one failing keeps the others' results):
@@ -82,7 +82,7 @@ class Plan:
                    "(5x slower)")
             # Quarter-width DCGANs (width_mult only touches the DCGAN): every code path, a fraction of the FLOPs.
             # The one variant is the default configuration, not a fixed fp32: auto picks bf16 on a CPU with bf16
-            # units, and a fixed-fp32 row left quality_cost nothing to divide by there (issue 26).
+            # units, and a fixed-fp32 row left quality_cost nothing to divide by there.
             return Plan(True, budget, bench_steps=4, bench_overrides=dict(batch_size=32, eval_samples=0),
                         model_overrides=dict(width_mult=0.25), bench_images=2048,
                         variants=(("default", "auto", False, True),),
@@ -91,7 +91,7 @@ class Plan:
                         tests_share=0.5, bench_until=0.8, gen_repeats=5, margin_s=0.0,
                         train_overrides=dict(width_mult=0.125, train_subset=64, batch_size=32, epochs=2,
                                              eval_samples=100, log_every=1))
-        # graph and compile run in "auto" precision: bf16 where native (every H100/H200), as a user's run would.
+        # graph and compile run in "auto" precision: bf16 where native (every GPU since Ampere), as a user's run would.
         return Plan(False, budget, bench_steps=200, bench_overrides=dict(eval_samples=0), model_overrides={},
                     bench_images=None,
                     variants=(("fp32", "fp32", False, False), ("bf16", "bf16", False, False),
@@ -318,8 +318,7 @@ def _reference(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) 
 def part_bench(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
     """Images/s and s/epoch of each (arch, variant) and its ratio to the reference loop of this run; peak memory."""
     from .bench import product_throughput
-    from ..device import resolve_device, resolve_precision
-    from ..trainer import uses_cuda_graph
+    from ..device import resolve_device, resolve_precision, uses_cuda_graph
 
     images = _bench_images(c, data_dir)
     steps = c.plan.bench_steps
@@ -397,8 +396,7 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
     configuration a run uses by default (precision auto, CUDA graph where it applies)."""
     from ..metrics import classifier_path, measure_generator
     from ..models import build_generator
-    from ..device import resolve_device, resolve_precision
-    from ..trainer import uses_cuda_graph
+    from ..device import resolve_device, resolve_precision, uses_cuda_graph
 
     if not classifier_path("mnist").is_file():
         r["error"] = f"no quality classifier at {classifier_path('mnist')}"
@@ -411,8 +409,8 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
         device = resolve_device(cfg)
         g = build_generator(cfg).to(device)  # untrained: scoring costs the same whatever G has learned
         # Warm-up at the same count: loads the classifier and its statistics once, as a run does, and lets cuDNN
-        # time its algorithms for these batch shapes, which a run pays in its first epoch only. (Warmed at 100
-        # samples, the H200 timed 0.47 s for DCGAN, autotuning included, against 0.03 s per epoch in training.)
+        # time its algorithms for these batch shapes, which a run pays in its first epoch only (warmed at another
+        # count, the timing was mostly that autotuning: BENCHMARKS.md).
         measure_generator(g, cfg, cfg.eval_samples)
         _sync(device)
         t = time.monotonic()
@@ -436,7 +434,7 @@ def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
 
 def _fast_path(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """The fast-path settings a run of `cfg` turns on: TF32 flags and whether its conv weights are NHWC."""
-    from ..trainer import build_gan
+    from ..step import build_gan
 
     m = build_gan(cfg, device)  # what the run builds
     convs = [p for p in (*m.g.parameters(), *m.d.parameters()) if p.dim() == 4]
