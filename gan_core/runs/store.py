@@ -734,14 +734,16 @@ class Store:
             return bool(c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.QUEUED))
                                   .values(**values)).rowcount)
 
-    def finish(self, run_id: int, status: str, error: str | None = None) -> None:
-        """Record a run's final status: one of status.FINISHED (ValueError for any other), from whatever the run
-        was: a worker reports how training ended even where the store already marked the run interrupted."""
+    def finish(self, run_id: int, status: str, error: str | None = None) -> bool:
+        """Record a run's final status, one of status.FINISHED (ValueError for any other), where TRANSITIONS allows
+        the move from the run's status now (from interrupted too: a worker reports how training ended even where
+        the store already marked the run interrupted). False, and nothing written, for a run that has moved on,
+        e.g. queued again by a person."""
         if status not in FINISHED:
             raise ValueError(f"{status!r} is not a final status; one of {', '.join(sorted(FINISHED))}")
         with self.engine.begin() as c:
-            c.execute(update(Run).where(Run.id == run_id).values(
-                status=status, error=error, finished_at=time.time(), stop_requested=False))
+            return bool(c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus(status))).values(
+                status=status, error=error, finished_at=time.time(), stop_requested=False)).rowcount)
 
     def set_progress(self, run_id: int, epoch: int | None = None, step: int | None = None,
                      ran_on: str | None = None) -> None:
