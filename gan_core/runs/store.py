@@ -800,16 +800,6 @@ class Store:
         with self.reader.connect() as c:
             return c.execute(select(func.max(StepMetric.step)).where(StepMetric.run_id == run_id)).scalar() or 0
 
-    def step_rate(self, run_id: int, last: int = 200) -> float | None:
-        """Steps per wall-clock second over the run's newest `last` metric rows (epoch-end work included)."""
-        with self.reader.connect() as c:
-            rows = c.execute(select(StepMetric.step, StepMetric.created_at).where(StepMetric.run_id == run_id)
-                             .order_by(StepMetric.step.desc()).limit(last)).all()
-        if len(rows) < 2:
-            return None
-        (s1, t1), (s0, t0) = rows[0], rows[-1]
-        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
-
     def step_rates(self, run_id: int, recent_s: float = 30.0,
                    since: float | None = None) -> tuple[float | None, float | None]:
         """(recent, earlier) steps per wall-clock second: over the newest `recent_s` seconds of stored metrics, and
