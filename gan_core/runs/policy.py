@@ -294,7 +294,7 @@ def resume_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Set
 
 
 # Switches a demo run may not turn on, and why (the Train form disables them there). torch.compile's compile time
-# (an 8-step run took 29.6 s instead of 3.4 s) is compute none of the caps counts.
+# is several times a demo-sized run's training (BENCHMARKS.md) and is compute none of the caps counts.
 DEMO_OFF = {"compile": "torch.compile is off on this demo: compiling takes longer than a demo-sized run trains, and "
                        "no demo cap counts that time; untick it (Performance)"}
 

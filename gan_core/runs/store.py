@@ -405,7 +405,7 @@ class Store:
         with self.reader.connect() as c:
             return _views(c.execute(q), unreadable)
 
-    # --- the runs table: one page at a time, however many rows (issue 27) --------------------------------------
+    # --- the runs table: one page at a time, however many rows -------------------------------------------------
     def runs_page(self, where: RunWhere, limit: int, offset: int = 0,
                   unreadable: list[UnreadableRun] | None = None) -> list[RunView]:
         """At most `limit` (not deleted) runs that match `where`, newest first, after skipping `offset` of them:
