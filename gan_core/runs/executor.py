@@ -166,7 +166,7 @@ class RayExecutor(Executor):
             if now is not None and now.status in ACTIVE and now.worker_id == self.worker_id:
                 reason = (str(e).strip().splitlines() or [""])[0][:300]
                 self.store.finish(run.id, RunStatus.INTERRUPTED, f"its Ray task ended early ({type(e).__name__}: "
-                                                                 f"{reason}); resume continues from the last checkpoint")
+                                  f"{reason}); resume continues from the last checkpoint")
 
 
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
