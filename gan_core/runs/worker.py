@@ -1,9 +1,9 @@
 """A worker's work: train one claimed run, with its events written to the store, a heartbeat, and stop requests.
 
-`python -m gan_core worker` (cli.py) runs the dispatcher (dispatcher.py), which claims queued runs and hands each to
-an executor (executor.py); either executor trains a run with `run_one`, here. The dashboard starts a worker itself
-when none is alive (`ensure_worker`). A worker killed mid-run leaves its run 'running' with a stale heartbeat; the
-next worker (or dashboard) to look marks it 'interrupted', and resuming it continues from its newest checkpoint.
+`python -m gan_core worker` (cli/worker.py) runs the dispatcher (dispatcher.py), which claims queued runs and hands
+each to an executor (executor.py); either executor trains a run with `run_one`, here. The dashboard starts a worker
+itself when none is alive (`ensure_worker`). A worker killed mid-run leaves its run 'running' with a stale heartbeat;
+the next worker (or dashboard) to look marks it 'interrupted', and resuming it continues from its newest checkpoint.
 """
 from __future__ import annotations
 
