@@ -121,8 +121,9 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
     out.mkdir(parents=True, exist_ok=True)
     resume_from = durable_checkpoint(store, run) if run.resume else None
     if resume_from is not None:
-        h = read_header(resume_from)
-        store.rewind(run.id, h["step"], h["epoch"])  # metrics after the checkpoint are recomputed, not doubled
+        header = read_header(resume_from)
+        # metrics after the checkpoint are recomputed, not doubled
+        store.rewind(run.id, header["step"], header["epoch"])
     else:
         store.rewind(run.id, 0, 0)
     atomic_write_text(out / "config.json", json.dumps(run.config.to_dict(), indent=2))
