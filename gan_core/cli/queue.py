@@ -106,13 +106,13 @@ def cmd_sweeps(args: argparse.Namespace) -> int:
                 {s: sum(r.status == s for r in runs) for s in {r.status for r in runs}}.items()))
             print(f"{sw.id:>5}  {sw.name}  {len(runs)} runs ({states or 'none left'})")
         return 0
-    sw = store.get_sweep(args.sweep)
-    if sw is None:
+    sweep = store.get_sweep(args.sweep)
+    if sweep is None:
         raise ConfigError(f"--sweep {args.sweep}: no such sweep (see `sweeps`)")
-    runs = store.sweep_runs(sw.id)
-    board = leaderboard(sw.points, [(r.id, r.sweep_point, r.status) for r in runs],
+    runs = store.sweep_runs(sweep.id)
+    board = leaderboard(sweep.points, [(r.id, r.sweep_point, r.status) for r in runs if r.sweep_point is not None],
                         {r.id: store.quality(r.id) for r in runs}, args.metric)
-    print(f"sweep {sw.id} {sw.name}: ranked by {args.metric} (mean over seeds)")
+    print(f"sweep {sweep.id} {sweep.name}: ranked by {args.metric} (mean over seeds)")
     for e in board:
         score = "-" if e.mean is None else f"{e.mean:.3f}" + ("" if e.std is None else f" ± {e.std:.3f}")
         rank = "-" if e.rank is None else e.rank

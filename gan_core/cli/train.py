@@ -66,9 +66,10 @@ def train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
         return config_from_args(args), None
     resume = Path(args.resume)
     if resume.is_dir():
-        resume = latest_checkpoint(resume)
-        if resume is None:
+        newest = latest_checkpoint(resume)
+        if newest is None:
             raise CheckpointError("no checkpoints to resume from", args.resume)
+        resume = newest
     if args.preset:  # a preset is a whole recipe, architecture included: it cannot half-apply to a run
         raise ConfigError(f"--preset {args.preset} cannot be combined with --resume: a resumed run keeps its "
                           f"checkpoint's recipe. Drop --preset; to change fields such as --epochs or --lr-g, "

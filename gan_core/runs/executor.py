@@ -189,7 +189,8 @@ def connect_ray() -> str:
     address = os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
         ours = signal.getsignal(signal.SIGTERM)  # ray.init replaces it with sys.exit: keep the graceful one
-        ray.init(address=address, **({} if address else {"include_dashboard": False}))
+        local: dict[str, Any] = {} if address else {"include_dashboard": False}
+        ray.init(address=address, **local)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, ours)
     return f"the Ray cluster at {address}" if address else "a local Ray"

@@ -189,6 +189,7 @@ def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | No
     net = subnet(me.address)
     # (cap, who, single-run text, sweep text): one row per group that the caps count; '' address: no such group.
     wait, later, minute = "wait for one to finish or stop one", "try again in a few minutes", "try again in a minute"
+    live: list[tuple[int, dict[str, Any], str, str, str]]  # `who` splats into count_runs' keyword arguments
     live = [(settings.max_queued_per_user, {"owner_key": me.key}, "you already have {runs} queued or training",
              "runs a person may have queued or training", wait)]
     per_minute = [(settings.submissions_per_minute, {"owner_key": me.key}, "at most {runs} a minute per person",

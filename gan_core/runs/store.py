@@ -243,7 +243,7 @@ def _where_from(address: str | None, subnet: str | None) -> dict[str, str]:
 def _fair_share() -> list[ColumnElement[Any]]:
     """The ORDER BY terms of `Store.claim`'s fair share, for each queued run: when a run of its subnet, of its
     address and of its owner last started (-1: never). Each is one lookup in an (x, started_at) index."""
-    terms = []
+    terms: list[ColumnElement[Any]] = []
     for name in ("subnet", "address", "owner_key"):
         other = aliased(Run)
         last = (select(func.max(other.started_at)).where(getattr(other, name) == getattr(Run, name))
@@ -335,8 +335,9 @@ class Store:
     def sweep_run_counts(self) -> dict[int, int]:
         """How many (not deleted) runs each sweep has left: sweep id → count, sweeps with none left out."""
         with self.reader.connect() as c:
-            return dict(c.execute(select(Run.sweep_id, func.count()).where(
-                Run.sweep_id.is_not(None), Run.deleted_at.is_(None)).group_by(Run.sweep_id)).all())
+            rows = c.execute(select(Run.sweep_id, func.count()).where(
+                Run.sweep_id.is_not(None), Run.deleted_at.is_(None)).group_by(Run.sweep_id)).all()
+        return {sweep_id: count for sweep_id, count in rows if sweep_id is not None}
 
     def sweep_runs(self, sweep_id: int, unreadable: list[UnreadableRun] | None = None) -> list[RunView]:
         """The runs of a sweep (soft-deleted ones left out), in the order they were queued; rows whose config does
@@ -818,7 +819,7 @@ class Store:
                                .order_by(StepMetric.step.desc()).limit(1)).first()
             first = c.execute(select(StepMetric.step, StepMetric.created_at).where(*mine)
                               .order_by(StepMetric.step).limit(1)).first()
-            if before is None:  # a young run (or stretch): from its first batch
+            if before is None and first is not None:  # a young run (or stretch): from its first batch
                 before = c.execute(select(StepMetric.step, StepMetric.created_at)
                                    .where(*mine, StepMetric.created_at == first[1])
                                    .order_by(StepMetric.step.desc()).limit(1)).first()

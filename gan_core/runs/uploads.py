@@ -116,7 +116,7 @@ def _read_ledger(root: Path) -> dict[str, list]:
         ledger = {}
     if not isinstance(ledger, dict):
         ledger = {}
-    return {k: ledger.get(k) if isinstance(ledger.get(k), list) else [] for k in ("attempts", "stored")}
+    return {k: list(ledger[k]) if isinstance(ledger.get(k), list) else [] for k in ("attempts", "stored")}
 
 
 def _write_ledger(root: Path, ledger: dict[str, list], now: float) -> None:

@@ -84,7 +84,8 @@ class StoreSink:
 
     def _judge(self, epoch: int, step: int, fd: Any) -> None:
         """Apply the sweep's pruning rule to this epoch's FD against its peers' at the same epoch."""
-        if self.spec is None or self.spec.prune == "none" or self.stop is None or not isinstance(fd, (int, float)):
+        if self.spec is None or self.spec.prune == "none" or self.stop is None or not isinstance(fd, (int, float)) \
+                or self.run.sweep_id is None:
             return
         if step >= planned_steps(self.run.config):  # its last epoch: every step is trained, nothing left to save;
             return                                  # stopping now would end a finished run as 'pruned', not done
