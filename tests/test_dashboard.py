@@ -151,21 +151,22 @@ def test_eta_prefers_the_wall_clock_step_rate():
     assert dash.eta_seconds(_run(), _rows(30), steps_per_sec=3.0) == pytest.approx(300)
 
 
-def test_store_step_rate_and_latest_sample(tmp_path, monkeypatch):
+def test_store_step_rates_and_latest_sample(tmp_path, monkeypatch):
     import gan_core.runs.store as store_mod
     from gan_core.runs.store import Store
     store = Store(url=None, home=tmp_path)
     run_id = store.submit(TrainConfig(epochs=1))
-    assert store.step_rate(run_id) is None and store.latest_sample(run_id) is None
+    assert store.step_rates(run_id) == (None, None) and store.latest_sample(run_id) is None
     row = dict(epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5, images_per_sec=10.0)
     # Rows stamped at known times (the store stamps each batch with time.time()), so the rate is exact on any load.
     for t, step in ((1000.0, 1), (1002.5, 11), (1003.0, 31)):
         monkeypatch.setattr(store_mod.time, "time", lambda t=t: t)
         store.add_step_metrics(run_id, [dict(row, step=step)])
         if step == 11:
-            assert store.step_rate(run_id) == 4.0  # 10 steps in 2.5 s
+            assert store.step_rates(run_id)[0] == 4.0  # 10 steps in 2.5 s
     monkeypatch.undo()
-    assert store.step_rate(run_id) == 10.0 and store.step_rate(run_id, last=2) == 40.0  # 30 steps in 3 s; 20 in 0.5
+    # 30 steps in 3 s; over the newest 0.4 s, 20 in 0.5 (from the batch before), and 10 in 2.5 before that
+    assert store.step_rates(run_id)[0] == 10.0 and store.step_rates(run_id, recent_s=0.4) == (40.0, 4.0)
     store.add_sample(run_id, 1, 11, "run-000001/samples/epoch-0001.png")
     store.add_sample(run_id, 2, 22, "run-000001/samples/epoch-0002.png")
     assert store.latest_sample(run_id)["epoch"] == 2

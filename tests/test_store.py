@@ -237,6 +237,27 @@ def test_status_moves_follow_the_lifecycle(store):
         _may_become(RunStatus.RUNNING, RunStatus.DONE)
 
 
+def test_finish_moves_a_run_only_along_the_lifecycle(store):
+    """finish goes through the same check as every other status change: a queued run never becomes done, a finished
+    run is not finished again as something else, a late report never overwrites a run queued again; an interrupted
+    run's worker may still report how the run ended, and a stop the Ray executor's shutdown asked for is an
+    interruption."""
+    a = store.submit(TrainConfig(epochs=1))
+    assert not store.finish(a, "done") and store.get(a).status == "queued"  # nothing trained it
+    store.claim("w", cap=1)
+    assert store.finish(a, "done") and store.get(a).status == "done"
+    assert not store.finish(a, "failed", "late") and (store.get(a).status, store.get(a).error) == ("done", None)
+    b = store.submit(TrainConfig(epochs=1))
+    store.claim("w", cap=1)
+    time.sleep(0.05)
+    assert store.mark_interrupted(stale_after=0.01) == [b]
+    assert store.finish(b, "stopped") and store.get(b).status == "stopped"  # its worker reported after all
+    assert store.finish(b, "interrupted", "the dispatcher was shut down") and store.get(b).status == "interrupted"
+    assert store.request_resume(b)
+    assert not store.finish(b, "done") and store.get(b).status == "queued"  # the old worker's report comes too late
+    assert store.finish(b, "stopped") and store.get(b).status == "stopped"  # a queued run may be stopped
+
+
 def test_artifacts_dir_is_the_stored_folder_inside_gan_home(store):
     import dataclasses
     run = store.get(store.submit(TrainConfig(epochs=1)))

@@ -19,7 +19,7 @@ import uuid
 from . import policy
 from .capability import Capabilities
 from .executor import EXECUTORS
-from .settings import WorkerSettings
+from .settings import Settings, WorkerSettings
 from .store import Store
 from .worker import STARTED_AS_ENV
 
@@ -34,7 +34,7 @@ def dispatch(store: Store, executor: str = "local", worker_id: str | None = None
     queue is empty and this worker's runs have ended, or after `max_runs` runs; returns the runs that ended. `cap`
     overrides GAN_MAX_CONCURRENT (the demo's cap still applies)."""
     settings = settings or WorkerSettings.from_env()
-    limits = policy.Settings.from_env()
+    limits = Settings.from_env()
     cap = policy.worker_cap(cap or settings.max_concurrent, limits)
     shutdown = shutdown or threading.Event()
     kind = EXECUTORS[executor]

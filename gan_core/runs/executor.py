@@ -166,7 +166,7 @@ class RayExecutor(Executor):
             if now is not None and now.status in ACTIVE and now.worker_id == self.worker_id:
                 reason = (str(e).strip().splitlines() or [""])[0][:300]
                 self.store.finish(run.id, RunStatus.INTERRUPTED, f"its Ray task ended early ({type(e).__name__}: "
-                                                                 f"{reason}); resume continues from the last checkpoint")
+                                  f"{reason}); resume continues from the last checkpoint")
 
 
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
@@ -189,7 +189,8 @@ def connect_ray() -> str:
     address = os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
         ours = signal.getsignal(signal.SIGTERM)  # ray.init replaces it with sys.exit: keep the graceful one
-        ray.init(address=address, **({} if address else {"include_dashboard": False}))
+        local: dict[str, Any] = {} if address else {"include_dashboard": False}
+        ray.init(address=address, **local)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, ours)
     return f"the Ray cluster at {address}" if address else "a local Ray"

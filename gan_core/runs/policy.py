@@ -189,6 +189,7 @@ def _queue_guard(store: Store, me: Identity, settings: Settings, now: float | No
     net = subnet(me.address)
     # (cap, who, single-run text, sweep text): one row per group that the caps count; '' address: no such group.
     wait, later, minute = "wait for one to finish or stop one", "try again in a few minutes", "try again in a minute"
+    live: list[tuple[int, dict[str, Any], str, str, str]]  # `who` splats into count_runs' keyword arguments
     live = [(settings.max_queued_per_user, {"owner_key": me.key}, "you already have {runs} queued or training",
              "runs a person may have queued or training", wait)]
     per_minute = [(settings.submissions_per_minute, {"owner_key": me.key}, "at most {runs} a minute per person",
@@ -294,7 +295,7 @@ def resume_sweep(store: Store, sweep_id: int, who: Identity | str, settings: Set
 
 
 # Switches a demo run may not turn on, and why (the Train form disables them there). torch.compile's compile time
-# (an 8-step run took 29.6 s instead of 3.4 s) is compute none of the caps counts.
+# is several times a demo-sized run's training (BENCHMARKS.md) and is compute none of the caps counts.
 DEMO_OFF = {"compile": "torch.compile is off on this demo: compiling takes longer than a demo-sized run trains, and "
                        "no demo cap counts that time; untick it (Performance)"}
 

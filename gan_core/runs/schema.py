@@ -253,7 +253,7 @@ def _upgrade(c: Connection, version: int) -> None:
             if name not in have:
                 c.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {ddl}"))
         c.execute(update(Run).where(Run.queued_at.is_(None)).values(queued_at=Run.created_at))
-        for index in Run.__table__.indexes:
+        for index in Base.metadata.tables[Run.__tablename__].indexes:
             if index.name in {"ix_runs_owner_started", "ix_runs_address_started", "ix_runs_subnet_started"}:
                 index.create(c, checkfirst=True)
     c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, fields
+from typing import Any, cast
 
 from ..config import ConfigError
 
@@ -83,11 +84,11 @@ class Settings:
     def from_env(cls) -> Settings:
         """GAN_DEMO_MODE=1, GAN_ADMINS=a,b and GAN_DEMO_<CAP> (e.g. GAN_DEMO_MAX_EPOCHS=3) override the defaults."""
         d = cls()
-        num = {f: env_number(f"GAN_DEMO_{f.upper()}", getattr(d, f))
-               for f in ("max_epochs", "max_steps", "max_params", "max_train_tflop", "max_queued_per_user",
-                         "max_queued_total", "max_concurrent", "max_grid", "submissions_per_minute",
-                         "submissions_per_minute_total", "max_queued_per_address", "max_queued_per_subnet",
-                         "submissions_per_minute_per_address", "submissions_per_minute_per_subnet", "prune_days")}
+        caps = ("max_epochs", "max_steps", "max_params", "max_train_tflop", "max_queued_per_user", "max_queued_total",
+                "max_concurrent", "max_grid", "submissions_per_minute", "submissions_per_minute_total",
+                "max_queued_per_address", "max_queued_per_subnet", "submissions_per_minute_per_address",
+                "submissions_per_minute_per_subnet", "prune_days")
+        num: dict[str, Any] = {f: env_number(f"GAN_DEMO_{f.upper()}", getattr(d, f)) for f in caps}
         return cls(demo_mode=env_text("GAN_DEMO_MODE", "0").lower() in ("1", "true", "yes"),
                    admins=frozenset(a.strip() for a in env_text("GAN_ADMINS", "").split(",") if a.strip()),
                    max_upload_mb=env_number("GAN_MAX_UPLOAD_MB", d.max_upload_mb),
@@ -96,8 +97,8 @@ class Settings:
                    upload_keep_days=env_number("GAN_UPLOAD_KEEP_DAYS", d.upload_keep_days),
                    upload_quota_mb_per_address=env_number("GAN_UPLOAD_QUOTA_MB_PER_ADDRESS",
                                                           d.upload_quota_mb_per_address),
-                   **{f: env_number(f"GAN_{f.upper()}", getattr(d, f)) for f in (
-                       "uploads_per_hour_per_user", "uploads_per_hour_per_address", "uploads_per_hour_per_subnet")},
+                   **cast("dict[str, Any]", {f: env_number(f"GAN_{f.upper()}", getattr(d, f)) for f in (
+                       "uploads_per_hour_per_user", "uploads_per_hour_per_address", "uploads_per_hour_per_subnet")}),
                    max_run_memory_gb=env_number("GAN_DEMO_MAX_RUN_MEMORY_GB", d.max_run_memory_gb),
                    trusted_proxy_hops=env_count("GAN_TRUSTED_PROXY_HOPS", d.trusted_proxy_hops), **num)
 
@@ -114,21 +115,22 @@ class WorkerSettings:
     @classmethod
     def from_env(cls) -> WorkerSettings:
         """GAN_HEARTBEAT_S, GAN_HEARTBEAT_TIMEOUT and GAN_MAX_CONCURRENT over the defaults; ConfigError if malformed."""
-        return cls(**{f.name: env_number(f.metadata["env"], f.default) for f in fields(cls)})
+        defaults = cls()
+        values: dict[str, Any] = {f.name: env_number(f.metadata["env"], getattr(defaults, f.name)) for f in fields(cls)}
+        return cls(**values)
 
     @classmethod
     def read(cls, name: str) -> int | float:
         """One field from the environment, whatever the others hold (the dashboard needs `stale_after` alone)."""
-        f = cls.__dataclass_fields__[name]
-        return env_number(f.metadata["env"], f.default)
+        return env_number(cls.__dataclass_fields__[name].metadata["env"], getattr(cls(), name))
 
     @classmethod
     def problems(cls) -> dict[str, str]:
         """{environment variable: what is wrong with it} for every malformed one ({} when all are fine)."""
-        found = {}
+        found, defaults = {}, cls()
         for f in fields(cls):
             try:
-                env_number(f.metadata["env"], f.default)
+                env_number(f.metadata["env"], getattr(defaults, f.name))
             except ConfigError as e:
                 found[f.metadata["env"]] = str(e)
         return found

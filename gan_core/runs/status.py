@@ -4,10 +4,13 @@
       │                 │  │                      │
       │ stop            │  └── done / failed / stopped / interrupted / pruned ◀──┘
       ▼                 ▼
-    stopped ◀───────────┘        stopped / interrupted / failed / done ──resume──▶ queued
+    stopped ◀───────────┘        stopped / interrupted / failed / done / pruned ──resume──▶ queued
 
-The store is the only writer of a status; it checks each move against `TRANSITIONS` (store._may_become). `RunStatus` is a `StrEnum`,
-so a member equals its stored string ("queued") and the database column stays plain text.
+    interrupted ──its worker reports the end after all──▶ done / failed / stopped / interrupted / pruned
+    stopped ──the Ray executor's own shutdown asked that stop──▶ interrupted
+
+The store is the only writer of a status; it checks each move against `TRANSITIONS` (store._may_become).
+`RunStatus` is a `StrEnum`, so a member equals its stored string ("queued") and the database column stays plain text.
 """
 from __future__ import annotations
 
@@ -37,10 +40,16 @@ FINISHED: frozenset[RunStatus] = frozenset({RunStatus.STOPPED, RunStatus.DONE, R
 #: Can be queued again to continue from its newest checkpoint (a done run only with more epochs or steps).
 RESUMABLE: frozenset[RunStatus] = FINISHED
 
-#: Every allowed move, from → to. Anything else is a bug in the caller.
+#: Every allowed move, from → to: the store's UPDATEs match only these (store._may_become).
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.STOPPED}),
     RunStatus.RUNNING: frozenset({RunStatus.STOPPING}) | FINISHED,
     RunStatus.STOPPING: FINISHED,
-    **{s: frozenset({RunStatus.QUEUED}) for s in RESUMABLE},
+    **{s: frozenset({RunStatus.QUEUED}) for s in (RunStatus.DONE, RunStatus.FAILED, RunStatus.PRUNED)},
+    # A worker the store marked interrupted (its heartbeats were late) may still be training: its own report of how
+    # the run ended is the truer one.
+    RunStatus.INTERRUPTED: frozenset({RunStatus.QUEUED}) | FINISHED,
+    # RayExecutor.drain stops its runs to shut down; a run that ended stopped by that request is resumable work the
+    # shutdown cut short, not a person's stop.
+    RunStatus.STOPPED: frozenset({RunStatus.QUEUED, RunStatus.INTERRUPTED}),
 }

@@ -243,7 +243,7 @@ def _where_from(address: str | None, subnet: str | None) -> dict[str, str]:
 def _fair_share() -> list[ColumnElement[Any]]:
     """The ORDER BY terms of `Store.claim`'s fair share, for each queued run: when a run of its subnet, of its
     address and of its owner last started (-1: never). Each is one lookup in an (x, started_at) index."""
-    terms = []
+    terms: list[ColumnElement[Any]] = []
     for name in ("subnet", "address", "owner_key"):
         other = aliased(Run)
         last = (select(func.max(other.started_at)).where(getattr(other, name) == getattr(Run, name))
@@ -335,8 +335,9 @@ class Store:
     def sweep_run_counts(self) -> dict[int, int]:
         """How many (not deleted) runs each sweep has left: sweep id → count, sweeps with none left out."""
         with self.reader.connect() as c:
-            return dict(c.execute(select(Run.sweep_id, func.count()).where(
-                Run.sweep_id.is_not(None), Run.deleted_at.is_(None)).group_by(Run.sweep_id)).all())
+            rows = c.execute(select(Run.sweep_id, func.count()).where(
+                Run.sweep_id.is_not(None), Run.deleted_at.is_(None)).group_by(Run.sweep_id)).all()
+        return {sweep_id: count for sweep_id, count in rows if sweep_id is not None}
 
     def sweep_runs(self, sweep_id: int, unreadable: list[UnreadableRun] | None = None) -> list[RunView]:
         """The runs of a sweep (soft-deleted ones left out), in the order they were queued; rows whose config does
@@ -405,7 +406,7 @@ class Store:
         with self.reader.connect() as c:
             return _views(c.execute(q), unreadable)
 
-    # --- the runs table: one page at a time, however many rows (issue 27) --------------------------------------
+    # --- the runs table: one page at a time, however many rows -------------------------------------------------
     def runs_page(self, where: RunWhere, limit: int, offset: int = 0,
                   unreadable: list[UnreadableRun] | None = None) -> list[RunView]:
         """At most `limit` (not deleted) runs that match `where`, newest first, after skipping `offset` of them:
@@ -734,14 +735,16 @@ class Store:
             return bool(c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus.QUEUED))
                                   .values(**values)).rowcount)
 
-    def finish(self, run_id: int, status: str, error: str | None = None) -> None:
-        """Record a run's final status: one of status.FINISHED (ValueError for any other), from whatever the run
-        was: a worker reports how training ended even where the store already marked the run interrupted."""
+    def finish(self, run_id: int, status: str, error: str | None = None) -> bool:
+        """Record a run's final status, one of status.FINISHED (ValueError for any other), where TRANSITIONS allows
+        the move from the run's status now (from interrupted too: a worker reports how training ended even where
+        the store already marked the run interrupted). False, and nothing written, for a run that has moved on,
+        e.g. queued again by a person."""
         if status not in FINISHED:
             raise ValueError(f"{status!r} is not a final status; one of {', '.join(sorted(FINISHED))}")
         with self.engine.begin() as c:
-            c.execute(update(Run).where(Run.id == run_id).values(
-                status=status, error=error, finished_at=time.time(), stop_requested=False))
+            return bool(c.execute(update(Run).where(Run.id == run_id, _may_become(RunStatus(status))).values(
+                status=status, error=error, finished_at=time.time(), stop_requested=False)).rowcount)
 
     def set_progress(self, run_id: int, epoch: int | None = None, step: int | None = None,
                      ran_on: str | None = None) -> None:
@@ -798,16 +801,6 @@ class Store:
         with self.reader.connect() as c:
             return c.execute(select(func.max(StepMetric.step)).where(StepMetric.run_id == run_id)).scalar() or 0
 
-    def step_rate(self, run_id: int, last: int = 200) -> float | None:
-        """Steps per wall-clock second over the run's newest `last` metric rows (epoch-end work included)."""
-        with self.reader.connect() as c:
-            rows = c.execute(select(StepMetric.step, StepMetric.created_at).where(StepMetric.run_id == run_id)
-                             .order_by(StepMetric.step.desc()).limit(last)).all()
-        if len(rows) < 2:
-            return None
-        (s1, t1), (s0, t0) = rows[0], rows[-1]
-        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
-
     def step_rates(self, run_id: int, recent_s: float = 30.0,
                    since: float | None = None) -> tuple[float | None, float | None]:
         """(recent, earlier) steps per wall-clock second: over the newest `recent_s` seconds of stored metrics, and
@@ -826,7 +819,7 @@ class Store:
                                .order_by(StepMetric.step.desc()).limit(1)).first()
             first = c.execute(select(StepMetric.step, StepMetric.created_at).where(*mine)
                               .order_by(StepMetric.step).limit(1)).first()
-            if before is None:  # a young run (or stretch): from its first batch
+            if before is None and first is not None:  # a young run (or stretch): from its first batch
                 before = c.execute(select(StepMetric.step, StepMetric.created_at)
                                    .where(*mine, StepMetric.created_at == first[1])
                                    .order_by(StepMetric.step.desc()).limit(1)).first()

@@ -70,13 +70,20 @@ class Param:
         if self.lo is not None:
             if self.name not in _NUMERIC:
                 raise ConfigError(f"sweep: {self.name} is not a number, so it takes values a,b,c, not a range")
-            if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.lo < self.hi):
-                raise ConfigError(f"sweep: {self.name} range {self.lo:g}..{self.hi:g} must go from a smaller to a "
+            lo, hi = self.bounds()
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ConfigError(f"sweep: {self.name} range {lo:g}..{hi:g} must go from a smaller to a "
                                   f"larger finite number")
-            if self.log and self.lo <= 0:
-                raise ConfigError(f"sweep: {self.name} log range must be above 0, got {self.lo:g}..{self.hi:g}")
+            if self.log and lo <= 0:
+                raise ConfigError(f"sweep: {self.name} log range must be above 0, got {lo:g}..{hi:g}")
         if len(set(map(_key, self.choices))) != len(self.choices):
             raise ConfigError(f"sweep: {self.name} lists a value twice")
+
+    def bounds(self) -> tuple[float, float]:
+        """A range's (lo, hi); ConfigError for a param of values, or a range missing an end."""
+        if self.lo is None or self.hi is None:
+            raise ConfigError(f"sweep: {self.name} needs either values a,b,c or a range lo..hi")
+        return self.lo, self.hi
 
     def text(self) -> str:
         """The form `parse_param` reads back: 'lr_g=1e-4,2e-4' or 'lr_g=1e-5..1e-3:log'."""
@@ -90,10 +97,11 @@ class Param:
         """One random value: a choice, or uniform (log-uniform) in the range, rounded for an integer field."""
         if self.choices:
             return rng.choice(self.choices)
+        lo, hi = self.bounds()
         if self.log:
-            v = math.exp(rng.uniform(math.log(self.lo), math.log(self.hi)))
+            v = math.exp(rng.uniform(math.log(lo), math.log(hi)))
         else:
-            v = rng.uniform(self.lo, self.hi)
+            v = rng.uniform(lo, hi)
         return round(v) if self.name in _INT else float(f"{v:.4g}")  # 4 digits: readable, and enough for a search
 
 

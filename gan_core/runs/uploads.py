@@ -53,17 +53,17 @@ def store_upload(home: Path, owner_key: str, data: bytes, settings: Settings, no
     written but the attempt."""
     if not owner_key:
         raise UploadError("sign in to upload a generator; signed-out visitors can use runs and pretrained ones")
-    t = time.time() if now is None else now
+    at = time.time() if now is None else now
     path = person_dir(home, owner_key) / f"{hashlib.sha256(data).hexdigest()[:32]}{SUFFIX}"
     root = uploads_dir(home)
     with _locked(root):
-        if _reused(path, data, t):
+        if _reused(path, data, at):
             return path
-        _admit(root, owner_key, address, settings, t)  # the rate limits, before a byte is parsed
+        _admit(root, owner_key, address, settings, at)  # the rate limits, before a byte is parsed
     check_upload(data, settings.max_upload_mb)  # a refused file never touches the disk
-    prune_uploads(home, settings, now=t)  # expired uploads free their quota first (it takes the lock itself)
+    prune_uploads(home, settings, now=at)  # expired uploads free their quota first (it takes the lock itself)
     with _locked(root):  # two uploads at once must not both pass the quota that only one fits
-        if _reused(path, data, t):
+        if _reused(path, data, at):
             return path
         mine = sum(_size(p) for p in _files(path.parent))
         total = sum(_size(p) for p in _all_files(home))
@@ -85,10 +85,10 @@ def store_upload(home: Path, owner_key: str, data: bytes, settings: Settings, no
                               f"more than the {settings.upload_quota_mb_total:g} MB allowed in total "
                               f"(GAN_UPLOAD_QUOTA_MB_TOTAL); try again after older uploads expire")
         atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
-        os.utime(path, (t, t))
+        os.utime(path, (at, at))
         if address:
-            ledger["stored"].append([t, _tag(address), path.relative_to(root).as_posix(), len(data)])
-            _write_ledger(root, ledger, t)
+            ledger["stored"].append([at, _tag(address), path.relative_to(root).as_posix(), len(data)])
+            _write_ledger(root, ledger, at)
     return path
 
 
@@ -116,7 +116,7 @@ def _read_ledger(root: Path) -> dict[str, list]:
         ledger = {}
     if not isinstance(ledger, dict):
         ledger = {}
-    return {k: ledger.get(k) if isinstance(ledger.get(k), list) else [] for k in ("attempts", "stored")}
+    return {k: list(ledger[k]) if isinstance(ledger.get(k), list) else [] for k in ("attempts", "stored")}
 
 
 def _write_ledger(root: Path, ledger: dict[str, list], now: float) -> None:

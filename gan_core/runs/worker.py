@@ -1,9 +1,9 @@
 """A worker's work: train one claimed run, with its events written to the store, a heartbeat, and stop requests.
 
-`python -m gan_core worker` (cli.py) runs the dispatcher (dispatcher.py), which claims queued runs and hands each to
-an executor (executor.py); either executor trains a run with `run_one`, here. The dashboard starts a worker itself
-when none is alive (`ensure_worker`). A worker killed mid-run leaves its run 'running' with a stale heartbeat; the
-next worker (or dashboard) to look marks it 'interrupted', and resuming it continues from its newest checkpoint.
+`python -m gan_core worker` (cli/worker.py) runs the dispatcher (dispatcher.py), which claims queued runs and hands
+each to an executor (executor.py); either executor trains a run with `run_one`, here. The dashboard starts a worker
+itself when none is alive (`ensure_worker`). A worker killed mid-run leaves its run 'running' with a stale heartbeat;
+the next worker (or dashboard) to look marks it 'interrupted', and resuming it continues from its newest checkpoint.
 """
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ class StoreSink:
 
     def _judge(self, epoch: int, step: int, fd: Any) -> None:
         """Apply the sweep's pruning rule to this epoch's FD against its peers' at the same epoch."""
-        if self.spec is None or self.spec.prune == "none" or self.stop is None or not isinstance(fd, (int, float)):
+        if self.spec is None or self.spec.prune == "none" or self.stop is None or not isinstance(fd, (int, float)) \
+                or self.run.sweep_id is None:
             return
         if step >= planned_steps(self.run.config):  # its last epoch: every step is trained, nothing left to save;
             return                                  # stopping now would end a finished run as 'pruned', not done
@@ -121,8 +122,9 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
     out.mkdir(parents=True, exist_ok=True)
     resume_from = durable_checkpoint(store, run) if run.resume else None
     if resume_from is not None:
-        h = read_header(resume_from)
-        store.rewind(run.id, h["step"], h["epoch"])  # metrics after the checkpoint are recomputed, not doubled
+        header = read_header(resume_from)
+        # metrics after the checkpoint are recomputed, not doubled
+        store.rewind(run.id, header["step"], header["epoch"])
     else:
         store.rewind(run.id, 0, 0)
     atomic_write_text(out / "config.json", json.dumps(run.config.to_dict(), indent=2))

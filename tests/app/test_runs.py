@@ -208,6 +208,7 @@ def test_a_run_that_max_steps_ended_shows_its_real_budget_and_resumes_for_more_s
     assert (run.status, run.config.max_steps, run.total_steps) == ("queued", 250, 250)  # never "done at once"
     # On the demo, a resume past its step cap says why it cannot (the page shows policy's message as an error)
     from gan_core.runs import policy
+    store.claim("w1", cap=1)  # the resume queued it again: it trains before it can be done
     store.finish(run_id, "done")
     demo = dataclasses.replace(policy.Settings.from_env(), demo_mode=True, max_steps=300, max_epochs=50)
     with pytest.raises(policy.PolicyError, match="demo limit: 1,250 steps is more than the 300"):
