@@ -3,8 +3,7 @@ the config fields that differ."""
 import streamlit as st
 
 import ui
-from gan_core.web import charts
-from gan_core.web import dashboard as dash
+from gan_core.web import charts, compare, real_floor, text
 from gan_core.runs.status import LIVE
 
 ui.bootstrap()
@@ -22,7 +21,7 @@ if len(runs) < 2:
 
 by_id = {r.id: r for r in runs}
 chosen = st.multiselect("Runs", list(by_id), default=list(by_id)[:2], key="compare_runs",
-                        format_func=lambda i: dash.run_label(by_id[i]))
+                        format_func=lambda i: text.run_label(by_id[i]))
 if len(chosen) < 2:
     st.info("Pick at least two runs.")
     st.stop()
@@ -30,7 +29,7 @@ if len(chosen) < 2:
 store = ui.get_store()
 # A chosen run's new epoch (its grid and scores, and its losses up to there) or a run starting or ending redraws
 # the page by itself: epoch by epoch, not at every step, which the live view on Runs is for.
-ui.rerun_on_change(lambda: dash.epoch_marks(store, chosen), dash.epoch_marks(store, chosen),
+ui.rerun_on_change(lambda: compare.epoch_marks(store, chosen), compare.epoch_marks(store, chosen),
                    live=any(by_id[i].status in LIVE for i in chosen))
 label = {i: f"#{i} {by_id[i].name}" for i in chosen}
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="compare_smoothing")
@@ -40,7 +39,7 @@ if any(series.values()):
                     key="compare-loss")
     empty = [k for k, v in series.items() if not v]
     if empty:
-        st.caption(f"No metrics yet for {dash.plain(', '.join(empty))}.")
+        st.caption(f"No metrics yet for {text.plain(', '.join(empty))}.")
 else:
     st.info("None of these runs has recorded metrics yet.")
 
@@ -55,8 +54,8 @@ if any(quality.values()):
     waiting = []
     for n, ids in groups.items():
         if len(groups) > 1:
-            st.markdown(f"**Runs scored with {n:,} samples**: {dash.plain(', '.join(label[i] for i in ids))}")
-        floor, why_none, pending = dash.shared_floor_nowait([by_id[i] for i in ids], [quality[label[i]] for i in ids])
+            st.markdown(f"**Runs scored with {n:,} samples**: {text.plain(', '.join(label[i] for i in ids))}")
+        floor, why_none, pending = real_floor.shared_floor_nowait([by_id[i] for i in ids], [quality[label[i]] for i in ids])
         if pending:
             waiting.append(pending)
         group = {label[i]: quality[label[i]] for i in ids}
@@ -68,7 +67,7 @@ if any(quality.values()):
                 next(iter(group.values())), floor) else None), width="stretch", key=f"compare-pr-{n}")
             old = [k for k, r in newest.items() if r.get("precision") is None]
             if old:
-                st.caption(f"Not in the scatter: {dash.plain(', '.join(old))} (scored before precision and "
+                st.caption(f"Not in the scatter: {text.plain(', '.join(old))} (scored before precision and "
                            f"recall were measured).")
         else:
             st.caption("These runs were scored before precision and recall were measured: no fidelity vs "
@@ -81,7 +80,7 @@ if any(quality.values()):
     if waiting:  # drawn without the floor now; a full rerun adds it once measured (once per machine, then on disk)
         @st.fragment(run_every=2)
         def _floor_when_ready() -> None:
-            if not any(dash.quality_floor_nowait(*key)[1] for key in waiting):
+            if not any(real_floor.quality_floor_nowait(*key)[1] for key in waiting):
                 st.rerun()
             st.caption("Measuring the real-data floor on this server (once); it appears here when ready.")
         _floor_when_ready()
@@ -90,7 +89,7 @@ st.subheader("Sample grids")
 ui.epoch_grids([by_id[i] for i in chosen], key="compare_epoch")
 
 st.subheader("Config differences")
-diff = dash.config_diff({label[i]: by_id[i].config for i in chosen})
+diff = compare.config_diff({label[i]: by_id[i].config for i in chosen})
 if diff:
     st.dataframe(diff, hide_index=True, width="stretch")
 else:

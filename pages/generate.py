@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from gan_core.web import dashboard as dash
+from gan_core.web import images, text
 from gan_core import neighbours, rejection
 from gan_core.runs import policy, uploads
 from gan_core.checkpoint import CheckpointError, load_discriminator, load_generator, read_header, shipped_generators
@@ -28,7 +28,7 @@ def _rejector(path: str, mtime: float):
     try:  # a file stored before uploads were checked tensor by tensor may carry a broken D: refused, not a crash
         d = load_discriminator(path)
     except CheckpointError as e:
-        return None, f"its discriminator cannot be used ({dash.plain(e.reason)})"
+        return None, f"its discriminator cannot be used ({text.plain(e.reason)})"
     if d is None:
         return None, "this file carries no discriminator (exports written before rejection existed do not)"
     g, cfg, _ = load_generator(path)
@@ -37,7 +37,7 @@ def _rejector(path: str, mtime: float):
         return d, rejection.cached_calibration(path, g, d, cfg, rejection.calibrations_dir(home),
                                                uploads.calibration_digits(home, Path(path)))
     except (OSError, ValueError, RuntimeError) as e:  # no training data here to calibrate D on
-        return None, f"its discriminator could not be calibrated on training digits here ({dash.shown_error(e)})"
+        return None, f"its discriminator could not be calibrated on training digits here ({text.shown_error(e)})"
 
 
 REJECT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -58,7 +58,7 @@ def _next(seed: int) -> int:
 
 def _refused(what: str, reason: str) -> None:
     """An error in words for people, the technical reason one click away."""
-    st.error(f"{what}. {dash.plain_checkpoint_error(reason)}")
+    st.error(f"{what}. {text.plain_checkpoint_error(reason)}")
     with st.expander("Technical details"):
         st.code(reason, language=None, wrap_lines=True)
 
@@ -108,7 +108,7 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
         limit = neighbours.default_limit()
         digest = neighbours.classifier_digest(dataset)
     except (neighbours.NeighboursError, OSError) as e:  # a malformed GAN_NEIGHBOURS_LIMIT, a missing classifier
-        st.error(f"Nearest training images are not available: {dash.shown_error(e)}")
+        st.error(f"Nearest training images are not available: {text.shown_error(e)}")
         return
     cached = neighbours.is_cached(dataset, limit)
     on = st.toggle("Compare a sample with its nearest training images", key="gen_nn_on",
@@ -126,7 +126,7 @@ def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
         with st.spinner("Indexing the training images with the quality classifier (once; about a minute)…"):
             feats, images, typical = _train_index(dataset, limit, digest)
     except OSError as e:  # the training or test images are missing (the log says where it looked)
-        st.error(f"Nearest training images need {dataset}'s training and test images: {dash.shown_error(e)}.")
+        st.error(f"Nearest training images need {dataset}'s training and test images: {text.shown_error(e)}.")
         return
     found = neighbours.neighbours_of(samples[pick - 1], dataset, feats)
     cols = st.columns(len(found.indices) + 1)
@@ -159,13 +159,13 @@ elif "gen_source" not in st.session_state and runs and shipped:
     # note: open on a pretrained generator instead and say why.
     want = ui.selected_run_id()
     first = next((r for r in runs if r.id == want), runs[0])
-    if dash.generator_path(ui.get_store(), first) is None:
+    if images.generator_path(ui.get_store(), first) is None:
         st.session_state["gen_source"] = "a pretrained generator"
         note = (f"Run #{first.id} ({first.name}) has no checkpoint yet, so these digits come from a pretrained "
                 f"generator. Choose \"a run\" once it has finished an epoch.")
 source = st.radio("Generator from", sources, horizontal=True, key="gen_source", label_visibility="collapsed")
 if note:
-    st.info(dash.plain(note), icon=":material/info:")
+    st.info(text.plain(note), icon=":material/info:")
 path: Path | None = None
 if source == "a pretrained generator":
     if not shipped:
@@ -180,8 +180,8 @@ elif source == "a run":
         ui.no_runs_yet("No generators yet")
         st.stop()
     run = ui.select_run(runs)
-    path = dash.generator_path(ui.get_store(), run)
-    best = dash.best_generator(ui.get_store(), run) if path is not None else None
+    path = images.generator_path(ui.get_store(), run)
+    best = images.best_generator(ui.get_store(), run) if path is not None else None
     if best is not None:
         try:  # the export's own epoch (1-based, an epoch ended mid-way counts), as its samples and scores say
             newest_epoch = read_header(path)["epoch"]
@@ -280,10 +280,10 @@ else:
     rej = "" if kept is None else f" · rejection {strength:g}: kept {side * side} of {kept.candidates}"
     caption = f"seed {seed} · {side}×{side}{of}{rej}"
     fname = f"digits-seed{seed}-{side}x{side}" + ("" if kept is None else f"-reject{strength:g}") + ".png"
-png = png_at_width(tiles, dash.grid_display_px(side))
+png = png_at_width(tiles, images.grid_display_px(side))
 st.image(png, output_format="PNG", caption=caption)  # drawn at its own size: Streamlit never resamples it
 with st.container(horizontal=True, vertical_alignment="bottom", key="gen_download_row"):  # as the seed row above
-    scale = st.selectbox("Download size", dash.DOWNLOAD_SCALES, index=2, key="gen_dl_scale", width=230,
+    scale = st.selectbox("Download size", images.DOWNLOAD_SCALES, index=2, key="gen_dl_scale", width=230,
                          format_func=lambda k: f"×{k} ({28 * k} px a digit)",
                          help="The PNG files below, enlarged with sharp (nearest-neighbour) pixels. ×1 is the "
                               "generator's own 28 × 28 pixels a digit.")
@@ -307,7 +307,7 @@ with i1:
 with i2:
     steps = st.slider("Steps", 2, 24, 10, key="gen_steps")
 tiles = grid(interpolate(g, cfg, seed, seed_b, steps, label), ncol=steps)
-strip = png_at_width(tiles, dash.strip_display_px(steps))
+strip = png_at_width(tiles, images.strip_display_px(steps))
 of = "" if label is None else f" · class {names[label]} (the Class picker above)"
 st.image(strip, output_format="PNG", caption=f"slerp from seed {seed} to seed {seed_b} in {steps} steps{of}")
 big = png_bytes(tiles, scale=scale)

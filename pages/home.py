@@ -4,7 +4,7 @@ import random
 import streamlit as st
 
 import ui
-from gan_core.web import dashboard as dash
+from gan_core.web import forms, text
 from gan_core import neighbours
 from gan_core.runs import policy
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
@@ -73,7 +73,7 @@ def copy_caption(name: str, dataset: str, seed: int) -> str | None:
 
 def _train_first() -> None:
     """Open Train with FIRST_PRESET filled in and FIRST_EPOCHS epochs."""
-    values = policy.demo_form_values({**dash.form_values(FIRST_PRESET), "epochs": FIRST_EPOCHS}, ui.settings())
+    values = policy.demo_form_values({**forms.form_values(FIRST_PRESET), "epochs": FIRST_EPOCHS}, ui.settings())
     st.session_state["preset"] = FIRST_PRESET
     st.session_state[TRAIN_FORM] = values
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
@@ -100,7 +100,7 @@ with left:
         try:
             g, cfg = _shipped(name)
         except (CheckpointError, OSError) as e:
-            st.warning(f"The pretrained generator could not be loaded: {dash.plain_checkpoint_error(str(e))}")
+            st.warning(f"The pretrained generator could not be loaded: {text.plain_checkpoint_error(str(e))}")
         else:
             seed = st.session_state["home_seed"]
             label = 0 if cfg.conditional else None

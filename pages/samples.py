@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from gan_core.web import dashboard as dash
+from gan_core.web import images, text
 from gan_core.sampling import gif_bytes, png_at_width
 from gan_core.runs.status import LIVE, RunStatus
 
@@ -18,20 +18,20 @@ UNREADABLE = "This sample image is unreadable: its file is damaged or not an ima
 
 @st.cache_data(show_spinner="Building the GIF…", max_entries=16)
 def _gif(paths: tuple[str, ...], mtimes: tuple[float, ...]) -> bytes:
-    return dash.progression_gif(list(paths))
+    return images.progression_gif(list(paths))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _play_gif(paths: tuple[str, ...], mtimes: tuple[float, ...]) -> bytes:
     """The frames Play shows: PLAY_S a frame, played once, stopping on the last."""
-    return gif_bytes([dash.read_grid(p) for p in paths], ms_per_frame=int(PLAY_S * 1000), loop=False)
+    return gif_bytes([images.read_grid(p) for p in paths], ms_per_frame=int(PLAY_S * 1000), loop=False)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _grid(path: str, mtime: float) -> np.ndarray | None:
     """A grid's pixels, or None if the file is not a readable image (cached per file version, for play and GIF)."""
     try:
-        return dash.read_grid(path)
+        return images.read_grid(path)
     except ValueError:
         return None
 
@@ -164,7 +164,7 @@ else:
     except ValueError:  # a file damaged after it was read above: the next rerun leaves it out
         st.error("Could not build the GIF: a sample image became unreadable. Reload the page.")
     else:
-        st.download_button(f"Download the progression ({dash.grid_caption_epochs(len(frames))}) as GIF", data,
+        st.download_button(f"Download the progression ({text.grid_caption_epochs(len(frames))}) as GIF", data,
                            file_name=f"run-{run.id}-progression.gif", mime="image/gif", key="gif")
         if left_out:
             st.caption(f"{left_out} unreadable sample image(s) left out of the GIF.")

@@ -6,9 +6,8 @@ import time
 import streamlit as st
 
 import ui
-from gan_core.web import charts
+from gan_core.web import charts, sweep_tables, text
 from gan_core.runs import policy
-from gan_core.web import dashboard as dash
 from gan_core.config import ConfigError
 from gan_core.runs.status import LIVE
 from gan_core.runs.sweep import METRICS, RESUME_STATUSES, SweepSpec, best_so_far, run_metric
@@ -31,7 +30,7 @@ if not sweeps:
 
 by_id = {s.id: s for s in sweeps}
 left = store.sweep_run_counts()  # runs each sweep still has (pruned from the demo or deleted: none)
-want = dash.parse_id(st.query_params.get("sweep"))
+want = text.parse_id(st.query_params.get("sweep"))
 ids = list(by_id)
 # The newest sweep that still has runs, unless the URL names one: an emptied sweep has nothing to show.
 index = (ids.index(want) if want in by_id
@@ -51,8 +50,8 @@ def board(sweep_id: int) -> None:
     """Everything that changes while the sweep trains (a fragment: it refreshes while any run is live)."""
     runs = store.sweep_runs(sweep_id)
     counts = {s: sum(r.status == s for r in runs) for s in dict.fromkeys(r.status for r in runs)}
-    st.caption(f"{dash.plain(spec.describe())} · base {sweep.base.arch} on {sweep.base.dataset}, {sweep.base.epochs} "
-               f"epoch{'' if sweep.base.epochs == 1 else 's'} · owner {dash.plain(sweep.owner or '–')} · "
+    st.caption(f"{text.plain(spec.describe())} · base {sweep.base.arch} on {sweep.base.dataset}, {sweep.base.epochs} "
+               f"epoch{'' if sweep.base.epochs == 1 else 's'} · owner {text.plain(sweep.owner or '–')} · "
                + (", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs left"))
     live = [r for r in runs if r.status in LIVE]
     mine = policy.can_manage(runs[0], ui.identity(), ui.settings()) if runs else False
@@ -69,7 +68,7 @@ def board(sweep_id: int) -> None:
             try:
                 queued = policy.resume_sweep(store, sweep_id, ui.identity(), ui.settings())
             except (policy.PolicyError, ConfigError) as e:
-                st.error(f"Nothing was resumed: {dash.plain(str(e))}")
+                st.error(f"Nothing was resumed: {text.plain(str(e))}")
             else:
                 if queued:
                     ui.ensure_worker()
@@ -83,7 +82,7 @@ def board(sweep_id: int) -> None:
             try:
                 asked = policy.stop_sweep(store, sweep_id, ui.identity(), ui.settings())
             except policy.PolicyError as e:
-                st.error(dash.plain(str(e)))  # may name the owner: user text
+                st.error(text.plain(str(e)))  # may name the owner: user text
             else:
                 st.success(f"Asked {asked} run(s) to stop; each checkpoints first.")
     if not runs:
@@ -94,13 +93,13 @@ def board(sweep_id: int) -> None:
                                "generator is kept as best-generator).")
     lower = METRICS[metric][2]
     quality = {r.id: store.quality(r.id) for r in runs}
-    table = dash.sweep_table(store, sweep, runs, quality, metric)
+    table = sweep_tables.sweep_table(store, sweep, runs, quality, metric)
     # One seed a point: the std is always empty and "scores" repeats the mean (rounded harder), so both go.
     hide = {"± std", "scores", "seeds"} if all(r["seeds"] <= 1 for r in table) else set()
     st.subheader("Leaderboard")
     picked = st.dataframe(
         table, hide_index=True, width="stretch", key=f"leaderboard-{sweep_id}", on_select="rerun",
-        placeholder=dash.TABLE_PLACEHOLDER,  # an unscored point's rank and score: "–", never "None"
+        placeholder=sweep_tables.TABLE_PLACEHOLDER,  # an unscored point's rank and score: "–", never "None"
         selection_mode="single-row", row_height=90, column_order=[k for k in table[0] if k not in hide],
         # every point visible without scrolling inside the table (its default 400 px showed 4 of 8), up to 10
         height=38 + 90 * min(len(table), 10) + 2,
@@ -150,7 +149,7 @@ def board(sweep_id: int) -> None:
             st.caption("Best so far: no run has finished yet.")
     with right:
         key = METRICS[metric][0]
-        series = {f"#{r.id} " + ", ".join(dash.value_text(r.config.to_dict()[f]) for f in fields): quality[r.id]
+        series = {f"#{r.id} " + ", ".join(text.value_text(r.config.to_dict()[f]) for f in fields): quality[r.id]
                   for r in runs if quality[r.id]}
         if series:
             st.plotly_chart(charts.curves_figure(series, key, metric.replace("final ", "").replace("best ", "")),
@@ -165,7 +164,7 @@ st.fragment(run_every=REFRESH_S if any(r.status in LIVE for r in store.sweep_run
 
 st.subheader("Sample grids, epoch by epoch")
 runs = store.sweep_runs(chosen)
-board_best = dash.sweep_board(sweep, runs, {r.id: store.quality(r.id) for r in runs}, "best FD") if runs else []
+board_best = sweep_tables.sweep_board(sweep, runs, {r.id: store.quality(r.id) for r in runs}, "best FD") if runs else []
 top = [r for r in (store.get(best) for _, best in board_best[:4]) if r is not None]
 if top:
     scored = any(e.rank is not None for e, _ in board_best[:4])

@@ -2,7 +2,7 @@
 import streamlit as st
 
 import ui
-from gan_core.web import dashboard as dash
+from gan_core.web import estimate, forms, text
 from gan_core.runs import policy
 from gan_core.budget import format_flops
 from gan_core.config import ConfigError
@@ -44,7 +44,7 @@ def _apply_preset() -> None:
         values = dict(st.session_state[CLONED])
     else:
         st.session_state.pop("cloned_from", None)
-        values = policy.demo_form_values(dash.form_values(choice), ui.settings())
+        values = policy.demo_form_values(forms.form_values(choice), ui.settings())
     st.session_state[PRESET] = choice
     st.session_state.pop("companion_note", None)
     st.session_state[FORM] = values
@@ -53,19 +53,19 @@ def _apply_preset() -> None:
 
 
 def _loss_changed() -> None:
-    """Loss picker callback: set the values the new loss expects beside it (dash.loss_companions), which may sit in
+    """Loss picker callback: set the values the new loss expects beside it (forms.loss_companions), which may sit in
     a collapsed section, and leave a note saying which."""
     form = st.session_state[FORM]
     new = st.session_state[_key("loss")]
     values = {**form, **{n: st.session_state[_key(n)] for n in form if _key(n) in st.session_state}}
-    changes = dash.loss_companions(form.get("loss"), new, values)
+    changes = forms.loss_companions(form.get("loss"), new, values)
     for name, (_, v) in changes.items():
         form[name] = st.session_state[_key(name)] = v
     form["loss"] = new
-    st.session_state["companion_note"] = dash.companions_note(new, changes) if changes else None
+    st.session_state["companion_note"] = forms.companions_note(new, changes) if changes else None
 
 
-def _widget(spec: dash.FieldSpec) -> None:
+def _widget(spec: forms.FieldSpec) -> None:
     """One field's widget, labelled for people; the help names the field. Number inputs have no min/max in the
     browser: Streamlit keeps the last in-range value when a typed one breaks them, so the form would check and queue
     something other than what it shows. The typed number goes to TrainConfig's own checks instead (the Check panel),
@@ -91,7 +91,7 @@ def _widget(spec: dash.FieldSpec) -> None:
     st.session_state[FORM][spec.name] = st.session_state[key]
 
 
-def _grid(group_specs: list[dash.FieldSpec]) -> None:
+def _grid(group_specs: list[forms.FieldSpec]) -> None:
     """Fields two to a row, the boxes and pickers first and the checkboxes after them (a checkbox beside a number
     box leaves a gap under it). One row per pair, so a narrow window that wraps the pair (LAYOUT_CSS) keeps the
     fields in their order."""
@@ -109,46 +109,46 @@ mode = st.segmented_control("Mode", ["Single run", "Sweep"], key="train_mode", r
                             help="Sweep: queue one run per point of a grid or random search over fields you choose, "
                                  "on top of this form's config, and rank them on the Sweeps page.")
 if FORM not in st.session_state:
-    st.session_state[FORM] = policy.demo_form_values(dash.form_values(None), ui.settings())
+    st.session_state[FORM] = policy.demo_form_values(forms.form_values(None), ui.settings())
 if st.session_state.pop("clone_note", False) and st.session_state.get("cloned_from"):
-    st.info(f"Filled from {dash.plain(st.session_state['cloned_from'])}: every field is that run's config.",
+    st.info(f"Filled from {text.plain(st.session_state['cloned_from'])}: every field is that run's config.",
             icon=":material/content_copy:")
     st.session_state[CLONED] = dict(st.session_state[FORM])  # what the caption compares the form with from now on
     st.session_state["preset"] = st.session_state[PRESET] = _cloned_option()
     st.session_state.pop("companion_note", None)
 if "preset" not in st.session_state:  # back on this page: the picker shows what filled the form, not the first entry
-    st.session_state["preset"] = st.session_state.get(PRESET, dash.DEFAULTS_LABEL)
+    st.session_state["preset"] = st.session_state.get(PRESET, forms.DEFAULTS_LABEL)
 if st.session_state.get("cloned_from") and st.session_state["preset"] != _cloned_option():
     st.session_state.pop("cloned_from")  # a preset was chosen elsewhere (Home's "Train your first GAN")
 form = st.session_state[FORM]
 for _name in form:  # what the browser shows now (widgets hidden since keep their remembered values)
     if _key(_name) in st.session_state:
         form[_name] = st.session_state[_key(_name)]
-cfg, problems = dash.form_problems(form)
+cfg, problems = forms.form_problems(form)
 settings, me = ui.settings(), ui.identity()
-estimate = None
+resources = None
 if cfg is not None:
     try:
-        estimate = policy.check_resources(cfg, settings)  # memory in every mode; the demo's caps too
+        resources = policy.check_resources(cfg, settings)  # memory in every mode; the demo's caps too
     except (ConfigError, policy.PolicyError) as e:
-        problems = [(dash.problem_field(str(e)), str(e))]
-problems += dash.run_text_problems(st.session_state.get("run_name", ""), st.session_state.get("run_tags", ""),
+        problems = [(forms.problem_field(str(e)), str(e))]
+problems += forms.run_text_problems(st.session_state.get("run_name", ""), st.session_state.get("run_tags", ""),
                                    st.session_state.get("run_description", ""))
 
-specs = {s.name: s for s in dash.field_specs()}
+specs = {s.name: s for s in forms.field_specs()}
 st.html(LAYOUT_CSS)
 left, right = st.columns([3, 2], gap="large")
 with left, st.container(key="train_form"):
     # The picker on a row of its own: beside two more pickers it had a third of the form, too little for its
     # longest names, and the two beside it had less.
-    options = [o for o in [_cloned_option()] if o] + dash.preset_names()
+    options = [o for o in [_cloned_option()] if o] + forms.preset_names()
     if st.session_state["preset"] not in options:  # a clone remembered without its run (never a wrong label)
-        st.session_state["preset"] = dash.DEFAULTS_LABEL
+        st.session_state["preset"] = forms.DEFAULTS_LABEL
     st.selectbox("Preset (seed recipe)", options, key="preset", on_change=_apply_preset,
                  help="Fills every field with a seed tutorial's recipe; edit anything afterwards.")
     st.session_state[PRESET] = st.session_state["preset"]
-    _grid([specs[name] for name in dash.TOP_FIELDS])
-    _grid(dash.basic_specs())
+    _grid([specs[name] for name in forms.TOP_FIELDS])
+    _grid(forms.basic_specs())
     if st.session_state.get("companion_note"):
         st.info(st.session_state["companion_note"], icon=":material/tune:")
     st.text_input("Run name", key="run_name", placeholder="e.g. dcgan-first-try (default: arch-dataset)",
@@ -158,11 +158,11 @@ with left, st.container(key="train_form"):
                   help="Comma-separated words of letters, digits, '-', '_' or '.'; up to 10.")
     t2.text_input("Description", key="run_description", max_chars=2000, placeholder="What this run tries")
     st.markdown("**Advanced**")
-    hidden = dash.hidden_names(form, problems)
+    hidden = forms.hidden_names(form, problems)
     st.caption(f"Only what applies to {form['arch']} with the {form['loss']} loss is shown"
                + (f"; {len(hidden)} more fields keep their defaults." if hidden else "."))
-    for group, group_specs in dash.specs_by_group(form, problems).items():
-        with st.expander(dash.GROUP_TITLES.get(group, group.title())):
+    for group, group_specs in forms.specs_by_group(form, problems).items():
+        with st.expander(forms.GROUP_TITLES.get(group, group.title())):
             if not group_specs:
                 st.caption("Nothing here applies to this architecture and loss.")
             _grid(group_specs)
@@ -189,7 +189,7 @@ def sweep_panel(cfg, problems, settings, me) -> None:
                               "quality scoring on.")
     grace = c5.number_input("From epoch", 1, 10000, 1, key="sweep_grace", disabled=prune == "none",
                             help="The first epoch at which pruning may stop a run.")
-    spec, runs, sweep_problems = dash.sweep_plan(None if problems else cfg, st.session_state.get("sweep_params", ""),
+    spec, runs, sweep_problems = forms.sweep_plan(None if problems else cfg, st.session_state.get("sweep_params", ""),
                                                  search, draws, seeds, prune, grace)
     estimates = []
     try:  # each point against the memory check and the demo's per-run caps, as Start will check them
@@ -201,16 +201,16 @@ def sweep_panel(cfg, problems, settings, me) -> None:
         sweep_problems.append(f"this demo lets a person have {settings.max_queued_per_user} runs queued or training "
                               f"at once and this sweep is {len(runs)} runs: sweep fewer values or seeds")
     if sweep_problems:
-        st.error("Fix this before starting the sweep:\n\n" + "\n".join(f"- {dash.plain(p)}" for p in sweep_problems))
+        st.error("Fix this before starting the sweep:\n\n" + "\n".join(f"- {text.plain(p)}" for p in sweep_problems))
     else:
         flops = sum(e.train_flops for e in estimates)
         st.success(f"{len(runs)} runs ({len(runs) // spec.seeds} points × {spec.seeds} seed(s)), "
                    f"{total_steps(runs):,} steps, about {format_flops(flops)} in all before pruning; they wait in "
                    f"the same queue as every run.")
-        st.dataframe([{"point": r.point + 1, "seed": r.config.seed, **{k: dash.value_text(v) for k, v in
+        st.dataframe([{"point": r.point + 1, "seed": r.config.seed, **{k: text.value_text(v) for k, v in
                                                                         r.values.items()}} for r in runs],
                      hide_index=True, width="stretch", height=min(400, 38 + 35 * len(runs)), key="sweep_points")
-        st.caption(dash.plain(spec.describe()) + ". Points: " + dash.plain("; ".join(
+        st.caption(text.plain(spec.describe()) + ". Points: " + text.plain("; ".join(
             point_text(p) for p in spec.points()[:3])) + ("…" if len(spec.points()) > 3 else ""))
     start = st.button("Start sweep", type="primary", key="start_sweep", width="stretch",
                       disabled=not me.key or bool(sweep_problems))
@@ -221,9 +221,9 @@ def sweep_panel(cfg, problems, settings, me) -> None:
             sweep_id = policy.submit_sweep(ui.get_store(), cfg, spec, me, settings,
                                            name=st.session_state.get("run_name", "") or "sweep")
         except (ConfigError, policy.PolicyError) as e:
-            st.error(f"Nothing was queued: {dash.plain(str(e))}")
+            st.error(f"Nothing was queued: {text.plain(str(e))}")
         except StoreError as e:
-            st.error(f"The run database refused the sweep: {dash.shown_error(e)}")
+            st.error(f"The run database refused the sweep: {text.shown_error(e)}")
         else:
             ui.ensure_worker()
             st.switch_page(ui.PAGES["sweeps"], query_params={"sweep": str(sweep_id)})
@@ -232,19 +232,19 @@ def sweep_panel(cfg, problems, settings, me) -> None:
 with right, st.container(key="check_panel_sticky" if mode == "Single run" else "check_panel"):
     st.subheader("Check")
     if problems:  # what the browser shows is what is checked: each bad field by its label and name, and why
-        st.error("Fix this before starting:\n\n" + "\n".join(f"- {dash.problem_markdown(f, m)}" for f, m in problems))
+        st.error("Fix this before starting:\n\n" + "\n".join(f"- {forms.problem_markdown(f, m)}" for f, m in problems))
     else:
         from gan_core.config import planned_steps
         steps = planned_steps(cfg)
         st.success(f"Valid: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, {steps:,} "
-                   f"step{'s' * (steps != 1)} of {cfg.batch_size} images; {estimate.describe()}.")
+                   f"step{'s' * (steps != 1)} of {cfg.batch_size} images; {resources.describe()}.")
         ui.worker_note(cfg)  # which live workers can take it: the dashboard host may lack the GPU a worker has
         if mode == "Single run":
-            st.caption(dash.plain(dash.start_estimate(ui.get_store(), cfg).describe()),
+            st.caption(text.plain(estimate.start_estimate(ui.get_store(), cfg).describe()),
                        help="From the speed runs in the run database trained at on the same device: a run like "
                             "this one if there is one, else the FLOP rate of another run there.")
     cloned = st.session_state.get("cloned_from")  # Clone (Runs, Sweeps) filled the form: it is compared with that run
-    st.caption(dash.plain(dash.form_origin(form, st.session_state.get("preset"),
+    st.caption(text.plain(forms.form_origin(form, st.session_state.get("preset"),
                                            (cloned, st.session_state.get(CLONED, {})) if cloned else None)))
     if settings.demo_mode:
         st.info(f"Demo limits: up to {settings.max_epochs} epochs, {settings.max_steps:,} steps, "
@@ -259,11 +259,11 @@ with right, st.container(key="check_panel_sticky" if mode == "Single run" else "
         st.caption("Sign in (sidebar) to start runs; you can watch every run without signing in.")
     else:
         st.caption(("Start is off until the form above is valid. " if problems else "")
-                   + f"Queued as **{dash.plain(me.label)}**; a background worker trains it, and you can close this "
+                   + f"Queued as **{text.plain(me.label)}**; a background worker trains it, and you can close this "
                      "tab.")
     if start:
         if problems:
-            st.error(f"Nothing was queued: {dash.plain(problems[0][1])}")
+            st.error(f"Nothing was queued: {text.plain(problems[0][1])}")
         else:
             try:
                 # policy.submit re-checks every demo cap on the server side, inside the store's transaction.
@@ -271,9 +271,9 @@ with right, st.container(key="check_panel_sticky" if mode == "Single run" else "
                                        tags=st.session_state.get("run_tags", ""),
                                        description=st.session_state.get("run_description", ""))
             except (ConfigError, policy.PolicyError) as e:
-                st.error(f"Nothing was queued: {dash.plain(str(e))}")  # may quote the name or tags typed
+                st.error(f"Nothing was queued: {text.plain(str(e))}")  # may quote the name or tags typed
             except StoreError as e:
-                st.error(f"The run database refused the run: {dash.shown_error(e)}")
+                st.error(f"The run database refused the run: {text.shown_error(e)}")
             else:
                 ui.ensure_worker()  # a crashed worker is replaced the next time someone queues a run
                 st.session_state["run_id"] = run_id

@@ -136,7 +136,7 @@ def team(tmp_path, monkeypatch):
 
 
 def _shown(elements) -> list[str]:
-    """The texts as a reader sees them (dash.plain backslash-escapes markdown characters)."""
+    """The texts as a reader sees them (text.plain backslash-escapes markdown characters)."""
     return [e.value.replace("\\", "") for e in elements]
 
 
