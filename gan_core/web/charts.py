@@ -173,11 +173,6 @@ def compare_figure(series: Mapping[str, Rows], smoothing: float = 0.6) -> go.Fig
     return _layout(fig, "Losses (G solid, D dashed)", "loss", height=420)
 
 
-def point_count(fig: go.Figure) -> int:
-    """Points in the figure's longest trace (what a live chart has drawn so far)."""
-    return max((len(t.x) for t in fig.data if t.x is not None), default=0)
-
-
 FLOOR_COLOR = "#94a3b8"  # slate: the real-data line, drawn dash-dot and thicker, unlike any run's line
 QUALITY = {"fd": ("Fréchet distance", "FD", "lower is better"), "inception_score": ("Inception Score", "IS",
                                                                                        "higher is better")}
