@@ -55,7 +55,8 @@ if any(quality.values()):
     for n, ids in groups.items():
         if len(groups) > 1:
             st.markdown(f"**Runs scored with {n:,} samples**: {text.plain(', '.join(label[i] for i in ids))}")
-        floor, why_none, pending = real_floor.shared_floor_nowait([by_id[i] for i in ids], [quality[label[i]] for i in ids])
+        floor, why_none, pending = real_floor.shared_floor_nowait([by_id[i] for i in ids],
+                                                                  [quality[label[i]] for i in ids])
         if pending:
             waiting.append(pending)
         group = {label[i]: quality[label[i]] for i in ids}

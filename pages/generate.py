@@ -105,7 +105,7 @@ def _train_index(dataset: str, limit: int, digest: str):
 
 
 def nearest_training_digits(samples, dataset: str, ncol: int) -> None:
-    """Issue 18: one sample of the grid beside its nearest training images, to see whether G copies them."""
+    """One sample of the grid beside its nearest training images, to see whether G copies them."""
     st.subheader("Nearest training digits" if dataset == "mnist" else "Nearest training images")
     if dataset not in neighbours.DATASETS:
         st.info(f"Not available for {dataset}: distances are measured in the features of a shipped quality "

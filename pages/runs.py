@@ -79,10 +79,11 @@ def _go_to(page: int) -> None:
 def runs_table(drawn: tuple = ()) -> None:
     """One page of the runs (newest first, PAGE_SIZE a page, read from the store with LIMIT/OFFSET and counted
     with COUNT, however many rows there are) with a progress bar, filtered in SQL by owner, tag, status, sweep and
-    words of the name, and grouped (each sweep's runs folded under one line by default), the view and page kept in the URL so a link
-    reproduces it. A fragment: every REFRESH_S while a run of the page trains, else only when asked (the page's
-    change watcher reruns the page when something it shows changes). A page that now holds other runs, or whose
-    runs start or end, reruns the page (`drawn`: the page_key it was drawn with), so the picker lists them."""
+    words of the name, and grouped (each sweep's runs folded under one line by default), the view and page kept in
+    the URL so a link reproduces it. A fragment: every REFRESH_S while a run of the page trains, else only when
+    asked (the page's change watcher reruns the page when something it shows changes). A page that now holds other
+    runs, or whose runs start or end, reruns the page (`drawn`: the page_key it was drawn with), so the picker lists
+    them."""
     store = ui.get_store()  # runs whose worker went silent: the page's change watcher marks them
     asked, page_no, problems, options = asked_view(store)
     for problem in problems:  # a link with a value that names nothing here: said, and that filter left off
@@ -102,9 +103,10 @@ def runs_table(drawn: tuple = ()) -> None:
             chosen[key] = st.selectbox(
                 FILTER_LABELS[key], choices, index=choices.index(now), key=f"runs_{key}", width=145,
                 format_func=lambda v, k=key: f"every {k}" if v == EVERY else words[k](v))
-        search = st.text_input("Name contains", asked.text or "", key="runs_q", width=180, max_chars=run_list.MAX_SEARCH,
-                             placeholder="words of a run's name", help="Shows the runs whose name contains these "
-                             "words (any case), from the whole store, not only this page.")
+        search = st.text_input("Name contains", asked.text or "", key="runs_q", width=180,
+                               max_chars=run_list.MAX_SEARCH, placeholder="words of a run's name",
+                               help="Shows the runs whose name contains these words (any case), from the whole "
+                                    "store, not only this page.")
     chosen["text"] = " ".join(search.split()) or None
     view = run_list.RunFilter(**{k: None if v == EVERY else v for k, v in chosen.items()})
     if view.query() != asked.query():  # changed here: the URL follows, so a copied link shows this view
@@ -332,7 +334,7 @@ def step_charts(store: Store, run: RunView, rows: list, smoothing: float, x_axis
             st.plotly_chart(charts.loss_figure(rows, smoothing, log_y=log_losses, x=x_axis), width="stretch",
                             key="live-loss")
         with c2:
-            if health:  # rows stored before issue 18 have no gradient norms: D's outputs take this place then
+            if health:  # rows logged before gradient norms were have none: D's outputs take this place then
                 st.plotly_chart(charts.health_figure(rows, smoothing, x=x_axis), width="stretch", key="live-health")
             else:
                 st.plotly_chart(charts.d_output_figure(rows, smoothing, x=x_axis), width="stretch", key="live-dout")
@@ -364,7 +366,7 @@ def sample_grid(store: Store, run: RunView) -> None:
 def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending: bool) -> None:
     """FD (best epoch starred), KID and IS per epoch with the real-data floor when measured; precision, recall,
     density and coverage per epoch; the newest epoch's class shares, and a conditional run's per-class numbers.
-    Rows stored before issue 18 (no KID, no precision/recall) show FD, IS and the class shares only."""
+    Rows scored before KID and precision/recall were measured show FD, IS and the class shares only."""
     if not quality:
         if run.config.eval_samples and run.status in LIVE:  # an ended run gets no more: nothing to promise
             st.caption("Quality numbers (Fréchet distance, KID, Inception Score, precision/recall, class shares) "
@@ -379,7 +381,7 @@ def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending
     if new_style:
         fd_col, kid_col = st.columns(2)
         is_col, shares_col = st.columns(2)
-    else:  # rows stored before issue 18: FD, IS and the shares in one row, as before
+    else:  # rows without KID and precision/recall: FD, IS and the shares in one row
         fd_col, is_col, shares_col = st.columns([2, 2, 1.4])
         kid_col = None
     with fd_col:

@@ -192,8 +192,8 @@ def gif_download(run: RunView, samples: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     """The page. Play shows the epochs as one animated GIF at PLAY_S a frame, played by the browser: it keeps time
-    however busy the server is (a fragment rerun per frame took 1.0-2.2 s a frame on a training machine); the viewer
-    reruns once when it ends."""
+    however busy the server is (a fragment rerun per frame cannot keep PLAY_S a frame on a machine that trains;
+    BENCHMARKS.md); the viewer reruns once when it ends."""
     ui.bootstrap()
     st.header("Samples")
     runs = ui.recent_runs()  # the newest runs and the one the link names: never every row

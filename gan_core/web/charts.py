@@ -208,7 +208,8 @@ def band_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    ticks = [round(k * step, decimals + 3) for k in range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1)]
+    first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    ticks = [round(k * step, decimals + 3) for k in range(first, last + 1)]
     return ticks, [f"{t:,.{decimals}f}" for t in ticks]
 
 
@@ -285,17 +286,18 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
     return fig
 
 
-# --- issue 18: fidelity vs diversity, KID, the best epoch, per-class numbers, training health --------------------
+# --- fidelity vs diversity, KID, the best epoch, per-class numbers, training health ------------------------------
 QUALITY["kid"] = ("Kernel inception distance", "KID", "lower is better")
 # key: (legend name, colour). Realism says "looks real" (garbage scores 0); recall and coverage say "varied";
-# precision and density are the papers' k-NN numbers, which a few wide real balls let blank images pass (issue 26).
+# precision and density are the papers' k-NN numbers, which a few wide real balls let blank images pass.
 FIDELITY_DIVERSITY = {
     "realism": ("realism", "#ef4444"), "precision": ("precision", "#f97316"), "recall": ("recall", "#38bdf8"),
     "density": ("density", "#facc15"), "coverage": ("coverage", "#22c55e")}
 
 
 def has_key(rows: Rows, key: str) -> bool:
-    """Whether any row holds a number under `key` (rows stored before issue 18 have none of the new keys)."""
+    """Whether any row holds a number under `key` (rows scored before KID and precision/recall were measured have
+    none of these keys)."""
     return any(r.get(key) is not None for r in rows)
 
 
@@ -371,7 +373,8 @@ def mark_best(fig: go.Figure, rows: Rows) -> Mapping[str, Any] | None:
 
 def health_figure(rows: Rows, smoothing: float = 0.6, x: str = "step") -> go.Figure:
     """G's and D's gradient norms (log axis) against step or time, and D's largest spectral σ on a second axis when
-    spectral_norm logged it; rows without these numbers (stored before issue 18) are skipped."""
+    spectral_norm logged it; rows without these numbers (logged before gradient norms were) are
+    skipped."""
     rows = downsample([r for r in rows if r.get("d_grad_norm") is not None or r.get("g_grad_norm") is not None])
     fig = go.Figure()
     for key, name, color in (("d_grad_norm", "D grad norm", D_COLOR), ("g_grad_norm", "G grad norm", G_COLOR)):

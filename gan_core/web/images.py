@@ -53,8 +53,9 @@ STRIP_MAX_PX = 1200
 
 
 def grid_display_px(ncol: int) -> int:
-    """On-screen width of a grid `ncol` digits wide: never less for more digits (a 16×16 grid used to be drawn at
-    482 px beside an 8×8 grid's 726 px, because only whole-number scales were used)."""
+    """On-screen width of a grid `ncol` digits wide: GRID_PX up to 12 digits, then TILE_PX a digit, so a grid with
+    more digits is never drawn narrower than one with fewer (any width: sampling.png_at_width needs no whole-number
+    scale)."""
     return max(GRID_PX, TILE_PX * max(1, int(ncol)))
 
 

@@ -15,10 +15,11 @@ from ..runs.store import RunView
 
 def shared_floor_nowait(runs: Sequence[RunView], quality: Sequence[Sequence[Mapping[str, Any]]]
                         ) -> tuple[dict[str, Any] | None, str | None, tuple[str, int] | None]:
-    """shared_floor without waiting: (floor, why none, pending) where pending is the (dataset, n) whose floor is
-    still being measured in the background (quality_floor_nowait), so Compare draws at once and adds the floor when
-    it is known. Measuring it (2000 real images through the classifier) was 21.7 s of Compare's first load on a
-    machine a worker trained on."""
+    """One real-data floor for several runs' quality rows (same order), without waiting: (floor, why none, pending)
+    where pending is the (dataset, n) whose floor is still being measured in the background (quality_floor_nowait),
+    so Compare draws at once and adds the floor when it is known (scoring 2000 real images takes seconds on a CPU a
+    worker trains on; BENCHMARKS.md). A floor is per dataset and sample count: runs on different datasets share
+    none, and runs not scored yet do not count."""
     scored = [(run, rows) for run, rows in zip(runs, quality) if rows]
     datasets = {run.config.dataset for run, _ in scored}
     if len(datasets) != 1:
@@ -37,7 +38,7 @@ def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
 
     Cached, the None too: a server without the test images must not retry (or try to download) on every refresh.
     Also cached on disk (beside the data cache, keyed by the classifier file), since scoring thousands of real
-    images on a CPU that a worker is training on took 15-25 s: once per machine, not once per server start.
+    images takes many seconds on a CPU a worker trains on (BENCHMARKS.md): once per machine, not per server start.
     """
     from .. import metrics
     from ..data import DataNotFoundError
