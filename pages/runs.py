@@ -77,13 +77,12 @@ def _go_to(page: int) -> None:
 
 
 def runs_table(drawn: tuple = ()) -> None:
-    """One page of the runs (newest first, PAGE_SIZE a page, read from the store with LIMIT/OFFSET and counted
-    with COUNT, however many rows there are) with a progress bar, filtered in SQL by owner, tag, status, sweep and
-    words of the name, and grouped (each sweep's runs folded under one line by default), the view and page kept in
-    the URL so a link reproduces it. A fragment: every REFRESH_S while a run of the page trains, else only when
-    asked (the page's change watcher reruns the page when something it shows changes). A page that now holds other
-    runs, or whose runs start or end, reruns the page (`drawn`: the page_key it was drawn with), so the picker lists
-    them."""
+    """One page of the runs (newest first, PAGE_SIZE a page, read with LIMIT/OFFSET and counted with COUNT, however
+    many rows there are) with a progress bar, filtered in SQL by owner, tag, status, sweep and words of the name,
+    and grouped (each sweep's runs folded under one line by default), the view and page kept in the URL so a link
+    reproduces it. A fragment: every REFRESH_S while a run of the page trains, else only when asked (the page's
+    change watcher reruns the page when something it shows changes). A page that now holds other runs, or whose
+    runs start or end, reruns the page (`drawn`: the page_key it was drawn with), so the picker lists them."""
     store = ui.get_store()  # runs whose worker went silent: the page's change watcher marks them
     asked, page_no, problems, options = asked_view(store)
     for problem in problems:  # a link with a value that names nothing here: said, and that filter left off
