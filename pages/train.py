@@ -1,14 +1,20 @@
-"""Train: a form generated from TrainConfig's field metadata, a preset picker that fills it, and Start."""
+"""Train: a form generated from TrainConfig's field metadata, a preset picker that fills it, and Start.
+
+Laid out by `main`: the mode (one run or a sweep), the form beside the Check panel, which says what is wrong with
+the form or what the run will cost, then Start (or the Sweep panel). The form's values live in a plain dict in the
+session (FORM), which outlives the page's widgets.
+"""
+from typing import Any
+
 import streamlit as st
 
 import ui
-from gan_core.web import estimate, forms, text
+from gan_core.budget import Estimate, format_flops
+from gan_core.config import ConfigError, TrainConfig
 from gan_core.runs import policy
-from gan_core.budget import format_flops
-from gan_core.config import ConfigError
 from gan_core.runs.store import StoreError
-
-ui.bootstrap()
+from gan_core.runs.sweep import PRUNE_RULES, PlannedRun, SweepSpec, point_text, total_steps
+from gan_core.web import estimate, forms, text
 
 FORM = ui.TRAIN_FORM  # plain dict of the form's values: survives page switches (widget state does not)
 # Narrow windows (800 px with the sidebar open left the form 270 px): the form's columns wrap onto a new line below
@@ -102,43 +108,129 @@ def _grid(group_specs: list[forms.FieldSpec]) -> None:
                     _widget(spec)
 
 
-st.header("Train a GAN")
-if "train_mode" not in st.session_state:
-    st.session_state["train_mode"] = "Single run"
-mode = st.segmented_control("Mode", ["Single run", "Sweep"], key="train_mode", required=True,
-                            help="Sweep: queue one run per point of a grid or random search over fields you choose, "
-                                 "on top of this form's config, and rank them on the Sweeps page.")
-if FORM not in st.session_state:
-    st.session_state[FORM] = policy.demo_form_values(forms.form_values(None), ui.settings())
-if st.session_state.pop("clone_note", False) and st.session_state.get("cloned_from"):
-    st.info(f"Filled from {text.plain(st.session_state['cloned_from'])}: every field is that run's config.",
-            icon=":material/content_copy:")
-    st.session_state[CLONED] = dict(st.session_state[FORM])  # what the caption compares the form with from now on
-    st.session_state["preset"] = st.session_state[PRESET] = _cloned_option()
-    st.session_state.pop("companion_note", None)
-if "preset" not in st.session_state:  # back on this page: the picker shows what filled the form, not the first entry
-    st.session_state["preset"] = st.session_state.get(PRESET, forms.DEFAULTS_LABEL)
-if st.session_state.get("cloned_from") and st.session_state["preset"] != _cloned_option():
-    st.session_state.pop("cloned_from")  # a preset was chosen elsewhere (Home's "Train your first GAN")
-form = st.session_state[FORM]
-for _name in form:  # what the browser shows now (widgets hidden since keep their remembered values)
-    if _key(_name) in st.session_state:
-        form[_name] = st.session_state[_key(_name)]
-cfg, problems = forms.form_problems(form)
-settings, me = ui.settings(), ui.identity()
-resources = None
-if cfg is not None:
-    try:
-        resources = policy.check_resources(cfg, settings)  # memory in every mode; the demo's caps too
-    except (ConfigError, policy.PolicyError) as e:
-        problems = [(forms.problem_field(str(e)), str(e))]
-problems += forms.run_text_problems(st.session_state.get("run_name", ""), st.session_state.get("run_tags", ""),
-                                   st.session_state.get("run_description", ""))
+def search_space() -> tuple[str, int, int, str, int]:
+    """The Sweep mode's controls: (search, random draws, seeds per point, prune rule, the first epoch it prunes at);
+    the fields to sweep are read from their text area's state."""
+    st.text_area("Fields to sweep, one a line", key="sweep_params", height=110,
+                 placeholder="lr_g=1e-4,2e-4\nloss=non_saturating,hinge\nd_dropout=0..0.5  (random search)",
+                 help="NAME=a,b,c tries each value; NAME=lo..hi (random search) draws from the range, "
+                      "NAME=lo..hi:log log-uniformly. List fields separate values with '|': g_widths=256,512|512,1024.")
+    # Two rows: in three columns of this narrow panel the search control was cut to "grid | rand".
+    c1, c2 = st.columns(2)
+    search = c1.segmented_control("Search", ["grid", "random"], key="sweep_mode", default="grid", required=True)
+    draws = c2.number_input("Random draws", 1, 64, 8, key="sweep_draws", disabled=search != "random")
+    c3, c4, c5 = st.columns(3)
+    seeds = c3.number_input("Seeds per point", 1, 10, 1, key="sweep_seeds",
+                            help="Repeat each point with seeds seed, seed+1, …: the leaderboard ranks the mean.")
+    prune = c4.selectbox("Prune weak runs", PRUNE_RULES, key="sweep_prune",
+                         help="median: stop a run whose FD at an epoch is worse than the median of its sweep's other "
+                              "runs there. asha: successive halving, keep the best third at epochs grace·3^k. Needs "
+                              "quality scoring on.")
+    grace = c5.number_input("From epoch", 1, 10000, 1, key="sweep_grace", disabled=prune == "none",
+                            help="The first epoch at which pruning may stop a run.")
+    return search, draws, seeds, prune, grace
 
-specs = {s.name: s for s in forms.field_specs()}
-st.html(LAYOUT_CSS)
-left, right = st.columns([3, 2], gap="large")
-with left, st.container(key="train_form"):
+
+def planned_points(spec: SweepSpec, runs: list[PlannedRun], estimates: list[Estimate]) -> None:
+    """The runs the sweep will queue, their steps and compute, and its first points in words."""
+    flops = sum(e.train_flops for e in estimates)
+    st.success(f"{len(runs)} runs ({len(runs) // spec.seeds} points × {spec.seeds} seed(s)), "
+               f"{total_steps(runs):,} steps, about {format_flops(flops)} in all before pruning; they wait in "
+               f"the same queue as every run.")
+    st.dataframe([{"point": r.point + 1, "seed": r.config.seed, **{k: text.value_text(v) for k, v in
+                                                                    r.values.items()}} for r in runs],
+                 hide_index=True, width="stretch", height=min(400, 38 + 35 * len(runs)), key="sweep_points")
+    st.caption(text.plain(spec.describe()) + ". Points: " + text.plain("; ".join(
+        point_text(p) for p in spec.points()[:3])) + ("…" if len(spec.points()) > 3 else ""))
+
+
+def start_sweep_button(cfg: TrainConfig | None, spec: SweepSpec | None, sweep_problems: list[str],
+                       settings: policy.Settings, me: policy.Identity) -> None:
+    """Start sweep: queues every point as this person and opens the Sweeps page on it."""
+    start = st.button("Start sweep", type="primary", key="start_sweep", width="stretch",
+                      disabled=not me.key or bool(sweep_problems))
+    if not me.key:
+        st.caption("Sign in (sidebar) to start sweeps.")
+    if not start or sweep_problems:
+        return
+    try:
+        sweep_id = policy.submit_sweep(ui.get_store(), cfg, spec, me, settings,
+                                       name=st.session_state.get("run_name", "") or "sweep")
+    except (ConfigError, policy.PolicyError) as e:
+        st.error(f"Nothing was queued: {text.plain(str(e))}")
+    except StoreError as e:
+        st.error(f"The run database refused the sweep: {text.shown_error(e)}")
+    else:
+        ui.ensure_worker()
+        st.switch_page(ui.PAGES["sweeps"], query_params={"sweep": str(sweep_id)})
+
+
+def sweep_panel(cfg: TrainConfig | None, problems: list[tuple[str, str]], settings: policy.Settings,
+                me: policy.Identity) -> None:
+    """Sweep mode: the search space over the form's config, the points it will queue and their compute, Start."""
+    st.subheader("Sweep")
+    search, draws, seeds, prune, grace = search_space()
+    spec, runs, sweep_problems = forms.sweep_plan(None if problems else cfg, st.session_state.get("sweep_params", ""),
+                                                  search, draws, seeds, prune, grace)
+    estimates = []
+    try:  # each point against the memory check and the demo's per-run caps, as Start will check them
+        estimates = policy.check_sweep(runs, settings)
+    except (ConfigError, policy.PolicyError) as e:
+        sweep_problems.append(str(e))
+    if settings.demo_mode and len(runs) > settings.max_queued_per_user:
+        # the queue cap, said before Start (policy.submit_sweep refuses it there too, counting runs already queued)
+        sweep_problems.append(f"this demo lets a person have {settings.max_queued_per_user} runs queued or training "
+                              f"at once and this sweep is {len(runs)} runs: sweep fewer values or seeds")
+    if sweep_problems:
+        st.error("Fix this before starting the sweep:\n\n" + "\n".join(f"- {text.plain(p)}" for p in sweep_problems))
+    else:
+        planned_points(spec, runs, estimates)
+    start_sweep_button(cfg, spec, sweep_problems, settings, me)
+
+
+def open_form() -> dict[str, Any]:
+    """The form's values: the defaults (within the demo's caps) on a first visit, a cloned run's once (saying so),
+    and the preset picker showing what filled them; updated with what the browser shows now (widgets hidden since
+    keep their remembered values)."""
+    if FORM not in st.session_state:
+        st.session_state[FORM] = policy.demo_form_values(forms.form_values(None), ui.settings())
+    if st.session_state.pop("clone_note", False) and st.session_state.get("cloned_from"):
+        st.info(f"Filled from {text.plain(st.session_state['cloned_from'])}: every field is that run's config.",
+                icon=":material/content_copy:")
+        st.session_state[CLONED] = dict(st.session_state[FORM])  # what the caption compares the form with from now
+        st.session_state["preset"] = st.session_state[PRESET] = _cloned_option()
+        st.session_state.pop("companion_note", None)
+    if "preset" not in st.session_state:  # back on this page: the picker shows what filled the form, not the first
+        st.session_state["preset"] = st.session_state.get(PRESET, forms.DEFAULTS_LABEL)
+    if st.session_state.get("cloned_from") and st.session_state["preset"] != _cloned_option():
+        st.session_state.pop("cloned_from")  # a preset was chosen elsewhere (Home's "Train your first GAN")
+    form = st.session_state[FORM]
+    for name in form:
+        if _key(name) in st.session_state:
+            form[name] = st.session_state[_key(name)]
+    return form
+
+
+def check(form: dict[str, Any], settings: policy.Settings
+          ) -> tuple[TrainConfig | None, list[tuple[str, str]], Estimate | None]:
+    """(config or None, problems as (field, message), resource estimate or None): the form as TrainConfig, the
+    memory check and the demo's caps check it, and the run's name, tags and description as the store will."""
+    cfg, problems = forms.form_problems(form)
+    resources = None
+    if cfg is not None:
+        try:
+            resources = policy.check_resources(cfg, settings)  # memory in every mode; the demo's caps too
+        except (ConfigError, policy.PolicyError) as e:
+            problems = [(forms.problem_field(str(e)), str(e))]
+    problems += forms.run_text_problems(st.session_state.get("run_name", ""), st.session_state.get("run_tags", ""),
+                                        st.session_state.get("run_description", ""))
+    return cfg, problems, resources
+
+
+def form_fields(form: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    """The preset picker, the top and basic fields, the run's name, tags and description, then the advanced fields
+    that apply, grouped in expanders."""
+    specs = {s.name: s for s in forms.field_specs()}
     # The picker on a row of its own: beside two more pickers it had a third of the form, too little for its
     # longest names, and the two beside it had less.
     options = [o for o in [_cloned_option()] if o] + forms.preset_names()
@@ -167,71 +259,13 @@ with left, st.container(key="train_form"):
                 st.caption("Nothing here applies to this architecture and loss.")
             _grid(group_specs)
 
-def sweep_panel(cfg, problems, settings, me) -> None:
-    """Sweep mode: the search space over the form's config, the points it will queue and their compute, Start."""
-    from gan_core.runs.sweep import PRUNE_RULES, point_text, total_steps
 
-    st.subheader("Sweep")
-    st.text_area("Fields to sweep, one a line", key="sweep_params", height=110,
-                 placeholder="lr_g=1e-4,2e-4\nloss=non_saturating,hinge\nd_dropout=0..0.5  (random search)",
-                 help="NAME=a,b,c tries each value; NAME=lo..hi (random search) draws from the range, "
-                      "NAME=lo..hi:log log-uniformly. List fields separate values with '|': g_widths=256,512|512,1024.")
-    # Two rows: in three columns of this narrow panel the search control was cut to "grid | rand".
-    c1, c2 = st.columns(2)
-    search = c1.segmented_control("Search", ["grid", "random"], key="sweep_mode", default="grid", required=True)
-    draws = c2.number_input("Random draws", 1, 64, 8, key="sweep_draws", disabled=search != "random")
-    c3, c4, c5 = st.columns(3)
-    seeds = c3.number_input("Seeds per point", 1, 10, 1, key="sweep_seeds",
-                            help="Repeat each point with seeds seed, seed+1, …: the leaderboard ranks the mean.")
-    prune = c4.selectbox("Prune weak runs", PRUNE_RULES, key="sweep_prune",
-                         help="median: stop a run whose FD at an epoch is worse than the median of its sweep's other "
-                              "runs there. asha: successive halving, keep the best third at epochs grace·3^k. Needs "
-                              "quality scoring on.")
-    grace = c5.number_input("From epoch", 1, 10000, 1, key="sweep_grace", disabled=prune == "none",
-                            help="The first epoch at which pruning may stop a run.")
-    spec, runs, sweep_problems = forms.sweep_plan(None if problems else cfg, st.session_state.get("sweep_params", ""),
-                                                 search, draws, seeds, prune, grace)
-    estimates = []
-    try:  # each point against the memory check and the demo's per-run caps, as Start will check them
-        estimates = policy.check_sweep(runs, settings)
-    except (ConfigError, policy.PolicyError) as e:
-        sweep_problems.append(str(e))
-    if settings.demo_mode and len(runs) > settings.max_queued_per_user:
-        # the queue cap, said before Start (policy.submit_sweep refuses it there too, counting runs already queued)
-        sweep_problems.append(f"this demo lets a person have {settings.max_queued_per_user} runs queued or training "
-                              f"at once and this sweep is {len(runs)} runs: sweep fewer values or seeds")
-    if sweep_problems:
-        st.error("Fix this before starting the sweep:\n\n" + "\n".join(f"- {text.plain(p)}" for p in sweep_problems))
-    else:
-        flops = sum(e.train_flops for e in estimates)
-        st.success(f"{len(runs)} runs ({len(runs) // spec.seeds} points × {spec.seeds} seed(s)), "
-                   f"{total_steps(runs):,} steps, about {format_flops(flops)} in all before pruning; they wait in "
-                   f"the same queue as every run.")
-        st.dataframe([{"point": r.point + 1, "seed": r.config.seed, **{k: text.value_text(v) for k, v in
-                                                                        r.values.items()}} for r in runs],
-                     hide_index=True, width="stretch", height=min(400, 38 + 35 * len(runs)), key="sweep_points")
-        st.caption(text.plain(spec.describe()) + ". Points: " + text.plain("; ".join(
-            point_text(p) for p in spec.points()[:3])) + ("…" if len(spec.points()) > 3 else ""))
-    start = st.button("Start sweep", type="primary", key="start_sweep", width="stretch",
-                      disabled=not me.key or bool(sweep_problems))
-    if not me.key:
-        st.caption("Sign in (sidebar) to start sweeps.")
-    if start and not sweep_problems:
-        try:
-            sweep_id = policy.submit_sweep(ui.get_store(), cfg, spec, me, settings,
-                                           name=st.session_state.get("run_name", "") or "sweep")
-        except (ConfigError, policy.PolicyError) as e:
-            st.error(f"Nothing was queued: {text.plain(str(e))}")
-        except StoreError as e:
-            st.error(f"The run database refused the sweep: {text.shown_error(e)}")
-        else:
-            ui.ensure_worker()
-            st.switch_page(ui.PAGES["sweeps"], query_params={"sweep": str(sweep_id)})
-
-
-with right, st.container(key="check_panel_sticky" if mode == "Single run" else "check_panel"):
+def check_panel(form: dict[str, Any], cfg: TrainConfig | None, problems: list[tuple[str, str]],
+                resources: Estimate | None, mode: str, settings: policy.Settings) -> None:
+    """What is wrong with the form (each bad field by its label and name, and why), or what the run costs and where
+    it will train; where the form's values came from; the demo's limits."""
     st.subheader("Check")
-    if problems:  # what the browser shows is what is checked: each bad field by its label and name, and why
+    if problems:  # what the browser shows is what is checked
         st.error("Fix this before starting:\n\n" + "\n".join(f"- {forms.problem_markdown(f, m)}" for f, m in problems))
     else:
         from gan_core.config import planned_steps
@@ -245,15 +279,17 @@ with right, st.container(key="check_panel_sticky" if mode == "Single run" else "
                             "this one if there is one, else the FLOP rate of another run there.")
     cloned = st.session_state.get("cloned_from")  # Clone (Runs, Sweeps) filled the form: it is compared with that run
     st.caption(text.plain(forms.form_origin(form, st.session_state.get("preset"),
-                                           (cloned, st.session_state.get(CLONED, {})) if cloned else None)))
+                                            (cloned, st.session_state.get(CLONED, {})) if cloned else None)))
     if settings.demo_mode:
         st.info(f"Demo limits: up to {settings.max_epochs} epochs, {settings.max_steps:,} steps, "
                 f"{settings.max_params / 1e6:g} M parameters, {settings.max_run_memory_gb:g} GB of memory and "
                 f"{settings.max_train_tflop:g} TFLOP a run, no torch.compile; "
                 f"{settings.max_queued_per_user} runs queued per person, {settings.submissions_per_minute} a minute.")
-    if mode == "Sweep":
-        sweep_panel(cfg, problems, settings, me)
-        st.stop()
+
+
+def start_button(cfg: TrainConfig | None, problems: list[tuple[str, str]], settings: policy.Settings,
+                 me: policy.Identity) -> None:
+    """Start: queues the run as this person (the server checks every cap again) and opens its live view."""
     start = st.button("Start", type="primary", key="start", width="stretch", disabled=not me.key or bool(problems))
     if not me.key:
         st.caption("Sign in (sidebar) to start runs; you can watch every run without signing in.")
@@ -261,20 +297,48 @@ with right, st.container(key="check_panel_sticky" if mode == "Single run" else "
         st.caption(("Start is off until the form above is valid. " if problems else "")
                    + f"Queued as **{text.plain(me.label)}**; a background worker trains it, and you can close this "
                      "tab.")
-    if start:
-        if problems:
-            st.error(f"Nothing was queued: {text.plain(problems[0][1])}")
+    if not start:
+        return
+    if problems:
+        st.error(f"Nothing was queued: {text.plain(problems[0][1])}")
+        return
+    try:
+        # policy.submit re-checks every demo cap on the server side, inside the store's transaction.
+        run_id = policy.submit(ui.get_store(), cfg, me, settings, name=st.session_state.get("run_name", ""),
+                               tags=st.session_state.get("run_tags", ""),
+                               description=st.session_state.get("run_description", ""))
+    except (ConfigError, policy.PolicyError) as e:
+        st.error(f"Nothing was queued: {text.plain(str(e))}")  # may quote the name or tags typed
+    except StoreError as e:
+        st.error(f"The run database refused the run: {text.shown_error(e)}")
+    else:
+        ui.ensure_worker()  # a crashed worker is replaced the next time someone queues a run
+        st.session_state["run_id"] = run_id
+        st.switch_page(ui.PAGES["runs"], query_params={"run": str(run_id)})
+
+
+def main() -> None:
+    """The page: the mode, the form beside the Check panel, then Start or the Sweep panel."""
+    ui.bootstrap()
+    st.header("Train a GAN")
+    if "train_mode" not in st.session_state:
+        st.session_state["train_mode"] = "Single run"
+    mode = st.segmented_control("Mode", ["Single run", "Sweep"], key="train_mode", required=True,
+                                help="Sweep: queue one run per point of a grid or random search over fields you "
+                                     "choose, on top of this form's config, and rank them on the Sweeps page.")
+    form = open_form()
+    settings, me = ui.settings(), ui.identity()
+    cfg, problems, resources = check(form, settings)
+    st.html(LAYOUT_CSS)
+    left, right = st.columns([3, 2], gap="large")
+    with left, st.container(key="train_form"):
+        form_fields(form, problems)
+    with right, st.container(key="check_panel_sticky" if mode == "Single run" else "check_panel"):
+        check_panel(form, cfg, problems, resources, mode, settings)
+        if mode == "Sweep":
+            sweep_panel(cfg, problems, settings, me)
         else:
-            try:
-                # policy.submit re-checks every demo cap on the server side, inside the store's transaction.
-                run_id = policy.submit(ui.get_store(), cfg, me, settings, name=st.session_state.get("run_name", ""),
-                                       tags=st.session_state.get("run_tags", ""),
-                                       description=st.session_state.get("run_description", ""))
-            except (ConfigError, policy.PolicyError) as e:
-                st.error(f"Nothing was queued: {text.plain(str(e))}")  # may quote the name or tags typed
-            except StoreError as e:
-                st.error(f"The run database refused the run: {text.shown_error(e)}")
-            else:
-                ui.ensure_worker()  # a crashed worker is replaced the next time someone queues a run
-                st.session_state["run_id"] = run_id
-                st.switch_page(ui.PAGES["runs"], query_params={"run": str(run_id)})
+            start_button(cfg, problems, settings, me)
+
+
+main()
