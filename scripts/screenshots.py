@@ -26,8 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
-from conftest import CHROMIUM, CHROMIUM_ARGS, free_port, settle, wait_http  # noqa: E402
-from conftest import _kill as kill  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, kill, settle, wait_http  # noqa: E402
 
 WIDTH = 1280  # the browser's viewport
 OUT_WIDTH = 900  # the PNGs' width in docs/

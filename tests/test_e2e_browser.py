@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot, stop_button
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot, stop_button
 
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 PLOT = ".js-plotly-plot .main-svg"

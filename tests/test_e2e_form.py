@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot
 
 from gan_core.config import TrainConfig
 

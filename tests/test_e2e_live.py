@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot, stop_button
+from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot, stop_button
 
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 

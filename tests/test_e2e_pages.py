@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot
+from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot
 
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, browser_api, many_runs, no_exception, settle, shot
+from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot
+from conftest import many_runs
 
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 

@@ -6,17 +6,8 @@ import os
 import signal
 
 import pytest
-from conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    browser_api,
-    no_exception,
-    settle,
-    shot,
-    start_streamlit,
-    tiny,
-    wait_http,
-)
+from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot, start_streamlit, wait_http
+from conftest import tiny
 
 from gan_core.runs.store import Store
 from gan_core.runs.sweep import SweepSpec, parse_param, plan, run_metric

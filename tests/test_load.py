@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, start_streamlit, wait_http
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, start_streamlit, wait_http
 
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
 

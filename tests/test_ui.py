@@ -72,7 +72,7 @@ LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
 def test_serve_demo_listens_on_loopback_only(tmp_path):
     """Issue 27: serve_demo.sh listened on every interface (and Streamlit answers any Host): only the proxy in front
     may reach it."""
-    from conftest import free_port, wait_http
+    from browser import free_port, wait_http
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMLIT_", "GAN_"))}
