@@ -8,18 +8,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from urllib.parse import unquote
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from gan_core.web import alerts, forms, images, text
-from gan_core.runs import capability, policy, worker
 from gan_core.config import ConfigError, TrainConfig
+from gan_core.runs import capability, policy, worker
 from gan_core.runs.settings import WorkerSettings
 from gan_core.runs.status import FINISHED, RunStatus
 from gan_core.runs.store import RunView, Store, StoreError, gan_home
+from gan_core.web import alerts, forms, images, text
 
 PAGES = {
     "home": "pages/home.py",

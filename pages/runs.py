@@ -4,17 +4,16 @@ The live view is laid out top to bottom by `live_view`: header, actions (Stop / 
 the step charts beside the newest sample grid, then the quality scores. Each part reads what it shows from the
 store on every rerun, so every browser tab sees the same run.
 """
-from typing import Callable
+from collections.abc import Callable
 
 import streamlit as st
 
 import ui
-from gan_core.web import alerts, charts, images, progress, real_floor, run_list, text
+from gan_core.config import ConfigError, capped_by_max_steps
 from gan_core.runs import policy
-from gan_core.config import ConfigError
 from gan_core.runs.status import ACTIVE, LIVE, RESUMABLE, RunStatus
-from gan_core.config import capped_by_max_steps
 from gan_core.runs.store import RunView, Store, StoreError
+from gan_core.web import alerts, charts, images, progress, real_floor, run_list, text
 
 REFRESH_S = ui.LIVE_REFRESH_S
 #: Stop applies to a run that has not reached its end yet; a stopping one is already on its way.

@@ -81,8 +81,8 @@ def _train_into_store(store, cfg, images, on_step=None, stop=None):
     """Train `cfg` for real through the worker's StoreSink (the rows a worker writes); `on_step(ev, run_id)` sees
     each step's metrics after they are stored."""
     from gan_core.events import StepMetrics
-    from gan_core.trainer import train
     from gan_core.runs.worker import StoreSink
+    from gan_core.trainer import train
 
     run = store.get(store.submit(cfg, name="real", owner="ada"))
     run = store.claim("test-worker", cap=10)
@@ -100,6 +100,7 @@ def test_progress_never_goes_back_when_a_run_is_stopped_mid_epoch(tmp_path, mnis
     import threading
 
     from conftest import tiny
+
     from gan_core.runs.store import Store
 
     store = Store(url=None, home=tmp_path)

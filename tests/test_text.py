@@ -24,6 +24,7 @@ def test_redact_paths_cuts_absolute_paths_and_leaves_other_slashes():
 
 def test_a_runs_failure_reason_is_words_not_an_exception_class(mnist_slice):
     from conftest import tiny
+
     from gan_core.events import Failed, ListSink
     from gan_core.trainer import failure_reason, train
 

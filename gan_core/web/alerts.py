@@ -3,7 +3,8 @@ mode collapse judged against the real-data floor) and the toast when one of your
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..events import redact_paths
 from ..runs.status import LIVE, RunStatus
@@ -11,7 +12,8 @@ from ..runs.store import RunView
 from . import real_floor
 from .text import clip, plain
 
-_ENDED = {  # status → (what happened, Material icon) for the toast that says one of your runs ended
+# status → (what happened, Material icon) for the toast that says one of your runs ended
+_ENDED: dict[str, tuple[str, str]] = {
     RunStatus.DONE: ("finished", ":material/check_circle:"),
     RunStatus.FAILED: ("failed", ":material/error:"),
     RunStatus.STOPPED: ("stopped", ":material/stop_circle:"),
@@ -41,7 +43,7 @@ def ended_summary(runs: Sequence[RunView]) -> tuple[str, str]:
 _WAIT = object()
 
 
-def alerts(run: RunView, rows: Sequence[Mapping[str, Any]],
+def alerts(run: RunView, rows: Sequence[dict[str, Any]],
            quality: Sequence[Mapping[str, Any]], floor: Any = _WAIT) -> list[Any]:
     """The warnings the live view shows for a run: divergence, D overpowering, and mode collapse judged on the run's
     whole quality history (metrics.judge_collapse: evidence that persists over epochs while FD stalls, after the

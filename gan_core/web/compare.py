@@ -1,7 +1,8 @@
 """What the Compare page computes: what to watch to redraw epoch by epoch, and the config fields that differ."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..config import TrainConfig, config_fields
 from ..runs.status import LIVE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..config import TrainConfig, planned_steps
 from ..runs.status import ACTIVE, RunStatus
@@ -89,11 +89,11 @@ def _will_run_on(cfg: TrainConfig, runs: Sequence[RunView]) -> tuple[str, str]:
 
     from ..device import native_bf16
 
-    device = cfg.device
+    device: str = cfg.device
     if device == "auto":
         picked = [_ran(r)[0] for r in runs if r.config.device == "auto" and _ran(r)[0]]
         device = picked[0] if picked else ("cuda" if torch.cuda.is_available() else "cpu")
-    precision = cfg.precision
+    precision: str = cfg.precision
     if precision == "auto":
         picked = [_ran(r)[1] for r in runs if r.config.precision == "auto" and _ran(r)[0] == device]
         precision = picked[0] if picked else ("bf16" if native_bf16(device) else "fp32")

@@ -4,7 +4,8 @@ and the form's Sweep mode."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, cast
 
 from ..config import LOSS_COMPANIONS, PRESETS, ConfigError, TrainConfig, _check_field, coerce_value, config_fields
 from .text import plain
@@ -57,7 +58,7 @@ def field_specs() -> list[FieldSpec]:
     """One FieldSpec per TrainConfig field, in declaration order, from the fields' own metadata."""
     specs = []
     for f in config_fields():
-        meta, default = f.metadata, f.default
+        meta, default = f.metadata, cast(Any, f.default)  # every TrainConfig field has a plain default
         common = dict(name=f.name, group=meta["group"], help=meta["help"], label=meta.get("label") or f.name,
                       basic=bool(meta.get("basic")), applies=tuple((meta.get("applies") or {}).items()),
                       default=_form_value(default))
@@ -325,7 +326,7 @@ _GROUP = {f.name: f.metadata["group"] for f in config_fields()}
 
 
 def sweep_plan(cfg: TrainConfig | None, params_text: str, mode: str, draws: int | None, seeds: int | None,
-               prune: str, grace: int | None) -> tuple[Any, list[Any], list[str]]:
+               prune: Literal["none", "median", "asha"], grace: int | None) -> tuple[Any, list[Any], list[str]]:
     """The Train page's Sweep mode: (spec, planned runs, []) for what the form says over base `cfg`, or (None, [],
     [problems]) naming each thing to fix. One swept field per line of `params_text` (sweep.parse_param)."""
     from ..runs.sweep import SweepSpec, parse_param, plan
@@ -342,7 +343,7 @@ def sweep_plan(cfg: TrainConfig | None, params_text: str, mode: str, draws: int 
         problems.append("sweep: write at least one field to sweep, one a line, e.g. lr_g=1e-4,2e-4")
     if cfg is None:
         problems.append("the base config above has problems: fix them first")
-    if problems:
+    if problems or cfg is None:
         return None, [], problems
     try:
         spec = SweepSpec(params=tuple(params), mode="random" if mode == "random" else "grid",

@@ -2,8 +2,9 @@
 GIF, on-screen sizes of grids and strips, and small images for a table's image column."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image

@@ -3,7 +3,8 @@ place in the queue, and what the live view says where there is no sample grid ye
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..config import capped_by_max_steps, steps_per_epoch
 from ..runs.status import ACTIVE, LIVE, RunStatus

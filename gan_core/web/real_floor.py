@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..config import MIN_EVAL_SAMPLES
 from ..runs.store import RunView
@@ -68,7 +69,6 @@ def quality_floor(dataset: str, n: int) -> dict[str, Any] | None:
 
 def _floor_file(dataset: str, n: int, classifier: Path) -> Path:
     from ..data import cache_dir
-
     from ..metrics import SCORES_VERSION
 
     st = classifier.stat()  # and the version of measure()'s numbers: a floor cached before realism has none

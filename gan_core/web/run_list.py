@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..runs.status import RunStatus
 from ..runs.store import RunView, RunWhere, Store
@@ -41,7 +42,7 @@ def runs_table(runs: Sequence[RunView], places: Mapping[int, int | None] | None 
              "status": status(r),
              "progress": round(r.progress, 4), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
-             "created": datetime.datetime.fromtimestamp(r.created_at, datetime.timezone.utc)} for r in runs]
+             "created": datetime.datetime.fromtimestamp(r.created_at, datetime.UTC)} for r in runs]
 
 
 # --- the runs table's filters and groups (kept in the URL: ?owner=ada&status=running&group=owner) -----------
@@ -180,10 +181,9 @@ def parse_run_filter(params: Mapping[str, Any], options: Mapping[str, Sequence[A
             raw = raw[-1] if raw else None
         if raw is None or not str(raw).strip():
             continue
-        value = " ".join(str(raw).split())
-        shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN - 1] + "…"
-        if key == "tag":
-            value = value.lower()
+        words = " ".join(str(raw).split())
+        shown = words if len(words) <= _MAX_SHOWN else words[:_MAX_SHOWN - 1] + "…"
+        value: int | str = words.lower() if key == "tag" else words
         if key == "sweep" and value != NO_SWEEP:
             value = parse_id(str(raw)) or value  # the raw value: " 1" names no sweep here either
         allowed = RUN_GROUPS if key == "group" else options.get(key, ())

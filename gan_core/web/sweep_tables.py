@@ -1,7 +1,8 @@
 """The Sweeps page's leaderboard: one row per point, ranked by a quality metric's mean over its seeds."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from ..runs.status import LIVE
 from ..runs.store import RunView, Store, SweepView
@@ -20,7 +21,8 @@ def sweep_board(sweep: SweepView, runs: Sequence[RunView], quality: Mapping[int,
     """The sweep's leaderboard entries (sweep.leaderboard), each with the id of its best-scoring run."""
     from ..runs.sweep import METRICS, leaderboard
 
-    board = leaderboard(sweep.points, [(r.id, r.sweep_point, r.status) for r in runs], quality, metric)
+    # Every run of a sweep has its point (sweep_point is None only outside sweeps).
+    board = leaderboard(sweep.points, [(r.id, cast(int, r.sweep_point), r.status) for r in runs], quality, metric)
     return [(e, _best_of(e, METRICS[metric][2])) for e in board]
 
 
