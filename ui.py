@@ -8,18 +8,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from urllib.parse import unquote
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from gan_core.web import dashboard as dash
-from gan_core.runs import capability, policy, worker
 from gan_core.config import ConfigError, TrainConfig
+from gan_core.runs import capability, policy, worker
 from gan_core.runs.settings import WorkerSettings
 from gan_core.runs.status import FINISHED, RunStatus
 from gan_core.runs.store import RunView, Store, StoreError, gan_home
+from gan_core.web import alerts, forms, images, text
 
 PAGES = {
     "home": "pages/home.py",
@@ -64,7 +64,7 @@ def get_store() -> Store:
         # Keyed on where the store lives, so a process only ever holds one Store per database.
         return _store(str(gan_home()), os.environ.get("GAN_DB_URL", ""))
     except StoreError as e:
-        st.error(f"The run database cannot be used: {dash.shown_error(e)}")
+        st.error(f"The run database cannot be used: {text.shown_error(e)}")
         st.stop()
         raise  # unreachable: st.stop raises
 
@@ -121,9 +121,9 @@ def run_toasts() -> None:
     demo's browser, the team's typed name) finishes, fails or otherwise ends. A fragment in the sidebar polls the
     store: every LIVE_REFRESH_S while such a run is live, every IDLE_REFRESH_S otherwise (to notice one queued from
     another tab, which then reruns the page to poll at the faster pace)."""
-    for text, icon, at in st.session_state.pop(_TOASTS, []):
+    for message, icon, at in st.session_state.pop(_TOASTS, []):
         if time.time() - at < TOAST_REPLAY_S:
-            st.toast(text, icon=icon, duration="long")
+            st.toast(message, icon=icon, duration="long")
     key = owner_key()
     if not key:  # signed out: no runs of one's own
         return
@@ -138,17 +138,17 @@ def _watch_my_runs(key: str, fast: bool) -> None:
     now = _my_live_runs(store, key)
     st.session_state[_MY_LIVE] = now
     ended = [r for r in (store.get(i) for i in before if i not in now) if r is not None and r.status in FINISHED]
-    toasts = [dash.ended_notice(r) for r in ended]
+    toasts = [alerts.ended_notice(r) for r in ended]
     if len(toasts) > TOASTS_AT_ONCE:
-        toasts = [dash.ended_summary(ended)]
+        toasts = [alerts.ended_summary(ended)]
     # A full run replays them once: the one this fragment starts below, or the one a page's own fragment starts when
     # it sees the same run end (the Runs table and live view do), which would drop a toast shown only here.
     if toasts and in_fragment_run():
-        st.session_state[_TOASTS] = [(text, icon, time.time()) for text, icon in toasts]
+        st.session_state[_TOASTS] = [(message, icon, time.time()) for message, icon in toasts]
     if bool(now) != fast:  # the pace no longer fits: a full rerun registers this fragment again at the right one
         st.rerun()
-    for text, icon in toasts:
-        st.toast(text, icon=icon, duration="long")
+    for message, icon in toasts:
+        st.toast(message, icon=icon, duration="long")
 
 
 def in_fragment_run() -> bool:
@@ -183,7 +183,7 @@ def bootstrap() -> None:
     for var, problem in WorkerSettings.problems().items():
         also = (" Until then the dashboard cannot tell a worker that went silent from a busy one, so it marks no run "
                 "interrupted." if var == "GAN_HEARTBEAT_TIMEOUT" else "")
-        st.error(f"**Bad setting `{var}`:** {dash.plain(problem)}. A training worker refuses to start with it, so the "
+        st.error(f"**Bad setting `{var}`:** {text.plain(problem)}. A training worker refuses to start with it, so the "
                  f"dashboard starts none.{also} Fix it in the dashboard's environment and restart the dashboard.",
                  icon=":material/settings_alert:")
 
@@ -234,7 +234,7 @@ def ensure_worker() -> bool:
     try:
         return worker.ensure_worker(get_store())
     except OSError as e:
-        st.warning(f"Could not start a training worker ({dash.shown_error(e)}); run `python -m gan_core worker` "
+        st.warning(f"Could not start a training worker ({text.shown_error(e)}); run `python -m gan_core worker` "
                    "yourself.")
         return False
 
@@ -261,12 +261,12 @@ def worker_note(cfg: TrainConfig) -> None:
     if stale_after() is None:
         return
     here = _this_machine() if autoworker_enabled() else None  # the worker Start would start on this machine
-    level, text = capability.form_note(cfg, live_workers(), here)
-    text = dash.plain(text)  # host and GPU names come from the workers' rows: shown as text, never markdown
+    level, note = capability.form_note(cfg, live_workers(), here)
+    note = text.plain(note)  # host and GPU names come from the workers' rows: shown as text, never markdown
     if level == "warning":
-        st.warning(text, icon=":material/hourglass_top:")
+        st.warning(note, icon=":material/hourglass_top:")
     else:
-        st.caption(f":material/memory: {text}")
+        st.caption(f":material/memory: {note}")
 
 
 def waiting_reasons(runs: Sequence[RunView]) -> dict[int, str]:
@@ -304,7 +304,7 @@ def recent_runs(also: Sequence[int] = (), warn: bool = True) -> list[RunView]:
 def warn_unreadable(unreadable: Sequence) -> None:
     """One warning naming every run the store could not read (store.UnreadableRun), and what to do about it."""
     if unreadable:
-        st.warning("Left out of the lists: " + "; ".join(dash.plain(u.text()) for u in unreadable)
+        st.warning("Left out of the lists: " + "; ".join(text.plain(u.text()) for u in unreadable)
                    + ". Repair or remove " + ("that row" if len(unreadable) == 1 else "those rows")
                    + " in the run database; every other run is shown.", icon=":material/report:")
 
@@ -379,7 +379,7 @@ def identity_sidebar() -> None:
     """Sign-in (OIDC) or the trusted team's display name, shown in the sidebar of every page."""
     if auth_configured():
         if st.user.is_logged_in:
-            st.caption(f"Signed in as {dash.plain(owner())}")
+            st.caption(f"Signed in as {text.plain(owner())}")
             st.button("Log out", on_click=st.logout, key="logout")
         else:
             st.caption("Sign in to start and manage runs; everyone can watch.")
@@ -447,8 +447,8 @@ def warn_unknown_link(kind: str, found: bool, shown: int) -> None:
     asked, told = st.query_params.get(kind), f"_link_{kind}_told"  # told: the value the refused link was replaced by
     if asked is None or found or st.session_state.get(told) == asked:
         return
-    text = asked if len(asked) <= 20 else asked[:19] + "…"
-    st.warning(f"The link names {kind} {dash.plain(text)}, which is not in the {kind} list (deleted, never queued, "
+    named = asked if len(asked) <= 20 else asked[:19] + "…"
+    st.warning(f"The link names {kind} {text.plain(named)}, which is not in the {kind} list (deleted, never queued, "
                f"or not a {kind} number): showing #{shown} instead.", icon=":material/link_off:")
     st.session_state[told] = str(shown)  # said once: the URL now names the one shown
 
@@ -457,7 +457,7 @@ def warn_unknown_link(kind: str, found: bool, shown: int) -> None:
 
 def selected_run_id() -> int | None:
     """The run named by ?run= in the URL (shared links open the same run), else the session's last choice."""
-    return dash.parse_id(st.query_params.get("run") or st.session_state.get("run_id"))
+    return text.parse_id(st.query_params.get("run") or st.session_state.get("run_id"))
 
 
 def select_run(runs: Sequence[RunView], label: str = "Run", key: str = "run_picker") -> RunView:
@@ -524,13 +524,13 @@ def epoch_grids(runs: Sequence[RunView], key: str, per_row: int = 2) -> None:
             cols = st.columns(per_row)
         with cols[n % per_row]:
             have = [e for e in grids[r.id] if e <= epoch]
-            label = f"#{r.id} {dash.plain(r.name)}"
+            label = f"#{r.id} {text.plain(r.name)}"
             if not have:
                 st.caption(f"{label}: no grid by epoch {epoch}")
                 continue
             shown = max(have)
             try:
-                pixels = dash.read_grid(grids[r.id][shown])
+                pixels = images.read_grid(grids[r.id][shown])
             except ValueError:
                 st.caption(f"{label}: this sample image is unreadable")
                 continue
@@ -547,10 +547,10 @@ def clone_into_train(run_id: int) -> None:
     if run is None or run.deleted_at is not None:
         st.error("That run is gone.")
         return
-    st.session_state[TRAIN_FORM] = dash.form_values(cfg=run.config)
+    st.session_state[TRAIN_FORM] = forms.form_values(cfg=run.config)
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
         del st.session_state[key]  # the form's widgets restore themselves from the form dict
     st.session_state["train_mode"] = "Single run"
-    st.session_state["cloned_from"] = f"run #{run.id} {run.name}"  # user text: shown through dash.plain
+    st.session_state["cloned_from"] = f"run #{run.id} {run.name}"  # user text: shown through text.plain
     st.session_state["clone_note"] = True  # the Train page says so once
     st.switch_page(PAGES["train"])

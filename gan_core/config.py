@@ -18,7 +18,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 NOISES = ("normal", "uniform")
 BCE_LOSSES = ("non_saturating", "minimax")  # D's output read as a probability: label smoothing applies
 CRITIC_LOSSES = ("hinge", "wgan_gp")  # D as an unbounded critic: several D steps per G step and a penalty are usual
-# What a user of a loss expects beside it; the form sets these when the loss is picked (dashboard.loss_companions).
+# What a user of a loss expects beside it; the form sets these when the loss is picked (web.forms.loss_companions).
 # TrainConfig refuses label smoothing with a loss that is not BCE and wgan_gp without a penalty; n_critic 5 and
 # λ = 10 are WGAN-GP's recipe (Gulrajani et al. 2017). The other losses' entries take a critic's values back.
 LOSS_COMPANIONS: dict[str, dict[str, Any]] = {

@@ -1,16 +1,18 @@
-"""Home: what GAN Studio is, digits drawn live by a pretrained generator, and the two ways in."""
+"""Home: what GAN Studio is, digits drawn live by a pretrained generator, and the two ways in.
+
+Laid out by `main`: the title, then the live digits (with the copy test's verdict on them) beside "Start here".
+"""
 import random
+from pathlib import Path
 
 import streamlit as st
 
 import ui
-from gan_core.web import dashboard as dash
 from gan_core import neighbours
-from gan_core.runs import policy
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
+from gan_core.runs import policy
 from gan_core.sampling import generate, grid, png_at_width
-
-ui.bootstrap()
+from gan_core.web import forms, text
 
 HOME_GENERATOR = "dense-mnist"  # unconditional, so one grid shows every digit; a dense G draws 64 digits in ms
 # The preset "Train your first GAN" opens with: the dense GAN is the fastest to train here (3.4 s an MNIST epoch in
@@ -73,7 +75,7 @@ def copy_caption(name: str, dataset: str, seed: int) -> str | None:
 
 def _train_first() -> None:
     """Open Train with FIRST_PRESET filled in and FIRST_EPOCHS epochs."""
-    values = policy.demo_form_values({**dash.form_values(FIRST_PRESET), "epochs": FIRST_EPOCHS}, ui.settings())
+    values = policy.demo_form_values({**forms.form_values(FIRST_PRESET), "epochs": FIRST_EPOCHS}, ui.settings())
     st.session_state["preset"] = FIRST_PRESET
     st.session_state[TRAIN_FORM] = values
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
@@ -84,46 +86,46 @@ def _generate_now() -> None:
     st.session_state["gen_open_pretrained"] = True  # read once by pages/generate.py
 
 
-st.title("GAN Studio")
-st.markdown("GAN Studio trains generative adversarial networks (GANs) that learn to draw handwritten digits and "
-            "clothing from the MNIST datasets, and lets you watch them learn, compare them and draw with them.")
+def await_copy_test(name: str, dataset: str, seed: int) -> None:
+    """While the training set is being indexed in the background (once): a note, then the whole page once the
+    copy test has a result, which then stops polling."""
+    if copy_caption(name, dataset, seed) is not None:
+        st.rerun()
+    st.caption("Comparing these digits with the training set (the copy test; the first time the training digits are "
+               "indexed once, about a minute)…")
 
-shipped = shipped_generators()
-left, right = st.columns([3, 2], gap="large")
-with left:
+
+def live_digits(shipped: dict[str, Path]) -> None:
+    """A grid drawn just now by the pretrained HOME_GENERATOR (different digits on every visit), what the copy test
+    found on it, and a button for new digits."""
     name = HOME_GENERATOR if HOME_GENERATOR in shipped else next(iter(shipped), None)
     if name is None:
         st.info("This install ships no pretrained generators: train one to see digits here.")
-    else:
-        if "home_seed" not in st.session_state:
-            st.session_state["home_seed"] = random.randrange(0, 2**31 - 1)  # different digits on every visit
-        try:
-            g, cfg = _shipped(name)
-        except (CheckpointError, OSError) as e:
-            st.warning(f"The pretrained generator could not be loaded: {dash.plain_checkpoint_error(str(e))}")
-        else:
-            seed = st.session_state["home_seed"]
-            label = 0 if cfg.conditional else None
-            tiles = grid(generate(g, cfg, HOME_DIGITS, seed, label), ncol=8)
-            st.image(png_at_width(tiles, 640), output_format="PNG",
-                     caption=f"Drawn just now by the pretrained `{name}` generator from random noise (seed {seed}).")
-            found = copy_caption(name, cfg.dataset, seed)
-            if found:
-                st.caption(found)
-            elif cfg.dataset in neighbours.DATASETS:  # the training set is being indexed in the background, once
+        return
+    if "home_seed" not in st.session_state:
+        st.session_state["home_seed"] = random.randrange(0, 2**31 - 1)  # different digits on every visit
+    try:
+        g, cfg = _shipped(name)
+    except (CheckpointError, OSError) as e:
+        st.warning(f"The pretrained generator could not be loaded: {text.plain_checkpoint_error(str(e))}")
+        return
+    seed = st.session_state["home_seed"]
+    label = 0 if cfg.conditional else None
+    tiles = grid(generate(g, cfg, HOME_DIGITS, seed, label), ncol=8)
+    st.image(png_at_width(tiles, 640), output_format="PNG",
+             caption=f"Drawn just now by the pretrained `{name}` generator from random noise (seed {seed}).")
+    found = copy_caption(name, cfg.dataset, seed)
+    if found:
+        st.caption(found)
+    elif cfg.dataset in neighbours.DATASETS:  # the training set is being indexed in the background, once
+        st.fragment(run_every=2)(await_copy_test)(name, cfg.dataset, seed)
+    if st.button("Draw new digits", icon=":material/casino:", key="home_new"):
+        st.session_state["home_seed"] = random.randrange(0, 2**31 - 1)
+        st.rerun()
 
-                @st.fragment(run_every=2)
-                def _await_copy_test() -> None:
-                    if copy_caption(name, cfg.dataset, seed) is not None:
-                        st.rerun()  # the whole page, which now shows the result and stops polling
-                    st.caption("Comparing these digits with the training set (the copy test; the first time the "
-                               "training digits are indexed once, about a minute)…")
 
-                _await_copy_test()
-            if st.button("Draw new digits", icon=":material/casino:", key="home_new"):
-                st.session_state["home_seed"] = random.randrange(0, 2**31 - 1)
-                st.rerun()
-with right:
+def start_here() -> None:
+    """The two ways in: draw digits now with a pretrained generator, or train a first GAN."""
     st.subheader("Start here")
     st.markdown("**Draw digits now** with a pretrained generator: pick a seed, a grid size, or walk between two "
                 "digits.")
@@ -137,3 +139,20 @@ with right:
                  width="stretch"):
         st.switch_page(ui.PAGES["train"])
     st.caption("Samples shows a run's grids epoch by epoch; Compare puts runs side by side.")
+
+
+def main() -> None:
+    """The page: what GAN Studio is, then the live digits beside the two ways in."""
+    ui.bootstrap()
+    st.title("GAN Studio")
+    st.markdown("GAN Studio trains generative adversarial networks (GANs) that learn to draw handwritten digits and "
+                "clothing from the MNIST datasets, and lets you watch them learn, compare them and draw with them.")
+    shipped = shipped_generators()
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        live_digits(shipped)
+    with right:
+        start_here()
+
+
+main()

@@ -4,18 +4,16 @@ The live view is laid out top to bottom by `live_view`: header, actions (Stop / 
 the step charts beside the newest sample grid, then the quality scores. Each part reads what it shows from the
 store on every rerun, so every browser tab sees the same run.
 """
-from typing import Callable
+from collections.abc import Callable
 
 import streamlit as st
 
 import ui
-from gan_core.web import charts
+from gan_core.config import ConfigError, capped_by_max_steps
 from gan_core.runs import policy
-from gan_core.web import dashboard as dash
-from gan_core.config import ConfigError
 from gan_core.runs.status import ACTIVE, LIVE, RESUMABLE, RunStatus
-from gan_core.config import capped_by_max_steps
 from gan_core.runs.store import RunView, Store, StoreError
+from gan_core.web import alerts, charts, images, progress, real_floor, run_list, text
 
 REFRESH_S = ui.LIVE_REFRESH_S
 #: Stop applies to a run that has not reached its end yet; a stopping one is already on its way.
@@ -47,24 +45,24 @@ GROUP_WORDS = {"sweep": "sweep (folded)", "none": "nothing", "owner": "owner", "
 
 @st.cache_data(ttl=ui.IDLE_REFRESH_S, show_spinner=False, max_entries=4)
 def _filter_options(url: str) -> dict:
-    """dashboard.filter_options of the store at `url`, read at most every IDLE_REFRESH_S: its DISTINCT reads take
+    """run_list.filter_options of the store at `url`, read at most every IDLE_REFRESH_S: its DISTINCT reads take
     ~0.15 s at 30,000 runs, and a live table reruns every REFRESH_S. A newer owner or tag is offered a little later;
     a link naming it works at once (looked up alone)."""
-    return dash.filter_options(ui.get_store())
+    return run_list.filter_options(ui.get_store())
 
 
-def asked_view(store: Store, with_options: bool = True) -> tuple[dash.RunFilter, int, list[str], dict]:
+def asked_view(store: Store, with_options: bool = True) -> tuple[run_list.RunFilter, int, list[str], dict]:
     """What the URL asks the runs table for: (filter, page, why values were refused, the filter options; without
     `with_options`, only the statuses, every other value looked up alone). Values past the options' bounded lists
     are looked up alone."""
     params = st.query_params.to_dict()
     options = _filter_options(store.url) if with_options else {"status": [s.value for s in RunStatus]}
-    asked, problems = dash.parse_run_filter(params, options, dash.has_runs(store))
-    page, problem = dash.parse_page(params)
+    asked, problems = run_list.parse_run_filter(params, options, run_list.has_runs(store))
+    page, problem = run_list.parse_page(params)
     return asked, page, problems + ([problem] if problem else []), options
 
 
-def page_key(listing: dash.RunPage) -> tuple:
+def page_key(listing: run_list.RunPage) -> tuple:
     """What about the page the rest of the Runs page depends on: which runs it holds, which of them are live."""
     return listing.page, tuple((r.id, r.status in LIVE) for r in listing.runs)
 
@@ -78,46 +76,47 @@ def _go_to(page: int) -> None:
 
 
 def runs_table(drawn: tuple = ()) -> None:
-    """One page of the runs (newest first, PAGE_SIZE a page, read from the store with LIMIT/OFFSET and counted
-    with COUNT, however many rows there are) with a progress bar, filtered in SQL by owner, tag, status, sweep and
-    words of the name, and grouped (each sweep's runs folded under one line by default), the view and page kept in the URL so a link
+    """One page of the runs (newest first, PAGE_SIZE a page, read with LIMIT/OFFSET and counted with COUNT, however
+    many rows there are) with a progress bar, filtered in SQL by owner, tag, status, sweep and words of the name,
+    and grouped (each sweep's runs folded under one line by default), the view and page kept in the URL so a link
     reproduces it. A fragment: every REFRESH_S while a run of the page trains, else only when asked (the page's
     change watcher reruns the page when something it shows changes). A page that now holds other runs, or whose
     runs start or end, reruns the page (`drawn`: the page_key it was drawn with), so the picker lists them."""
     store = ui.get_store()  # runs whose worker went silent: the page's change watcher marks them
     asked, page_no, problems, options = asked_view(store)
     for problem in problems:  # a link with a value that names nothing here: said, and that filter left off
-        st.warning(f"Link filter ignored: {dash.plain(problem)}", icon=":material/filter_alt_off:")
+        st.warning(f"Link filter ignored: {text.plain(problem)}", icon=":material/filter_alt_off:")
     names = {s.id: s.name for s in store.list_sweeps()}
     # A selectbox shows its options as typed (no markdown): plain() here showed "ada.l" as "ada\.l".
     words = {"owner": str, "tag": str, "status": str, "group": GROUP_WORDS.get,
-             "sweep": lambda v: "outside sweeps" if v == dash.NO_SWEEP else f"#{v} {names.get(v, '')}".rstrip()}
+             "sweep": lambda v: "outside sweeps" if v == run_list.NO_SWEEP else f"#{v} {names.get(v, '')}".rstrip()}
     chosen = {}
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
-        for key in (*dash.RUN_FILTERS, "group"):
+        for key in (*run_list.RUN_FILTERS, "group"):
             if key == "group":
-                choices, now = list(dash.RUN_GROUPS), asked.group
+                choices, now = list(run_list.RUN_GROUPS), asked.group
             else:  # EVERY, not None: a selectbox offers to "clear" a None choice, which here means the same
                 now = getattr(asked, key) or EVERY
                 choices = [EVERY, *options[key]] + ([now] if now not in (EVERY, *options[key]) else [])
             chosen[key] = st.selectbox(
                 FILTER_LABELS[key], choices, index=choices.index(now), key=f"runs_{key}", width=145,
                 format_func=lambda v, k=key: f"every {k}" if v == EVERY else words[k](v))
-        text = st.text_input("Name contains", asked.text or "", key="runs_q", width=180, max_chars=dash.MAX_SEARCH,
-                             placeholder="words of a run's name", help="Shows the runs whose name contains these "
-                             "words (any case), from the whole store, not only this page.")
-    chosen["text"] = " ".join(text.split()) or None
-    view = dash.RunFilter(**{k: None if v == EVERY else v for k, v in chosen.items()})
+        search = st.text_input("Name contains", asked.text or "", key="runs_q", width=180,
+                               max_chars=run_list.MAX_SEARCH, placeholder="words of a run's name",
+                               help="Shows the runs whose name contains these words (any case), from the whole "
+                                    "store, not only this page.")
+    chosen["text"] = " ".join(search.split()) or None
+    view = run_list.RunFilter(**{k: None if v == EVERY else v for k, v in chosen.items()})
     if view.query() != asked.query():  # changed here: the URL follows, so a copied link shows this view
-        for key in (*dash.RUN_FILTERS, "group", "q"):
+        for key in (*run_list.RUN_FILTERS, "group", "q"):
             if key in view.query():
                 st.query_params[key] = view.query()[key]
             elif key in asked.query():
                 st.query_params.pop(key, None)
-        if dash.run_where(view) != dash.run_where(asked):
+        if run_list.run_where(view) != run_list.run_where(asked):
             st.query_params.pop("page", None)  # other rows: from their first page
             page_no = 1
-    listing = dash.read_page(store, view, page_no)
+    listing = run_list.read_page(store, view, page_no)
     if drawn and page_key(listing) != drawn:
         st.rerun()
     st.caption(listing.caption(store.count_runs() if view.narrowed else None))
@@ -125,20 +124,20 @@ def runs_table(drawn: tuple = ()) -> None:
     early = {r.id for r in runs if stopped_early(r)}
     waiting = ui.waiting_reasons(runs)  # queued runs no live worker can train: a GPU run among CPU workers
     places = {r.id: store.queue_position(r.id) for r in runs if r.status == RunStatus.QUEUED}
-    for group in dash.group_runs(runs, view.group, names):
+    for group in run_list.group_runs(runs, view.group, names):
         if group.folded:  # one line a sweep until opened; opened at once when the view is that sweep
-            with st.expander(dash.plain(group.label), expanded=view.sweep is not None):
+            with st.expander(text.plain(group.label), expanded=view.sweep is not None):
                 st.caption(group.summary())
                 _table(group, early, waiting, places)
         elif view.group in ("sweep", "none"):
             _table(group, early, waiting, places)
         else:
-            st.markdown(f"**{dash.plain(group.label)}** · {group.summary()}")
+            st.markdown(f"**{text.plain(group.label)}** · {group.summary()}")
             _table(group, early, waiting, places)
     pager(listing)
 
 
-def pager(listing: dash.RunPage) -> None:
+def pager(listing: run_list.RunPage) -> None:
     """First / Newer / Older / Last under the table, and where this page is; nothing when one page holds all."""
     if listing.pages <= 1:
         return
@@ -148,13 +147,13 @@ def pager(listing: dash.RunPage) -> None:
                                 ("Older", now + 1, ":material/chevron_right:"), ("Last", last, ":material/last_page:")):
             st.button(label, key=f"runs-page-{label.lower()}", icon=icon, disabled=not 1 <= to <= last or to == now,
                       on_click=_go_to, args=(to,), width="content")
-        st.caption(f"Page {now:,} of {last:,} · {dash.PAGE_SIZE} runs a page, newest first")
+        st.caption(f"Page {now:,} of {last:,} · {run_list.PAGE_SIZE} runs a page, newest first")
 
 
-def _table(group: "dash.RunGroup", early: set[int], waiting: dict[int, str],
+def _table(group: "run_list.RunGroup", early: set[int], waiting: dict[int, str],
            places: dict[int, int | None]) -> None:
     """One group's runs as a table with a progress bar; a queued run no live worker can train says so."""
-    table = dash.runs_table(group.runs, places=places)
+    table = run_list.runs_table(group.runs, places=places)
     for row in table:
         if row["id"] in early:
             row["status"] = f"{row['status']} (stopped early)"
@@ -195,7 +194,7 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
     header(run)
     actions(store, run)
     quality = store.quality(run_id)
-    floor, floor_pending = (dash.quality_floor_nowait(run.config.dataset, int(quality[-1]["n"])) if quality
+    floor, floor_pending = (real_floor.quality_floor_nowait(run.config.dataset, int(quality[-1]["n"])) if quality
                             else (None, False))
     notices(store, run, rows, quality, floor)
     numbers(store, run, rows)
@@ -207,11 +206,11 @@ def live_view(run_id: int, smoothing: float, x_axis: str = "step", log_losses: b
 def header(run: RunView) -> None:
     """Name, status line (status, owner, model, data, batch, loss, tags) and description."""
     # The title on its own row: a long name wraps there instead of squeezing the buttons to "S…" / "R…".
-    st.subheader(f"#{run.id} {dash.plain(run.name)}")  # user text: escaped, never markdown or HTML
+    st.subheader(f"#{run.id} {text.plain(run.name)}")  # user text: escaped, never markdown or HTML
     status = f"{run.status} (stopped early)" if stopped_early(run) else run.status
-    st.caption(f"{dash.STATUS_ICONS.get(run.status, '')} **{status}** · owner {dash.plain(run.owner or '–')}"
+    st.caption(f"{run_list.STATUS_ICONS.get(run.status, '')} **{status}** · owner {text.plain(run.owner or '–')}"
                f" · {run.config.arch} on {run.config.dataset} · batch {run.config.batch_size} · "
-               f"loss {run.config.loss}" + (f" · tags {dash.plain(', '.join(run.tags))}" if run.tags else ""))
+               f"loss {run.config.loss}" + (f" · tags {text.plain(', '.join(run.tags))}" if run.tags else ""))
     if run.description:
         st.text(run.description)
 
@@ -222,7 +221,7 @@ def _locked_reason(run: RunView, mine: bool, settings: policy.Settings) -> str:
         return ""
     if settings.demo_mode and not ui.auth_configured():
         return "Only the browser that started it (a visitor token, not the name) or an admin can stop or resume it."
-    return f"Only {dash.plain(run.owner or 'its owner')} or an admin can stop or resume it."
+    return f"Only {text.plain(run.owner or 'its owner')} or an admin can stop or resume it."
 
 
 def actions(store: Store, run: RunView) -> None:
@@ -250,7 +249,7 @@ def actions(store: Store, run: RunView) -> None:
             if not policy.stop(store, run.id, ui.identity(), settings):
                 st.error("This run is not running any more, so there is nothing to stop.")
         except policy.PolicyError as e:
-            st.error(dash.plain(str(e)))  # names user text (the owner)
+            st.error(text.plain(str(e)))  # names user text (the owner)
         else:
             st.rerun()
     if resume:
@@ -262,7 +261,7 @@ def actions(store: Store, run: RunView) -> None:
             else:
                 st.error("Could not resume: the run is not stopped, interrupted, failed or done.")
         except (policy.PolicyError, ConfigError) as e:
-            st.error(f"Could not resume: {dash.plain(str(e))}")
+            st.error(f"Could not resume: {text.plain(str(e))}")
         else:
             st.rerun()
 
@@ -285,15 +284,15 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
         st.warning("No training worker is running, so this run waits in the queue. Start one with "
                    "`python -m gan_core worker` (the dashboard starts one itself unless GAN_NO_AUTOWORKER is set).")
     elif run.status == RunStatus.QUEUED and (why := ui.waiting_reasons([run]).get(run.id)):
-        st.warning(f"This run waits in the queue: {dash.plain(why)}. It starts once a worker that can train it "
+        st.warning(f"This run waits in the queue: {text.plain(why)}. It starts once a worker that can train it "
                    f"registers; to train it elsewhere now, Stop it, Clone it and pick another device.",
                    icon=":material/hourglass_top:")
     if run.error:  # a done run's "error" is why it ended before its last epoch (early stopping): news, not a fault
         show = {RunStatus.INTERRUPTED: st.warning, RunStatus.DONE: st.info, RunStatus.PRUNED: st.info}.get(
             run.status, st.error)
-        show(dash.shown_error(run.error),
+        show(text.shown_error(run.error),
              icon=":material/flag:" if run.status in (RunStatus.DONE, RunStatus.PRUNED) else None)
-    for alert in dash.alerts(run, rows, quality, floor):
+    for alert in alerts.alerts(run, rows, quality, floor):
         if alert.kind == "too_early":
             st.info(f"**{alert.message}** {alert.suggestion}", icon=":material/hourglass_top:")
         else:
@@ -302,8 +301,8 @@ def notices(store: Store, run: RunView, rows: list, quality: list, floor: dict |
 
 def numbers(store: Store, run: RunView, rows: list) -> None:
     """Progress bar (with ETA or queue place), the newest step's six numbers, and the hardware it trains on."""
-    st.progress(run.progress, text=dash.live_progress_text(store, run, rows))
-    last = dash.latest(rows)
+    st.progress(run.progress, text=progress.live_progress_text(store, run, rows))
+    last = progress.latest(rows)
     values = {"step": f"{last.get('step', 0):,}",
               "D loss": f"{last['d_loss']:.4f}" if last else "–", "G loss": f"{last['g_loss']:.4f}" if last else "–",
               "D(x)": f"{last['d_real']:.3f}" if last else "–", "D(G(z))": f"{last['d_fake']:.3f}" if last else "–",
@@ -333,7 +332,7 @@ def step_charts(store: Store, run: RunView, rows: list, smoothing: float, x_axis
             st.plotly_chart(charts.loss_figure(rows, smoothing, log_y=log_losses, x=x_axis), width="stretch",
                             key="live-loss")
         with c2:
-            if health:  # rows stored before issue 18 have no gradient norms: D's outputs take this place then
+            if health:  # rows logged before gradient norms were have none: D's outputs take this place then
                 st.plotly_chart(charts.health_figure(rows, smoothing, x=x_axis), width="stretch", key="live-health")
             else:
                 st.plotly_chart(charts.d_output_figure(rows, smoothing, x=x_axis), width="stretch", key="live-dout")
@@ -351,10 +350,10 @@ def sample_grid(store: Store, run: RunView) -> None:
     """The newest fixed-noise grid; a note if there is none yet or its file is unreadable."""
     sample = store.latest_sample(run.id)
     if not (sample and sample["path"].exists()):
-        st.caption(dash.no_grid_text(run, has_row=sample is not None))
+        st.caption(progress.no_grid_text(run, has_row=sample is not None))
         return
     try:
-        pixels = dash.read_grid(sample["path"])
+        pixels = images.read_grid(sample["path"])
     except ValueError:  # a damaged file or not an image: a note, and the rest of the view still updates
         st.warning(f"Epoch {sample['epoch']}: this sample image is unreadable.", icon=":material/broken_image:")
     else:
@@ -365,7 +364,7 @@ def sample_grid(store: Store, run: RunView) -> None:
 def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending: bool) -> None:
     """FD (best epoch starred), KID and IS per epoch with the real-data floor when measured; precision, recall,
     density and coverage per epoch; the newest epoch's class shares, and a conditional run's per-class numbers.
-    Rows stored before issue 18 (no KID, no precision/recall) show FD, IS and the class shares only."""
+    Rows scored before KID and precision/recall were measured show FD, IS and the class shares only."""
     if not quality:
         if run.config.eval_samples and run.status in LIVE:  # an ended run gets no more: nothing to promise
             st.caption("Quality numbers (Fréchet distance, KID, Inception Score, precision/recall, class shares) "
@@ -380,7 +379,7 @@ def quality_panel(run: RunView, quality: list, floor: dict | None, floor_pending
     if new_style:
         fd_col, kid_col = st.columns(2)
         is_col, shares_col = st.columns(2)
-    else:  # rows stored before issue 18: FD, IS and the shares in one row, as before
+    else:  # rows without KID and precision/recall: FD, IS and the shares in one row
         fd_col, is_col, shares_col = st.columns([2, 2, 1.4])
         kid_col = None
     with fd_col:
@@ -480,7 +479,7 @@ def live_polls(run: RunView) -> bool:
         done_quality = ui.get_store().quality(run.id)
     except StoreError:
         done_quality = []
-    if done_quality and dash.quality_floor_nowait(run.config.dataset, int(done_quality[-1]["n"]))[1]:
+    if done_quality and real_floor.quality_floor_nowait(run.config.dataset, int(done_quality[-1]["n"]))[1]:
         st.session_state["floor_wait"] = run.id
         return True
     return False
@@ -500,7 +499,7 @@ def manage(run: RunView) -> None:
                 try:
                     policy.edit(ui.get_store(), run.id, ui.identity(), settings, name, tags, description)
                 except (policy.PolicyError, ConfigError) as e:
-                    st.error(f"Nothing was changed: {dash.plain(str(e))}")
+                    st.error(f"Nothing was changed: {text.plain(str(e))}")
                 else:
                     st.rerun()
         if not settings.demo_mode or policy.is_admin(ui.identity(), settings):
@@ -511,7 +510,7 @@ def manage(run: RunView) -> None:
                 try:
                     policy.delete(ui.get_store(), run.id, ui.identity(), settings)
                 except policy.PolicyError as e:
-                    st.error(dash.plain(str(e)))
+                    st.error(text.plain(str(e)))
                 else:
                     st.query_params.pop("run", None)
                     st.session_state.pop("run_id", None)
@@ -555,19 +554,19 @@ def deleted_runs() -> None:
                         st.session_state.pop("purge_confirm", None)
                         st.rerun()
             except policy.PolicyError as e:
-                st.error(dash.plain(str(e)))
+                st.error(text.plain(str(e)))
 
 
-def watch_token(store: Store, view: "dash.RunFilter", page: int, run_id: int | None) -> Callable[[], tuple]:
+def watch_token(store: Store, view: "run_list.RunFilter", page: int, run_id: int | None) -> Callable[[], tuple]:
     """What the page's change watcher reads: store.listing_token for this page and the selected run (after marking
     silent workers' runs interrupted, which only matters while a run is active)."""
-    where, stale = dash.run_where(view), ui.stale_after()
+    where, stale = run_list.run_where(view), ui.stale_after()
     also = [run_id] if run_id is not None else []
 
     def read() -> tuple:
-        token = store.listing_token(where, dash.PAGE_SIZE, (page - 1) * dash.PAGE_SIZE, also, stale)
+        token = store.listing_token(where, run_list.PAGE_SIZE, (page - 1) * run_list.PAGE_SIZE, also, stale)
         if token[4] and stale is not None and store.mark_interrupted(stale):  # token[4]: active runs
-            token = store.listing_token(where, dash.PAGE_SIZE, (page - 1) * dash.PAGE_SIZE, also, stale)
+            token = store.listing_token(where, run_list.PAGE_SIZE, (page - 1) * run_list.PAGE_SIZE, also, stale)
         return token
     return read
 
@@ -589,7 +588,7 @@ def main() -> None:
     read = watch_token(store, view, page, guess)
     drawn = read()  # before the rows are read: a change in between is seen by the first look, never missed
     unreadable: list = []
-    listing = dash.read_page(store, view, page, unreadable=unreadable)
+    listing = run_list.read_page(store, view, page, unreadable=unreadable)
     ui.warn_unreadable(unreadable)
     active = any(r.status in ACTIVE for r in listing.runs)
     st.fragment(run_every=REFRESH_S if active else None)(runs_table)(page_key(listing))
@@ -611,7 +610,7 @@ def main() -> None:
         st.fragment(run_every=REFRESH_S if live_polls(run) else None)(live_view)(run.id, smoothing, x_axis,
                                                                                  log_losses)
     except StoreError as e:
-        st.error(f"Could not read the run from the database: {dash.shown_error(e)}. Check that the database is "
+        st.error(f"Could not read the run from the database: {text.shown_error(e)}. Check that the database is "
                  f"reachable, then reload.")
     manage(run)
     deleted_runs()

@@ -175,39 +175,39 @@ def measured(store, cfg, images, flush_s: float = 0.05) -> int:
 @pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
 def test_the_estimate_comes_from_a_measured_run_and_says_which(store, mnist_slice):
     from conftest import tiny
-    from gan_core.web import dashboard as dash
+    from gan_core.web import estimate
 
     cfg = tiny(epochs=6)
-    fresh = dash.start_estimate(store, cfg)  # nothing measured: says so, invents nothing
+    fresh = estimate.start_estimate(store, cfg)  # nothing measured: says so, invents nothing
     assert fresh.seconds is None and fresh.describe().startswith("No measurement yet on cpu, ")
     assert fresh.describe().endswith("; next in queue.")
     run_id = measured(store, cfg, mnist_slice)
-    rate = dash.measured_rate(store, store.get(run_id))
+    rate = estimate.measured_rate(store, store.get(run_id))
     steps = planned_steps(cfg)
     rows = store.step_metrics(run_id)  # the stored flushes: one run without a pause, so first to last flush
     first, last = min(r["created_at"] for r in rows), max(r["created_at"] for r in rows)
     at = {t: max(r["step"] for r in rows if r["created_at"] == t) for t in (first, last)}
     assert rate == pytest.approx((at[last] - at[first]) / (last - first))
 
-    est = dash.start_estimate(store, cfg.replace(epochs=60))  # the same run, ten times longer
+    est = estimate.start_estimate(store, cfg.replace(epochs=60))  # the same run, ten times longer
     assert est.seconds == pytest.approx(10 * steps / rate)
     assert f"(as run #{run_id} trained: " in est.describe() and est.describe().startswith("≈ ")
-    wider = dash.start_estimate(store, cfg.replace(g_widths=(128, 256)))  # same arch and batch, more work a step
+    wider = estimate.start_estimate(store, cfg.replace(g_widths=(128, 256)))  # same arch and batch, more work a step
     assert wider.seconds > est.seconds / 10 and "scaled by the work per step" in wider.source
-    other = dash.start_estimate(store, cfg.replace(arch="dcgan", batch_size=32))  # only a FLOP rate to go on
+    other = estimate.start_estimate(store, cfg.replace(arch="dcgan", batch_size=32))  # only a FLOP rate to go on
     assert other.seconds and f"roughly (from the FLOP rate of run #{run_id}" in other.source
-    assert dash.start_estimate(store, cfg.replace(device="cuda")).seconds is None  # never measured on a GPU
+    assert estimate.start_estimate(store, cfg.replace(device="cuda")).seconds is None  # never measured on a GPU
 
     for _ in range(2):  # two runs queued ahead of it, one training
         store.submit(cfg, owner="bob")
     store.claim("w", cap=1)
     assert est.describe().endswith("; next in queue.")
-    assert dash.start_estimate(store, cfg).describe().endswith("; 2nd in queue, 1 run training now.")
+    assert estimate.start_estimate(store, cfg).describe().endswith("; 2nd in queue, 1 run training now.")
 
 
 @pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
 def test_a_pause_is_not_counted_and_the_newest_of_equal_runs_is_used(store, monkeypatch):
-    from gan_core.web import dashboard as dash
+    from gan_core.web import estimate
 
     cfg = TrainConfig(epochs=1, device="cpu", precision="fp32")
     row = dict(epoch=0, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5, images_per_sec=1.0)
@@ -224,21 +224,21 @@ def test_a_pause_is_not_counted_and_the_newest_of_equal_runs_is_used(store, monk
         store.finish(run_id, "done")
         ids.append(run_id)
     monkeypatch.undo()
-    assert dash.measured_rate(store, store.get(ids[0])) == pytest.approx(5.0)  # 30 steps in 6 s, not 40 in 3606 s
-    assert dash.measured_rate(store, store.get(ids[1])) == pytest.approx(10.0)
-    est = dash.start_estimate(store, cfg)  # two runs of the same config: the newest one's speed
+    assert estimate.measured_rate(store, store.get(ids[0])) == pytest.approx(5.0)  # 30 steps in 6 s, not 40 in 3606 s
+    assert estimate.measured_rate(store, store.get(ids[1])) == pytest.approx(10.0)
+    est = estimate.start_estimate(store, cfg)  # two runs of the same config: the newest one's speed
     assert est.seconds == pytest.approx(planned_steps(cfg) / 10.0) and f"as run #{ids[1]} trained" in est.source
 
 
 def test_the_estimate_reads_only_runs_that_trained_and_counts_the_queue_in_sql(store, monkeypatch):
     """Issue 27: the Train page's estimate parsed every run of the store (30,000 after a queue flood) on each draw."""
     from conftest import many_runs
-    from gan_core.web import dashboard as dash
+    from gan_core.web import estimate
     from gan_core.runs import store as store_module
     many_runs(store, 300, queued=3)
     parsed = []
     real_view = store_module._view
     monkeypatch.setattr(store_module, "_view", lambda r: parsed.append(r.id) or real_view(r))
-    est = dash.start_estimate(store, TrainConfig(epochs=2, device="cpu"))
+    est = estimate.start_estimate(store, TrainConfig(epochs=2, device="cpu"))
     assert parsed == [] and est.seconds is None  # none of them trained: nothing to parse, nothing to go on
     assert est.describe().endswith("; 4th in queue.")  # the three queued runs, counted

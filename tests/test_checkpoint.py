@@ -434,8 +434,8 @@ def test_the_tensor_count_and_size_a_header_declares_are_capped_before_any_tenso
     with pytest.raises(CheckpointError, match=r"its header declares 5,\d{3} tensors; .* \(1,024 accepted\)") as e:
         check_upload(many, max_mb=5)
     # Said in words as what it is (the walk-through saw "not written by GAN Studio" for a GAN Studio header).
-    from gan_core.web import dashboard as dash
-    assert dash.plain_checkpoint_error(e.value.reason).startswith("This file declares far more tensors than any")
+    from gan_core.web import text
+    assert text.plain_checkpoint_error(e.value.reason).startswith("This file declares far more tensors than any")
     with pytest.raises(CheckpointError, match=r"its safetensors header is 1,0\d\d KiB; .* \(at most 1,024 KiB"):
         check_upload(big, max_mb=5)
     monkeypatch.undo()

@@ -122,12 +122,12 @@ def _legends_clear_of_the_toolbar(page) -> list[bool]:
 def test_quality_you_can_see_into(server):
     """Issue 18: an early-stopped conditional run shows training health, KID, the best FD epoch, fidelity vs
     diversity with real data's lines, and the per-class table; Compare keeps sample counts apart. 1400 and 800 px."""
-    from gan_core.web import dashboard as dash
+    from gan_core.web import real_floor
     from gan_core.config import TrainConfig
     from gan_core.runs.store import Store
 
     url, home = server
-    floor = dash.quality_floor("mnist", 500)  # on disk once per machine: the server reads it instead of scoring
+    floor = real_floor.quality_floor("mnist", 500)  # on disk once per machine: the server reads it instead of scoring
     store = Store(home=home)
     run_id = store.submit(TrainConfig(epochs=9, conditional=True, spectral_norm=True, eval_samples=500,
                                       early_stop_patience=2), name="conditional", owner="ada", owner_key="name:ada")

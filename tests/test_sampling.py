@@ -88,7 +88,7 @@ def test_infogan_rows_force_each_code_and_keep_the_noise():
 
 
 def test_png_at_width_reaches_any_width_and_keeps_tiles_even():
-    from gan_core.web import dashboard as dash
+    from gan_core.web import images
     from gan_core.sampling import png_at_width, resized
     g = grid(np.random.default_rng(0).integers(0, 255, (256, 28, 28), dtype=np.uint8), ncol=16)  # 482 px
     for width in (482, 768, 1024, 1000):
@@ -96,10 +96,10 @@ def test_png_at_width_reaches_any_width_and_keeps_tiles_even():
         assert im.size == (width, width) and im.mode == "L"
     flat = grid(np.full((4, 28, 28), 200, dtype=np.uint8), ncol=2)  # 62 px: a whole multiple stays exact
     assert (np.asarray(resized(flat, 62 * 4)) == np.asarray(Image.fromarray(flat).resize((248, 248), Image.NEAREST))).all()
-    widths = [dash.grid_display_px(n) for n in range(1, 17)]
+    widths = [images.grid_display_px(n) for n in range(1, 17)]
     assert widths == sorted(widths) and widths[7] == 768 and widths[15] == 1024  # never smaller for more digits
-    strips = [dash.strip_display_px(n) for n in range(2, 25)]
-    assert strips == sorted(strips) and max(strips) == dash.STRIP_MAX_PX
+    strips = [images.strip_display_px(n) for n in range(2, 25)]
+    assert strips == sorted(strips) and max(strips) == images.STRIP_MAX_PX
 
 
 def test_gif_plays_once_or_loops():
@@ -111,13 +111,13 @@ def test_gif_plays_once_or_loops():
 
 
 def test_checkpoint_errors_in_plain_words():
-    from gan_core.web import dashboard as dash
-    assert "not a complete .safetensors" in dash.plain_checkpoint_error(
+    from gan_core.web import text
+    assert "not a complete .safetensors" in text.plain_checkpoint_error(
         "not a safetensors checkpoint (Error while deserializing header: header too large)")
-    assert "pickle" in dash.plain_checkpoint_error("this is a pickle (torch.save) file, which can run code")
-    assert "diverged" in dash.plain_checkpoint_error("G tensor x holds NaN or infinite values (its training")
+    assert "pickle" in text.plain_checkpoint_error("this is a pickle (torch.save) file, which can run code")
+    assert "diverged" in text.plain_checkpoint_error("G tensor x holds NaN or infinite values (its training")
     # a NaN in D (or an optimiser state) is not "this generator's" fault: the words name no part
-    assert dash.plain_checkpoint_error("D tensor x holds NaN or infinite values").startswith("Weights in this file")
-    assert dash.plain_checkpoint_error("the file is 30.0 MB; generators are accepted up to 20 MB").startswith(
+    assert text.plain_checkpoint_error("D tensor x holds NaN or infinite values").startswith("Weights in this file")
+    assert text.plain_checkpoint_error("the file is 30.0 MB; generators are accepted up to 20 MB").startswith(
         "The file is 30.0 MB")
-    assert dash.plain_checkpoint_error("???") == "This file cannot be used as a generator."
+    assert text.plain_checkpoint_error("???") == "This file cannot be used as a generator."

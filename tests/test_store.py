@@ -574,7 +574,7 @@ def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store
     from sqlalchemy import update
 
     from conftest import many_runs
-    from gan_core.web import dashboard as dash
+    from gan_core.web import run_list
     from gan_core.runs.schema import Run
     from gan_core.runs.store import RunWhere
     ids = many_runs(store, 130, queued=2)
@@ -590,17 +590,17 @@ def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store
     assert [r.id for r in first][:2] == [like, odd] and len(first) == 50
     assert len(last) == 31 and last[-1].id == ids[0]
     everyone = store.list_runs()
-    for view in (dash.RunFilter(tag="a_b"), dash.RunFilter(tag="flood"), dash.RunFilter(owner=dash.NO_OWNER),
-                 dash.RunFilter(owner="visitor3", status="stopped"), dash.RunFilter(status="queued"),
-                 dash.RunFilter(sweep=7), dash.RunFilter(sweep=dash.NO_SWEEP, tag="flood"),
-                 dash.RunFilter(text="FLOOD 12"), dash.RunFilter(text="%"), dash.RunFilter(text="o_d")):
-        kept = [r.id for r in dash.filter_runs(everyone, view)]
-        page = dash.read_page(store, view, 1, size=500)
+    for view in (run_list.RunFilter(tag="a_b"), run_list.RunFilter(tag="flood"), run_list.RunFilter(owner=run_list.NO_OWNER),
+                 run_list.RunFilter(owner="visitor3", status="stopped"), run_list.RunFilter(status="queued"),
+                 run_list.RunFilter(sweep=7), run_list.RunFilter(sweep=run_list.NO_SWEEP, tag="flood"),
+                 run_list.RunFilter(text="FLOOD 12"), run_list.RunFilter(text="%"), run_list.RunFilter(text="o_d")):
+        kept = [r.id for r in run_list.filter_runs(everyone, view)]
+        page = run_list.read_page(store, view, 1, size=500)
         assert [r.id for r in page.runs] == kept and page.total == len(kept), view
     assert [r.id for r in store.runs_page(RunWhere(tag="a_b"), 10)] == [odd]  # '_' is no wildcard: not axb
-    assert dash.filter_options(store) == dash.run_filter_options(everyone)  # the same choices, no row parsed
-    assert len(dash.filter_options(store, limit=3)["owner"]) == 3  # the newest runs' owners, bounded
-    assert dash.read_page(store, dash.RunFilter(), 99, size=50).page == 3  # past the last page: the last
+    assert run_list.filter_options(store) == run_list.run_filter_options(everyone)  # the same choices, no row parsed
+    assert len(run_list.filter_options(store, limit=3)["owner"]) == 3  # the newest runs' owners, bounded
+    assert run_list.read_page(store, run_list.RunFilter(), 99, size=50).page == 3  # past the last page: the last
 
 
 def test_the_listing_token_changes_with_what_the_runs_page_shows_not_with_training_steps(store):
@@ -692,3 +692,28 @@ def test_a_schema_7_database_gains_addresses_and_queue_times_in_place(store):
         assert s.get(new).address == "203.0.113.9" and s.queue_position(new) == 1  # a network never served
     finally:
         s.dispose()
+
+
+def test_store_step_rates_and_latest_sample(tmp_path, monkeypatch):
+    import gan_core.runs.store as store_mod
+    from gan_core.runs.store import Store
+    store = Store(url=None, home=tmp_path)
+    run_id = store.submit(TrainConfig(epochs=1))
+    assert store.step_rates(run_id) == (None, None) and store.latest_sample(run_id) is None
+    row = dict(epoch=1, d_loss=1.0, g_loss=1.0, d_real=0.5, d_fake=0.5, images_per_sec=10.0)
+    # Rows stamped at known times (the store stamps each batch with time.time()), so the rate is exact on any load.
+    for t, step in ((1000.0, 1), (1002.5, 11), (1003.0, 31)):
+        monkeypatch.setattr(store_mod.time, "time", lambda t=t: t)
+        store.add_step_metrics(run_id, [dict(row, step=step)])
+        if step == 11:
+            assert store.step_rates(run_id)[0] == 4.0  # 10 steps in 2.5 s
+    monkeypatch.undo()
+    # 30 steps in 3 s; over the newest 0.4 s, 20 in 0.5 (from the batch before), and 10 in 2.5 before that
+    assert store.step_rates(run_id)[0] == 10.0 and store.step_rates(run_id, recent_s=0.4) == (40.0, 4.0)
+    store.add_sample(run_id, 1, 11, "run-000001/samples/epoch-0001.png")
+    store.add_sample(run_id, 2, 22, "run-000001/samples/epoch-0002.png")
+    assert store.latest_sample(run_id)["epoch"] == 2
+    assert store.workers() == []
+    store.worker_beat("w", 123, "host")
+    assert [w["pid"] for w in store.workers()] == [123]
+    store.dispose()

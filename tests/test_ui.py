@@ -37,8 +37,9 @@ def test_the_shipped_config_is_safe_for_a_server():
     assert cfg["client"]["showErrorDetails"] == "none"  # every mode: errors are st.error text, never tracebacks
     assert cfg["server"]["enableXsrfProtection"] is True and cfg["server"]["maxUploadSize"] == 20
     script = (ROOT / "scripts" / "serve_demo.sh").read_text()
-    for line in ("GAN_DEMO_MODE=1", "STREAMLIT_CLIENT_TOOLBAR_MODE=viewer", "STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=none",
-                 "STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION=true", 'STREAMLIT_SERVER_MAX_UPLOAD_SIZE="${GAN_MAX_UPLOAD_MB'):
+    for line in ("GAN_DEMO_MODE=1", "STREAMLIT_CLIENT_TOOLBAR_MODE=viewer",
+                 "STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=none", "STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION=true",
+                 'STREAMLIT_SERVER_MAX_UPLOAD_SIZE="${GAN_MAX_UPLOAD_MB'):
         assert line in script
 
 
@@ -136,7 +137,7 @@ def team(tmp_path, monkeypatch):
 
 
 def _shown(elements) -> list[str]:
-    """The texts as a reader sees them (dash.plain backslash-escapes markdown characters)."""
+    """The texts as a reader sees them (text.plain backslash-escapes markdown characters)."""
     return [e.value.replace("\\", "") for e in elements]
 
 

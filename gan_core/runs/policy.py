@@ -384,7 +384,7 @@ def purge(store: Store, run_id: int, who: Identity | str, settings: Settings) ->
 
 
 def demo_form_values(values: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
-    """Form values (dashboard.form_values) with epochs lowered to the demo's cap, so a stranger's form opens on a run
+    """Form values (web.forms.form_values) with epochs lowered to the demo's cap, so a stranger's form opens on a run
     the demo accepts (the defaults and every preset train longer than a demo allows); unchanged off the demo."""
     out = dict(values)
     if settings.demo_mode and isinstance(out.get("epochs"), int) and out["epochs"] > settings.max_epochs:

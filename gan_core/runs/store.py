@@ -152,7 +152,7 @@ MAX_NAME, MAX_TAGS, MAX_TAG, MAX_DESCRIPTION, MAX_OWNER = 200, 10, 40, 2000, 100
 def clean_text(value: str, field: str, limit: int) -> str:
     """A name or description: stripped, no control characters, at most `limit` characters (else ConfigError).
 
-    Kept as plain text: every page renders it as text, never as HTML or markdown (see dashboard.plain)."""
+    Kept as plain text: every page renders it as text, never as HTML or markdown (see web.text.plain)."""
     # isprintable() is False for control characters (ESC, NUL) and for format characters such as U+202E (right-to-
     # left override), which would make a name display as something else.
     value = "".join(ch for ch in str(value) if ch in "\n\t" or ch.isprintable()).strip()

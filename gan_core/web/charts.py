@@ -6,9 +6,9 @@ images_per_sec).
 from __future__ import annotations
 
 import html
-
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -20,11 +20,12 @@ RUN_COLORS = ("#f97316", "#38bdf8", "#22c55e", "#e879f9", "#facc15", "#f87171", 
 MAX_POINTS = 2000
 
 
-def ema(values: Sequence[float], smoothing: float) -> list[float]:
+def ema(values: Sequence[float] | np.ndarray, smoothing: float) -> list[float]:
     """Bias-corrected exponential moving average (TensorBoard's slider): 0 = raw values, 0.99 = very smooth."""
     if not 0.0 <= smoothing < 1.0:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
-    out, acc, weight = [], 0.0, 0.0
+    out: list[float] = []
+    acc, weight = 0.0, 0.0
     for v in values:
         if not math.isfinite(v):  # a diverged point must not poison every later one
             out.append(out[-1] if out else v)
@@ -108,13 +109,13 @@ def _pair(fig: go.Figure, rows: Rows, key: str, name: str, color: str, smoothing
     """The raw series faint, its EMA bold, both under one legend entry (x: `steps`, default the step)."""
     # numpy arrays, not lists: Plotly validates and deep-copies a list element by element (0.27 s for a two-trace
     # chart of 1000 points), an array at once; ten viewers rebuild every chart every 2 s.
-    steps = np.asarray([r["step"] for r in rows] if steps is None else steps, dtype=float)
+    xs = np.asarray([r["step"] for r in rows] if steps is None else steps, dtype=float)
     values = np.asarray([r[key] for r in rows], dtype=float)
     if raw and smoothing > 0:
-        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{name} (raw)", legendgroup=name,
+        fig.add_trace(go.Scatter(x=xs, y=values, mode="lines", name=f"{name} (raw)", legendgroup=name,
                                  showlegend=False, hoverinfo="skip", opacity=0.25,
                                  line=dict(color=color, width=1, dash=dash)))
-    fig.add_trace(go.Scatter(x=steps, y=np.asarray(ema(values, smoothing)), mode="lines", name=name, legendgroup=name,
+    fig.add_trace(go.Scatter(x=xs, y=np.asarray(ema(values, smoothing)), mode="lines", name=name, legendgroup=name,
                              line=dict(color=color, width=2, dash=dash)))
 
 
@@ -173,11 +174,6 @@ def compare_figure(series: Mapping[str, Rows], smoothing: float = 0.6) -> go.Fig
     return _layout(fig, "Losses (G solid, D dashed)", "loss", height=420)
 
 
-def point_count(fig: go.Figure) -> int:
-    """Points in the figure's longest trace (what a live chart has drawn so far)."""
-    return max((len(t.x) for t in fig.data if t.x is not None), default=0)
-
-
 FLOOR_COLOR = "#94a3b8"  # slate: the real-data line, drawn dash-dot and thicker, unlike any run's line
 QUALITY = {"fd": ("Fréchet distance", "FD", "lower is better"), "inception_score": ("Inception Score", "IS",
                                                                                        "higher is better")}
@@ -213,7 +209,8 @@ def band_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    ticks = [round(k * step, decimals + 3) for k in range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1)]
+    first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    ticks = [round(k * step, decimals + 3) for k in range(first, last + 1)]
     return ticks, [f"{t:,.{decimals}f}" for t in ticks]
 
 
@@ -290,17 +287,18 @@ def quality_figure(series: Mapping[str, Rows], floor: Mapping[str, Any] | None =
     return fig
 
 
-# --- issue 18: fidelity vs diversity, KID, the best epoch, per-class numbers, training health --------------------
+# --- fidelity vs diversity, KID, the best epoch, per-class numbers, training health ------------------------------
 QUALITY["kid"] = ("Kernel inception distance", "KID", "lower is better")
 # key: (legend name, colour). Realism says "looks real" (garbage scores 0); recall and coverage say "varied";
-# precision and density are the papers' k-NN numbers, which a few wide real balls let blank images pass (issue 26).
+# precision and density are the papers' k-NN numbers, which a few wide real balls let blank images pass.
 FIDELITY_DIVERSITY = {
     "realism": ("realism", "#ef4444"), "precision": ("precision", "#f97316"), "recall": ("recall", "#38bdf8"),
     "density": ("density", "#facc15"), "coverage": ("coverage", "#22c55e")}
 
 
 def has_key(rows: Rows, key: str) -> bool:
-    """Whether any row holds a number under `key` (rows stored before issue 18 have none of the new keys)."""
+    """Whether any row holds a number under `key` (rows scored before KID and precision/recall were measured have
+    none of these keys)."""
     return any(r.get(key) is not None for r in rows)
 
 
@@ -376,7 +374,8 @@ def mark_best(fig: go.Figure, rows: Rows) -> Mapping[str, Any] | None:
 
 def health_figure(rows: Rows, smoothing: float = 0.6, x: str = "step") -> go.Figure:
     """G's and D's gradient norms (log axis) against step or time, and D's largest spectral σ on a second axis when
-    spectral_norm logged it; rows without these numbers (stored before issue 18) are skipped."""
+    spectral_norm logged it; rows without these numbers (logged before gradient norms were) are
+    skipped."""
     rows = downsample([r for r in rows if r.get("d_grad_norm") is not None or r.get("g_grad_norm") is not None])
     fig = go.Figure()
     for key, name, color in (("d_grad_norm", "D grad norm", D_COLOR), ("g_grad_norm", "G grad norm", G_COLOR)):

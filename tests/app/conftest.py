@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_core.web import dashboard as dash
+from gan_core.web import real_floor
 
 from .pages import FLOOR_500, fast, trained_run
 
@@ -46,5 +46,6 @@ def media(monkeypatch) -> dict[str, bytes]:
 
 @pytest.fixture
 def floor_500(monkeypatch):
-    """Real data's numbers at n=500 without scoring 500 test digits (dashboard's own tests measure them)."""
-    monkeypatch.setattr(dash, "quality_floor_nowait", lambda dataset, n: (FLOOR_500 if n == 500 else None, False))
+    """Real data's numbers at n=500 without scoring 500 test digits (test_real_floor measures them)."""
+    monkeypatch.setattr(real_floor, "quality_floor_nowait",
+                        lambda dataset, n: (FLOOR_500 if n == 500 else None, False))

@@ -8,7 +8,7 @@ from conftest import sqlite_only
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import TrainConfig
-from gan_core.web import dashboard as dash
+from gan_core.web import text
 
 from .pages import PAGES, ROOT, app, fragment_periods, lr_sweep, texts
 
@@ -66,7 +66,7 @@ def test_oidc_sign_in_mode(home, store):
            "email_verified": True, "name": "Ada"}
     signed = app(oidc_user=ada)
     assert at_button(signed, "Log out")
-    assert any(dash.plain("ada@example.com") in c.value for c in signed.caption)
+    assert any(text.plain("ada@example.com") in c.value for c in signed.caption)
     assert not app("pages/train.py", oidc_user=ada).button(key="start").disabled
     who = app("pages/runs.py", run_id=run_id, oidc_user=ada)  # her verified email owns the run named after it
     assert not who.button(key=f"stop-{run_id}").disabled
@@ -150,7 +150,7 @@ def test_a_damaged_run_row_is_named_and_every_page_lists_the_other_runs(home, st
     fine = store.submit(TrainConfig(epochs=2), name="fine", owner="ada")
     for page in ("pages/runs.py", "pages/compare.py", "pages/samples.py", "pages/generate.py", "pages/sweeps.py"):
         at = app(page)  # app() asserts no exception
-        warned = [w.value.replace("\\", "") for w in at.warning if "cannot be read" in w.value]  # dash.plain's \
+        warned = [w.value.replace("\\", "") for w in at.warning if "cannot be read" in w.value]  # text.plain's \
         assert len(warned) == 1 and f"run #{run_id} (damaged, owner" in warned[0] and "eval" in warned[0], page
         assert not at.error
     at = app("pages/runs.py")  # issue 26: the rest of the list is still there, not a page-wide error
@@ -161,7 +161,7 @@ def test_a_damaged_run_row_is_named_and_every_page_lists_the_other_runs(home, st
 @pytest.mark.parametrize("link", ["²", "١", "٣", "-1", "1e3", "+1", " 1", "9" * 30, str(2**63)])
 def test_an_id_in_a_link_is_ascii_digits_or_names_nothing(home, store, link):
     """Issue 27: /sweeps?sweep=² raised (str.isdigit accepts '²', int() does not), and int() read '١' (an Arabic-
-    Indic one) or ' 1' as run 1. Every page reads ?run= and ?sweep= one way (dash.parse_id)."""
+    Indic one) or ' 1' as run 1. Every page reads ?run= and ?sweep= one way (text.parse_id)."""
     older = lr_sweep(store, points=1)  # sweep 1 and run 1: what the odd spellings of 1 were read as
     newer = lr_sweep(store, points=1)
     at = app("pages/sweeps.py", query={"sweep": link})

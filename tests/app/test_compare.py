@@ -6,7 +6,7 @@ import json
 from conftest import sqlite_only
 
 from gan_core.config import TrainConfig
-from gan_core.web import dashboard as dash
+from gan_core.web import real_floor
 
 from .pages import ROOT, app, fast, fragment_periods, grid_file, plotly_charts, quality_row, rich_quality, trained_run
 
@@ -29,7 +29,7 @@ def test_compare_plots_quality_with_the_real_floor(home, store):
     for i, run_id in enumerate(ids):
         store.add_quality(run_id, 1, 10, quality_row([0.1] * 10, fd=50.0 - i))
     # Compare never waits for the floor (measured in the background): measure it first, at the rows' n
-    dash.quality_floor("mnist", quality_row([])["n"])
+    real_floor.quality_floor("mnist", quality_row([])["n"])
     at = app("pages/compare.py")
     quality = [c for c in plotly_charts(at) if "Quality" in c.proto.spec]
     names = [t["name"] for t in json.loads(quality[0].proto.spec)["data"]] if len(quality) == 1 else []
@@ -47,7 +47,7 @@ def test_compare_never_waits_for_the_real_data_floor(home, store, monkeypatch):
     """Measuring the floor (2000 real images through the classifier) was 21.7 s of Compare's first load on a busy
     machine: Compare draws at once without it and adds it when the background measurement is done."""
     calls = []
-    monkeypatch.setattr(dash, "quality_floor_nowait", lambda d, n: calls.append((d, n)) or (None, True))
+    monkeypatch.setattr(real_floor, "quality_floor_nowait", lambda d, n: calls.append((d, n)) or (None, True))
     ids = [store.submit(TrainConfig(epochs=2), name=n) for n in ("a", "b")]
     for i, run_id in enumerate(ids):
         store.add_quality(run_id, 1, 10, quality_row([0.1] * 10, fd=50.0 - i))

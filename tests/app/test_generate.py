@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import TrainConfig
-from gan_core.web import dashboard as dash
+from gan_core.web import images
 
 from .pages import app, fast, image_bytes, no_data_here, page_text, png_size, texts, trained_run
 
@@ -223,7 +223,7 @@ def test_generate_rejection_slider_draws_what_gan_core_rejection_keeps(store, tr
     assert len(list(rejection.calibrations_dir(store.home).iterdir())) == 1  # read back, not made again
     kept = rejection.sample(g, d, cfg, 9, 0, 1.0, rejection.DEFAULT_METHOD, cal)
     shown = image_bytes(at, media)
-    assert shown != raw and shown == png_at_width(grid(to_uint8(kept.images), ncol=3), dash.grid_display_px(3))
+    assert shown != raw and shown == png_at_width(grid(to_uint8(kept.images), ncol=3), images.grid_display_px(3))
     # The pretrained generators now carry the D fitted against them (scripts/fit_discriminator.py): the slider is on.
     at.radio(key="gen_source").set_value("a pretrained generator").run()
     assert not at.select_slider(key="gen_reject").disabled and not at.exception

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import TrainConfig
 from gan_core.runs.store import Store
-from gan_core.web import dashboard as dash
+from gan_core.web import forms, real_floor, text
 
 from .pages import (
     app,
@@ -75,7 +75,7 @@ def test_live_view_metric_tooltips_log_scale_and_wall_clock_axis(home, store):
 
 @pytest.mark.slow
 def test_live_view_plots_quality_and_warns_of_mode_collapse(home, store):
-    dash.quality_floor("mnist", 500)  # scored in the background on a page; here ready before the first render
+    real_floor.quality_floor("mnist", 500)  # scored in the background on a page; here ready before the first render
     run_id = store.submit(TrainConfig(epochs=5), name="collapsing", owner="bob")
     store.claim("w1", cap=1)
     store.add_step_metrics(run_id, metric_rows(40))
@@ -100,7 +100,7 @@ def test_live_view_plots_quality_and_warns_of_mode_collapse(home, store):
 
 
 def test_live_view_draws_fd_and_is_as_two_charts_with_their_floors(home, store):
-    dash.quality_floor("mnist", 500)
+    real_floor.quality_floor("mnist", 500)
     run_id = store.submit(TrainConfig(epochs=3), name="scored", owner="bob")
     store.claim("w1", cap=1)
     store.add_step_metrics(run_id, metric_rows(40))
@@ -128,7 +128,7 @@ def test_runs_page_never_waits_for_the_real_data_floor(home, store, monkeypatch)
 
     monkeypatch.setattr(metrics, "real_floor", slow)
     monkeypatch.setenv("GAN_CACHE_DIR", str(home / "cache"))  # no floor on disk yet
-    dash.quality_floor.cache_clear()
+    real_floor.quality_floor.cache_clear()
     run_id = store.submit(TrainConfig(epochs=3), name="scored", owner="bob")
     store.claim("w1", cap=1)
     store.add_quality(run_id, 1, 20, quality_row([0.1] * 10, fd=40.0) | {"n": 777})
@@ -142,7 +142,7 @@ def test_runs_page_never_waits_for_the_real_data_floor(home, store, monkeypatch)
         assert [t["name"] for t in fd["data"]] == [f"#{run_id} · FD"]  # the run's numbers, without the floor yet
     finally:
         gate.set()
-        dash.quality_floor.cache_clear()
+        real_floor.quality_floor.cache_clear()
 
 
 def _titles(at: AppTest) -> dict[str, dict]:
@@ -275,7 +275,7 @@ def test_a_failed_run_says_why_in_words_and_promises_no_grid(home, store, monkey
     assert str(tmp_path / "no-data" / "MNIST" / "raw") in caplog.text and f"run {run_id} failed" in caplog.text
     at = app("pages/runs.py", run_id=run_id)
     (error,) = texts(at, "error")
-    assert error == dash.plain(store.get(run_id).error) and "Error:" not in error
+    assert error == text.plain(store.get(run_id).error) and "Error:" not in error
     assert str(tmp_path) not in page_text(at)
     captions = texts(at, "caption")
     assert not any("appears" in c for c in captions), captions  # no grid or score is coming
@@ -294,7 +294,7 @@ def test_a_stored_error_is_shown_as_text_without_server_paths(home, store):
     at = app("pages/runs.py", run_id=run_id)
     (error,) = texts(at, "error")
     assert "/srv" not in error and "/home" not in error and ".cache" not in error and "evil" not in error, error
-    assert " ".join(error.split()) == dash.plain("could not load the training data: mnist train data not found. "
+    assert " ".join(error.split()) == text.plain("could not load the training data: mnist train data not found. "
                                                  "Looked in: raw raw and **gan_studio.db** [see](x)")  # not markdown
 
 
@@ -366,7 +366,7 @@ def test_clone_on_a_runs_live_view_fills_the_train_form_for_anyone(store, traine
     assert not clone.disabled
     clone.click().run()
     assert not at.exception
-    assert dash.config_from_form(at.session_state["train_form"]) == store.get(trained).config
+    assert forms.form_problems(at.session_state["train_form"]) == (store.get(trained).config, [])
     assert at.session_state["cloned_from"].startswith(f"run #{trained} ")
 
 
@@ -377,7 +377,7 @@ def test_hostile_run_names_render_as_plain_text(home, store, hostile):
     run_id = store.submit(TrainConfig(epochs=2), name=hostile, owner="ada", tags="x", description=hostile)
     at = app("pages/runs.py", run_id=run_id)
     sub = at.subheader[0].value
-    assert sub == f"#{run_id} " + dash.plain(hostile)  # every markdown character escaped
+    assert sub == f"#{run_id} " + text.plain(hostile)  # every markdown character escaped
     assert not re.search(r"(?<!\\)[<>\[\]():$!*&]", sub.split(" ", 1)[1])  # no markup character left unescaped
     assert hostile in [t.value for t in at.text]  # the description is st.text: shown literally
     assert not at.exception
@@ -446,7 +446,7 @@ def test_the_runs_page_reads_one_page_of_a_big_store_and_pages_to_its_last_run(h
     from conftest import many_runs
 
     from gan_core.runs import store as store_module
-    from gan_core.web import dashboard as dash
+    from gan_core.web import run_list
     ids = many_runs(store, 260)
     parsed = []
     real_view = store_module._view
@@ -458,7 +458,7 @@ def test_the_runs_page_reads_one_page_of_a_big_store_and_pages_to_its_last_run(h
     # One page of rows (50) is read, parsed and sent, not the 260 (each full run read every row twice: 520 parsed)
     assert shown() == ids[::-1][:50]
     assert len(parsed) <= 3 * 50, len(parsed)
-    assert "260 runs; showing 1–50." in texts(at, "caption") and dash.PAGE_SIZE == 50
+    assert "260 runs; showing 1–50." in texts(at, "caption") and run_list.PAGE_SIZE == 50
     assert len(at.selectbox(key="run_picker").options) == 50  # the picker offers this page's runs
     at.button(key="runs-page-last").click().run()
     assert at.query_params["page"] == "6" and shown() == ids[9::-1]  # the oldest run is reached

@@ -6,7 +6,7 @@ from conftest import sqlite_only
 
 from gan_core.config import TrainConfig
 from gan_core.runs.store import Store
-from gan_core.web import dashboard as dash
+from gan_core.web import forms
 
 from .pages import app, fragment_periods, lr_sweep, plotly_charts, texts
 
@@ -60,7 +60,7 @@ def test_sweeps_page_ranks_points_by_the_stored_metric_and_clone_fills_the_train
     at.button(key="clone-run").click().run()
     cloned = store.get(best_run).config
     form = at.session_state["train_form"]
-    assert dash.config_from_form(form) == cloned  # every field, not just the swept one
+    assert forms.form_problems(form) == (cloned, [])  # every field, not just the swept one
     assert not at.exception
 
 

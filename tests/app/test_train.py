@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import TrainConfig
-from gan_core.web import dashboard as dash
+from gan_core.web import forms, text
 
 from .pages import app, texts
 
@@ -41,10 +41,10 @@ def test_form_has_every_applicable_field_with_label_help_and_no_client_side_boun
     at = app("pages/train.py")
     shown = _widgets(at)
     from gan_core.config import config_fields
-    hidden = set(dash.hidden_names(dash.form_values(None)))
+    hidden = set(forms.hidden_names(forms.form_values(None)))
     assert set(shown) == {f.name for f in config_fields()} - hidden
     assert {"width_mult", "d_batchnorm", "gp_weight", "n_critic", "info_weight"} <= hidden  # not for dense + NS
-    specs = {s.name: s for s in dash.field_specs()}
+    specs = {s.name: s for s in forms.field_specs()}
     for name, w in shown.items():  # a label for people, the field's name in the help
         assert w.label == specs[name].label and w.label != name, (name, w.label)
         assert f"(`{name}`)" in w.help, (name, w.help)
@@ -69,11 +69,11 @@ def test_a_typed_bad_number_is_what_is_checked_and_start_is_disabled(home, store
     at.run()
     assert _value(at, field) == value  # not snapped back to the last valid value
     errors = _check_errors(at)
-    label = dash.label_of(field)
-    assert errors and f"**{dash.plain(label)}** (`{field}`): {dash.plain(why)}" in errors[0], errors
+    label = forms.label_of(field)
+    assert errors and f"**{text.plain(label)}** (`{field}`): {text.plain(why)}" in errors[0], errors
     assert not at.success  # no "Valid" beside it
     assert at.button(key="start").disabled  # AppTest, like a browser, cannot click it
-    _set(at, field, dash.form_values(None)[field])
+    _set(at, field, forms.form_values(None)[field])
     at.run()
     assert not _check_errors(at) and at.success[0].value.startswith("Valid")
     assert not at.button(key="start").disabled
@@ -96,17 +96,17 @@ def test_tags_are_checked_live(home, store, key, value, why):
     at = app("pages/train.py", user="ada")
     at.text_input(key=key).set_value(value).run()
     errors = _check_errors(at)
-    assert errors and f"**Tags**: {dash.plain(why)}" in errors[0], errors
+    assert errors and f"**Tags**: {text.plain(why)}" in errors[0], errors
     assert not at.success and at.button(key="start").disabled
     at.text_input(key=key).set_value("baseline, dcgan").run()
     assert not _check_errors(at) and not at.button(key="start").disabled
 
 
 def test_run_name_and_description_limits_are_checked_live():
-    assert dash.run_text_problems("x" * 201, "", "") == [("run_name", "name: 201 characters is too long; allowed "
+    assert forms.run_text_problems("x" * 201, "", "") == [("run_name", "name: 201 characters is too long; allowed "
                                                                      "up to 200")]
-    assert dash.run_text_problems("ok", "a, b", "d" * 2001)[0][0] == "run_description"
-    assert dash.run_text_problems("ok", "a, b", "fine") == []
+    assert forms.run_text_problems("ok", "a, b", "d" * 2001)[0][0] == "run_description"
+    assert forms.run_text_problems("ok", "a, b", "fine") == []
 
 
 def test_fields_shown_follow_arch_loss_and_info_code_and_hidden_ones_keep_their_values(home, store):
@@ -143,7 +143,7 @@ def test_fields_shown_follow_arch_loss_and_info_code_and_hidden_ones_keep_their_
 @pytest.mark.parametrize("preset,loss,companions", [
     ("seed002-dense", "hinge", {"label_smoothing": 0.0}),  # smoothing 0.1: TrainConfig refuses it with hinge
     ("seed002-dense", "wgan_gp", {"label_smoothing": 0.0, "gp_weight": 10.0, "n_critic": 5}),
-    (dash.DEFAULTS_LABEL, "wgan_gp", {"gp_weight": 10.0, "n_critic": 5}),  # gp_weight 0: refused with wgan_gp
+    (forms.DEFAULTS_LABEL, "wgan_gp", {"gp_weight": 10.0, "n_critic": 5}),  # gp_weight 0: refused with wgan_gp
 ])
 def test_picking_a_loss_sets_what_it_expects_beside_it_and_says_so(home, store, preset, loss, companions):
     """Issue 26: choosing wgan_gp or hinge left the form invalid, the fix inside a collapsed section."""
@@ -185,7 +185,7 @@ def test_bad_values_show_the_config_error_and_queue_nothing(home, store, field, 
     at = app("pages/train.py")
     _set(at, field, value)
     at.run()
-    why = dash.plain(message.split(": ", 1)[1])  # shown escaped: the message may quote what was typed
+    why = text.plain(message.split(": ", 1)[1])  # shown escaped: the message may quote what was typed
     assert any(f"(`{field}`): {why}" in t for t in _check_errors(at)), texts(at, "error")
     assert at.button(key="start").disabled
     assert not at.exception
@@ -197,7 +197,7 @@ def test_cross_field_rule_wgan_gp_needs_gp_weight(home, store):
     at.run()
     _set(at, "gp_weight", 0.0)  # the form set 10 beside wgan_gp; typed back to 0, TrainConfig's rule still holds
     at.run()
-    assert any(dash.plain("wgan_gp needs a gradient penalty") in t and "(`gp_weight`)" in t
+    assert any(text.plain("wgan_gp needs a gradient penalty") in t and "(`gp_weight`)" in t
                for t in _check_errors(at))
     assert at.button(key="start").disabled
 
@@ -224,20 +224,20 @@ def test_the_preset_caption_describes_the_form_as_it_is(home, store):
     defaults)' after Clone."""
     at = app()
     at.button(key="home_train").click().run()  # Home's first run: dense-ema at 10 epochs
-    assert _origin(at) == dash.plain("Preset dense-ema, with epochs=10 (preset 200).")
+    assert _origin(at) == text.plain("Preset dense-ema, with epochs=10 (preset 200).")
     _set(at, "arch", "dcgan")
     at.run()
-    assert _origin(at) == dash.plain("Preset dense-ema, with arch=dcgan (preset dense), epochs=10 (preset 200).")
+    assert _origin(at) == text.plain("Preset dense-ema, with arch=dcgan (preset dense), epochs=10 (preset 200).")
     at.switch_page("pages/compare.py").run()
     at.switch_page("pages/train.py").run()  # the picker's own state went with the page: it still names the preset
-    assert at.selectbox(key="preset").value == "dense-ema" and dash.plain("arch=dcgan (preset dense)") in _origin(at)
+    assert at.selectbox(key="preset").value == "dense-ema" and text.plain("arch=dcgan (preset dense)") in _origin(at)
     at.selectbox(key="preset").set_value("seed003-dcgan").run()
-    assert _origin(at).startswith(dash.plain("Preset seed003-dcgan as it is: arch=dcgan,"))
-    at.selectbox(key="preset").set_value(dash.DEFAULTS_LABEL).run()
-    assert _origin(at) == dash.plain("Every field at its TrainConfig default.")
+    assert _origin(at).startswith(text.plain("Preset seed003-dcgan as it is: arch=dcgan,"))
+    at.selectbox(key="preset").set_value(forms.DEFAULTS_LABEL).run()
+    assert _origin(at) == text.plain("Every field at its TrainConfig default.")
     _set(at, "lr_g", 0.001)
     at.run()
-    assert _origin(at) == dash.plain("TrainConfig defaults, with lr_g=0.001 (default 0.0002).")
+    assert _origin(at) == text.plain("TrainConfig defaults, with lr_g=0.001 (default 0.0002).")
 
     run_id = store.submit(TrainConfig(epochs=3, arch="dcgan"), name="to clone", owner="ada")
     at.switch_page("pages/runs.py")
@@ -246,13 +246,13 @@ def test_the_preset_caption_describes_the_form_as_it_is(home, store):
     at.button(key=f"clone-{run_id}").click().run()
     assert at.header[0].value == "Train a GAN"
     assert at.selectbox(key="preset").value == f"cloned: run #{run_id} to clone"  # not "(TrainConfig defaults)"
-    assert _origin(at) == dash.plain(f"Filled from run #{run_id} to clone: every field is that run's config.")
+    assert _origin(at) == text.plain(f"Filled from run #{run_id} to clone: every field is that run's config.")
     at.switch_page("pages/train.py").run()  # AppTest's next run() would rerun the Runs page that switched here
     _set(at, "epochs", 10)
     at.run()
-    assert _origin(at) == dash.plain(f"Filled from run #{run_id} to clone, with epochs=10 (was 3).")
+    assert _origin(at) == text.plain(f"Filled from run #{run_id} to clone, with epochs=10 (was 3).")
     at.selectbox(key="preset").set_value("dense-ema").run()  # a preset again: the clone is over
-    assert _origin(at).startswith(dash.plain("Preset dense-ema as it is")) and "cloned_from" not in at.session_state
+    assert _origin(at).startswith(text.plain("Preset dense-ema as it is")) and "cloned_from" not in at.session_state
 
 
 def test_the_clone_notice_shows_a_hostile_run_name_literally(home, store):
@@ -313,7 +313,7 @@ def test_train_says_how_long_a_run_will_take_here_and_its_place_in_the_queue(hom
     store.submit(cfg, owner="bob")  # one run waits ahead
     at.selectbox(key="preset").set_value("seed000-dense").run()
     shown = _widgets(at)
-    for name, value in dash.form_values(cfg=cfg).items():
+    for name, value in forms.form_values(cfg=cfg).items():
         if value != _value(at, name):
             _set(at, name, value)  # every field tiny() changes is on the form for a dense GAN
             assert name in shown
@@ -330,7 +330,7 @@ def test_demo_mode_caps_the_form_and_hides_delete(home, store, monkeypatch):
     assert any("Demo limits" in t for t in texts(at, "info"))
     _set(at, "epochs", 3)
     at.run()
-    assert any(dash.plain("demo limit: epochs 3 is more than the 2") in t for t in texts(at, "error"))
+    assert any(text.plain("demo limit: epochs 3 is more than the 2") in t for t in texts(at, "error"))
     assert at.button(key="start").disabled  # policy.submit would refuse it on the server side too
     assert store.list_runs() == []
     run_id = store.submit(TrainConfig(epochs=2), name="mine", owner="ada")
@@ -348,7 +348,7 @@ def test_the_demo_form_opens_on_a_run_the_demo_accepts(home, store, monkeypatch)
     assert at.number_input(key="cfg.epochs").value == 3 and not texts(at, "error")
     assert not at.button(key="start").disabled
     at.selectbox(key="preset").set_value("seed003-dcgan").run()  # a preset of 50 epochs, lowered too
-    assert at.number_input(key="cfg.epochs").value == 3 and dash.plain("epochs=3 (preset 50)") in " ".join(texts(at, "caption"))
+    assert at.number_input(key="cfg.epochs").value == 3 and text.plain("epochs=3 (preset 50)") in " ".join(texts(at, "caption"))
     at = app(None, user="ada")  # Home: its promise and its button fit the demo
     assert any("recipe for 3 epochs" in t for t in texts(at, "markdown"))
     at.button(key="home_train").click().run()
@@ -370,7 +370,7 @@ def test_demo_mode_refuses_a_runs_memory_past_its_cap_and_torch_compile_in_the_f
     _set(at, "batch_size", 8192)
     _set(at, "epochs", 1)
     at.run()
-    assert any(dash.plain("more than the 2 GB a run this demo allows (GAN_DEMO_MAX_RUN_MEMORY_GB)") in t
+    assert any(text.plain("more than the 2 GB a run this demo allows (GAN_DEMO_MAX_RUN_MEMORY_GB)") in t
                for t in texts(at, "error"))
     assert at.button(key="start").disabled
     _set(at, "batch_size", 64)
@@ -379,7 +379,7 @@ def test_demo_mode_refuses_a_runs_memory_past_its_cap_and_torch_compile_in_the_f
     at.session_state["cfg.compile"] = True  # ticked before (a Clone of a team run): it can be unticked, and says why
     at.run()
     assert not at.checkbox(key="cfg.compile").disabled and at.button(key="start").disabled
-    assert any(dash.plain("torch.compile is off on this demo") in t for t in texts(at, "error")), texts(at, "error")
+    assert any(text.plain("torch.compile is off on this demo") in t for t in texts(at, "error")), texts(at, "error")
     monkeypatch.setenv("GAN_DEMO_MODE", "0")
     assert not app("pages/train.py", user="ada").checkbox(key="cfg.compile").disabled  # a team may compile
     assert store.list_runs() == []
@@ -390,7 +390,7 @@ def test_train_sweep_mode_shows_the_points_and_queues_the_sweep_or_nothing(home,
     at = app("pages/train.py", user="ada")
     at.segmented_control(key="train_mode").set_value("Sweep").run()
     at.text_area(key="sweep_params").set_value("lr_g=1e-4,7").run()  # 7 is out of range: the sweep is refused
-    shown = [e.value.replace("\\", "") for e in at.error]  # user text is markdown-escaped (dash.plain)
+    shown = [e.value.replace("\\", "") for e in at.error]  # user text is markdown-escaped (text.plain)
     assert any("point 2 (lr_g=7)" in e and "out of range" in e for e in shown), shown
     assert at.button(key="start_sweep").disabled
     at.text_area(key="sweep_params").set_value("lr_g=1e-4,2e-4\nloss=non_saturating,hinge").run()
