@@ -31,9 +31,8 @@ test: install
 test-fast: install  # the edit loop, a minute or two: no Chromium, Ray, PostgreSQL or slow tests (`make test` is what CI runs)
 	$(PY) -m pytest -q -m "not browser and not ray and not postgres and not slow" --durations=5
 
-lint: install  # ruff on every Python file, mypy on gan_core: both configured in pyproject.toml
-	$(PY) -m ruff check .
-	$(PY) -m mypy
+lint: install  # ruff on every Python file, mypy on gan_core (pyproject.toml); both run, then either fails it
+	status=0; $(PY) -m ruff check . || status=1; $(PY) -m mypy || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
