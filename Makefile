@@ -1,4 +1,5 @@
-# Two entry points: `make run` (dashboard) and `make test` (the whole suite). Each builds .venv on first use.
+# Entry points: `make run` (dashboard), `make test` (the whole suite), `make lint` (ruff and mypy, as CI runs them).
+# Each builds .venv on first use.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The offline MNIST copy beside this checkout and Debian's Fashion-MNIST, when present; override freely.
@@ -8,7 +9,7 @@ GAN_DATA_DIR ?= $(subst $(space),:,$(abspath $(wildcard ../shared/datasets /usr/
 export GAN_DATA_DIR
 PORT ?= 8501
 
-.PHONY: run demo test test-fast install clean
+.PHONY: run demo test test-fast lint install clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +30,9 @@ test: install
 
 test-fast: install  # the edit loop, a minute or two: no Chromium, Ray, PostgreSQL or slow tests (`make test` is what CI runs)
 	$(PY) -m pytest -q -m "not browser and not ray and not postgres and not slow" --durations=5
+
+lint: install  # ruff on every Python file, mypy on gan_core (pyproject.toml); both run, then either fails it
+	status=0; $(PY) -m ruff check . || status=1; $(PY) -m mypy || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -84,10 +84,10 @@ def _per_image(cfg_json: str) -> tuple[int, int, float, float, int, int]:
     with torch.device("meta"):
         g, d = build_generator(cfg), build_discriminator(cfg)
         z = torch.empty(n, cfg.latent_dim)
-        y = torch.zeros(n, dtype=torch.long) if cfg.conditional else None
-        g_args = (z, y) if cfg.conditional else (z,)
+        y = (torch.zeros(n, dtype=torch.long),) if cfg.conditional else ()  # the labels, when the models take them
+        g_args = (z, *y)
         x = torch.empty(n, 1, 28, 28)
-        d_args = (x, y) if cfg.conditional else (x,)
+        d_args = (x, *y)
         fg, ag = _forward_cost(g, g_args)
         fd, ad = _forward_cost(d, d_args)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731

@@ -12,14 +12,14 @@ import os
 import re
 import struct
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, cast
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 from torch import nn
 
 from .config import ConfigError, TrainConfig
@@ -289,7 +289,8 @@ def _d_names(names: Iterable[str], d: nn.Module) -> dict[str, str]:
     names = list(names)
     if any(k.startswith("head.") for k in names):
         return {k: k for k in names}
-    old = f"net.{len(d.net)}."  # the slot right after the body's last layer: where the logit layer used to be
+    # the slot right after the body's last layer: where the logit layer used to be
+    old = f"net.{len(cast(nn.Sequential, d.net))}."
     return {k: "head.linear." + k[len(old):] if k.startswith(old) else k for k in names}
 
 
@@ -310,7 +311,7 @@ def optimizer_state(tensors: dict[str, torch.Tensor], header: dict[str, Any], na
 _ADAM_FLAGS = {"amsgrad": False, "maximize": False, "differentiable": False, "decoupled_weight_decay": False}
 
 
-def _check_optimizer(name: str, groups: Any, state: Layout, shapes: list[tuple[int, ...]], path: Path) -> None:
+def _check_optimizer(name: str, groups: Any, state: Layout, shapes: list[tuple[int, ...]], path: Path | None) -> None:
     """One Adam's param_groups (from the header) and state tensors (`state.<i>.<key>`) against the model's
     parameters, so that load_state_dict and the first step cannot fail half-way into a resume."""
     n = len(shapes)
@@ -345,7 +346,7 @@ def _check_optimizer(name: str, groups: Any, state: Layout, shapes: list[tuple[i
                               f"{', '.join(ADAM_STATE)})", path)
 
 
-def _check_rng(rng: Layout, header: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+def _check_rng(rng: Layout, header: dict[str, Any], cfg: TrainConfig, path: Path | None) -> None:
     """The RNG states and the saved position in the epoch: present, well-formed and consistent."""
     unknown = sorted(set(rng) - {"torch_cpu", "loop", "torch_cuda", "perm"})
     if unknown:

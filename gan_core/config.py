@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 ARCHS = ("dense", "dcgan")
 DATASETS = ("mnist", "fashion_mnist")
@@ -269,7 +269,7 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
             raise ConfigError(f"{name}: {value!r} is out of range; allowed {lo:g} to {hi:g}")
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

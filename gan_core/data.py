@@ -24,6 +24,7 @@ import tempfile
 import threading
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -171,7 +172,7 @@ def _missing(dataset: str, split: str) -> str:
     return f"the {dataset} {'training' if split == 'train' else 'test'} images are not on this server"
 
 
-def _torchvision_class(dataset: str) -> type:
+def _torchvision_class(dataset: str) -> type[Any]:
     import torchvision.datasets as tvd
 
     return tvd.MNIST if dataset == "mnist" else tvd.FashionMNIST

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Protocol, Union
+from typing import Protocol
 
 import numpy as np
 
@@ -103,11 +103,11 @@ def redact_paths(text: str) -> str:
     return _SERVER_PATH.sub(lambda m: PurePosixPath(m.group(0).rstrip("/")).name or "…", str(text))
 
 
-Event = Union[Started, StepMetrics, EpochSamples, EpochQuality, CheckpointWritten, Done, Stopped, Failed]
+Event = Started | StepMetrics | EpochSamples | EpochQuality | CheckpointWritten | Done | Stopped | Failed
 
 
 class Sink(Protocol):
-    def __call__(self, event: Event) -> None: ...
+    def __call__(self, event: Event, /) -> None: ...  # positional: any one-argument callable is a sink
 
 
 class ListSink(list):

@@ -6,7 +6,8 @@ smoothing (seeds 002 and 004) and is ignored by the losses that have no labels.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -75,8 +76,8 @@ def info_loss(code_logits: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(code_logits.float(), code)
 
 
-def gradient_penalty(d: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, target_norm: float = 1.0,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(d: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     target_norm: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Seed 003's GP = E[(‖∇ D(x̂)‖₂ - k)²] at x̂ = εx + (1-ε)G(z), ε ~ U(0, 1) per sample (unweighted)."""
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, generator=generator)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)

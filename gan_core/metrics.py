@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -215,14 +216,14 @@ class Quality:
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Quality":
+    def from_dict(cls, d: Mapping[str, Any]) -> Quality:
         """Back from to_dict() (or a stored row, which may predate some keys or carry extra ones)."""
         per_class = d.get("per_class")
         return cls(int(d["n"]), d["fd"], d["inception_score"], d["confidence"], tuple(d["class_shares"]),
                    d["diversity"], d.get("fidelity"),
                    tuple(d["fidelity_per_class"]) if d.get("fidelity_per_class") is not None else None,
-                   *(d.get(k) for k in ("precision", "recall", "density", "coverage", "kid")),
-                   tuple(per_class) if per_class is not None else None, d.get("realism"))
+                   **{k: d.get(k) for k in ("precision", "recall", "density", "coverage", "kid")},
+                   per_class=tuple(per_class) if per_class is not None else None, realism=d.get("realism"))
 
 
 @lru_cache(maxsize=4)
@@ -241,7 +242,7 @@ class Manifold:
     radii: torch.Tensor   # (M,) float32
 
     @classmethod
-    def of(cls, feats: torch.Tensor | np.ndarray, k: int = K_NEAREST) -> "Manifold":
+    def of(cls, feats: torch.Tensor | np.ndarray, k: int = K_NEAREST) -> Manifold:
         """The k-NN balls of `feats` (M, 64); needs M > k."""
         f = torch.as_tensor(feats, dtype=torch.float32)
         # column 0 of the sorted distances is the point itself (≈ 0), so value k + 1 is its k-th nearest other point
@@ -333,7 +334,7 @@ def _per_class(feats: np.ndarray, labels: np.ndarray, dataset: str) -> tuple[dic
     """For each class c: P/R/D/C of the features asked to be c against the real digits of class c, and the Fréchet
     distance between the two (so "class 5 has no variety" is visible as its recall)."""
     ref = reference(dataset, len(feats))
-    out = []
+    out: list[dict[str, float]] = []
     for c in range(N_CLASSES):
         f = feats[labels == c]
         r = ref.manifold.feats[torch.from_numpy(ref.labels == c)].numpy()
@@ -471,7 +472,6 @@ def collapse_evidence(q: Quality, floor: Quality) -> tuple[str, Alert] | None:
 def _evidence(q: Quality, floor: Quality) -> tuple[str, Alert] | None:
     worst = max(q.class_shares)
     missing = [i for i, s in enumerate(q.class_shares) if s < 0.02]
-    comparable = q.recall is not None and floor.recall is not None and q.n == floor.n
     collapse_hint = "Lower the learning rates, try the wgan_gp or hinge loss, or add label smoothing."
     if worst > 0.3:
         kind, detail = "one_class", f"{worst:.0%} of samples are one class"
@@ -485,12 +485,13 @@ def _evidence(q: Quality, floor: Quality) -> tuple[str, Alert] | None:
         return kind, Alert("mode_collapse", f"Possible mode collapse: {detail}.", collapse_hint)
     variety_hint = ("Look for repeated styles in the samples; lower the learning rates, try the hinge or wgan_gp "
                     "loss, or a larger latent_dim.")
-    if comparable and q.recall < floor.recall - RECALL_GAP:
+    if (q.recall is not None and floor.recall is not None and q.n == floor.n  # comparable: as many samples
+            and q.recall < floor.recall - RECALL_GAP):
         detail = (f"recall {q.recall:.2f} against {floor.recall:.2f} for real digits: the samples cover too few "
                   f"of the real styles")
         return "low_recall", Alert("low_variety", f"Low variety: {detail}.", variety_hint)
     thin = thin_classes(q, floor)
-    if thin:
+    if thin and q.per_class and floor.per_class:  # thin_classes needs both
         pairs = ", ".join(f"{c} ({q.per_class[c]['recall']:.2f} vs {floor.per_class[c]['recall']:.2f})"
                           for c in thin)
         detail = f"little variety within class{'es' if len(thin) > 1 else ''} {pairs}, recall against real digits"

@@ -16,6 +16,8 @@ manifolds, so it spends samples on ambiguous in-between shapes; the code gives i
 """
 from __future__ import annotations
 
+from typing import TypeVar, cast
+
 import torch
 from torch import nn
 
@@ -25,6 +27,8 @@ IMG_SHAPE = (1, 28, 28)
 IMG_PIXELS = 28 * 28
 N_CLASSES = 10   # MNIST digits and Fashion-MNIST's ten garments
 EMBED_DIM = 32   # dense G's label embedding, concatenated to z
+
+_M = TypeVar("_M", bound=nn.Module)  # _sn gives back the layer's own type
 
 
 def info_code(z: torch.Tensor) -> torch.Tensor:
@@ -40,7 +44,7 @@ def force_code(z: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     return z
 
 
-def _g_label(g: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+def _g_label(g: DenseGenerator | DCGANGenerator, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
     """What a generator's label path embeds: the class y (conditional), the code read from z (InfoGAN), or None."""
     _check_labels(g.conditional, y)
     return info_code(z) if g.code else y
@@ -72,7 +76,7 @@ class DenseGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
         y = _g_label(self, z, y)
-        if y is not None:
+        if y is not None and self.embed is not None:  # one implies the other: _g_label checked
             z = torch.cat([z, self.embed(y).to(z.dtype)], 1)  # (N, latent + EMBED_DIM)
         return self.net(z).view(-1, *IMG_SHAPE)
 
@@ -97,9 +101,9 @@ class _ProjectionHead(nn.Module):
         return out
 
 
-def _sn(layer: nn.Module, on: bool) -> nn.Module:
+def _sn(layer: _M, on: bool) -> _M:
     """Spectral normalisation (Miyato et al. 2018) of a layer's weight when `on`."""
-    return nn.utils.parametrizations.spectral_norm(layer) if on else layer
+    return cast(_M, nn.utils.parametrizations.spectral_norm(layer)) if on else layer  # the same layer, parametrized
 
 
 class _Discriminator(nn.Module):
@@ -163,7 +167,7 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (N, latent) → (N, 1, 28, 28)
         y = _g_label(self, z, y)
         h = self.fc(z).view(-1, self.c1, 7, 7)                                     # (N, c1, 7, 7)
-        if y is not None:
+        if y is not None and self.embed is not None:  # one implies the other: _g_label checked
             h = torch.cat([h, self.embed(y).view(-1, 1, 7, 7).to(h.dtype)], 1)   # (N, c1 + 1, 7, 7)
         return self.net(h)
 
@@ -219,9 +223,11 @@ def _init(model: nn.Module, std: float) -> nn.Module:
     if std:
         for m in model.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
-                nn.init.normal_(w, 0.0, std)
-                nn.init.zeros_(m.bias)
+                # under spectral norm `weight` is computed: initialise the raw weight it normalises
+                w = "parametrizations.weight.original" if hasattr(m, "parametrizations") else "weight"
+                nn.init.normal_(m.get_parameter(w), 0.0, std)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
     return model
 
 

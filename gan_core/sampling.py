@@ -117,13 +117,13 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     from PIL import Image  # imported here: the trainer imports this module, and a GPU box may lack Pillow
     im = Image.fromarray(image)
     if scale > 1:
-        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+        im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
 
 
-def resized(image: np.ndarray, width: int) -> "Image.Image":
+def resized(image: np.ndarray, width: int) -> Image.Image:
     """A uint8 (H, W) image at exactly `width` pixels wide (height in proportion), for any width: BOX resampling is
     nearest-neighbour where a source pixel covers whole output pixels and an area average on the seams, so digits
     stay sharp and every tile of a grid gets the same size (a whole-number scale could not reach every width)."""
@@ -132,7 +132,7 @@ def resized(image: np.ndarray, width: int) -> "Image.Image":
     width = max(1, int(width))
     if width == im.width:
         return im
-    return im.resize((width, max(1, round(im.height * width / im.width))), Image.BOX)
+    return im.resize((width, max(1, round(im.height * width / im.width))), Image.Resampling.BOX)
 
 
 def png_at_width(image: np.ndarray, width: int) -> bytes:
@@ -146,7 +146,7 @@ def gif_bytes(frames: list[np.ndarray], ms_per_frame: int = 200, scale: int = 2,
     """An animated GIF of uint8 (H, W) frames (seed 003's per-epoch progression); `loop=False` plays it once and
     stops on the last frame."""
     from PIL import Image  # imported here: the trainer imports this module, and a GPU box may lack Pillow
-    ims = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
+    ims = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.Resampling.NEAREST)
            for f in frames]
     buf = io.BytesIO()
     extra = {"loop": 0} if loop else {}

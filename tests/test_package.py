@@ -146,3 +146,42 @@ def test_the_gan_itself_imports_nothing_above_it():
 def test_gan_core_import_graph_has_no_cycle():
     found = cycles(import_graph())
     assert found == [], "gan_core modules import each other: " + "; ".join(" → ".join(c) for c in found)
+
+
+MAX_FUNCTION_LINES = 60
+ARGPARSE_CALLS = {"add_parser", "add_argument", "add_subparsers", "add_argument_group", "add_mutually_exclusive_group"}
+
+
+def argparse_builder(path: Path, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A verb group's `register(subparsers)` in gan_core/cli/ that builds argparse parsers: a list of flags, long by
+    nature, so it may pass MAX_FUNCTION_LINES."""
+    calls = {n.func.attr for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    return path.parent == ROOT / "gan_core" / "cli" and node.name == "register" and bool(calls & ARGPARSE_CALLS)
+
+
+def long_functions(path: Path) -> list[str]:
+    """'path:line name (n lines)' for each function in the file over MAX_FUNCTION_LINES, from its def line to its
+    last line (decorators not counted), nested functions on their own too; argparse builders aside."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not argparse_builder(path, node):
+            n = node.end_lineno - node.lineno + 1
+            if n > MAX_FUNCTION_LINES:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines)")
+    return found
+
+
+def test_no_function_over_60_lines():
+    """A function a reader takes in at once: at most 60 lines in gan_core/ and pages/."""
+    paths = sorted([*(ROOT / "gan_core").rglob("*.py"), *(ROOT / "pages").glob("*.py")])
+    found = [f for path in paths for f in long_functions(path)]
+    assert found == [], "over 60 lines:\n" + "\n".join(found)
+
+
+def test_argparse_builder_is_only_a_cli_register():
+    source = "def register(sub):\n    p = sub.add_parser('x')\n    p.add_argument('--y')\n"
+    node = ast.parse(source).body[0]
+    assert argparse_builder(ROOT / "gan_core" / "cli" / "train.py", node)
+    assert not argparse_builder(ROOT / "gan_core" / "trainer.py", node)
+    not_a_parser = ast.parse("def register(x):\n    x()\n").body[0]
+    assert not argparse_builder(ROOT / "gan_core" / "cli" / "train.py", not_a_parser)
