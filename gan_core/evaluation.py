@@ -3,9 +3,10 @@ prints. Rejection by the file's own D (`--reject`) draws the digits that are sco
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 

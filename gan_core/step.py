@@ -10,8 +10,8 @@ every G update, and that copy waits for the device. `update_d` is the D step alo
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

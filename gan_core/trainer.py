@@ -30,8 +30,18 @@ from .config import ConfigError, TrainConfig
 from .cuda_graph import GraphedStep
 from .data import DataNotFoundError, load_dataset, to_float
 from .device import resolve_device, resolve_precision, uses_cuda_graph
-from .events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, Sink, Started, StepMetrics,
-                     Stopped, redact_paths)
+from .events import (
+    CheckpointWritten,
+    Done,
+    EpochQuality,
+    EpochSamples,
+    Failed,
+    Sink,
+    Started,
+    StepMetrics,
+    Stopped,
+    redact_paths,
+)
 from .models import N_CLASSES
 from .sampling import class_row_inputs, render, seeded_noise
 from .step import GanModels, build_gan, match_param_layout, spectral_sigma, train_step

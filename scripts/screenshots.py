@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from PIL import Image  # noqa: E402
 from browser import CHROMIUM, CHROMIUM_ARGS, free_port, kill, settle, wait_http  # noqa: E402
+from PIL import Image  # noqa: E402
 
 WIDTH = 1280  # the browser's viewport
 OUT_WIDTH = 900  # the PNGs' width in docs/

@@ -15,8 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_core.data import load_dataset  # noqa: E402
-from gan_core.metrics import (accuracy, classifier_path, load_classifier, save_classifier,  # noqa: E402
-                              train_classifier)
+from gan_core.metrics import accuracy, classifier_path, load_classifier, save_classifier, train_classifier  # noqa: E402
 
 
 def read_info(path: Path) -> dict:

@@ -20,10 +20,10 @@ os.environ.setdefault("GAN_CACHE_DIR", str(ROOT / ".cache" / "test-data"))
 # seconds, where all 60,000 took 70-85 s on two cores. Tests that care set their own limit.
 os.environ.setdefault("GAN_NEIGHBOURS_LIMIT", "2000")
 
+from browser import alive, kill, start_streamlit, wait_http  # noqa: E402
+
 from gan_core.config import TrainConfig  # noqa: E402
 from gan_core.data import load_dataset  # noqa: E402
-
-from browser import alive, kill, start_streamlit, wait_http  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +118,7 @@ def store_env(request, tmp_path, monkeypatch):
                 pytest.fail("CI must test PostgreSQL: .ci/run sets GAN_TEST_PG_URL")
             pytest.skip("GAN_TEST_PG_URL not set (bash .ci/run starts PostgreSQL)")
         from sqlalchemy import create_engine
+
         from gan_core.runs.store import Base
         engine = create_engine(PG_URL)
         Base.metadata.drop_all(engine)

@@ -2,12 +2,12 @@
 import time
 
 import pytest
+
 from gan_core import budget
-from gan_core.runs import policy
-from gan_core.config import ConfigError, TrainConfig
+from gan_core.config import ConfigError, TrainConfig, planned_steps
 from gan_core.models import build_discriminator, build_generator
+from gan_core.runs import policy
 from gan_core.runs.policy import PolicyError, Settings
-from gan_core.config import planned_steps
 
 DEMO = Settings(demo_mode=True)
 HUGE_DENSE = TrainConfig(g_widths=(8192,) * 8, d_widths=(8192,) * 8, batch_size=8192)
@@ -160,8 +160,8 @@ def test_flops_are_written_to_be_read(flops, text):
 # --- the wall-clock estimate before Start (issue 26), from runs measured in a real store -------------------------
 def measured(store, cfg, images, flush_s: float = 0.05) -> int:
     """Train `cfg` for real as a worker does (its StoreSink writing step metrics every `flush_s` s): its run id."""
-    from gan_core.trainer import train
     from gan_core.runs.worker import StoreSink
+    from gan_core.trainer import train
 
     run_id = store.submit(cfg, owner="ada")
     run = store.claim("w", cap=1)
@@ -175,6 +175,7 @@ def measured(store, cfg, images, flush_s: float = 0.05) -> int:
 @pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
 def test_the_estimate_comes_from_a_measured_run_and_says_which(store, mnist_slice):
     from conftest import tiny
+
     from gan_core.web import estimate
 
     cfg = tiny(epochs=6)
@@ -233,8 +234,9 @@ def test_a_pause_is_not_counted_and_the_newest_of_equal_runs_is_used(store, monk
 def test_the_estimate_reads_only_runs_that_trained_and_counts_the_queue_in_sql(store, monkeypatch):
     """Issue 27: the Train page's estimate parsed every run of the store (30,000 after a queue flood) on each draw."""
     from conftest import many_runs
-    from gan_core.web import estimate
+
     from gan_core.runs import store as store_module
+    from gan_core.web import estimate
     many_runs(store, 300, queued=3)
     parsed = []
     real_view = store_module._view

@@ -1,6 +1,6 @@
 import json
-import re
 import pickle
+import re
 
 import pytest
 import torch
@@ -8,11 +8,10 @@ from safetensors.torch import save_file
 
 from gan_core.checkpoint import CheckpointError, check_upload, load_generator, load_tensors, read_header, save_generator
 from gan_core.config import TrainConfig
-from gan_core.models import build_generator
 from gan_core.events import Failed, ListSink
+from gan_core.models import build_generator
 from gan_core.sampling import generate
 from gan_core.trainer import latest_checkpoint, train
-
 
 # conftest's tiny_cfg without the per-epoch quality scoring, which these tests do not look at
 RUN_CFG = TrainConfig.from_preset("seed004-dense", g_widths=(64, 128), d_widths=(128, 64), batch_size=64,
@@ -124,9 +123,9 @@ from safetensors import safe_open
 
 from gan_core import trainer
 from gan_core.checkpoint import check_resumable, saved_order_size
+from gan_core.config import ConfigError
 from gan_core.events import StepMetrics
 from gan_core.step import build_gan
-from gan_core.config import ConfigError
 
 TINY = dict(g_widths=(32,), d_widths=(32,), batch_size=64, train_subset=512, log_every=1, device="cpu", eval_samples=0)
 

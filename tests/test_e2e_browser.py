@@ -8,7 +8,6 @@ import re
 import time
 
 import pytest
-
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot, stop_button
 
 pytestmark = pytest.mark.browser
@@ -161,12 +160,12 @@ def no_hostile_link(page) -> None:
 @pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
 def test_hostile_run_text_is_literal_on_every_page_and_fetches_nothing(server):
     url, home = server
-    from gan_core.sampling import png_bytes
+    import numpy as np
+
     from gan_core.config import TrainConfig
     from gan_core.runs.store import Store
     from gan_core.runs.sweep import SweepSpec, parse_param, plan
-
-    import numpy as np
+    from gan_core.sampling import png_bytes
     store = Store(home=home)
     ids = []
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot
 
 from gan_core.config import TrainConfig

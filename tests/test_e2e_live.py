@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot, stop_button
 
 pytestmark = pytest.mark.browser
@@ -122,9 +121,9 @@ def _legends_clear_of_the_toolbar(page) -> list[bool]:
 def test_quality_you_can_see_into(server):
     """Issue 18: an early-stopped conditional run shows training health, KID, the best FD epoch, fidelity vs
     diversity with real data's lines, and the per-class table; Compare keeps sample counts apart. 1400 and 800 px."""
-    from gan_core.web import real_floor
     from gan_core.config import TrainConfig
     from gan_core.runs.store import Store
+    from gan_core.web import real_floor
 
     url, home = server
     floor = real_floor.quality_floor("mnist", 500)  # on disk once per machine: the server reads it instead of scoring
@@ -268,7 +267,7 @@ def test_views_move_by_themselves(server):
             store.claim("e2e", cap=1)
             beating.append(again)
             page.goto(f"{url}/runs?run={again}")
-            page.get_by_text("#{} watched".format(again)).first.wait_for()
+            page.get_by_text(f"#{again} watched").first.wait_for()
             page.wait_for_timeout(3000)  # the watcher has seen the run live
             beating.clear()
             store.finish(again, "done")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot
 
 pytestmark = pytest.mark.browser

@@ -11,8 +11,8 @@ from conftest import tiny
 
 from gan_core.runs.store import Store
 from gan_core.runs.sweep import SweepSpec, parse_param, plan, run_metric
-from gan_core.trainer import train
 from gan_core.runs.worker import StoreSink
+from gan_core.trainer import train
 
 pytestmark = pytest.mark.browser
 sync_api = browser_api()

@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import sqlite_only, tiny, wait_for
 
 from gan_core.checkpoint import read_header
-from conftest import sqlite_only, tiny, wait_for
 from gan_core.config import ConfigError
 
 pytestmark = pytest.mark.ray

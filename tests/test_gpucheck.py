@@ -15,11 +15,20 @@ import pytest
 import torch
 
 from gan_core.config import TrainConfig
-from gan_core.tools import gpucheck
 from gan_core.device import resolve_precision
-from gan_core.tools.gpucheck import (JSON_NAME, LOG_NAME, PARTS, Check, Plan, part_bench, part_environment,
-                               part_quality_cost, part_training)
 from gan_core.step import build_gan, match_param_layout, train_step
+from gan_core.tools import gpucheck
+from gan_core.tools.gpucheck import (
+    JSON_NAME,
+    LOG_NAME,
+    PARTS,
+    Check,
+    Plan,
+    part_bench,
+    part_environment,
+    part_quality_cost,
+    part_training,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the GPU machine lacks (issue 16): importing any of them anywhere in the check must fail it.

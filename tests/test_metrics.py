@@ -9,8 +9,16 @@ import torch.nn.functional as F
 
 from gan_core import metrics
 from gan_core.data import load_dataset, to_float
-from gan_core.metrics import (MIN_COLLAPSE_STEPS, Quality, detect_d_overpowering, detect_divergence,
-                              detect_mode_collapse, frechet_distance, inception_score)
+from gan_core.metrics import (
+    MIN_COLLAPSE_STEPS,
+    Quality,
+    detect_d_overpowering,
+    detect_divergence,
+    detect_mode_collapse,
+    frechet_distance,
+    inception_score,
+)
+
 
 def test_frechet_distance_of_gaussians_with_known_answer():
     mu, cov = np.zeros(4), np.eye(4)

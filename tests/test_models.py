@@ -4,8 +4,14 @@ from torch import nn
 
 from gan_core.config import TrainConfig
 from gan_core.data import load_dataset, to_float
-from gan_core.models import (DCGANDiscriminator, DCGANGenerator, build_discriminator, build_generator, info_code,
-                             sample_noise)
+from gan_core.models import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    build_discriminator,
+    build_generator,
+    info_code,
+    sample_noise,
+)
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])

@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-from gan_core.runs import policy
 from gan_core.config import ConfigError, TrainConfig
+from gan_core.runs import policy
 from gan_core.runs.policy import PolicyError, Settings
 from gan_core.runs.store import clean_tags
 

@@ -1,8 +1,7 @@
 import io
 
-import pytest
-
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -88,8 +87,8 @@ def test_infogan_rows_force_each_code_and_keep_the_noise():
 
 
 def test_png_at_width_reaches_any_width_and_keeps_tiles_even():
-    from gan_core.web import images
     from gan_core.sampling import png_at_width, resized
+    from gan_core.web import images
     g = grid(np.random.default_rng(0).integers(0, 255, (256, 28, 28), dtype=np.uint8), ncol=16)  # 482 px
     for width in (482, 768, 1024, 1000):
         im = Image.open(io.BytesIO(png_at_width(g, width)))

@@ -89,6 +89,7 @@ def test_metrics_are_append_only_per_step_and_rewind_forgets_the_tail(store):
 
 def test_schema_is_versioned(store):
     from sqlalchemy import update
+
     from gan_core.runs.store import Meta
     with store.engine.begin() as c:
         c.execute(update(Meta).where(Meta.key == "schema_version").values(value="99"))
@@ -117,6 +118,7 @@ def test_a_schema_3_database_gains_ran_on_and_the_health_columns_in_place_and_ke
     # sweep columns (schema 6) existed: the next Store adds the columns and keeps every row; old metric rows read
     # back with None for the new numbers, old runs belong to no sweep.
     from sqlalchemy import text, update
+
     from gan_core.runs.schema import SCHEMA_VERSION
     from gan_core.runs.store import Meta
     run_id = store.submit(TrainConfig(epochs=2), name="old", owner="ada")
@@ -390,6 +392,7 @@ def test_pruned_is_a_final_resumable_status(store):
 
 def test_a_schema_5_database_gains_the_sweeps_table_and_columns(store):
     from sqlalchemy import update
+
     from gan_core.runs.store import Meta
     run_id = store.submit(TrainConfig(epochs=1), name="old")
     with store.engine.begin() as c:
@@ -411,6 +414,7 @@ def test_a_schema_5_database_gains_the_sweeps_table_and_columns(store):
 def _damage(store, run_id: int, config_json: str) -> None:
     """Overwrite a run's stored config as a hand edit or a broken disk would."""
     from sqlalchemy import update
+
     from gan_core.runs.store import Run
     with store.engine.begin() as c:
         c.execute(update(Run).where(Run.id == run_id).values(config_json=config_json))
@@ -491,6 +495,7 @@ GPU = Capabilities(host="gpu-box", gpus=("NVIDIA H100",))
 
 def test_a_schema_6_database_gains_worker_capabilities_and_keeps_its_workers(store):
     from sqlalchemy import update
+
     from gan_core.runs.store import Meta
     store.worker_beat("old", 7, "host")
     with store.engine.begin() as c:
@@ -571,12 +576,12 @@ def test_a_worker_still_starting_is_not_said_to_be_unable():
 def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store):
     """Issue 27: the runs table reads one page (LIMIT/OFFSET) and a COUNT, its filters in SQL, the same runs the
     Python filter keeps."""
+    from conftest import many_runs
     from sqlalchemy import update
 
-    from conftest import many_runs
-    from gan_core.web import run_list
     from gan_core.runs.schema import Run
     from gan_core.runs.store import RunWhere
+    from gan_core.web import run_list
     ids = many_runs(store, 130, queued=2)
     odd = store.submit(TrainConfig(epochs=2), name="odd", owner="", tags="a_b")
     like = store.submit(TrainConfig(epochs=2), name="like", owner="ada", tags="axb, flood")
@@ -677,6 +682,7 @@ def _undo_schema_8(c) -> None:
 
 def test_a_schema_7_database_gains_addresses_and_queue_times_in_place(store):
     from sqlalchemy import update
+
     from gan_core.runs.store import Meta
     first, second = store.submit(TrainConfig(epochs=1), name="old"), store.submit(TrainConfig(epochs=1))
     with store.engine.begin() as c:

@@ -7,11 +7,24 @@ import statistics
 import threading
 
 import pytest
-
 from conftest import sqlite_only, tiny
+
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.runs.sweep import (MAX_POINTS, MAX_SEEDS, MIN_PEERS, Param, SweepSpec, best_so_far, leaderboard,
-                            parse_param, plan, point_text, prune_verdict, run_metric, total_steps)
+from gan_core.runs.sweep import (
+    MAX_POINTS,
+    MAX_SEEDS,
+    MIN_PEERS,
+    Param,
+    SweepSpec,
+    best_so_far,
+    leaderboard,
+    parse_param,
+    plan,
+    point_text,
+    prune_verdict,
+    run_metric,
+    total_steps,
+)
 
 
 # --- parse_param -------------------------------------------------------------------------------------------------

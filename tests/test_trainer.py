@@ -9,11 +9,20 @@ from gan_core import trainer
 from gan_core.checkpoint import load_tensors, read_header, split_prefix
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import load_dataset, to_float
-from gan_core.events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Failed, ListSink, Started,
-                             StepMetrics, Stopped)
+from gan_core.device import native_bf16
+from gan_core.events import (
+    CheckpointWritten,
+    Done,
+    EpochQuality,
+    EpochSamples,
+    Failed,
+    ListSink,
+    Started,
+    StepMetrics,
+    Stopped,
+)
 from gan_core.losses import LOSSES, Loss
 from gan_core.models import info_code, sample_noise
-from gan_core.device import native_bf16
 from gan_core.step import build_gan
 from gan_core.trainer import latest_checkpoint, train
 

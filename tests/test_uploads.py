@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gan_core.runs import policy, uploads
 from gan_core.checkpoint import CheckpointError, load_generator, save_generator
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.models import build_generator
+from gan_core.runs import policy, uploads
 from gan_core.runs.policy import Settings
 
 CFG = TrainConfig(g_widths=(32,), d_widths=(32,), latent_dim=8)  # a ~100 KB generator

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import scripted_fd, sqlite_only, tiny, wait_for
 from streamlit.testing.v1 import AppTest
 
-from conftest import scripted_fd, sqlite_only, tiny, wait_for
-from gan_core.device import native_bf16
 from gan_core.checkpoint import read_header
+from gan_core.device import native_bf16
 from gan_core.runs.status import ACTIVE, RunStatus
 from gan_core.runs.store import Store
 
@@ -177,8 +177,8 @@ def test_parallel_claims_take_each_run_exactly_once_within_the_cap(store, cap):
 def test_resume_skips_a_checkpoint_newer_than_the_stored_metrics(store, tmp_path):
     # The worker died after writing ckpt at step 16 but before its metrics for steps 9..16 reached the store.
     from gan_core.events import ListSink
-    from gan_core.trainer import train
     from gan_core.runs.worker import durable_checkpoint
+    from gan_core.trainer import train
     run_id = store.submit(tiny(), name="race")
     r = store.get(run_id)
     train(r.config, ListSink(), out_dir=store.artifacts_dir(r))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import PRECISIONS, PRESETS, ConfigError, TrainConfig
 from .flags import check_new_path, float_in, int_in
@@ -51,9 +52,9 @@ def register(sub: Any) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time the tutorial-style loop and the product trainer on the same data; print img/s and the ratio."""
-    from ..tools.bench import generation_latency, profile_steps, run_bench
     from ..data import load_dataset
     from ..device import resolve_device
+    from ..tools.bench import generation_latency, profile_steps, run_bench
 
     if args.threads:
         import torch

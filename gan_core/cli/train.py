@@ -6,8 +6,9 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..checkpoint import CheckpointError, atomic_write, atomic_write_text, read_header
 from ..config import PRESETS, ConfigError, TrainConfig

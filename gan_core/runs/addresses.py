@@ -7,7 +7,7 @@ to prune them) re-exports these.
 from __future__ import annotations
 
 import ipaddress
-from typing import Sequence
+from collections.abc import Sequence
 
 SUBNET_BITS = {4: 24, 6: 64}  # what one household, office or cloud tenant usually holds
 

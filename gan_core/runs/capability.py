@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import platform
 import socket
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..config import TrainConfig
 

@@ -16,8 +16,8 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from .capability import Capabilities, detect_local
 from ..config import ConfigError
+from .capability import Capabilities, detect_local
 from .settings import WorkerSettings
 from .status import ACTIVE, RunStatus
 from .store import RunView, Store

@@ -16,17 +16,19 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.engine import Connection
+
+from ..budget import Estimate, check_fits
+from ..config import ConfigError, TrainConfig, planned_steps
 
 # The client's address and subnet live in .addresses so that uploads (which policy imports to prune) can key its
 # limits on them too; re-exported here, where the caps use them.
 from .addresses import SUBNET_BITS, client_address, subnet  # noqa: F401
-from ..budget import Estimate, check_fits
-from ..config import ConfigError, TrainConfig, planned_steps
 from .settings import Settings
 from .status import LIVE
 from .store import RunView, Store

@@ -9,20 +9,34 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from ..budget import check_fits
-from .capability import Capabilities, can_take_json
 from ..config import ConfigError, TrainConfig, extended, planned_steps
-from .schema import (AdvisoryLock, QualityRow, Run, Sample, StepMetric, StoreError, Submission, SweepRow, Worker,
-                     connect, lock, migrate)
-from .schema import Base, Meta  # noqa: F401  (not used here: re-exported for the tests that import them from here)
+from .capability import Capabilities, can_take_json
+from .schema import (  # noqa: F401  (not used here: re-exported for the tests that import them from here)
+    AdvisoryLock,
+    Base,
+    Meta,
+    QualityRow,
+    Run,
+    Sample,
+    StepMetric,
+    StoreError,
+    Submission,
+    SweepRow,
+    Worker,
+    connect,
+    lock,
+    migrate,
+)
 from .status import ACTIVE, FINISHED, LIVE, RESUMABLE, TRANSITIONS, RunStatus
 
 

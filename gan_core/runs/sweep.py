@@ -13,9 +13,10 @@ import json
 import math
 import random
 import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from ..config import ConfigError, TrainConfig, coerce_value, config_fields, planned_steps
 from .status import RunStatus

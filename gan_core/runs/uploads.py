@@ -13,11 +13,11 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from .addresses import subnet
 from ..checkpoint import atomic_write, atomic_write_text, check_upload
+from .addresses import subnet
 from .settings import Settings
 
 SUFFIX = ".safetensors"

@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from ..budget import check_fits
-from ..config import ConfigError, planned_steps
 from ..checkpoint import atomic_write, atomic_write_text, read_header
-from ..events import (CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, Started, StepMetrics,
-                     Stopped)
+from ..config import ConfigError, planned_steps
+from ..events import CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, Started, StepMetrics, Stopped
 from ..sampling import grid, png_bytes
+from ..trainer import failed, train
 from .settings import WorkerSettings
 from .status import RunStatus
 from .store import RunView, Store
 from .sweep import SweepSpec, prune_verdict
-from ..trainer import failed, train
 
 logger = logging.getLogger(__name__)
 

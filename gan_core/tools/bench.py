@@ -9,16 +9,17 @@ from __future__ import annotations
 import platform
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import TrainConfig
+from ..device import resolve_device, resolve_precision, uses_cuda_graph
 from ..events import ListSink, StepMetrics
 from ..losses import LOSSES, gradient_penalty
 from ..models import build_discriminator, build_generator, sample_noise
-from ..device import resolve_device, resolve_precision, uses_cuda_graph
 from ..trainer import train
 
 

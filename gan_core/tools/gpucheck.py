@@ -34,11 +34,12 @@ import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -115,7 +116,7 @@ class Check:
         out.mkdir(parents=True, exist_ok=True)
         self.log_file = open(out / LOG_NAME, "a", encoding="utf-8", buffering=1)
         self.data: dict[str, Any] = {
-            "schema": SCHEMA, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "schema": SCHEMA, "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "mode": "tiny" if plan.tiny else "full", "device": device, "budget_s": plan.budget_s,
             "elapsed_s": 0.0, "finished": False, "parts": {}}
 
@@ -301,8 +302,8 @@ def _bench_cfg(c: Check, arch: str, **changes: Any) -> TrainConfig:
 
 def _reference(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) -> dict[str, Any]:
     """Images/s, s/epoch and peak memory of the tutorial-style loop, or its error."""
-    from .bench import reference_throughput
     from ..device import resolve_device
+    from .bench import reference_throughput
 
     device = resolve_device(cfg)
     try:
@@ -317,8 +318,8 @@ def _reference(cfg: TrainConfig, images: torch.Tensor, steps: int, warmup: int) 
 
 def part_bench(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
     """Images/s and s/epoch of each (arch, variant) and its ratio to the reference loop of this run; peak memory."""
-    from .bench import product_throughput
     from ..device import resolve_device, resolve_precision, uses_cuda_graph
+    from .bench import product_throughput
 
     images = _bench_images(c, data_dir)
     steps = c.plan.bench_steps
@@ -394,9 +395,9 @@ def part_generation(c: Check, r: dict[str, Any]) -> str | None:
 def part_quality_cost(c: Check, r: dict[str, Any]) -> str | None:
     """Seconds to score `eval_samples` images on the device, as a share of one epoch measured by the bench in the
     configuration a run uses by default (precision auto, CUDA graph where it applies)."""
+    from ..device import resolve_device, resolve_precision, uses_cuda_graph
     from ..metrics import classifier_path, measure_generator
     from ..models import build_generator
-    from ..device import resolve_device, resolve_precision, uses_cuda_graph
 
     if not classifier_path("mnist").is_file():
         r["error"] = f"no quality classifier at {classifier_path('mnist')}"
@@ -478,8 +479,8 @@ def _training_sink(c: Check, r: dict[str, Any], events: Callable[[Any], None], t
 def part_training(c: Check, r: dict[str, Any], data_dir: str | None = None) -> str | None:
     """dcgan-sn-info (full width; tiny: a few steps of a small one) scored every epoch until the budget's end."""
     from ..data import load_dataset
-    from ..events import Done, Failed, ListSink, StepMetrics, Stopped
     from ..device import resolve_device
+    from ..events import Done, Failed, ListSink, StepMetrics, Stopped
     from ..trainer import BEST_GENERATOR, train
 
     cfg = TrainConfig.from_preset(TRAIN_PRESET, device=c.device, **c.plan.train_overrides)
