@@ -5,6 +5,7 @@ Whether a run uses it is `device.uses_cuda_graph` (cfg.cuda_graph, on CUDA, not 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import cast
 
 import torch
 
@@ -45,7 +46,7 @@ class GraphedStep:
         """train_step(models, real, y_real, g_step, norms): the same update and stats (6,), through the graph when
         there is one."""
         self.real.copy_(real)
-        if self.y is not None:
+        if self.y is not None and y_real is not None:  # a conditional run's labels (B,)
             self.y.copy_(y_real)
         if g_step in self.graphs:
             graph, stats = self.graphs[g_step]
@@ -54,10 +55,11 @@ class GraphedStep:
             stats = train_step(self.no_ema, self.real, self.y, g_step)
         elif self.warm[g_step] < self.WARMUP:
             self.warm[g_step] += 1
-            self.side.wait_stream(torch.cuda.current_stream(self.models.device))
-            with torch.cuda.stream(self.side):
+            side = cast(torch.cuda.Stream, self.side)  # capture is on, so __init__ made it
+            side.wait_stream(torch.cuda.current_stream(self.models.device))
+            with torch.cuda.stream(side):
                 stats = train_step(self.no_ema, self.real, self.y, g_step)
-            torch.cuda.current_stream(self.models.device).wait_stream(self.side)
+            torch.cuda.current_stream(self.models.device).wait_stream(side)
         else:
             stats = self._record(g_step)
         if g_step and self.models.g_ema is not None:

@@ -106,7 +106,7 @@ def _sn(layer: _M, on: bool) -> _M:
     return cast(_M, nn.utils.parametrizations.spectral_norm(layer)) if on else layer  # the same layer, parametrized
 
 
-class _Discriminator(nn.Module):
+class Discriminator(nn.Module):
     """What both discriminators share: a body `net` to features h (N, F), a logit `head` and InfoGAN's `q`."""
 
     net: nn.Module
@@ -125,7 +125,7 @@ class _Discriminator(nn.Module):
         return self.head(h, y)
 
 
-class DenseDiscriminator(_Discriminator):
+class DenseDiscriminator(Discriminator):
     """Seeds 000/002/004: flatten → [Linear → LeakyReLU → Dropout]* → logit (projection head when conditional)."""
 
     def __init__(self, widths: tuple[int, ...], slope: float, dropout: float, conditional: bool = False,
@@ -172,7 +172,7 @@ class DCGANGenerator(nn.Module):
         return self.net(h)
 
 
-class DCGANDiscriminator(_Discriminator):
+class DCGANDiscriminator(Discriminator):
     """Seed 003: Conv 64 5×5 s2 → LeakyReLU → BN → Conv 128 5×5 s2 → LeakyReLU → BN → Dense 1 logit.
 
     `batchnorm=False` drops the BN layers (the TF tutorial's later revision uses Dropout 0.3 instead), `sn` puts

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +42,7 @@ from .config import ConfigError, TrainConfig
 
 # sq_distances: the one matmul form of squared distances (k-means here, k-NN balls there)
 from .metrics import sq_distances
-from .models import N_CLASSES, build_discriminator, info_code, sample_labels, sample_noise
+from .models import N_CLASSES, Discriminator, build_discriminator, info_code, sample_labels, sample_noise
 from .sampling import label_tensor, render_float, seeded_noise
 from .step import has_batchnorm, update_d
 
@@ -72,7 +73,7 @@ class Calibration:
     def log_ratio(self, logits: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """F (N,) ≈ log p_data/p_g from D's logits (N,) and features (N, F)."""
         f = self.scale * logits.double() + self.bias
-        if self.w is not None:
+        if self.w is not None and self.mu is not None and self.sd is not None:
             f = f + ((feats.double() - self.mu) @ self.sd) @ self.w
         return f
 
@@ -96,6 +97,7 @@ def keep_fraction(strength: float) -> float:
 @torch.no_grad()
 def d_outputs(d: nn.Module, images: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """D's logits (N,) and penultimate features (N, F) of images (N, 1, 28, 28), in eval mode, on the CPU."""
+    disc = cast(Discriminator, d)  # both of models' discriminators: a body `net` and a logit `head`
     was_training = d.training
     d.eval()
     device = next(d.parameters()).device
@@ -104,8 +106,8 @@ def d_outputs(d: nn.Module, images: torch.Tensor, y: torch.Tensor | None = None)
         for i in range(0, len(images), _BATCH):
             x = images[i:i + _BATCH].to(device)
             yb = None if y is None else y[i:i + _BATCH].to(device)
-            h = d.net(x)                                                   # (B, F)
-            logits.append(d.head(h, yb).float().cpu())
+            h = disc.net(x)                                                # (B, F)
+            logits.append(disc.head(h, yb).float().cpu())
             feats.append(h.float().cpu())
     finally:
         d.train(was_training)
@@ -343,7 +345,8 @@ def load_calibration(path: Path) -> Calibration | None:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         if set(tensors) - set(_CAL_TENSORS) or not all(isinstance(numbers.get(k), (int, float)) for k in _CAL_NUMBERS):
             return None
-        return Calibration(**{k: float(numbers[k]) for k in _CAL_NUMBERS}, **tensors)
+        fields: dict[str, Any] = {k: float(numbers[k]) for k in _CAL_NUMBERS} | tensors
+        return Calibration(**fields)
     except (OSError, SafetensorError, ValueError, KeyError, TypeError):
         return None
 

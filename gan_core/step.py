@@ -10,8 +10,9 @@ every G update, and that copy waits for the device. `update_d` is the D step alo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -21,6 +22,8 @@ from .config import TrainConfig
 from .device import cuda_fast_math, resolve_precision, uses_cuda_graph
 from .losses import LOSSES, Loss, gradient_penalty, info_loss
 from .models import build_discriminator, build_generator, info_code, sample_labels, sample_noise
+
+TensorList = list[torch.Tensor] | tuple[torch.Tensor, ...]  # what AveragedModel hands its multi_avg_fn
 
 
 @dataclass
@@ -66,7 +69,7 @@ def build_gan(cfg: TrainConfig, device: torch.device, channels_last: bool | None
         # change: a (B, 1, 28, 28) batch has one channel, so its memory is already NHWC.
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
 
-    def adam(params, lr: float) -> torch.optim.Optimizer:
+    def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
         # fused=True runs the whole update as one kernel per device (CPU too, torch ≥ 2.4). capturable: the step
         # may be recorded in a CUDA graph (its step count already lives on the device when fused: same update).
         return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True,
@@ -97,7 +100,7 @@ def match_param_layout(opt: torch.optim.Optimizer) -> None:
                 state[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
 
-def ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
+def ema_update(decay: float) -> Callable[[TensorList, TensorList, torch.Tensor | int], None]:
     """AveragedModel's multi_avg_fn for an EMA whose decay ramps up as min(decay, (1 + n) / (10 + n)).
 
     A fixed 0.999 from step 0 would keep ~40 % of the random initial weights after 500 steps; averaging weights
@@ -105,7 +108,7 @@ def ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
     closely early on and smooth it later.
     """
     @torch.no_grad()
-    def update(ema: list, current: list, n_averaged: torch.Tensor) -> None:
+    def update(ema: TensorList, current: TensorList, n_averaged: torch.Tensor | int) -> None:
         n = float(n_averaged)
         torch._foreach_lerp_(ema, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
     return update
@@ -179,7 +182,7 @@ def update_d(d: nn.Module, opt: torch.optim.Optimizer, loss: Loss, cfg: TrainCon
             real_l, (fake_l, q_fake) = d(real, y_real), d(fake, y_fake, with_code=True)
             logits = torch.cat([real_l, fake_l]).float()                                    # (2B,)
         else:      # no batch statistics: one D pass over both halves
-            y_both = None if y_real is None else torch.cat([y_real, y_fake])
+            y_both = None if y_real is None or y_fake is None else torch.cat([y_real, y_fake])
             logits, q = d(torch.cat([real, fake]), y_both, with_code=True)
             logits, q_fake = logits.float(), None if q is None else q[b:]                  # (2B,), (B, 10)
     real_l, fake_l = logits.split(b)                                                        # (B,), (B,)
@@ -211,7 +214,8 @@ def spectral_sigma(d: nn.Module) -> float | None:
     from torch.nn.utils import parametrize
     from torch.nn.utils.parametrizations import _SpectralNorm
 
-    sigmas = [torch.vdot(fn._u, fn._reshape_weight_to_matrix(mod.parametrizations.weight.original) @ fn._v)
-              for mod in d.modules() if parametrize.is_parametrized(mod, "weight")
-              for fn in mod.parametrizations.weight if isinstance(fn, _SpectralNorm)]
+    weights = [cast(parametrize.ParametrizationList, cast(nn.ModuleDict, mod.parametrizations)["weight"])
+               for mod in d.modules() if parametrize.is_parametrized(mod, "weight")]
+    sigmas = [torch.vdot(fn._u, fn._reshape_weight_to_matrix(w.original) @ fn._v)
+              for w in weights for fn in w if isinstance(fn, _SpectralNorm)]
     return max(torch.stack(sigmas).float().tolist()) if sigmas else None

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -188,18 +189,20 @@ def _setup(cfg: TrainConfig, resume_from: str | Path | None, out_dir: str | Path
     if cfg.conditional and labels is None:
         raise ConfigError("conditional: a conditional run needs the class labels of its training images")
     images = images.to(device)                               # (N, 28, 28) uint8
-    labels = labels.to(device) if cfg.conditional else None  # (N,) int64
+    labels = labels.to(device) if cfg.conditional and labels is not None else None  # (N,) int64
     n, b = images.shape[0], cfg.batch_size
     if n // b == 0:
         raise ConfigError(f"batch_size: {b} is larger than the {n} training images")
     models = build_gan(cfg, device)
-    epoch, step, perm, pos, header = 0, 0, None, 0, {}
+    epoch, step, perm, pos = 0, 0, None, 0
+    header: dict[str, Any] = {}
     if resume_from is not None:
         epoch, step, perm, pos, header = _restore(models, Path(resume_from))
         if perm is not None and perm.numel() != n:
             raise ConfigError(f"cannot resume: the checkpoint saw {perm.numel()} images, this run has {n} "
                               f"(train_subset or dataset changed)")
-    step_models = replace(models, g=torch.compile(models.g), d=torch.compile(models.d)) if cfg.compile else models
+    step_models = replace(models, g=cast(nn.Module, torch.compile(models.g)),
+                          d=cast(nn.Module, torch.compile(models.d))) if cfg.compile else models
     graphed = GraphedStep(models, b, capture=True) if uses_cuda_graph(cfg, device) else None
     setup = Setup(models, step_models, graphed, images, labels, n // b,
                   None if out_dir is None else Path(out_dir), sample_grid_inputs(cfg))
@@ -270,9 +273,10 @@ def _batches(cfg: TrainConfig, setup: Setup, progress: Progress, stop_event: thr
              ) -> Iterator[torch.Tensor]:
     """The rest of this epoch's batches, as indices (B,) into setup.images, from progress.pos on (the loop's
     progress.add moves it); none more once stop_event is set or the run has taken max_steps (asked before each)."""
-    b = cfg.batch_size
+    b, perm = cfg.batch_size, progress.perm
+    assert perm is not None  # drawn at the epoch's start, or restored with the checkpoint
     while progress.pos < setup.steps_per_epoch and not (stop_event.is_set() or progress.at_max_steps(cfg)):
-        yield progress.perm[progress.pos * b:(progress.pos + 1) * b]
+        yield perm[progress.pos * b:(progress.pos + 1) * b]
 
 
 def _final_event(cfg: TrainConfig, setup: Setup, progress: Progress, sink: Sink, stop_event: threading.Event,

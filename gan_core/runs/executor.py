@@ -52,7 +52,7 @@ class Executor(ABC):
         """What runs this executor can train, as the dispatcher registers it (`cap`: its concurrency cap)."""
         return detect_local("local", cap)
 
-    def keep_alive(self) -> None:
+    def keep_alive(self) -> None:  # noqa: B027 (a hook: most executors have nothing to keep alive)
         """Called once a dispatcher round: keep started runs from looking stale while they wait to train."""
 
     def drain(self) -> int:

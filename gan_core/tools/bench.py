@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import TrainConfig
 from ..device import resolve_device, resolve_precision, uses_cuda_graph
-from ..events import ListSink, StepMetrics
+from ..events import Event, ListSink, StepMetrics
 from ..losses import LOSSES, gradient_penalty
 from ..models import build_discriminator, build_generator, sample_noise
 from ..trainer import train
@@ -87,7 +87,11 @@ def product_throughput(cfg: TrainConfig, images: torch.Tensor, steps: int, warmu
     `sink`, if given, also receives every event, and its time is part of what is measured.
     """
     events = ListSink()
-    tee = events if sink is None else (lambda ev: (events(ev), sink(ev)))
+
+    def tee(event: Event, /) -> None:
+        events(event)
+        if sink is not None:
+            sink(event)
     train(cfg.replace(max_steps=warmup + steps, log_every=warmup, epochs=10_000), tee, images=images)
     timed = events.of(StepMetrics)[1:]
     seconds = sum(warmup * cfg.batch_size / e.images_per_sec for e in timed)
@@ -111,6 +115,7 @@ def store_overhead(cfg: TrainConfig, images: torch.Tensor, steps: int) -> dict[s
         for _ in range(3):
             best_plain = max(best_plain, product_throughput(cfg, images, steps, warmup))
             run = store.get(store.submit(cfg, name="bench"))
+            assert run is not None  # just submitted
             best_store = max(best_store, product_throughput(cfg, images, steps, warmup, StoreSink(store, run)))
         store.dispose()
     plain, with_store = round(best_plain, 1), round(best_store, 1)  # the % from the printed numbers: it adds up

@@ -37,6 +37,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -273,8 +274,8 @@ def part_cuda_tests(c: Check, r: dict[str, Any]) -> str | None:
     if not xml.is_file():
         r.setdefault("error", "pytest wrote no JUnit XML (see output_tail)")
         return "error"
-    suites = ET.parse(xml).getroot()
-    suites = [suites] if suites.tag == "testsuite" else list(suites.iter("testsuite"))
+    root = ET.parse(xml).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     count = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
     r.update(passed=count["tests"] - count["failures"] - count["errors"] - count["skipped"],
              failed=count["failures"], errors=count["errors"], skipped=count["skipped"], collected=count["tests"])
@@ -291,7 +292,7 @@ def _bench_images(c: Check, data_dir: str | None) -> torch.Tensor:
     from ..data import load_dataset
 
     if c.images is None:
-        c.images = load_dataset("mnist", "train", data_dir, limit=c.plan.bench_images)[0]
+        c.images = load_dataset("mnist", "train", data_dir, limit=c.plan.bench_images or 0)[0]
     return c.images
 
 
@@ -569,7 +570,7 @@ def run_check(out: Path, device: str | None = None, tiny: bool = False, minutes:
                 c.data["parts"][name] = {"status": "skipped", "error": "the environment part failed"}
                 continue
             if name in ("bench", "training"):
-                c.part(name, lambda ch, r, fn=fn: fn(ch, r, data_dir))
+                c.part(name, partial(fn, data_dir=data_dir))
             else:
                 c.part(name, fn)
     statuses = {name: p["status"] for name, p in c.data["parts"].items()}
