@@ -68,14 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     # Calibration reals: a seeded random slice of the training set (the metrics' ruler uses training statistics
     # too, but never selects; test images stay for the floor).
     images, labels = load_dataset(cfg.dataset, "train")
-    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(rejection.CALIBRATION_SEED))[: args.calib]
+    pick = torch.randperm(len(images),
+                          generator=torch.Generator().manual_seed(rejection.CALIBRATION_SEED))[: args.calib]
     t0 = time.perf_counter()
     cal = rejection.calibrate(g, d, cfg, to_float(images[pick]), labels[pick], clusters=args.clusters,
                               head=args.head)
     t_cal = time.perf_counter() - t0
     print(f"checkpoint {ckpt} (epoch {header['epoch']}, {cfg.arch}, conditional={cfg.conditional}, "
           f"info_code={cfg.info_code}); n={args.n}; calibration on {args.calib} real train + {args.calib} fakes "
-          f"in {t_cal:.1f} s (head refit: {args.head}): F = {cal.scale:.3f}·logit + {cal.bias:.3f}, M = {cal.max_f:.2f}, calibrated D's "
+          f"in {t_cal:.1f} s (head refit: {args.head}): F = {cal.scale:.3f}·logit + {cal.bias:.3f}, "
+          f"M = {cal.max_f:.2f}, calibrated D's "
           f"accuracy real {cal.real_accuracy:.3f} / fake {cal.fake_accuracy:.3f}", flush=True)
     head = ["method", "strength", "candidates", "FD", "IS", "precision", "recall", "density", "coverage",
             "min share", "max share", "argmax class", "confidence"]

@@ -1,16 +1,31 @@
 import json
+import math
+import os
 import pickle
 import re
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
-from gan_core.checkpoint import CheckpointError, check_upload, load_generator, load_tensors, read_header, save_generator
-from gan_core.config import TrainConfig
-from gan_core.events import Failed, ListSink
+from gan_core import trainer
+from gan_core.checkpoint import (
+    CheckpointError,
+    check_resumable,
+    check_upload,
+    load_generator,
+    load_tensors,
+    read_header,
+    save_generator,
+    saved_order_size,
+)
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.events import Failed, ListSink, StepMetrics
 from gan_core.models import build_generator
 from gan_core.sampling import generate
+from gan_core.step import build_gan
 from gan_core.trainer import latest_checkpoint, train
 
 # conftest's tiny_cfg without the per-epoch quality scoring, which these tests do not look at
@@ -115,18 +130,6 @@ def test_a_header_that_lies_about_the_architecture_is_refused_before_building_it
 
 # --- issue 14: resume checks, bounded headers, weights that draw nothing, uploads checked whole -------------------
 
-import math
-import os
-from pathlib import Path
-
-from safetensors import safe_open
-
-from gan_core import trainer
-from gan_core.checkpoint import check_resumable, saved_order_size
-from gan_core.config import ConfigError
-from gan_core.events import StepMetrics
-from gan_core.step import build_gan
-
 TINY = dict(g_widths=(32,), d_widths=(32,), batch_size=64, train_subset=512, log_every=1, device="cpu", eval_samples=0)
 
 
@@ -139,7 +142,8 @@ def rewrite(src: Path, dst: Path, drop: tuple[str, ...] = (), tensors: dict | No
     for k, v in (header or {}).items():
         head.pop(k, None) if v is None else head.__setitem__(k, v)
     t = {k: v for k, v in load_tensors(src).items() if k not in drop}
-    save_file({**t, **(tensors or {})}, str(dst), metadata={"gan_studio": meta if meta is not None else json.dumps(head)})
+    save_file({**t, **(tensors or {})}, str(dst),
+              metadata={"gan_studio": meta if meta is not None else json.dumps(head)})
     return dst
 
 
@@ -168,18 +172,19 @@ HOSTILE = {  # what is wrong → (how to make it from a good checkpoint, what th
     "generator export": (lambda p, d: p.parent.parent / "generator.safetensors", "this is a generator export"),
     "D weight of another shape": (lambda p, d: rewrite(p, d, tensors={"D.net.1.weight": torch.zeros(3, 784)}),
                                   "do not fit the dense discriminator"),
-    "extra G tensor": (lambda p, d: rewrite(p, d, tensors={"G.extra": torch.zeros(1)}), "do not fit the dense generator"),
+    "extra G tensor": (lambda p, d: rewrite(p, d, tensors={"G.extra": torch.zeros(1)}),
+                       "do not fit the dense generator"),
     "EMA without its counter": (lambda p, d: rewrite(p, d, drop=("G_ema.n_averaged",)), "dense generator's EMA"),
-    "float64 D weight": (lambda p, d: rewrite(p, d, tensors={"D.net.1.weight": torch.zeros(32, 784, dtype=torch.float64)}),
-                         "'net.1.weight' is float64, not float32"),
+    "float64 D weight": (lambda p, d: rewrite(p, d, tensors={
+        "D.net.1.weight": torch.zeros(32, 784, dtype=torch.float64)}), "'net.1.weight' is float64, not float32"),
     "NaN in D": (lambda p, d: rewrite(p, d, tensors={"D.net.1.bias": torch.full((32,), math.nan)}),
                  "'D.net.1.bias' holds NaN or infinite values"),
     "inf in Adam's state": (lambda p, d: rewrite(p, d, tensors={"opt_d.state.1.exp_avg": torch.full((32,), math.inf)}),
                             "'opt_d.state.1.exp_avg' holds NaN or infinite values"),
     "no rng.torch_cpu": (lambda p, d: rewrite(p, d, drop=("rng.torch_cpu",)), "rng.torch_cpu is missing"),
     "no rng.loop": (lambda p, d: rewrite(p, d, drop=("rng.loop",)), "rng.loop is missing"),
-    "garbage rng.torch_cpu": (lambda p, d: rewrite(p, d, tensors={"rng.torch_cpu": torch.zeros(5056, dtype=torch.uint8)}),
-                              "rng.torch_cpu is not a valid CPU RNG state"),
+    "garbage rng.torch_cpu": (lambda p, d: rewrite(p, d, tensors={
+        "rng.torch_cpu": torch.zeros(5056, dtype=torch.uint8)}), "rng.torch_cpu is not a valid CPU RNG state"),
     "float rng.loop": (lambda p, d: rewrite(p, d, tensors={"rng.loop": torch.zeros(5056)}), "rng.loop is not an RNG"),
     "no param_groups": (lambda p, d: rewrite(p, d, header={"param_groups": None}), "param_groups are missing"),
     "groups over one parameter": (lambda p, d: rewrite(p, d, header={"param_groups": {
@@ -195,8 +200,8 @@ HOSTILE = {  # what is wrong → (how to make it from a good checkpoint, what th
     "incomplete Adam state": (lambda p, d: rewrite(p, d, drop=("opt_g.state.0.exp_avg_sq",)), "state is incomplete"),
     "unknown tensor": (lambda p, d: rewrite(p, d, tensors={"junk": torch.zeros(1)}), "unexpected tensor 'junk'"),
     "mid-epoch without its order": (lambda p, d: rewrite(p, d, drop=("rng.perm",)), "without that epoch's data order"),
-    "order that is no permutation": (lambda p, d: rewrite(p, d, tensors={"rng.perm": torch.zeros(512, dtype=torch.long)}),
-                                     "rng.perm is not a permutation"),
+    "order that is no permutation": (lambda p, d: rewrite(p, d, tensors={
+        "rng.perm": torch.zeros(512, dtype=torch.long)}), "rng.perm is not a permutation"),
     "position past the epoch": (lambda p, d: rewrite(p, d, header={"pos": 8}), "past the end of an epoch"),
     "negative position": (lambda p, d: rewrite(p, d, header={"pos": -1}), "(pos) is not a whole number"),
     "negative step": (lambda p, d: rewrite(p, d, header={"step": -5}), "header is malformed"),
@@ -249,7 +254,8 @@ def test_deep_or_huge_headers_are_refused_not_a_recursion_error(meta, message, t
     for load in (read_header, load_generator, lambda p: check_upload(p.read_bytes(), max_mb=1)):
         with pytest.raises(CheckpointError, match=re.escape(message)):
             load(bad)
-    nested = rewrite(path, tmp_path / "nested.safetensors", meta=json.dumps(_header(cfg, x=[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]])))
+    nested = rewrite(path, tmp_path / "nested.safetensors",
+                     meta=json.dumps(_header(cfg, x=[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]])))
     with pytest.raises(CheckpointError, match="nests deeper than 16"):  # deep inside an otherwise good header too
         read_header(nested)
 

@@ -272,7 +272,8 @@ def hostile_resumes(trained, tmp_path):
     ckpt = latest_checkpoint(trained)
     return {
         "generator export": trained / "generator.safetensors",
-        "wrong D shape": _rewrite(ckpt, tmp_path / "d.safetensors", tensors={"D.net.0.weight": torch.zeros(3, 1, 5, 5)}),
+        "wrong D shape": _rewrite(ckpt, tmp_path / "d.safetensors",
+                                  tensors={"D.net.0.weight": torch.zeros(3, 1, 5, 5)}),
         "no torch RNG": _rewrite(ckpt, tmp_path / "rng.safetensors", drop=("rng.torch_cpu",)),
         "no loop RNG": _rewrite(ckpt, tmp_path / "loop.safetensors", drop=("rng.loop",)),
         "no optimizer groups": _rewrite(ckpt, tmp_path / "groups.safetensors", header={"param_groups": None}),
@@ -458,7 +459,8 @@ def test_evaluate_prints_precision_recall_and_the_per_class_table_when_metrics_h
                  for c in range(10)]
 
     def newer(self):
-        return {**plain(self), "realism": 0.4375, "precision": 0.625, "recall": 0.375, "density": 0.875, "coverage": 0.5, "kid": 0.0125,
+        return {**plain(self), "realism": 0.4375, "precision": 0.625, "recall": 0.375, "density": 0.875,
+                "coverage": 0.5, "kid": 0.0125,
                 "per_class": per_class}  # the table is the generated side's; the real side's is not printed
     monkeypatch.setattr(Quality, "to_dict", newer)
     rc, out, err = run_main(["evaluate", "--checkpoint", str(trained / "generator.safetensors"), "--n", "100",

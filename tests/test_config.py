@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -136,7 +137,7 @@ def test_strings_from_forms_and_flags_are_coerced():
 
 def test_frozen_and_replace_validates():
     cfg = TrainConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 3  # type: ignore[misc]
     assert cfg.replace(epochs=3).epochs == 3
     with pytest.raises(ConfigError, match="epochs"):

@@ -150,7 +150,10 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def test_gan_data_mirror_downloads_from_a_mirror_of_your_own(cache, monkeypatch):
     # A mirror on this machine serving the four .gz files, as an operator without internet access would run one.
     import torchvision.datasets as tvd
-    handler = lambda *a, **k: _Quiet(*a, directory=str(MNIST_RAW), **k)
+
+    def handler(*a, **k):
+        return _Quiet(*a, directory=str(MNIST_RAW), **k)
+
     # The shared copies were recompressed (their README): torchvision checks the .gz md5, so it is told theirs. What
     # lands in the cache is still checked against the originals' decompressed md5 by find_files.
     monkeypatch.setattr(tvd.MNIST, "resources", [(n + ".gz", data._md5(MNIST_RAW / (n + ".gz"))) for n in NAMES])

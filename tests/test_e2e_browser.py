@@ -136,7 +136,8 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(server):
     store.dispose()
 
 
-HOSTILE_NAME = "![t](http://evil.example/x.png) [link](http://evil.example/) <img src=http://evil.example/y.png> :red[red]"
+HOSTILE_NAME = ("![t](http://evil.example/x.png) [link](http://evil.example/) "
+                "<img src=http://evil.example/y.png> :red[red]")
 # Issue 27: character references the markdown renderer decoded before auto-linking them, and bare URLs and e-mail
 # addresses that GFM links by itself.
 ENTITIES = "http&colon;//evil.example/e1 www&period;evil.example/e2 x&commat;evil.example"

@@ -77,7 +77,8 @@ def test_name_memory_and_the_live_view_as_a_user_sees_them(server):
             page.wait_for_function("() => document.body.innerText.includes('2nd in queue')", timeout=60_000)
             print(f"Runs showed the queue position {time.monotonic() - started:.1f} s after the click")
             page.get_by_text("real data", exact=False).first.wait_for()  # the floor lines' labels, in the SVG
-            for axis, title in (("Fréchet distance", "FD (lower is better)"), ("Inception Score", "IS (higher is better)")):
+            for axis, title in (("Fréchet distance", "FD (lower is better)"),
+                                ("Inception Score", "IS (higher is better)")):
                 page.locator(".js-plotly-plot", has_text=title).filter(has_text=axis).first.wait_for()  # one each
             # Plotly draws a legend after the plot itself: wait for every chart's legend and toolbar (a rerun under
             # load showed the charts a moment without them)

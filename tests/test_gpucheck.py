@@ -98,7 +98,8 @@ def test_the_tiny_gpu_check_runs_every_part_on_the_cpu_without_store_dashboard_t
     # An import of any of them anywhere (the CLI's, a part's, the pytest run's) would have failed a part.
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     report = _check_report(out, reference=False)
-    why = "reference loop unavailable: no torchvision and no Pillow"  # the tutorial loop needs both; the product neither
+    # The tutorial loop needs both; the product neither.
+    why = "reference loop unavailable: no torchvision and no Pillow"
     assert report["parts"]["environment"]["result"]["reference_loop"] == why
     assert report["parts"]["bench"]["result"]["reference"]["dense"] == {"error": why}
     assert (out / "cuda_tests.xml").is_file()

@@ -94,7 +94,8 @@ def test_png_at_width_reaches_any_width_and_keeps_tiles_even():
         im = Image.open(io.BytesIO(png_at_width(g, width)))
         assert im.size == (width, width) and im.mode == "L"
     flat = grid(np.full((4, 28, 28), 200, dtype=np.uint8), ncol=2)  # 62 px: a whole multiple stays exact
-    assert (np.asarray(resized(flat, 62 * 4)) == np.asarray(Image.fromarray(flat).resize((248, 248), Image.NEAREST))).all()
+    assert (np.asarray(resized(flat, 62 * 4))
+            == np.asarray(Image.fromarray(flat).resize((248, 248), Image.NEAREST))).all()
     widths = [images.grid_display_px(n) for n in range(1, 17)]
     assert widths == sorted(widths) and widths[7] == 768 and widths[15] == 1024  # never smaller for more digits
     strips = [images.strip_display_px(n) for n in range(2, 25)]

@@ -595,7 +595,8 @@ def test_a_page_of_runs_is_read_and_counted_in_sql_with_the_tables_filters(store
     assert [r.id for r in first][:2] == [like, odd] and len(first) == 50
     assert len(last) == 31 and last[-1].id == ids[0]
     everyone = store.list_runs()
-    for view in (run_list.RunFilter(tag="a_b"), run_list.RunFilter(tag="flood"), run_list.RunFilter(owner=run_list.NO_OWNER),
+    for view in (run_list.RunFilter(tag="a_b"), run_list.RunFilter(tag="flood"),
+                 run_list.RunFilter(owner=run_list.NO_OWNER),
                  run_list.RunFilter(owner="visitor3", status="stopped"), run_list.RunFilter(status="queued"),
                  run_list.RunFilter(sweep=7), run_list.RunFilter(sweep=run_list.NO_SWEEP, tag="flood"),
                  run_list.RunFilter(text="FLOOD 12"), run_list.RunFilter(text="%"), run_list.RunFilter(text="o_d")):

@@ -1,5 +1,5 @@
-"""Sweeps (gan_core.runs.sweep): parsing the search space, planning and validating every point, the pruning rules and the
-leaderboard; then a real sweep end to end: two workers, real FDs, median pruning, the leaderboard and clone."""
+"""Sweeps (gan_core.runs.sweep): parsing the search space, planning and validating every point, the pruning rules
+and the leaderboard; then a real sweep end to end: two workers, real FDs, median pruning, the leaderboard and clone."""
 import itertools
 import math
 import random

@@ -327,7 +327,8 @@ def test_the_best_epoch_is_kept_and_a_run_that_peaked_stops_with_the_reason(monk
     again = tmp_path / "again"
     monkeypatch.undo()
     train(cfg.replace(epochs=2, early_stop_patience=0, eval_samples=0), ListSink(), images=mnist_slice, out_dir=again)
-    assert load_tensors(tmp_path / trainer.BEST_GENERATOR).keys() == load_tensors(again / "generator.safetensors").keys()
+    assert (load_tensors(tmp_path / trainer.BEST_GENERATOR).keys()
+            == load_tensors(again / "generator.safetensors").keys())
     assert all(torch.equal(v, load_tensors(again / "generator.safetensors")[k])
                for k, v in load_tensors(tmp_path / trainer.BEST_GENERATOR).items())
     newest = load_tensors(tmp_path / "generator.safetensors")

@@ -348,7 +348,8 @@ def test_the_demo_form_opens_on_a_run_the_demo_accepts(home, store, monkeypatch)
     assert at.number_input(key="cfg.epochs").value == 3 and not texts(at, "error")
     assert not at.button(key="start").disabled
     at.selectbox(key="preset").set_value("seed003-dcgan").run()  # a preset of 50 epochs, lowered too
-    assert at.number_input(key="cfg.epochs").value == 3 and text.plain("epochs=3 (preset 50)") in " ".join(texts(at, "caption"))
+    assert (at.number_input(key="cfg.epochs").value == 3
+            and text.plain("epochs=3 (preset 50)") in " ".join(texts(at, "caption")))
     at = app(None, user="ada")  # Home: its promise and its button fit the demo
     assert any("recipe for 3 epochs" in t for t in texts(at, "markdown"))
     at.button(key="home_train").click().run()
