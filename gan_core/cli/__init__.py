@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
-from . import generate, quality, queue, runs, tools, train, worker
+from . import generate, quality, queue, runs, tools, toy, train, worker
 
 # In `--help` order.
-GROUPS = (train, generate, tools, quality, worker, queue, runs)
+GROUPS = (train, generate, tools, quality, worker, queue, runs, toy)
 
 
 def build_parser() -> argparse.ArgumentParser:
