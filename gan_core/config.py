@@ -151,7 +151,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            _check_field(f, getattr(self, f.name))
+            check_field(f, getattr(self, f.name))
         if self.loss == "wgan_gp" and self.gp_weight <= 0:
             raise ConfigError("gp_weight: wgan_gp needs a gradient penalty, got 0; set gp_weight > 0 (10 is usual)")
         if self.label_smoothing and self.loss not in ("non_saturating", "minimax"):
@@ -237,7 +237,7 @@ class TrainConfig:
                 for k in ARCH_FIELDS if getattr(self, k) != getattr(other, k)]
 
 
-def _check_field(f: dataclasses.Field, value: Any) -> None:
+def check_field(f: dataclasses.Field, value: Any) -> None:
     """Raise ConfigError if `value` breaks the type, choices or bounds in the field's metadata."""
     meta, name = f.metadata, f.name
     want = type(f.default)

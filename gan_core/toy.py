@@ -10,13 +10,13 @@ captured by at least one of them. Packing (PacGAN): D reads `pack` samples at on
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 from torch import nn
 
-from .config import ConfigError
+from .config import _f, check_field
 from .losses import LOSSES
 
 
@@ -72,45 +72,34 @@ def score(samples: torch.Tensor, mixture: Mixture, min_count: int = 1) -> ModeSc
                      tuple(int(c) for c in counts))
 
 
+TOY_LOSSES = tuple(k for k in LOSSES if k != "wgan_gp")  # the toy step has no gradient penalty
+
+
 @dataclass(frozen=True)
 class ToyConfig:
-    """One toy run; the defaults are PacGAN's protocol (module docstring) except the step count, which fits a CPU."""
+    """One toy run; the defaults are PacGAN's protocol (module docstring) except the step count, which fits a CPU.
+    Fields carry TrainConfig's metadata (config._f), so one check and the `toy` flags read the same bounds."""
 
-    mixture: str = "grid"
-    pack: int = 1              # samples D judges at once (PacGAN's m); 1 is the plain GAN
-    loss: str = "non_saturating"
-    steps: int = 20_000
-    batch_size: int = 100
-    lr: float = 1e-4
-    beta1: float = 0.8
-    beta2: float = 0.999
-    g_width: int = 400
-    g_layers: int = 4
-    d_width: int = 200
-    d_layers: int = 3
-    maxout: int = 5            # pieces per maxout unit
-    noise_dim: int = 2
-    train_points: int = 100_000
-    seed: int = 0
-
-    BOUNDS = {"pack": (1, 8), "steps": (1, 1_000_000), "batch_size": (2, 4096), "g_width": (1, 1024),
-              "g_layers": (1, 8), "d_width": (1, 1024), "d_layers": (1, 8), "maxout": (1, 8), "noise_dim": (1, 8),
-              "train_points": (1, 1_000_000), "seed": (0, 2**31 - 1)}
+    mixture: str = _f("grid", "The 2-D mixture.", choices=tuple(MIXTURES))
+    pack: int = _f(1, "Samples D judges at once (PacGAN's m); 1 is the plain GAN.", lo=1, hi=8)
+    loss: str = _f("non_saturating", "GAN objective.", choices=TOY_LOSSES)
+    steps: int = _f(20_000, "Training steps (one D and one G update each).", lo=1, hi=1_000_000)
+    batch_size: int = _f(100, "Packs per batch.", lo=2, hi=4096)
+    lr: float = _f(1e-4, "Adam learning rate of both G and D.", lo=1e-7, hi=1.0)
+    beta1: float = _f(0.8, "Adam β1.", lo=0.0, hi=0.999)
+    beta2: float = _f(0.999, "Adam β2.", lo=0.0, hi=0.9999)
+    g_width: int = _f(400, "Units of each G hidden layer.", lo=1, hi=1024)
+    g_layers: int = _f(4, "G hidden layers.", lo=1, hi=8)
+    d_width: int = _f(200, "Maxout units of each D layer.", lo=1, hi=1024)
+    d_layers: int = _f(3, "D maxout layers.", lo=1, hi=8)
+    maxout: int = _f(5, "Pieces per maxout unit.", lo=1, hi=8)
+    noise_dim: int = _f(2, "Noise dimensions.", lo=1, hi=8)
+    train_points: int = _f(100_000, "Points in the fixed training set.", lo=1, hi=1_000_000)
+    seed: int = _f(0, "Seed of the data, the weights and every noise draw.", lo=0, hi=2**31 - 1)
 
     def __post_init__(self) -> None:
-        if self.mixture not in MIXTURES:
-            raise ConfigError(f"mixture: {self.mixture!r} is not one of {', '.join(MIXTURES)}")
-        if self.loss not in LOSSES or self.loss == "wgan_gp":
-            raise ConfigError(f"loss: {self.loss!r} is not one of {', '.join(k for k in LOSSES if k != 'wgan_gp')}")
-        for name, (lo, hi) in self.BOUNDS.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ConfigError(f"{name}: {v!r} is not a whole number from {lo} to {hi}")
-        for name in ("lr", "beta1", "beta2"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1 or (name == "lr" and v == 0):
-                raise ConfigError(f"{name}: {v!r} is not a number in (0, 1)" if name == "lr" else
-                                  f"{name}: {v!r} is not a number in [0, 1)")
+        for f in fields(self):
+            check_field(f, getattr(self, f.name))
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain JSON values."""

@@ -9,7 +9,6 @@ import time
 from dataclasses import fields
 from typing import Any
 
-from ..losses import LOSSES
 from ..toy import MIXTURES, ToyConfig
 from .flags import int_in
 
@@ -19,19 +18,16 @@ def register(sub: Any) -> None:
     t = sub.add_parser("toy", help="the 2-D mode-collapse benchmark (PacGAN's protocol) over several seeds")
     t.add_argument("--seeds", type=int_in(1, 100), default=3, help="trials, seeds 0.. N-1 [1..100]")
     t.add_argument("--json", action="store_true", help="one JSON object: every trial and the summary")
-    for f in fields(ToyConfig):
+    for f in fields(ToyConfig):  # one flag per field, its choices or bounds from the field's metadata
         if f.name == "seed":
             continue
-        flag, default = "--" + f.name.replace("_", "-"), f.default
-        if f.name == "mixture":
-            t.add_argument(flag, choices=sorted(MIXTURES), default=default)
-        elif f.name == "loss":
-            t.add_argument(flag, choices=[k for k in LOSSES if k != "wgan_gp"], default=default)
-        elif isinstance(default, int):
-            lo, hi = ToyConfig.BOUNDS[f.name]
-            t.add_argument(flag, type=int_in(lo, hi), default=default, help=f"[{lo}..{hi}] (default {default})")
+        meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+        if meta["choices"]:
+            t.add_argument(flag, choices=meta["choices"], default=f.default, help=meta["help"])
         else:
-            t.add_argument(flag, type=float, default=default, help=f"(default {default})")
+            kind = int_in(int(meta["min"]), int(meta["max"])) if isinstance(f.default, int) else float
+            t.add_argument(flag, type=kind, default=f.default,
+                           help=f"{meta['help']} [{meta['min']:g}..{meta['max']:g}] (default {f.default:g})")
     t.set_defaults(func=cmd_toy)
 
 

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
-from ..config import LOSS_COMPANIONS, PRESETS, ConfigError, TrainConfig, _check_field, coerce_value, config_fields
+from ..config import LOSS_COMPANIONS, PRESETS, ConfigError, TrainConfig, check_field, coerce_value, config_fields
 from .text import plain
 
 GROUPS = ("model", "data", "loss", "optimizer", "training", "performance")
@@ -183,7 +183,7 @@ def form_problems(values: Mapping[str, Any]) -> tuple[TrainConfig | None, list[t
             continue
         v = coerce_value(f.name, v)
         try:
-            _check_field(f, v)
+            check_field(f, v)
         except ConfigError as e:
             problems.append((f.name, str(e)))
             continue
