@@ -88,6 +88,8 @@ class ToyConfig:
     lr: float = _f(1e-4, "Adam learning rate of both G and D.", lo=1e-7, hi=1.0)
     beta1: float = _f(0.8, "Adam β1.", lo=0.0, hi=0.999)
     beta2: float = _f(0.999, "Adam β2.", lo=0.0, hi=0.9999)
+    lr_decay: bool = _f(False, "Learning rates fall linearly to 0 over the steps: big early steps find the modes, "
+                               "small late ones sharpen them.")
     g_width: int = _f(400, "Units of each G hidden layer.", lo=1, hi=1024)
     g_layers: int = _f(4, "G hidden layers.", lo=1, hi=8)
     d_width: int = _f(200, "Maxout units of each D layer.", lo=1, hi=1024)
@@ -160,6 +162,9 @@ class ToyGAN:
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=betas, fused=True)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas, fused=True)
         self.loss = LOSSES[cfg.loss]
+        # LambdaLR multiplies the base lr by the factor after each scheduler step: 1 → 1/steps at the last update
+        factor = (lambda i: 1.0 - i / cfg.steps) if cfg.lr_decay else (lambda i: 1.0)
+        self.schedules = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (self.opt_g, self.opt_d)]
 
     def noise(self, n: int) -> torch.Tensor:
         """n noise vectors (n, noise_dim) from the run's own generator."""
@@ -180,6 +185,8 @@ class ToyGAN:
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
+        for schedule in self.schedules:
+            schedule.step()
         self.step += 1
         return d_loss.item(), g_loss.item()
 

@@ -2,6 +2,7 @@
 run that learns, and the `toy` verb."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -83,3 +84,18 @@ def test_the_toy_verb_prints_every_trial_and_the_mean(capsys):
     assert "lr" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["toy", "--pack", "0"])
+
+
+def test_lr_decay_falls_linearly_to_zero_over_the_steps():
+    cfg = ToyConfig(mixture="ring", g_width=8, g_layers=1, d_width=8, d_layers=1, lr=1e-3, steps=4, lr_decay=True,
+                    train_points=100)
+    gan = ToyGAN(cfg)
+    lrs = []
+    for _ in range(4):
+        gan.train_step()
+        lrs.append([o.param_groups[0]["lr"] for o in (gan.opt_g, gan.opt_d)])
+    # after update i (1-based) the next update uses lr · (1 - i/4): 0.75, 0.5, 0.25, then 0 once the run is over
+    assert lrs == [[pytest.approx(1e-3 * f)] * 2 for f in (0.75, 0.5, 0.25, 0.0)]
+    flat = ToyGAN(dataclasses.replace(cfg, lr_decay=False))
+    flat.train_step()
+    assert flat.opt_g.param_groups[0]["lr"] == 1e-3

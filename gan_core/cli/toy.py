@@ -22,7 +22,9 @@ def register(sub: Any) -> None:
         if f.name == "seed":
             continue
         meta, flag = f.metadata, "--" + f.name.replace("_", "-")
-        if meta["choices"]:
+        if isinstance(f.default, bool):
+            t.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=meta["help"])
+        elif meta["choices"]:
             t.add_argument(flag, choices=meta["choices"], default=f.default, help=meta["help"])
         else:
             kind = int_in(int(meta["min"]), int(meta["max"])) if isinstance(f.default, int) else float
