@@ -10,8 +10,22 @@ import pytest
 import torch
 from torch import nn
 
-from gan_core.playground import (DATASETS, MAX_CLICKS, PlayConfig, Playground, d_star, emd, from_query, js_estimate,
-                                 kde_log_density, mixture_log_density, noise_lines, plane_data, to_query, with_points)
+from gan_core.playground import (
+    DATASETS,
+    MAX_CLICKS,
+    PlayConfig,
+    Playground,
+    d_star,
+    emd,
+    from_query,
+    js_estimate,
+    kde_log_density,
+    mixture_log_density,
+    noise_lines,
+    plane_data,
+    to_query,
+    with_points,
+)
 
 SIGMA_REAL = 0.5
 MEAN_G, SIGMA_G = torch.tensor([0.5, 0.0]), 0.8
