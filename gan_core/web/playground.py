@@ -18,8 +18,8 @@ from .charts import D_COLOR, G_COLOR, LEGEND_BELOW
 
 REAL_COLOR, FAKE_COLOR = "#16a34a", "#c026d3"  # green real, purple generated: the heatmap's two ends
 HEAT_SCALE = [[0.0, "#c026d3"], [0.5, "rgba(128,128,128,0.15)"], [1.0, "#16a34a"]]  # D: 0 generated … 1 real
-TICK_S = 0.3          # a playing session's views redraw this often
-STEP_BUDGET_S = 0.12  # of which stepping the models may take at most this
+TICK_S = 0.5          # a playing session's views redraw this often (a tick took ~0.3 s on a busy 2-core host)
+STEP_BUDGET_S = 0.15  # of which stepping the models may take at most this (drawing takes the rest)
 PLACE_GRID = 41       # the invisible points a click on the "place points" plot lands on, per side
 
 
