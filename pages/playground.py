@@ -117,8 +117,7 @@ def _reset() -> None:
     st.session_state[PLAYING] = False
 
 
-def _toggle() -> None:
-    st.session_state[PLAYING] = not st.session_state.get(PLAYING, False)
+def _toggled() -> None:
     if not st.session_state[PLAYING]:
         web.SLOTS.release(st.session_state["pg_session"])
 
@@ -131,10 +130,10 @@ def _step(which: str) -> None:
 
 def controls() -> None:
     """Play / Pause, Step D, Step G, Step both, Reset."""
-    playing = st.session_state.get(PLAYING, False)
     c = st.columns(5)
-    c[0].button("Pause" if playing else "Play", on_click=_toggle, type="primary", width="stretch", key="pg_play",
-                icon=":material/pause:" if playing else ":material/play_arrow:")
+    # A toggle, not a button: its state outlives a rerun the browser's ticks crowd out, so Pause always lands.
+    c[0].toggle("Play", key=PLAYING, on_change=_toggled, help="Play the game on its own, a few ticks a second; "
+                "switch off to pause.")
     c[1].button("Step D", on_click=_step, args=("d",), width="stretch", key="pg_step_d",
                 help="One update of D alone: watch the heatmap move.")
     c[2].button("Step G", on_click=_step, args=("g",), width="stretch", key="pg_step_g",
@@ -231,6 +230,7 @@ def main() -> None:
         st.caption(f"Public demo: at most {caps.steps_per_s} steps a second, networks of at most {caps.max_layers} "
                    f"layers of {caps.max_width} units, and {caps.sessions} sessions playing at once on this server.")
     st.session_state.setdefault("pg_session", uuid.uuid4().hex)
+    st.session_state.setdefault(PLAYING, False)
     link_setup(caps)
     cfg = setup(caps)
     if cfg.data == "clicks":
@@ -240,7 +240,7 @@ def main() -> None:
     controls()
     show = st.pills("Show", ["heatmap", "manifold", "push"], selection_mode="multi",
                     default=["heatmap", "manifold", "push"], key="pg_show") or []
-    playing = st.session_state.get(PLAYING, False)
+    playing = bool(st.session_state.get(PLAYING))
     st.fragment(run_every=web.TICK_S if playing else None)(live)(caps, list(show))
 
 

@@ -40,7 +40,7 @@ def test_play_animates_the_plane_in_both_schemes_and_at_800_px(server):
                 settle(page)
                 before, steps = page.evaluate(GENERATED), _step(page)
                 assert before and steps == 0
-                page.get_by_role("button", name="Play").click()
+                page.get_by_text("Play", exact=True).click()  # the Play toggle
                 page.wait_for_function(f"() => ({GENERATED})() !== {before!r}", timeout=60_000)
                 page.wait_for_timeout(2000)  # a few more ticks: the plane keeps moving by itself
                 moved = page.evaluate(GENERATED)
@@ -49,7 +49,7 @@ def test_play_animates_the_plane_in_both_schemes_and_at_800_px(server):
                 overflow = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
                                          " return m.scrollWidth - m.clientWidth; }")
                 assert overflow <= 1, f"the page scrolls sideways by {overflow} px at {width} px"
-                page.get_by_role("button", name="Pause").click()
+                page.get_by_text("Play", exact=True).click()  # off: paused
                 settle(page)
                 page.wait_for_timeout(1500)  # a tick already under way when Pause was pressed may still land
                 paused = _step(page)
