@@ -130,17 +130,17 @@ def _step(which: str) -> None:
 
 def controls() -> None:
     """Play / Pause, Step D, Step G, Step both, Reset."""
-    c = st.columns(5)
     # A toggle, not a button: its state outlives a rerun the browser's ticks crowd out, so Pause always lands.
-    c[0].toggle("Play", key=PLAYING, on_change=_toggled, help="Play the game on its own, a few ticks a second; "
-                "switch off to pause.")
-    c[1].button("Step D", on_click=_step, args=("d",), width="stretch", key="pg_step_d",
+    st.toggle("Play", key=PLAYING, on_change=_toggled,
+              help="Play the game on its own, a few ticks a second; switch off to pause.")
+    c = st.columns(4)  # four, not five: at 800 px five cut "Step both" and "Reset" short
+    c[0].button("Step D", on_click=_step, args=("d",), width="stretch", key="pg_step_d",
                 help="One update of D alone: watch the heatmap move.")
-    c[2].button("Step G", on_click=_step, args=("g",), width="stretch", key="pg_step_g",
+    c[1].button("Step G", on_click=_step, args=("g",), width="stretch", key="pg_step_g",
                 help="One update of G alone: the purple points move along the blue strokes.")
-    c[3].button("Step both", on_click=_step, args=("both",), width="stretch", key="pg_step_both",
+    c[2].button("Step both", on_click=_step, args=("both",), width="stretch", key="pg_step_both",
                 help="D's updates (D steps per G step), then one of G: one step of the game.")
-    c[4].button("Reset", on_click=_reset, width="stretch", key="pg_reset", icon=":material/restart_alt:")
+    c[3].button("Reset", on_click=_reset, width="stretch", key="pg_reset", icon=":material/restart_alt:")
 
 
 def tick(caps: web.PlayCaps) -> None:
@@ -165,7 +165,7 @@ def tick(caps: web.PlayCaps) -> None:
 def status(pg: Playground) -> None:
     """The step counts, the speed, and the toy benchmark's numbers on ring and grid."""
     last = pg.history[-1] if pg.history else {}
-    c = st.columns(6)
+    c = [*st.columns(3), *st.columns(3)]  # two rows of three: six in a row were cut to "5…" at 800 px
     c[0].metric("Step", pg.steps)
     c[1].metric("D / G updates", f"{pg.d_updates} / {pg.g_updates}")
     c[2].metric("Speed", f"{st.session_state.get('pg_rate', 0.0):.0f} steps/s")

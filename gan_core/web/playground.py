@@ -172,7 +172,8 @@ def history_figure(history: Sequence[Mapping[str, float]], height: int = 520) ->
         for key, name, color in series:
             fig.add_trace(go.Scatter(x=steps, y=[r.get(key) for r in history], mode="lines", name=name,
                                      line=dict(color=color, width=1.5)), row=row, col=1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(LEGEND_BELOW, y=-0.08),
+    # The legend sits under the x title: at y=-0.08 "step" was drawn over it.
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(LEGEND_BELOW, y=-0.12),
                       uirevision="keep", hovermode="x unified")
     fig.update_annotations(font_size=13)
     fig.update_xaxes(title_text="step", row=3, col=1)
