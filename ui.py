@@ -29,6 +29,7 @@ PAGES = {
     "generate": "pages/generate.py",
     "compare": "pages/compare.py",
     "sweeps": "pages/sweeps.py",
+    "playground": "pages/playground.py",
 }
 
 
@@ -79,6 +80,7 @@ def app_pages() -> list[StreamlitPage]:
         st.Page(PAGES["generate"], title="Generate", icon=":material/auto_awesome:"),
         st.Page(PAGES["compare"], title="Compare", icon=":material/compare:"),
         st.Page(PAGES["sweeps"], title="Sweeps", icon=":material/leaderboard:"),
+        st.Page(PAGES["playground"], title="Playground", icon=":material/scatter_plot:"),
     ]
 
 
