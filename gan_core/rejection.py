@@ -107,8 +107,10 @@ def d_outputs(d: nn.Module, images: torch.Tensor, y: torch.Tensor | None = None)
         for i in range(0, len(images), _BATCH):
             x = images[i:i + _BATCH].to(device)
             yb = None if y is None else y[i:i + _BATCH].to(device)
-            x, yb = disc.copies(x, yb)                                     # (B·m, 1, 28, 28), (B·m,)
-            h = disc.net(disc.packed(x))                                   # (B, F): one pack per image
+            if getattr(disc, "pack", 1) > 1:  # stand-in Ds (tests, probes) with a body and head are never packed
+                x, yb = disc.copies(x, yb)                                 # (B·m, 1, 28, 28), (B·m,)
+                x = disc.packed(x)                                         # (B, m, 28, 28): one pack per image
+            h = disc.net(x)                                                # (B, F)
             logits.append(disc.head(h, yb).float().cpu())
             feats.append(h.float().cpu())
     finally:
