@@ -80,7 +80,7 @@ def _per_image(cfg_json: str) -> tuple[int, int, float, float, int, int]:
     from .models import build_discriminator, build_generator
 
     cfg = TrainConfig.from_json(cfg_json)
-    n = 2  # BatchNorm needs more than one value per channel in training mode
+    n = 2 * cfg.pack  # BatchNorm needs more than one value per channel in training mode: two packs of m images
     with torch.device("meta"):
         g, d = build_generator(cfg), build_discriminator(cfg)
         z = torch.empty(n, cfg.latent_dim)

@@ -33,7 +33,7 @@ MIN_EVAL_SAMPLES = 100  # fewer make the feature covariance of the Fréchet dist
 # Changing any of these makes old weights or optimizer state meaningless, so resume refuses it.
 ARCH_FIELDS = (
     "arch", "dataset", "conditional", "latent_dim", "noise", "g_widths", "d_widths", "width_mult", "leaky_slope",
-    "d_dropout", "d_batchnorm", "spectral_norm", "info_code")
+    "d_dropout", "d_batchnorm", "spectral_norm", "info_code", "pack")
 
 
 class ConfigError(ValueError):
@@ -92,6 +92,15 @@ class TrainConfig:
     info_weight: float = _f(1.0, "Weight λ of InfoGAN's code-recovery loss, added to both D's and G's loss "
                             "(used when info_code is on).", lo=0.0, hi=100.0, group="loss",
                             label="InfoGAN loss weight (λ)", applies={"info_code": (True,)})
+    pack: int = _f(1, "PacGAN (Lin et al. 2018): D judges this many samples at once, all real or all generated, "
+                   "so a G that draws few styles is caught by the packs' lack of variety; 1 = an ordinary D. Only "
+                   "D's first layer grows; batch_size must be a multiple of it.", lo=1, hi=8, group="model",
+                   label="Packing: samples D judges at once (PacGAN)",
+                   applies={"info_code": (False,)})
+    mode_seeking: float = _f(0.0, "MSGAN's mode-seeking term (Mao et al. 2019) with this weight λ: G's loss gains "
+                             "λ / (d_images / d_noise + 1e-5) for pairs of noise vectors with the same class, so G "
+                             "is rewarded when different noise gives different images (0 = off; 1 is the paper's).",
+                             lo=0.0, hi=10.0, group="loss", label="Mode-seeking weight (λ, 0 = off)")
     init_std: float = _f(0.0, "Initialise weights from N(0, init_std); 0 keeps PyTorch's default init.",
                          lo=0.0, hi=1.0, group="model", label="Initial weight std (0 = default)")
     loss: str = _f("non_saturating", "GAN objective.", choices=LOSS_NAMES, group="loss",
@@ -163,6 +172,15 @@ class TrainConfig:
         if self.info_code and self.latent_dim < 10:
             raise ConfigError(f"info_code: the code is read from the first 10 entries of z; latent_dim must be at "
                               f"least 10, got {self.latent_dim}")
+        if self.batch_size % self.pack:
+            raise ConfigError(f"pack: D judges packs of {self.pack} images, so batch_size must be a multiple of "
+                              f"pack; got batch_size {self.batch_size} with pack {self.pack}")
+        if self.pack > 1 and self.info_code:
+            raise ConfigError(f"pack: InfoGAN's Q head reads the code of one image, and a packed D sees "
+                              f"{self.pack} at once; use pack 1 with info_code, or turn info_code off")
+        if self.mode_seeking and self.batch_size % 2:
+            raise ConfigError(f"mode_seeking: the term pairs the first half of the generated batch with the second, "
+                              f"so batch_size must be even; got {self.batch_size}")
         if 0 < self.eval_samples < MIN_EVAL_SAMPLES:
             raise ConfigError(f"eval_samples: a Fréchet distance needs a covariance of many samples; use 0 (off) or "
                               f"at least {MIN_EVAL_SAMPLES}, got {self.eval_samples}")

@@ -77,9 +77,31 @@ def info_loss(code_logits: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(d: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     target_norm: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Seed 003's GP = E[(‖∇ D(x̂)‖₂ - k)²] at x̂ = εx + (1-ε)G(z), ε ~ U(0, 1) per sample (unweighted)."""
-    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, generator=generator)
+                     target_norm: float = 1.0, generator: torch.Generator | None = None,
+                     pack: int = 1) -> torch.Tensor:
+    """Seed 003's GP = E[(‖∇ D(x̂)‖₂ - k)²] at x̂ = εx + (1-ε)G(z), ε ~ U(0, 1) per sample (unweighted).
+
+    With a packed D (`pack` m > 1) the sample is a pack: real and fake (B, 1, 28, 28) hold B/m packs of m
+    consecutive images, one ε per pack (all its members interpolated alike, as PacGAN's packs are one point of
+    the joint space) and the norm of D's gradient over the whole pack's m images."""
+    n = real.shape[0] // pack
+    eps = torch.rand(n, *([1] * (real.dim() - 1)), device=real.device, generator=generator)     # (B/m, 1, 1, 1)
+    if pack > 1:
+        eps = eps.repeat_interleave(pack, 0)                                                   # (B, 1, 1, 1)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - target_norm) ** 2).mean()
+    (grad,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)                  # (B, 1, 28, 28)
+    return ((grad.reshape(n, -1).norm(2, dim=1) - target_norm) ** 2).mean()
+
+
+MODE_SEEKING_EPS = 1e-5  # MSGAN's ε (their code's eps): keeps the term finite when G ignores its noise
+
+
+def mode_seeking_term(img1: torch.Tensor, img2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
+                      eps: float = MODE_SEEKING_EPS) -> torch.Tensor:
+    """MSGAN's mode-seeking term (Mao et al. 2019), to add to G's loss: 1 / (mean|img1 − img2| / mean|z1 − z2| + ε).
+
+    img1, img2 (H, ...) are G's images of the noise halves z1, z2 (H, latent) with the same labels. The means run
+    over every element of the batch, as in the paper's code (lz = mean|fake1 − fake2| / mean|z1 − z2|,
+    loss_lz = 1 / (lz + eps)): G lowers it by drawing images as far apart as their noise is."""
+    lz = (img1 - img2).abs().mean() / (z1 - z2).abs().mean()
+    return 1.0 / (lz + eps)

@@ -1,7 +1,8 @@
 """The generators and discriminators of the seed tutorials, as plain nn.Modules.
 
 Images are (N, 1, 28, 28) in [-1, 1]; discriminators return raw logits (N,), never probabilities, so every loss
-can use the numerically stable *_with_logits forms.
+can use the numerically stable *_with_logits forms. A packed D (PacGAN, `pack` m > 1) returns one logit per pack of
+m consecutive images, (N/m,); see Discriminator.
 
 Conditional models take class labels y (N,) int64 in 0..9. G gets a learned class embedding: concatenated
 to z (dense) or to the first 7×7 feature map as one extra channel (DCGAN). D uses a projection head (Miyato &
@@ -82,22 +83,38 @@ class DenseGenerator(nn.Module):
 
 
 class _ProjectionHead(nn.Module):
-    """logit = Linear(h) (+ ⟨embed(y), h⟩ when conditional) on penultimate features h (N, F)."""
+    """logit = Linear(h) (+ ⟨embed(y), h⟩ when conditional) on penultimate features h (N, F).
 
-    def __init__(self, features: int, conditional: bool, sn: bool) -> None:
+    Packed (m > 1): h (N/m, F) describes a pack of m images and y (N,) holds one label per member. The class term is
+    the projection summed over the members, each member's label embedded by its place in the pack:
+    Σ_j ⟨E[j, y_j], h⟩. Why: the optimal packed D's logit is the sum of the members' log-ratios (they are drawn
+    independently), and projection models each one's class part as ⟨E[y_j], φ(x_j)⟩; h mixes the members, so a
+    label table per place lets D tie a class to the member in that place (a single shared table would only see the
+    pack's bag of classes, and could not tell a 3-then-7 pack from a 7-then-3 one). It keeps one unconstrained
+    logit, so every loss applies unchanged, packs need no class sorting of the data, and m = 1 is today's head
+    exactly (the table is then (10, F), the same tensor as before).
+    """
+
+    def __init__(self, features: int, conditional: bool, sn: bool, pack: int = 1) -> None:
         super().__init__()
+        self.pack = pack
         self.linear = _sn(nn.Linear(features, 1), sn)
-        self.embed = _sn(nn.Embedding(N_CLASSES, features), sn) if conditional else None
+        self.embed = _sn(nn.Embedding(N_CLASSES * pack, features), sn) if conditional else None  # row j·10 + class
         if self.embed is not None and not sn:
             # Start as the unconditional D; the class term grows as it helps. (Under spectral norm a zero weight
             # has no spectral norm to divide by, so there it starts small and random instead.)
             nn.init.zeros_(self.embed.weight)
 
-    def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # (N, F) → (N,)
+    def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # (N/m, F), (N,) → (N/m,)
         _check_labels(self.embed is not None, y)
         out = self.linear(h).squeeze(1)
-        if self.embed is not None:
-            out = out + (self.embed(y).to(h.dtype) * h).sum(1)
+        if self.embed is not None and y is not None:  # one implies the other: _check_labels checked
+            if self.pack > 1:  # member j of each pack reads row j·10 + y_j; the m rows summed: (N/m, F)
+                places = torch.arange(self.pack, device=y.device).repeat(len(y) // self.pack)        # (N,)
+                e = self.embed(y + N_CLASSES * places).view(-1, self.pack, h.shape[1]).sum(1)
+            else:
+                e = self.embed(y)                                                                 # (N, F)
+            out = out + (e.to(h.dtype) * h).sum(1)
         return out
 
 
@@ -107,19 +124,45 @@ def _sn(layer: _M, on: bool) -> _M:
 
 
 class Discriminator(nn.Module):
-    """What both discriminators share: a body `net` to features h (N, F), a logit `head` and InfoGAN's `q`."""
+    """What both discriminators share: a body `net` to features h (N, F), a logit `head` and InfoGAN's `q`.
+
+    Packing (PacGAN, Lin et al. 2018; `pack` m > 1): D judges m images at once, and one logit is given per pack of
+    m consecutive images of the batch. The pack is the m images concatenated along channels, (N/m, m, 28, 28): a
+    DCGAN body reads it as an m-channel image (as PacGAN's image experiments), a dense body flattens it to the m
+    images side by side, (N/m, m·784). Only the first layer grows; m = 1 is the plain D, untouched.
+    """
 
     net: nn.Module
+    pack: int = 1
 
     def _heads(self, features: int, conditional: bool, sn: bool, code: bool) -> None:
         """The logit head and, for InfoGAN, Q (code logits) on the body's `features` outputs."""
-        self.head = _ProjectionHead(features, conditional, sn)
+        self.head = _ProjectionHead(features, conditional, sn, self.pack)
         self.q = nn.Linear(features, N_CLASSES) if code else None
+
+    def packed(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (N, 1, 28, 28) as the body reads them: packs (N/m, m, 28, 28) of m consecutive images."""
+        if self.pack == 1:
+            return x
+        if len(x) % self.pack:  # shapes only: no host sync, the same branch on every step of a CUDA graph
+            raise ValueError(f"this D judges packs of {self.pack} images; got {len(x)} images, not a multiple")
+        return x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
+
+    def copies(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Each image (N, 1, 28, 28) as a pack of m copies of itself, (N·m, 1, 28, 28), its label repeated (N·m,).
+
+        How a packed D judges ONE image (rejection, D's features): packs are drawn independently, so the optimal
+        packed D's logit is the sum of its members' log p_data/p_g, and a pack of m copies of x scores m times x's
+        own: the same order, and rejection's Platt scaling absorbs the factor. m = 1: x and y as they are."""
+        if self.pack == 1:
+            return x, y
+        return x.repeat_interleave(self.pack, 0), None if y is None else y.repeat_interleave(self.pack)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, with_code: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits (N,) of images x (N, 1, 28, 28); with_code also Q's code logits (N, 10), None without a Q head."""
-        h = self.net(x)                                                       # (N, F)
+        """Logits (N/m,) of images x (N, 1, 28, 28) in packs of m; with_code also Q's code logits (N, 10), None
+        without a Q head (config refuses InfoGAN with m > 1)."""
+        h = self.net(self.packed(x))                                          # (N/m, F)
         if with_code:
             return self.head(h, y), None if self.q is None else self.q(h)
         return self.head(h, y)
@@ -129,10 +172,11 @@ class DenseDiscriminator(Discriminator):
     """Seeds 000/002/004: flatten → [Linear → LeakyReLU → Dropout]* → logit (projection head when conditional)."""
 
     def __init__(self, widths: tuple[int, ...], slope: float, dropout: float, conditional: bool = False,
-                 sn: bool = False, code: bool = False) -> None:
+                 sn: bool = False, code: bool = False, pack: int = 1) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        prev = IMG_PIXELS
+        self.pack = pack
+        layers: list[nn.Module] = [nn.Flatten()]                         # packs (N/m, m, 28, 28) → (N/m, m·784)
+        prev = IMG_PIXELS * pack
         for w in widths:
             layers += [_sn(nn.Linear(prev, w), sn), nn.LeakyReLU(slope)]
             if dropout:
@@ -180,19 +224,21 @@ class DCGANDiscriminator(Discriminator):
     """
 
     def __init__(self, slope: float, mult: float = 1.0, dropout: float = 0.0, conditional: bool = False,
-                 batchnorm: bool = True, sn: bool = False, code: bool = False) -> None:
+                 batchnorm: bool = True, sn: bool = False, code: bool = False, pack: int = 1) -> None:
         super().__init__()
+        self.pack = pack
         c1, c2 = (max(1, round(c * mult)) for c in (64, 128))
 
         def norm(c: int) -> nn.Module:
             return nn.BatchNorm2d(c) if batchnorm else nn.Identity()
 
         self.net = nn.Sequential(
-            _sn(nn.Conv2d(1, c1, 5, stride=2, padding=2), sn), nn.LeakyReLU(slope), norm(c1),   # (N, c1, 14, 14)
+            # packs (N/m, m, 28, 28): the m images as the first conv's m input channels
+            _sn(nn.Conv2d(pack, c1, 5, stride=2, padding=2), sn), nn.LeakyReLU(slope), norm(c1),  # (N/m, c1, 14, 14)
             nn.Dropout(dropout) if dropout else nn.Identity(),
-            _sn(nn.Conv2d(c1, c2, 5, stride=2, padding=2), sn), nn.LeakyReLU(slope), norm(c2),  # (N, c2, 7, 7)
+            _sn(nn.Conv2d(c1, c2, 5, stride=2, padding=2), sn), nn.LeakyReLU(slope), norm(c2),  # (N/m, c2, 7, 7)
             nn.Dropout(dropout) if dropout else nn.Identity(),
-            nn.Flatten(),                                                                          # (N, c2·49)
+            nn.Flatten(),                                                                          # (N/m, c2·49)
         )
         self._heads(c2 * 7 * 7, conditional, sn, code)
 
@@ -211,10 +257,10 @@ def build_discriminator(cfg: TrainConfig) -> nn.Module:
     """The discriminator `cfg` describes, initialised as `cfg.init_std` says."""
     if cfg.arch == "dense":
         d: nn.Module = DenseDiscriminator(cfg.d_widths, cfg.leaky_slope, cfg.d_dropout, cfg.conditional,
-                                          cfg.spectral_norm, cfg.info_code)
+                                          cfg.spectral_norm, cfg.info_code, cfg.pack)
     else:
         d = DCGANDiscriminator(cfg.leaky_slope, cfg.width_mult, cfg.d_dropout, cfg.conditional, cfg.d_batchnorm,
-                               cfg.spectral_norm, cfg.info_code)
+                               cfg.spectral_norm, cfg.info_code, cfg.pack)
     return _init(d, cfg.init_std)
 
 

@@ -96,7 +96,8 @@ def keep_fraction(strength: float) -> float:
 
 @torch.no_grad()
 def d_outputs(d: nn.Module, images: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """D's logits (N,) and penultimate features (N, F) of images (N, 1, 28, 28), in eval mode, on the CPU."""
+    """D's logits (N,) and penultimate features (N, F) of images (N, 1, 28, 28), in eval mode, on the CPU; a packed
+    D judges each image as a pack of m copies of itself (Discriminator.copies says why that is a fair score)."""
     disc = cast(Discriminator, d)  # both of models' discriminators: a body `net` and a logit `head`
     was_training = d.training
     d.eval()
@@ -106,6 +107,9 @@ def d_outputs(d: nn.Module, images: torch.Tensor, y: torch.Tensor | None = None)
         for i in range(0, len(images), _BATCH):
             x = images[i:i + _BATCH].to(device)
             yb = None if y is None else y[i:i + _BATCH].to(device)
+            if getattr(disc, "pack", 1) > 1:  # stand-in Ds (tests, probes) with a body and head are never packed
+                x, yb = disc.copies(x, yb)                                 # (B·m, 1, 28, 28), (B·m,)
+                x = disc.packed(x)                                         # (B, m, 28, 28): one pack per image
             h = disc.net(x)                                                # (B, F)
             logits.append(disc.head(h, yb).float().cpu())
             feats.append(h.float().cpu())

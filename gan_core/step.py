@@ -20,8 +20,8 @@ from torch.optim.swa_utils import AveragedModel
 
 from .config import TrainConfig
 from .device import cuda_fast_math, resolve_precision, uses_cuda_graph
-from .losses import LOSSES, Loss, gradient_penalty, info_loss
-from .models import build_discriminator, build_generator, info_code, sample_labels, sample_noise
+from .losses import LOSSES, Loss, gradient_penalty, info_loss, mode_seeking_term
+from .models import N_CLASSES, build_discriminator, build_generator, info_code, sample_labels, sample_noise
 
 TensorList = list[torch.Tensor] | tuple[torch.Tensor, ...]  # what AveragedModel hands its multi_avg_fn
 
@@ -120,11 +120,11 @@ def train_step(models: GanModels, real: torch.Tensor, y_real: torch.Tensor | Non
 
     Returns the detached stats [d_loss, g_loss, D(x), D(G(z)), |∇D|, |∇G|] (6,), left on the device so the caller
     can sum them there without waiting for it; g_loss and |∇G| are 0 on a step without a G update, and each
-    gradient norm 0 unless `norms` (D's, G's) asks for it (see grad_norm).
+    gradient norm 0 unless `norms` (D's, G's) asks for it (see grad_norm). With packing (cfg.pack m) D(x) and
+    D(G(z)) are D's mean over the B/m packs.
     """
     cfg, b = models.cfg, real.shape[0]
-    z = sample_noise(cfg, b, models.rng, models.device)            # (B, latent)
-    y_fake = sample_labels(cfg, b, models.rng, models.device)      # (B,) uniform classes, or None
+    z, y_fake = _draw(models, b)                                   # (B, latent), (B,) uniform classes or None
     code = info_code(z) if cfg.info_code else None                # (B,) InfoGAN code G was given, or None
     with models.autocast(), torch.set_grad_enabled(g_step):       # G's graph only matters if G steps now
         fake = models.g(z, y_fake)                                 # (B, 1, 28, 28)
@@ -146,11 +146,7 @@ def train_step(models: GanModels, real: torch.Tensor, y_real: torch.Tensor | Non
     g_loss = g_norm = torch.zeros((), device=models.device)  # a fill on the device, not a copy from the host
     if g_step:
         models.d.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
-        with models.autocast():
-            fake_l, q_fake = models.d(fake, y_fake, with_code=True)                         # (B,), (B, 10) or None
-            g_loss = models.loss.g(fake_l.float())
-        if code is not None:
-            g_loss = g_loss + cfg.info_weight * info_loss(q_fake, code)
+        g_loss = _g_loss(models, fake, y_fake, z, code)
         models.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         g_norm = grad_norm(models.g, norms[1])
@@ -158,9 +154,42 @@ def train_step(models: GanModels, real: torch.Tensor, y_real: torch.Tensor | Non
         models.d.requires_grad_(True)
         if models.g_ema is not None:  # on CUDA a host sync: AveragedModel copies its CPU step counter to the device
             models.g_ema.update_parameters(models.g)
-    probs = torch.sigmoid(logits.detach())                                                  # (2B,)
-    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:b].mean(), probs[b:].mean(), d_norm.float(),
+    probs, n = torch.sigmoid(logits.detach()), b // cfg.pack                               # (2B/m,), packs of reals
+    return torch.stack([d_loss.detach(), g_loss.detach(), probs[:n].mean(), probs[n:].mean(), d_norm.float(),
                         g_norm.float()])
+
+
+def _draw(models: GanModels, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One step's noise z (B, latent) and G's labels (B,) or None, from the run's generator.
+
+    With the mode-seeking term (cfg.mode_seeking > 0) the batch is two halves of H = B/2 that share their labels,
+    y = [y_h; y_h], and for InfoGAN their code entries z[:, :10] too, so each pair (i, H + i) differs only in the
+    noise the term compares. Off, the draws are exactly those of a run without the term."""
+    cfg, rng, device = models.cfg, models.rng, models.device
+    z = sample_noise(cfg, b, rng, device)                                      # (B, latent)
+    if not cfg.mode_seeking:
+        return z, sample_labels(cfg, b, rng, device)                           # (B,) or None
+    h = b // 2  # config keeps B even when the term is on
+    y = sample_labels(cfg, h, rng, device)                                     # (H,) or None
+    if cfg.info_code:  # the code is read from z[:, :10]: the second half takes the first half's
+        z = torch.cat([z[:h], torch.cat([z[:h, :N_CLASSES], z[h:, N_CLASSES:]], 1)])
+    return z, None if y is None else torch.cat([y, y])
+
+
+def _g_loss(models: GanModels, fake: torch.Tensor, y_fake: torch.Tensor | None, z: torch.Tensor,
+            code: torch.Tensor | None) -> torch.Tensor:
+    """G's loss on its batch fake (B, 1, 28, 28) of noise z (B, latent), judged by D (weights frozen by the
+    caller): the loss's G term, plus InfoGAN's code loss given the `code` (B,) and the mode-seeking term."""
+    cfg = models.cfg
+    with models.autocast():
+        fake_l, q_fake = models.d(fake, y_fake, with_code=True)                             # (B/m,), (B, 10) or None
+        g_loss = models.loss.g(fake_l.float())
+    if code is not None:
+        g_loss = g_loss + cfg.info_weight * info_loss(q_fake, code)
+    if cfg.mode_seeking:  # a config constant, so a CUDA graph records the same branch every step
+        h = len(z) // 2  # pairs (i, H + i): halves (H, 1, 28, 28) of noise halves (H, latent), same labels (_draw)
+        g_loss = g_loss + cfg.mode_seeking * mode_seeking_term(fake[:h].float(), fake[h:].float(), z[:h], z[h:])
+    return g_loss
 
 
 def update_d(d: nn.Module, opt: torch.optim.Optimizer, loss: Loss, cfg: TrainConfig, real: torch.Tensor,
@@ -174,21 +203,24 @@ def update_d(d: nn.Module, opt: torch.optim.Optimizer, loss: Loss, cfg: TrainCon
     to 1 and D(G(z)) to 0, hinge and wgan_gp make D a critic that widens D(x) - D(G(z)) (hinge with margins). Added
     on top: the gradient penalty (cfg.gp_weight, its ε drawn from `rng`) and, given G's `code` (B,), InfoGAN's code
     loss. `split`: D has BatchNorm, so real and fake go through it in two passes (`has_batchnorm`). Returns
-    (D's loss, its logits (2B,) real then fake, |∇D| or a 0 unless `take_norm`), all on the device.
+    (D's loss, its logits (2B/m,) real then fake, |∇D| or a 0 unless `take_norm`), all on the device; m is
+    cfg.pack, and a packed D gives one logit per m consecutive images (B is a multiple of m, so no pack mixes real
+    and fake images).
     """
     b, fake = real.shape[0], fake.detach()
     with autocast():
         if split:  # BatchNorm in D: statistics must come from one kind of image, so two passes (as seed 003)
             real_l, (fake_l, q_fake) = d(real, y_real), d(fake, y_fake, with_code=True)
-            logits = torch.cat([real_l, fake_l]).float()                                    # (2B,)
+            logits = torch.cat([real_l, fake_l]).float()                                    # (2B/m,)
         else:      # no batch statistics: one D pass over both halves
             y_both = None if y_real is None or y_fake is None else torch.cat([y_real, y_fake])
             logits, q = d(torch.cat([real, fake]), y_both, with_code=True)
-            logits, q_fake = logits.float(), None if q is None else q[b:]                  # (2B,), (B, 10)
-    real_l, fake_l = logits.split(b)                                                        # (B,), (B,)
+            logits, q_fake = logits.float(), None if q is None else q[b:]                  # (2B/m,), (B, 10)
+    real_l, fake_l = logits.split(b // cfg.pack)                                            # (B/m,), (B/m,)
     d_loss = loss.d(real_l, fake_l, 1.0 - cfg.label_smoothing)
-    if cfg.gp_weight:  # interpolates keep the real labels: the penalty is on D's slope in x, per class
-        d_loss = d_loss + cfg.gp_weight * gradient_penalty(lambda x: d(x, y_real), real, fake.float(), generator=rng)
+    if cfg.gp_weight:  # interpolates keep the real labels: the penalty is on D's slope in x, per class (and pack)
+        d_loss = d_loss + cfg.gp_weight * gradient_penalty(lambda x: d(x, y_real), real, fake.float(), generator=rng,
+                                                           pack=cfg.pack)
     if code is not None:  # Q (sharing D's body) learns to read the code back from the fake
         d_loss = d_loss + cfg.info_weight * info_loss(q_fake, code)
     opt.zero_grad(set_to_none=True)

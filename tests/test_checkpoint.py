@@ -463,3 +463,23 @@ def test_the_widest_full_checkpoint_declares_far_fewer_tensors_than_the_cap():
         params = len(list(g.parameters())) + len(list(d.parameters()))
         count = len(g.state_dict()) + len(d.state_dict()) + len(ema.state_dict()) + 3 * params + 4
         assert count * 4 < MAX_UPLOAD_TENSORS, (arch, count)
+
+
+def test_an_export_carries_pack_and_mode_seeking_and_its_packed_d(tmp_path):
+    from gan_core.checkpoint import load_discriminator
+    from gan_core.models import build_discriminator, build_generator
+    cfg = TrainConfig(conditional=True, g_widths=(16,), d_widths=(16,), pack=2, mode_seeking=0.5, batch_size=8)
+    torch.manual_seed(0)
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    path = tmp_path / "packed.safetensors"
+    save_generator(path, cfg, g, 1, 10, d=d)
+    with safe_open(path, "pt") as f:  # the file's own JSON header holds both fields
+        written = json.loads(f.metadata()["gan_studio"])["config"]
+    assert (written["pack"], written["mode_seeking"]) == (2, 0.5)
+    header = read_header(path)  # and reads them back into the config
+    assert (header["config"].pack, header["config"].mode_seeking) == (2, 0.5)
+    _, loaded_cfg, _ = load_generator(path)
+    assert loaded_cfg == cfg
+    loaded_d = load_discriminator(path)
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([1, 2, 3, 4])
+    assert loaded_d.pack == 2 and torch.equal(loaded_d(x, y), d.eval()(x, y))  # (2,): one logit per pack

@@ -1,3 +1,4 @@
+import argparse
 import json
 import os
 import subprocess
@@ -656,3 +657,16 @@ def test_a_refused_submit_or_sweep_creates_no_database(tmp_path, monkeypatch, ca
     rc, _, err = run_main([*verb, "--epochs", "1", *flags], capsys)
     assert rc == 2 and message in err
     assert not (home / "gan_studio.db").exists()
+
+
+def test_pack_and_mode_seeking_flags_reach_the_config():
+    from gan_core import cli as cli_package
+    from gan_core.cli.flags import config_from_args
+    parser = cli_package.build_parser()
+    args = parser.parse_args(["train", "--preset", "dense-conditional", "--pack", "2", "--mode-seeking", "1",
+                              "--out", "unused"])
+    cfg = config_from_args(args)
+    assert (cfg.pack, cfg.mode_seeking, cfg.conditional) == (2, 1.0, True)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    train_help = sub.choices["train"].format_help()
+    assert "--pack" in train_help and "--mode-seeking" in train_help

@@ -164,3 +164,30 @@ def test_every_field_has_a_label_and_well_formed_form_metadata():
             assert set(allowed) <= set(choices), (f.name, other, allowed)
     basic = {n for n, f in fields.items() if f.metadata["basic"]}
     assert {"arch", "epochs", "batch_size", "lr_g"} <= basic and not any(fields[n].metadata["applies"] for n in basic)
+
+
+# --- issue 29: packing and the mode-seeking term ----------------------------------------------------------------------
+@pytest.mark.parametrize("over,message", [
+    ({"pack": 3}, "pack: D judges packs of 3 images, so batch_size must be a multiple of pack; got batch_size 128 "
+                  "with pack 3"),
+    ({"pack": 9}, "pack: 9 is out of range; allowed 1 to 8"),
+    ({"pack": 0}, "pack: 0 is out of range; allowed 1 to 8"),
+    ({"pack": 2, "info_code": True}, "pack: InfoGAN's Q head reads the code of one image"),
+    ({"mode_seeking": 10.5}, "mode_seeking: 10.5 is out of range; allowed 0 to 10"),
+    ({"mode_seeking": -1.0}, "mode_seeking: -1.0 is out of range; allowed 0 to 10"),
+    ({"mode_seeking": 1.0, "batch_size": 127}, "mode_seeking: the term pairs the first half .* batch_size must be "
+                                               "even; got 127"),
+])
+def test_pack_and_mode_seeking_refusals_name_the_field(over, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**over)
+
+
+def test_pack_and_mode_seeking_default_off_travel_as_json_and_pack_blocks_resume():
+    cfg = TrainConfig()
+    assert (cfg.pack, cfg.mode_seeking) == (1, 0.0)
+    on = TrainConfig.from_dict({"pack": "4", "mode_seeking": "0.5"})  # the CLI's and the form's spellings
+    assert (on.pack, on.mode_seeking) == (4, 0.5) and TrainConfig.from_json(on.to_json()) == on
+    assert TrainConfig.from_stored({"arch": "dense"}).pack == 1  # rows and headers from before these fields
+    assert on.incompatible_with(cfg) == ["pack: checkpoint has 1, config has 4"]  # D's first layer differs
+    assert cfg.replace(mode_seeking=1.0).incompatible_with(cfg) == []  # a loss weight: resume may change it

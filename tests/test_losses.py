@@ -65,3 +65,31 @@ def test_info_loss_is_cross_entropy_of_the_code():
     sure[torch.arange(3), code] = 20.0
     assert info_loss(sure, code).item() < 1e-6
     assert info_loss(sure, (code + 1) % 10).item() > 39  # confidently wrong costs ~40 nats
+
+
+# --- issue 29: MSGAN's mode-seeking term ------------------------------------------------------------------------------
+def test_the_mode_seeking_term_on_a_hand_worked_case():
+    from gan_core.losses import mode_seeking_term
+    img1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])   # (H=2, 2 "pixels")
+    img2 = torch.zeros(2, 2)                        # mean |img1 − img2| = (1 + 0 + 0 + 1) / 4 = 0.5
+    z1 = torch.tensor([[2.0, 0.0], [0.0, 2.0]])     # (H=2, latent 2)
+    z2 = torch.zeros(2, 2)                          # mean |z1 − z2| = (2 + 0 + 0 + 2) / 4 = 1.0
+    # lz = 0.5 / 1.0 = 0.5, term = 1 / (0.5 + ε): exactly 2 at ε = 0, 1 / 0.50001 = 1.99996… at MSGAN's ε = 1e-5
+    assert mode_seeking_term(img1, img2, z1, z2, eps=0.0).item() == 2.0
+    assert mode_seeking_term(img1, img2, z1, z2).item() == pytest.approx(1 / 0.50001, rel=1e-6)
+    # images twice as far apart for the same noise: lz = 1, term 1 / (1 + ε), lower; G is rewarded for variety
+    assert mode_seeking_term(2 * img1, img2, z1, z2).item() == pytest.approx(1 / 1.00001, rel=1e-6)
+    # identical images (a collapsed G) are as bad as the term gets: 1 / ε
+    assert mode_seeking_term(img2, img2, z1, z2).item() == pytest.approx(1e5)
+
+
+def test_a_packed_gradient_penalty_is_one_epsilon_and_one_norm_per_pack():
+    # A linear D of slope w on every pixel of a pack has gradient w on each of its m·784 pixels: a norm of
+    # √(m·784)·w per pack, 1 at w = 1/√(m·784), so the packed penalty is 0; per image the norm is √784·w = 1/√m.
+    m = 2
+    w = 1 / math.sqrt(m * 784)
+    d = lambda x: w * x.reshape(len(x) // m, -1).sum(1)  # noqa: E731  packs (N/m,) of a linear D
+    real, fake = torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28)
+    assert gradient_penalty(d, real, fake, pack=m).item() == pytest.approx(0.0, abs=1e-10)
+    per_image = gradient_penalty(d, real, fake)  # the plain GP's per-image norm: 1/√2, off by (1 − 1/√2)²
+    assert per_image.item() == pytest.approx((1 - 1 / math.sqrt(2)) ** 2, rel=1e-5)

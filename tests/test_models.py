@@ -136,3 +136,61 @@ def test_info_models_steer_g_by_the_code_and_give_d_a_q_head(arch):
         g(z, torch.zeros(6, dtype=torch.long))  # callers cannot pick the class: it is not a conditional model
     plain = build_discriminator(TrainConfig(arch=arch, width_mult=0.25))
     assert plain.q is None and plain(x, with_code=True)[1] is None
+
+
+# --- issue 29: packing (PacGAN) --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("conditional", [False, True], ids=["plain", "conditional"])
+@pytest.mark.parametrize("arch", ["dense", "dcgan"])
+def test_a_packed_d_judges_m_images_at_once_and_only_its_first_layer_grows(arch, conditional):
+    base = TrainConfig(arch=arch, conditional=conditional, width_mult=0.25, d_widths=(32, 16), batch_size=8)
+    d1, d2 = build_discriminator(base), build_discriminator(base.replace(pack=2))
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    y = torch.randint(0, 10, (8,)) if conditional else None
+    assert d1(x, y).shape == (8,) and d2(x, y).shape == (4,)  # one logit per pack of 2
+    packs = d2.packed(x)                                      # consecutive images as channels: (4, 2, 28, 28)
+    assert packs.shape == (4, 2, 28, 28) and torch.equal(packs[1, 0], x[2, 0]) and torch.equal(packs[1, 1], x[3, 0])
+    if arch == "dense":  # the dense body sees the pack's two images side by side: (4, 2·784)
+        assert torch.equal(d2.net[0](packs)[1], torch.cat([x[2].flatten(), x[3].flatten()]))
+    s1, s2 = d1.state_dict(), d2.state_dict()
+    assert s1.keys() == s2.keys()
+    first = "net.1.weight" if arch == "dense" else "net.0.weight"  # dense: Flatten, then the first Linear
+    grown = {k for k in s1 if s1[k].shape != s2[k].shape}
+    assert grown == {first} | ({"head.embed.weight"} if conditional else set())
+    assert s2[first].shape[1] == 2 * s1[first].shape[1]          # 784 → 1568 inputs, or 1 → 2 input channels
+    if conditional:
+        assert s2["head.embed.weight"].shape == (20, s1["head.embed.weight"].shape[1])  # a label table per place
+    with pytest.raises(ValueError, match="packs of 2 images; got 7"):
+        d2(x[:7], None if y is None else y[:7])
+
+
+def test_pack_one_is_the_plain_d_and_the_shipped_ds_load_unchanged():
+    from gan_core.checkpoint import load_discriminator
+    d = build_discriminator(TrainConfig())
+    x = torch.rand(4, 1, 28, 28)
+    assert d.packed(x) is x and d.copies(x)[0] is x
+    assert d.state_dict()["net.1.weight"].shape == (512, 784)  # seed 000's first layer, as before packing
+    from pathlib import Path
+    for path in sorted((Path(__file__).parents[1] / "gan_core/assets/generators").glob("*.safetensors")):
+        shipped = load_discriminator(path)
+        if shipped is not None:
+            assert shipped.pack == 1, path.name
+            y = torch.zeros(4, dtype=torch.long) if shipped.head.embed is not None else None
+            assert shipped(x, y).shape == (4,)
+
+
+def test_the_conditional_packed_head_sums_each_members_label_embedded_by_its_place():
+    d = build_discriminator(TrainConfig(conditional=True, d_widths=(8,), pack=2, batch_size=8)).eval()
+    with torch.no_grad():
+        d.head.linear.weight.zero_()
+        d.head.linear.bias.zero_()
+        d.head.embed.weight.copy_(torch.randn_like(d.head.embed.weight))
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([3, 7, 7, 3])
+    h = d.net(d.packed(x))                                                                   # (2, 8)
+    e = d.head.embed.weight                                                                  # (20, 8): row j·10 + c
+    want = torch.stack([(e[3] + e[10 + 7]) @ h[0], (e[7] + e[10 + 3]) @ h[1]])
+    torch.testing.assert_close(d(x, y), want)
+    # a member's place matters: the same classes in the other order are judged otherwise
+    assert not torch.allclose(d(x, torch.tensor([7, 3, 7, 3])), want)
+    # one image, judged as a pack of copies of itself: each place reads the same class
+    xc, yc = d.copies(x[:1], y[:1])
+    assert xc.shape == (2, 1, 28, 28) and yc.tolist() == [3, 3]

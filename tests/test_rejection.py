@@ -213,3 +213,18 @@ def test_an_upload_calibrates_on_fewer_digits_than_a_run(tmp_path):
     run = home / "run-000001" / "generator.safetensors"
     assert uploads.calibration_digits(home, up) == rejection.UPLOAD_CALIBRATION_N < rejection.CALIBRATION_N
     assert uploads.calibration_digits(home, run) == rejection.CALIBRATION_N
+
+
+# --- issue 29: a packed D still rejects, judging each image as a pack of copies of itself -----------------------------
+def test_a_packed_d_scores_one_image_as_a_pack_of_its_copies_and_rejection_works(mnist_slice, mnist_labels):
+    g, d, cfg = models("dense-conditional", pack=2, batch_size=64)
+    images, y = torch.rand(6, 1, 28, 28) * 2 - 1, torch.arange(6)
+    logits, feats = rejection.d_outputs(d, images, y)
+    assert logits.shape == (6,) and feats.shape == (6, 32)  # d_widths (64, 32): features of the last
+    with torch.no_grad():  # the same as D's own forward on each image twice over, with its label twice
+        torch.testing.assert_close(logits, d(images.repeat_interleave(2, 0), y.repeat_interleave(2)))
+    d = rejection.fit_discriminator(g, cfg, mnist_slice, mnist_labels, steps=10, seed=1, holdout=128)
+    cal = rejection.calibrate(g, d, cfg, to_float(mnist_slice[:200]), real_labels=mnist_labels[:200])
+    r = rejection.sample(g, d, cfg, 20, seed=3, strength=1, method="strata-drs", cal=cal)
+    assert r.images.shape == (20, 1, 28, 28) and r.candidates == 80
+    assert r.labels.bincount(minlength=10).tolist() == [2] * 10  # the strata (classes) keep their shares

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from conftest import tiny
@@ -40,3 +42,73 @@ def test_info_code_loss_teaches_q_to_read_the_code_g_draws(arch, mnist_slice):
         return (q.argmax(1) == info_code(z)).float().mean().item()
 
     assert q_accuracy(1.0) > 0.6
+
+
+# --- issue 29: packing and the mode-seeking term ----------------------------------------------------------------------
+def _stats(steps: int = 2, **over) -> list[list[float]]:
+    """D loss, G loss, D(x), D(G(z)) of `steps` fixed-seed train_steps of a small config, on made-up real images."""
+    cfg = TrainConfig(batch_size=8, g_widths=(16,), d_widths=(16,), width_mult=0.125, device="cpu",
+                      precision="fp32", **over)
+    models, gen = build_gan(cfg, torch.device("cpu")), torch.Generator().manual_seed(1)
+    out = []
+    for _ in range(steps):
+        real = torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1
+        y = torch.randint(0, 10, (8,), generator=gen) if cfg.conditional else None
+        out.append(train_step(models, real, y, True)[:4].tolist())
+    return out
+
+
+# What these steps gave before packing and the mode-seeking term existed (commit 2b4252e, the same script): pack 1
+# and mode_seeking 0 must be that trainer. rel 1e-5 leaves room for another CPU's summation order, not for a change
+# in what is computed (another noise draw or another D moves every number in the second digit).
+BEFORE = {
+    "conditional": ({"conditional": True}, [[1.401362657546997, 0.7173635959625244, 0.4858330190181732,
+                                            0.4921029210090637], [1.3957133293151855, 0.7272815704345703,
+                                                                  0.4843372106552124, 0.48697999119758606]]),
+    "dcgan-bn": ({"arch": "dcgan"}, [[1.463385820388794, 0.9372372627258301, 0.4338805079460144, 0.4202066659927368],
+                                     [1.5051859617233276, 0.7214523553848267, 0.5054866075515747,
+                                      0.5263620018959045]]),
+    "wgan-gp": ({"loss": "wgan_gp", "gp_weight": 10.0, "n_critic": 5},
+                [[5.210991859436035, -0.10544247925281525, 0.497903436422348, 0.5289856791496277],
+                 [5.3176045417785645, -0.10852603614330292, 0.526180624961853, 0.5291939377784729]]),
+}
+
+
+@pytest.mark.parametrize("case", BEFORE)
+def test_pack_one_without_mode_seeking_trains_exactly_as_before(case):
+    over, before = BEFORE[case]
+    now = _stats(**over, pack=1, mode_seeking=0.0)
+    assert [v for row in now for v in row] == pytest.approx([v for row in before for v in row], rel=1e-5)
+
+
+@pytest.mark.parametrize("over", [{}, {"conditional": True}, {"arch": "dcgan"}, {"arch": "dcgan", "conditional": True},
+                                  {"loss": "wgan_gp", "gp_weight": 10.0, "n_critic": 5}])
+def test_a_packed_step_trains_every_arch_and_loss(over):
+    stats = _stats(steps=1, **over, pack=4)
+    assert all(math.isfinite(v) for v in stats[0]) and 0 < stats[0][2] < 1 and 0 < stats[0][3] < 1
+
+
+def test_the_mode_seeking_weight_scales_only_gs_loss_and_zero_is_off():
+    from gan_core.losses import mode_seeking_term
+    (off,), (on,), (twice,) = (_stats(steps=1, mode_seeking=lam) for lam in (0.0, 1.0, 2.0))
+    assert off[0] == on[0] == twice[0] and off[2:] == on[2:] == twice[2:]  # D's step never sees the term
+    term = on[1] - off[1]
+    assert term > 0 and twice[1] - off[1] == pytest.approx(2 * term, rel=1e-5)
+    # and the difference is the term on G's two halves, z of the same seed's first draw (unconditional: z only)
+    cfg = TrainConfig(batch_size=8, g_widths=(16,), d_widths=(16,), device="cpu", precision="fp32")
+    models = build_gan(cfg, torch.device("cpu"))
+    z = sample_noise(cfg, 8, models.rng)
+    with torch.no_grad():
+        fake = models.g(z)                                                                   # (8, 1, 28, 28)
+    assert term == pytest.approx(mode_seeking_term(fake[:4], fake[4:], z[:4], z[4:]).item(), rel=1e-4)
+
+
+def test_mode_seeking_pairs_share_their_class_or_infogan_code():
+    from gan_core.step import _draw
+    cond = build_gan(TrainConfig(conditional=True, mode_seeking=1.0, batch_size=8, device="cpu"),
+                     torch.device("cpu"))
+    z, y = _draw(cond, 8)
+    assert z.shape == (8, 128) and torch.equal(y[:4], y[4:]) and not torch.equal(z[:4], z[4:])
+    info = build_gan(TrainConfig(info_code=True, mode_seeking=1.0, batch_size=8, device="cpu"), torch.device("cpu"))
+    z, y = _draw(info, 8)
+    assert y is None and torch.equal(info_code(z[:4]), info_code(z[4:])) and not torch.equal(z[:4], z[4:])

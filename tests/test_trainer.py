@@ -118,9 +118,12 @@ DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("preset", ["seed004-dense", "seed003-dcgan", "conditional-ema-sn"])
+@pytest.mark.parametrize("preset", ["seed004-dense", "seed003-dcgan", "conditional-ema-sn", "packed-mode-seeking"])
 def test_resume_is_exact(preset, device, mnist_slice, mnist_labels, tmp_path):
     over = dict(batch_size=64, train_subset=256, epochs=2, device=device, log_every=1)
+    if preset == "packed-mode-seeking":  # issue 29: a packed conditional D, and G's halves paired by the term
+        preset = "seed004-dense"
+        over.update(conditional=True, pack=2, mode_seeking=1.0)
     if preset == "seed004-dense":
         over.update(g_widths=(64,), d_widths=(64,))
     else:

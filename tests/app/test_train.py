@@ -180,6 +180,8 @@ def test_a_loss_keeps_values_chosen_for_it_and_takes_back_what_it_set(home, stor
     ("train_subset", 100, "train_subset: 100 images make no full batch of 128"),
     ("g_widths", "256, lots", "g_widths: expected a non-empty list of whole numbers"),
     ("g_widths", "256, 99999", "g_widths: (256, 99999) is out of range"),
+    ("pack", 3, "pack: D judges packs of 3 images, so batch_size must be a multiple of pack; got batch_size 128 "
+                "with pack 3"),
 ])
 def test_bad_values_show_the_config_error_and_queue_nothing(home, store, field, value, message):
     at = app("pages/train.py")
@@ -189,6 +191,21 @@ def test_bad_values_show_the_config_error_and_queue_nothing(home, store, field, 
     assert any(f"(`{field}`): {why}" in t for t in _check_errors(at)), texts(at, "error")
     assert at.button(key="start").disabled
     assert not at.exception
+
+
+def test_the_remedies_packing_and_mode_seeking_are_in_the_form_and_checked(home, store):
+    at = app("pages/train.py")
+    shown = _widgets(at)
+    assert shown["pack"].label == "Packing: samples D judges at once (PacGAN)" and shown["pack"].value == 1
+    assert shown["mode_seeking"].label == "Mode-seeking weight (λ, 0 = off)" and shown["mode_seeking"].value == 0.0
+    _set(at, "pack", 2)
+    _set(at, "mode_seeking", 1.0)
+    at.run()
+    assert not _check_errors(at) and not at.button(key="start").disabled
+    _set(at, "pack", 9)
+    at.run()
+    assert any("(`pack`): 9 is out of range; allowed 1 to 8" in t for t in _check_errors(at)), texts(at, "error")
+    assert at.button(key="start").disabled
 
 
 def test_cross_field_rule_wgan_gp_needs_gp_weight(home, store):
