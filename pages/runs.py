@@ -160,8 +160,8 @@ def _table(group: "run_list.RunGroup", early: set[int], waiting: dict[int, str],
         if row["id"] in waiting:
             row["status"] = f"{row['status']}: no live worker can train it"
     st.dataframe(table, hide_index=True, width="stretch", key=f"runs-table-{group.key}",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1,
-                                                                           format="percent"),
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
+                                                                           format="%d%%"),  # whole %
                                 "name": st.column_config.TextColumn("name", width="medium"),
                                 # its age, drawn by the browser: an idle page is not redrawn to keep "2 min ago" true
                                 "created": st.column_config.DatetimeColumn("created", format="distance"),

@@ -62,7 +62,7 @@ def test_a_run_capped_by_max_steps_shows_progress_against_its_real_budget():
     text = progress.progress_text(run, 30.0)
     assert text.startswith("epochs 0.25/1 (max_steps 600) · step 150/600 · 25%") and "0/30" not in text
     row = run_list.runs_table([_capped(step=600)])[0]
-    assert row["epoch"] == "1/1 (max_steps 600)" and row["progress"] == 1.0
+    assert row["epoch"] == "1/1 (max_steps 600)" and row["progress"] == 100
     assert progress.epoch_progress(_run()) == "1/20"  # uncapped: the epoch under way of all epochs
 
 

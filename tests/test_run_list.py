@@ -14,7 +14,7 @@ def _run(status="running", step=100, total=1000, batch=50) -> RunView:
 
 def test_runs_table_and_label():
     row = run_list.runs_table([_run()])[0]
-    assert row["progress"] == 0.1 and row["status"].endswith("running") and row["step"] == "100/1000"
+    assert row["progress"] == 10 and row["status"].endswith("running") and row["step"] == "100/1000"
     assert text.run_label(_run()).startswith("#1 r")
 
 

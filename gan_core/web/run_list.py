@@ -25,8 +25,9 @@ NAME_CHARS = 40  # the runs table's name column: longer names end in "…" (the 
 
 def runs_table(runs: Sequence[RunView], places: Mapping[int, int | None] | None = None) -> list[dict[str, Any]]:
     """One row per run for the runs table: id, name, owner, status (with the place in the queue: `places`, run id
-    → place, as the store's queue_position says; else counted among `runs`), progress, epoch, step, arch, and when
-    it was created (a UTC datetime: the browser shows its age, which stays true while the table is not redrawn)."""
+    → place, as the store's queue_position says; else counted among `runs`), progress (whole %), epoch, step, arch,
+    and when it was created (a UTC datetime: the browser shows its age, which stays true while the table is not
+    redrawn)."""
     queued = sorted(r.id for r in runs if r.status == RunStatus.QUEUED)  # workers claim the oldest first
     if places is None:
         places = {i: n + 1 for n, i in enumerate(queued)}
@@ -40,7 +41,7 @@ def runs_table(runs: Sequence[RunView], places: Mapping[int, int | None] | None 
 
     return [{"id": r.id, "name": short(r.name), "owner": short(r.owner or "–"), "tags": ", ".join(r.tags),
              "status": status(r),
-             "progress": round(r.progress, 4), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
+             "progress": round(100 * r.progress), "epoch": epoch_progress(r), "step": f"{r.step}/{r.total_steps}",
              "arch": r.config.arch, "dataset": r.config.dataset,
              "created": datetime.datetime.fromtimestamp(r.created_at, datetime.UTC)} for r in runs]
 
