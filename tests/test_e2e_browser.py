@@ -262,7 +262,7 @@ def test_on_the_demo_runs_belong_to_the_browser_not_to_the_typed_name(server, ch
         other.get_by_text("Queued as alice").wait_for()
         other.goto(f"{url}/runs?run=1")
         other.get_by_text("owner alice").first.wait_for()
-        sync_api.expect(stop_button(other)).to_be_disabled()
+        sync_api.expect(stop_button(other)).to_be_disabled(timeout=30_000)  # expect waits 5 s by default
         shot(other, "9-demo-someone-elses-run")
 
         again = alice.new_page()  # a new tab of alice's browser: the same visitor
