@@ -142,8 +142,11 @@ def test_runs_filters_live_in_the_url_and_a_stopped_sweep_resumes(tmp_path, chro
             page.get_by_role("option", name="every tag").click()
             settle(page)
             assert "status=stopped" in page.url and "tag=" not in page.url, page.url
-            main = page.locator('[data-testid="stMain"]').inner_text()
-            assert f"Sweep #{sweep_id} lr · 2 runs" in main and "3 of 4 runs match" in main
+            # The rerun may still be drawing when settle() returns on a busy machine (it once read "1 of 4"): wait
+            # for the new table's words, up to 30 s, instead of reading the page once.
+            main = page.locator('[data-testid="stMain"]')
+            sync_api.expect(main).to_contain_text("3 of 4 runs match", timeout=30_000)
+            sync_api.expect(main).to_contain_text(f"Sweep #{sweep_id} lr · 2 runs", timeout=30_000)
             shot(page, "runs-filtered")
 
             page.goto(f"{url}/sweeps")
