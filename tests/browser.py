@@ -28,6 +28,19 @@ def browser_api():
     return pytest.importorskip("playwright.sync_api")
 
 
+@contextlib.contextmanager
+def own_contexts(browser):
+    """`browser` (the module's shared Chromium, conftest's `chromium` fixture) for one test: the contexts and pages
+    the test opens on it are closed after it, pass or fail, so no tab of a test outlives it (or its server)."""
+    before = set(browser.contexts)
+    try:
+        yield browser
+    finally:
+        for context in browser.contexts:
+            if context not in before:
+                context.close()
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now."""
     import socket

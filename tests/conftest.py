@@ -20,7 +20,7 @@ os.environ.setdefault("GAN_CACHE_DIR", str(ROOT / ".cache" / "test-data"))
 # seconds, where all 60,000 took 70-85 s on two cores. Tests that care set their own limit.
 os.environ.setdefault("GAN_NEIGHBOURS_LIMIT", "2000")
 
-from browser import alive, kill, start_streamlit, wait_http  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, alive, browser_api, kill, start_streamlit, wait_http  # noqa: E402
 
 from gan_core.config import TrainConfig  # noqa: E402
 from gan_core.data import load_dataset  # noqa: E402
@@ -175,6 +175,18 @@ def server(tmp_path, request):
         print((tmp_path / "streamlit.log").read_text()[-3000:])
         if (home / "worker.log").exists():
             print((home / "worker.log").read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for the browser tests of a module (a launch and its Playwright driver took ~2 CPU-s a
+    test); each test opens its own contexts on it through browser.own_contexts. Not one per session: between its
+    calls, Playwright's sync API leaves its asyncio loop marked running, and asyncio.run() in any later test fails."""
+    sync_api = browser_api()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

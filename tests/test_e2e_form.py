@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, fill, no_exception, settle, shot
+from browser import ARTIFACTS, browser_api, fill, no_exception, own_contexts, settle, shot
 
 from gan_core.config import TrainConfig
 
@@ -38,59 +38,55 @@ def select(page, label: str, option: str) -> None:
 
 
 @pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
-def test_the_form_checks_what_the_browser_shows(server):
+def test_the_form_checks_what_the_browser_shows(server, chromium):
     url, home = server
     expect = sync_api.expect
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with own_contexts(chromium) as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
-        try:
-            page.goto(f"{url}/train")
-            page.get_by_text("Train a GAN").wait_for()
-            fill(page, "Training images (0 = all)", "512")
-            fill(page, "Batch size (images)", "64")
-            fill(page, "Your name", "formtester")
-            page.get_by_text("Queued as formtester").wait_for()
-            expect(start_button(page)).to_be_enabled()
+        page.goto(f"{url}/train")
+        page.get_by_text("Train a GAN").wait_for()
+        fill(page, "Training images (0 = all)", "512")
+        fill(page, "Batch size (images)", "64")
+        fill(page, "Your name", "formtester")
+        page.get_by_text("Queued as formtester").wait_for()
+        expect(start_button(page)).to_be_enabled()
 
-            # An out-of-range number: the box keeps what was typed, the panel names the field and why, no Start.
-            fill(page, "Epochs", "0")
-            expect(check_panel(page)).to_contain_text("Epochs (epochs): 0 is out of range; allowed 1 to 10000")
-            assert page.get_by_label("Epochs", exact=True).input_value() == "0"
-            expect(page.get_by_text(re.compile(r"^Valid:"))).to_have_count(0)
-            expect(start_button(page)).to_be_disabled()
-            no_exception(page)
-            shot(page, "10-form-invalid-epochs", height=1400)
-            fill(page, "Epochs", "2")
-            expect(check_panel(page)).to_have_count(0)
-            page.get_by_text("Valid: dense on mnist, 2 epochs").wait_for()
-            expect(start_button(page)).to_be_enabled()
+        # An out-of-range number: the box keeps what was typed, the panel names the field and why, no Start.
+        fill(page, "Epochs", "0")
+        expect(check_panel(page)).to_contain_text("Epochs (epochs): 0 is out of range; allowed 1 to 10000")
+        assert page.get_by_label("Epochs", exact=True).input_value() == "0"
+        expect(page.get_by_text(re.compile(r"^Valid:"))).to_have_count(0)
+        expect(start_button(page)).to_be_disabled()
+        no_exception(page)
+        shot(page, "10-form-invalid-epochs", height=1400)
+        fill(page, "Epochs", "2")
+        expect(check_panel(page)).to_have_count(0)
+        page.get_by_text("Valid: dense on mnist, 2 epochs").wait_for()
+        expect(start_button(page)).to_be_enabled()
 
-            # Only the fields that apply: the dense widths go when the architecture becomes DCGAN.
-            page.get_by_text("Model", exact=True).click()
-            expect(page.get_by_label("Generator layer widths (units)", exact=True)).to_be_visible()
-            expect(page.get_by_label("DCGAN width multiplier (×)", exact=True)).to_have_count(0)
-            select(page, "Architecture", "dcgan")
-            expect(page.get_by_label("DCGAN width multiplier (×)", exact=True)).to_be_visible()
-            expect(page.get_by_label("Generator layer widths (units)", exact=True)).to_have_count(0)
-            expect(page.get_by_label("Discriminator layer widths (units)", exact=True)).to_have_count(0)
-            page.get_by_text("Valid: dcgan on mnist, 2 epochs").wait_for()
-            shot(page, "11-form-dcgan-fields", height=1400)
+        # Only the fields that apply: the dense widths go when the architecture becomes DCGAN.
+        page.get_by_text("Model", exact=True).click()
+        expect(page.get_by_label("Generator layer widths (units)", exact=True)).to_be_visible()
+        expect(page.get_by_label("DCGAN width multiplier (×)", exact=True)).to_have_count(0)
+        select(page, "Architecture", "dcgan")
+        expect(page.get_by_label("DCGAN width multiplier (×)", exact=True)).to_be_visible()
+        expect(page.get_by_label("Generator layer widths (units)", exact=True)).to_have_count(0)
+        expect(page.get_by_label("Discriminator layer widths (units)", exact=True)).to_have_count(0)
+        page.get_by_text("Valid: dcgan on mnist, 2 epochs").wait_for()
+        shot(page, "11-form-dcgan-fields", height=1400)
 
-            # A bad tag is refused live, beside the field, not by a "Nothing was queued" after Start.
-            fill(page, "Tags", "first, bad tag!")
-            expect(check_panel(page)).to_contain_text("Tags: 'bad tag!' is not a tag")
-            expect(start_button(page)).to_be_disabled()
-            no_exception(page)
-            shot(page, "12-form-bad-tag", height=1400)
-            fill(page, "Tags", "first, dcgan")
-            expect(start_button(page)).to_be_enabled()
+        # A bad tag is refused live, beside the field, not by a "Nothing was queued" after Start.
+        fill(page, "Tags", "first, bad tag!")
+        expect(check_panel(page)).to_contain_text("Tags: 'bad tag!' is not a tag")
+        expect(start_button(page)).to_be_disabled()
+        no_exception(page)
+        shot(page, "12-form-bad-tag", height=1400)
+        fill(page, "Tags", "first, dcgan")
+        expect(start_button(page)).to_be_enabled()
 
-            start_button(page).click()  # and what is queued is what the form showed
-            page.wait_for_url(re.compile(r".*/runs\?run=1"))
-        finally:
-            browser.close()
+        start_button(page).click()  # and what is queued is what the form showed
+        page.wait_for_url(re.compile(r".*/runs\?run=1"))
     from gan_core.runs.store import Store
     store = Store(home=home)
     run = store.get(1)
@@ -134,7 +130,7 @@ LAYOUT_FAULTS = """() => {
 
 
 @pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
-def test_at_800_px_no_label_breaks_inside_a_word_and_no_button_or_value_is_cut(server):
+def test_at_800_px_no_label_breaks_inside_a_word_and_no_button_or_value_is_cut(server, chromium):
     from gan_core.runs.store import Store
     from gan_core.runs.sweep import SweepSpec, parse_param, plan
 
@@ -145,28 +141,24 @@ def test_at_800_px_no_label_breaks_inside_a_word_and_no_button_or_value_is_cut(s
     store.submit_sweep("narrow", spec.to_dict(), base, [(r.point, r.config) for r in plan(base, spec)],
                        spec.points(), owner="ada")
     store.dispose()
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with own_contexts(chromium) as browser:
         page = browser.new_page(viewport={"width": 800, "height": 1000})
         page.set_default_timeout(60_000)
-        try:
-            faults = {}
-            for path, ready in (("/train", "Valid:"), ("/generate", "Download PNG"), ("/sweeps", "Open run #1")):
-                page.goto(url + path)
-                page.get_by_text(ready).first.wait_for()
-                settle(page)
-                no_exception(page)
-                faults[path] = page.evaluate(LAYOUT_FAULTS)
-                shot(page, f"13-narrow-800{path.replace('/', '-')}", height=1600)
-                if path == "/train":  # the Check panel stays in view while the form scrolls under it
-                    panel = page.get_by_text("Check", exact=True)
-                    page.get_by_text("Advanced", exact=True).scroll_into_view_if_needed()
-                    page.locator('[data-testid="stExpander"]').last.scroll_into_view_if_needed()
-                    page.wait_for_timeout(300)
-                    page.screenshot(path=str(ARTIFACTS / "13-narrow-800-train-scrolled.png"))
-                    box = panel.bounding_box()
-                    assert box is not None and 0 <= box["y"] < 1000, box
-                    assert page.get_by_role("button", name="Start", exact=True).bounding_box()["y"] < 1000
-            assert faults == {path: {"broken": [], "cut": [], "hidden": []} for path in faults}, faults
-        finally:
-            browser.close()
+        faults = {}
+        for path, ready in (("/train", "Valid:"), ("/generate", "Download PNG"), ("/sweeps", "Open run #1")):
+            page.goto(url + path)
+            page.get_by_text(ready).first.wait_for()
+            settle(page)
+            no_exception(page)
+            faults[path] = page.evaluate(LAYOUT_FAULTS)
+            shot(page, f"13-narrow-800{path.replace('/', '-')}", height=1600)
+            if path == "/train":  # the Check panel stays in view while the form scrolls under it
+                panel = page.get_by_text("Check", exact=True)
+                page.get_by_text("Advanced", exact=True).scroll_into_view_if_needed()
+                page.locator('[data-testid="stExpander"]').last.scroll_into_view_if_needed()
+                page.wait_for_timeout(300)
+                page.screenshot(path=str(ARTIFACTS / "13-narrow-800-train-scrolled.png"))
+                box = panel.bounding_box()
+                assert box is not None and 0 <= box["y"] < 1000, box
+                assert page.get_by_role("button", name="Start", exact=True).bounding_box()["y"] < 1000
+        assert faults == {path: {"broken": [], "cut": [], "hidden": []} for path in faults}, faults

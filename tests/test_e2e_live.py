@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot, stop_button
+from browser import browser_api, no_exception, own_contexts, settle, shot, stop_button
 
 pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
@@ -30,81 +30,77 @@ def _name_box(page):
 
 
 @pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
-def test_name_memory_and_the_live_view_as_a_user_sees_them(server):
+def test_name_memory_and_the_live_view_as_a_user_sees_them(server, chromium):
     url, home = server
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with own_contexts(chromium) as browser:
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = ctx.new_page()
         page.set_default_timeout(30_000)
-        try:
-            # 1. A fresh page: typing the name is the very first thing done
-            page.goto(f"{url}/train")
-            _name_box(page).wait_for()
-            settle(page)
-            assert _name_box(page).input_value() == "anonymous"
-            assert "gan_studio_name" not in {c["name"] for c in ctx.cookies()}  # the default is not remembered
-            _name_box(page).fill("ada")
-            _name_box(page).press("Enter")
-            settle(page)
-            page.wait_for_timeout(500)
-            assert _name_box(page).input_value() == "ada"
-            _edit_tags_and_keep_the_name(page, "first")
-            # 2. A new tab of this browser (a new session, as after a server restart) starts with the remembered
-            # name, and keeps it when another field is edited first
-            other = ctx.new_page()
-            other.goto(f"{url}/train")
-            _name_box(other).wait_for()
-            settle(other)
-            assert _name_box(other).input_value() == "ada"
-            _edit_tags_and_keep_the_name(other, "second")
-            shot(other, "live-0-name-remembered", height=1000)
-            other.close()
+        # 1. A fresh page: typing the name is the very first thing done
+        page.goto(f"{url}/train")
+        _name_box(page).wait_for()
+        settle(page)
+        assert _name_box(page).input_value() == "anonymous"
+        assert "gan_studio_name" not in {c["name"] for c in ctx.cookies()}  # the default is not remembered
+        _name_box(page).fill("ada")
+        _name_box(page).press("Enter")
+        settle(page)
+        page.wait_for_timeout(500)
+        assert _name_box(page).input_value() == "ada"
+        _edit_tags_and_keep_the_name(page, "first")
+        # 2. A new tab of this browser (a new session, as after a server restart) starts with the remembered
+        # name, and keeps it when another field is edited first
+        other = ctx.new_page()
+        other.goto(f"{url}/train")
+        _name_box(other).wait_for()
+        settle(other)
+        assert _name_box(other).input_value() == "ada"
+        _edit_tags_and_keep_the_name(other, "second")
+        shot(other, "live-0-name-remembered", height=1000)
+        other.close()
 
-            # 3. Two queued runs (no worker here), the second scored for two epochs
-            from gan_core.config import TrainConfig
-            from gan_core.runs.store import Store
-            store = Store(home=home)
-            store.submit(TrainConfig(epochs=2), name="first in line", owner="ada", owner_key="name:ada")
-            run_id = store.submit(TrainConfig(epochs=3), name=LONG, owner="ada", owner_key="name:ada")
-            for epoch, (fd, inception) in enumerate([(180.0, 3.1), (42.0, 7.4)], start=1):
-                store.add_quality(run_id, epoch, 900 * epoch, dict(
-                    n=500, fd=fd, inception_score=inception, confidence=0.9, class_shares=[0.1] * 10,
-                    diversity=20.0, seconds=0.5))
-            store.dispose()
-            started = time.monotonic()
-            page.goto(f"{url}/runs?run={run_id}")
-            page.wait_for_function("() => document.body.innerText.includes('2nd in queue')", timeout=60_000)
-            print(f"Runs showed the queue position {time.monotonic() - started:.1f} s after the click")
-            page.get_by_text("real data", exact=False).first.wait_for()  # the floor lines' labels, in the SVG
-            for axis, title in (("Fréchet distance", "FD (lower is better)"),
-                                ("Inception Score", "IS (higher is better)")):
-                page.locator(".js-plotly-plot", has_text=title).filter(has_text=axis).first.wait_for()  # one each
-            # Plotly draws a legend after the plot itself: wait for every chart's legend and toolbar (a rerun under
-            # load showed the charts a moment without them)
-            page.wait_for_function("""() => { const ps = [...document.querySelectorAll('.js-plotly-plot')];
-                return ps.length >= 2 && ps.every(p => p.querySelector('.legend') && p.querySelector('.modebar')); }""")
-            legends = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
-                const l = p.querySelector('.legend'), m = p.querySelector('.modebar');
-                if (!l || !m) return false;
-                const a = l.getBoundingClientRect(), b = m.getBoundingClientRect();
-                return a.bottom <= b.top || a.top >= b.bottom || a.right <= b.left || a.left >= b.right; })""")
-            assert legends and all(legends), legends  # no legend under the toolbar
-            no_exception(page)
-            shot(page, "live-1-queued-quality")
-            # 4. At 800 px wide, with a 147-character name, Stop and Resume keep their labels
-            page.set_viewport_size({"width": 800, "height": 1000})
-            page.wait_for_timeout(1000)
-            for button in (stop_button(page), page.locator('[data-testid="stMain"]').get_by_role(
-                    "button", name="Resume")):
-                fits = button.evaluate("b => { const p = b.querySelector('p') || b;"
-                                       " return p.scrollWidth <= p.clientWidth + 1; }")
-                assert fits, "a button label is cut short"
-            width = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth")
-            assert width <= 800, f"the page scrolls sideways ({width} px)"
-            shot(page, "live-2-800px", height=1400)
-        finally:
-            browser.close()
+        # 3. Two queued runs (no worker here), the second scored for two epochs
+        from gan_core.config import TrainConfig
+        from gan_core.runs.store import Store
+        store = Store(home=home)
+        store.submit(TrainConfig(epochs=2), name="first in line", owner="ada", owner_key="name:ada")
+        run_id = store.submit(TrainConfig(epochs=3), name=LONG, owner="ada", owner_key="name:ada")
+        for epoch, (fd, inception) in enumerate([(180.0, 3.1), (42.0, 7.4)], start=1):
+            store.add_quality(run_id, epoch, 900 * epoch, dict(
+                n=500, fd=fd, inception_score=inception, confidence=0.9, class_shares=[0.1] * 10,
+                diversity=20.0, seconds=0.5))
+        store.dispose()
+        started = time.monotonic()
+        page.goto(f"{url}/runs?run={run_id}")
+        page.wait_for_function("() => document.body.innerText.includes('2nd in queue')", timeout=60_000)
+        print(f"Runs showed the queue position {time.monotonic() - started:.1f} s after the click")
+        page.get_by_text("real data", exact=False).first.wait_for()  # the floor lines' labels, in the SVG
+        for axis, title in (("Fréchet distance", "FD (lower is better)"),
+                            ("Inception Score", "IS (higher is better)")):
+            page.locator(".js-plotly-plot", has_text=title).filter(has_text=axis).first.wait_for()  # one each
+        # Plotly draws a legend after the plot itself: wait for every chart's legend and toolbar (a rerun under
+        # load showed the charts a moment without them)
+        page.wait_for_function("""() => { const ps = [...document.querySelectorAll('.js-plotly-plot')];
+            return ps.length >= 2 && ps.every(p => p.querySelector('.legend') && p.querySelector('.modebar')); }""")
+        legends = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+            const l = p.querySelector('.legend'), m = p.querySelector('.modebar');
+            if (!l || !m) return false;
+            const a = l.getBoundingClientRect(), b = m.getBoundingClientRect();
+            return a.bottom <= b.top || a.top >= b.bottom || a.right <= b.left || a.left >= b.right; })""")
+        assert legends and all(legends), legends  # no legend under the toolbar
+        no_exception(page)
+        shot(page, "live-1-queued-quality")
+        # 4. At 800 px wide, with a 147-character name, Stop and Resume keep their labels
+        page.set_viewport_size({"width": 800, "height": 1000})
+        page.wait_for_timeout(1000)
+        for button in (stop_button(page), page.locator('[data-testid="stMain"]').get_by_role(
+                "button", name="Resume")):
+            fits = button.evaluate("b => { const p = b.querySelector('p') || b;"
+                                   " return p.scrollWidth <= p.clientWidth + 1; }")
+            assert fits, "a button label is cut short"
+        width = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth")
+        assert width <= 800, f"the page scrolls sideways ({width} px)"
+        shot(page, "live-2-800px", height=1400)
 
 
 def _legends_clear_of_the_toolbar(page) -> list[bool]:
@@ -119,7 +115,7 @@ def _legends_clear_of_the_toolbar(page) -> list[bool]:
 
 
 @pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
-def test_quality_you_can_see_into(server):
+def test_quality_you_can_see_into(server, chromium):
     """Issue 18: an early-stopped conditional run shows training health, KID, the best FD epoch, fidelity vs
     diversity with real data's lines, and the per-class table; Compare keeps sample counts apart. 1400 and 800 px."""
     from gan_core.config import TrainConfig
@@ -150,41 +146,37 @@ def test_quality_you_can_see_into(server):
                                           class_shares=[0.1] * 10, diversity=22.0, precision=0.8, recall=0.6,
                                           density=0.9, coverage=0.5, kid=40.0))
     store.dispose()
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with own_contexts(chromium) as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
-        try:
-            page.goto(f"{url}/runs?run={run_id}")
-            for title in ("Training health", "KID (lower is better)", "Fidelity vs diversity"):
-                page.locator(".js-plotly-plot", has_text=title).first.wait_for()
-            page.get_by_text("has not improved for 2 epochs").first.wait_for()
-            page.get_by_text("Best FD 60 at epoch 2").first.wait_for()
-            if floor:  # real data's dashed lines and per-class numbers at the same n
-                page.locator(".js-plotly-plot", has_text="real recall").first.wait_for()
-                page.get_by_text("Little variety in class 5").first.wait_for()
-            settle(page)
-            clear = _legends_clear_of_the_toolbar(page)
-            assert all(clear), clear
-            no_exception(page)
-            shot(page, "live-3-quality-1400", height=3600)
-            page.set_viewport_size({"width": 800, "height": 1000})
-            page.wait_for_timeout(1500)
-            width = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth")
-            assert width <= 800, f"the page scrolls sideways ({width} px)"
-            narrow = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')]"
-                                   ".map(p => p.getBoundingClientRect().width).filter(w => w < 200)")
-            assert not narrow, f"charts squeezed under 200 px: {narrow}"
-            shot(page, "live-4-quality-800", height=5000)
+        page.goto(f"{url}/runs?run={run_id}")
+        for title in ("Training health", "KID (lower is better)", "Fidelity vs diversity"):
+            page.locator(".js-plotly-plot", has_text=title).first.wait_for()
+        page.get_by_text("has not improved for 2 epochs").first.wait_for()
+        page.get_by_text("Best FD 60 at epoch 2").first.wait_for()
+        if floor:  # real data's dashed lines and per-class numbers at the same n
+            page.locator(".js-plotly-plot", has_text="real recall").first.wait_for()
+            page.get_by_text("Little variety in class 5").first.wait_for()
+        settle(page)
+        clear = _legends_clear_of_the_toolbar(page)
+        assert all(clear), clear
+        no_exception(page)
+        shot(page, "live-3-quality-1400", height=3600)
+        page.set_viewport_size({"width": 800, "height": 1000})
+        page.wait_for_timeout(1500)
+        width = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth")
+        assert width <= 800, f"the page scrolls sideways ({width} px)"
+        narrow = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                               ".map(p => p.getBoundingClientRect().width).filter(w => w < 200)")
+        assert not narrow, f"charts squeezed under 200 px: {narrow}"
+        shot(page, "live-4-quality-800", height=5000)
 
-            page.set_viewport_size({"width": 1400, "height": 1000})
-            page.goto(f"{url}/compare")
-            page.get_by_text("Runs scored with 2,000 samples").first.wait_for()
-            page.locator(".js-plotly-plot", has_text="Precision vs recall").nth(1).wait_for()
-            no_exception(page)
-            shot(page, "compare-quality-by-n", height=2600)
-        finally:
-            browser.close()
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.goto(f"{url}/compare")
+        page.get_by_text("Runs scored with 2,000 samples").first.wait_for()
+        page.locator(".js-plotly-plot", has_text="Precision vs recall").nth(1).wait_for()
+        no_exception(page)
+        shot(page, "compare-quality-by-n", height=2600)
 
 
 def _write_grid(store, run, epoch: int) -> None:
@@ -199,7 +191,7 @@ def _write_grid(store, run, epoch: int) -> None:
 
 
 @pytest.mark.parametrize("server", [{"GAN_NO_AUTOWORKER": "1"}], indirect=True)
-def test_views_move_by_themselves(server):
+def test_views_move_by_themselves(server, chromium):
     """Issue 26: an open Runs tab lists a run queued elsewhere, Samples shows a live run's new epoch, and the
     browser whose run ends gets a toast, all without a reload (the fragments' own timers, in real Chromium)."""
     import threading
@@ -219,8 +211,7 @@ def test_views_move_by_themselves(server):
             for run_id in beating:
                 store.beat_and_check_stop(run_id, "e2e")
     threading.Thread(target=heartbeat, daemon=True).start()
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with own_contexts(chromium) as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
         try:
@@ -277,5 +268,4 @@ def test_views_move_by_themselves(server):
             no_exception(page)
         finally:
             stop.set()
-            browser.close()
             store.dispose()

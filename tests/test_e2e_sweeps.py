@@ -6,7 +6,7 @@ import os
 import signal
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, browser_api, no_exception, settle, shot, start_streamlit, wait_http
+from browser import browser_api, no_exception, own_contexts, settle, shot, start_streamlit, wait_http
 from conftest import tiny
 
 from gan_core.runs.store import Store
@@ -43,13 +43,12 @@ def make_sweep(home, images) -> tuple[int, dict[int, float]]:
     return sweep_id, best
 
 
-def test_sweeps_leaderboard_parcoords_and_clone(tmp_path, mnist_slice):
+def test_sweeps_leaderboard_parcoords_and_clone(tmp_path, mnist_slice, chromium):
     home = tmp_path / "home"
     Store(home=home).dispose()  # the schema first, so the server and the training below never race to create it
     proc, url = start_streamlit(home, tmp_path / "streamlit.log", GAN_NO_AUTOWORKER="1")
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with own_contexts(chromium) as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             # The server boots and its first session imports torch while the sweep trains here (Chromium and the
             # server are other processes): about 10 s of the test's time on two cores.
@@ -96,7 +95,6 @@ def test_sweeps_leaderboard_parcoords_and_clone(tmp_path, mnist_slice):
             store.dispose()
             assert float(lr.input_value()) == pytest.approx(want, rel=1e-3), (lr.input_value(), want)
             no_exception(page)
-            browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -110,7 +108,7 @@ def _grid_rows(grid) -> list[dict[str, str]]:
             for r in grid.locator("table tbody tr").all()]
 
 
-def test_runs_filters_live_in_the_url_and_a_stopped_sweep_resumes(tmp_path):
+def test_runs_filters_live_in_the_url_and_a_stopped_sweep_resumes(tmp_path, chromium):
     """Issue 26 in Chromium: a link with filters shows those runs and picking another filter changes the link; a
     stopped sweep shows "–" (not "None") in its leaderboard, and Resume sweep queues its runs again. Nothing trains:
     the runs are queued and stopped in the store."""
@@ -129,8 +127,7 @@ def test_runs_filters_live_in_the_url_and_a_stopped_sweep_resumes(tmp_path):
     swept = [r.id for r in store.sweep_runs(sweep_id)]
     proc, url = start_streamlit(home, tmp_path / "streamlit.log", GAN_NO_AUTOWORKER="1")
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with own_contexts(chromium) as browser:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             wait_http(url, proc)
             page.goto(f"{url}/runs?status=stopped&tag=baseline")
@@ -145,8 +142,11 @@ def test_runs_filters_live_in_the_url_and_a_stopped_sweep_resumes(tmp_path):
             page.get_by_role("option", name="every tag").click()
             settle(page)
             assert "status=stopped" in page.url and "tag=" not in page.url, page.url
-            main = page.locator('[data-testid="stMain"]').inner_text()
-            assert f"Sweep #{sweep_id} lr · 2 runs" in main and "3 of 4 runs match" in main
+            # The rerun may still be drawing when settle() returns on a busy machine (it once read "1 of 4"): wait
+            # for the new table's words, up to 30 s, instead of reading the page once.
+            main = page.locator('[data-testid="stMain"]')
+            sync_api.expect(main).to_contain_text("3 of 4 runs match", timeout=30_000)
+            sync_api.expect(main).to_contain_text(f"Sweep #{sweep_id} lr · 2 runs", timeout=30_000)
             shot(page, "runs-filtered")
 
             page.goto(f"{url}/sweeps")
@@ -162,7 +162,6 @@ def test_runs_filters_live_in_the_url_and_a_stopped_sweep_resumes(tmp_path):
             page.wait_for_selector("text=Queued 2 run(s) to resume", timeout=30_000)
             no_exception(page)
             assert [(r.id, r.status) for r in store.sweep_runs(sweep_id)] == [(i, "queued") for i in swept]
-            browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_api, cpu_seconds, start_streamlit, wait_http
+from browser import ARTIFACTS, browser_api, cpu_seconds, own_contexts, start_streamlit, wait_http
 
 pytestmark = pytest.mark.browser
 sync_api = browser_api()  # skips this module without Chromium (fails on CI)
@@ -70,7 +70,7 @@ def row(step: int) -> dict:
             "images_per_sec": 5000.0}
 
 
-def test_ten_sessions_watch_one_live_run(tmp_path):
+def test_ten_sessions_watch_one_live_run(tmp_path, chromium):
     from gan_core.config import TrainConfig
     from gan_core.runs.store import Store
 
@@ -87,8 +87,7 @@ def test_ten_sessions_watch_one_live_run(tmp_path):
     try:
         wait_http(url, proc)
         thread.start()
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with own_contexts(chromium) as browser:
             pages = []
             started = time.monotonic()
             # One session after another, each waiting until it shows the run (its step count and loss chart): ten
@@ -114,7 +113,6 @@ def test_ten_sessions_watch_one_live_run(tmp_path):
             exceptions = sum(pg.locator('[data-testid="stException"]').count() for pg in pages)
             ARTIFACTS.mkdir(exist_ok=True)
             pages[-1].screenshot(path=str(ARTIFACTS / "load-session-10.png"), full_page=True)
-            browser.close()
     finally:
         stop.set()
         os.killpg(proc.pid, signal.SIGTERM)
