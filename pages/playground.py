@@ -82,26 +82,38 @@ def _setup(caps: web.PlayCaps) -> PlayConfig:
     return PlayConfig(**values, points=tuple(st.session_state.get("pg_points", ())))
 
 
+def _undo_point() -> None:
+    st.session_state["pg_points"] = tuple(st.session_state.get("pg_points", ()))[:-1]
+
+
+def _clear_points() -> None:
+    st.session_state["pg_points"] = ()
+
+
 def place_points(cfg: PlayConfig) -> PlayConfig:
-    """The plot a visitor clicks to place real points (data 'clicks'), Undo and Clear; the setup with them."""
+    """The plot a visitor clicks to place real points (data 'clicks'), Undo and Clear; the setup with them.
+
+    Each click is read from the chart's state before it is drawn, then the chart gets a new key: a fresh chart's
+    selection is empty, so the next click is always new (on one chart every other click was lost, read as the
+    deselection of the last), and the point shows in the same rerun."""
+    n = st.session_state.setdefault("pg_place_n", 0)
+    event = st.session_state.get(f"pg_place_{n}")
+    picked = web.clicked_points(event["selection"]) if event else []
+    if picked:
+        n = st.session_state["pg_place_n"] = n + 1
+        cfg = with_points(cfg, cfg.points + tuple(picked))
+    st.session_state["pg_points"] = cfg.points
     left, right = st.columns([2, 1])
     with left:
-        event = st.plotly_chart(web.place_figure(cfg.points), on_select="rerun", selection_mode="points",
-                                key="pg_place", width="stretch")
-    picked = web.clicked_points(event.selection) if event else []
-    new = [p for p in picked if p not in st.session_state.get("pg_picked", [])]
-    st.session_state["pg_picked"] = picked
-    points = list(cfg.points) + new
+        st.plotly_chart(web.place_figure(cfg.points), on_select="rerun", selection_mode="points",
+                        key=f"pg_place_{n}", width="stretch", config={"displayModeBar": False})
     with right:
-        st.caption("Each point you place is a small Gaussian blob (σ 0.1), so the real density is known and D*'s "
-                   "closed form can be drawn. Until you place one, three points stand in.")
-        if st.button("Undo last point", disabled=not points, width="stretch"):
-            points = points[:-1]
-        if st.button("Clear points", disabled=not points, width="stretch"):
-            points = []
-        st.caption(f"{len(points)} point{'s' if len(points) != 1 else ''} placed.")
-    st.session_state["pg_points"] = tuple(with_points(cfg, tuple(points)).points)
-    return with_points(cfg, tuple(points))
+        st.caption("Click the plot to place a real point. Each point is a small Gaussian blob (σ 0.1), so the real "
+                   "density is known and D*'s closed form can be drawn. Until you place one, three points stand in.")
+        st.button("Undo last point", disabled=not cfg.points, width="stretch", on_click=_undo_point)
+        st.button("Clear points", disabled=not cfg.points, width="stretch", on_click=_clear_points)
+        st.caption(f"{len(cfg.points)} point{'s' if len(cfg.points) != 1 else ''} placed.")
+    return cfg
 
 
 def keep_in_link(cfg: PlayConfig) -> None:

@@ -228,19 +228,20 @@ def thinned(rows: Sequence[Mapping[str, float]], most: int) -> list[Mapping[str,
     return list(rows[len(rows) - 1::-every][::-1])
 
 
-def place_figure(points: Sequence[tuple[float, float]], bound: float = 2.0, height: int = 360) -> go.Figure:
+def place_figure(points: Sequence[tuple[float, float]], bound: float = 2.0, height: int = 440) -> go.Figure:
     """The plot a visitor clicks to place points: Streamlit reports clicks on points only, so an invisible grid of
-    PLACE_GRID² points (trace 0) catches each click at the grid point nearest it; the placed points are trace 1."""
+    PLACE_GRID² points (trace 0) catches each click at the grid point nearest it (markers smaller than the grid's
+    spacing: Plotly picks the first of the markers under the cursor, not the nearest); the placed points are trace 1."""
     ticks = torch.linspace(-bound * 0.95, bound * 0.95, PLACE_GRID)
     yy, xx = torch.meshgrid(ticks, ticks, indexing="ij")
     fig = go.Figure([go.Scatter(x=xx.flatten().tolist(), y=yy.flatten().tolist(), mode="markers", name="",
-                                marker=dict(size=9, opacity=0), hovertemplate="click to place (%{x:.2f}, %{y:.2f})"
+                                marker=dict(size=4, opacity=0), hovertemplate="click to place (%{x:.2f}, %{y:.2f})"
                                 "<extra></extra>", showlegend=False, unselected=dict(marker=dict(opacity=0)),
                                 selected=dict(marker=dict(opacity=0))),
                      go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="markers", name="your points",
-                                marker=dict(color=REAL_COLOR, size=10), hoverinfo="skip",
+                                marker=dict(color=REAL_COLOR, size=10), hoverinfo="skip", showlegend=False,
                                 unselected=dict(marker=dict(opacity=1)))])
-    fig.update_layout(clickmode="event+select", dragmode=False)
+    fig.update_layout(clickmode="event+select", dragmode=False)  # no legend: its band left a 230 px square
     return _square(fig, bound, height, "Click to place a point")
 
 
