@@ -24,6 +24,8 @@ DATASETS = ("ring", "grid", "moons", "spiral", "line", "clicks")
 BOUNDS = {"ring": 1.6, "grid": 5.5}  # half the side of the square shown; the others fit in ±2
 CLICK_SIGMA = 0.1        # a clicked point is a Gaussian of this σ, so the clicked data's density is known
 MAX_CLICKS = 40
+MAX_PARAM_CHARS = 40     # a link's value of one setting is refused unread when longer (the longest good one: 12)
+MAX_POINTS_CHARS = MAX_CLICKS * 12  # "-1.95,-1.95;" for each of the most points a link may place
 DEFAULT_CLICKS = ((-1.0, -0.6), (1.0, -0.6), (0.0, 1.0))  # shown until the visitor places points of their own
 SHOWN = 512              # real and generated points drawn, and the samples the estimates read
 HISTORY = 600            # metric records kept (the oldest dropped)
@@ -101,7 +103,11 @@ def from_query(params: Mapping[str, str]) -> tuple[PlayConfig, list[str]]:
     for f in fields(PlayConfig):
         if f.name not in params:
             continue
-        raw = params[f.name]
+        raw, most = params[f.name], MAX_POINTS_CHARS if f.name == "points" else MAX_PARAM_CHARS
+        if len(raw) > most:  # refused unread: a 100,000-digit seed is not parsed, nor echoed back
+            refused.append(f"The link's {f.name} is refused ({len(raw):,} characters, more than the {most} it may "
+                           f"have); using the default {to_query(defaults).get(f.name, 'none')!r}.")
+            continue
         try:
             value = _parse_points(raw) if f.name == "points" else _coerce(f, raw)
             if f.metadata:

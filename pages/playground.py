@@ -129,7 +129,7 @@ def keep_in_link(cfg: PlayConfig) -> None:
     refused, for_cfg = st.session_state.get(REFUSED, ([], None))
     if refused and for_cfg == cfg:
         for message in refused:
-            st.error(message, icon=":material/link_off:")
+            st.error(web.plain(message), icon=":material/link_off:")
 
 
 def game(cfg: PlayConfig) -> Playground:

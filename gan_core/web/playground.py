@@ -251,6 +251,15 @@ def clicked_points(selection: Mapping[str, Any]) -> list[tuple[float, float]]:
             if p.get("curve_number", 0) == 0 and "x" in p and "y" in p]
 
 
+MARKDOWN_SPECIALS = set("\\`*_{}[]()<>#+-.!|~:$=")
+
+
+def plain(text: str) -> str:
+    """`text` with every Markdown-special character escaped, so a link's value shown in an alert is read as typed:
+    `__import__` is not bold, `[x](http://…)` is no link, `:red[x]` no colour."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in text)
+
+
 def query_differs(query: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
     """Whether the page's query parameters of the setup differ from `wanted` (other pages' parameters aside)."""
     names = {f.name for f in fields(PlayConfig)}
