@@ -4,6 +4,7 @@ learns to tell them apart, in this session: nothing is queued, and nothing runs 
 Laid out by `main`: the setup (kept in the link), the points a visitor places, the controls, then a fragment that
 advances the game a bounded number of steps each tick while playing and redraws the views.
 """
+import math
 import time
 import uuid
 from dataclasses import fields, replace
@@ -109,7 +110,8 @@ def place_points(cfg: PlayConfig) -> PlayConfig:
                         key=f"pg_place_{n}", width="stretch", config={"displayModeBar": False})
     with right:
         st.caption("Click the plot to place a real point. Each point is a small Gaussian blob (σ 0.1), so the real "
-                   "density is known and D*'s closed form can be drawn. Until you place one, three points stand in.")
+                   "density is known and D*'s closed form can be drawn. Until you place one, the three faint points "
+                   "stand in.")
         st.button("Undo last point", disabled=not cfg.points, width="stretch", on_click=_undo_point)
         st.button("Clear points", disabled=not cfg.points, width="stretch", on_click=_clear_points)
         st.caption(f"{len(cfg.points)} point{'s' if len(cfg.points) != 1 else ''} placed.")
@@ -213,7 +215,9 @@ def status(pg: Playground) -> None:
         st.caption(f"The mode-collapse benchmark (PacGAN): a mode is captured when at least one of 2,500 generated "
                    f"points lands within 3σ of it (σ is {pg.data.benchmark.sigma:g} here, so very near); high "
                    "quality is the share that land that near any mode; reverse KL is 0 when every mode gets its "
-                   f"fair share. Updated every {web.ESTIMATE_S:.0f} seconds while playing.")
+                   f"fair share. Updated every {web.ESTIMATE_S:.0f} seconds while playing."
+                   + ("" if math.isfinite(last["reverse_kl"]) else " No high-quality sample yet: no generated point "
+                      "is that near a mode, so there is no share of modes for reverse KL to compare."))
 
 
 def plane_views(pg: Playground, show: list[str]) -> None:

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..playground import PlaneView, PlayConfig
+from ..playground import DEFAULT_CLICKS, PlaneView, PlayConfig
 from ..runs.settings import env_number
 from .charts import D_COLOR, G_COLOR, LEGEND_BELOW
 
@@ -91,9 +91,9 @@ def speed_text(marks: Sequence[tuple[float, int]], playing: bool) -> str:
 
 
 def kl_text(kl: float) -> tuple[str, str | None]:
-    """Reverse KL as shown, and a note under it: two decimals, or a dash and what an infinite one means (no sample
-    is near any mode yet, so there is no histogram of modes to compare)."""
-    return (f"{kl:.2f}", None) if math.isfinite(kl) else ("—", "no high-quality sample yet")
+    """Reverse KL as shown, and a note under it: two decimals, or a dash and "none yet" for an infinite one (no
+    sample is near any mode yet, so there is no histogram of modes to compare; the page's caption says so)."""
+    return (f"{kl:.2f}", None) if math.isfinite(kl) else ("—", "none yet")
 
 
 class PlaySlots:
@@ -228,19 +228,23 @@ def thinned(rows: Sequence[Mapping[str, float]], most: int) -> list[Mapping[str,
     return list(rows[len(rows) - 1::-every][::-1])
 
 
-def place_figure(points: Sequence[tuple[float, float]], bound: float = 2.0, height: int = 440) -> go.Figure:
+def place_figure(points: Sequence[tuple[float, float]], bound: float = 2.0, height: int = 440,
+                 stand_in: Sequence[tuple[float, float]] = DEFAULT_CLICKS) -> go.Figure:
     """The plot a visitor clicks to place points: Streamlit reports clicks on points only, so an invisible grid of
     PLACE_GRID² points (trace 0) catches each click at the grid point nearest it (markers smaller than the grid's
-    spacing: Plotly picks the first of the markers under the cursor, not the nearest); the placed points are trace 1."""
+    spacing: Plotly picks the first of the markers under the cursor, not the nearest); the placed points are trace 1,
+    or, faint, the `stand_in` points the data uses until there are any."""
+    shown = points or stand_in
     ticks = torch.linspace(-bound * 0.95, bound * 0.95, PLACE_GRID)
     yy, xx = torch.meshgrid(ticks, ticks, indexing="ij")
     fig = go.Figure([go.Scatter(x=xx.flatten().tolist(), y=yy.flatten().tolist(), mode="markers", name="",
                                 marker=dict(size=4, opacity=0), hovertemplate="click to place (%{x:.2f}, %{y:.2f})"
                                 "<extra></extra>", showlegend=False, unselected=dict(marker=dict(opacity=0)),
                                 selected=dict(marker=dict(opacity=0))),
-                     go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="markers", name="your points",
-                                marker=dict(color=REAL_COLOR, size=10), hoverinfo="skip", showlegend=False,
-                                unselected=dict(marker=dict(opacity=1)))])
+                     go.Scatter(x=[p[0] for p in shown], y=[p[1] for p in shown], mode="markers",
+                                name="your points" if points else "stand-in points", hoverinfo="skip", showlegend=False,
+                                marker=dict(color=REAL_COLOR, size=10, opacity=1 if points else 0.3),
+                                unselected=dict(marker=dict(opacity=1 if points else 0.3)))])
     fig.update_layout(clickmode="event+select", dragmode=False)  # no legend: its band left a 230 px square
     return _square(fig, bound, height, "Click to place a point")
 

@@ -153,9 +153,18 @@ def test_the_speed_is_steps_over_wall_time_and_reverse_kl_is_never_inf():
     assert web.speed_text([(10.0, 5), (11.0, 25), (12.0, 45)], playing=True) == "20 steps/s"
     marks = [(float(t), t * 10) for t in range(20)]
     assert web.recent(marks, 5.0) == marks[13:]  # the last 5 s, and the mark just before them
-    assert web.kl_text(math.inf) == ("—", "no high-quality sample yet") and web.kl_text(0.456) == ("0.46", None)
+    assert web.kl_text(math.inf) == ("—", "none yet") and web.kl_text(0.456) == ("0.46", None)
     assert web.step_budget(0.0) == web.STEP_BUDGET_S and web.step_budget(0.4) == 0.4
     assert web.step_budget(9.0) == web.MAX_STEP_BUDGET_S
     rows = [{"step": float(i)} for i in range(1000)]
     drawn = web.thinned(rows, 300)
     assert len(drawn) <= 300 and drawn[-1] is rows[-1] and web.thinned(rows[:5], 300) == rows[:5]
+
+
+def test_reverse_kl_before_any_high_quality_sample_reads_in_words(home):
+    at = app("pages/playground.py", query={"data": "ring", **SMALL})
+    at.button(key="pg_step_both").click().run()  # one step: no generated point is within 3σ (0.03) of a mode yet
+    kl = next(m for m in at.metric if m.label == "Reverse KL")
+    assert (kl.value, kl.delta) == ("—", "none yet") and metric(at, "High quality") == "0.0%"
+    assert any("No high-quality sample yet" in c.value for c in at.caption)
+    assert all("inf" not in str(m.value) for m in at.metric)
