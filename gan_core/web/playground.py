@@ -196,7 +196,7 @@ def d_star_figure(view: PlaneView, height: int = 480) -> go.Figure:
 
 HISTORY_PANELS = (("Losses", (("d_loss", "D loss", D_COLOR), ("g_loss", "G loss", G_COLOR))),
                   ("D's mean output", (("d_real", "D(x)", REAL_COLOR), ("d_fake", "D(G(z))", FAKE_COLOR))),
-                  ("Distance to the data", (("js", "JS (nats)", "#d97706"), ("emd", "EMD", "#e11d48"))))
+                  ("Distance to the data", (("js", "JS (nats)", "#ca8a04"), ("emd", "EMD", "#e11d48"))))
 HISTORY_DRAWN = 300  # records drawn at most: thinned evenly (the newest kept), so a long game redraws as fast
 
 
