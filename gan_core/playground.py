@@ -24,10 +24,13 @@ DATASETS = ("ring", "grid", "moons", "spiral", "line", "clicks")
 BOUNDS = {"ring": 1.6, "grid": 5.5}  # half the side of the square shown; the others fit in ±2
 CLICK_SIGMA = 0.1        # a clicked point is a Gaussian of this σ, so the clicked data's density is known
 MAX_CLICKS = 40
+MAX_PARAM_CHARS = 40     # a link's value of one setting is refused unread when longer (the longest good one: 12)
+MAX_POINTS_CHARS = MAX_CLICKS * 12  # "-1.95,-1.95;" for each of the most points a link may place
 DEFAULT_CLICKS = ((-1.0, -0.6), (1.0, -0.6), (0.0, 1.0))  # shown until the visitor places points of their own
 SHOWN = 512              # real and generated points drawn, and the samples the estimates read
 HISTORY = 600            # metric records kept (the oldest dropped)
 PROBABILITY_LOSSES = ("non_saturating", "minimax")  # D's output is a probability: sigmoid of the logit
+NEGLIGIBLE = 0.01        # the D* view shows ½ where p_data + p_g is under this share of a uniform density
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,11 @@ def from_query(params: Mapping[str, str]) -> tuple[PlayConfig, list[str]]:
     for f in fields(PlayConfig):
         if f.name not in params:
             continue
-        raw = params[f.name]
+        raw, most = params[f.name], MAX_POINTS_CHARS if f.name == "points" else MAX_PARAM_CHARS
+        if len(raw) > most:  # refused unread: a 100,000-digit seed is not parsed, nor echoed back
+            refused.append(f"The link's {f.name} is refused ({len(raw):,} characters, more than the {most} it may "
+                           f"have); using the default {to_query(defaults).get(f.name, 'none')!r}.")
+            continue
         try:
             value = _parse_points(raw) if f.name == "points" else _coerce(f, raw)
             if f.metadata:
@@ -131,6 +138,7 @@ class PlaneData:
     log_density: Callable[[torch.Tensor], torch.Tensor] | None
     bound: float
     benchmark: Mixture | None = None
+    mixture: Mixture | None = None  # the Gaussian mixture it is (ring, grid, clicks), whose σ the view may widen
 
 
 def mixture_log_density(means: torch.Tensor, sigma: float, x: torch.Tensor) -> torch.Tensor:
@@ -143,7 +151,7 @@ def mixture_log_density(means: torch.Tensor, sigma: float, x: torch.Tensor) -> t
 def _mixture_data(m: Mixture, bound: float, benchmark: bool = True) -> PlaneData:
     means = torch.tensor(m.means)                                                       # (K, 2)
     return PlaneData(m.name, m.sample, lambda x: mixture_log_density(means, m.sigma, x), bound,
-                     m if benchmark else None)
+                     m if benchmark else None, m)
 
 
 def _moons(n: int, g: torch.Generator) -> torch.Tensor:
@@ -335,19 +343,29 @@ class Playground:
         self.speed = done / elapsed if elapsed > 0 else 0.0
         return done
 
-    def record(self) -> dict[str, float]:
-        """The numbers now (losses, D's means, JS and EMD estimates, the benchmark's on ring and grid), kept in
-        `history` (the newest HISTORY)."""
+    def record(self, estimates: bool = True) -> dict[str, float]:
+        """The numbers now (losses, D's means; with `estimates` also JS and EMD estimates and the benchmark's on ring
+        and grid, the costly part), kept in `history` (the newest HISTORY)."""
+        row = {"step": float(self.steps), **self.last}
+        if estimates:
+            row.update(self.estimates())
+        self.history = [*self.history[-(HISTORY - 1):], row]
+        return row
+
+    def estimates(self) -> dict[str, float]:
+        """JS and EMD estimates from fresh samples, and the benchmark's three numbers on ring and grid."""
         with torch.no_grad():
             fake = self.g(torch.randn(SHOWN, self.cfg.noise_dim, generator=self.rng))      # (SHOWN, 2)
             real = self.data.sample(SHOWN, self.rng)
-        row = {"step": float(self.steps), **self.last, "js": js_estimate(real, fake),
-               "emd": emd(real[:256], fake[:256])}
+        row = {"js": js_estimate(real, fake), "emd": emd(real[:256], fake[:256])}
         if self.data.benchmark is not None:
             s = self.score()
             row.update(modes=float(s.modes), high_quality=s.high_quality, reverse_kl=s.reverse_kl)
-        self.history = [*self.history[-(HISTORY - 1):], row]
         return row
+
+    def latest(self, key: str) -> dict[str, float]:
+        """The newest history row that has `key` (an estimate is not made every record), or {}."""
+        return next((r for r in reversed(self.history) if key in r), {})
 
     @torch.no_grad()
     def score(self) -> ModeScore:
@@ -357,8 +375,9 @@ class Playground:
         z = torch.randn(2500, self.cfg.noise_dim, generator=torch.Generator().manual_seed(2333))
         return score(self.g(z), self.data.benchmark)
 
-    def view(self, resolution: int = 48) -> PlaneView:
-        """What the views draw now; D* from the real density and a kernel density of the shown generated points."""
+    def view(self, resolution: int = 48, with_star: bool = True) -> PlaneView:
+        """What the views draw now; D* (the costly part, skipped without `with_star`) from the real density and a
+        kernel density of the shown generated points."""
         b = self.data.bound
         xs = torch.linspace(-b, b, resolution)                                           # (R,)
         yy, xx = torch.meshgrid(xs, xs, indexing="ij")
@@ -371,14 +390,27 @@ class Playground:
                 fake = self.g(self.shown_z)                                              # (SHOWN, 2)
                 manifold = self.g(noise_lines(self.cfg.noise_dim).reshape(-1, self.cfg.noise_dim))
             star = None
-            if self.data.log_density is not None:
-                log_g = kde_log_density(fake, plane, bandwidth(fake))
-                star = d_star(self.data.log_density(plane), log_g).reshape(resolution, resolution)
+            if with_star and self.data.log_density is not None:
+                star = self.star_on(plane, fake, cell=float(xs[1] - xs[0])).reshape(resolution, resolution)
             push = self.push(fake)
         finally:
             self.d.train()
         return PlaneView(b, xs, d_grid.reshape(resolution, resolution), star, self.shown_real, fake, push,
                          manifold.reshape(-1, noise_lines(self.cfg.noise_dim).shape[1], 2))
+
+    def star_on(self, plane: torch.Tensor, fake: torch.Tensor, cell: float) -> torch.Tensor:
+        """D* at points plane (N, 2) as a heatmap of `cell` spacing can show it: a mixture's modes widened to σ of at
+        least half a cell (the ring's σ 0.01 would fall between the cells), and ½ where neither density reaches
+        NEGLIGIBLE of the uniform density over the square (there D* is a ratio of two vanishing numbers)."""
+        m = self.data.mixture
+        if m is not None:
+            log_p = mixture_log_density(torch.tensor(m.means), max(m.sigma, cell / 2), plane)
+        else:
+            assert self.data.log_density is not None
+            log_p = self.data.log_density(plane)
+        log_g = kde_log_density(fake, plane, bandwidth(fake))                            # (N,)
+        floor = math.log(NEGLIGIBLE / (2 * self.data.bound) ** 2)
+        return torch.where(torch.logaddexp(log_p, log_g) < floor, 0.5, d_star(log_p, log_g))
 
     def push(self, fake: torch.Tensor) -> torch.Tensor:
         """Minus the gradient of G's loss with respect to each generated point (N, 2): where G is told to move it."""

@@ -4,9 +4,10 @@ learns to tell them apart, in this session: nothing is queued, and nothing runs 
 Laid out by `main`: the setup (kept in the link), the points a visitor places, the controls, then a fragment that
 advances the game a bounded number of steps each tick while playing and redraws the views.
 """
+import math
 import time
 import uuid
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import streamlit as st
 
@@ -37,8 +38,24 @@ def link_setup(caps: web.PlayCaps) -> None:
     st.session_state["pg_points"] = cfg.points
 
 
+# Below NARROW px (800 px with the sidebar open leaves ~470 px) the setup's rows of four wrap into two rows of two and
+# the plane and D* stack, each full width: side by side, each was a 130 px square with its labels crowded.
+NARROW = 1000
+LAYOUT_CSS = f"""<style>@media (max-width: {NARROW}px) {{
+  .st-key-pg_setup [data-testid="stHorizontalBlock"], .st-key-pg_views [data-testid="stHorizontalBlock"] {{
+    flex-wrap: wrap; }}
+  .st-key-pg_setup [data-testid="stColumn"] {{ min-width: calc(50% - 1rem); flex: 1 1 calc(50% - 1rem); }}
+  .st-key-pg_views [data-testid="stColumn"] {{ min-width: 100%; flex: 1 1 100%; }}
+}}</style>"""
+
+
 def setup(caps: web.PlayCaps) -> PlayConfig:
     """The setup's widgets; the PlayConfig they make."""
+    with st.container(key="pg_setup"):
+        return _setup(caps)
+
+
+def _setup(caps: web.PlayCaps) -> PlayConfig:
     c = st.columns(4)
     c[0].selectbox("Data", DATASETS, key="pg.data", help="The real distribution G must learn to draw.")
     c[1].radio("Noise dimensions", (1, 2), key="pg.noise_dim", horizontal=True,
@@ -66,26 +83,39 @@ def setup(caps: web.PlayCaps) -> PlayConfig:
     return PlayConfig(**values, points=tuple(st.session_state.get("pg_points", ())))
 
 
+def _undo_point() -> None:
+    st.session_state["pg_points"] = tuple(st.session_state.get("pg_points", ()))[:-1]
+
+
+def _clear_points() -> None:
+    st.session_state["pg_points"] = ()
+
+
 def place_points(cfg: PlayConfig) -> PlayConfig:
-    """The plot a visitor clicks to place real points (data 'clicks'), Undo and Clear; the setup with them."""
+    """The plot a visitor clicks to place real points (data 'clicks'), Undo and Clear; the setup with them.
+
+    Each click is read from the chart's state before it is drawn, then the chart gets a new key: a fresh chart's
+    selection is empty, so the next click is always new (on one chart every other click was lost, read as the
+    deselection of the last), and the point shows in the same rerun."""
+    n = st.session_state.setdefault("pg_place_n", 0)
+    event = st.session_state.get(f"pg_place_{n}")
+    picked = web.clicked_points(event["selection"]) if event else []
+    if picked:
+        n = st.session_state["pg_place_n"] = n + 1
+        cfg = with_points(cfg, cfg.points + tuple(picked))
+    st.session_state["pg_points"] = cfg.points
     left, right = st.columns([2, 1])
     with left:
-        event = st.plotly_chart(web.place_figure(cfg.points), on_select="rerun", selection_mode="points",
-                                key="pg_place", width="stretch")
-    picked = web.clicked_points(event.selection) if event else []
-    new = [p for p in picked if p not in st.session_state.get("pg_picked", [])]
-    st.session_state["pg_picked"] = picked
-    points = list(cfg.points) + new
+        st.plotly_chart(web.place_figure(cfg.points), on_select="rerun", selection_mode="points",
+                        key=f"pg_place_{n}", width="stretch", config={"displayModeBar": False})
     with right:
-        st.caption("Each point you place is a small Gaussian blob (σ 0.1), so the real density is known and D*'s "
-                   "closed form can be drawn. Until you place one, three points stand in.")
-        if st.button("Undo last point", disabled=not points, width="stretch"):
-            points = points[:-1]
-        if st.button("Clear points", disabled=not points, width="stretch"):
-            points = []
-        st.caption(f"{len(points)} point{'s' if len(points) != 1 else ''} placed.")
-    st.session_state["pg_points"] = tuple(with_points(cfg, tuple(points)).points)
-    return with_points(cfg, tuple(points))
+        st.caption("Click the plot to place a real point. Each point is a small Gaussian blob (σ 0.1), so the real "
+                   "density is known and D*'s closed form can be drawn. Until you place one, the three faint points "
+                   "stand in.")
+        st.button("Undo last point", disabled=not cfg.points, width="stretch", on_click=_undo_point)
+        st.button("Clear points", disabled=not cfg.points, width="stretch", on_click=_clear_points)
+        st.caption(f"{len(cfg.points)} point{'s' if len(cfg.points) != 1 else ''} placed.")
+    return cfg
 
 
 def keep_in_link(cfg: PlayConfig) -> None:
@@ -101,7 +131,7 @@ def keep_in_link(cfg: PlayConfig) -> None:
     refused, for_cfg = st.session_state.get(REFUSED, ([], None))
     if refused and for_cfg == cfg:
         for message in refused:
-            st.error(message, icon=":material/link_off:")
+            st.error(web.plain(message), icon=":material/link_off:")
 
 
 def game(cfg: PlayConfig) -> Playground:
@@ -118,6 +148,7 @@ def _reset() -> None:
 
 
 def _toggled() -> None:
+    st.session_state["pg_marks"] = []  # the speed is measured afresh over each stretch of playing
     if not st.session_state[PLAYING]:
         web.SLOTS.release(st.session_state["pg_session"])
 
@@ -144,44 +175,60 @@ def controls() -> None:
 
 
 def tick(caps: web.PlayCaps) -> None:
-    """While playing: a bounded number of steps within this tick's time, if this session holds a playing slot."""
+    """While playing: a bounded number of steps within this tick's time, if this session holds a playing slot; the
+    costly estimates (JS, EMD, the benchmark, D*) only every web.ESTIMATE_S seconds."""
     pg: Playground = st.session_state[STATE]
+    st.session_state["pg_fresh"] = True  # paused: every view is of this moment
     if not st.session_state.get(PLAYING):
-        st.session_state["pg_rate"] = 0.0
         return
     if not web.SLOTS.hold(st.session_state["pg_session"], caps.sessions):
         st.warning(f"{caps.sessions} sessions are playing on this server now, this demo's limit: yours waits for a "
                    "free slot (Step still works).", icon=":material/hourglass_top:")
         return
-    last_t, last_steps = st.session_state.get("pg_last", (time.monotonic(), pg.steps))
-    pg.advance(web.steps_per_tick(caps), web.STEP_BUDGET_S)
-    pg.record()
+    # Stepping gets at least as long as the last redraw took, so a slow host still spends half its time training.
+    pg.advance(web.steps_per_tick(caps), web.step_budget(st.session_state.get("pg_draw_s", 0.0)))
     now = time.monotonic()
-    if now - last_t < 5 * web.TICK_S and now > last_t:  # a rate between two ticks of one stretch of playing
-        st.session_state["pg_rate"] = (pg.steps - last_steps) / (now - last_t)
-    st.session_state["pg_last"] = (now, pg.steps)
+    fresh = now - st.session_state.get("pg_estimated", 0.0) >= web.ESTIMATE_S
+    pg.record(estimates=fresh)
+    if fresh:
+        st.session_state["pg_estimated"] = now
+    st.session_state["pg_fresh"] = fresh
+    marks = [*st.session_state.get("pg_marks", []), (now, pg.steps)]
+    st.session_state["pg_marks"] = web.recent(marks, web.SPEED_WINDOW_S)
 
 
 def status(pg: Playground) -> None:
     """The step counts, the speed, and the toy benchmark's numbers on ring and grid."""
-    last = pg.history[-1] if pg.history else {}
     c = [*st.columns(3), *st.columns(3)]  # two rows of three: six in a row were cut to "5…" at 800 px
     c[0].metric("Step", pg.steps)
     c[1].metric("D / G updates", f"{pg.d_updates} / {pg.g_updates}")
-    c[2].metric("Speed", f"{st.session_state.get('pg_rate', 0.0):.0f} steps/s")
-    if pg.data.benchmark is not None and "modes" in last:
+    c[2].metric("Speed", web.speed_text(st.session_state.get("pg_marks", []), bool(st.session_state.get(PLAYING))),
+                help="Steps of the game per second of wall time while playing, drawing included, over the last "
+                     f"{web.SPEED_WINDOW_S:.0f} seconds.")
+    last = pg.latest("modes")
+    if pg.data.benchmark is not None and last:
         c[3].metric("Modes captured", f"{last['modes']:.0f} of {len(pg.data.benchmark.means)}")
-        c[4].metric("High quality", f"{last['high_quality']:.0%}")
-        c[5].metric("Reverse KL", f"{last['reverse_kl']:.2f}")
-        st.caption("The mode-collapse benchmark (PacGAN): a mode is captured when some of 2,500 generated points "
-                   "land within 3σ of it; high quality is the share that land near any mode; reverse KL is 0 when "
-                   "every mode gets its fair share.")
+        c[4].metric("High quality", f"{last['high_quality']:.1%}")
+        kl, note = web.kl_text(last["reverse_kl"])
+        c[5].metric("Reverse KL", kl, note, delta_color="off", delta_arrow="off",
+                    help="Needs at least one high-quality sample: before that there is no mode histogram to compare.")
+        st.caption(f"The mode-collapse benchmark (PacGAN): a mode is captured when at least one of 2,500 generated "
+                   f"points lands within 3σ of it (σ is {pg.data.benchmark.sigma:g} here, so very near); high "
+                   "quality is the share that land that near any mode; reverse KL is 0 when every mode gets its "
+                   f"fair share. Updated every {web.ESTIMATE_S:.0f} seconds while playing."
+                   + ("" if math.isfinite(last["reverse_kl"]) else " No high-quality sample yet: no generated point "
+                      "is that near a mode, so there is no share of modes for reverse KL to compare."))
 
 
 def plane_views(pg: Playground, show: list[str]) -> None:
     """The plane with D's heatmap, and D*'s closed form beside it where the real density is known."""
-    view = pg.view()
-    left, right = st.columns(2)
+    view = pg.view(with_star=bool(st.session_state.get("pg_fresh", True)))
+    kept = st.session_state.get("pg_star")
+    if view.d_star_grid is not None or kept is None or kept[0] is not pg:
+        st.session_state["pg_star"] = (pg, view.d_star_grid)
+    else:  # between estimates: the last D*, computed at most ESTIMATE_S ago
+        view = replace(view, d_star_grid=kept[1])
+    left, right = st.container(key="pg_views").columns(2)
     with left:
         st.plotly_chart(web.plane_figure(view, show), width="stretch", key="pg_plane")
         st.caption("Green dots are real data, purple dots are what G draws now. The background is D's verdict: green "
@@ -194,7 +241,9 @@ def plane_views(pg: Playground, show: list[str]) -> None:
         else:
             st.plotly_chart(web.d_star_figure(view), width="stretch", key="pg_dstar")
             st.caption("The best D possible against today's G: the real density over the real plus G's (estimated by "
-                       "smoothing its points). When G draws exactly like the data, it is ½, grey, everywhere.")
+                       "smoothing its points). Green: only real points fall here; purple: only G's; grey: both "
+                       "equally, or neither (far from all points). When G draws exactly like the data, it is ½, grey, "
+                       "everywhere. Modes narrower than a cell are drawn one cell wide.")
 
 
 def numbers(pg: Playground) -> None:
@@ -212,15 +261,18 @@ def numbers(pg: Playground) -> None:
 def live(caps: web.PlayCaps, show: list[str]) -> None:
     """One tick: step if playing, then redraw the numbers and views."""
     tick(caps)
+    start = time.monotonic()
     pg = st.session_state[STATE]
     status(pg)
     plane_views(pg, show)
     numbers(pg)
+    st.session_state["pg_draw_s"] = time.monotonic() - start
 
 
 def main() -> None:
     """Setup (from the link), points, controls, then the live views."""
     ui.bootstrap()
+    st.html(LAYOUT_CSS)
     st.title("Playground")
     st.caption("The GAN game on a plane: G turns random noise into 2-D points, D learns to tell them from real "
                "ones, and each improves against the other. Runs in this browser tab; nothing is queued.")

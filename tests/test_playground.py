@@ -214,3 +214,41 @@ def test_clicked_points_are_rounded_and_bounded():
     data = plane_data(cfg)
     assert data.log_density is not None
     assert float(data.log_density(torch.tensor([[0.12, -1.0]]))) > float(data.log_density(torch.tensor([[1.0, 1.0]])))
+
+
+def test_a_long_value_is_refused_unread():
+    cfg, refused = from_query({"seed": "9" * 100_000, "points": "1,1;" * 200, "lr_g": "0.0001"})
+    assert refused == ["The link's seed is refused (100,000 characters, more than the 40 it may have); using the "
+                       "default '0'.",
+                       "The link's points is refused (800 characters, more than the 480 it may have); using the "
+                       "default 'none'."]
+    assert cfg.lr_g == 1e-4 and cfg.seed == 0 and cfg.points == ()
+    longest = to_query(PlayConfig(data="clicks", points=tuple((-1.95, -1.95) for _ in range(MAX_CLICKS))))
+    assert from_query(longest)[1] == []  # the most points a link may place still fit
+
+
+def test_the_costly_estimates_come_only_when_asked_and_the_latest_is_found():
+    pg = Playground(PlayConfig(data="ring", batch=32, g_width=8, d_width=8))
+    pg.step()
+    first = pg.record()
+    pg.step()
+    cheap = pg.record(estimates=False)
+    assert "js" in first and "modes" in first and not {"js", "emd", "modes"} & cheap.keys() and "d_loss" in cheap
+    assert pg.latest("modes") is first and pg.latest("d_loss") is cheap and pg.latest("nothing") == {}
+    assert pg.view(with_star=False).d_star_grid is None and pg.view(resolution=8).d_star_grid is not None
+
+
+def test_d_star_is_grey_where_neither_density_reaches_and_the_ring_modes_show():
+    """The ring's σ 0.01 is a seventh of a 48-cell heatmap's cell: D* shows each mode at least half a cell wide, and
+    ½ far from every real and generated point rather than the sign of a ratio of two vanishing densities."""
+    pg = Playground(PlayConfig(data="ring"))
+    v = pg.view(resolution=48)
+    assert v.d_star_grid is not None
+    far = v.d_star_grid[0, 0]  # the corner (-1.6, -1.6): 0.6 from the ring, far from G's points at the start
+    assert float(far) == 0.5
+    cell = float(v.xs[1] - v.xs[0])
+    modes = torch.tensor(plane_data(pg.cfg).benchmark.means)                                   # (8, 2)
+    yy, xx = torch.meshgrid(v.xs, v.xs, indexing="ij")
+    near = torch.cdist(torch.stack([xx.flatten(), yy.flatten()], 1), modes).min(1).values < cell  # (R²,)
+    assert float(v.d_star_grid.flatten()[near].max()) > 0.9  # every mode shows green on some cell near it
+    assert (v.d_star_grid.flatten()[near] > 0.9).sum() >= 8

@@ -2,6 +2,9 @@
 lives in the link both ways, a bad link is refused in words, and the demo's caps are applied and said."""
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 import torch
 from conftest import sqlite_only
@@ -21,6 +24,11 @@ def one_thread():
     torch.set_num_threads(1)  # as ui.frame does; AppTest may run the page before it
     yield
     torch.set_num_threads(before)
+
+
+def read(markdown: str) -> str:
+    """An alert's Markdown source as the visitor reads it: the page escapes what a link put in it."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def metric(at, label: str) -> str:
@@ -89,14 +97,25 @@ def test_clicked_points_are_in_the_link(home):
     ({"lr_g": "fast"}, ["lr_g='fast'", "expected a number", "default '0.001'"], "0.001"),
     ({"data": "circle"}, ["data='circle'", "ring, grid, moons, spiral, line, clicks"], "ring"),
     ({"g_layers": "99"}, ["g_layers='99'", "allowed 1 to 4"], "2"),
+    ({"lr_d": "nan"}, ["lr_d='nan'", "expected a number"], "0.001"),
+    ({"g_width": "100000"}, ["g_width='100000'", "allowed 2 to 128"], "32"),
+    ({"points": "garbage;1,2,3"}, ["'garbage' is not a point x,y"], None),
+    ({"lr_g": "9" * 100_000}, ["lr_g is refused (100,000 characters, more than the 40"], "0.001"),
+    # Shown as typed, not as Markdown: no link, no bold, no colour.
+    ({"loss": "[x](http://e.com):red[y]__b__"}, ["loss='[x](http://e.com):red[y]__b__'"], "non_saturating"),
 ])
 def test_a_bad_link_is_refused_in_words_and_the_defaults_used(home, query, words, default):
     at = app("pages/playground.py", query={**query, "seed": "5"})
     assert not at.exception
-    errors = [e.value for e in at.error]
+    sources = [e.value for e in at.error]
+    errors = [read(e) for e in sources]
     assert len(errors) == 1 and all(w in errors[0] for w in words), errors
+    assert len(errors[0]) < 300 and "](" not in sources[0] and "__" not in sources[0]
     name = next(iter(query))
-    assert at.query_params[name] in (default, [default])  # the link now says what is used
+    if default is None:
+        assert name not in at.query_params  # no points: the link drops them
+    else:
+        assert at.query_params[name] in (default, [default])  # the link now says what is used
     assert at.number_input(key="pg.seed").value == 5  # the good parameters are kept
 
 
@@ -108,7 +127,7 @@ def test_demo_mode_caps_the_nets_the_speed_and_the_sessions_and_says_so(home, mo
                                                                                if k != "g_width"}})
     text = page_text(at)
     assert "Public demo: at most 100 steps a second, networks of at most 2 layers of 32 units, and 1 sessions" in text
-    errors = [e.value for e in at.error]
+    errors = [read(e.value) for e in at.error]
     assert any("g_width 128 is over this demo's limit; using 32" in e for e in errors), errors
     assert at.number_input(key="pg.g_width").value == 32 and at.number_input(key="pg.d_layers").value == 2
     web.SLOTS.hold("someone else", limit=1)  # another visitor is playing
@@ -126,3 +145,26 @@ def test_play_slots_expire_when_a_session_stops_ticking():
     assert slots.hold("a", limit=1, now=2.0)  # the holder renews its slot each tick
     assert not slots.hold("b", limit=1, now=4.5) and slots.hold("b", limit=1, now=5.5)  # a closed tab's slot frees
     assert slots.playing(now=5.5) == 1 and slots.hold("c", limit=0, now=5.5)  # 0: no limit
+
+
+def test_the_speed_is_steps_over_wall_time_and_reverse_kl_is_never_inf():
+    assert web.speed_text([], playing=False) == "paused"
+    assert web.speed_text([(10.0, 5)], playing=True) == "measuring…"
+    assert web.speed_text([(10.0, 5), (11.0, 25), (12.0, 45)], playing=True) == "20 steps/s"
+    marks = [(float(t), t * 10) for t in range(20)]
+    assert web.recent(marks, 5.0) == marks[13:]  # the last 5 s, and the mark just before them
+    assert web.kl_text(math.inf) == ("—", "none yet") and web.kl_text(0.456) == ("0.46", None)
+    assert web.step_budget(0.0) == web.STEP_BUDGET_S and web.step_budget(0.4) == 0.4
+    assert web.step_budget(9.0) == web.MAX_STEP_BUDGET_S
+    rows = [{"step": float(i)} for i in range(1000)]
+    drawn = web.thinned(rows, 300)
+    assert len(drawn) <= 300 and drawn[-1] is rows[-1] and web.thinned(rows[:5], 300) == rows[:5]
+
+
+def test_reverse_kl_before_any_high_quality_sample_reads_in_words(home):
+    at = app("pages/playground.py", query={"data": "ring", **SMALL})
+    at.button(key="pg_step_both").click().run()  # one step: no generated point is within 3σ (0.03) of a mode yet
+    kl = next(m for m in at.metric if m.label == "Reverse KL")
+    assert (kl.value, kl.delta) == ("—", "none yet") and metric(at, "High quality") == "0.0%"
+    assert any("No high-quality sample yet" in c.value for c in at.caption)
+    assert all("inf" not in str(m.value) for m in at.metric)
