@@ -117,7 +117,7 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(server, chr
         assert page.url == f"{url}/runs?run={run_id}"
         links = page.locator('[data-testid="stSidebarNav"] a')
         paths = [links.nth(i).get_attribute("href").removeprefix(url) for i in range(links.count())]
-        assert paths == ["/", "/train", "/runs", "/samples", "/generate", "/compare", "/sweeps"], paths
+        assert paths == ["/", "/train", "/runs", "/samples", "/generate", "/compare", "/sweeps", "/playground"], paths
         page.get_by_role("link", name="Samples").click()  # the next page now runs through app.py
         page.wait_for_url(f"{url}/samples?run={run_id}")
         page.get_by_role("heading", name="Samples").wait_for(timeout=60_000)
