@@ -19,7 +19,10 @@ ship dcgan-conditional-mnist --preset dcgan-sn-conditional --max-steps 6146  # s
 ship dcgan-mnist --preset dcgan-sn-info --epochs 150
 ship dcgan-fashion-mnist --preset dcgan-sn --dataset fashion_mnist --epochs 30
 ship dense-mnist --preset dense-ema --epochs 200
-ship dense-conditional-mnist --preset dense-conditional --epochs 60
+# Mode seeking (issue 29): 80 epochs at λ 1 spread each class over its styles, then 10 at λ 0.25 sharpened them
+# (fidelity 96.9 % → 98.8 %, recall kept); the second stage continues the first one's run folder.
+"$PY" -m gan_core train --preset dense-conditional --epochs 80 --mode-seeking 1 --out "$WORK/dense-conditional-mnist"
+ship dense-conditional-mnist --resume "$WORK/dense-conditional-mnist" --epochs 90 --mode-seeking 0.25
 
 # The files shipped before exports carried D (all five above, as first trained) got the GAN's own D afterwards, fitted
 # against the frozen G so that rejection (`--reject`, Generate's "Rejection" slider) works on them; G's tensors stay
