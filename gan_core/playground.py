@@ -18,7 +18,7 @@ from torch import nn
 
 from .config import ConfigError, _coerce, _f, check_field
 from .losses import LOSSES
-from .toy import MIXTURES, TOY_LOSSES, Mixture, ModeScore, score
+from .toy import MIXTURES, TOY_LOSSES, Mixture, ModeScore, packed, score
 
 DATASETS = ("ring", "grid", "moons", "spiral", "line", "clicks")
 BOUNDS = {"ring": 1.6, "grid": 5.5}  # half the side of the square shown; the others fit in ±2
@@ -297,7 +297,7 @@ class Playground:
         """D's logits (B,) for points (B·pack, 2), with instance noise while training when it is on."""
         if self.cfg.instance_noise > 0 and self.d.training:
             points = points + self.cfg.instance_noise * torch.randn(points.shape, generator=self.rng)
-        return self.d(points.reshape(-1, 2 * self.cfg.pack)).squeeze(1)
+        return self.d(packed(points, self.cfg.pack)).squeeze(1)
 
     def step_d(self) -> float:
         """One D update on a batch of real and generated points; returns D's loss."""
@@ -416,7 +416,7 @@ class Playground:
         """Minus the gradient of G's loss with respect to each generated point (N, 2): where G is told to move it."""
         n = len(fake) - len(fake) % self.cfg.pack  # whole packs; a leftover point (pack 3) is not pushed
         x = fake[:n].detach().clone().requires_grad_(True)                               # (n, 2)
-        (grad,) = torch.autograd.grad(self.loss.g(self.d(x.reshape(-1, 2 * self.cfg.pack)).squeeze(1)), x)
+        (grad,) = torch.autograd.grad(self.loss.g(self.d(packed(x, self.cfg.pack)).squeeze(1)), x)
         # The loss is a mean over n / pack packs: undo the 1/n so the size reads per point.
         return torch.cat([-grad * n, torch.zeros(len(fake) - n, 2)])
 
