@@ -158,12 +158,15 @@ def test_class_fidelity_counts_agreement_with_the_requested_class():
     assert "fidelity" in right.to_dict() and "fidelity" not in measure(to_float(images), "mnist").to_dict()
 
 
-def test_the_shipped_conditional_generator_draws_the_class_asked_for():
+@pytest.mark.parametrize("name", ["dcgan-conditional-mnist", "dense-conditional-mnist"])
+def test_the_shipped_conditional_generators_draw_the_class_asked_for(name):
     from gan_core.checkpoint import load_generator, shipped_generators
     from gan_core.metrics import measure_generator
-    g, cfg, _ = load_generator(shipped_generators()["dcgan-conditional-mnist"])
+    g, cfg, _ = load_generator(shipped_generators()[name])
     q = measure_generator(g, cfg, 1000)
-    assert cfg.conditional and q.fidelity >= 0.97 and q.inception_score > 9.0
+    # evaluate --n 10000 gave 97.3 % (DCGAN) and 98.8 % (dense), the ≥ 97 % they were shipped on (BENCHMARKS); 1000
+    # samples read ±0.5 %, and bf16 scoring (an AMX CPU) may flip a borderline digit, so the floor here is 96 %.
+    assert cfg.conditional and cfg.mode_seeking > 0 and q.fidelity >= 0.96 and q.inception_score > 9.0
 
 
 @pytest.mark.cuda
