@@ -348,6 +348,7 @@ _SEED000 = dict(arch="dense", latent_dim=128, g_widths=(256, 512, 1024), d_width
 _DCGAN_SN = dict(arch="dcgan", latent_dim=100, width_mult=0.5, d_batchnorm=False, spectral_norm=True, lr_g=2e-4,
                  lr_d=2e-4, beta1=0.5, batch_size=128, g_ema=0.999, epochs=30)
 
+QUICK_START = "quick-start"  # Home's "Train your first GAN" and the demo's Train form open on it
 PRESETS: dict[str, dict[str, Any]] = {
     "seed000-dense": _SEED000,
     # 002 TF1 dense GAN: one hidden layer of 128 (leak 0.01), smoothing 0.1, Adam 2e-3 (TF defaults β1 0.9),
@@ -378,6 +379,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Seed 000's dense shapes and recipe, class-conditional, with an EMA of G: the shipped dense generator that meets
     # the dense targets (BENCHMARKS.md).
     "dense-conditional": {**_SEED000, "conditional": True, "g_ema": 0.999, "epochs": 60},
+    # A first run that shows digits within a minute on a two-core CPU, inside the demo's caps: seed 000's dense
+    # shapes told the class (so every digit is drawn from the start), 5× seed 000's learning rates with batch 64
+    # (twice the steps a second), and an EMA of G short enough (0.99: ~100 steps) to follow a G that moves this
+    # fast. The sweep that found it and its scores are in BENCHMARKS.md ("A first run in a minute").
+    QUICK_START: {**_SEED000, "conditional": True, "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 64, "g_ema": 0.995,
+                  "epochs": 2, "max_steps": 1500},
     # WGAN-GP on the DCGAN shapes (seed 003's gradient penalty section), n_critic 5 as in Gulrajani et al.
     "dcgan-wgan-gp": dict(arch="dcgan", latent_dim=100, loss="wgan_gp", gp_weight=10.0, n_critic=5,
                           lr_g=1e-4, lr_d=1e-4, beta1=0.5, beta2=0.9, batch_size=64),

@@ -1,8 +1,9 @@
 """One training step of the GAN: `GanModels` (what a step touches), `build_gan` and `train_step`.
 
 Fast by design (pytorch/examples dcgan, tuned): D sees real and fake in one forward pass (two when it has
-BatchNorm); the fake batch of the D step is reused for the G step with D's weights frozen; fused Adam. A step only
-queues work on the device and returns its stats there, so the loop can sum them without waiting for the device.
+BatchNorm); the fake batch of the D step is reused for the G step, which takes gradients of G's weights only;
+fused Adam. A step only queues work on the device and returns its stats there, so the loop can sum them without
+waiting for the device.
 The exception is `g_ema` on CUDA: torch's AveragedModel copies its step counter, kept on the CPU, to the device at
 every G update, and that copy waits for the device. `update_d` is the D step alone, shared with
 `rejection.fit_discriminator`, which trains a D against a frozen G.
@@ -145,13 +146,13 @@ def train_step(models: GanModels, real: torch.Tensor, y_real: torch.Tensor | Non
     ###########################
     g_loss = g_norm = torch.zeros((), device=models.device)  # a fill on the device, not a copy from the host
     if g_step:
-        models.d.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
         g_loss = _g_loss(models, fake, y_fake, z, code)
         models.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        # Gradients through D into G's weights only: autograd skips D's weight gradients, as it would with D frozen,
+        # without toggling requires_grad (a toggle changes D's state every step, and torch.compile recompiles on it).
+        g_loss.backward(inputs=list(models.g.parameters()))
         g_norm = grad_norm(models.g, norms[1])
         models.opt_g.step()
-        models.d.requires_grad_(True)
         if models.g_ema is not None:  # on CUDA a host sync: AveragedModel copies its CPU step counter to the device
             models.g_ema.update_parameters(models.g)
     probs, n = torch.sigmoid(logits.detach()), b // cfg.pack                               # (2B/m,), packs of reals
@@ -178,8 +179,9 @@ def _draw(models: GanModels, b: int) -> tuple[torch.Tensor, torch.Tensor | None]
 
 def _g_loss(models: GanModels, fake: torch.Tensor, y_fake: torch.Tensor | None, z: torch.Tensor,
             code: torch.Tensor | None) -> torch.Tensor:
-    """G's loss on its batch fake (B, 1, 28, 28) of noise z (B, latent), judged by D (weights frozen by the
-    caller): the loss's G term, plus InfoGAN's code loss given the `code` (B,) and the mode-seeking term."""
+    """G's loss on its batch fake (B, 1, 28, 28) of noise z (B, latent), judged by D (the caller takes gradients
+    of G's weights only): the loss's G term, plus InfoGAN's code loss given the `code` (B,) and the mode-seeking
+    term."""
     cfg = models.cfg
     with models.autocast():
         fake_l, q_fake = models.d(fake, y_fake, with_code=True)                             # (B/m,), (B, 10) or None

@@ -10,17 +10,15 @@ import streamlit as st
 import ui
 from gan_core import neighbours
 from gan_core.checkpoint import CheckpointError, load_generator, shipped_generators
+from gan_core.config import QUICK_START, TrainConfig, planned_steps
 from gan_core.runs import policy
 from gan_core.sampling import generate, grid, png_at_width
 from gan_core.web import forms, text
 
 HOME_GENERATOR = "dense-mnist"  # unconditional, so one grid shows every digit; a dense G draws 64 digits in ms
-# The preset "Train your first GAN" opens with: the dense GAN is the fastest to train here (3.4 s an MNIST epoch in
-# bf16 on CPU, 13-16× faster than the DCGANs' 40-54 s; BENCHMARKS.md), and `dense-ema` is seed 000's dense GAN with
-# dropout in D and an EMA of G, the recipe of the shipped dense-mnist: the EMA smooths G's weights so digits are
-# recognisable after a handful of epochs (seed000-dense + EMA reached IS 7.6 by epoch 23, BENCHMARKS.md), not 200.
-FIRST_PRESET = "dense-ema"
-FIRST_EPOCHS = 10  # under a minute of training on a laptop, enough for recognisable digits
+# "Train your first GAN" opens the Train form on the quick-start preset: the recipe swept for recognisable digits
+# within a minute on a two-core CPU, inside the demo's caps (BENCHMARKS.md, "A first run in a minute").
+FIRST_PRESET = QUICK_START
 TRAIN_FORM = "train_form"  # pages/train.py's remembered form (a plain dict) and its widgets' "cfg.<field>" keys
 
 
@@ -74,12 +72,17 @@ def copy_caption(name: str, dataset: str, seed: int) -> str | None:
 
 
 def _train_first() -> None:
-    """Open Train with FIRST_PRESET filled in and FIRST_EPOCHS epochs."""
-    values = policy.demo_form_values({**forms.form_values(FIRST_PRESET), "epochs": FIRST_EPOCHS}, ui.settings())
+    """Open Train with FIRST_PRESET filled in (within the demo's caps)."""
+    values = _first_values()
     st.session_state["preset"] = FIRST_PRESET
     st.session_state[TRAIN_FORM] = values
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith("cfg.")]:
         del st.session_state[k]  # the Train page restores its widgets from the form above
+
+
+def _first_values() -> dict:
+    """The Train form's values of FIRST_PRESET, lowered to the demo's caps where it has any."""
+    return policy.demo_form_values(forms.form_values(FIRST_PRESET), ui.settings())
 
 
 def _generate_now() -> None:
@@ -132,9 +135,10 @@ def start_here() -> None:
     if st.button("Generate digits now", type="primary", icon=":material/auto_awesome:", key="home_generate",
                  on_click=_generate_now, width="stretch"):
         st.switch_page(ui.PAGES["generate"])
-    epochs = policy.demo_form_values({"epochs": FIRST_EPOCHS}, ui.settings())["epochs"]  # the demo may allow fewer
-    st.markdown(f"**Train your first GAN**: the form opens on the `{FIRST_PRESET}` recipe for {epochs} "
-                "epochs, the quickest to recognisable digits. Watch its losses and samples live on Runs.")
+    steps = planned_steps(TrainConfig.from_dict(_first_values()))  # the demo may allow fewer
+    st.markdown(f"**Train your first GAN**: the form opens on the `{FIRST_PRESET}` recipe, a dense GAN told which "
+                f"digit to draw, for {steps:,} steps: recognisable digits in about a minute on a two-core CPU. "
+                "Watch its losses and samples live on Runs.")
     if st.button("Train your first GAN", icon=":material/model_training:", key="home_train", on_click=_train_first,
                  width="stretch"):
         st.switch_page(ui.PAGES["train"])

@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 from gan_core.budget import Estimate, format_flops
-from gan_core.config import ConfigError, TrainConfig
+from gan_core.config import QUICK_START, ConfigError, TrainConfig
 from gan_core.runs import policy
 from gan_core.runs.store import StoreError
 from gan_core.runs.sweep import PRUNE_RULES, PlannedRun, SweepSpec, point_text, total_steps
@@ -189,11 +189,13 @@ def sweep_panel(cfg: TrainConfig | None, problems: list[tuple[str, str]], settin
 
 
 def open_form() -> dict[str, Any]:
-    """The form's values: the defaults (within the demo's caps) on a first visit, a cloned run's once (saying so),
-    and the preset picker showing what filled them; updated with what the browser shows now (widgets hidden since
-    keep their remembered values)."""
-    if FORM not in st.session_state:
-        st.session_state[FORM] = policy.demo_form_values(forms.form_values(None), ui.settings())
+    """The form's values: the defaults on a first visit (the demo: quick-start, within its caps), a cloned run's
+    once (saying so), and the preset picker showing what filled them; updated with what the browser shows now
+    (widgets hidden since keep their remembered values)."""
+    if FORM not in st.session_state:  # the demo opens on the recipe that shows digits within its caps
+        first = QUICK_START if ui.settings().demo_mode else None
+        st.session_state[FORM] = policy.demo_form_values(forms.form_values(first), ui.settings())
+        st.session_state.setdefault(PRESET, first or forms.DEFAULTS_LABEL)
     if st.session_state.pop("clone_note", False) and st.session_state.get("cloned_from"):
         st.info(f"Filled from {text.plain(st.session_state['cloned_from'])}: every field is that run's config.",
                 icon=":material/content_copy:")

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from gan_core import budget
-from gan_core.config import ConfigError, TrainConfig, planned_steps
+from gan_core.config import QUICK_START, ConfigError, TrainConfig, planned_steps
 from gan_core.models import build_discriminator, build_generator
 from gan_core.runs import policy
 from gan_core.runs.policy import PolicyError, Settings
@@ -111,6 +111,13 @@ def test_every_demo_sized_preset_fits_the_demo_caps():
         cfg = TrainConfig.from_preset(name, epochs=DEMO.max_epochs)
         if planned_steps(cfg) <= DEMO.max_steps:
             policy.check_resources(cfg, DEMO)
+
+
+def test_quick_start_fits_the_demo_caps_as_it_is():
+    # Issue 30: the demo's default and Home's first run; its epochs and steps are the preset's own, not lowered.
+    cfg = TrainConfig.from_preset(QUICK_START)
+    assert cfg.epochs <= DEMO.max_epochs and planned_steps(cfg) == cfg.max_steps <= DEMO.max_steps
+    assert policy.check_resources(cfg, DEMO).train_flops > 0
 
 
 def test_the_store_and_the_worker_refuse_what_does_not_fit(store, monkeypatch):

@@ -112,3 +112,21 @@ def test_mode_seeking_pairs_share_their_class_or_infogan_code():
     info = build_gan(TrainConfig(info_code=True, mode_seeking=1.0, batch_size=8, device="cpu"), torch.device("cpu"))
     z, y = _draw(info, 8)
     assert y is None and torch.equal(info_code(z[:4]), info_code(z[4:])) and not torch.equal(z[:4], z[4:])
+
+
+@pytest.mark.parametrize("preset", ["seed004-dense", "dcgan-sn-info"])
+def test_the_g_step_takes_no_gradient_of_d_and_never_toggles_its_weights(preset, mnist_slice):
+    # Issue 30: G's step froze D with requires_grad_(False) and back, a change of D's state every step that made
+    # torch.compile recompile. Now it asks autograd for G's gradients only: D's weights keep requires_grad, and
+    # their gradients are computed once a step (the D step's), never in G's backward (InfoGAN's Q head included).
+    m = build_gan(tiny(preset, max_steps=1), torch.device("cpu"))
+    d_params = list(m.d.parameters())
+    computed = {id(p): 0 for p in d_params}
+    for p in d_params:
+        p.register_hook(lambda g, p=p: computed.__setitem__(id(p), computed[id(p)] + 1))
+    frozen_seen = []
+    m.d.register_forward_pre_hook(lambda mod, args: frozen_seen.append(not all(p.requires_grad for p in d_params)))
+    train_step(m, to_float(mnist_slice[:64]), None, g_step=True)
+    assert len(frozen_seen) >= 2 and not any(frozen_seen)  # D ran in both steps, never frozen
+    assert set(computed.values()) == {1}, computed  # each D weight's gradient: the D step's only
+    assert all(p.grad is not None for p in m.g.parameters())  # ...while G's step did update G

@@ -59,6 +59,6 @@ def test_train_your_first_gan_opens_train_on_the_fast_preset(home, store):
     at = app()
     at.button(key="home_train").click().run()
     assert at.header[0].value == "Train a GAN" and not at.exception
-    assert at.selectbox(key="preset").value == "dense-ema"
-    assert at.session_state["train_form"]["epochs"] == 10
-    assert at.session_state["train_form"]["arch"] == "dense"
+    assert at.selectbox(key="preset").value == "quick-start"
+    form = at.session_state["train_form"]
+    assert (form["arch"], form["conditional"], form["epochs"], form["max_steps"]) == ("dense", True, 2, 1500)

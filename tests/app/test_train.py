@@ -240,14 +240,15 @@ def test_the_preset_caption_describes_the_form_as_it_is(home, store):
     """Issue 26: it said epochs=200 over a form with 10, arch=dense after switching to DCGAN, and '(TrainConfig
     defaults)' after Clone."""
     at = app()
-    at.button(key="home_train").click().run()  # Home's first run: dense-ema at 10 epochs
-    assert _origin(at) == text.plain("Preset dense-ema, with epochs=10 (preset 200).")
+    at.button(key="home_train").click().run()  # Home's first run: quick-start as it is
+    assert _origin(at).startswith(text.plain("Preset quick-start as it is: "))
     _set(at, "arch", "dcgan")
+    _set(at, "epochs", 3)
     at.run()
-    assert _origin(at) == text.plain("Preset dense-ema, with arch=dcgan (preset dense), epochs=10 (preset 200).")
+    assert _origin(at) == text.plain("Preset quick-start, with arch=dcgan (preset dense), epochs=3 (preset 2).")
     at.switch_page("pages/compare.py").run()
     at.switch_page("pages/train.py").run()  # the picker's own state went with the page: it still names the preset
-    assert at.selectbox(key="preset").value == "dense-ema" and text.plain("arch=dcgan (preset dense)") in _origin(at)
+    assert at.selectbox(key="preset").value == "quick-start" and text.plain("arch=dcgan (preset dense)") in _origin(at)
     at.selectbox(key="preset").set_value("seed003-dcgan").run()
     assert _origin(at).startswith(text.plain("Preset seed003-dcgan as it is: arch=dcgan,"))
     at.selectbox(key="preset").set_value(forms.DEFAULTS_LABEL).run()
@@ -268,8 +269,8 @@ def test_the_preset_caption_describes_the_form_as_it_is(home, store):
     _set(at, "epochs", 10)
     at.run()
     assert _origin(at) == text.plain(f"Filled from run #{run_id} to clone, with epochs=10 (was 3).")
-    at.selectbox(key="preset").set_value("dense-ema").run()  # a preset again: the clone is over
-    assert _origin(at).startswith(text.plain("Preset dense-ema as it is")) and "cloned_from" not in at.session_state
+    at.selectbox(key="preset").set_value("quick-start").run()  # a preset again: the clone is over
+    assert _origin(at).startswith(text.plain("Preset quick-start as it is")) and "cloned_from" not in at.session_state
 
 
 def test_the_clone_notice_shows_a_hostile_run_name_literally(home, store):
@@ -358,19 +359,23 @@ def test_demo_mode_caps_the_form_and_hides_delete(home, store, monkeypatch):
 
 def test_the_demo_form_opens_on_a_run_the_demo_accepts(home, store, monkeypatch):
     """Issue 27 walk-through: the demo's Train form opened on 20 epochs (TrainConfig's default) against a cap of 5,
-    so a stranger's first sight was "Fix this before starting" and a disabled Start; Home promised 10 epochs."""
+    so a stranger's first sight was "Fix this before starting" and a disabled Start; Home promised 10 epochs.
+    Issue 30: the demo's form opens on quick-start, the recipe that draws digits within the caps."""
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
-    monkeypatch.setenv("GAN_DEMO_MAX_EPOCHS", "3")
     at = app("pages/train.py", user="ada")
-    assert at.number_input(key="cfg.epochs").value == 3 and not texts(at, "error")
+    assert at.selectbox(key="preset").value == "quick-start" and not texts(at, "error")
+    assert (at.number_input(key="cfg.epochs").value, at.number_input(key="cfg.max_steps").value) == (2, 1500)
     assert not at.button(key="start").disabled
+    monkeypatch.setenv("GAN_DEMO_MAX_EPOCHS", "1")  # a demo with tighter caps than the preset's
+    at = app("pages/train.py", user="ada")
+    assert at.number_input(key="cfg.epochs").value == 1 and not texts(at, "error")
     at.selectbox(key="preset").set_value("seed003-dcgan").run()  # a preset of 50 epochs, lowered too
-    assert (at.number_input(key="cfg.epochs").value == 3
-            and text.plain("epochs=3 (preset 50)") in " ".join(texts(at, "caption")))
-    at = app(None, user="ada")  # Home: its promise and its button fit the demo
-    assert any("recipe for 3 epochs" in t for t in texts(at, "markdown"))
+    assert (at.number_input(key="cfg.epochs").value == 1
+            and text.plain("epochs=1 (preset 50)") in " ".join(texts(at, "caption")))
+    at = app(None, user="ada")  # Home: its promise and its button fit the demo (one epoch: 937 of the 1,500 steps)
+    assert any("for 937 steps" in t for t in texts(at, "markdown")), texts(at, "markdown")
     at.button(key="home_train").click().run()
-    assert at.session_state["train_form"]["epochs"] == 3
+    assert at.session_state["train_form"]["epochs"] == 1
     monkeypatch.setenv("GAN_DEMO_MODE", "0")
     assert app("pages/train.py", user="ada").number_input(key="cfg.epochs").value == TrainConfig().epochs
 
