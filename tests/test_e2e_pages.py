@@ -69,14 +69,14 @@ def test_home_theme_and_generate_in_chromium(server, chromium):
         no_exception(page)
         shot(page, "generate-16x16", height=1800)
 
-        # "Train your first GAN" opens Train on the fast preset
+        # "Train your first GAN" opens Train on the quick-start preset
         page.goto(url)
         page.get_by_role("button", name="Train your first GAN").click()
         page.wait_for_url(re.compile(r".*/train"))
         page.get_by_text("Train a GAN").wait_for()
-        # the Check panel validates what the form holds: the fast preset at 10 epochs (the form's first render
-        # on a cold server took ~30 s on a busy machine, so a long wait)
-        page.get_by_text("Valid: dense on mnist, 10 epochs").wait_for(timeout=90_000)
+        # the Check panel validates what the form holds: quick-start as it is (the form's first render on a cold
+        # server took ~30 s on a busy machine, so a long wait)
+        page.get_by_text("Valid: dense on mnist, 2 epochs, 1,500 steps of 64 images").wait_for(timeout=90_000)
         no_exception(page)
 
         # a run without a checkpoint: Generate falls back to a pretrained generator and says why
