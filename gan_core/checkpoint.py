@@ -74,6 +74,15 @@ def atomic_write(path: Path, write: Any) -> None:
             os.unlink(tmp)
 
 
+def remove_partial_writes(folder: Path) -> int:
+    """Delete the temp files of atomic writes cut short under `folder` (a writer killed by kill -9 or a power cut
+    never reaches its cleanup); returns how many. Only for a folder no live process writes to."""
+    partial = list(folder.rglob("*.tmp")) if folder.is_dir() else []
+    for tmp in partial:
+        tmp.unlink(missing_ok=True)
+    return len(partial)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Atomic version of Path.write_text."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

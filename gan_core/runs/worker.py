@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..budget import check_fits
-from ..checkpoint import atomic_write, atomic_write_text, read_header
+from ..checkpoint import atomic_write, atomic_write_text, read_header, remove_partial_writes
 from ..config import ConfigError, planned_steps
 from ..events import CheckpointWritten, Done, EpochQuality, EpochSamples, Event, Failed, Started, StepMetrics, Stopped
 from ..sampling import grid, png_bytes
@@ -119,6 +119,7 @@ def run_one(store: Store, run: RunView, worker_id: str, shutdown: threading.Even
     beat_s = min(0.5, (settings or WorkerSettings.from_env()).heartbeat_s)
     out = store.artifacts_dir(run)
     out.mkdir(parents=True, exist_ok=True)
+    remove_partial_writes(out)  # a worker killed mid-write left them; the claim says no one else trains this run
     resume_from = durable_checkpoint(store, run) if run.resume else None
     if resume_from is not None:
         header = read_header(resume_from)
