@@ -381,8 +381,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "dense-conditional": {**_SEED000, "conditional": True, "g_ema": 0.999, "epochs": 60},
     # A first run that shows digits within a minute on a two-core CPU, inside the demo's caps: seed 000's dense
     # shapes told the class (so every digit is drawn from the start), 5× seed 000's learning rates with batch 64
-    # (twice the steps a second), and an EMA of G short enough (0.99: ~100 steps) to follow a G that moves this
-    # fast. The sweep that found it and its scores are in BENCHMARKS.md ("A first run in a minute").
+    # (twice the steps a second), and an EMA of G (0.995; in 1,500 steps its warm-up ramp keeps it at about the
+    # last tenth of the run) that follows a G moving this fast. The sweep that found it and its scores are in
+    # BENCHMARKS.md ("A first run in a minute").
     QUICK_START: {**_SEED000, "conditional": True, "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 64, "g_ema": 0.995,
                   "epochs": 2, "max_steps": 1500},
     # WGAN-GP on the DCGAN shapes (seed 003's gradient penalty section), n_critic 5 as in Gulrajani et al.
